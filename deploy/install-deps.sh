@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package needed to build, test, benchmark and demo otaclient/otaproxy.
+# Idempotent: skips apt entirely when everything is already present.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential g++ cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
+  # libraries
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libcurl4-openssl-dev libssl-dev libyaml-cpp-dev libabsl-dev libgtest-dev libgmock-dev
+  libsqlite3-dev libzstd-dev nlohmann-json3-dev
+  # tools used by tests, demo and benchmarks
+  nginx openssl curl zstd hyperfine time procps e2fsprogs util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# nginx from Debian starts a system instance on install; our tests run their own instances.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+  systemctl stop nginx || true
+fi
+echo "install-deps: all dependencies present"

@@ -1,0 +1,68 @@
+// The boot seam: owns the A/B slots, the per-slot status/version and the boot switch.
+// Implementations: DirBootController (directory slots; dev, demo, tests), GRUB and CBoot
+// (real block devices; later). The update engine sees only this interface.
+#pragma once
+
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace ota::boot {
+
+// Persisted per slot. Names are written to disk and must stay stable.
+enum class SlotStatus {
+  kInitialized,
+  kUpdating,
+  kSuccess,
+  kFailure,
+  kRollbacking,
+  kRollbackFailure,
+  kAborted,
+};
+std::string_view SlotStatusName(SlotStatus status);
+absl::StatusOr<SlotStatus> ParseSlotStatus(std::string_view name);
+
+// What the controller concluded at process start about the slot we are running on.
+struct BootState {
+  SlotStatus status = SlotStatus::kInitialized;  // status to report for this ECU
+  std::string version;                           // firmware version running now ("" unknown)
+  std::string failure_reason;                    // set when status is kFailure
+  std::string active_slot;                       // e.g. "a"/"b" or a device name
+};
+
+class BootController {
+ public:
+  virtual ~BootController() = default;
+
+  // Called once at process start: confirms a freshly booted slot (status UPDATING on the slot we
+  // booted → SUCCESS, made the default) or detects a fallback (we came back on the old slot →
+  // FAILURE with a reason). Idempotent.
+  virtual absl::StatusOr<BootState> ConfirmBoot() = 0;
+
+  // Root of the running slot, read-only for the updater (delta source, persistent files).
+  virtual std::filesystem::path ActiveRoot() const = 0;
+
+  // Critical part of an update: marks the standby unbootable, records kUpdating + `version` for
+  // it, cleans it (keeping `keep_top_level` entries, e.g. "/.ota-resources" for resume) and mounts
+  // it. Returns the standby root to write into.
+  virtual absl::StatusOr<std::filesystem::path> PrepareStandby(
+      std::string_view version, std::span<const std::string_view> keep_top_level) = 0;
+
+  // The standby is fully written: persist its status/version, fix its boot files and switch the
+  // boot loader to try it exactly once at next boot. After this returns OK the update can no
+  // longer be aborted.
+  virtual absl::Status CommitSwitch() = 0;
+
+  // Marks the standby failed/aborted after an unsuccessful update (it stays unbootable) and
+  // unmounts it. Never touches the active slot.
+  virtual absl::Status OnUpdateFailed(SlotStatus status) = 0;
+
+  // Restarts the machine into the committed slot. Returns only on failure (or in test backends).
+  virtual absl::Status Reboot() = 0;
+};
+
+}  // namespace ota::boot
