@@ -2,10 +2,14 @@
 // state machine in update_session.h. The gRPC service talks only to this class.
 #pragma once
 
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/http/fetcher.h"
+#include "otaclient/boot/boot_controller.h"
 #include "otaclient/update/status_snapshot.h"
 
 namespace ota::update {
@@ -27,5 +31,23 @@ class UpdateEngine {
   virtual absl::Status StartUpdate(const UpdateRequestParams& request) = 0;
   virtual StatusSnapshot Snapshot() const = 0;
 };
+
+struct EngineOptions {
+  std::filesystem::path certs_dir = "/opt/ota/client/certs";
+  bool allow_unverified_dev = false;  // no CA installed → accept any signer (loudly logged)
+  // Proxy, CA bundle, parallelism, retries. Cookies are filled in per request.
+  http::FetcherConfig fetcher;
+  bool reboot_after_update = true;  // false: stop after CommitSwitch (tests, manual reboot)
+};
+
+using FetcherFactory =
+    std::function<std::unique_ptr<http::Fetcher>(const http::FetcherConfig& config)>;
+
+// The engine owns the boot controller; ConfirmBoot() has already been called by the caller and
+// its result is passed in as the initial state.
+std::unique_ptr<UpdateEngine> CreateUpdateEngine(EngineOptions options,
+                                                 std::unique_ptr<boot::BootController> boot,
+                                                 const boot::BootState& initial_state,
+                                                 FetcherFactory fetcher_factory);
 
 }  // namespace ota::update
