@@ -1,0 +1,47 @@
+#include "otaclient/service/server.h"
+
+#include "common/util/strings.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+
+namespace ota::service {
+
+std::string JoinHostPort(const std::string& host, int port) {
+  const bool bare_ipv6 = host.find(':') != std::string::npos && !host.starts_with('[');
+  return bare_ipv6 ? StrCat("[", host, "]:", port) : StrCat(host, ":", port);
+}
+
+absl::StatusOr<RunningServer> StartServer(grpc::Service& service, const ServerOptions& options) {
+  if (options.port < 0 || options.port > 65535) {
+    return absl::InvalidArgumentError(StrCat("listen port ", options.port, " is out of range"));
+  }
+  // Both are process-wide switches read when a builder is created.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  const std::string address = JoinHostPort(options.listen_address, options.port);
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port);
+  builder.RegisterService(&service);
+  grpc::ResourceQuota quota("otaclient-service");
+  quota.SetMaxThreads(options.max_threads);
+  builder.SetResourceQuota(quota);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
+
+  RunningServer running;
+  running.server = builder.BuildAndStart();
+  if (running.server == nullptr || bound_port == 0) {
+    return absl::UnavailableError(
+        StrCat("cannot listen for gRPC on ", address,
+               " (address not local, or port in use; check ecu_info ip_addr and --listen-port)"));
+  }
+  running.port = bound_port;
+  running.address = JoinHostPort(options.listen_address, bound_port);
+  return running;
+}
+
+}  // namespace ota::service
