@@ -28,12 +28,12 @@ struct FetcherConfig {
   std::string ca_bundle;  // PEM file for HTTPS verification; empty = system default
   // Cookies as a JSON object string from UpdateRequestEcu.cookies ("" or "{}" = none).
   std::map<std::string, std::string> cookies;
-  int max_parallel = 16;           // transfers in flight
-  int max_attempts = 6;            // per file, including the first
-  int backoff_initial_ms = 50;     // doubled per attempt
+  int max_parallel = 16;        // transfers in flight
+  int max_attempts = 6;         // per file, including the first
+  int backoff_initial_ms = 50;  // doubled per attempt
   int backoff_max_ms = 5000;
   int connect_timeout_s = 10;
-  int low_speed_timeout_s = 30;    // abort a transfer slower than 1 byte/s for this long
+  int low_speed_timeout_s = 30;  // abort a transfer slower than 1 byte/s for this long
   // Send Ota-File-Cache-Control file_sha256=/file_compression_alg= with blob requests (otaproxy).
   bool send_cache_control = false;
 };
@@ -51,11 +51,12 @@ struct GetOptions {
 
 struct DownloadJob {
   std::string url;
-  std::filesystem::path dest;  // final path; bytes go to a temp name beside it, renamed when verified
+  std::filesystem::path
+      dest;  // final path; bytes go to a temp name beside it, renamed when verified
   crypto::Sha256Digest sha256{};  // of the uncompressed content; always verified
   std::optional<uint64_t> size;   // uncompressed size when known; verified too
   image::Compression compression = image::Compression::kNone;  // kZstd: body is zstd, decoded
-  uint64_t tag = 0;  // caller's id, echoed in the result
+  uint64_t tag = 0;                                            // caller's id, echoed in the result
 };
 
 struct DownloadResult {
