@@ -1,0 +1,267 @@
+#include "otaclient/boot/dir_boot_controller.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+#include "common/fs/fs.h"
+#include "common/fs/rooted.h"
+#include "common/log/log.h"
+#include "common/util/errors.h"
+#include "common/util/strings.h"
+
+namespace ota::boot {
+namespace {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) {
+    s.remove_suffix(1);
+  }
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  return s;
+}
+
+std::string OtherSlot(std::string_view slot) { return slot == "a" ? "b" : "a"; }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DirBootController>> DirBootController::Create(
+    DirBootOptions options) {
+  if (options.root.empty()) return absl::InvalidArgumentError("dir boot controller: empty root");
+  std::unique_ptr<DirBootController> controller(new DirBootController(std::move(options)));
+  const std::filesystem::path& root = controller->options_.root;
+  for (const std::filesystem::path& dir :
+       {root / "slot_a", root / "slot_b", root / "boot" / "slot_a", root / "boot" / "slot_b"}) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return ErrnoStatus(ec.value(), StrCat("create ", dir.string()));
+  }
+  // Until ConfirmBoot decides, the active slot is the one recorded as booted, else the default.
+  // Only a hint: a corrupt file is reported by ConfirmBoot.
+  absl::StatusOr<std::optional<std::string>> booted = controller->ReadSlotName("booted");
+  absl::StatusOr<std::optional<std::string>> default_slot = controller->ReadSlotName("default");
+  if (booted.ok() && booted->has_value()) {
+    controller->booted_ = **booted;
+  } else if (default_slot.ok() && default_slot->has_value()) {
+    controller->booted_ = **default_slot;
+  }
+  return controller;
+}
+
+std::filesystem::path DirBootController::SlotRoot(std::string_view slot) const {
+  return options_.root / StrCat("slot_", slot);
+}
+
+std::filesystem::path DirBootController::SlotStateFile(std::string_view slot,
+                                                       std::string_view name) const {
+  return BootDir() / StrCat("slot_", slot) / std::string(name);
+}
+
+std::string DirBootController::ReadOptionalFile(const std::filesystem::path& path) const {
+  absl::StatusOr<std::string> content = fs::ReadFile(path);
+  return content.ok() ? std::string(Trim(*content)) : std::string();
+}
+
+absl::StatusOr<std::optional<std::string>> DirBootController::ReadSlotName(
+    std::string_view name) const {
+  std::filesystem::path path = BootDir() / std::string(name);
+  absl::StatusOr<std::string> content = fs::ReadFile(path);
+  if (absl::IsNotFound(content.status())) return std::optional<std::string>();
+  if (!content.ok()) return content.status();
+  std::string_view slot = Trim(*content);
+  if (slot != "a" && slot != "b") {
+    return absl::DataLossError(
+        StrCat(path.string(), ": expected slot name 'a' or 'b', found '", slot, "'"));
+  }
+  return std::optional<std::string>(std::string(slot));
+}
+
+absl::StatusOr<std::optional<SlotStatus>> DirBootController::ReadStatus(
+    std::string_view slot) const {
+  std::filesystem::path path = SlotStateFile(slot, "status");
+  absl::StatusOr<std::string> content = fs::ReadFile(path);
+  if (absl::IsNotFound(content.status())) return std::optional<SlotStatus>();
+  if (!content.ok()) return content.status();
+  absl::StatusOr<SlotStatus> status = ParseSlotStatus(*content);
+  if (!status.ok()) {
+    return absl::DataLossError(StrCat(path.string(), ": ", status.status().message()));
+  }
+  return std::optional<SlotStatus>(*status);
+}
+
+absl::Status DirBootController::WriteStatus(std::string_view slot, SlotStatus status) {
+  log::Info("slot status", {{"slot", slot}, {"status", SlotStatusName(status)}});
+  return fs::WriteFileAtomic(SlotStateFile(slot, "status"), SlotStatusName(status));
+}
+
+absl::Status DirBootController::RemoveFileDurably(const std::filesystem::path& path) {
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return ErrnoStatus(errno, StrCat("remove ", path.string()));
+  }
+  return fs::SyncDir(path.parent_path());
+}
+
+absl::StatusOr<BootState> DirBootController::ConfirmBoot() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (confirmed_.has_value()) return *confirmed_;  // one boot, one decision
+  absl::StatusOr<BootState> state = ConfirmBootLocked();
+  if (state.ok()) confirmed_ = *state;
+  return state;
+}
+
+absl::StatusOr<BootState> DirBootController::ConfirmBootLocked() {
+  OTA_ASSIGN_OR_RETURN(std::optional<std::string> default_slot, ReadSlotName("default"));
+  // A corrupt one-shot is dropped (a boot loader would ignore it too) rather than wedging boot.
+  absl::StatusOr<std::optional<std::string>> next = ReadSlotName("next_boot");
+  if (!next.ok()) {
+    log::Warning("ignoring unreadable one-shot boot entry",
+                 {{"error", std::string(next.status().message())}});
+    next = std::optional<std::string>();
+  }
+  std::string booted = next->value_or(default_slot.value_or("a"));
+  if (next->has_value()) {
+    OTA_RETURN_IF_ERROR(RemoveFileDurably(BootDir() / "next_boot"));
+  }
+  if (!default_slot.has_value()) {
+    OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(BootDir() / "default", "a"));
+    default_slot = "a";
+  }
+  OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(BootDir() / "booted", booted));
+  booted_ = booted;
+  const std::string other = OtherSlot(booted);
+
+  OTA_ASSIGN_OR_RETURN(std::optional<SlotStatus> booted_status, ReadStatus(booted));
+  OTA_ASSIGN_OR_RETURN(std::optional<SlotStatus> other_status, ReadStatus(other));
+
+  BootState state;
+  state.active_slot = booted;
+  state.version = ReadOptionalFile(SlotStateFile(booted, "version"));
+  log::Info("booted slot", {{"slot", booted},
+                            {"via", next->has_value() ? "one-shot" : "default"},
+                            {"version", state.version}});
+
+  if (booted_status == SlotStatus::kUpdating) {
+    // The freshly written slot came up: it is good, make it the default.
+    OTA_RETURN_IF_ERROR(WriteStatus(booted, SlotStatus::kSuccess));
+    OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(BootDir() / "default", booted));
+    state.status = SlotStatus::kSuccess;
+    return state;
+  }
+  if (other_status == SlotStatus::kUpdating) {
+    // The other slot was being updated and we are not running it: either its one-shot boot was
+    // consumed without it confirming, or the update was cut off before the switch.
+    state.status = SlotStatus::kFailure;
+    state.failure_reason = StrCat("new slot ", other, " did not boot; running ", booted);
+    OTA_RETURN_IF_ERROR(WriteStatus(other, SlotStatus::kFailure));
+    OTA_RETURN_IF_ERROR(
+        fs::WriteFileAtomic(SlotStateFile(other, "failure_reason"), state.failure_reason));
+    return state;
+  }
+  if (!booted_status.has_value()) {
+    OTA_RETURN_IF_ERROR(WriteStatus(booted, SlotStatus::kInitialized));
+    booted_status = SlotStatus::kInitialized;
+  }
+  state.status = *booted_status;
+  // The outcome of the last operation on the other slot stays visible until the next update.
+  if (other_status == SlotStatus::kFailure || other_status == SlotStatus::kAborted ||
+      other_status == SlotStatus::kRollbackFailure) {
+    state.status = *other_status;
+    state.failure_reason = ReadOptionalFile(SlotStateFile(other, "failure_reason"));
+    if (state.failure_reason.empty()) {
+      state.failure_reason = StrCat("last update of slot ", other, " failed");
+    }
+  }
+  return state;
+}
+
+std::filesystem::path DirBootController::ActiveRoot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return SlotRoot(booted_);
+}
+
+std::string DirBootController::active_slot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return booted_;
+}
+
+std::string DirBootController::standby_slot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return OtherSlot(booted_);
+}
+
+absl::StatusOr<std::filesystem::path> DirBootController::PrepareStandby(
+    std::string_view version, std::span<const std::string_view> keep_top_level) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!confirmed_.has_value()) {
+    return absl::FailedPreconditionError("dir boot controller: ConfirmBoot was not called");
+  }
+  const std::string standby = OtherSlot(booted_);
+  // Unbootable first: drop any stale one-shot into it, make sure it is not the default.
+  OTA_RETURN_IF_ERROR(RemoveFileDurably(BootDir() / "next_boot"));
+  OTA_ASSIGN_OR_RETURN(std::optional<std::string> default_slot, ReadSlotName("default"));
+  if (default_slot == standby) {
+    OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(BootDir() / "default", booted_));
+  }
+  OTA_RETURN_IF_ERROR(WriteStatus(standby, SlotStatus::kUpdating));
+  OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(SlotStateFile(standby, "version"), version));
+  OTA_RETURN_IF_ERROR(RemoveFileDurably(SlotStateFile(standby, "failure_reason")));
+  standby_prepared_ = true;
+  switch_committed_ = false;
+  standby_version_ = std::string(version);
+
+  std::filesystem::path standby_root = SlotRoot(standby);
+  OTA_ASSIGN_OR_RETURN(fs::RootedDir dir, fs::RootedDir::Open(standby_root));
+  OTA_RETURN_IF_ERROR(WithContext(dir.RemoveTreeExcept(keep_top_level),
+                                  StrCat("cleaning standby ", standby_root.string())));
+  log::Info("standby prepared", {{"slot", standby}, {"version", version}});
+  return standby_root;
+}
+
+absl::Status DirBootController::CommitSwitch() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!standby_prepared_) {
+    return absl::FailedPreconditionError("dir boot controller: no standby prepared");
+  }
+  const std::string standby = OtherSlot(booted_);
+  OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(BootDir() / "next_boot", standby));
+  switch_committed_ = true;
+  log::Info("boot switch committed: next boot tries the standby once", {{"slot", standby}});
+  return absl::OkStatus();
+}
+
+absl::Status DirBootController::OnUpdateFailed(SlotStatus status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!standby_prepared_) {
+    return absl::FailedPreconditionError("dir boot controller: no standby prepared");
+  }
+  const std::string standby = OtherSlot(booted_);
+  if (switch_committed_) OTA_RETURN_IF_ERROR(RemoveFileDurably(BootDir() / "next_boot"));
+  OTA_RETURN_IF_ERROR(WriteStatus(standby, status));
+  OTA_RETURN_IF_ERROR(
+      fs::WriteFileAtomic(SlotStateFile(standby, "failure_reason"),
+                          StrCat("update of slot ", standby, " to version ", standby_version_,
+                                 " ended with ", SlotStatusName(status))));
+  standby_prepared_ = false;
+  switch_committed_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status DirBootController::Reboot() {
+  if (options_.reboot_hook) {
+    log::Info("reboot (hook)");
+    return options_.reboot_hook();
+  }
+  if (options_.reexec_argv.empty()) {
+    return absl::FailedPreconditionError("dir boot controller: no argv to re-exec for reboot");
+  }
+  std::vector<char*> argv;
+  for (std::string& arg : options_.reexec_argv) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  log::Info("reboot: re-executing otaclient", {{"argv0", options_.reexec_argv[0]}});
+  ::execv("/proc/self/exe", argv.data());
+  return ErrnoStatus(errno, "execv /proc/self/exe");
+}
+
+}  // namespace ota::boot

@@ -1,0 +1,258 @@
+// DirBootController through whole boot cycles on a real temp root; a "reboot" is a new controller
+// instance on the same root, exactly what a re-executed otaclient sees.
+#include "otaclient/boot/dir_boot_controller.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "common/fs/fs.h"
+#include "gtest/gtest.h"
+
+namespace ota::boot {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+std::string ReadText(const stdfs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteText(const stdfs::path& p, const std::string& content) {
+  stdfs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
+}
+
+class DirBootControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto tmp = fs::TempDir::Create("dirboot-test");
+    ASSERT_TRUE(tmp.ok()) << tmp.status();
+    tmp_ = std::make_unique<fs::TempDir>(std::move(*tmp));
+    root_ = tmp_->path();
+  }
+
+  // A fresh controller on the same root: what the process sees after a (re)boot.
+  std::unique_ptr<DirBootController> Boot() {
+    DirBootOptions options;
+    options.root = root_;
+    options.reboot_hook = [this] {
+      ++reboots_;
+      return absl::OkStatus();
+    };
+    auto controller = DirBootController::Create(std::move(options));
+    EXPECT_TRUE(controller.ok()) << controller.status();
+    return controller.ok() ? std::move(*controller) : nullptr;
+  }
+
+  std::string BootFile(const std::string& name) { return ReadText(root_ / "boot" / name); }
+  bool HasBootFile(const std::string& name) { return stdfs::exists(root_ / "boot" / name); }
+
+  std::unique_ptr<fs::TempDir> tmp_;
+  stdfs::path root_;
+  int reboots_ = 0;
+};
+
+constexpr std::string_view kKeepResources[] = {"/.ota-resources"};
+
+TEST_F(DirBootControllerTest, FirstStartRunsSlotAInitialized) {
+  WriteText(root_ / "boot/slot_a/version", "factory-1.0\n");  // an unmanaged slot's version
+  auto boot = Boot();
+  auto state = boot->ConfirmBoot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->status, SlotStatus::kInitialized);
+  EXPECT_EQ(state->active_slot, "a");
+  EXPECT_EQ(state->version, "factory-1.0");
+  EXPECT_EQ(boot->ActiveRoot(), root_ / "slot_a");
+  EXPECT_EQ(BootFile("default"), "a");
+  EXPECT_EQ(BootFile("booted"), "a");
+  EXPECT_EQ(BootFile("slot_a/status"), "INITIALIZED");
+  EXPECT_TRUE(stdfs::is_directory(root_ / "slot_b"));
+}
+
+TEST_F(DirBootControllerTest, FullUpdateCycleConfirmsTheNewSlot) {
+  auto boot = Boot();
+  ASSERT_TRUE(boot->ConfirmBoot().ok());
+  // Leftovers on the standby: an interrupted attempt's resources survive, everything else goes.
+  WriteText(root_ / "slot_b/.ota-resources/abc", "resource");
+  WriteText(root_ / "slot_b/usr/bin/old", "old");
+  stdfs::create_directory_symlink(root_ / "slot_a", root_ / "slot_b/escape");
+  WriteText(root_ / "slot_a/etc/keepme", "active data");
+
+  auto standby = boot->PrepareStandby("v2", kKeepResources);
+  ASSERT_TRUE(standby.ok()) << standby.status();
+  EXPECT_EQ(*standby, root_ / "slot_b");
+  EXPECT_EQ(BootFile("slot_b/status"), "UPDATING");
+  EXPECT_EQ(BootFile("slot_b/version"), "v2");
+  EXPECT_EQ(BootFile("default"), "a");
+  EXPECT_FALSE(HasBootFile("next_boot"));
+  EXPECT_EQ(ReadText(root_ / "slot_b/.ota-resources/abc"), "resource");
+  EXPECT_FALSE(stdfs::exists(root_ / "slot_b/usr"));
+  EXPECT_FALSE(stdfs::exists(stdfs::symlink_status(root_ / "slot_b/escape")));
+  EXPECT_EQ(ReadText(root_ / "slot_a/etc/keepme"), "active data");
+
+  ASSERT_TRUE(boot->CommitSwitch().ok());
+  EXPECT_EQ(BootFile("next_boot"), "b");
+  EXPECT_EQ(BootFile("default"), "a");  // UPDATING is never the default
+  ASSERT_TRUE(boot->Reboot().ok());
+  EXPECT_EQ(reboots_, 1);
+
+  auto rebooted = Boot();
+  auto state = rebooted->ConfirmBoot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
+  EXPECT_EQ(state->version, "v2");
+  EXPECT_EQ(state->active_slot, "b");
+  EXPECT_EQ(rebooted->ActiveRoot(), root_ / "slot_b");
+  EXPECT_EQ(BootFile("default"), "b");
+  EXPECT_EQ(BootFile("slot_b/status"), "SUCCESS");
+  EXPECT_FALSE(HasBootFile("next_boot"));
+
+  // And it stays there on the next boot.
+  auto again = Boot();
+  state = again->ConfirmBoot();
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
+  EXPECT_EQ(state->active_slot, "b");
+  EXPECT_EQ(again->standby_slot(), "a");
+}
+
+TEST_F(DirBootControllerTest, ResetBeforeConfirmFallsBackAndReportsFailure) {
+  auto boot = Boot();
+  ASSERT_TRUE(boot->ConfirmBoot().ok());
+  ASSERT_TRUE(boot->PrepareStandby("v2", kKeepResources).ok());
+  ASSERT_TRUE(boot->CommitSwitch().ok());
+  // The boot loader consumed the one-shot, the new slot never confirmed, the machine reset.
+  stdfs::remove(root_ / "boot/next_boot");
+
+  auto fallback = Boot();
+  auto state = fallback->ConfirmBoot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->status, SlotStatus::kFailure);
+  EXPECT_EQ(state->failure_reason, "new slot b did not boot; running a");
+  EXPECT_EQ(state->active_slot, "a");
+  EXPECT_EQ(BootFile("slot_b/status"), "FAILURE");
+  EXPECT_EQ(BootFile("default"), "a");
+
+  // The failure stays visible across further restarts, until the next update.
+  auto later = Boot();
+  state = later->ConfirmBoot();
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->status, SlotStatus::kFailure);
+  EXPECT_EQ(state->failure_reason, "new slot b did not boot; running a");
+  ASSERT_TRUE(later->PrepareStandby("v3", kKeepResources).ok());
+  EXPECT_EQ(BootFile("slot_b/status"), "UPDATING");
+  EXPECT_FALSE(HasBootFile("slot_b/failure_reason"));
+}
+
+TEST_F(DirBootControllerTest, CrashBeforeCommitMarksStandbyFailed) {
+  auto boot = Boot();
+  ASSERT_TRUE(boot->ConfirmBoot().ok());
+  ASSERT_TRUE(boot->PrepareStandby("v2", kKeepResources).ok());
+  auto restarted = Boot();  // no CommitSwitch: the process died mid-update
+  auto state = restarted->ConfirmBoot();
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->status, SlotStatus::kFailure);
+  EXPECT_EQ(state->active_slot, "a");
+  EXPECT_EQ(BootFile("slot_b/status"), "FAILURE");
+}
+
+TEST_F(DirBootControllerTest, OnUpdateFailedKeepsStandbyUnbootable) {
+  auto boot = Boot();
+  ASSERT_TRUE(boot->ConfirmBoot().ok());
+  EXPECT_EQ(boot->OnUpdateFailed(SlotStatus::kFailure).code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(boot->PrepareStandby("v2", kKeepResources).ok());
+  ASSERT_TRUE(boot->CommitSwitch().ok());
+  ASSERT_TRUE(boot->OnUpdateFailed(SlotStatus::kAborted).ok());
+  EXPECT_FALSE(HasBootFile("next_boot"));
+  EXPECT_EQ(BootFile("slot_b/status"), "ABORTED");
+  EXPECT_EQ(BootFile("default"), "a");
+  auto state = Boot()->ConfirmBoot();
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->active_slot, "a");
+  EXPECT_EQ(state->status, SlotStatus::kAborted);
+  EXPECT_FALSE(state->failure_reason.empty());
+}
+
+TEST_F(DirBootControllerTest, ConfirmBootIsIdempotentWithinOneBoot) {
+  auto boot = Boot();
+  ASSERT_TRUE(boot->ConfirmBoot().ok());
+  ASSERT_TRUE(boot->PrepareStandby("v2", kKeepResources).ok());
+  ASSERT_TRUE(boot->CommitSwitch().ok());
+  auto next = Boot();
+  auto first = next->ConfirmBoot();
+  auto second = next->ConfirmBoot();
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->active_slot, "b");
+  EXPECT_EQ(second->active_slot, "b");
+  EXPECT_EQ(second->status, SlotStatus::kSuccess);
+}
+
+TEST_F(DirBootControllerTest, PrepareBeforeConfirmIsRefused) {
+  auto boot = Boot();
+  EXPECT_EQ(boot->PrepareStandby("v2", kKeepResources).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(boot->CommitSwitch().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(DirBootControllerTest, CorruptBootStateIsAnErrorNamingTheFile) {
+  WriteText(root_ / "boot/default", "c");
+  auto boot = Boot();
+  auto state = boot->ConfirmBoot();
+  EXPECT_EQ(state.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(state.status().message().find("boot/default"), std::string::npos);
+
+  WriteText(root_ / "boot/default", "a\n");
+  WriteText(root_ / "boot/slot_a/status", "HAPPY");
+  state = Boot()->ConfirmBoot();
+  EXPECT_EQ(state.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(state.status().message().find("slot_a/status"), std::string::npos);
+}
+
+TEST_F(DirBootControllerTest, SlotStatusNamesRoundTrip) {
+  for (SlotStatus s :
+       {SlotStatus::kInitialized, SlotStatus::kUpdating, SlotStatus::kSuccess, SlotStatus::kFailure,
+        SlotStatus::kRollbacking, SlotStatus::kRollbackFailure, SlotStatus::kAborted}) {
+    auto parsed = ParseSlotStatus(SlotStatusName(s));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(*parsed, s);
+  }
+  EXPECT_EQ(SlotStatusName(SlotStatus::kRollbackFailure), "ROLLBACK_FAILURE");
+  EXPECT_EQ(*ParseSlotStatus("SUCCESS\n"), SlotStatus::kSuccess);
+  EXPECT_FALSE(ParseSlotStatus("success").ok());
+  EXPECT_FALSE(ParseSlotStatus("").ok());
+}
+
+TEST(DirBootReboot, ReexecRunsTheBinaryAgainWithTheSavedArgv) {
+  auto tmp = fs::TempDir::Create("dirboot-reexec");
+  ASSERT_TRUE(tmp.ok());
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    DirBootOptions options;
+    options.root = tmp->path();
+    // The re-executed test binary runs no test and exits 0; returning from Reboot gives 42.
+    options.reexec_argv = {"dir_boot_controller_test", "--gtest_filter=-*"};
+    auto boot = DirBootController::Create(std::move(options));
+    if (boot.ok()) (void)(*boot)->Reboot();
+    ::_exit(42);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0);
+
+  DirBootOptions no_argv;
+  no_argv.root = tmp->path();
+  auto boot = DirBootController::Create(std::move(no_argv));
+  ASSERT_TRUE(boot.ok());
+  EXPECT_EQ((*boot)->Reboot().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace ota::boot
