@@ -1,0 +1,197 @@
+#include "common/config/ecu_info.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "common/config/config_files.h"
+#include "common/config/yaml_fields.h"
+#include "common/log/log.h"
+#include "common/util/errors.h"
+#include "common/util/strings.h"
+
+namespace ota::config {
+namespace {
+
+using internal::Entry;
+using internal::Field;
+using internal::ParseContext;
+
+constexpr std::string_view kBootloaders[] = {"grub", "cboot", "dir"};
+
+// Parses one element of `secondaries`; `ecu_id_mark` receives the position of its ecu_id.
+absl::StatusOr<SecondaryEcu> ParseSecondary(const Field& element, const ParseContext& ctx,
+                                            YAML::Mark* ecu_id_mark) {
+  OTA_ASSIGN_OR_RETURN(std::vector<Entry> entries, internal::MappingEntries(element, ctx));
+  SecondaryEcu secondary;
+  bool has_ecu_id = false;
+  bool has_ip_addr = false;
+  for (const Entry& entry : entries) {
+    const Field& field = entry.field;
+    if (entry.key == "ecu_id") {
+      if (field.value.IsNull()) return ctx.Error(field.mark, field.path, "required, got null");
+      OTA_ASSIGN_OR_RETURN(secondary.ecu_id, internal::ReadEcuId(field, ctx));
+      *ecu_id_mark = field.mark;
+      has_ecu_id = true;
+    } else if (entry.key == "ip_addr") {
+      if (field.value.IsNull()) return ctx.Error(field.mark, field.path, "required, got null");
+      OTA_ASSIGN_OR_RETURN(secondary.ip_addr, internal::ReadHost(field, ctx));
+      has_ip_addr = true;
+    } else if (entry.key == "port") {
+      if (field.value.IsNull()) continue;
+      OTA_ASSIGN_OR_RETURN(secondary.port, internal::ReadPort(field, ctx));
+    } else {
+      ctx.Warn(field.mark, field.path, "unknown key, ignored");
+    }
+  }
+  if (!has_ecu_id) return ctx.Error(element.mark, StrCat(element.path, ".ecu_id"), "required");
+  if (!has_ip_addr) return ctx.Error(element.mark, StrCat(element.path, ".ip_addr"), "required");
+  return secondary;
+}
+
+absl::StatusOr<EcuInfo> ParseEcuInfoDocument(std::string_view yaml_text,
+                                             std::string_view file_name) {
+  EcuInfo info;
+  info.source = std::filesystem::path(file_name);
+  ParseContext ctx(file_name, &info.warnings);
+  OTA_ASSIGN_OR_RETURN(YAML::Node root, internal::LoadRootMapping(yaml_text, ctx));
+  if (root.IsNull()) return info;  // empty file: the defaults, as upstream
+
+  Field root_field{"", root, root.Mark()};
+  OTA_ASSIGN_OR_RETURN(std::vector<Entry> entries, internal::MappingEntries(root_field, ctx));
+  bool has_ecu_id = false;
+  // Where each secondary's ecu_id was declared, to name both places of a duplicate.
+  std::vector<Field> secondary_id_fields;
+  std::optional<Field> available_field;
+  std::vector<Field> available_elements;
+  std::optional<Field> own_id_field;
+
+  for (const Entry& entry : entries) {
+    const Field& field = entry.field;
+    if (entry.key == "ecu_id") {
+      if (field.value.IsNull()) return ctx.Error(field.mark, field.path, "required, got null");
+      OTA_ASSIGN_OR_RETURN(info.ecu_id, internal::ReadEcuId(field, ctx));
+      own_id_field = field;
+      has_ecu_id = true;
+      continue;
+    }
+    if (!(entry.key == "format_version" || entry.key == "ip_addr" || entry.key == "secondaries" ||
+          entry.key == "available_ecu_ids" || entry.key == "bootloader")) {
+      ctx.Warn(field.mark, field.path, "unknown key, ignored");
+      continue;
+    }
+    if (field.value.IsNull()) continue;  // "key:" with no value means "use the default"
+    if (entry.key == "format_version") {
+      OTA_ASSIGN_OR_RETURN(int64_t version, internal::ReadInt(field, INT32_MIN, INT32_MAX, ctx));
+      if (version != 1) {
+        return ctx.Error(field.mark, field.path,
+                         StrCat("unsupported format version ", version, ", expected 1"));
+      }
+      info.format_version = 1;
+    } else if (entry.key == "ip_addr") {
+      OTA_ASSIGN_OR_RETURN(info.ip_addr, internal::ReadHost(field, ctx));
+    } else if (entry.key == "bootloader") {
+      OTA_ASSIGN_OR_RETURN(std::string bootloader, internal::ReadString(field, ctx));
+      if (std::find(std::begin(kBootloaders), std::end(kBootloaders), bootloader) ==
+          std::end(kBootloaders)) {
+        return ctx.Error(field.mark, field.path,
+                         StrCat("expected one of grub, cboot, dir (or no value to detect), got ",
+                                internal::QuoteForMessage(bootloader)));
+      }
+      info.bootloader = std::move(bootloader);
+    } else if (entry.key == "secondaries") {
+      OTA_ASSIGN_OR_RETURN(
+          std::vector<Field> elements,
+          internal::SequenceElements(field, "a list of {ecu_id, ip_addr, port}", ctx));
+      for (const Field& element : elements) {
+        YAML::Mark ecu_id_mark;
+        OTA_ASSIGN_OR_RETURN(SecondaryEcu secondary, ParseSecondary(element, ctx, &ecu_id_mark));
+        info.secondaries.push_back(std::move(secondary));
+        secondary_id_fields.push_back(Field{StrCat(element.path, ".ecu_id"), {}, ecu_id_mark});
+      }
+    } else if (entry.key == "available_ecu_ids") {
+      OTA_ASSIGN_OR_RETURN(available_elements,
+                           internal::SequenceElements(field, "a list of ECU ids", ctx));
+      available_field = field;
+    }
+  }
+
+  if (!has_ecu_id) {
+    return ctx.Error(root.Mark(), "ecu_id",
+                     "required: a file that exists must name this ECU (no file means the "
+                     "default \"autoware\")");
+  }
+
+  // ECU ids must be unique among this ECU and its direct secondaries.
+  std::map<std::string, int> line_of_id;
+  line_of_id.emplace(info.ecu_id, own_id_field->mark.line + 1);
+  for (size_t i = 0; i < info.secondaries.size(); ++i) {
+    const Field& id_field = secondary_id_fields[i];
+    auto [previous, inserted] =
+        line_of_id.emplace(info.secondaries[i].ecu_id, id_field.mark.line + 1);
+    if (!inserted) {
+      return ctx.Error(id_field.mark, id_field.path,
+                       StrCat("duplicate ECU id ", internal::QuoteForMessage(previous->first),
+                              " (already used at line ", previous->second, ")"));
+    }
+  }
+
+  info.available_ecu_ids = {info.ecu_id};
+  if (available_field.has_value()) {
+    if (available_elements.empty()) {
+      // Upstream reports [ecu_id] for an empty list too; keep that, but say so.
+      ctx.Warn(available_field->mark, available_field->path, "empty list, using [ecu_id] instead");
+    } else {
+      info.available_ecu_ids.clear();
+      std::map<std::string, int> line_of_available;
+      for (const Field& element : available_elements) {
+        if (element.value.IsNull()) {
+          return ctx.Error(element.mark, element.path, "expected an ECU id, got null");
+        }
+        OTA_ASSIGN_OR_RETURN(std::string id, internal::ReadEcuId(element, ctx));
+        auto [previous, inserted] = line_of_available.emplace(id, element.mark.line + 1);
+        if (!inserted) {
+          return ctx.Error(element.mark, element.path,
+                           StrCat("duplicate ECU id ", internal::QuoteForMessage(id),
+                                  " (already listed at line ", previous->second, ")"));
+        }
+        info.available_ecu_ids.push_back(std::move(id));
+      }
+      if (line_of_available.count(info.ecu_id) == 0) {
+        ctx.Warn(available_field->mark, available_field->path,
+                 StrCat("does not include this ECU's own ecu_id ",
+                        internal::QuoteForMessage(info.ecu_id)));
+      }
+    }
+  }
+  return info;
+}
+
+}  // namespace
+
+absl::StatusOr<EcuInfo> ParseEcuInfo(std::string_view yaml_text, std::string_view file_name) {
+  ParseContext ctx(file_name, nullptr);
+  return internal::CatchYamlExceptions<EcuInfo>(
+      ctx, [&] { return ParseEcuInfoDocument(yaml_text, file_name); });
+}
+
+absl::StatusOr<EcuInfo> LoadEcuInfoFile(const std::filesystem::path& file) {
+  OTA_ASSIGN_OR_RETURN(std::string text, internal::ReadConfigFile(file));
+  return ParseEcuInfo(text, file.string());
+}
+
+absl::StatusOr<EcuInfo> LoadEcuInfo(const std::filesystem::path& dir) {
+  OTA_ASSIGN_OR_RETURN(std::optional<internal::FoundFile> found,
+                       internal::FindConfigFile(dir, kEcuInfoFileName, kEcuInfoAltFileName));
+  if (!found.has_value()) {
+    log::Info("config: no ecu_info file, using defaults",
+              {{"dir", dir.string()}, {"ecu_id", "autoware"}});
+    return EcuInfo{};
+  }
+  OTA_ASSIGN_OR_RETURN(EcuInfo info, LoadEcuInfoFile(found->path));
+  if (!found->warning.empty()) info.warnings.insert(info.warnings.begin(), found->warning);
+  return info;
+}
+
+}  // namespace ota::config

@@ -1,0 +1,26 @@
+// Host names, IP addresses and proxy URLs as written in the config files.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace ota::config {
+
+// OK when `host` is a plausible host name, IPv4 address or IPv6 address (optionally with a
+// "%zone"), written bare: no scheme, port, brackets, path or whitespace. Otherwise
+// kInvalidArgument whose message is only the reason (callers add file, line and field).
+absl::Status ValidateHost(std::string_view host);
+
+// "host:port", with IPv6 literals bracketed ("[::1]:50051"), ready for gRPC or a URL.
+std::string FormatHostPort(std::string_view host, uint16_t port);
+
+// Accepts "http://host:port" (scheme in any case, optional trailing "/") and returns it
+// normalised to "http://host:port". Anything else (https, other schemes, no port, a path,
+// credentials) is kInvalidArgument with the reason as the message.
+absl::StatusOr<std::string> NormalizeHttpProxyUrl(std::string_view url);
+
+}  // namespace ota::config

@@ -1,0 +1,322 @@
+#include "common/config/proxy_info.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/util/strings.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "test/unit/config/test_util.h"
+
+namespace ota::config {
+namespace {
+
+using ::ota::config::testing::IsConfigError;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+constexpr std::string_view kFile = "/boot/ota/proxy_info.yml";
+
+ProxyInfo ParseOk(std::string_view yaml) {
+  absl::StatusOr<ProxyInfo> info = ParseProxyInfo(yaml, kFile);
+  EXPECT_TRUE(info.ok()) << info.status();
+  return info.ok() ? *info : ProxyInfo{};
+}
+
+std::string At(int line, std::string_view field) {
+  return ota::StrCat(kFile, ":", line, ": field \"", field, "\": ");
+}
+std::string At(int line) { return ota::StrCat(kFile, ":", line, ": "); }
+
+TEST(ConfigProxyInfo, DefaultsAreTheMainEcuProfile) {
+  ProxyInfo info;
+  EXPECT_TRUE(info.enable_local_ota_proxy);
+  EXPECT_EQ(info.upper_ota_proxy, "");
+  EXPECT_TRUE(info.gateway);
+  EXPECT_TRUE(info.enable_local_ota_proxy_cache);
+  EXPECT_EQ(info.local_ota_proxy_listen_addr, "0.0.0.0");
+  EXPECT_EQ(info.local_ota_proxy_listen_port, 8082);
+  EXPECT_TRUE(info.source.empty());
+  EXPECT_EQ(info.ProxyForOtaClient(), "http://127.0.0.1:8082");
+}
+
+TEST(ConfigProxyInfo, EmptyDocumentsGiveDefaults) {
+  for (std::string_view text : {"", "# nothing\n", "~", "---\n...\n"}) {
+    SCOPED_TRACE(text);
+    ProxyInfo expected;
+    expected.source = kFile;
+    EXPECT_EQ(ParseOk(text), expected);
+  }
+}
+
+TEST(ConfigProxyInfo, UpstreamPredefinedMainEcuProfile) {
+  ProxyInfo info = ParseOk("enable_local_ota_proxy: true\ngateway: true\n");
+  ProxyInfo expected;
+  expected.source = kFile;
+  EXPECT_EQ(info, expected);
+}
+
+TEST(ConfigProxyInfo, UpstreamPerceptionProfile) {
+  ProxyInfo info = ParseOk(R"(
+gateway: false
+enable_local_ota_proxy: true
+upper_ota_proxy: "http://10.0.0.1:8082"
+enable_local_ota_proxy_cache: true
+)");
+  EXPECT_FALSE(info.gateway);
+  EXPECT_TRUE(info.enable_local_ota_proxy);
+  EXPECT_EQ(info.upper_ota_proxy, "http://10.0.0.1:8082");
+  EXPECT_TRUE(info.enable_local_ota_proxy_cache);
+  EXPECT_EQ(info.local_ota_proxy_listen_addr, "0.0.0.0");
+  EXPECT_EQ(info.local_ota_proxy_listen_port, 8082);
+  EXPECT_THAT(info.warnings, IsEmpty());
+  // otaclient goes through its own local proxy, which chains to the upper one.
+  EXPECT_EQ(info.ProxyForOtaClient(), "http://127.0.0.1:8082");
+}
+
+TEST(ConfigProxyInfo, SubEcuWithoutLocalProxyUsesUpperProxyDirectly) {
+  ProxyInfo info = ParseOk(R"(gateway: false
+enable_local_ota_proxy: false
+enable_local_ota_proxy_cache: false
+upper_ota_proxy: http://192.168.20.11:8082
+)");
+  EXPECT_EQ(info.ProxyForOtaClient(), "http://192.168.20.11:8082");
+}
+
+TEST(ConfigProxyInfo, FullProfile) {
+  ProxyInfo info = ParseOk(R"(enable_local_ota_proxy: true
+upper_ota_proxy: http://10.0.0.1:8083/
+gateway: false
+enable_local_ota_proxy_cache: false
+local_ota_proxy_listen_addr: 10.0.0.2
+local_ota_proxy_listen_port: 18082
+)");
+  EXPECT_EQ(info.upper_ota_proxy, "http://10.0.0.1:8083");  // trailing slash dropped
+  EXPECT_FALSE(info.gateway);
+  EXPECT_FALSE(info.enable_local_ota_proxy_cache);
+  EXPECT_EQ(info.local_ota_proxy_listen_addr, "10.0.0.2");
+  EXPECT_EQ(info.local_ota_proxy_listen_port, 18082);
+  EXPECT_EQ(info.ProxyForOtaClient(), "http://10.0.0.2:18082");
+}
+
+TEST(ConfigProxyInfo, ProxyForOtaClient) {
+  struct Case {
+    bool local;
+    std::string listen_addr;
+    uint16_t port;
+    std::string upper;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {true, "0.0.0.0", 8082, "", "http://127.0.0.1:8082"},
+      {true, "0.0.0.0", 8082, "http://10.0.0.1:8082", "http://127.0.0.1:8082"},
+      {true, "127.0.0.1", 9000, "", "http://127.0.0.1:9000"},
+      {true, "10.1.2.3", 8082, "", "http://10.1.2.3:8082"},
+      {true, "::", 8082, "", "http://[::1]:8082"},
+      {true, "fd00::5", 8082, "", "http://[fd00::5]:8082"},
+      {true, "localhost", 8082, "", "http://localhost:8082"},
+      {false, "0.0.0.0", 8082, "http://10.0.0.1:8082", "http://10.0.0.1:8082"},
+      {false, "0.0.0.0", 8082, "", ""},
+  };
+  for (const Case& c : cases) {
+    ProxyInfo info;
+    info.enable_local_ota_proxy = c.local;
+    info.local_ota_proxy_listen_addr = c.listen_addr;
+    info.local_ota_proxy_listen_port = c.port;
+    info.upper_ota_proxy = c.upper;
+    EXPECT_EQ(info.ProxyForOtaClient(), c.expected) << c.listen_addr << " " << c.upper;
+  }
+}
+
+TEST(ConfigProxyInfo, AcceptedValues) {
+  struct Case {
+    std::string yaml;
+    std::function<void(const ProxyInfo&)> check;
+  };
+  const std::vector<Case> cases = {
+      {"gateway: True\n", [](const ProxyInfo& i) { EXPECT_TRUE(i.gateway); }},
+      {"gateway: FALSE\n", [](const ProxyInfo& i) { EXPECT_FALSE(i.gateway); }},
+      {"gateway: False\n", [](const ProxyInfo& i) { EXPECT_FALSE(i.gateway); }},
+      {"gateway: !!bool false\n", [](const ProxyInfo& i) { EXPECT_FALSE(i.gateway); }},
+      {"gateway:\n", [](const ProxyInfo& i) { EXPECT_TRUE(i.gateway); }},
+      {"enable_local_ota_proxy: false\n",
+       [](const ProxyInfo& i) { EXPECT_FALSE(i.enable_local_ota_proxy); }},
+      {"enable_local_ota_proxy_cache: false\n",
+       [](const ProxyInfo& i) { EXPECT_FALSE(i.enable_local_ota_proxy_cache); }},
+      {"local_ota_proxy_listen_port: 1\n",
+       [](const ProxyInfo& i) { EXPECT_EQ(i.local_ota_proxy_listen_port, 1); }},
+      {"local_ota_proxy_listen_port: 65535\n",
+       [](const ProxyInfo& i) { EXPECT_EQ(i.local_ota_proxy_listen_port, 65535); }},
+      {"local_ota_proxy_listen_port: ~\n",
+       [](const ProxyInfo& i) { EXPECT_EQ(i.local_ota_proxy_listen_port, 8082); }},
+      {"local_ota_proxy_listen_addr: '::'\n",
+       [](const ProxyInfo& i) { EXPECT_EQ(i.local_ota_proxy_listen_addr, "::"); }},
+      {"local_ota_proxy_listen_addr: proxy.local\n",
+       [](const ProxyInfo& i) { EXPECT_EQ(i.local_ota_proxy_listen_addr, "proxy.local"); }},
+      {"upper_ota_proxy:\n", [](const ProxyInfo& i) { EXPECT_EQ(i.upper_ota_proxy, ""); }},
+      {"upper_ota_proxy: ''\n", [](const ProxyInfo& i) { EXPECT_EQ(i.upper_ota_proxy, ""); }},
+      {"upper_ota_proxy: HTTP://Main-ECU:8082\n",
+       [](const ProxyInfo& i) { EXPECT_EQ(i.upper_ota_proxy, "http://Main-ECU:8082"); }},
+      {"upper_ota_proxy: 'http://[fd00::1]:8082'\n",
+       [](const ProxyInfo& i) { EXPECT_EQ(i.upper_ota_proxy, "http://[fd00::1]:8082"); }},
+      {"upper_ota_proxy: http://localhost:1\n",
+       [](const ProxyInfo& i) { EXPECT_EQ(i.upper_ota_proxy, "http://localhost:1"); }},
+      // Newer upstream keys are unknown here: warnings, not errors.
+      {"logging_server: http://127.0.0.1:8083\nexternal_nfs_cache_mnt_point: /mnt/nfs\n",
+       [](const ProxyInfo& i) {
+         ASSERT_THAT(i.warnings, SizeIs(2));
+         EXPECT_EQ(i.warnings[0],
+                   "/boot/ota/proxy_info.yml:1: field \"logging_server\": unknown key, ignored");
+         EXPECT_THAT(i.warnings[1], HasSubstr(":2: field \"external_nfs_cache_mnt_point\""));
+       }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.yaml);
+    absl::StatusOr<ProxyInfo> info;
+    EXPECT_NO_THROW(info = ParseProxyInfo(c.yaml, kFile));
+    ASSERT_TRUE(info.ok()) << info.status();
+    c.check(*info);
+  }
+}
+
+TEST(ConfigProxyInfo, DeprecatedAliasOverridesAndWarns) {
+  ProxyInfo info = ParseOk("enable_ota_proxy: false\n");
+  EXPECT_FALSE(info.enable_local_ota_proxy);
+  ASSERT_THAT(info.warnings, SizeIs(1));
+  EXPECT_THAT(info.warnings[0],
+              HasSubstr(":1: field \"enable_ota_proxy\": deprecated, use enable_local_ota_proxy"));
+
+  // The alias wins even when it comes first, and the conflict is named.
+  info = ParseOk("enable_ota_proxy: true\nenable_local_ota_proxy: false\n");
+  EXPECT_TRUE(info.enable_local_ota_proxy);
+  ASSERT_THAT(info.warnings, SizeIs(1));
+  EXPECT_THAT(info.warnings[0], HasSubstr("conflicting enable_local_ota_proxy"));
+
+  info = ParseOk("enable_local_ota_proxy: true\nenable_ota_proxy: false\n");
+  EXPECT_FALSE(info.enable_local_ota_proxy);
+
+  // The alias is checked like any bool.
+  EXPECT_TRUE(IsConfigError(ParseProxyInfo("enable_ota_proxy: 1\n", kFile),
+                            At(1, "enable_ota_proxy"), "expected true or false, got \"1\""));
+}
+
+TEST(ConfigProxyInfo, UpstreamBadConfiguredSampleIsAnErrorNotDefaults) {
+  // Upstream silently replaced each of these with its default; we name the first bad field.
+  absl::StatusOr<ProxyInfo> info = ParseProxyInfo(R"(enable_local_ota_proxy: dafef
+gateway: 123
+upper_ota_proxy: true
+enable_local_ota_proxy_cache: adfaea
+local_ota_proxy_listen_addr: 123
+local_ota_proxy_listen_port: "2808"
+)",
+                                                  kFile);
+  EXPECT_TRUE(IsConfigError(info, At(1, "enable_local_ota_proxy"),
+                            "expected true or false, got \"dafef\""));
+}
+
+TEST(ConfigProxyInfo, RejectedValuesNameFileLineAndField) {
+  struct Case {
+    std::string yaml;
+    std::string where;
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      // Each line of upstream's bad sample on its own.
+      {"gateway: 123\n", At(1, "gateway"), "expected true or false, got \"123\""},
+      {"upper_ota_proxy: true\n", At(1, "upper_ota_proxy"),
+       "invalid URL \"true\": expected a URL like http://10.0.0.1:8082"},
+      {"enable_local_ota_proxy_cache: adfaea\n", At(1, "enable_local_ota_proxy_cache"),
+       "got \"adfaea\""},
+      {"local_ota_proxy_listen_addr: 123\n", At(1, "local_ota_proxy_listen_addr"),
+       "not a valid IPv4 address"},
+      {"local_ota_proxy_listen_port: \"2808\"\n", At(1, "local_ota_proxy_listen_port"),
+       "expected an integer 1-65535, got the quoted string \"2808\""},
+      // bools: only true/false spellings
+      {"gateway: yes\n", At(1, "gateway"), "expected true or false, got \"yes\""},
+      {"gateway: on\n", At(1, "gateway"), "got \"on\""},
+      {"gateway: 'true'\n", At(1, "gateway"), "got the quoted string \"true\""},
+      {"gateway: tRUE\n", At(1, "gateway"), "got \"tRUE\""},
+      {"gateway: [true]\n", At(1, "gateway"), "got a list"},
+      {"gateway: !!str true\n", At(1, "gateway"), "tagged"},
+      // ports
+      {"local_ota_proxy_listen_port: -8082\n", At(1, "local_ota_proxy_listen_port"),
+       "got \"-8082\""},
+      {"local_ota_proxy_listen_port: 0\n", At(1, "local_ota_proxy_listen_port"), "got \"0\""},
+      {"local_ota_proxy_listen_port: 70000\n", At(1, "local_ota_proxy_listen_port"),
+       "got \"70000\""},
+      {"local_ota_proxy_listen_port: 123456789012345678901234567890\n",
+       At(1, "local_ota_proxy_listen_port"), "expected an integer 1-65535"},
+      {"local_ota_proxy_listen_port: 8082.0\n", At(1, "local_ota_proxy_listen_port"),
+       "got \"8082.0\""},
+      // listen address
+      {"local_ota_proxy_listen_addr: 'http://0.0.0.0'\n", At(1, "local_ota_proxy_listen_addr"),
+       "a URL"},
+      {"local_ota_proxy_listen_addr: 0.0.0.0:8082\n", At(1, "local_ota_proxy_listen_addr"),
+       "the port is a separate key"},
+      {"local_ota_proxy_listen_addr: ''\n", At(1, "local_ota_proxy_listen_addr"),
+       "must not be empty"},
+      // upper proxy URL
+      {"upper_ota_proxy: https://10.0.0.1:8082\n", At(1, "upper_ota_proxy"),
+       "https is not supported"},
+      {"upper_ota_proxy: HTTPS://10.0.0.1:8082\n", At(1, "upper_ota_proxy"),
+       "https is not supported"},
+      {"upper_ota_proxy: socks5://10.0.0.1:1080\n", At(1, "upper_ota_proxy"),
+       "unsupported scheme \"socks5\""},
+      {"upper_ota_proxy: 10.0.0.1:8082\n", At(1, "upper_ota_proxy"), "expected a URL like"},
+      {"upper_ota_proxy: http://10.0.0.1\n", At(1, "upper_ota_proxy"), "missing port"},
+      {"upper_ota_proxy: 'http://10.0.0.1:'\n", At(1, "upper_ota_proxy"),
+       "port must be an integer 1-65535, got \"\""},
+      {"upper_ota_proxy: http://10.0.0.1:0\n", At(1, "upper_ota_proxy"), "got \"0\""},
+      {"upper_ota_proxy: http://10.0.0.1:65536\n", At(1, "upper_ota_proxy"), "got \"65536\""},
+      {"upper_ota_proxy: http://10.0.0.1:80a\n", At(1, "upper_ota_proxy"), "got \"80a\""},
+      {"upper_ota_proxy: http://10.0.0.1:08082\n", At(1, "upper_ota_proxy"), "got \"08082\""},
+      {"upper_ota_proxy: http://:8082\n", At(1, "upper_ota_proxy"), "invalid host \"\": empty"},
+      {"upper_ota_proxy: http://10.0.0.1:8082/ota\n", At(1, "upper_ota_proxy"),
+       "must not have a path"},
+      {"upper_ota_proxy: http://10.0.0.1:8082?x=1\n", At(1, "upper_ota_proxy"),
+       "must not have a path, query or fragment"},
+      {"upper_ota_proxy: http://user:pw@10.0.0.1:8082\n", At(1, "upper_ota_proxy"), "credentials"},
+      {"upper_ota_proxy: http://::1:8082\n", At(1, "upper_ota_proxy"), "must be in brackets"},
+      {"upper_ota_proxy: 'http://[::1:8082'\n", At(1, "upper_ota_proxy"), "unterminated '['"},
+      {"upper_ota_proxy: 'http://[zz::1]:8082'\n", At(1, "upper_ota_proxy"),
+       "invalid IPv6 address"},
+      {"upper_ota_proxy: 'http://[::1]'\n", At(1, "upper_ota_proxy"), "missing port"},
+      {"upper_ota_proxy: http://300.0.0.1:8082\n", At(1, "upper_ota_proxy"),
+       "not a valid IPv4 address"},
+      {"upper_ota_proxy: 'http://a b:8082'\n", At(1, "upper_ota_proxy"), "contains whitespace"},
+      {"upper_ota_proxy: [http://a:1]\n", At(1, "upper_ota_proxy"), "expected an http"},
+      // YAML structure
+      {"gateway: true\ngateway: false\n", At(2, "gateway"),
+       "duplicate key (first given at line 1)"},
+      {"- gateway: true\n", At(1), "top level, got a list"},
+      {"gateway: true\n\tgateway: false\n", At(2), "invalid YAML"},
+      {"gateway: true\n---\ngateway: false\n", At(3), "more than one YAML document"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.yaml);
+    absl::StatusOr<ProxyInfo> info;
+    EXPECT_NO_THROW(info = ParseProxyInfo(c.yaml, kFile));
+    EXPECT_TRUE(IsConfigError(info, c.where, c.reason));
+  }
+}
+
+TEST(ConfigProxyInfo, WhitespaceOnlyIsAnEmptyDocument) {
+  ProxyInfo info = ParseOk(std::string(4096, '\t') + "\n  \n\t# comment\n");
+  EXPECT_TRUE(info.enable_local_ota_proxy);
+  EXPECT_THAT(info.warnings, IsEmpty());
+}
+
+TEST(ConfigProxyInfo, HostileInputsAreErrorsNotCrashes) {
+  for (const std::string& input : {std::string(100000, '['), std::string("gateway: \"\\uD800\"\n"),
+                                   std::string("*x"), std::string("gateway: &x [*x]\n")}) {
+    SCOPED_TRACE(input.substr(0, 40));
+    absl::StatusOr<ProxyInfo> info;
+    EXPECT_NO_THROW(info = ParseProxyInfo(input, kFile));
+    EXPECT_FALSE(info.ok());
+  }
+}
+
+}  // namespace
+}  // namespace ota::config
