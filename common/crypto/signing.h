@@ -13,8 +13,9 @@
 
 namespace ota::crypto {
 
-// Verifies `signature` over `data` with the public key of the PEM certificate `cert_pem`.
-// Accepts a DER-encoded ECDSA signature (what the image generator writes) or raw r||s (64 bytes).
+// Verifies `signature` over `data` with the public key of the PEM certificate `cert_pem` (the
+// first certificate when the PEM holds several). Accepts a DER-encoded ECDSA signature (what the
+// image generator writes) or raw r||s (64 bytes, EC keys only). SHA-256 digest.
 // Errors: kPermissionDenied "signature does not verify", kInvalidArgument for an unparsable cert.
 absl::Status VerifySignature(std::string_view cert_pem, std::string_view data,
                              std::string_view signature);
@@ -37,6 +38,8 @@ class CaStore {
 
   bool empty() const;
   std::vector<std::string> group_names() const;
+  // The directory the groups were loaded from (for messages).
+  const std::filesystem::path& dir() const { return dir_; }
 
   // Verifies `cert_pem` (leaf, optionally followed by intermediates) against the groups, with
   // validity dates checked at `now`. kPermissionDenied naming every group tried when none verifies.
@@ -45,6 +48,7 @@ class CaStore {
  private:
   struct Group;
   CaStore();
+  std::filesystem::path dir_;
   std::vector<std::unique_ptr<Group>> groups_;
 };
 
