@@ -25,6 +25,8 @@ absl::StatusOr<RunningServer> StartServer(grpc::Service& service, const ServerOp
   const std::string address = JoinHostPort(options.listen_address, options.port);
   grpc::ServerBuilder builder;
   int bound_port = 0;
+  // gRPC sets SO_REUSEPORT by default: a second daemon would then share the port silently.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port);
   builder.RegisterService(&service);
   grpc::ResourceQuota quota("otaclient-service");

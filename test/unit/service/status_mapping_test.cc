@@ -51,7 +51,7 @@ void ExpectDuration(const google::protobuf::Duration& d, int64_t seconds, int32_
   EXPECT_EQ(d.nanos(), nanos);
 }
 
-TEST(MillisToDurationTest, SplitsSecondsAndNanos) {
+TEST(ServiceMillisToDurationTest, SplitsSecondsAndNanos) {
   struct Case {
     uint64_t millis;
     int64_t seconds;
@@ -72,7 +72,7 @@ TEST(MillisToDurationTest, SplitsSecondsAndNanos) {
   }
 }
 
-TEST(StatusMappingTest, V2WhileUpdatingHasEveryUpdateStatusField) {
+TEST(ServiceStatusMappingTest, V2WhileUpdatingHasEveryUpdateStatusField) {
   const auto v2 = ToEcuStatusV2(DistinctSnapshot(update::OtaStatus::kUpdating), "main", "0.1.0");
   EXPECT_EQ(v2.ecu_id(), "main");
   EXPECT_EQ(v2.firmware_version(), "v1.2.3");
@@ -107,7 +107,7 @@ TEST(StatusMappingTest, V2WhileUpdatingHasEveryUpdateStatusField) {
   ExpectDuration(u.update_applying_elapsed_time(), 4, 4000000);
 }
 
-TEST(StatusMappingTest, V2FailureHasTypeAndReasonButNoUpdateStatus) {
+TEST(ServiceStatusMappingTest, V2FailureHasTypeAndReasonButNoUpdateStatus) {
   auto snapshot = DistinctSnapshot(update::OtaStatus::kFailure);
   snapshot.failure_type = 2;
   const auto v2 = ToEcuStatusV2(snapshot, "main", "0.1.0");
@@ -119,13 +119,13 @@ TEST(StatusMappingTest, V2FailureHasTypeAndReasonButNoUpdateStatus) {
   EXPECT_FALSE(v2.has_update_status());
 }
 
-TEST(StatusMappingTest, V2OutOfRangeFailureTypeIsReportedUnrecoverable) {
+TEST(ServiceStatusMappingTest, V2OutOfRangeFailureTypeIsReportedUnrecoverable) {
   auto snapshot = DistinctSnapshot(update::OtaStatus::kFailure);
   snapshot.failure_type = 42;
   EXPECT_EQ(ToEcuStatusV2(snapshot, "main", "x").failure_type(), OtaClientV2::UNRECOVERABLE);
 }
 
-TEST(StatusMappingTest, V2OtherStatusesCarryNeitherFailureNorUpdateStatus) {
+TEST(ServiceStatusMappingTest, V2OtherStatusesCarryNeitherFailureNorUpdateStatus) {
   const update::OtaStatus statuses[] = {
       update::OtaStatus::kInitialized,    update::OtaStatus::kSuccess,
       update::OtaStatus::kRollbacking,    update::OtaStatus::kRollbackFailure,
@@ -141,7 +141,7 @@ TEST(StatusMappingTest, V2OtherStatusesCarryNeitherFailureNorUpdateStatus) {
   }
 }
 
-TEST(StatusMappingTest, V1HasStatusAndAllSixteenProgressFields) {
+TEST(ServiceStatusMappingTest, V1HasStatusAndAllSixteenProgressFields) {
   const auto v1 = ToEcuStatusV1(DistinctSnapshot(update::OtaStatus::kUpdating), "main");
   EXPECT_EQ(v1.ecu_id(), "main");
   EXPECT_EQ(v1.result(), OtaClientV2::NO_FAILURE);
@@ -170,7 +170,7 @@ TEST(StatusMappingTest, V1HasStatusAndAllSixteenProgressFields) {
   EXPECT_EQ(p.download_bytes(), 107u);                    // 16
 }
 
-TEST(StatusMappingTest, V1EveryStatusAndPhaseValueMapsToTheSameWireNumber) {
+TEST(ServiceStatusMappingTest, V1EveryStatusAndPhaseValueMapsToTheSameWireNumber) {
   for (int status = 0; status <= 8; ++status) {
     auto snapshot = DistinctSnapshot(static_cast<update::OtaStatus>(status));
     EXPECT_EQ(static_cast<int>(ToEcuStatusV1(snapshot, "e").status().status()), status);
@@ -184,7 +184,7 @@ TEST(StatusMappingTest, V1EveryStatusAndPhaseValueMapsToTheSameWireNumber) {
   }
 }
 
-TEST(StatusMappingTest, DefaultSnapshotIsInitializedNoFailure) {
+TEST(ServiceStatusMappingTest, DefaultSnapshotIsInitializedNoFailure) {
   const update::StatusSnapshot empty;
   const auto v1 = ToEcuStatusV1(empty, "e");
   EXPECT_EQ(v1.status().status(), OtaClientV2::INITIALIZED);
