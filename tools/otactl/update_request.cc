@@ -36,6 +36,14 @@ std::pair<std::string, std::optional<std::string>> SplitOption(const std::string
   return {arg, std::nullopt};
 }
 
+// Cookies travel in an HTTP header: printable ASCII only (this also keeps the JSON dump valid).
+bool IsCookieText(const std::string& text) {
+  for (unsigned char c : text) {
+    if (c < 0x20 || c >= 0x7f) return false;
+  }
+  return !text.empty();
+}
+
 std::string YamlWhere(std::string_view file_name, const YAML::Mark& mark) {
   if (mark.line < 0) return std::string(file_name);
   return StrCat(file_name, ":", mark.line + 1);
@@ -193,6 +201,10 @@ absl::StatusOr<OtaClientV2::UpdateRequest> UpdateRequestFromYaml(std::string_vie
           if (!cookie.second.IsScalar()) {
             return absl::InvalidArgumentError(
                 StrCat(field_where, ": cookie \"", cookie.first.Scalar(), "\" must be a string"));
+          }
+          if (!IsCookieText(cookie.first.Scalar()) || !IsCookieText(cookie.second.Scalar())) {
+            return absl::InvalidArgumentError(
+                StrCat(field_where, ": cookie names and values must be printable ASCII"));
           }
           cookies[cookie.first.Scalar()] = cookie.second.Scalar();
         }

@@ -265,6 +265,8 @@ TEST(OtactlUpdateYamlTest, NastyInputsGiveFileAndLine) {
       {"- ecu_id: a\n  version: 1\n  url: http://h/\n  cookies: {a: [1]}\n",
        "req.yaml:4: cookie \"a\" must be a string"},
       {"- ecu_id: a\n  version: 1\n  url: http://h/\n  cookies: 'not json'\n", "not valid JSON"},
+      {"- ecu_id: a\n  version: 1\n  url: http://h/\n  cookies: {a: \"\\xff\"}\n",
+       "req.yaml:4: cookie names and values must be printable ASCII"},
       {"- ecu_id: a\n  version: \"1\n", "req.yaml:"},
       {"- {ecu_id: a, version: 1, url: http://h/}\n- {ecu_id: a, version: 1, url: http://h/}\n",
        "listed twice"},
