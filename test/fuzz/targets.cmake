@@ -1,2 +1,3 @@
 # One line per fuzz target; each parser module adds its own.
 ota_add_fuzzer(list_lines_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/list_lines_fuzz.cc LIBS ota_image)
+ota_add_fuzzer(otactl_request_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/otactl_request_fuzz.cc LIBS otactl_lib)
