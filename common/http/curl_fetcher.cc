@@ -221,12 +221,15 @@ class FileSink final : public BodySink {
     // Keep going while input remains or the output buffer came back full (more may be pending).
     while (true) {
       ZSTD_outBuffer out{zstd_out_.data(), zstd_out_.size(), 0};
+      const size_t in_before = in.pos;
       size_t ret = ZSTD_decompressStream(zstd_.get(), &out, &in);
       if (ZSTD_isError(ret)) {
         return absl::DataLossError(
             StrCat("zstd decoding of ", url_, " failed: ", ZSTD_getErrorName(ret)));
       }
-      zstd_frame_open_ = ret != 0;
+      // A call that only checked for pending output after a finished frame says nothing new
+      // (it would report the size hint of a next frame that never comes).
+      if (in.pos != in_before || out.pos > 0) zstd_frame_open_ = ret != 0;
       OTA_RETURN_IF_ERROR(Emit(zstd_out_.data(), out.pos));
       if (in.pos == in.size && out.pos < out.size) break;
     }

@@ -42,7 +42,8 @@ INSTANTIATE_TEST_SUITE_P(
         GoodCase{"ValueWithEqualsSigns", R"({"a":"b==c="})", {{"a", "b==c="}}},
         GoodCase{"UnicodeEscapeValue", R"({"a":"\u00e9t\u00e9"})", {{"a", "\xc3\xa9t\xc3\xa9"}}},
         GoodCase{"DuplicateKeyLastWins", R"({"a":"1","a":"2"})", {{"a", "2"}}},
-        GoodCase{"ManyKeysSorted", R"({"z":"1","b":"2","m":"3"})",
+        GoodCase{"ManyKeysSorted",
+                 R"({"z":"1","b":"2","m":"3"})",
                  {{"b", "2"}, {"m", "3"}, {"z", "1"}}}),
     [](const auto& info) { return info.param.name; });
 
@@ -65,10 +66,9 @@ TEST_P(ParseCookiesBad, RejectedWithReason) {
 INSTANTIATE_TEST_SUITE_P(
     HttpCookies, ParseCookiesBad,
     ::testing::Values(
-        BadCase{"WhitespaceOnly", "   ", "not valid JSON"},
-        BadCase{"Null", "null", "got null"}, BadCase{"Array", R"(["a","b"])", "got array"},
-        BadCase{"String", R"("a=b")", "got string"}, BadCase{"Number", "1", "got number"},
-        BadCase{"Unterminated", "{", "not valid JSON"},
+        BadCase{"WhitespaceOnly", "   ", "not valid JSON"}, BadCase{"Null", "null", "got null"},
+        BadCase{"Array", R"(["a","b"])", "got array"}, BadCase{"String", R"("a=b")", "got string"},
+        BadCase{"Number", "1", "got number"}, BadCase{"Unterminated", "{", "not valid JSON"},
         BadCase{"TrailingGarbage", "{} x", "not valid JSON"},
         BadCase{"TwoObjects", "{}{}", "not valid JSON"},
         BadCase{"SingleQuotes", "{'a':'b'}", "not valid JSON"},
@@ -86,8 +86,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"NameWithNewlineIsNotEchoedRaw", R"({"a\nInjected: 1":"x"})",
                 "invalid cookie name \"a?Injected: 1\""},
         BadCase{"ValueWithSemicolon", R"({"a":"x; b=y"})", "contains ';'"},
-        BadCase{"ValueWithCrLfHeaderInjection", R"({"a":"x\r\nInjected: 1"})",
-                "control character"},
+        BadCase{"ValueWithCrLfHeaderInjection", R"({"a":"x\r\nInjected: 1"})", "control character"},
         BadCase{"ValueWithNul", R"({"a":"x\u0000y"})", "control character"},
         BadCase{"TooLong", "{\"a\":\"" + std::string(70000, 'x') + "\"}", "limit"}),
     [](const auto& info) { return info.param.name; });
