@@ -1,0 +1,324 @@
+// ota-image: builds and signs an OTA image (tier4's legacy format) from a rootfs directory, and
+// verifies an image served from a directory or an HTTP(S) URL.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/crypto/sha256.h"
+#include "common/crypto/signing.h"
+#include "common/fs/fs.h"
+#include "common/http/curl_fetcher.h"
+#include "common/http/fetcher.h"
+#include "common/image/image_loader.h"
+#include "common/image/image_writer.h"
+#include "common/image/url.h"
+#include "common/util/strings.h"
+
+namespace ota::tools {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+constexpr std::string_view kSynopsis = R"(usage:
+  ota-image build  --rootfs DIR --out DIR --key KEY --cert CERT [--persistents FILE] [--compress]
+  ota-image verify --image DIR|URL --certs DIR [--ca-bundle PEM]
+  ota-image --help
+)";
+
+constexpr std::string_view kDetails = R"(
+build   Walks the rootfs (symlinks are recorded, never followed) and writes an OTA image in
+        tier4's format into --out (created; must be empty): dirs.txt, symlinks.txt,
+        regulars.txt, persistents.txt, total_regular_size.txt, data/<path> copies of the regular
+        files, sign.pem (a copy of --cert) and metadata.jwt signed with --key (EC P-256 PEM).
+          --persistents FILE  absolute paths to carry over from the running slot, one per line
+                              (default: /etc/hosts /etc/hostname /etc/resolv.conf /etc/netplan)
+          --compress          also write data.zst/<sha256>.zst for files of at least 16 KiB
+                              that zstd shrinks by a factor of at least 1.25
+        Skipped like tier4's generator does: __pycache__/ .git/ .ssh/ /boot/grub/ /boot/ota/
+        /boot/initrd.img-*.old-dkms /boot/initrd.img(.old) /boot/vmlinuz(.old) /tmp, and
+        fifos, sockets and devices (with a warning).
+
+verify  Loads the image as an ECU would (metadata.jwt, certificate chain against the CA groups
+        in --certs, signature, list files against their signed hashes), then fetches every
+        regular file's blob and checks its size and sha256.
+          --image DIR|URL     an image directory or its http://, https:// or file:// base URL
+          --certs DIR         CA groups: <group>.<name>.pem files, e.g. 1.root.pem 1.interm.pem
+          --ca-bundle PEM     CA bundle for HTTPS (default: the system store)
+
+Exit status: 0 success, 1 failure (the message says what and where), 2 bad usage.
+)";
+
+int Usage(std::string_view problem) {
+  std::fprintf(stderr, "ota-image: %.*s\n\n%.*sRun 'ota-image --help' for details.\n",
+               static_cast<int>(problem.size()), problem.data(), static_cast<int>(kSynopsis.size()),
+               kSynopsis.data());
+  return kExitUsage;
+}
+
+int Help() {
+  std::fwrite(kSynopsis.data(), 1, kSynopsis.size(), stdout);
+  std::fwrite(kDetails.data(), 1, kDetails.size(), stdout);
+  return kExitOk;
+}
+
+int Fail(const absl::Status& status) {
+  std::string message(status.message());
+  std::fprintf(stderr, "ota-image: error: %s\n", message.c_str());
+  return kExitFailed;
+}
+
+// "--name value" / "--name=value" flags, and value-less switches.
+struct ParsedFlags {
+  std::map<std::string, std::string> values;
+  std::set<std::string> switches;
+  bool help = false;
+};
+
+std::optional<ParsedFlags> ParseFlags(int argc, char** argv, int first,
+                                      const std::set<std::string>& value_flags,
+                                      const std::set<std::string>& switch_flags,
+                                      std::string* problem) {
+  ParsedFlags flags;
+  for (int i = first; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      flags.help = true;
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0) {
+      *problem = StrCat("unexpected argument '", arg, "'");
+      return std::nullopt;
+    }
+    std::string name = arg.substr(2);
+    std::optional<std::string> value;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+    }
+    if (switch_flags.contains(name)) {
+      if (value.has_value()) {
+        *problem = StrCat("--", name, " takes no value");
+        return std::nullopt;
+      }
+      flags.switches.insert(name);
+      continue;
+    }
+    if (!value_flags.contains(name)) {
+      *problem = StrCat("unknown flag '--", name, "'");
+      return std::nullopt;
+    }
+    if (!value.has_value()) {
+      if (i + 1 >= argc) {
+        *problem = StrCat("--", name, " needs a value");
+        return std::nullopt;
+      }
+      value = argv[++i];
+    }
+    if (value->empty()) {
+      *problem = StrCat("--", name, " needs a non-empty value");
+      return std::nullopt;
+    }
+    if (!flags.values.emplace(name, *value).second) {
+      *problem = StrCat("--", name, " given twice");
+      return std::nullopt;
+    }
+  }
+  return flags;
+}
+
+std::optional<std::string> MissingFlag(const ParsedFlags& flags,
+                                       std::initializer_list<std::string_view> required) {
+  for (std::string_view name : required) {
+    if (!flags.values.contains(std::string(name))) return StrCat("missing --", name);
+  }
+  return std::nullopt;
+}
+
+int RunBuild(int argc, char** argv) {
+  std::string problem;
+  std::optional<ParsedFlags> flags = ParseFlags(
+      argc, argv, 2, {"rootfs", "out", "key", "cert", "persistents"}, {"compress"}, &problem);
+  if (!flags) return Usage(problem);
+  if (flags->help) return Help();
+  if (auto missing = MissingFlag(*flags, {"rootfs", "out", "key", "cert"})) {
+    return Usage(*missing);
+  }
+  image::BuildOptions options;
+  options.rootfs = flags->values["rootfs"];
+  options.out_dir = flags->values["out"];
+  options.key_pem = flags->values["key"];
+  options.cert_pem = flags->values["cert"];
+  if (flags->values.contains("persistents")) {
+    options.persistents_file = flags->values["persistents"];
+  }
+  options.compress = flags->switches.contains("compress");
+
+  absl::StatusOr<image::BuildSummary> summary = image::BuildImage(options);
+  if (!summary.ok()) return Fail(summary.status());
+  std::printf(
+      "built OTA image in %s: %llu dirs, %llu symlinks, %llu regular files (%llu bytes), "
+      "%llu persistents",
+      options.out_dir.c_str(), static_cast<unsigned long long>(summary->dirs),
+      static_cast<unsigned long long>(summary->symlinks),
+      static_cast<unsigned long long>(summary->regulars),
+      static_cast<unsigned long long>(summary->total_regular_size),
+      static_cast<unsigned long long>(summary->persistents));
+  if (options.compress) {
+    std::printf(", %llu compressed blobs",
+                static_cast<unsigned long long>(summary->compressed_files));
+  }
+  std::printf("\n");
+  return kExitOk;
+}
+
+// A directory becomes a file:// URL; anything with a scheme is used as given.
+absl::StatusOr<std::string> ImageBaseUrl(const std::string& image) {
+  if (image.find("://") != std::string::npos) return image;
+  std::error_code ec;
+  stdfs::path dir = stdfs::absolute(image, ec);
+  if (ec || !stdfs::is_directory(dir, ec)) {
+    return absl::InvalidArgumentError(
+        StrCat("--image ", image, " is neither a directory nor a URL"));
+  }
+  return StrCat("file://", image::PercentEncodePath(dir.lexically_normal().string()));
+}
+
+struct BlobCheck {
+  std::string what;  // the regular file's path, for messages
+  std::string url;
+};
+
+int RunVerify(int argc, char** argv) {
+  std::string problem;
+  std::optional<ParsedFlags> flags =
+      ParseFlags(argc, argv, 2, {"image", "certs", "ca-bundle"}, {}, &problem);
+  if (!flags) return Usage(problem);
+  if (flags->help) return Help();
+  if (auto missing = MissingFlag(*flags, {"image", "certs"})) return Usage(*missing);
+
+  absl::StatusOr<std::string> base_url = ImageBaseUrl(flags->values["image"]);
+  if (!base_url.ok()) return Fail(base_url.status());
+  absl::StatusOr<crypto::CaStore> ca_store = crypto::CaStore::LoadDir(flags->values["certs"]);
+  if (!ca_store.ok()) return Fail(ca_store.status());
+  if (ca_store->empty()) {
+    return Fail(absl::InvalidArgumentError(
+        StrCat("--certs ", flags->values["certs"],
+               " holds no CA groups (<group>.<name>.pem files); nothing to verify against")));
+  }
+
+  http::FetcherConfig config;
+  // A mismatch on a static server is not transient; a few attempts cover network hiccups.
+  config.max_attempts = 3;
+  if (flags->values.contains("ca-bundle")) config.ca_bundle = flags->values["ca-bundle"];
+  std::unique_ptr<http::Fetcher> fetcher = http::CreateCurlFetcher(config);
+
+  image::LoadOptions load_options;
+  load_options.ca_store = &*ca_store;
+  absl::StatusOr<image::LoadedImage> loaded = image::LoadImage(*fetcher, *base_url, load_options);
+  if (!loaded.ok()) return Fail(loaded.status());
+  const image::Metadata& md = loaded->metadata;
+  const image::Manifest& manifest = loaded->manifest;
+
+  // One job per distinct blob URL: compressed blobs are shared by content.
+  absl::StatusOr<fs::TempDir> scratch = fs::TempDir::Create("ota-image-verify");
+  if (!scratch.ok()) return Fail(scratch.status());
+  std::vector<http::DownloadJob> jobs;
+  std::vector<BlobCheck> checks;
+  std::map<std::string, size_t> job_by_url;
+  uint64_t total_size = 0;
+  uint64_t compressed_entries = 0;
+  for (const image::RegularEntry& entry : manifest.regulars) {
+    std::string path(manifest.Str(entry.path));
+    total_size += entry.size;
+    std::string url;
+    if (entry.compression == image::Compression::kZstd) {
+      if (!md.compressed_rootfs_directory.has_value()) {
+        return Fail(absl::InvalidArgumentError(
+            StrCat(md.regular.file, ": ", path,
+                   " is marked zst but metadata.jwt has no compressed_rootfs_directory")));
+      }
+      ++compressed_entries;
+      url = image::CompressedBlobUrl(*base_url, *md.compressed_rootfs_directory,
+                                     crypto::ToHex(entry.sha256));
+    } else {
+      url = image::RegularFileUrl(*base_url, md.rootfs_directory, path);
+    }
+    if (job_by_url.contains(url)) continue;
+    http::DownloadJob job;
+    job.url = url;
+    job.dest = scratch->path() / StrCat("blob-", jobs.size());
+    job.sha256 = entry.sha256;
+    if (entry.has_size) job.size = entry.size;
+    job.compression = entry.compression;
+    job.tag = jobs.size();
+    job_by_url.emplace(url, jobs.size());
+    jobs.push_back(std::move(job));
+    checks.push_back(BlobCheck{path, url});
+  }
+
+  constexpr size_t kMaxReported = 20;
+  size_t failures = 0;
+  const http::CancelFlag never_cancel{false};
+  absl::Status run = fetcher->DownloadAll(
+      jobs,
+      [&](const http::DownloadResult& result) {
+        const BlobCheck& check = checks.at(result.tag);
+        if (result.status.ok()) {
+          std::error_code ec;
+          stdfs::remove(jobs.at(result.tag).dest, ec);  // keep the scratch space small
+          return true;
+        }
+        if (++failures <= kMaxReported) {
+          std::string message(result.status.message());
+          std::fprintf(stderr, "ota-image: blob of %s (%s): %s\n", check.what.c_str(),
+                       check.url.c_str(), message.c_str());
+        }
+        return true;
+      },
+      http::TransferObserver{}, never_cancel);
+  if (!run.ok()) return Fail(run);
+  if (failures > 0) {
+    if (failures > kMaxReported) {
+      std::fprintf(stderr, "ota-image: ... and %zu more\n", failures - kMaxReported);
+    }
+    std::fprintf(stderr, "ota-image: FAILED: %zu of %zu blobs missing or not matching in %s\n",
+                 failures, jobs.size(), base_url->c_str());
+    return kExitFailed;
+  }
+  std::printf(
+      "verified OTA image %s: signature and certificate chain OK; %zu dirs, %zu symlinks, "
+      "%zu regular files (%llu bytes, %llu from compressed blobs), %zu persistents; "
+      "%zu blobs present and matching\n",
+      base_url->c_str(), manifest.dirs.size(), manifest.symlinks.size(), manifest.regulars.size(),
+      static_cast<unsigned long long>(total_size),
+      static_cast<unsigned long long>(compressed_entries), manifest.persistents.size(),
+      jobs.size());
+  return kExitOk;
+}
+
+int Main(int argc, char** argv) {
+  if (argc < 2) return Usage("missing command (build or verify)");
+  std::string_view command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") return Help();
+  if (command == "build") return RunBuild(argc, argv);
+  if (command == "verify") return RunVerify(argc, argv);
+  return Usage(StrCat("unknown command '", command, "'"));
+}
+
+}  // namespace
+}  // namespace ota::tools
+
+int main(int argc, char** argv) { return ota::tools::Main(argc, argv); }
