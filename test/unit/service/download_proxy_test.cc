@@ -1,0 +1,89 @@
+// The download proxy rule and the TCP probe behind its local-otaproxy fallback.
+#include "otaclient/service/download_proxy.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "common/fs/fs.h"
+
+namespace ota::service {
+namespace {
+
+// A socket bound by the kernel to a free 127.0.0.1 port, listening or not.
+struct LocalSocket {
+  fs::UniqueFd fd;
+  int port = 0;
+};
+
+LocalSocket BindLoopback(bool listening) {
+  LocalSocket s;
+  s.fd = fs::UniqueFd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  EXPECT_TRUE(s.fd.valid());
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(s.fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  EXPECT_EQ(getsockname(s.fd.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  s.port = ntohs(addr.sin_port);
+  if (listening) {
+    EXPECT_EQ(listen(s.fd.get(), 4), 0);
+  }
+  return s;
+}
+
+TEST(ServiceDownloadProxyTest, TcpProbeSeesListenersOnly) {
+  LocalSocket listening = BindLoopback(true);
+  // Bound but not listening: the port is ours, so nobody else can answer on it.
+  LocalSocket closed = BindLoopback(false);
+  EXPECT_TRUE(TcpPortAccepts("127.0.0.1", listening.port, std::chrono::milliseconds(500)));
+  EXPECT_FALSE(TcpPortAccepts("127.0.0.1", closed.port, std::chrono::milliseconds(500)));
+  EXPECT_FALSE(
+      TcpPortAccepts("no such host name.invalid", listening.port, std::chrono::milliseconds(500)));
+}
+
+TEST(ServiceDownloadProxyTest, ChoiceTable) {
+  struct Case {
+    bool local_enabled;
+    std::string listen_addr;
+    std::string upper;
+    bool local_listening;
+    std::string want_proxy;
+    std::string want_probe_host;  // "" = must not probe
+  };
+  const Case cases[] = {
+      {true, "0.0.0.0", "", true, "http://127.0.0.1:8082", "127.0.0.1"},
+      {true, "0.0.0.0", "http://10.0.0.1:8082", true, "http://127.0.0.1:8082", "127.0.0.1"},
+      {true, "0.0.0.0", "http://10.0.0.1:8082", false, "http://10.0.0.1:8082", "127.0.0.1"},
+      {true, "0.0.0.0", "", false, "", "127.0.0.1"},
+      {true, "::", "", false, "", "::1"},
+      {true, "192.168.1.5", "", false, "", "192.168.1.5"},
+      {false, "0.0.0.0", "http://10.0.0.1:8082", true, "http://10.0.0.1:8082", ""},
+      {false, "0.0.0.0", "", true, "", ""},
+  };
+  for (const Case& c : cases) {
+    config::ProxyInfo info;
+    info.enable_local_ota_proxy = c.local_enabled;
+    info.local_ota_proxy_listen_addr = c.listen_addr;
+    info.upper_ota_proxy = c.upper;
+    std::string probed_host;
+    int probed_port = 0;
+    const DownloadProxyChoice choice =
+        ChooseDownloadProxy(info, [&](const std::string& host, int port) {
+          probed_host = host;
+          probed_port = port;
+          return c.local_listening;
+        });
+    EXPECT_EQ(choice.proxy, c.want_proxy) << c.listen_addr << " " << c.upper;
+    EXPECT_EQ(probed_host, c.want_probe_host);
+    if (!c.want_probe_host.empty()) {
+      EXPECT_EQ(probed_port, 8082);
+    }
+    EXPECT_FALSE(choice.reason.empty());
+  }
+}
+
+}  // namespace
+}  // namespace ota::service
