@@ -11,7 +11,7 @@ packages=(
   libcurl4-openssl-dev libssl-dev libyaml-cpp-dev libabsl-dev libgtest-dev libgmock-dev
   libsqlite3-dev libzstd-dev nlohmann-json3-dev
   # tools used by tests, demo and benchmarks
-  nginx openssl curl zstd hyperfine time procps e2fsprogs util-linux
+  nginx openssl curl jq zstd hyperfine time procps e2fsprogs util-linux
 )
 
 missing=()

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The one test command: installs dependencies, checks formatting, builds (warnings are errors),
+# smoke-runs every libFuzzer target, then runs every test in test/ with ctest.
+#   deploy/run-tests.sh            everything
+#   OTA_SKIP_FUZZ=1 ...            skip the clang/libFuzzer smoke run
+#   OTA_FUZZ_SECONDS=N             seconds per fuzz target (default 10)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+bash deploy/install-deps.sh
+
+echo "== clang-format check"
+mapfile -t sources < <(git ls-files -- '*.cc' '*.h' 2>/dev/null || true)
+if ((${#sources[@]} == 0)); then
+  mapfile -t sources < <(find common otaclient otaproxy tools test -name '*.cc' -o -name '*.h')
+fi
+clang-format --dry-run --Werror "${sources[@]}"
+
+jobs=$(nproc)
+
+if [[ "${OTA_SKIP_FUZZ:-0}" != 1 ]]; then
+  echo "== libFuzzer smoke run"
+  cmake --preset fuzz >/dev/null
+  cmake --build build/fuzz -j"$jobs"
+  for bin in build/fuzz/test/fuzz/*_fuzz; do
+    name=$(basename "$bin")
+    corpus=test/fuzz/corpus/$name
+    work=$(mktemp -d)
+    cp -r "$corpus"/. "$work"/ 2>/dev/null || true
+    echo "-- $name (${OTA_FUZZ_SECONDS:-10}s)"
+    "$bin" -max_total_time="${OTA_FUZZ_SECONDS:-10}" -print_final_stats=0 "$work" 2>"$work.log" || {
+      tail -50 "$work.log"
+      echo "fuzz target $name failed"
+      exit 1
+    }
+    rm -rf "$work" "$work.log"
+  done
+fi
+
+echo "== build (release, -Werror)"
+cmake --preset release >/dev/null
+cmake --build build/release -j"$jobs"
+
+echo "== tests"
+ctest --preset release -j"$jobs" --timeout 900

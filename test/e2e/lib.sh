@@ -1,0 +1,172 @@
+# Shared helpers for the end-to-end tests and the demo (source it; needs bash).
+# Everything lives under $E2E_WORK, removed by e2e_cleanup (installed as an EXIT trap by
+# e2e_init); processes are stopped by the PIDs we recorded when we started them.
+#
+# Environment: OTA_BIN_DIR (build dir with otaclient/, tools/), OTA_SOURCE_DIR (repo root).
+
+: "${OTA_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${OTA_BIN_DIR:=$OTA_SOURCE_DIR/build/release}"
+OTACLIENT=$OTA_BIN_DIR/otaclient/otaclient
+OTACTL=$OTA_BIN_DIR/tools/otactl/otactl
+OTA_IMAGE=$OTA_BIN_DIR/tools/ota-image/ota-image
+HARNESS=$OTA_SOURCE_DIR/test/lib/nginx/nginx-harness.sh
+
+E2E_PIDS=()
+
+log() { printf '\033[1m[e2e %(%H:%M:%S)T]\033[0m %s\n' -1 "$*" >&2; }
+fail() {
+  log "FAIL: $*"
+  if [[ -n "${E2E_WORK:-}" ]]; then
+    for f in "$E2E_WORK"/otaclient*.log; do
+      [[ -f "$f" ]] && { echo "--- last lines of $f" >&2; tail -40 "$f" >&2; }
+    done
+  fi
+  exit 1
+}
+
+e2e_cleanup() {
+  local pid
+  for pid in "${E2E_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${E2E_PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  [[ -d "${E2E_WORK:-}/nginx" ]] && "$HARNESS" stop "$E2E_WORK/nginx" >/dev/null 2>&1 || true
+  if [[ -n "${E2E_WORK:-}" && "${E2E_KEEP:-0}" != 1 ]]; then rm -rf "$E2E_WORK"; fi
+}
+
+e2e_init() {
+  [[ $(id -u) -eq 0 ]] || { echo "SKIP: end-to-end tests need root (chown of slot files)"; exit 77; }
+  for b in "$OTACLIENT" "$OTACTL" "$OTA_IMAGE"; do
+    [[ -x "$b" ]] || fail "missing binary $b (build first)"
+  done
+  E2E_WORK=$(mktemp -d "${TMPDIR:-/tmp}/ota-e2e.XXXXXX")
+  trap e2e_cleanup EXIT
+  log "work dir $E2E_WORK"
+}
+
+# make_pki: signing certs + the CA group otaclient trusts ($E2E_WORK/pki/certs).
+make_pki() { bash "$OTA_SOURCE_DIR/deploy/gen-certs.sh" "$E2E_WORK/pki" >/dev/null; }
+
+# make_rootfs NAME VERSION [BASE_NAME]: sample trees under $E2E_WORK/rootfs/.
+make_rootfs() {
+  mkdir -p "$E2E_WORK/rootfs"
+  if [[ -n "${3:-}" ]]; then
+    bash "$OTA_SOURCE_DIR/test/lib/make-rootfs.sh" "$E2E_WORK/rootfs/$1" "$2" "$E2E_WORK/rootfs/$3"
+  else
+    bash "$OTA_SOURCE_DIR/test/lib/make-rootfs.sh" "$E2E_WORK/rootfs/$1" "$2"
+  fi
+}
+
+# build_image ROOTFS_NAME IMAGE_NAME [extra ota-image args]: image under $E2E_WORK/www/.
+build_image() {
+  local rootfs=$1 image=$2
+  shift 2
+  mkdir -p "$E2E_WORK/www"
+  "$OTA_IMAGE" build --rootfs "$E2E_WORK/rootfs/$rootfs" --out "$E2E_WORK/www/$image" \
+    --key "$E2E_WORK/pki/sign.key" --cert "$E2E_WORK/pki/sign.pem" "$@" >/dev/null ||
+    fail "ota-image build $image"
+}
+
+# start_nginx: serves $E2E_WORK/www; sets HTTP_PORT HTTPS_PORT PROXY_PORT CA_PEM NGINX_PID.
+start_nginx() {
+  "$HARNESS" start "$E2E_WORK/nginx" "$E2E_WORK/www" >/dev/null || fail "nginx did not start"
+  # shellcheck disable=SC1091
+  source "$E2E_WORK/nginx/ports.env"
+  NGINX_LOG=$E2E_WORK/nginx/access.log
+}
+stop_nginx() { "$HARNESS" stop "$E2E_WORK/nginx" >/dev/null 2>&1 || true; }
+
+# free_port: a TCP port nobody listens on right now (kernel-chosen).
+free_port() {
+  local port
+  for _ in $(seq 1 50); do
+    port=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+  fail "no free port found"
+}
+
+# setup_ecu NAME ROOTFS_NAME VERSION: directory slots with slot a = a copy of the rootfs,
+# configs in $E2E_WORK/NAME/config.
+setup_ecu() {
+  local name=$1 rootfs=$2 version=$3 dir=$E2E_WORK/$1
+  mkdir -p "$dir/slots/boot/slot_a" "$dir/config"
+  cp -a "$E2E_WORK/rootfs/$rootfs" "$dir/slots/slot_a"
+  printf '%s' "$version" >"$dir/slots/boot/slot_a/version"
+  cat >"$dir/config/ecu_info.yml" <<YML
+format_version: 1
+ecu_id: "$name"
+ip_addr: "127.0.0.1"
+bootloader: dir
+YML
+  cat >"$dir/config/proxy_info.yml" <<YML
+enable_local_ota_proxy: false
+YML
+}
+
+# start_otaclient NAME [extra flags]: sets OTA_PORT_<NAME> and records the PID.
+start_otaclient() {
+  local name=$1 dir=$E2E_WORK/$1 port
+  shift
+  port=$(free_port)
+  "$OTACLIENT" --config-dir "$dir/config" --certs-dir "$E2E_WORK/pki/certs" \
+    --boot-backend dir --dir-slots-root "$dir/slots" --listen-port "$port" \
+    --ca-bundle "$CA_PEM" "$@" >>"$E2E_WORK/otaclient-$name.log" 2>&1 &
+  E2E_PIDS+=($!)
+  printf -v "OTA_PORT_${name//[^A-Za-z0-9_]/_}" '%s' "$port"
+  printf -v "OTA_PID_${name//[^A-Za-z0-9_]/_}" '%s' "$!"
+  wait_until 30 "otaclient $name answers" otactl_ok "$name"
+}
+
+otactl() {  # otactl NAME SUBCOMMAND ARGS...
+  local name=$1 var="OTA_PORT_${1//[^A-Za-z0-9_]/_}"
+  shift
+  local sub=$1
+  shift
+  "$OTACTL" "$sub" --target "127.0.0.1:${!var}" "$@"
+}
+otactl_ok() { otactl "$1" status --json >/dev/null 2>&1 || [[ $? -ne 4 ]]; }
+
+# status_field NAME JQ: a field of NAME's own ecu_v2 entry.
+status_field() {
+  otactl "$1" status --json 2>/dev/null | jq -r --arg id "$1" \
+    "(.ecuV2 // .ecu_v2 // [])[] | select((.ecuId // .ecu_id) == \$id) | $2"
+}
+ota_status() { status_field "$1" '.otaStatus // .ota_status // "INITIALIZED"'; }
+
+# wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND (every 0.2 s) until it succeeds.
+wait_until() {
+  local limit=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@"; do
+    ((SECONDS < deadline)) || fail "timed out after ${limit}s waiting for: $what"
+    sleep 0.2
+  done
+}
+status_is() { [[ "$(ota_status "$1")" == "$2" ]]; }
+status_in() {
+  local s
+  s=$(ota_status "$1")
+  shift
+  local want
+  for want in "$@"; do [[ "$s" == "$want" ]] && return 0; done
+  return 1
+}
+
+# tree_of DIR: the comparable manifest of a tree (persistent files excluded: they come from
+# the active slot, not from the image).
+tree_of() {
+  bash "$OTA_SOURCE_DIR/test/lib/tree-manifest.sh" "$1" etc/hosts etc/hostname etc/resolv.conf \
+    etc/netplan .ota-resources
+}
+
+# blob_gets IMAGE: number of GET requests nginx saw for the image's blobs (data/ and data.zst/).
+blob_gets() {
+  grep -cE "req=\"GET [^ ]*/$1/data(\.zst)?/" "$NGINX_LOG" || true
+}

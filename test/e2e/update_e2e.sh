@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# End to end, real processes: nginx (HTTPS, cookie-protected location), otaclient with directory
+# slots, otactl. Updates v1 → v2 and checks the standby byte for byte, then the failure cases.
+#   update_e2e.sh success   clean update: tree identical to the image, only changed content fetched
+#   update_e2e.sh failures  wrong cookie, tampered list, untrusted CA, corrupted blob, server down
+#                           mid-update (each: FAILURE RECOVERABLE, active slot untouched), then a
+#                           busy second Update during a slow update that still succeeds
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+scenario=${1:?usage: update_e2e.sh success|failures}
+e2e_init
+make_pki
+make_rootfs v1 v1
+make_rootfs v2 v2 v1
+build_image v1 v1
+build_image v2 v2 --compress
+start_nginx
+
+expected_tree_v2=$(tree_of "$E2E_WORK/rootfs/v2")
+
+# Content the update must fetch: distinct non-empty digests of v2 absent from v1.
+needed_downloads() {
+  local empty=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+  comm -23 <(cut -d, -f5 "$E2E_WORK/www/v2/regulars.txt" | grep -v "$empty" | sort -u) \
+    <(cut -d, -f5 "$E2E_WORK/www/v1/regulars.txt" | sort -u) | wc -l
+}
+
+request_update() {  # request_update ECU URL COOKIES → prints otactl's answer, returns its exit
+  otactl "$1" update --ecu "$1" --version v2 --url "$2" --cookies "$3"
+}
+
+assert_success_on_b() {  # assert_success_on_b ECU
+  local ecu=$1 slots=$E2E_WORK/$1/slots
+  wait_until 120 "$ecu reports SUCCESS after its reboot" status_is "$ecu" SUCCESS
+  [[ "$(status_field "$ecu" '.firmwareVersion // .firmware_version')" == v2 ]] ||
+    fail "$ecu firmware_version is not v2"
+  [[ "$(cat "$slots/boot/booted")" == b ]] || fail "$ecu did not boot slot b"
+  diff <(echo "$expected_tree_v2") <(tree_of "$slots/slot_b") >"$E2E_WORK/tree.diff" ||
+    { head -40 "$E2E_WORK/tree.diff"; fail "slot b differs from the v2 tree"; }
+  for p in etc/hostname etc/hosts etc/resolv.conf etc/netplan/01.yaml; do
+    cmp -s "$slots/slot_a/$p" "$slots/slot_b/$p" || fail "persistent $p not carried over"
+  done
+  [[ ! -e "$slots/slot_b/.ota-resources" ]] || fail "resources dir left on the new slot"
+  log "$ecu: SUCCESS, slot b == v2 tree ($(echo "$expected_tree_v2" | wc -l) entries)"
+}
+
+case $scenario in
+success)
+  setup_ecu ecu1 v1 v1
+  active_before=$(tree_of "$E2E_WORK/ecu1/slots/slot_a")
+  start_otaclient ecu1
+  [[ "$(ota_status ecu1)" =~ ^(INITIALIZED|SUCCESS)$ ]] || fail "unexpected initial status"
+  url="https://127.0.0.1:$HTTPS_PORT/protected/v2"
+  out=$(request_update ecu1 "$url" '{"ota-token": "secret"}') || fail "update rejected: $out"
+  assert_success_on_b ecu1
+  [[ "$(tree_of "$E2E_WORK/ecu1/slots/slot_a")" == "$active_before" ]] || fail "active slot changed"
+  want=$(needed_downloads)
+  got=$(blob_gets v2)
+  ((got == want)) || fail "fetched $got blobs, expected exactly the $want changed contents"
+  log "fetched $got of $(grep -c . "$E2E_WORK/www/v2/regulars.txt") files: only changed content"
+  ;;
+
+failures)
+  setup_ecu ecu2 v1 v1
+  slot_a=$E2E_WORK/ecu2/slots/slot_a
+  active_before=$(tree_of "$slot_a")
+  start_otaclient ecu2
+
+  expect_failure() {  # expect_failure WHAT URL COOKIES REASON_REGEX
+    local what=$1 url=$2 cookies=$3 reason=$4
+    request_update ecu2 "$url" "$cookies" >/dev/null || fail "$what: update not accepted"
+    wait_until 60 "$what → FAILURE" status_is ecu2 FAILURE
+    local type msg
+    type=$(status_field ecu2 '.failureType // .failure_type')
+    msg=$(status_field ecu2 '.failureReason // .failure_reason')
+    [[ "$type" == RECOVERABLE ]] || fail "$what: failure type $type, want RECOVERABLE ($msg)"
+    [[ "$msg" =~ $reason ]] || fail "$what: reason '$msg' does not match /$reason/"
+    [[ "$(tree_of "$slot_a")" == "$active_before" ]] || fail "$what: active slot changed"
+    log "$what: FAILURE RECOVERABLE: $msg"
+  }
+
+  https=https://127.0.0.1:$HTTPS_PORT
+  expect_failure "wrong cookie" "$https/protected/v2" '{"ota-token": "wrong"}' '403'
+
+  cp -a "$E2E_WORK/www/v2" "$E2E_WORK/www/v2-tampered"
+  sed -i '1s/^0[0-7]*,/0777,/' "$E2E_WORK/www/v2-tampered/regulars.txt"
+  expect_failure "tampered list" "$https/v2-tampered" '{}' 'regulars.txt.*(sha256|hash)'
+
+  bash "$OTA_SOURCE_DIR/deploy/gen-certs.sh" "$E2E_WORK/pki-other" >/dev/null
+  "$OTA_IMAGE" build --rootfs "$E2E_WORK/rootfs/v2" --out "$E2E_WORK/www/v2-untrusted" \
+    --key "$E2E_WORK/pki-other/sign.key" --cert "$E2E_WORK/pki-other/sign.pem" >/dev/null
+  expect_failure "untrusted CA" "$https/v2-untrusted" '{}' '[Cc]ertificate|CA|chain'
+
+  # Corrupt, on the server, a file that must be downloaded (new in v2).
+  build_image v2 v2-corrupt
+  victim=$E2E_WORK/www/v2-corrupt/data/usr/share/new-in-v2/file3.bin
+  printf 'garbage' | dd of="$victim" bs=1 seek=10 conv=notrunc status=none
+  expect_failure "corrupted blob" "$https/v2-corrupt" '{}' 'sha256|hash|mismatch'
+
+  # Server down mid-update: slow location, stop nginx once downloads are under way.
+  request_update ecu2 "$https/slow/v2" '{}' >/dev/null || fail "slow update not accepted"
+  downloads_started() {
+    local n
+    n=$(status_field ecu2 '.updateStatus.downloadedFilesNum // 0')
+    [[ ${n:-0} -gt 0 ]]
+  }
+  wait_until 60 "downloads under way" downloads_started
+  stop_nginx
+  wait_until 120 "server down → FAILURE" status_is ecu2 FAILURE
+  msg=$(status_field ecu2 '.failureReason // .failure_reason')
+  [[ "$(status_field ecu2 '.failureType')" == RECOVERABLE ]] || fail "server down: not RECOVERABLE: $msg"
+  [[ "$(tree_of "$slot_a")" == "$active_before" ]] || fail "server down: active slot changed"
+  log "server down: FAILURE RECOVERABLE: $msg"
+
+  # Busy: a second Update while the first runs is rejected and does not disturb it.
+  start_nginx
+  : >"$NGINX_LOG"
+  request_update ecu2 "https://127.0.0.1:$HTTPS_PORT/slow/v2" '{}' >/dev/null ||
+    fail "update after failures not accepted"
+  wait_until 30 "UPDATING" status_is ecu2 UPDATING
+  if out=$(request_update ecu2 "https://127.0.0.1:$HTTPS_PORT/v2" '{}'); then
+    fail "second Update during an update was accepted: $out"
+  fi
+  [[ "$out" =~ RECOVERABLE ]] || fail "second Update not RECOVERABLE: $out"
+  log "busy: second Update rejected: $(echo "$out" | tr '\n' ' ')"
+  assert_success_on_b ecu2
+  # Resume: blobs verified before the server went down were not fetched again.
+  got=$(blob_gets v2)
+  want=$(needed_downloads)
+  ((got < want)) || fail "resume: fetched $got blobs again, expected fewer than $want"
+  log "resume: fetched $got of $want blobs after the interrupted attempt"
+  ;;
+*) fail "unknown scenario $scenario" ;;
+esac
+log "PASS $scenario"
