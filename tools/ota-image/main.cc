@@ -237,7 +237,9 @@ int RunVerify(int argc, char** argv) {
   if (!scratch.ok()) return Fail(scratch.status());
   std::vector<http::DownloadJob> jobs;
   std::vector<BlobCheck> checks;
+  std::vector<BlobCheck> empty_files;
   std::map<std::string, size_t> job_by_url;
+  const crypto::Sha256Digest kEmptySha256 = crypto::Sha256Of("");
   uint64_t total_size = 0;
   uint64_t compressed_entries = 0;
   for (const image::RegularEntry& entry : manifest.regulars) {
@@ -257,6 +259,12 @@ int RunVerify(int argc, char** argv) {
       url = image::RegularFileUrl(*base_url, md.rootfs_directory, path);
     }
     if (job_by_url.contains(url)) continue;
+    if (entry.sha256 == kEmptySha256) {
+      // The fetcher (like the client) never requests empty files; check them one by one here.
+      job_by_url.emplace(url, empty_files.size());
+      empty_files.push_back(BlobCheck{path, url});
+      continue;
+    }
     http::DownloadJob job;
     job.url = url;
     job.dest = scratch->path() / StrCat("blob-", jobs.size());
@@ -271,6 +279,12 @@ int RunVerify(int argc, char** argv) {
 
   constexpr size_t kMaxReported = 20;
   size_t failures = 0;
+  auto report = [&](const BlobCheck& check, std::string_view problem) {
+    if (++failures <= kMaxReported) {
+      std::fprintf(stderr, "ota-image: blob of %s (%s): %.*s\n", check.what.c_str(),
+                   check.url.c_str(), static_cast<int>(problem.size()), problem.data());
+    }
+  };
   const http::CancelFlag never_cancel{false};
   absl::Status run = fetcher->DownloadAll(
       jobs,
@@ -281,21 +295,29 @@ int RunVerify(int argc, char** argv) {
           stdfs::remove(jobs.at(result.tag).dest, ec);  // keep the scratch space small
           return true;
         }
-        if (++failures <= kMaxReported) {
-          std::string message(result.status.message());
-          std::fprintf(stderr, "ota-image: blob of %s (%s): %s\n", check.what.c_str(),
-                       check.url.c_str(), message.c_str());
-        }
+        report(check, std::string(result.status.message()));
         return true;
       },
       http::TransferObserver{}, never_cancel);
   if (!run.ok()) return Fail(run);
+  for (const BlobCheck& check : empty_files) {
+    http::GetOptions get_options;
+    get_options.no_cache = false;
+    get_options.max_bytes = 1;
+    absl::StatusOr<std::string> body = fetcher->Get(check.url, get_options);
+    if (!body.ok()) {
+      report(check, std::string(body.status().message()));
+    } else if (!body->empty()) {
+      report(check, "not empty although the image lists it as an empty file");
+    }
+  }
+  const size_t blobs = jobs.size() + empty_files.size();
   if (failures > 0) {
     if (failures > kMaxReported) {
       std::fprintf(stderr, "ota-image: ... and %zu more\n", failures - kMaxReported);
     }
     std::fprintf(stderr, "ota-image: FAILED: %zu of %zu blobs missing or not matching in %s\n",
-                 failures, jobs.size(), base_url->c_str());
+                 failures, blobs, base_url->c_str());
     return kExitFailed;
   }
   std::printf(
@@ -304,8 +326,7 @@ int RunVerify(int argc, char** argv) {
       "%zu blobs present and matching\n",
       base_url->c_str(), manifest.dirs.size(), manifest.symlinks.size(), manifest.regulars.size(),
       static_cast<unsigned long long>(total_size),
-      static_cast<unsigned long long>(compressed_entries), manifest.persistents.size(),
-      jobs.size());
+      static_cast<unsigned long long>(compressed_entries), manifest.persistents.size(), blobs);
   return kExitOk;
 }
 

@@ -1,0 +1,313 @@
+// The ota-image binary as a real process: build an image, verify it from a directory and over
+// real nginx (HTTP and HTTPS), and catch every kind of damage.
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/fs/fs.h"
+#include "common/util/strings.h"
+#include "test/lib/nginx/nginx_fixture.h"
+
+extern char** environ;
+
+namespace ota::image {
+namespace {
+
+namespace stdfs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs the tool with `args`, stdout/stderr captured into files under `scratch`.
+RunResult RunTool(const stdfs::path& scratch, const std::vector<std::string>& args) {
+  RunResult result;
+  const stdfs::path out_file = scratch / "stdout";
+  const stdfs::path err_file = scratch / "stderr";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_file.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_file.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> argv_storage = {OTA_IMAGE_BIN};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& arg : argv_storage) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, OTA_IMAGE_BIN, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  EXPECT_EQ(rc, 0) << "spawn " << OTA_IMAGE_BIN;
+  if (rc != 0) return result;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) break;
+  }
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  result.out = fs::ReadFile(out_file).value_or("");
+  result.err = fs::ReadFile(err_file).value_or("");
+  return result;
+}
+
+std::string Describe(const RunResult& r) {
+  return StrCat("exit ", r.exit_code, "\nstdout:\n", r.out, "\nstderr:\n", r.err);
+}
+
+class OtaImageToolTest : public ::testing::Test {
+ protected:
+  // One PKI and one built image for the whole suite; each test damages only its own copy.
+  static void SetUpTestSuite() {
+    absl::StatusOr<fs::TempDir> dir = fs::TempDir::Create("ota_image_tool_test");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    suite_dir_.emplace(std::move(*dir));
+    const stdfs::path pki = suite_dir_->path() / "pki";
+    std::string cmd = StrCat(OTA_SOURCE_DIR, "/deploy/gen-certs.sh ", pki.string(), " >/dev/null");
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    // An unrelated CA group: a valid CA that did not sign the image's certificate.
+    const stdfs::path other = suite_dir_->path() / "other-pki";
+    cmd = StrCat(OTA_SOURCE_DIR, "/deploy/gen-certs.sh ", other.string(), " >/dev/null");
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  static void TearDownTestSuite() { suite_dir_.reset(); }
+
+  void SetUp() override {
+    ASSERT_TRUE(suite_dir_.has_value());
+    absl::StatusOr<fs::TempDir> dir = fs::TempDir::Create("ota_image_tool_case");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    tmp_.emplace(std::move(*dir));
+    www_ = tmp_->path() / "www";
+    image_ = www_ / "img";
+    rootfs_ = tmp_->path() / "rootfs";
+    ASSERT_EQ(::mkdir(www_.c_str(), 0755), 0);
+    MakeRootfs();
+  }
+
+  stdfs::path Pki(const std::string& name) const { return suite_dir_->path() / "pki" / name; }
+  stdfs::path Certs() const { return Pki("certs"); }
+
+  void Write(const std::string& path, const std::string& content) {
+    ASSERT_TRUE(fs::WriteFileAtomic(rootfs_.string() + path, content, 0644).ok()) << path;
+  }
+
+  void MakeRootfs() {
+    for (const char* dir : {"", "/etc", "/usr", "/usr/bin", "/home", "/home/it's here"}) {
+      ASSERT_EQ(::mkdir((rootfs_.string() + dir).c_str(), 0755), 0) << dir;
+    }
+    Write("/etc/hosts", "127.0.0.1 localhost\n");
+    Write("/a:b:c", "colons\n");
+    Write("/home/it's here/100% a+b,c'", "nasty name\n");
+    Write("/usr/bin/big", std::string(200 * 1024, 'z'));
+    Write("/usr/bin/big-copy", std::string(200 * 1024, 'z'));
+    Write("/empty", "");
+    ASSERT_EQ(::symlink("usr/bin", (rootfs_ / "bin").c_str()), 0);
+    ASSERT_EQ(::symlink("/nowhere", (rootfs_ / "dangling").c_str()), 0);
+  }
+
+  RunResult Build(bool compress = true) {
+    std::vector<std::string> args = {"build",
+                                     "--rootfs",
+                                     rootfs_.string(),
+                                     "--out",
+                                     image_.string(),
+                                     "--key",
+                                     Pki("sign.key").string(),
+                                     "--cert",
+                                     Pki("sign.pem").string()};
+    if (compress) args.push_back("--compress");
+    return RunTool(tmp_->path(), args);
+  }
+
+  RunResult Verify(const std::string& image, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"verify", "--image", image, "--certs", Certs().string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunTool(tmp_->path(), args);
+  }
+
+  static std::optional<fs::TempDir> suite_dir_;
+  std::optional<fs::TempDir> tmp_;
+  stdfs::path www_, image_, rootfs_;
+};
+
+std::optional<fs::TempDir> OtaImageToolTest::suite_dir_;
+
+TEST_F(OtaImageToolTest, BuildThenVerifyDirectory) {
+  RunResult build = Build();
+  ASSERT_EQ(build.exit_code, 0) << Describe(build);
+  EXPECT_THAT(build.out, HasSubstr("6 regular files"));
+  EXPECT_THAT(build.out, HasSubstr("1 compressed blobs"));
+  for (const char* name : {"metadata.jwt", "sign.pem", "dirs.txt", "symlinks.txt", "regulars.txt",
+                           "persistents.txt", "total_regular_size.txt"}) {
+    EXPECT_TRUE(stdfs::is_regular_file(image_ / name)) << name;
+  }
+
+  RunResult verify = Verify(image_.string());
+  ASSERT_EQ(verify.exit_code, 0) << Describe(verify);
+  EXPECT_THAT(verify.out, HasSubstr("verified OTA image file://"));
+  EXPECT_THAT(verify.out, HasSubstr("6 regular files"));
+  EXPECT_THAT(verify.out, HasSubstr("2 from compressed blobs"));
+  // Five plain files plus one blob shared by the two identical big files.
+  EXPECT_THAT(verify.out, HasSubstr("5 blobs present and matching"));
+}
+
+TEST_F(OtaImageToolTest, VerifyOverNginxHttpAndHttps) {
+  ASSERT_EQ(Build().exit_code, 0);
+  absl::StatusOr<std::unique_ptr<testing::NginxServer>> nginx = testing::NginxServer::Start(www_);
+  ASSERT_TRUE(nginx.ok()) << nginx.status();
+
+  RunResult http = Verify((*nginx)->HttpUrl("/img"));
+  EXPECT_EQ(http.exit_code, 0) << Describe(http);
+  // A trailing slash on the base URL is harmless.
+  RunResult http_slash = Verify((*nginx)->HttpUrl("/img/"));
+  EXPECT_EQ(http_slash.exit_code, 0) << Describe(http_slash);
+  RunResult https =
+      Verify((*nginx)->HttpsUrl("/img"), {"--ca-bundle", (*nginx)->ca_pem().string()});
+  EXPECT_EQ(https.exit_code, 0) << Describe(https);
+
+  // The percent-encoded names really went over the wire.
+  absl::StatusOr<std::vector<testing::AccessLogEntry>> log = (*nginx)->AccessLog();
+  ASSERT_TRUE(log.ok()) << log.status();
+  bool saw_colons = false, saw_nasty = false;
+  for (const testing::AccessLogEntry& entry : *log) {
+    if (entry.target == "/img/data/a%3Ab%3Ac" && entry.status == 200) saw_colons = true;
+    if (entry.target == "/img/data/home/it%27s%20here/100%25%20a%2Bb%2Cc%27" &&
+        entry.status == 200) {
+      saw_nasty = true;
+    }
+  }
+  EXPECT_TRUE(saw_colons);
+  EXPECT_TRUE(saw_nasty);
+
+  // HTTPS against a CA that did not sign the server: refused.
+  RunResult wrong_ca =
+      Verify((*nginx)->HttpsUrl("/img"), {"--ca-bundle", (*nginx)->wrong_ca_pem().string()});
+  EXPECT_EQ(wrong_ca.exit_code, 1) << Describe(wrong_ca);
+  ASSERT_TRUE((*nginx)->Stop().ok());
+}
+
+TEST_F(OtaImageToolTest, DetectsCorruptMissingAndTruncatedBlobs) {
+  ASSERT_EQ(Build().exit_code, 0);
+  ASSERT_TRUE(fs::WriteFileAtomic(image_ / "data/a:b:c", "COLONS\n").ok());       // same size
+  ASSERT_TRUE(fs::WriteFileAtomic(image_ / "data/etc/hosts", "127.0.0.1").ok());  // truncated
+  ASSERT_EQ(::unlink((image_ / "data/empty").c_str()), 0);
+  for (const auto& entry : stdfs::directory_iterator(image_ / "data.zst")) {
+    ASSERT_TRUE(stdfs::remove(entry.path()));
+  }
+  RunResult verify = Verify(image_.string());
+  EXPECT_EQ(verify.exit_code, 1) << Describe(verify);
+  EXPECT_THAT(verify.err, HasSubstr("blob of /a:b:c"));
+  EXPECT_THAT(verify.err, HasSubstr("blob of /etc/hosts"));
+  EXPECT_THAT(verify.err, HasSubstr("blob of /empty"));
+  EXPECT_THAT(verify.err, HasSubstr(".zst"));
+  EXPECT_THAT(verify.err, HasSubstr("FAILED: 4 of 5 blobs"));
+  EXPECT_THAT(verify.out, Not(HasSubstr("verified")));
+
+  // An empty file that is not empty on the server.
+  ASSERT_TRUE(fs::WriteFileAtomic(image_ / "data/empty", "x").ok());
+  RunResult not_empty = Verify(image_.string());
+  EXPECT_EQ(not_empty.exit_code, 1) << Describe(not_empty);
+  EXPECT_THAT(not_empty.err, HasSubstr("blob of /empty"));
+}
+
+TEST_F(OtaImageToolTest, DetectsTamperedListFile) {
+  ASSERT_EQ(Build(false).exit_code, 0);
+  std::string regulars = fs::ReadFile(image_ / "regulars.txt").value();
+  regulars.replace(0, 4, "4755");  // someone makes a file setuid
+  ASSERT_TRUE(fs::WriteFileAtomic(image_ / "regulars.txt", regulars).ok());
+  RunResult verify = Verify(image_.string());
+  EXPECT_EQ(verify.exit_code, 1) << Describe(verify);
+  EXPECT_THAT(verify.err, HasSubstr("regulars.txt"));
+  EXPECT_THAT(verify.err, HasSubstr("sha256"));
+}
+
+TEST_F(OtaImageToolTest, RefusesUntrustedCertificate) {
+  ASSERT_EQ(Build(false).exit_code, 0);
+  RunResult verify = RunTool(tmp_->path(), {"verify", "--image", image_.string(), "--certs",
+                                            (suite_dir_->path() / "other-pki" / "certs").string()});
+  EXPECT_EQ(verify.exit_code, 1) << Describe(verify);
+  EXPECT_THAT(verify.err, HasSubstr("sign.pem"));
+
+  const stdfs::path no_certs = tmp_->path() / "no-certs";
+  ASSERT_EQ(::mkdir(no_certs.c_str(), 0755), 0);
+  RunResult empty =
+      RunTool(tmp_->path(), {"verify", "--image", image_.string(), "--certs", no_certs.string()});
+  EXPECT_EQ(empty.exit_code, 1) << Describe(empty);
+  EXPECT_THAT(empty.err, HasSubstr("no CA groups"));
+}
+
+TEST_F(OtaImageToolTest, VerifyOfMissingImageFails) {
+  RunResult verify = Verify((tmp_->path() / "nothing-here").string());
+  EXPECT_EQ(verify.exit_code, 1) << Describe(verify);
+  EXPECT_THAT(verify.err, HasSubstr("nothing-here"));
+  ASSERT_EQ(::mkdir(image_.c_str(), 0755), 0);
+  RunResult empty_dir = Verify(image_.string());
+  EXPECT_EQ(empty_dir.exit_code, 1) << Describe(empty_dir);
+  EXPECT_THAT(empty_dir.err, HasSubstr("metadata.jwt"));
+}
+
+TEST_F(OtaImageToolTest, BuildErrorsAreClear) {
+  ASSERT_EQ(::mkdir(image_.c_str(), 0755), 0);
+  ASSERT_TRUE(fs::WriteFileAtomic(image_ / "leftover", "x").ok());
+  RunResult not_empty = Build();
+  EXPECT_EQ(not_empty.exit_code, 1) << Describe(not_empty);
+  EXPECT_THAT(not_empty.err, HasSubstr("not empty"));
+
+  RunResult bad_rootfs =
+      RunTool(tmp_->path(), {"build", "--rootfs", (tmp_->path() / "no-rootfs").string(), "--out",
+                             (tmp_->path() / "out2").string(), "--key", Pki("sign.key").string(),
+                             "--cert", Pki("sign.pem").string()});
+  EXPECT_EQ(bad_rootfs.exit_code, 1) << Describe(bad_rootfs);
+  EXPECT_THAT(bad_rootfs.err, HasSubstr("no-rootfs"));
+}
+
+TEST_F(OtaImageToolTest, UsageErrorsExitTwo) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{}, "missing command"},
+      {{"frobnicate"}, "unknown command 'frobnicate'"},
+      {{"build"}, "missing --rootfs"},
+      {{"build", "--rootfs", "r", "--out", "o", "--key", "k"}, "missing --cert"},
+      {{"build", "--rootfs"}, "--rootfs needs a value"},
+      {{"build", "--rootfs="}, "--rootfs needs a non-empty value"},
+      {{"build", "--bogus", "x"}, "unknown flag '--bogus'"},
+      {{"build", "--compress=yes"}, "--compress takes no value"},
+      {{"build", "--rootfs", "a", "--rootfs", "b"}, "--rootfs given twice"},
+      {{"build", "stray"}, "unexpected argument 'stray'"},
+      {{"verify", "--image", "x"}, "missing --certs"},
+      {{"verify", "--compress"}, "unknown flag '--compress'"},
+  };
+  for (const Case& c : cases) {
+    RunResult r = RunTool(tmp_->path(), c.args);
+    EXPECT_EQ(r.exit_code, 2) << ::testing::PrintToString(c.args) << Describe(r);
+    EXPECT_THAT(r.err, HasSubstr(c.message)) << ::testing::PrintToString(c.args);
+    EXPECT_THAT(r.err, HasSubstr("usage:"));
+  }
+  for (const std::vector<std::string>& help :
+       {std::vector<std::string>{"--help"}, {"build", "--help"}, {"verify", "-h"}}) {
+    RunResult r = RunTool(tmp_->path(), help);
+    EXPECT_EQ(r.exit_code, 0) << Describe(r);
+    EXPECT_THAT(r.out, HasSubstr("ota-image verify --image DIR|URL --certs DIR"));
+    EXPECT_THAT(r.out, HasSubstr("--compress"));
+  }
+}
+
+}  // namespace
+}  // namespace ota::image
