@@ -342,11 +342,11 @@ absl::Status RootedDir::MakeDirsImpl(std::string_view rel, mode_t mode, int dept
   if (::fstatat(p->dir.get(), p->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     return ErrnoStatus(errno, StrCat("lstat ", Describe(rel)));
   }
-  if (!S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        StrCat("mkdir ", Describe(rel), ": exists and is not a directory"));
-  }
-  return absl::OkStatus();
+  if (S_ISDIR(st.st_mode)) return absl::OkStatus();
+  // Like mkdir -p, a symlink to a directory will do; it is resolved inside the root.
+  if (S_ISLNK(st.st_mode) && ResolveDir(rel, Describe(rel)).ok()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      StrCat("mkdir ", Describe(rel), ": exists and is not a directory"));
 }
 
 absl::Status RootedDir::CreateSymlink(std::string_view path, std::string_view target) {

@@ -56,7 +56,8 @@ class RootedDir {
   // --- writing ---
   // mkdir -p: creates missing components (intermediates with 0755, owned by the caller) and the
   // last one with `mode & 0777` (umask applies; call Chmod for exact bits). An existing directory
-  // is fine; an existing non-directory is kFailedPrecondition.
+  // (or, as with mkdir -p, a symlink resolving inside the root to one) is fine; an existing
+  // non-directory is kFailedPrecondition.
   absl::Status MakeDirs(std::string_view path, mode_t mode = 0755);
   // Creates `path` as a symlink to `target` (never resolved), atomically replacing any
   // non-directory already there.

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "common/http/fetcher.h"
@@ -38,6 +39,13 @@ struct EngineOptions {
   // Proxy, CA bundle, parallelism, retries. Cookies are filled in per request.
   http::FetcherConfig fetcher;
   bool reboot_after_update = true;  // false: stop after CommitSwitch (tests, manual reboot)
+  // Optional: called on the session thread after CommitSwitch and before Reboot(), e.g. to wait
+  // until child ECUs have finished their own updates (the main ECU reboots last).
+  std::function<void()> before_reboot;
+  // TEST ONLY, never set in production: called on the session thread right after each phase
+  // transition the session makes (names from update_session.h: "ProcessingMetadata", ...,
+  // "Committed", "Failed"). It may block to hold the session in that phase.
+  std::function<void(std::string_view phase)> test_phase_hook;
 };
 
 using FetcherFactory =

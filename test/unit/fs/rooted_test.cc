@@ -87,6 +87,14 @@ TEST_P(RootedDirTest, MakeDirsCreatesMissingParentsAndAcceptsExisting) {
   absl::Status st = dir_->MakeDirs("/a/file");
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
   EXPECT_EQ(dir_->MakeDirs("/a/file/sub").code(), absl::StatusCode::kInternal);  // ENOTDIR
+  // A symlink to a directory inside the root counts as that directory; a dangling one does not.
+  std::filesystem::create_symlink("/a/b", root_ / "to_b");
+  EXPECT_TRUE(dir_->MakeDirs("/to_b").ok());
+  EXPECT_TRUE(dir_->MakeDirs("/to_b/c/d").ok());
+  EXPECT_TRUE(stdfs::is_directory(root_ / "a/b/c/d"));
+  std::filesystem::create_symlink("/nowhere", root_ / "dangling");
+  EXPECT_EQ(dir_->MakeDirs("/dangling").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(stdfs::exists(root_ / "nowhere"));
 }
 
 TEST_P(RootedDirTest, CopyFileFromAppliesOwnerThenModeSoSetuidSurvives) {

@@ -1,0 +1,48 @@
+// The delta, by content: which of the contents the new image needs are already available
+// locally, gathered into the standby's resources dir (<standby>/.ota-resources/<sha256hex>), so
+// that only the rest is downloaded.
+//
+//  1. Resume: files already in the resources dir (an interrupted earlier attempt) count when
+//     their name is a needed digest, the size matches and a rehash matches; anything else there
+//     (partial downloads, corrupt or unneeded files) is deleted.
+//  2. Active slot scan: walks the running slot (never following symlinks, skipping /proc /sys
+//     /dev /run /tmp /mnt /media /lost+found and the resources dir), and hashes only regular
+//     files whose size equals the size of some still-missing content. A match is copied into
+//     the resources dir (temp name, then rename) and the copy is re-verified, since the active
+//     slot is live and may change under us.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/fs/rooted.h"
+#include "otaclient/update/content_index.h"
+#include "otaclient/update/progress.h"
+
+namespace ota::update {
+
+inline constexpr std::string_view kResourcesDir = ".ota-resources";
+
+struct DeltaOptions {
+  int hash_threads = 3;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct DeltaResult {
+  std::vector<uint8_t> present;   // per ContentIndex slot: 1 when resources/<hex> is valid
+  std::vector<uint32_t> missing;  // ContentIndex slots to download, ascending
+  uint64_t missing_bytes = 0;     // their known sizes summed
+};
+
+// Counters updated: delta_files_hashed, delta_bytes_hashed, delta_reused, delta_resumed.
+absl::StatusOr<DeltaResult> PlanDelta(const ContentIndex& index, const fs::RootedDir& active,
+                                      fs::RootedDir& standby, const DeltaOptions& options,
+                                      ProgressCounters& counters);
+
+// "<resources dir>/<hex>" relative to the standby root.
+std::string ResourcePath(const crypto::Sha256Digest& digest);
+
+}  // namespace ota::update

@@ -1,0 +1,266 @@
+// UpdateEngine: owns the boot controller, runs one UpdateSession at a time on a worker thread,
+// keeps the state machine's current phase and the status snapshot.
+#include "otaclient/update/update_engine.h"
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "common/http/fetcher.h"
+#include "common/log/log.h"
+#include "common/util/errors.h"
+#include "common/util/strings.h"
+#include "otaclient/update/progress.h"
+#include "otaclient/update/update_session.h"
+
+namespace ota::update {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t MillisBetween(Clock::time_point from, Clock::time_point to) {
+  if (to <= from) return 0;
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count());
+}
+
+OtaStatus FromSlotStatus(boot::SlotStatus status) {
+  switch (status) {
+    case boot::SlotStatus::kInitialized:
+      return OtaStatus::kInitialized;
+    case boot::SlotStatus::kUpdating:
+      return OtaStatus::kUpdating;
+    case boot::SlotStatus::kSuccess:
+      return OtaStatus::kSuccess;
+    case boot::SlotStatus::kFailure:
+      return OtaStatus::kFailure;
+    case boot::SlotStatus::kRollbacking:
+      return OtaStatus::kRollbacking;
+    case boot::SlotStatus::kRollbackFailure:
+      return OtaStatus::kRollbackFailure;
+    case boot::SlotStatus::kAborted:
+      return OtaStatus::kAborted;
+  }
+  return OtaStatus::kInitialized;
+}
+
+absl::Status ValidateUrl(std::string_view url) {
+  std::string_view rest;
+  if (url.substr(0, 7) == "http://") {
+    rest = url.substr(7);
+  } else if (url.substr(0, 8) == "https://") {
+    rest = url.substr(8);
+  } else {
+    return absl::InvalidArgumentError(
+        StrCat("url '", url, "': scheme must be http:// or https://"));
+  }
+  if (rest.empty() || rest.front() == '/') {
+    return absl::InvalidArgumentError(StrCat("url '", url, "': no host"));
+  }
+  for (char c : url) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError(
+          StrCat("url '", url, "': contains whitespace or control characters"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRequest(const UpdateRequestParams& request) {
+  if (request.version.empty()) return absl::InvalidArgumentError("version must not be empty");
+  OTA_RETURN_IF_ERROR(ValidateUrl(request.url));
+  absl::StatusOr<std::map<std::string, std::string>> cookies =
+      http::ParseCookiesJson(request.cookies_json);
+  if (!cookies.ok()) return WithContext(cookies.status(), "cookies");
+  return absl::OkStatus();
+}
+
+class UpdateEngineImpl final : public UpdateEngine {
+ public:
+  UpdateEngineImpl(EngineOptions options, std::unique_ptr<boot::BootController> boot,
+                   const boot::BootState& initial_state, FetcherFactory fetcher_factory)
+      : options_(std::move(options)),
+        boot_(std::move(boot)),
+        fetcher_factory_(std::move(fetcher_factory)) {
+    snapshot_.status = FromSlotStatus(initial_state.status);
+    snapshot_.firmware_version = initial_state.version;
+    if (snapshot_.status == OtaStatus::kFailure) {
+      // Found at boot (fallback or an interrupted update): the old slot runs, a retry can work.
+      snapshot_.failure_type = static_cast<int>(FailureKind::kRecoverable);
+      snapshot_.failure_reason = initial_state.failure_reason;
+    }
+  }
+
+  ~UpdateEngineImpl() override {
+    cancel_.store(true);
+    std::thread worker;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      worker = std::move(worker_);
+    }
+    if (worker.joinable()) worker.join();
+  }
+
+  absl::Status StartUpdate(const UpdateRequestParams& request) override {
+    std::thread finished;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (IsBusy(phase_)) {
+        return absl::FailedPreconditionError(StrCat("update already in progress (version ",
+                                                    snapshot_.progress.update_firmware_version,
+                                                    ", phase ", SessionPhaseName(phase_), ")"));
+      }
+      const SessionPhase resting = phase_;
+      EnterLocked(SessionPhase::kValidatingRequest);
+      if (absl::Status valid = ValidateRequest(request); !valid.ok()) {
+        log::Warning("update request rejected",
+                     {{"request_id", request.request_id}, {"error", std::string(valid.message())}});
+        EnterLocked(resting);
+        return valid;
+      }
+      finished = std::move(worker_);
+    }
+    if (finished.joinable()) finished.join();  // the previous session has already ended
+
+    std::lock_guard<std::mutex> lock(mu_);
+    counters_.Reset();
+    snapshot_.status = OtaStatus::kUpdating;
+    snapshot_.failure_type = 0;
+    snapshot_.failure_reason.clear();
+    snapshot_.release_name = request.release_name;
+    snapshot_.release_id = request.release_id;
+    snapshot_.image_id = request.image_id;
+    snapshot_.progress = Progress{};
+    snapshot_.progress.update_firmware_version = request.version;
+    snapshot_.progress.update_start_timestamp = static_cast<uint64_t>(std::time(nullptr));
+    update_start_ = Clock::now();
+    phase_elapsed_ms_.fill(0);
+    frozen_total_ms_.reset();
+    log::Info(
+        "update accepted",
+        {{"request_id", request.request_id}, {"version", request.version}, {"url", request.url}});
+    worker_ = std::thread([this, request] { RunSession(request); });
+    return absl::OkStatus();
+  }
+
+  StatusSnapshot Snapshot() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    StatusSnapshot out = snapshot_;
+    counters_.FillCounters(out.progress);
+    const Clock::time_point now = Clock::now();
+    auto phase_ms = [&](SessionPhase p) {
+      uint64_t ms = phase_elapsed_ms_[static_cast<size_t>(p)];
+      if (phase_ == p) ms += MillisBetween(phase_start_, now);
+      return ms;
+    };
+    out.progress.delta_elapsed_ms = phase_ms(SessionPhase::kCalculatingDelta);
+    out.progress.download_elapsed_ms = phase_ms(SessionPhase::kDownloading);
+    out.progress.apply_elapsed_ms = phase_ms(SessionPhase::kApplying);
+    if (snapshot_.progress.update_start_timestamp != 0) {
+      out.progress.total_elapsed_ms = frozen_total_ms_.value_or(MillisBetween(update_start_, now));
+    }
+    return out;
+  }
+
+ private:
+  static constexpr size_t kPhaseCount = static_cast<size_t>(SessionPhase::kFailed) + 1;
+
+  // Moves the state machine; the caller holds mu_. A disallowed transition is a bug.
+  void EnterLocked(SessionPhase to) {
+    if (!TransitionAllowed(phase_, to)) {
+      log::Error("BUG: disallowed update phase transition",
+                 {{"from", SessionPhaseName(phase_)}, {"to", SessionPhaseName(to)}});
+      std::abort();
+    }
+    log::Info("update phase", {{"from", SessionPhaseName(phase_)}, {"to", SessionPhaseName(to)}});
+    const Clock::time_point now = Clock::now();
+    phase_elapsed_ms_[static_cast<size_t>(phase_)] += MillisBetween(phase_start_, now);
+    phase_start_ = now;
+    phase_ = to;
+    // Failed and rejected requests keep the phase the update reached, for inspection.
+    if (to != SessionPhase::kFailed && to != SessionPhase::kIdle &&
+        to != SessionPhase::kValidatingRequest) {
+      snapshot_.progress.phase = WirePhase(to);
+      snapshot_.progress.v1_phase = DefaultV1Phase(to);
+    }
+  }
+
+  // Called by the session thread.
+  absl::Status Enter(SessionPhase to) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // Once CommitSwitch succeeded (Rebooting, Committed) a shutdown no longer interrupts.
+      bool committed = to == SessionPhase::kRebooting || to == SessionPhase::kCommitted;
+      if (cancel_.load() && !committed) {
+        return absl::CancelledError("update interrupted: otaclient is shutting down");
+      }
+      EnterLocked(to);
+    }
+    if (options_.test_phase_hook) options_.test_phase_hook(SessionPhaseName(to));
+    return absl::OkStatus();
+  }
+
+  void SetV1Phase(V1Phase phase) {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshot_.progress.v1_phase = phase;
+  }
+
+  void RunSession(const UpdateRequestParams& request) {
+    SessionEnv env{
+        .options = options_,
+        .boot = *boot_,
+        .fetcher_factory = fetcher_factory_,
+        .counters = counters_,
+        .cancel = cancel_,
+        .enter = [this](SessionPhase to) { return Enter(to); },
+        .set_v1_phase = [this](V1Phase p) { SetV1Phase(p); },
+    };
+    absl::Status status = RunUpdateSession(request, env);
+    if (status.ok()) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      EnterLocked(SessionPhase::kFailed);
+      snapshot_.status = OtaStatus::kFailure;
+      snapshot_.failure_type = static_cast<int>(FailureKindOf(status));
+      snapshot_.failure_reason = std::string(status.message());
+      frozen_total_ms_ = MillisBetween(update_start_, Clock::now());
+    }
+    log::Error("update failed", {{"version", request.version},
+                                 {"code", absl::StatusCodeToString(status.code())},
+                                 {"reason", std::string(status.message())}});
+    if (options_.test_phase_hook) options_.test_phase_hook(SessionPhaseName(SessionPhase::kFailed));
+  }
+
+  const EngineOptions options_;
+  const std::unique_ptr<boot::BootController> boot_;
+  const FetcherFactory fetcher_factory_;
+  std::atomic<bool> cancel_{false};
+  ProgressCounters counters_;
+
+  mutable std::mutex mu_;
+  SessionPhase phase_ = SessionPhase::kIdle;
+  StatusSnapshot snapshot_;
+  Clock::time_point update_start_{};
+  Clock::time_point phase_start_ = Clock::now();
+  std::array<uint64_t, kPhaseCount> phase_elapsed_ms_{};
+  std::optional<uint64_t> frozen_total_ms_;
+  std::thread worker_;
+};
+
+}  // namespace
+
+std::unique_ptr<UpdateEngine> CreateUpdateEngine(EngineOptions options,
+                                                 std::unique_ptr<boot::BootController> boot,
+                                                 const boot::BootState& initial_state,
+                                                 FetcherFactory fetcher_factory) {
+  return std::make_unique<UpdateEngineImpl>(std::move(options), std::move(boot), initial_state,
+                                            std::move(fetcher_factory));
+}
+
+}  // namespace ota::update

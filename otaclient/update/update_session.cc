@@ -1,0 +1,337 @@
+#include "otaclient/update/update_session.h"
+
+#include <utility>
+#include <vector>
+
+#include "common/crypto/signing.h"
+#include "common/fs/rooted.h"
+#include "common/http/fetcher.h"
+#include "common/image/image_loader.h"
+#include "common/image/url.h"
+#include "common/log/log.h"
+#include "common/util/errors.h"
+#include "common/util/strings.h"
+#include "otaclient/update/content_index.h"
+#include "otaclient/update/delta_planner.h"
+#include "otaclient/update/persistents.h"
+#include "otaclient/update/slot_writer.h"
+
+namespace ota::update {
+namespace {
+
+using P = SessionPhase;
+
+// The only transitions there are. Anything else is a bug.
+constexpr std::pair<P, P> kTransitions[] = {
+    {P::kIdle, P::kValidatingRequest},
+    {P::kFailed, P::kValidatingRequest},
+    {P::kValidatingRequest, P::kIdle},    // request rejected: back where we were
+    {P::kValidatingRequest, P::kFailed},  // request rejected after a failed update
+    {P::kValidatingRequest, P::kProcessingMetadata},
+    {P::kProcessingMetadata, P::kPreparingStandby},
+    {P::kPreparingStandby, P::kCalculatingDelta},
+    {P::kCalculatingDelta, P::kDownloading},
+    {P::kDownloading, P::kApplying},
+    {P::kApplying, P::kPersistents},
+    {P::kPersistents, P::kPostUpdate},
+    {P::kPostUpdate, P::kRebooting},
+    {P::kPostUpdate, P::kCommitted},
+    {P::kRebooting, P::kCommitted},  // Reboot() returned: a test backend, or it failed
+    {P::kProcessingMetadata, P::kFailed},
+    {P::kPreparingStandby, P::kFailed},
+    {P::kCalculatingDelta, P::kFailed},
+    {P::kDownloading, P::kFailed},
+    {P::kApplying, P::kFailed},
+    {P::kPersistents, P::kFailed},
+    {P::kPostUpdate, P::kFailed},  // only while CommitSwitch has not succeeded
+};
+
+constexpr std::string_view kReservedPrefix = "/.ota-resources";
+
+bool IsReserved(std::string_view path) {
+  return path.substr(0, kReservedPrefix.size()) == kReservedPrefix &&
+         (path.size() == kReservedPrefix.size() || path[kReservedPrefix.size()] == '/');
+}
+
+// The resources dir is ours; an image may not put anything there.
+absl::Status CheckReservedPaths(const image::Manifest& m) {
+  auto check = [&](image::StrRef ref, std::string_view list) -> absl::Status {
+    if (!IsReserved(m.Str(ref))) return absl::OkStatus();
+    return absl::InvalidArgumentError(StrCat(list, ": '", m.Str(ref), "' is under ",
+                                             kReservedPrefix, ", which the updater reserves"));
+  };
+  for (const auto& d : m.dirs) OTA_RETURN_IF_ERROR(check(d.path, "dirs.txt"));
+  for (const auto& l : m.symlinks) OTA_RETURN_IF_ERROR(check(l.path, "symlinks.txt"));
+  for (const auto& r : m.regulars) OTA_RETURN_IF_ERROR(check(r.path, "regulars.txt"));
+  for (const auto& p : m.persistents) OTA_RETURN_IF_ERROR(check(p, "persistents.txt"));
+  return absl::OkStatus();
+}
+
+// Fetches every missing content into the resources dir, in batches so that URL strings exist
+// only for files being downloaded, and only a batch at a time.
+absl::Status DownloadMissing(http::Fetcher& fetcher, const image::LoadedImage& img,
+                             const ContentIndex& index, const std::vector<uint32_t>& missing,
+                             const std::filesystem::path& standby_root, const SessionEnv& env,
+                             std::vector<uint8_t>& downloaded) {
+  const image::Metadata& md = img.metadata;
+  const std::filesystem::path resources = standby_root / std::string(kResourcesDir);
+  ProgressCounters& counters = env.counters;
+  http::TransferObserver observer;
+  observer.on_bytes = [&counters](uint64_t bytes) {
+    counters.downloaded_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  };
+  std::vector<http::DownloadJob> jobs;
+  for (size_t start = 0; start < missing.size(); start += kDownloadBatch) {
+    size_t end = std::min(missing.size(), start + kDownloadBatch);
+    jobs.clear();
+    jobs.reserve(end - start);
+    for (size_t k = start; k < end; ++k) {
+      const NeededContent& c = index[missing[k]];
+      const image::RegularEntry& e = img.manifest.regulars[c.first_entry];
+      const std::string hex = crypto::ToHex(c.sha256);
+      http::DownloadJob job;
+      if (e.compression == image::Compression::kZstd && md.compressed_rootfs_directory) {
+        job.url = image::CompressedBlobUrl(img.base_url, *md.compressed_rootfs_directory, hex);
+        job.compression = image::Compression::kZstd;
+      } else {
+        job.url =
+            image::RegularFileUrl(img.base_url, md.rootfs_directory, img.manifest.Str(e.path));
+      }
+      job.dest = resources / hex;
+      job.sha256 = c.sha256;
+      if (c.size_known) job.size = c.size;
+      job.tag = k - start;
+      jobs.push_back(std::move(job));
+    }
+    absl::Status first_error;
+    auto on_done = [&](const http::DownloadResult& r) {
+      if (!r.status.ok()) {
+        if (first_error.ok()) {
+          first_error = WithContext(r.status, StrCat("downloading ", jobs[r.tag].url));
+        }
+        return false;
+      }
+      downloaded[missing[start + r.tag]] = 1;
+      counters.downloaded_files_num.fetch_add(1, std::memory_order_relaxed);
+      counters.downloaded_files_size.fetch_add(r.file_bytes, std::memory_order_relaxed);
+      counters.downloading_errors.fetch_add(r.retries, std::memory_order_relaxed);
+      return !env.cancel.load();
+    };
+    absl::Status st = fetcher.DownloadAll(jobs, on_done, observer, env.cancel);
+    if (!first_error.ok()) return first_error;
+    OTA_RETURN_IF_ERROR(st);
+    if (env.cancel.load()) return absl::CancelledError("update cancelled during download");
+  }
+  for (uint32_t slot : missing) {
+    if (downloaded[slot] == 0) {
+      return absl::InternalError(
+          StrCat("fetcher did not report the download of ", crypto::ToHex(index[slot].sha256)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
+                      bool& standby_prepared) {
+  ProgressCounters& counters = env.counters;
+
+  // --- metadata: nothing on disk changes until it is all verified ---
+  OTA_RETURN_IF_ERROR(env.enter(P::kProcessingMetadata));
+  OTA_ASSIGN_OR_RETURN(auto cookies, http::ParseCookiesJson(request.cookies_json));
+  http::FetcherConfig fetcher_config = env.options.fetcher;
+  fetcher_config.cookies = std::move(cookies);
+  std::unique_ptr<http::Fetcher> fetcher = env.fetcher_factory(fetcher_config);
+  if (fetcher == nullptr) return absl::InternalError("fetcher factory returned no fetcher");
+  absl::StatusOr<crypto::CaStore> ca_store = crypto::CaStore::LoadDir(env.options.certs_dir);
+  if (!ca_store.ok()) {
+    return WithContext(ca_store.status(),
+                       StrCat("loading CA certificates from ", env.options.certs_dir.string()));
+  }
+  image::LoadOptions load_options;
+  load_options.ca_store = &*ca_store;
+  load_options.allow_unverified_dev = env.options.allow_unverified_dev;
+  if (ca_store->empty() && env.options.allow_unverified_dev) {
+    log::Warning("no CA installed: accepting the image's own signer (development mode)",
+                 {{"certs_dir", env.options.certs_dir.string()}});
+  }
+  absl::StatusOr<image::LoadedImage> loaded = image::LoadImage(*fetcher, request.url, load_options);
+  if (!loaded.ok()) {
+    return WithContext(loaded.status(), StrCat("loading image metadata from ", request.url));
+  }
+  image::LoadedImage& img = *loaded;
+  OTA_RETURN_IF_ERROR(CheckReservedPaths(img.manifest));
+  OTA_ASSIGN_OR_RETURN(ContentIndex index, ContentIndex::Build(img.manifest));
+  counters.total_files_num = img.manifest.regulars.size();
+  counters.total_files_size = index.total_file_bytes() == 0 && img.metadata.total_regular_size
+                                  ? *img.metadata.total_regular_size
+                                  : index.total_file_bytes();
+  log::Info("image verified", {{"url", request.url},
+                               {"dirs", StrCat(img.manifest.dirs.size())},
+                               {"symlinks", StrCat(img.manifest.symlinks.size())},
+                               {"regulars", StrCat(img.manifest.regulars.size())},
+                               {"contents", StrCat(index.size())}});
+
+  // --- the standby: from here on it is unbootable until CommitSwitch ---
+  OTA_RETURN_IF_ERROR(env.enter(P::kPreparingStandby));
+  constexpr std::string_view kKeep[] = {"/.ota-resources"};
+  OTA_ASSIGN_OR_RETURN(std::filesystem::path standby_root,
+                       env.boot.PrepareStandby(request.version, kKeep));
+  standby_prepared = true;
+  OTA_ASSIGN_OR_RETURN(fs::RootedDir standby, fs::RootedDir::Open(standby_root));
+  OTA_ASSIGN_OR_RETURN(fs::RootedDir active, fs::RootedDir::Open(env.boot.ActiveRoot()));
+
+  OTA_RETURN_IF_ERROR(env.enter(P::kCalculatingDelta));
+  DeltaOptions delta_options;
+  delta_options.hash_threads = kHashThreads;
+  delta_options.cancel = &env.cancel;
+  OTA_ASSIGN_OR_RETURN(DeltaResult delta,
+                       PlanDelta(index, active, standby, delta_options, counters));
+  counters.total_download_files_num = delta.missing.size();
+  counters.total_download_files_size = delta.missing_bytes;
+
+  OTA_RETURN_IF_ERROR(env.enter(P::kDownloading));
+  std::vector<uint8_t> downloaded(index.size(), 0);
+  OTA_RETURN_IF_ERROR(
+      DownloadMissing(*fetcher, img, index, delta.missing, standby_root, env, downloaded));
+  fetcher.reset();  // drop connections before the long local phases
+
+  OTA_RETURN_IF_ERROR(env.enter(P::kApplying));
+  env.set_v1_phase(V1Phase::kDirectory);
+  OTA_RETURN_IF_ERROR(ApplyDirectories(img.manifest, standby));
+  env.set_v1_phase(V1Phase::kSymlink);
+  OTA_RETURN_IF_ERROR(ApplySymlinks(img.manifest, standby));
+  env.set_v1_phase(V1Phase::kRegular);
+  ApplyOptions apply_options;
+  apply_options.threads = kApplyThreads;
+  apply_options.cancel = &env.cancel;
+  OTA_RETURN_IF_ERROR(
+      ApplyRegulars(img.manifest, index, downloaded, standby, apply_options, counters));
+
+  OTA_RETURN_IF_ERROR(env.enter(P::kPersistents));
+  OTA_RETURN_IF_ERROR(CopyPersistents(img.manifest, active, standby));
+
+  OTA_RETURN_IF_ERROR(env.enter(P::kPostUpdate));
+  OTA_RETURN_IF_ERROR(standby.RemoveAll(kResourcesDir));
+  OTA_RETURN_IF_ERROR(standby.SyncFs());
+  OTA_RETURN_IF_ERROR(env.boot.CommitSwitch());
+  standby_prepared = false;  // committed: no longer ours to mark failed
+
+  // Past the point of no return: nothing below may fail the update.
+  if (env.options.reboot_after_update) {
+    if (env.options.before_reboot) env.options.before_reboot();
+    (void)env.enter(P::kRebooting);
+    absl::Status rebooted = env.boot.Reboot();
+    if (!rebooted.ok()) {
+      log::Error("reboot failed; the new slot boots on the next restart",
+                 {{"error", std::string(rebooted.message())}});
+    }
+  }
+  (void)env.enter(P::kCommitted);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string_view SessionPhaseName(SessionPhase phase) {
+  switch (phase) {
+    case P::kIdle:
+      return "Idle";
+    case P::kValidatingRequest:
+      return "ValidatingRequest";
+    case P::kProcessingMetadata:
+      return "ProcessingMetadata";
+    case P::kPreparingStandby:
+      return "PreparingStandby";
+    case P::kCalculatingDelta:
+      return "CalculatingDelta";
+    case P::kDownloading:
+      return "Downloading";
+    case P::kApplying:
+      return "Applying";
+    case P::kPersistents:
+      return "Persistents";
+    case P::kPostUpdate:
+      return "PostUpdate";
+    case P::kRebooting:
+      return "Rebooting";
+    case P::kCommitted:
+      return "Committed";
+    case P::kFailed:
+      return "Failed";
+  }
+  return "Unknown";
+}
+
+bool TransitionAllowed(SessionPhase from, SessionPhase to) {
+  if (from == to) return false;
+  for (const auto& [f, t] : kTransitions) {
+    if (f == from && t == to) return true;
+  }
+  return false;
+}
+
+bool IsBusy(SessionPhase phase) { return phase != P::kIdle && phase != P::kFailed; }
+
+UpdatePhase WirePhase(SessionPhase phase) {
+  switch (phase) {
+    case P::kIdle:
+    case P::kValidatingRequest:
+      return UpdatePhase::kInitializing;
+    case P::kProcessingMetadata:
+    case P::kPreparingStandby:
+      return UpdatePhase::kProcessingMetadata;
+    case P::kCalculatingDelta:
+      return UpdatePhase::kCalculatingDelta;
+    case P::kDownloading:
+      return UpdatePhase::kDownloadingOtaFiles;
+    case P::kApplying:
+      return UpdatePhase::kApplyingUpdate;
+    case P::kPersistents:
+    case P::kPostUpdate:
+      return UpdatePhase::kProcessingPostupdate;
+    case P::kRebooting:
+    case P::kCommitted:
+    case P::kFailed:
+      return UpdatePhase::kFinalizingUpdate;
+  }
+  return UpdatePhase::kInitializing;
+}
+
+V1Phase DefaultV1Phase(SessionPhase phase) {
+  switch (phase) {
+    case P::kIdle:
+    case P::kValidatingRequest:
+      return V1Phase::kInitial;
+    case P::kProcessingMetadata:
+    case P::kPreparingStandby:
+      return V1Phase::kMetadata;
+    // Regular-file content is gathered here; DIRECTORY and SYMLINK follow inside Applying.
+    case P::kCalculatingDelta:
+    case P::kDownloading:
+      return V1Phase::kRegular;
+    case P::kApplying:
+      return V1Phase::kDirectory;
+    case P::kPersistents:
+      return V1Phase::kPersistent;
+    case P::kPostUpdate:
+    case P::kRebooting:
+    case P::kCommitted:
+    case P::kFailed:
+      return V1Phase::kPostProcessing;
+  }
+  return V1Phase::kInitial;
+}
+
+absl::Status RunUpdateSession(const UpdateRequestParams& request, const SessionEnv& env) {
+  bool standby_prepared = false;
+  absl::Status status = RunSteps(request, env, standby_prepared);
+  if (!status.ok() && standby_prepared) {
+    absl::Status marked = env.boot.OnUpdateFailed(boot::SlotStatus::kFailure);
+    if (!marked.ok()) {
+      log::Error("could not mark the standby failed", {{"error", std::string(marked.message())}});
+    }
+  }
+  return status;
+}
+
+}  // namespace ota::update

@@ -1,0 +1,93 @@
+// The update session: ONE explicit state machine over the phases of a single-ECU update.
+//
+//   Idle ─► ValidatingRequest ─► ProcessingMetadata ─► PreparingStandby ─► CalculatingDelta
+//     ▲            │                                                              │
+//     └─(rejected)─┘   Downloading ◄──────────────────────────────────────────────┘
+//                          │
+//                          ▼
+//                      Applying ─► Persistents ─► PostUpdate ─► Rebooting ─► Committed
+//                                                     └──────────────────────► Committed
+//   Any phase from ProcessingMetadata up to PostUpdate (before CommitSwitch succeeded) ─► Failed;
+//   Failed ─► ValidatingRequest (the next update may start at once).
+//
+// What is persisted when (everything else lives in memory):
+//   ValidatingRequest   nothing; a rejected request changes nothing.
+//   ProcessingMetadata  nothing: the image is fetched and verified into memory; a failure here
+//                       leaves both slots untouched.
+//   PreparingStandby    the boot controller marks the standby UPDATING (unbootable) with the new
+//                       version, then cleans it, keeping /.ota-resources (resume).
+//   CalculatingDelta    <standby>/.ota-resources/<sha256hex>: each file appears complete and
+//                       verified (temp name + rename); invalid leftovers are deleted.
+//   Downloading         more resources, the same way (the fetcher renames only verified files).
+//   Applying            the standby tree: dirs, symlinks, regular files, hard links.
+//   Persistents         persistent files copied from the active slot.
+//   PostUpdate          resources dir removed, syncfs of the standby, then CommitSwitch: the
+//                       one-shot boot switch is persisted — the point of no return.
+//   Rebooting           nothing; Reboot() does not return on a real machine.
+//   Committed           nothing; the engine stays busy until the reboot (the standby is armed).
+//   Failed              boot->OnUpdateFailed(FAILURE) when the standby was prepared; the
+//                       resources dir is kept so the next attempt resumes; never the active slot.
+// A crash anywhere before CommitSwitch leaves the standby UPDATING without a switch, which the
+// next ConfirmBoot reports as FAILURE; the active slot is never written.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "otaclient/boot/boot_controller.h"
+#include "otaclient/update/progress.h"
+#include "otaclient/update/status_snapshot.h"
+#include "otaclient/update/update_engine.h"
+
+namespace ota::update {
+
+enum class SessionPhase {
+  kIdle,
+  kValidatingRequest,
+  kProcessingMetadata,
+  kPreparingStandby,
+  kCalculatingDelta,
+  kDownloading,
+  kApplying,
+  kPersistents,
+  kPostUpdate,
+  kRebooting,
+  kCommitted,
+  kFailed,
+};
+
+std::string_view SessionPhaseName(SessionPhase phase);
+bool TransitionAllowed(SessionPhase from, SessionPhase to);
+// A session owns the slots in every phase except Idle and Failed.
+bool IsBusy(SessionPhase phase);
+// The wire's v2 UpdatePhase and the v1 phase shown for a session phase (during Applying the
+// session refines the v1 phase into DIRECTORY / SYMLINK / REGULAR as it goes).
+UpdatePhase WirePhase(SessionPhase phase);
+V1Phase DefaultV1Phase(SessionPhase phase);
+
+// What a session needs from the engine that runs it.
+struct SessionEnv {
+  const EngineOptions& options;
+  boot::BootController& boot;
+  const FetcherFactory& fetcher_factory;
+  ProgressCounters& counters;
+  const std::atomic<bool>& cancel;
+  // Moves the state machine (checked against TransitionAllowed, logged, timed). Refuses with
+  // kCancelled when the engine is shutting down and the switch is not committed yet.
+  std::function<absl::Status(SessionPhase)> enter;
+  std::function<void(V1Phase)> set_v1_phase;
+};
+
+// Internal tuning (not configuration).
+inline constexpr int kHashThreads = 3;
+inline constexpr int kApplyThreads = 4;
+inline constexpr size_t kDownloadBatch = 2048;  // jobs handed to the fetcher at once
+
+// Runs one update from ProcessingMetadata to Committed. Returns OK once the boot switch is
+// committed (and Reboot() returned, on test backends), else the failure — after marking the
+// standby failed if it had been prepared. The caller moves the machine to Failed.
+absl::Status RunUpdateSession(const UpdateRequestParams& request, const SessionEnv& env);
+
+}  // namespace ota::update
