@@ -6,6 +6,7 @@
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "proto/otaclient_v2.grpc.pb.h"
 
 namespace ota::service {
 
@@ -40,6 +41,11 @@ absl::StatusOr<RunningServer> StartServer(grpc::Service& service, const ServerOp
     return absl::UnavailableError(
         StrCat("cannot listen for gRPC on ", address,
                " (address not local, or port in use; check ecu_info ip_addr and --listen-port)"));
+  }
+  // Health per service name too, so `grpc_health_probe -service=OtaClientV2.OtaClientService`
+  // works, not only the server-wide "" entry.
+  if (grpc::HealthCheckServiceInterface* health = running.server->GetHealthCheckService()) {
+    health->SetServingStatus(OtaClientV2::OtaClientService::service_full_name(), true);
   }
   running.port = bound_port;
   running.address = JoinHostPort(options.listen_address, bound_port);

@@ -1,0 +1,271 @@
+// otaclient: the OTA daemon of one ECU. Flags, config loading, wiring of the boot controller,
+// fetcher, update engine and gRPC service, and a graceful stop on SIGTERM/SIGINT.
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config/ecu_info.h"
+#include "common/config/proxy_info.h"
+#include "common/http/curl_fetcher.h"
+#include "common/log/log.h"
+#include "common/util/strings.h"
+#include "otaclient/boot/dir_boot_controller.h"
+#include "otaclient/service/download_proxy.h"
+#include "otaclient/service/ota_client_service.h"
+#include "otaclient/service/server.h"
+#include "otaclient/service/version.h"
+#include "otaclient/update/update_engine.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(Usage: otaclient [options]
+
+The OTA update daemon of one ECU: serves OtaClientV2.OtaClientService on <ecu_info ip_addr>:<port>.
+
+  --config-dir DIR          ecu_info.yml and proxy_info.yml (default /boot/ota)
+  --certs-dir DIR           CA groups <group>.<name>.pem that image signers must chain to
+                            (default /opt/ota/client/certs)
+  --allow-unverified-image  DEVELOPMENT ONLY: accept images whose signer does not chain to an
+                            installed CA
+  --listen-port N           gRPC port (default 50051)
+  --boot-backend dir|auto   boot controller; auto follows ecu_info's `bootloader` (default auto).
+                            Only the directory backend is available in this build.
+  --dir-slots-root DIR      root of the directory backend's slots (slot_a/, slot_b/, boot/)
+  --ca-bundle PEM           CA bundle for HTTPS downloads (default: system store)
+  --download-parallel N     concurrent downloads (default 16)
+  --no-reboot               stop after switching the boot slot instead of rebooting
+  --log-level LEVEL         debug, info, warning or error (default info)
+  -h, --help                this text
+)";
+
+struct Flags {
+  std::filesystem::path config_dir = "/boot/ota";
+  std::filesystem::path certs_dir = "/opt/ota/client/certs";
+  bool allow_unverified_image = false;
+  int listen_port = ota::service::kDefaultPort;
+  std::string boot_backend = "auto";
+  std::filesystem::path dir_slots_root;
+  std::string ca_bundle;
+  int download_parallel = 16;
+  bool no_reboot = false;
+  ota::log::Level log_level = ota::log::Level::kInfo;
+};
+
+// Exits 2 with a message for a bad command line.
+[[noreturn]] void UsageError(const std::string& message) {
+  std::cerr << "otaclient: " << message << "\n(see otaclient --help)\n";
+  std::exit(2);
+}
+
+int ParseInt(const std::string& name, const std::string& text, int min, int max) {
+  size_t used = 0;
+  int value = 0;
+  try {
+    value = std::stoi(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || value < min || value > max) {
+    UsageError(
+        ota::StrCat(name, " expects an integer in [", min, ", ", max, "], got \"", text, "\""));
+  }
+  return value;
+}
+
+Flags ParseFlags(int argc, char** argv) {
+  Flags flags;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string name = args[i];
+    std::optional<std::string> inline_value;
+    if (const size_t eq = name.find('='); name.starts_with("--") && eq != std::string::npos) {
+      inline_value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    auto value = [&]() -> std::string {
+      if (inline_value) return *inline_value;
+      if (i + 1 >= args.size()) UsageError(ota::StrCat(name, " needs a value"));
+      return args[++i];
+    };
+    auto no_value = [&] {
+      if (inline_value) UsageError(ota::StrCat(name, " takes no value"));
+    };
+    if (name == "-h" || name == "--help") {
+      std::cout << kUsage;
+      std::exit(0);
+    } else if (name == "--config-dir") {
+      flags.config_dir = value();
+    } else if (name == "--certs-dir") {
+      flags.certs_dir = value();
+    } else if (name == "--allow-unverified-image") {
+      no_value();
+      flags.allow_unverified_image = true;
+    } else if (name == "--listen-port") {
+      flags.listen_port = ParseInt(name, value(), 1, 65535);
+    } else if (name == "--boot-backend") {
+      flags.boot_backend = value();
+      if (flags.boot_backend != "dir" && flags.boot_backend != "auto") {
+        UsageError(ota::StrCat("boot backend ", flags.boot_backend,
+                               " not available yet (this build has: dir, auto)"));
+      }
+    } else if (name == "--dir-slots-root") {
+      flags.dir_slots_root = value();
+    } else if (name == "--ca-bundle") {
+      flags.ca_bundle = value();
+    } else if (name == "--download-parallel") {
+      flags.download_parallel = ParseInt(name, value(), 1, 256);
+    } else if (name == "--no-reboot") {
+      no_value();
+      flags.no_reboot = true;
+    } else if (name == "--log-level") {
+      const std::string level = value();
+      if (!ota::log::ParseLevel(level, &flags.log_level)) {
+        UsageError(ota::StrCat("--log-level: unknown level \"", level, "\""));
+      }
+    } else {
+      UsageError(ota::StrCat("unknown option \"", args[i], "\""));
+    }
+  }
+  return flags;
+}
+
+[[noreturn]] void Fatal(const std::string& what, const absl::Status& status) {
+  ota::log::Error(what, {{"error", status.ToString()}});
+  std::cerr << "otaclient: " << what << ": " << status.message() << "\n";
+  std::exit(1);
+}
+
+// The boot backend: the flag wins, `auto` follows ecu_info's bootloader.
+absl::StatusOr<std::unique_ptr<ota::boot::BootController>> CreateBootController(
+    const Flags& flags, const ota::config::EcuInfo& ecu_info, char** argv, int argc) {
+  std::string backend = flags.boot_backend;
+  if (backend == "auto") {
+    backend = ecu_info.bootloader.empty() ? "auto-detect (grub/cboot)" : ecu_info.bootloader;
+  }
+  if (backend != "dir") {
+    return absl::FailedPreconditionError(ota::StrCat(
+        "boot backend ", backend, " not available yet (from ",
+        flags.boot_backend == "auto" ? "ecu_info bootloader" : "--boot-backend",
+        "); use --boot-backend dir with --dir-slots-root, or `bootloader: dir` in ecu_info"));
+  }
+  if (flags.dir_slots_root.empty()) {
+    return absl::InvalidArgumentError("the dir boot backend needs --dir-slots-root DIR");
+  }
+  ota::boot::DirBootOptions options;
+  options.root = flags.dir_slots_root;
+  // A "reboot" of the directory backend re-executes this daemon with the same arguments.
+  options.reexec_argv.assign(argv, argv + argc);
+  auto controller = ota::boot::DirBootController::Create(std::move(options));
+  if (!controller.ok()) return controller.status();
+  return std::unique_ptr<ota::boot::BootController>(std::move(*controller));
+}
+
+std::string_view OtaStatusName(ota::boot::SlotStatus status) {
+  return ota::boot::SlotStatusName(status);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Flags flags = ParseFlags(argc, argv);
+  ota::log::SetMinLevel(flags.log_level);
+
+  // Block the stop signals before any thread exists, so every thread inherits the mask and only
+  // the sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto ecu_info = ota::config::LoadEcuInfo(flags.config_dir);
+  if (!ecu_info.ok()) Fatal("cannot load ecu_info", ecu_info.status());
+  auto proxy_info = ota::config::LoadProxyInfo(flags.config_dir);
+  if (!proxy_info.ok()) Fatal("cannot load proxy_info", proxy_info.status());
+  ota::log::SetTag(ecu_info->ecu_id);
+
+  if (flags.allow_unverified_image) {
+    ota::log::Warning(
+        "!!! --allow-unverified-image: images signed by ANY key are accepted when no CA chain "
+        "verifies. Development only, never on a vehicle !!!",
+        {{"certs_dir", flags.certs_dir.string()}});
+  }
+
+  auto boot = CreateBootController(flags, *ecu_info, argv, argc);
+  if (!boot.ok()) Fatal("cannot create the boot controller", boot.status());
+  auto boot_state = (*boot)->ConfirmBoot();
+  if (!boot_state.ok()) Fatal("cannot confirm the boot state", boot_state.status());
+
+  ota::update::EngineOptions engine_options;
+  engine_options.certs_dir = flags.certs_dir;
+  engine_options.allow_unverified_dev = flags.allow_unverified_image;
+  engine_options.fetcher.ca_bundle = flags.ca_bundle;
+  engine_options.fetcher.max_parallel = flags.download_parallel;
+  engine_options.reboot_after_update = !flags.no_reboot;
+  // The proxy is chosen per update, so an otaproxy started after us is used (see
+  // download_proxy.h: a local proxy that is enabled but not listening falls back to
+  // upper_ota_proxy, else direct).
+  const ota::config::ProxyInfo proxy = *proxy_info;
+  auto fetcher_factory = [proxy](const ota::http::FetcherConfig& config) {
+    ota::http::FetcherConfig with_proxy = config;
+    const ota::service::DownloadProxyChoice choice =
+        ota::service::ChooseDownloadProxy(proxy, [](const std::string& host, int port) {
+          return ota::service::TcpPortAccepts(host, port, std::chrono::milliseconds(300));
+        });
+    with_proxy.proxy = choice.proxy;
+    // Cache hints only make sense for an otaproxy.
+    with_proxy.send_cache_control = !choice.proxy.empty();
+    ota::log::Info(
+        "download proxy chosen",
+        {{"proxy", choice.proxy.empty() ? "direct" : choice.proxy}, {"reason", choice.reason}});
+    return ota::http::CreateCurlFetcher(with_proxy);
+  };
+  std::unique_ptr<ota::update::UpdateEngine> engine = ota::update::CreateUpdateEngine(
+      engine_options, std::move(*boot), *boot_state, std::move(fetcher_factory));
+
+  ota::service::ServiceConfig service_config;
+  service_config.ecu_id = ecu_info->ecu_id;
+  service_config.available_ecu_ids = ecu_info->available_ecu_ids;
+  for (const auto& secondary : ecu_info->secondaries) {
+    service_config.secondary_ecu_ids.push_back(secondary.ecu_id);
+  }
+  service_config.otaclient_version = std::string(ota::service::OtaClientVersion());
+  ota::service::OtaClientServiceImpl service(*engine, service_config);
+
+  ota::service::ServerOptions server_options;
+  server_options.listen_address = ecu_info->ip_addr;
+  server_options.port = flags.listen_port;
+  auto server = ota::service::StartServer(service, server_options);
+  if (!server.ok()) Fatal("cannot start the gRPC server", server.status());
+
+  ota::log::Info(
+      "otaclient started",
+      {{"ecu_id", ecu_info->ecu_id},
+       {"otaclient_version", ota::service::OtaClientVersion()},
+       {"listen", server->address},
+       {"active_slot", boot_state->active_slot},
+       {"firmware_version", boot_state->version},
+       {"status", OtaStatusName(boot_state->status)},
+       {"failure_reason", boot_state->failure_reason},
+       {"ecu_info", ecu_info->source.empty() ? "defaults" : ecu_info->source.string()},
+       {"proxy_info", proxy_info->source.empty() ? "defaults" : proxy_info->source.string()}});
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  ota::log::Info("stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  // In-flight RPCs get a moment to finish; an update in progress is stopped by the engine's
+  // destructor and reported FAILURE after the next start.
+  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  server->server->Wait();
+  engine.reset();
+  ota::log::Info("stopped");
+  return 0;
+}
