@@ -1,8 +1,10 @@
 // otaclient: the OTA daemon of one ECU. Flags, config loading, wiring of the boot controller,
 // fetcher, update engine and gRPC service, and a graceful stop on SIGTERM/SIGINT.
-#include <pthread.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -168,6 +170,42 @@ absl::StatusOr<std::unique_ptr<ota::boot::BootController>> CreateBootController(
   return std::unique_ptr<ota::boot::BootController>(std::move(*controller));
 }
 
+// Write end of the self-pipe the stop-signal handler writes the signal number into.
+int g_stop_pipe_write = -1;
+int g_stop_pipe_read = -1;
+
+void OnStopSignal(int signal_number) {
+  const int saved_errno = errno;
+  const char byte = static_cast<char>(signal_number);
+  // Async-signal-safe; a full pipe means a stop is already pending.
+  [[maybe_unused]] ssize_t ignored = write(g_stop_pipe_write, &byte, 1);
+  errno = saved_errno;
+}
+
+bool InstallStopSignalHandlers() {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return false;
+  g_stop_pipe_read = fds[0];
+  g_stop_pipe_write = fds[1];
+  // The reading end blocks; only the handler's end must never block.
+  const int flags = fcntl(g_stop_pipe_read, F_GETFL);
+  if (flags < 0 || fcntl(g_stop_pipe_read, F_SETFL, flags & ~O_NONBLOCK) != 0) return false;
+  struct sigaction action {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  return sigaction(SIGTERM, &action, nullptr) == 0 && sigaction(SIGINT, &action, nullptr) == 0;
+}
+
+// Blocks until SIGTERM or SIGINT arrived; returns the signal number.
+int WaitForStopSignal() {
+  char byte = 0;
+  while (read(g_stop_pipe_read, &byte, 1) != 1) {
+    if (errno != EINTR) return SIGTERM;  // cannot happen with a valid pipe; stop anyway
+  }
+  return byte;
+}
+
 std::string_view OtaStatusName(ota::boot::SlotStatus status) {
   return ota::boot::SlotStatusName(status);
 }
@@ -178,13 +216,13 @@ int main(int argc, char** argv) {
   const Flags flags = ParseFlags(argc, argv);
   ota::log::SetMinLevel(flags.log_level);
 
-  // Block the stop signals before any thread exists, so every thread inherits the mask and only
-  // the sigwait below receives them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // SIGTERM/SIGINT only write to a pipe; the main thread waits on it and shuts down outside
+  // signal context. A handler (not a blocked mask + sigwait) keeps the signal mask that child
+  // processes and a re-exec inherit untouched.
+  if (!InstallStopSignalHandlers()) {
+    std::cerr << "otaclient: cannot install signal handlers\n";
+    return 1;
+  }
 
   auto ecu_info = ota::config::LoadEcuInfo(flags.config_dir);
   if (!ecu_info.ok()) Fatal("cannot load ecu_info", ecu_info.status());
@@ -258,8 +296,7 @@ int main(int argc, char** argv) {
        {"ecu_info", ecu_info->source.empty() ? "defaults" : ecu_info->source.string()},
        {"proxy_info", proxy_info->source.empty() ? "defaults" : proxy_info->source.string()}});
 
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  const int signal_number = WaitForStopSignal();
   ota::log::Info("stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
   // In-flight RPCs get a moment to finish; an update in progress is stopped by the engine's
   // destructor and reported FAILURE after the next start.

@@ -1,0 +1,143 @@
+// The otaclient binary as a process: starts from a config dir and a directory slot root, serves
+// Status on the port it was given, stops cleanly on SIGTERM; bad configs and flags exit non-zero
+// with a message.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "common/fs/fs.h"
+#include "common/util/strings.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/otaclient_v2.grpc.pb.h"
+#include "test/unit/service/test_support.h"
+
+namespace ota::service {
+namespace {
+
+using testing::ChildProcess;
+using testing::ProcessResult;
+using testing::RunProcess;
+
+constexpr char kOtaclient[] = OTA_BINARY_DIR "/otaclient/otaclient";
+
+class OtaclientMainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = fs::TempDir::Create("otaclient-main-test");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    temp_ = std::make_unique<fs::TempDir>(std::move(*dir));
+    config_dir_ = temp_->path() / "config";
+    std::filesystem::create_directories(config_dir_);
+  }
+
+  void WriteConfig(const std::string& name, const std::string& content) {
+    ASSERT_TRUE(fs::WriteFileAtomic(config_dir_ / name, content).ok());
+  }
+
+  std::vector<std::string> Command(std::vector<std::string> extra) {
+    std::vector<std::string> argv = {kOtaclient, "--config-dir", config_dir_.string(),
+                                     "--certs-dir", (temp_->path() / "certs").string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+  }
+
+  std::unique_ptr<fs::TempDir> temp_;
+  std::filesystem::path config_dir_;
+};
+
+TEST_F(OtaclientMainTest, ServesStatusAndStopsOnSigterm) {
+  WriteConfig("ecu_info.yml",
+              "format_version: 1\necu_id: ecu-main\nip_addr: 127.0.0.1\n"
+              "available_ecu_ids: [ecu-main, ecu-sub]\nbootloader: dir\n");
+  WriteConfig("proxy_info.yml", "enable_local_ota_proxy: false\n");
+  const int port = testing::FreePortForChild();
+  ASSERT_GT(port, 0);
+  ChildProcess daemon;
+  ASSERT_TRUE(
+      daemon.Start(Command({"--dir-slots-root", (temp_->path() / "slots").string(), "--listen-port",
+                            std::to_string(port), "--no-reboot", "--allow-unverified-image"})));
+
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
+  auto channel = grpc::CreateCustomChannel(StrCat("127.0.0.1:", port),
+                                           grpc::InsecureChannelCredentials(), args);
+  auto stub = OtaClientV2::OtaClientService::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  context.set_wait_for_ready(true);  // the daemon may still be starting
+  OtaClientV2::StatusResponse status;
+  const grpc::Status rpc = stub->Status(&context, {}, &status);
+  ASSERT_TRUE(rpc.ok()) << rpc.error_message();
+  ASSERT_EQ(status.ecu_v2_size(), 1);
+  EXPECT_EQ(status.ecu_v2(0).ecu_id(), "ecu-main");
+  EXPECT_EQ(status.ecu_v2(0).ota_status(), OtaClientV2::INITIALIZED);
+  ASSERT_EQ(status.available_ecu_ids_size(), 2);
+  EXPECT_EQ(status.available_ecu_ids(1), "ecu-sub");
+
+  ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
+  const ProcessResult result = daemon.Wait();
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.err.find("otaclient started"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("ecu_id=ecu-main"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("--allow-unverified-image"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("stopped"), std::string::npos) << result.err;
+  // The directory backend laid out its slots under the given root, nowhere else.
+  EXPECT_TRUE(std::filesystem::is_directory(temp_->path() / "slots" / "slot_a"));
+}
+
+TEST_F(OtaclientMainTest, StartupErrorsExitOneWithTheReason) {
+  struct Case {
+    std::string ecu_info;
+    std::vector<std::string> flags;
+    std::string message_part;
+  };
+  const std::string slots = (temp_->path() / "slots").string();
+  const Case cases[] = {
+      {"ecu_id: [broken\n", {"--dir-slots-root", slots}, "ecu_info.yml"},
+      {"ecu_id: e\nbootloader: grub\n",
+       {"--dir-slots-root", slots},
+       "boot backend grub not available yet"},
+      {"ecu_id: e\n",
+       {"--dir-slots-root", slots},
+       "boot backend auto-detect (grub/cboot) not available yet"},
+      {"ecu_id: e\nbootloader: dir\n", {}, "needs --dir-slots-root"},
+      {"ecu_id: e\nip_addr: 192.0.2.1\nbootloader: dir\n",
+       {"--dir-slots-root", slots, "--listen-port", std::to_string(testing::FreePortForChild())},
+       "cannot listen for gRPC on 192.0.2.1:"},
+  };
+  for (const Case& c : cases) {
+    WriteConfig("ecu_info.yml", c.ecu_info);
+    const ProcessResult result = RunProcess(Command(c.flags));
+    EXPECT_EQ(result.exit_code, 1) << c.ecu_info << result.err;
+    EXPECT_NE(result.err.find(c.message_part), std::string::npos)
+        << "want: " << c.message_part << "\ngot: " << result.err;
+  }
+}
+
+TEST_F(OtaclientMainTest, FlagErrorsExitTwoAndHelpExitsZero) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--bogus"},
+      {"--listen-port", "0"},
+      {"--listen-port", "70000"},
+      {"--listen-port", "12x"},
+      {"--download-parallel", "0"},
+      {"--boot-backend", "grub"},
+      {"--log-level", "loud"},
+      {"--no-reboot=yes"},
+      {"--config-dir"},
+  };
+  for (const auto& flags : bad) {
+    const ProcessResult result = RunProcess(Command(flags));
+    EXPECT_EQ(result.exit_code, 2) << flags[0] << ": " << result.err;
+    EXPECT_NE(result.err.find("otaclient: "), std::string::npos) << result.err;
+  }
+  const ProcessResult help = RunProcess({kOtaclient, "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("--dir-slots-root"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ota::service
