@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -68,14 +69,10 @@ struct Flags {
 }
 
 int ParseInt(const std::string& name, const std::string& text, int min, int max) {
-  size_t used = 0;
   int value = 0;
-  try {
-    value = std::stoi(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || value < min || value > max) {
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < min ||
+      value > max) {
     UsageError(
         ota::StrCat(name, " expects an integer in [", min, ", ", max, "], got \"", text, "\""));
   }
@@ -298,8 +295,8 @@ int main(int argc, char** argv) {
 
   const int signal_number = WaitForStopSignal();
   ota::log::Info("stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
-  // In-flight RPCs get a moment to finish; an update in progress is stopped by the engine's
-  // destructor and reported FAILURE after the next start.
+  // In-flight RPCs get a moment to finish; the engine's destructor then cancels a running
+  // update (its standby stays unbootable, the active slot untouched).
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   server->server->Wait();
   engine.reset();

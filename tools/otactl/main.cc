@@ -3,6 +3,7 @@
 //   otactl abort [--ecu ID...]            otactl rollback [--ecu ID...]
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -20,6 +21,7 @@
 #include "common/config/host.h"
 #include "common/fs/fs.h"
 #include "common/log/log.h"
+#include "common/util/errors.h"
 #include "common/util/strings.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
@@ -108,10 +110,6 @@ Asks the listed ECUs (default: every ECU in the daemon's available_ecu_ids) to r
 previous slot and prints the answer per ECU. Exit code 1 if any ECU did not accept.
 )";
 
-struct UsageError {
-  std::string message;
-};
-
 struct CommonOptions {
   std::string target;
   std::filesystem::path config_dir = "/boot/ota";
@@ -134,14 +132,15 @@ class ArgCursor {
     }
     return arg;
   }
-  std::string Value(const std::string& name) {
+  absl::StatusOr<std::string> Value(const std::string& name) {
     if (pending_value_) return *std::exchange(pending_value_, std::nullopt);
-    if (Done()) throw UsageError{StrCat(name, " needs a value")};
+    if (Done()) return absl::InvalidArgumentError(StrCat(name, " needs a value"));
     return args_[index_++];
   }
   // For flags without value: "--watch=x" is a mistake.
-  void NoValue(const std::string& name) {
-    if (pending_value_) throw UsageError{StrCat(name, " takes no value")};
+  absl::Status NoValue(const std::string& name) const {
+    if (pending_value_) return absl::InvalidArgumentError(StrCat(name, " takes no value"));
+    return absl::OkStatus();
   }
 
  private:
@@ -150,32 +149,32 @@ class ArgCursor {
   std::optional<std::string> pending_value_;
 };
 
-double ParsePositiveSeconds(const std::string& name, const std::string& text) {
-  size_t used = 0;
+absl::StatusOr<double> ParsePositiveSeconds(const std::string& name, const std::string& text) {
   double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || text.empty() || !(value > 0) || value > 86400) {
-    throw UsageError{StrCat(name, " expects seconds (0 < S <= 86400), got \"", text, "\"")};
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size() || !(value > 0) ||
+      value > 86400) {
+    return absl::InvalidArgumentError(
+        StrCat(name, " expects seconds (0 < S <= 86400), got \"", text, "\""));
   }
   return value;
 }
 
 // Handles an option every command takes; false if `name` is not one.
-bool TakeCommonOption(const std::string& name, ArgCursor& args, CommonOptions& common) {
+absl::StatusOr<bool> TakeCommonOption(const std::string& name, ArgCursor& args,
+                                      CommonOptions& common) {
   if (name == "--target") {
-    common.target = args.Value(name);
-    if (common.target.empty()) throw UsageError{"--target is empty"};
+    OTA_ASSIGN_OR_RETURN(common.target, args.Value(name));
+    if (common.target.empty()) return absl::InvalidArgumentError("--target is empty");
   } else if (name == "--config-dir") {
-    common.config_dir = args.Value(name);
+    OTA_ASSIGN_OR_RETURN(std::string dir, args.Value(name));
+    common.config_dir = dir;
   } else if (name == "--timeout") {
-    common.timeout = std::chrono::milliseconds(
-        static_cast<int64_t>(ParsePositiveSeconds(name, args.Value(name)) * 1000));
+    OTA_ASSIGN_OR_RETURN(std::string text, args.Value(name));
+    OTA_ASSIGN_OR_RETURN(double seconds, ParsePositiveSeconds(name, text));
+    common.timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
   } else if (name == "--request-id") {
-    common.request_id = args.Value(name);
+    OTA_ASSIGN_OR_RETURN(common.request_id, args.Value(name));
   } else {
     return false;
   }
@@ -268,24 +267,38 @@ std::string LocalTimeNow() {
   return buf;
 }
 
-int RunStatus(ArgCursor& args, CommonOptions& common) {
-  bool watch = false, json = false;
+struct StatusOptions {
+  bool watch = false;
+  bool json = false;
   double interval_s = 1;
+};
+
+absl::StatusOr<StatusOptions> ParseStatusOptions(ArgCursor& args, CommonOptions& common) {
+  StatusOptions options;
   while (!args.Done()) {
     const std::string name = args.NextName();
-    if (TakeCommonOption(name, args, common)) continue;
+    OTA_ASSIGN_OR_RETURN(bool common_option, TakeCommonOption(name, args, common));
+    if (common_option) continue;
     if (name == "--watch") {
-      args.NoValue(name);
-      watch = true;
+      OTA_RETURN_IF_ERROR(args.NoValue(name));
+      options.watch = true;
     } else if (name == "--json") {
-      args.NoValue(name);
-      json = true;
+      OTA_RETURN_IF_ERROR(args.NoValue(name));
+      options.json = true;
     } else if (name == "--interval") {
-      interval_s = ParsePositiveSeconds(name, args.Value(name));
+      OTA_ASSIGN_OR_RETURN(std::string text, args.Value(name));
+      OTA_ASSIGN_OR_RETURN(options.interval_s, ParsePositiveSeconds(name, text));
     } else {
-      throw UsageError{StrCat("status: unknown option \"", name, "\"")};
+      return absl::InvalidArgumentError(StrCat("unknown option \"", name, "\""));
     }
   }
+  return options;
+}
+
+int RunStatus(const CommonOptions& common, const StatusOptions& options) {
+  const bool watch = options.watch;
+  const bool json = options.json;
+  const double interval_s = options.interval_s;
   DaemonClient client = DaemonClient::For(common);
   const bool redraw = watch && !json && isatty(STDOUT_FILENO);
   SpeedTracker speeds;
@@ -327,39 +340,44 @@ int RunStatus(ArgCursor& args, CommonOptions& common) {
   }
 }
 
-int RunUpdate(ArgCursor& args, CommonOptions& common) {
+absl::StatusOr<OtaClientV2::UpdateRequest> ParseUpdateOptions(ArgCursor& args,
+                                                              CommonOptions& common) {
   std::vector<std::string> entry_args;
   std::optional<std::string> from;
   while (!args.Done()) {
     const std::string name = args.NextName();
-    if (TakeCommonOption(name, args, common)) continue;
+    OTA_ASSIGN_OR_RETURN(bool common_option, TakeCommonOption(name, args, common));
+    if (common_option) continue;
     if (name == "--from") {
-      from = args.Value(name);
+      OTA_ASSIGN_OR_RETURN(from, args.Value(name));
     } else if (name.starts_with("--")) {
       entry_args.push_back(name);
-      entry_args.push_back(args.Value(name));
+      OTA_ASSIGN_OR_RETURN(std::string value, args.Value(name));
+      entry_args.push_back(std::move(value));
     } else {
-      throw UsageError{StrCat("update: unexpected argument \"", name, "\"")};
+      return absl::InvalidArgumentError(StrCat("unexpected argument \"", name, "\""));
     }
   }
   absl::StatusOr<OtaClientV2::UpdateRequest> request;
   if (from) {
     if (!entry_args.empty()) {
-      throw UsageError{"update: give either --from FILE or --ecu entries, not both"};
+      return absl::InvalidArgumentError("give either --from FILE or --ecu entries, not both");
     }
     absl::StatusOr<std::string> text = fs::ReadFile(*from);
-    if (!text.ok()) throw UsageError{StrCat("update: --from: ", text.status().message())};
+    if (!text.ok()) return WithContext(text.status(), "--from");
     request = UpdateRequestFromYaml(*text, *from);
   } else {
     request = UpdateRequestFromArgs(entry_args);
   }
-  if (!request.ok()) throw UsageError{StrCat("update: ", request.status().message())};
-  request->set_request_id(common.request_id);
+  if (request.ok()) request->set_request_id(common.request_id);
+  return request;
+}
 
+int RunUpdate(const CommonOptions& common, const OtaClientV2::UpdateRequest& request) {
   DaemonClient client = DaemonClient::For(common);
   OtaClientV2::UpdateResponse response;
   const grpc::Status rpc =
-      client.Call(&OtaClientV2::OtaClientService::Stub::Update, *request, &response);
+      client.Call(&OtaClientV2::OtaClientService::Stub::Update, request, &response);
   if (!rpc.ok()) {
     std::cerr << "otactl: " << client.Describe(rpc) << "\n";
     return kExitUnreachable;
@@ -376,7 +394,7 @@ int RunUpdate(ArgCursor& args, CommonOptions& common) {
              ? (ecu.result() == OtaClientV2::NO_FAILURE ? "accepted, now updating" : "-")
              : ecu.message()});
   }
-  for (const auto& entry : request->ecu()) {
+  for (const auto& entry : request.ecu()) {
     if (answered.contains(entry.ecu_id())) continue;
     code = kExitFailed;
     lines.push_back({entry.ecu_id(), "-", "no answer for this ECU in the response"});
@@ -385,24 +403,29 @@ int RunUpdate(ArgCursor& args, CommonOptions& common) {
   return code;
 }
 
+// The --ecu list of abort and rollback.
+absl::StatusOr<std::vector<std::string>> ParseEcuList(ArgCursor& args, CommonOptions& common) {
+  std::vector<std::string> ecus;
+  while (!args.Done()) {
+    const std::string name = args.NextName();
+    OTA_ASSIGN_OR_RETURN(bool common_option, TakeCommonOption(name, args, common));
+    if (common_option) continue;
+    if (name != "--ecu") return absl::InvalidArgumentError(StrCat("unknown option \"", name, "\""));
+    OTA_ASSIGN_OR_RETURN(std::string id, args.Value(name));
+    if (id.empty()) return absl::InvalidArgumentError("--ecu is empty");
+    ecus.push_back(std::move(id));
+  }
+  return ecus;
+}
+
 // Abort and Rollback share their shape: a list of ECU ids in, a result per ECU out.
 template <typename Request, typename Response>
-int RunPerEcuCommand(const std::string& command, ArgCursor& args, CommonOptions& common,
+int RunPerEcuCommand(const std::string& command, const CommonOptions& common,
+                     std::vector<std::string> ecus,
                      grpc::Status (OtaClientV2::OtaClientService::Stub::*method)(
                          grpc::ClientContext*, const Request&, Response*),
                      const std::function<bool(const Response&, int)>& is_ok,
                      const std::function<std::string(const Response&, int)>& result_name) {
-  std::vector<std::string> ecus;
-  while (!args.Done()) {
-    const std::string name = args.NextName();
-    if (TakeCommonOption(name, args, common)) continue;
-    if (name == "--ecu") {
-      ecus.push_back(args.Value(name));
-      if (ecus.back().empty()) throw UsageError{StrCat(command, ": --ecu is empty")};
-    } else {
-      throw UsageError{StrCat(command, ": unknown option \"", name, "\"")};
-    }
-  }
   DaemonClient client = DaemonClient::For(common);
   if (ecus.empty()) {
     OtaClientV2::StatusResponse status;
@@ -444,6 +467,12 @@ bool WantsHelp(const std::vector<std::string>& args) {
   return false;
 }
 
+int UsageFailure(const std::string& command, const absl::Status& status) {
+  std::cerr << "otactl: " << command << ": " << status.message() << "\n(see otactl " << command
+            << " --help)\n";
+  return kExitUsage;
+}
+
 int Main(int argc, char** argv) {
   // Library info lines (e.g. "no ecu_info file, using defaults") are noise in a CLI's output.
   log::SetMinLevel(log::Level::kWarning);
@@ -471,33 +500,38 @@ int Main(int argc, char** argv) {
     std::cout << help->second;
     return kExitOk;
   }
-  try {
-    ArgCursor args(rest);
-    CommonOptions common;
-    if (command == "status") return RunStatus(args, common);
-    if (command == "update") return RunUpdate(args, common);
-    if (command == "abort") {
-      return RunPerEcuCommand<OtaClientV2::AbortRequest, OtaClientV2::AbortResponse>(
-          command, args, common, &OtaClientV2::OtaClientService::Stub::Abort,
-          [](const OtaClientV2::AbortResponse& r, int i) {
-            return r.ecu(i).result() == OtaClientV2::ABORT_NO_FAILURE;
-          },
-          [](const OtaClientV2::AbortResponse& r, int i) {
-            return OtaClientV2::AbortFailureType_Name(r.ecu(i).result());
-          });
-    }
-    return RunPerEcuCommand<OtaClientV2::RollbackRequest, OtaClientV2::RollbackResponse>(
-        command, args, common, &OtaClientV2::OtaClientService::Stub::Rollback,
-        [](const OtaClientV2::RollbackResponse& r, int i) {
-          return r.ecu(i).result() == OtaClientV2::NO_FAILURE;
-        },
-        [](const OtaClientV2::RollbackResponse& r, int i) {
-          return OtaClientV2::FailureType_Name(r.ecu(i).result());
-        });
-  } catch (const UsageError& error) {
-    std::cerr << "otactl: " << error.message << "\n(see otactl " << command << " --help)\n";
-    return kExitUsage;
+  ArgCursor args(rest);
+  CommonOptions common;
+  if (command == "status") {
+    absl::StatusOr<StatusOptions> options = ParseStatusOptions(args, common);
+    if (!options.ok()) return UsageFailure(command, options.status());
+    return RunStatus(common, *options);
   }
+  if (command == "update") {
+    absl::StatusOr<OtaClientV2::UpdateRequest> request = ParseUpdateOptions(args, common);
+    if (!request.ok()) return UsageFailure(command, request.status());
+    return RunUpdate(common, *request);
+  }
+  absl::StatusOr<std::vector<std::string>> ecus = ParseEcuList(args, common);
+  if (!ecus.ok()) return UsageFailure(command, ecus.status());
+  if (command == "abort") {
+    return RunPerEcuCommand<OtaClientV2::AbortRequest, OtaClientV2::AbortResponse>(
+        command, common, std::move(*ecus), &OtaClientV2::OtaClientService::Stub::Abort,
+        [](const OtaClientV2::AbortResponse& r, int i) {
+          return r.ecu(i).result() == OtaClientV2::ABORT_NO_FAILURE;
+        },
+        [](const OtaClientV2::AbortResponse& r, int i) {
+          return OtaClientV2::AbortFailureType_Name(r.ecu(i).result());
+        });
+  }
+  return RunPerEcuCommand<OtaClientV2::RollbackRequest, OtaClientV2::RollbackResponse>(
+      command, common, std::move(*ecus), &OtaClientV2::OtaClientService::Stub::Rollback,
+      [](const OtaClientV2::RollbackResponse& r, int i) {
+        return r.ecu(i).result() == OtaClientV2::NO_FAILURE;
+      },
+      [](const OtaClientV2::RollbackResponse& r, int i) {
+        return OtaClientV2::FailureType_Name(r.ecu(i).result());
+      });
 }
 
 }  // namespace
