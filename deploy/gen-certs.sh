@@ -101,27 +101,13 @@ new_key() {
   chmod 600 "$1"
 }
 
-new_key "$work/root.key"
-new_key "$work/interm.key"
-new_key "$work/sign.key"
-
-openssl req -new -x509 -sha256 -days "$days" -key "$work/root.key" \
-  -subj "/C=JP/O=OTA Test/CN=OTA Test Root CA" \
-  -config "$work/ext.cnf" -extensions root_ca -out "$work/root.pem"
-
-openssl req -new -sha256 -key "$work/interm.key" -subj "/C=JP/O=OTA Test/CN=OTA Test Intermediate CA" \
-  -out "$work/interm.csr"
-openssl x509 -req -sha256 -days "$days" -in "$work/interm.csr" \
-  -CA "$work/root.pem" -CAkey "$work/root.key" -set_serial "0x$(openssl rand -hex 8)" \
-  -extfile "$work/ext.cnf" -extensions interm_ca -out "$work/interm.pem" 2>/dev/null
-
-openssl req -new -sha256 -key "$work/sign.key" -subj "/C=JP/O=OTA Test/CN=OTA Test Image Signer" \
-  -out "$work/sign.csr"
-if ((expired)); then
-  # `openssl x509 -req` cannot set past dates in OpenSSL 3.0; `openssl ca` can.
-  mkdir -p "$work/ca/newcerts"
-  : >"$work/ca/index.txt"
-  cat >"$work/ca.cnf" <<EOF
+# Every cert is issued with `openssl ca`: unlike `openssl x509 -req` in OpenSSL 3.0 it can set
+# notBefore, so certs start a day in the past (tolerates clock skew) or, with --expired, lie
+# entirely in the past.
+mkdir -p "$work/ca/newcerts"
+: >"$work/ca/index.txt"
+openssl rand -hex 8 >"$work/ca/serial"
+cat >"$work/ca.cnf" <<CA_CONFIG
 [ca]
 default_ca = test_ca
 [test_ca]
@@ -133,20 +119,42 @@ default_md = sha256
 policy = any_policy
 unique_subject = no
 copy_extensions = none
+preserve = yes
 [any_policy]
-commonName = supplied
-organizationName = optional
 countryName = optional
-EOF
-  openssl rand -hex 8 >"$work/ca/serial"
-  openssl ca -batch -notext -config "$work/ca.cnf" -cert "$work/interm.pem" \
-    -keyfile "$work/interm.key" -startdate 20200101000000Z -enddate 20210101000000Z \
-    -extfile "$work/ext.cnf" -extensions signer -in "$work/sign.csr" -out "$work/sign.pem" \
-    2>/dev/null
+organizationName = optional
+commonName = supplied
+CA_CONFIG
+
+start="$(date -u -d '1 day ago' +%Y%m%d%H%M%SZ)"
+end="$(date -u -d "$days days" +%Y%m%d%H%M%SZ)"
+
+# issue NAME EXTENSIONS START END [ISSUER]: NAME.csr → NAME.pem; no ISSUER = self-signed.
+issue() {
+  local name="$1" ext="$2" from="$3" to="$4" issuer="${5:-}"
+  local signer=(-selfsign -keyfile "$work/$name.key")
+  [[ -z "$issuer" ]] || signer=(-cert "$work/$issuer.pem" -keyfile "$work/$issuer.key")
+  openssl ca -batch -notext -config "$work/ca.cnf" "${signer[@]}" -startdate "$from" \
+    -enddate "$to" -extfile "$work/ext.cnf" -extensions "$ext" -in "$work/$name.csr" \
+    -out "$work/$name.pem" 2>/dev/null
+}
+
+declare -A subjects=(
+  [root]="/C=JP/O=OTA Test/CN=OTA Test Root CA"
+  [interm]="/C=JP/O=OTA Test/CN=OTA Test Intermediate CA"
+  [sign]="/C=JP/O=OTA Test/CN=OTA Test Image Signer"
+)
+for name in root interm sign; do
+  new_key "$work/$name.key"
+  openssl req -new -sha256 -key "$work/$name.key" -subj "${subjects[$name]}" -out "$work/$name.csr"
+done
+
+issue root root_ca "$start" "$end"
+issue interm interm_ca "$start" "$end" root
+if ((expired)); then
+  issue sign signer 20200101000000Z 20210101000000Z interm
 else
-  openssl x509 -req -sha256 -days "$days" -in "$work/sign.csr" \
-    -CA "$work/interm.pem" -CAkey "$work/interm.key" -set_serial "0x$(openssl rand -hex 8)" \
-    -extfile "$work/ext.cnf" -extensions signer -out "$work/sign.pem" 2>/dev/null
+  issue sign signer "$start" "$end" interm
 fi
 
 openssl verify -no_check_time -CAfile "$work/root.pem" -untrusted "$work/interm.pem" \

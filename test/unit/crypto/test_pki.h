@@ -85,8 +85,9 @@ inline absl::StatusOr<TestPki> MakeTestPki(bool expired = false) {
   return pki;
 }
 
-// The PKI named `name` under the build dir, made on first use and reused by later test processes
-// (gen-certs.sh keeps a complete set as it is). An flock serialises parallel ctest processes.
+// The PKI named `name` under the build dir (test-pki/<name>), made on first use and reused by
+// later test processes. An flock serialises parallel ctest processes. Delete the dir and its
+// .done stamp to start over.
 inline absl::StatusOr<TestPki> CachedTestPki(std::string_view name, bool expired = false) {
   const std::filesystem::path base = std::filesystem::path(OTA_BINARY_DIR) / "test-pki";
   std::error_code ec;
@@ -100,7 +101,13 @@ inline absl::StatusOr<TestPki> CachedTestPki(std::string_view name, bool expired
   }
   TestPki pki;
   pki.dir = base / name;
-  OTA_RETURN_IF_ERROR(RunGenCerts(pki.dir, expired));
+  // The stamp is written only after gen-certs.sh succeeded, so later processes skip even its
+  // (slow, two openssl runs) completeness check.
+  const std::filesystem::path stamp = base / StrCat(name, ".done");
+  if (!std::filesystem::exists(stamp, ec)) {
+    OTA_RETURN_IF_ERROR(RunGenCerts(pki.dir, expired));
+    OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(stamp, "gen-certs.sh completed\n"));
+  }
   OTA_RETURN_IF_ERROR(ReadPkiFiles(pki));
   return pki;
 }
