@@ -99,6 +99,7 @@ class UpdateEngineImpl final : public UpdateEngine {
 
   ~UpdateEngineImpl() override {
     cancel_.store(true);
+    cancel_.notify_all();  // for anything blocked in cancel_.wait()
     std::thread worker;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -124,27 +125,28 @@ class UpdateEngineImpl final : public UpdateEngine {
         EnterLocked(resting);
         return valid;
       }
+      // Accepted. The previous session (if any) has finished all its writes: it only logs
+      // after entering Failed.
+      counters_.Reset();
+      snapshot_.status = OtaStatus::kUpdating;
+      snapshot_.failure_type = 0;
+      snapshot_.failure_reason.clear();
+      snapshot_.release_name = request.release_name;
+      snapshot_.release_id = request.release_id;
+      snapshot_.image_id = request.image_id;
+      snapshot_.progress = Progress{};
+      snapshot_.progress.update_firmware_version = request.version;
+      snapshot_.progress.update_start_timestamp = static_cast<uint64_t>(std::time(nullptr));
+      update_start_ = Clock::now();
+      phase_elapsed_ms_.fill(0);
+      frozen_total_ms_.reset();
       finished = std::move(worker_);
     }
-    if (finished.joinable()) finished.join();  // the previous session has already ended
-
-    std::lock_guard<std::mutex> lock(mu_);
-    counters_.Reset();
-    snapshot_.status = OtaStatus::kUpdating;
-    snapshot_.failure_type = 0;
-    snapshot_.failure_reason.clear();
-    snapshot_.release_name = request.release_name;
-    snapshot_.release_id = request.release_id;
-    snapshot_.image_id = request.image_id;
-    snapshot_.progress = Progress{};
-    snapshot_.progress.update_firmware_version = request.version;
-    snapshot_.progress.update_start_timestamp = static_cast<uint64_t>(std::time(nullptr));
-    update_start_ = Clock::now();
-    phase_elapsed_ms_.fill(0);
-    frozen_total_ms_.reset();
     log::Info(
         "update accepted",
         {{"request_id", request.request_id}, {"version", request.version}, {"url", request.url}});
+    if (finished.joinable()) finished.join();  // already past its last phase
+    std::lock_guard<std::mutex> lock(mu_);
     worker_ = std::thread([this, request] { RunSession(request); });
     return absl::OkStatus();
   }

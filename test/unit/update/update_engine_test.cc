@@ -1,0 +1,538 @@
+// The whole engine: real DirBootController slots, real images built and signed by the image
+// writer with the test PKI from deploy/gen-certs.sh, served by a real nginx, fetched by the real
+// CurlFetcher. Sessions are held and observed through EngineOptions::test_phase_hook; nothing
+// waits on time.
+#include "otaclient/update/update_engine.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "common/http/curl_fetcher.h"
+#include "common/image/image_writer.h"
+#include "otaclient/boot/dir_boot_controller.h"
+#include "otaclient/update/content_index.h"
+#include "otaclient/update/update_session.h"
+#include "test/lib/nginx/nginx_fixture.h"
+#include "test/unit/crypto/test_pki.h"
+#include "test/unit/update/tree_util.h"
+
+namespace ota::update {
+namespace {
+
+using testing::Content;
+using testing::ReadFile;
+using testing::WriteFile;
+namespace stdfs = std::filesystem;
+
+// Records the phases a session passes through; can hold the session in one of them.
+class PhaseWatcher {
+ public:
+  void OnPhase(std::string_view phase) {
+    std::unique_lock<std::mutex> lock(mu_);
+    seen_.emplace_back(phase);
+    cv_.notify_all();
+    if (phase == hold_at_) {
+      held_ = true;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return !held_; });
+    }
+  }
+  void HoldAt(std::string phase) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_at_ = std::move(phase);
+  }
+  // Waits (bounded, as a safety net only) until the session sits in the held phase.
+  bool WaitHeld() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(120), [&] { return held_; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_at_.clear();
+    held_ = false;
+    cv_.notify_all();
+  }
+  // Waits until `phase` has been entered `count` times in total.
+  bool WaitFor(std::string_view phase, int count = 1) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(300),
+                        [&] { return std::count(seen_.begin(), seen_.end(), phase) >= count; });
+  }
+  std::vector<std::string> seen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seen_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> seen_;
+  std::string hold_at_;
+  bool held_ = false;
+};
+
+// Answers every request with 404, without any network.
+class NotFoundFetcher : public http::Fetcher {
+ public:
+  absl::StatusOr<std::string> Get(const std::string& url, const http::GetOptions&) override {
+    return absl::NotFoundError(StrCat("HTTP 404 for ", url));
+  }
+  absl::Status DownloadAll(std::span<const http::DownloadJob>,
+                           const std::function<bool(const http::DownloadResult&)>&,
+                           const http::TransferObserver&, const http::CancelFlag&) override {
+    return absl::InternalError("not expected");
+  }
+};
+
+// The real fetcher for metadata; downloads block until the engine cancels them.
+class BlockingDownloadFetcher : public http::Fetcher {
+ public:
+  BlockingDownloadFetcher(std::unique_ptr<http::Fetcher> real, std::promise<void>* started)
+      : real_(std::move(real)), started_(started) {}
+  absl::StatusOr<std::string> Get(const std::string& url, const http::GetOptions& o) override {
+    return real_->Get(url, o);
+  }
+  absl::Status DownloadAll(std::span<const http::DownloadJob>,
+                           const std::function<bool(const http::DownloadResult&)>&,
+                           const http::TransferObserver&, const http::CancelFlag& cancel) override {
+    started_->set_value();
+    cancel.wait(false);
+    return absl::CancelledError("download cancelled");
+  }
+
+ private:
+  std::unique_ptr<http::Fetcher> real_;
+  std::promise<void>* started_;
+};
+
+std::string Shell(const std::string& script) { return StrCat("set -euo pipefail; ", script); }
+
+class UpdateEngineTest : public testing::TempDirTest {
+ protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    slots_ = tmp() / "slots";
+    stdfs::create_directories(slots_);
+  }
+
+  void TearDown() override {
+    engine_.reset();  // joins the session before the dirs go away
+    nginx_.reset();
+  }
+
+  // Runs a bash script (stdout discarded); fails the test on a non-zero exit.
+  void Run(const std::string& script) {
+    absl::Status st = ota::testing::RunQuietly({"bash", "-c", Shell(script)});
+    ASSERT_TRUE(st.ok()) << st << "\n" << script;
+  }
+
+  std::string TreeManifest(const stdfs::path& root, const std::string& excluded = "") {
+    const stdfs::path out = tmp() / "tree.txt";
+    Run(StrCat("bash ", OTA_SOURCE_DIR, "/test/lib/tree-manifest.sh ", root.string(), " ", excluded,
+               " > ", out.string()));
+    return ReadFile(out);
+  }
+
+  // v1 on slot a (the running system) and a signed v2 image built from a changed copy.
+  void MakeSlotsAndImage(bool compress = true) {
+    auto pki = ota::testing::CachedTestPki("engine-test");
+    ASSERT_TRUE(pki.ok()) << pki.status();
+    pki_ = std::move(*pki);
+    auto trees = CachedTrees();
+    ASSERT_TRUE(trees.ok()) << trees.status();
+    Run(StrCat("cp -a ", (*trees / "v1").string(), " ", (slots_ / "slot_a").string()));
+    v2_ = *trees / "v2";  // read-only
+    WriteFile(tmp() / "persistents.txt", "/etc/hostname\n/home/autoware\n/etc/not-there\n");
+    image::BuildOptions options;
+    options.rootfs = v2_;
+    options.out_dir = tmp() / "image";
+    options.key_pem = pki_.path("sign.key");
+    options.cert_pem = pki_.path("sign.pem");
+    options.persistents_file = tmp() / "persistents.txt";
+    options.compress = compress;
+    auto summary = image::BuildImage(options);
+    ASSERT_TRUE(summary.ok()) << summary.status();
+    summary_ = *summary;
+    // The running system has its own identity, which must survive the update.
+    WriteFile(slots_ / "slot_a/etc/hostname", "ecu-real-name\n");
+    WriteFile(slots_ / "slot_a/home/autoware/runtime-state", "state", 0600, 1000, 1000);
+    auto nginx = ota::testing::NginxServer::Start(tmp() / "image");
+    ASSERT_TRUE(nginx.ok()) << nginx.status();
+    nginx_ = std::move(*nginx);
+  }
+
+  void StartEngine(std::function<void(EngineOptions&)> tweak = {}, FetcherFactory factory = {}) {
+    boot::DirBootOptions boot_options;
+    boot_options.root = slots_;
+    boot_options.reboot_hook = [this] {
+      reboots_.fetch_add(1);
+      return absl::OkStatus();
+    };
+    auto boot = boot::DirBootController::Create(std::move(boot_options));
+    ASSERT_TRUE(boot.ok()) << boot.status();
+    auto state = (*boot)->ConfirmBoot();
+    ASSERT_TRUE(state.ok()) << state.status();
+    EngineOptions options;
+    options.certs_dir = pki_.dir.empty() ? tmp() / "no-certs" : pki_.certs_dir();
+    options.fetcher.max_parallel = 8;
+    options.fetcher.backoff_initial_ms = 1;
+    options.fetcher.backoff_max_ms = 2;
+    options.fetcher.max_attempts = 2;
+    options.test_phase_hook = [this](std::string_view phase) { watcher_.OnPhase(phase); };
+    if (tweak) tweak(options);
+    if (!factory) {
+      factory = [](const http::FetcherConfig& config) { return http::CreateCurlFetcher(config); };
+    }
+    engine_ = CreateUpdateEngine(std::move(options), std::move(*boot), *state, std::move(factory));
+  }
+
+  UpdateRequestParams Request(std::string version = "v2") {
+    UpdateRequestParams r;
+    r.version = std::move(version);
+    r.url = nginx_ ? nginx_->HttpUrl("/") : "http://127.0.0.1:9/";
+    r.cookies_json = R"({"CloudFront-Policy": "abc"})";
+    r.release_name = "release-2";
+    r.request_id = "req-1";
+    return r;
+  }
+
+  // v1 and v2 rootfs trees from test/lib/make-rootfs.sh, made once and shared by every test
+  // process (making them takes most of a minute on a busy machine). Keyed by the script's hash.
+  static absl::StatusOr<stdfs::path> CachedTrees() {
+    const std::string lib = StrCat(OTA_SOURCE_DIR, "/test/lib");
+    OTA_ASSIGN_OR_RETURN(std::string script, fs::ReadFile(lib + "/make-rootfs.sh"));
+    const stdfs::path base = stdfs::path(OTA_BINARY_DIR) / "test-update-trees";
+    std::error_code ec;
+    stdfs::create_directories(base, ec);
+    const stdfs::path lock_path = base / "lock";
+    fs::UniqueFd lock(::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644));
+    if (!lock.valid()) return ErrnoStatus(errno, StrCat("open ", lock_path.string()));
+    while (::flock(lock.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) return ErrnoStatus(errno, "flock");
+    }
+    const stdfs::path dir = base / crypto::ToHex(crypto::Sha256Of(script)).substr(0, 16);
+    if (stdfs::exists(dir / "complete")) return dir;
+    stdfs::remove_all(dir, ec);
+    stdfs::create_directories(dir, ec);
+    OTA_RETURN_IF_ERROR(ota::testing::RunQuietly(
+        {"bash", "-c",
+         Shell(StrCat("bash ", lib, "/make-rootfs.sh ", (dir / "v1").string(), " v1; bash ", lib,
+                      "/make-rootfs.sh ", (dir / "v2").string(), " v2 ", (dir / "v1").string(),
+                      "; head -c 200000 /dev/zero | tr '\\0' z > ", (dir / "v2").string(),
+                      "/usr/share/doc/big-text.txt"))}));
+    OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(dir / "complete", ""));
+    return dir;
+  }
+
+  std::string BootFile(const std::string& name) { return ReadFile(slots_ / "boot" / name); }
+
+  stdfs::path slots_, v2_;
+  ota::testing::TestPki pki_;
+  image::BuildSummary summary_;
+  std::unique_ptr<ota::testing::NginxServer> nginx_;
+  PhaseWatcher watcher_;
+  std::atomic<int> reboots_{0};
+  std::unique_ptr<UpdateEngine> engine_;
+};
+
+TEST_F(UpdateEngineTest, FullUpdateReusesLocalContentAndBootsTheNewSlot) {
+  MakeSlotsAndImage();
+  const std::string active_before = TreeManifest(slots_ / "slot_a");
+  StartEngine();
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+
+  EXPECT_EQ(watcher_.seen(),
+            (std::vector<std::string>{"ProcessingMetadata", "PreparingStandby", "CalculatingDelta",
+                                      "Downloading", "Applying", "Persistents", "PostUpdate",
+                                      "Rebooting", "Committed"}));
+  EXPECT_EQ(reboots_.load(), 1);
+  EXPECT_EQ(BootFile("next_boot"), "b");
+  EXPECT_EQ(BootFile("slot_b/status"), "UPDATING");
+  EXPECT_EQ(BootFile("slot_b/version"), "v2");
+
+  // The standby is exactly v2, except the persistent files, which come from the running slot.
+  EXPECT_EQ(TreeManifest(slots_ / "slot_b", "etc/hostname home/autoware"),
+            TreeManifest(v2_, "etc/hostname home/autoware"));
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/etc/hostname"), "ecu-real-name\n");
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/home/autoware/runtime-state"), "state");
+  EXPECT_FALSE(stdfs::exists(slots_ / "slot_b/.ota-resources"));
+  EXPECT_FALSE(stdfs::exists(slots_ / "slot_b/etc/not-there"));
+  // The active slot was never written.
+  EXPECT_EQ(TreeManifest(slots_ / "slot_a"), active_before);
+
+  StatusSnapshot s = engine_->Snapshot();
+  EXPECT_EQ(s.status, OtaStatus::kUpdating);  // until the reboot confirms it
+  EXPECT_EQ(s.progress.phase, UpdatePhase::kFinalizingUpdate);
+  EXPECT_EQ(s.progress.v1_phase, V1Phase::kPostProcessing);
+  EXPECT_EQ(s.progress.update_firmware_version, "v2");
+  EXPECT_EQ(s.release_name, "release-2");
+  EXPECT_EQ(s.progress.total_files_num, summary_.regulars);
+  EXPECT_EQ(s.progress.total_files_size, summary_.total_regular_size);
+  EXPECT_EQ(s.progress.processed_files_num, summary_.regulars);
+  EXPECT_EQ(s.progress.processed_files_size, summary_.total_regular_size);
+  EXPECT_EQ(s.progress.files_copy + s.progress.files_link + s.progress.files_download,
+            summary_.regulars);
+  EXPECT_EQ(s.progress.files_link, 3u);  // busybox group of 3 (2 links) + twin pair (1 link)
+  EXPECT_GT(s.progress.files_copy, 0u);  // reused from slot a
+  EXPECT_GT(s.progress.total_download_files_num, 0u);
+  EXPECT_LT(s.progress.total_download_files_num, summary_.regulars / 2);
+  EXPECT_EQ(s.progress.downloaded_files_num, s.progress.total_download_files_num);
+  EXPECT_EQ(s.progress.downloaded_files_size, s.progress.total_download_files_size);
+  EXPECT_GT(s.progress.downloaded_bytes, 0u);
+  EXPECT_LT(s.progress.downloaded_bytes, s.progress.downloaded_files_size);  // zstd blob
+  EXPECT_GT(s.progress.update_start_timestamp, 0u);
+
+  // Only the missing contents went over the network, the compressed one as a blob.
+  auto log = nginx_->AccessLog();
+  ASSERT_TRUE(log.ok());
+  EXPECT_EQ(ota::testing::EntriesFor(*log, "/data/").size() +
+                ota::testing::EntriesFor(*log, "/data.zst/").size(),
+            s.progress.total_download_files_num);
+  EXPECT_EQ(ota::testing::EntriesFor(*log, "/data.zst/").size(), 1u);
+
+  // A second request now is refused: the standby is armed for the next boot.
+  absl::Status busy = engine_->StartUpdate(Request("v3"));
+  EXPECT_EQ(busy.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(busy.message(), "update already in progress (version v2, phase Committed)");
+
+  // "Reboot": a new controller on the same root boots slot b and confirms it.
+  engine_.reset();
+  boot::DirBootOptions boot_options;
+  boot_options.root = slots_;
+  auto boot = boot::DirBootController::Create(std::move(boot_options));
+  ASSERT_TRUE(boot.ok());
+  auto state = (*boot)->ConfirmBoot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->status, boot::SlotStatus::kSuccess);
+  EXPECT_EQ(state->version, "v2");
+  EXPECT_EQ((*boot)->ActiveRoot(), slots_ / "slot_b");
+}
+
+TEST_F(UpdateEngineTest, BusyWhileRunningAndMetadataFailureTouchesNoSlot) {
+  WriteFile(slots_ / "slot_b/marker", "standby content before");
+  StartEngine({}, [](const http::FetcherConfig&) { return std::make_unique<NotFoundFetcher>(); });
+  watcher_.HoldAt("ProcessingMetadata");
+  ASSERT_TRUE(engine_->StartUpdate(Request("v1")).ok());
+  ASSERT_TRUE(watcher_.WaitHeld());
+
+  StatusSnapshot during = engine_->Snapshot();
+  EXPECT_EQ(during.status, OtaStatus::kUpdating);
+  EXPECT_EQ(during.progress.phase, UpdatePhase::kProcessingMetadata);
+  EXPECT_EQ(during.progress.v1_phase, V1Phase::kMetadata);
+  absl::Status busy = engine_->StartUpdate(Request("v9"));
+  EXPECT_EQ(busy.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(busy.message(), "update already in progress (version v1, phase ProcessingMetadata)");
+  // Bad requests while busy are rejected as busy, and change nothing either.
+  UpdateRequestParams bad = Request("v9");
+  bad.cookies_json = "{not json";
+  EXPECT_EQ(engine_->StartUpdate(bad).code(), absl::StatusCode::kFailedPrecondition);
+  StatusSnapshot still = engine_->Snapshot();
+  EXPECT_EQ(still.status, OtaStatus::kUpdating);
+  EXPECT_EQ(still.progress.update_firmware_version, "v1");
+
+  watcher_.Release();
+  ASSERT_TRUE(watcher_.WaitFor("Failed"));
+  StatusSnapshot failed = engine_->Snapshot();
+  EXPECT_EQ(failed.status, OtaStatus::kFailure);
+  EXPECT_EQ(failed.failure_type, 1);  // 404: recoverable
+  EXPECT_NE(failed.failure_reason.find("metadata.jwt"), std::string::npos) << failed.failure_reason;
+  EXPECT_EQ(failed.progress.phase, UpdatePhase::kProcessingMetadata);
+  // PrepareStandby never ran: no status for slot b, its content untouched.
+  EXPECT_FALSE(stdfs::exists(slots_ / "boot/slot_b/status"));
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/marker"), "standby content before");
+
+  // The next request starts at once.
+  ASSERT_TRUE(engine_->StartUpdate(Request("v2")).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Failed", 2));
+  EXPECT_EQ(engine_->Snapshot().progress.update_firmware_version, "v2");
+}
+
+TEST_F(UpdateEngineTest, InvalidRequestsAreRejectedWithoutChangingAnything) {
+  StartEngine({}, [](const http::FetcherConfig&) { return std::make_unique<NotFoundFetcher>(); });
+  struct Case {
+    std::string version, url, cookies, expect_in_message;
+  };
+  const std::vector<Case> cases = {
+      {"", "http://h/", "", "version"},          {"v2", "ftp://h/image", "", "scheme"},
+      {"v2", "file:///srv/image", "", "scheme"}, {"v2", "http://", "", "no host"},
+      {"v2", "https:///path", "", "no host"},    {"v2", "http://h/a b", "", "whitespace"},
+      {"v2", "HTTP//h", "", "scheme"},           {"v2", "http://h/", "{not json", "cookies"},
+      {"v2", "http://h/", "[]", "cookies"},      {"v2", "http://h/", R"({"a": 1})", "cookies"},
+  };
+  for (const Case& c : cases) {
+    UpdateRequestParams r;
+    r.version = c.version;
+    r.url = c.url;
+    r.cookies_json = c.cookies;
+    absl::Status st = engine_->StartUpdate(r);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << c.url << " " << c.cookies;
+    EXPECT_NE(st.message().find(c.expect_in_message), std::string::npos) << st;
+    StatusSnapshot s = engine_->Snapshot();
+    EXPECT_EQ(s.status, OtaStatus::kInitialized);
+    EXPECT_TRUE(s.progress.update_firmware_version.empty());
+  }
+  EXPECT_TRUE(watcher_.seen().empty());
+  EXPECT_FALSE(stdfs::exists(slots_ / "boot/slot_b/status"));
+}
+
+TEST_F(UpdateEngineTest, NoCaInstalledRefusesTheImage) {
+  MakeSlotsAndImage(/*compress=*/false);
+  WriteFile(slots_ / "slot_b/marker", "untouched");
+  StartEngine([this](EngineOptions& o) { o.certs_dir = tmp() / "empty-certs"; });
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Failed"));
+  StatusSnapshot s = engine_->Snapshot();
+  EXPECT_EQ(s.status, OtaStatus::kFailure);
+  EXPECT_EQ(s.failure_type, 1);
+  EXPECT_NE(s.failure_reason.find("no CA"), std::string::npos) << s.failure_reason;
+  EXPECT_FALSE(stdfs::exists(slots_ / "boot/slot_b/status"));
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/marker"), "untouched");
+}
+
+TEST_F(UpdateEngineTest, FailedDownloadKeepsResourcesAndTheRetryResumes) {
+  MakeSlotsAndImage(/*compress=*/false);
+  // One file the delta cannot find locally disappears from the server.
+  const stdfs::path victim = tmp() / "image/data/usr/share/new-in-v2/file7.bin";
+  ASSERT_TRUE(stdfs::exists(victim));
+  stdfs::rename(victim, tmp() / "hidden.bin");
+  StartEngine();
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Failed"));
+  StatusSnapshot first = engine_->Snapshot();
+  EXPECT_EQ(first.status, OtaStatus::kFailure);
+  EXPECT_EQ(first.failure_type, 1);
+  EXPECT_NE(first.failure_reason.find("file7.bin"), std::string::npos) << first.failure_reason;
+  EXPECT_EQ(first.progress.phase, UpdatePhase::kDownloadingOtaFiles);
+  EXPECT_EQ(BootFile("slot_b/status"), "FAILURE");
+  EXPECT_FALSE(stdfs::exists(slots_ / "boot/next_boot"));
+  EXPECT_EQ(BootFile("default"), "a");
+  EXPECT_FALSE(stdfs::is_empty(slots_ / "slot_b/.ota-resources"));
+
+  stdfs::rename(tmp() / "hidden.bin", victim);
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  StatusSnapshot second = engine_->Snapshot();
+  EXPECT_EQ(second.failure_type, 0);
+  EXPECT_TRUE(second.failure_reason.empty());
+  // Everything fetched or copied the first time was reused from the resources dir.
+  EXPECT_LT(second.progress.total_download_files_num, first.progress.total_download_files_num);
+  EXPECT_GE(second.progress.total_download_files_num, 1u);
+  EXPECT_EQ(TreeManifest(slots_ / "slot_b", "etc/hostname home/autoware"),
+            TreeManifest(v2_, "etc/hostname home/autoware"));
+}
+
+TEST_F(UpdateEngineTest, SpecialPersistentFileIsUnrecoverableAndMarksTheStandby) {
+  MakeSlotsAndImage(/*compress=*/false);
+  stdfs::remove_all(slots_ / "slot_a/home/autoware");
+  ASSERT_EQ(::mkfifo((slots_ / "slot_a/home/autoware").c_str(), 0600), 0);
+  StartEngine();
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Failed"));
+  StatusSnapshot s = engine_->Snapshot();
+  EXPECT_EQ(s.failure_type, 2);
+  EXPECT_NE(s.failure_reason.find("/home/autoware"), std::string::npos) << s.failure_reason;
+  EXPECT_EQ(s.progress.phase, UpdatePhase::kProcessingPostupdate);
+  EXPECT_EQ(s.progress.v1_phase, V1Phase::kPersistent);
+  EXPECT_EQ(BootFile("slot_b/status"), "FAILURE");
+  EXPECT_EQ(reboots_.load(), 0);
+}
+
+TEST_F(UpdateEngineTest, ShutdownDuringDownloadCancelsAndMarksTheStandbyFailed) {
+  MakeSlotsAndImage(/*compress=*/false);
+  std::promise<void> download_started;
+  StartEngine({}, [&download_started](const http::FetcherConfig& config) {
+    return std::make_unique<BlockingDownloadFetcher>(http::CreateCurlFetcher(config),
+                                                     &download_started);
+  });
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  download_started.get_future().wait();
+  engine_.reset();  // cancels, joins
+  EXPECT_EQ(watcher_.seen().back(), "Failed");
+  EXPECT_EQ(BootFile("slot_b/status"), "FAILURE");
+  EXPECT_FALSE(stdfs::exists(slots_ / "boot/next_boot"));
+  EXPECT_EQ(reboots_.load(), 0);
+}
+
+TEST_F(UpdateEngineTest, InitialStateComesFromTheBootController) {
+  // A fallback detected at boot is reported as a recoverable failure with its reason.
+  WriteFile(slots_ / "boot/slot_b/status", "UPDATING");
+  WriteFile(slots_ / "boot/slot_a/version", "v1");
+  StartEngine({}, [](const http::FetcherConfig&) { return std::make_unique<NotFoundFetcher>(); });
+  StatusSnapshot s = engine_->Snapshot();
+  EXPECT_EQ(s.status, OtaStatus::kFailure);
+  EXPECT_EQ(s.failure_type, 1);
+  EXPECT_EQ(s.failure_reason, "new slot b did not boot; running a");
+  EXPECT_EQ(s.firmware_version, "v1");
+}
+
+TEST(SessionPhaseTest, TransitionTable) {
+  using P = SessionPhase;
+  const std::vector<P> happy = {P::kIdle,
+                                P::kValidatingRequest,
+                                P::kProcessingMetadata,
+                                P::kPreparingStandby,
+                                P::kCalculatingDelta,
+                                P::kDownloading,
+                                P::kApplying,
+                                P::kPersistents,
+                                P::kPostUpdate,
+                                P::kRebooting,
+                                P::kCommitted};
+  for (size_t i = 0; i + 1 < happy.size(); ++i) {
+    EXPECT_TRUE(TransitionAllowed(happy[i], happy[i + 1])) << SessionPhaseName(happy[i]);
+    // The only way back: a rejected request returns to where it came from.
+    EXPECT_EQ(TransitionAllowed(happy[i + 1], happy[i]), i == 0) << SessionPhaseName(happy[i + 1]);
+  }
+  for (P p : {P::kProcessingMetadata, P::kPreparingStandby, P::kCalculatingDelta, P::kDownloading,
+              P::kApplying, P::kPersistents, P::kPostUpdate}) {
+    EXPECT_TRUE(TransitionAllowed(p, P::kFailed)) << SessionPhaseName(p);
+    EXPECT_TRUE(IsBusy(p));
+  }
+  EXPECT_FALSE(TransitionAllowed(P::kRebooting, P::kFailed));
+  EXPECT_FALSE(TransitionAllowed(P::kCommitted, P::kFailed));
+  EXPECT_FALSE(TransitionAllowed(P::kCommitted, P::kValidatingRequest));
+  EXPECT_TRUE(TransitionAllowed(P::kFailed, P::kValidatingRequest));
+  EXPECT_FALSE(TransitionAllowed(P::kIdle, P::kDownloading));
+  EXPECT_FALSE(IsBusy(P::kIdle));
+  EXPECT_FALSE(IsBusy(P::kFailed));
+  EXPECT_TRUE(IsBusy(P::kCommitted));
+}
+
+// A 300k-entry image's in-memory model and content index stay well inside the memory budget.
+TEST(UpdateMemoryTest, ThreeHundredThousandEntriesFitTheBudget) {
+  struct rusage before {};
+  ::getrusage(RUSAGE_SELF, &before);
+  image::Manifest m;
+  constexpr uint32_t kEntries = 300000;
+  m.regulars.reserve(kEntries);
+  for (uint32_t i = 0; i < kEntries; ++i) {
+    image::RegularEntry e;
+    e.mode = 0644;
+    std::string path = StrCat("/usr/share/package-", i / 100, "/some/deeper/dir/file-", i, ".dat");
+    e.path = m.Intern(path);
+    std::string seed = StrCat("content-", i % 250000);  // some shared contents
+    e.sha256 = crypto::Sha256Of(seed);
+    e.size = 1000 + i % 250000;
+    e.has_size = true;
+    m.regulars.push_back(e);
+  }
+  auto index = ContentIndex::Build(m);
+  ASSERT_TRUE(index.ok());
+  EXPECT_EQ(index->size(), 250000u);
+  struct rusage after {};
+  ::getrusage(RUSAGE_SELF, &after);
+  const long grown_kb = after.ru_maxrss - before.ru_maxrss;
+  EXPECT_LT(grown_kb, 100 * 1024) << "peak RSS grew by " << grown_kb << " KiB";
+}
+
+}  // namespace
+}  // namespace ota::update
