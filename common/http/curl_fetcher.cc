@@ -575,7 +575,9 @@ class TransferLoop {
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, task.errbuf.data());
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https,file");
-    curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    // No https → http downgrade on redirect: the cookies would travel in clear text.
+    const bool is_https = ::strncasecmp(task.url.c_str(), "https://", 8) == 0;
+    curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, is_https ? "https" : "http,https");
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 5L);
     // "" also disables http_proxy & co. from the environment: only the configured proxy counts.
@@ -607,7 +609,18 @@ class TransferLoop {
       return {task.write_error, content_wrong};
     }
     if (result != CURLE_OK) {
-      return ClassifyCurlError(task.url, result, task.errbuf.data(), config_.proxy);
+      AttemptOutcome outcome =
+          ClassifyCurlError(task.url, result, task.errbuf.data(), config_.proxy);
+      long redirects = 0;
+      char* effective_url = nullptr;
+      curl_easy_getinfo(easy, CURLINFO_REDIRECT_COUNT, &redirects);
+      curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &effective_url);
+      if (redirects > 0 && effective_url != nullptr) {
+        outcome.status =
+            absl::Status(outcome.status.code(),
+                         StrCat(outcome.status.message(), " (redirected to ", effective_url, ")"));
+      }
+      return outcome;
     }
     long code = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);

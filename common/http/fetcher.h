@@ -69,7 +69,7 @@ struct DownloadResult {
 
 // Byte-level progress for live status (called from the transfer thread, keep it cheap).
 struct TransferObserver {
-  std::function<void(uint64_t network_bytes)> on_bytes;
+  std::function<void(uint64_t network_bytes)> on_bytes;  // bytes just received (a delta)
 };
 
 class Fetcher {

@@ -17,6 +17,7 @@
 #   and localhost, signed by a CA made here: DIR/ca.pem; DIR/wrong-ca.pem is an unrelated CA)
 #   /protected/...  the same files, 403 unless the request has the cookie ota-token=secret
 #   /slow/...       the same files, sent at 128 KiB/s
+#   /redirect/X     302 to /X on the same server; /to-http/X: 302 to http://127.0.0.1:HTTP_PORT/X
 #   /status/<code>/... answers <code> for 400 401 403 404 408 429 500 502 503 (429 and 503
 #                   carry Retry-After: 1)
 # PROXY_PORT is a forward proxy for absolute-form requests to http://127.0.0.1:<port>/ only.
@@ -84,6 +85,12 @@ location /protected/ {
 location /slow/ {
   limit_rate 128k;
   alias "$root/";
+}
+location /redirect/ {
+  rewrite ^/redirect/(.*)\$ /\$1 redirect;
+}
+location /to-http/ {
+  rewrite ^/to-http/(.*)\$ http://127.0.0.1:$http_port/\$1 redirect;
 }
 location /status/400/ { return 400; }
 location /status/401/ { return 401; }

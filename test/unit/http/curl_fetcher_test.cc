@@ -664,6 +664,41 @@ TEST_F(CurlFetcherTest, ProxyEnvironmentVariablesAreIgnored) {
   EXPECT_EQ(*got, content);
 }
 
+// --- redirects -------------------------------------------------------------------------------
+
+TEST_F(CurlFetcherTest, RedirectsAreFollowed) {
+  const std::string content = "moved\n";
+  Serve("files/r", content);
+  auto fetcher = CreateCurlFetcher(Config());
+  RunOutcome out = Run(*fetcher, {Job(nginx_->HttpsUrl("/redirect/files/r"), "r", content)});
+  ASSERT_EQ(out.done.size(), 1u);
+  ASSERT_TRUE(out.done[0].status.ok()) << out.done[0].status;
+  EXPECT_EQ(ReadOut("r"), content);
+  auto got = fetcher->Get(nginx_->HttpUrl("/to-http/files/r"), GetOptions{});  // http → http
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, content);
+  auto log = Log();
+  ASSERT_EQ(EntriesFor(log, "/redirect/").size(), 1u);
+  EXPECT_EQ(EntriesFor(log, "/redirect/")[0].status, 302);
+  EXPECT_EQ(EntriesFor(log, "/files/r").size(), 2u);
+}
+
+TEST_F(CurlFetcherTest, RedirectFromHttpsToHttpIsRefused) {
+  const std::string content = "moved\n";
+  Serve("files/r", content);
+  auto fetcher = CreateCurlFetcher(Config());
+  const std::string url = nginx_->HttpsUrl("/to-http/files/r");
+  RunOutcome out = Run(*fetcher, {Job(url, "r", content)});
+  ASSERT_EQ(out.done.size(), 1u);
+  EXPECT_FALSE(out.done[0].status.ok());
+  EXPECT_EQ(out.done[0].retries, 0u);
+  EXPECT_THAT(std::string(out.done[0].status.message()), HasSubstr(url));
+  EXPECT_THAT(std::string(out.done[0].status.message()),
+              HasSubstr("redirected to " + nginx_->HttpUrl("/files/r")));
+  EXPECT_FALSE(std::filesystem::exists(out_->path() / "r"));
+  EXPECT_THAT(EntriesFor(Log(), "/files/"), ::testing::IsEmpty());
+}
+
 // --- local cases ----------------------------------------------------------------------------
 
 TEST_F(CurlFetcherTest, FileUrlsWork) {
