@@ -183,8 +183,9 @@ class ImageBuilder {
 
   absl::Status Run(BuildSummary& summary) {
     fs::UniqueFd root_fd(::open(options_.rootfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!root_fd.valid())
+    if (!root_fd.valid()) {
       return ErrnoStatus(errno, StrCat("open rootfs ", options_.rootfs.string()));
+    }
 
     stdfs::path data_path = options_.out_dir / kDataDir;
     if (::mkdir(data_path.c_str(), 0755) != 0) {
