@@ -190,5 +190,44 @@ TEST(IdMapperTest, MapsByNameWithLaterLinesWinning) {
   EXPECT_EQ(m.Map(99, 10), std::nullopt);
 }
 
+// One source passwd line per case; the destination knows every name with uid 7000.
+TEST(IdMapperTest, PasswdLineVectors) {
+  struct Case {
+    std::string line;
+    uid_t uid;
+    bool mapped;
+  };
+  const std::vector<Case> cases = {
+      {"alice:x:1000:1000::/home/alice:/bin/sh", 1000, true},
+      {"alice::1000:1000::/:/bin/sh", 1000, true},  // empty password field
+      {"alice:x:1000", 1000, true},                 // only three fields
+      {"alice:x:0:0", 0, true},
+      {"alice:x:4294967295:0", 4294967295u, true},  // largest uid
+      {"alice:x:4294967296:0", 0, false},           // overflow: ignored
+      {"alice:x:-1:0", 4294967295u, false},         // negative: ignored
+      {"alice:x:+5:0", 5, false},                   // sign: ignored
+      {"alice:x: 5:0", 5, false},                   // space: ignored
+      {"alice:x:5a:0", 5, false},                   // trailing junk: ignored
+      {"alice:x::0", 0, false},                     // empty id
+      {":x:5:0", 5, false},                         // empty name
+      {"#alice:x:5:0", 5, false},                   // comment
+      {"alice", 0, false},
+      {"alice:x", 0, false},
+      {"", 0, false},
+      {"ünï:x:77:0", 77, true},  // non-ASCII name
+  };
+  const std::string group_src = "g:x:0:\n";
+  const std::string group_dst = "g:x:0:\n";
+  for (const Case& c : cases) {
+    std::string dst = "alice:x:7000:0\nünï:x:7000:0\n";
+    IdMapper m(c.line + "\n", group_src, dst, group_dst);
+    auto result = m.Map(c.uid, 0);
+    EXPECT_EQ(result.has_value(), c.mapped) << "'" << c.line << "'";
+    if (result) {
+      EXPECT_EQ(result->first, 7000u) << "'" << c.line << "'";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ota::update
