@@ -62,7 +62,8 @@ constexpr char kStatusHelp[] =
     R"(Usage: otactl status [--watch] [--interval S] [--json] [common options]
 
 Shows one line per ECU of the tree: id, OTA status, firmware version (-> version being installed),
-update phase, progress, downloaded/total bytes, download speed, ETA and failure reason.
+update phase, progress of that phase (bytes downloaded while downloading, else files in place),
+downloaded/total bytes, download speed, ETA of the download and failure reason.
 
   --watch        redraw every interval, with a progress bar per ECU, until no ECU is updating
                  (rollbacking/aborting) any more; keeps polling while the daemon is unreachable

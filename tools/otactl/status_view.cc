@@ -30,7 +30,11 @@ EcuRow RowFromV2(const OtaClientV2::StatusResponseEcuV2& ecu) {
     const OtaClientV2::UpdateStatus& u = ecu.update_status();
     row.phase = OtaClientV2::UpdatePhase_Name(u.phase());
     row.update_version = u.update_firmware_version();
-    row.percent = Percent(u.processed_files_size(), u.total_files_size_uncompressed());
+    // Files land on the standby only after they are all downloaded, so the download phase
+    // shows its own progress and the later phases show files in place.
+    row.percent = u.phase() == OtaClientV2::DOWNLOADING_OTA_FILES
+                      ? Percent(u.downloaded_files_size(), u.total_download_files_size())
+                      : Percent(u.processed_files_size(), u.total_files_size_uncompressed());
     row.downloaded_size = u.downloaded_files_size();
     row.download_total = u.total_download_files_size();
     row.downloaded_bytes = u.downloaded_bytes();

@@ -22,10 +22,12 @@ inline constexpr int kExitUnreachable = 4;  // daemon unreachable or the call fa
 struct EcuRow {
   std::string ecu_id;
   OtaClientV2::StatusOta status = OtaClientV2::INITIALIZED;
-  std::string phase;              // UpdatePhase name while updating, "" otherwise
-  std::string version;            // firmware running now
-  std::string update_version;     // version being installed, while updating
-  std::optional<double> percent;  // 0..100 while updating and totals are known
+  std::string phase;           // UpdatePhase name while updating, "" otherwise
+  std::string version;         // firmware running now
+  std::string update_version;  // version being installed, while updating
+  // Progress of the current phase, 0..100, while updating and totals are known: downloaded
+  // bytes while downloading, else bytes of files in place on the standby.
+  std::optional<double> percent;
   uint64_t downloaded_size = 0;   // uncompressed bytes downloaded
   uint64_t download_total = 0;    // uncompressed bytes to download
   uint64_t downloaded_bytes = 0;  // network bytes

@@ -58,7 +58,7 @@ TEST(OtactlRowsTest, V2UpdatingRowHasProgressAndDownloadFigures) {
   u->set_update_firmware_version("2.0");
   u->set_phase(OtaClientV2::DOWNLOADING_OTA_FILES);
   u->set_total_files_size_uncompressed(1000);
-  u->set_processed_files_size(250);
+  u->set_processed_files_size(100);
   u->set_total_download_files_size(800);
   u->set_downloaded_files_size(200);
   u->set_downloaded_bytes(150);
@@ -69,6 +69,7 @@ TEST(OtactlRowsTest, V2UpdatingRowHasProgressAndDownloadFigures) {
   EXPECT_EQ(rows[0].phase, "DOWNLOADING_OTA_FILES");
   EXPECT_EQ(rows[0].update_version, "2.0");
   ASSERT_TRUE(rows[0].percent.has_value());
+  // While downloading: downloaded 200 of 800 bytes, not the 250 of 1000 bytes in place.
   EXPECT_DOUBLE_EQ(*rows[0].percent, 25.0);
   EXPECT_TRUE(rows[0].downloading);
   EXPECT_EQ(rows[0].download_elapsed_ms, 2000u);
@@ -91,6 +92,14 @@ TEST(OtactlRowsTest, V2UpdatingRowHasProgressAndDownloadFigures) {
   EXPECT_NE(table.find(" 6s"), std::string::npos) << table;
   const std::string with_bars = RenderTable(rows, {}, RenderOptions{.progress_bars = true});
   EXPECT_NE(with_bars.find("[#####...............] 25.0%"), std::string::npos) << with_bars;
+
+  // After the download, progress is the share of bytes in place on the standby.
+  u->set_phase(OtaClientV2::APPLYING_UPDATE);
+  const auto applying = RowsFromResponse(response);
+  EXPECT_DOUBLE_EQ(*applying[0].percent, 10.0);
+  EXPECT_FALSE(applying[0].downloading);
+  const std::string applying_table = RenderTable(applying, {{"main", 75.0}}, RenderOptions{});
+  EXPECT_EQ(applying_table.find("B/s"), std::string::npos) << applying_table;
 }
 
 TEST(OtactlRowsTest, FailureReasonIsShownOnOneLine) {
