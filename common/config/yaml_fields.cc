@@ -41,6 +41,25 @@ std::string DescribeValue(const YAML::Node& node) {
   return "nothing";
 }
 
+// Records where each document starts; ignores everything else.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> marks;
+
+  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 absl::Status Expected(const Field& field, std::string_view expected, const ParseContext& ctx) {
   return ctx.Error(field.mark, field.path,
                    StrCat("expected ", expected, ", got ", DescribeValue(field.value)));
@@ -140,22 +159,40 @@ absl::StatusOr<YAML::Node> LoadRootMapping(std::string_view text, const ParseCon
                      StrCat("file is ", text.size(), " bytes, larger than the ", kMaxConfigBytes,
                             " bytes a config file may have"));
   }
-  std::vector<YAML::Node> documents;
+  std::string owned_text(text);
+  DocumentStarts starts;
+  YAML::Node root;
   try {
-    std::istringstream stream{std::string(text)};
-    documents = YAML::LoadAll(stream);
+    // yaml-cpp 0.7's LoadAll never returns on inputs such as "," or "!x ,": every pass yields
+    // an empty document without consuming the token, until memory runs out. So documents are
+    // first counted with the event API, at most three, and only the first one is loaded.
+    std::istringstream count_stream(owned_text);
+    YAML::Parser parser(count_stream);
+    for (int i = 0; i < 3 && parser.HandleNextDocument(starts); ++i) {
+    }
+    if (starts.marks.empty()) return YAML::Node(YAML::NodeType::Null);
+    for (size_t i = 1; i < starts.marks.size(); ++i) {
+      const YAML::Mark& stuck = starts.marks[i];
+      if (stuck.pos != starts.marks[i - 1].pos) continue;
+      std::string_view at = stuck.pos >= 0 && static_cast<size_t>(stuck.pos) < text.size()
+                                ? text.substr(stuck.pos, 1)
+                                : std::string_view();
+      return ctx.Error(stuck, "",
+                       StrCat("invalid YAML: unexpected ", QuoteForMessage(at), " (column ",
+                              stuck.column + 1, ")"));
+    }
+    if (starts.marks.size() > 1) {
+      return ctx.Error(starts.marks[1], "",
+                       "more than one YAML document (a second \"---\"); a config file holds one");
+    }
+    std::istringstream load_stream(owned_text);
+    root = YAML::Load(load_stream);
   } catch (const YAML::DeepRecursion& e) {
     return ctx.Error(e.mark, "",
                      StrCat("invalid YAML: nested more than ", e.depth() - 1, " levels deep"));
   } catch (const YAML::Exception& e) {
     return ctx.FromException(e);
   }
-  if (documents.empty()) return YAML::Node(YAML::NodeType::Null);
-  if (documents.size() > 1) {
-    return ctx.Error(documents[1].Mark(), "",
-                     "more than one YAML document (a second \"---\"); a config file holds one");
-  }
-  YAML::Node root = documents.front();
   if (root.IsNull()) return root;
   if (!root.IsMap()) {
     return ctx.Error(
@@ -170,7 +207,9 @@ absl::StatusOr<std::vector<Entry>> MappingEntries(const Field& mapping, const Pa
   std::vector<Entry> entries;
   std::map<std::string, int> first_line_of_key;
   for (auto it = mapping.value.begin(); it != mapping.value.end(); ++it) {
-    const YAML::Node& key = it->first;
+    // Copies: yaml-cpp's iterator hands out a temporary proxy, so references would dangle.
+    YAML::Node key = it->first;
+    YAML::Node value = it->second;
     YAML::Mark key_mark = key.Mark().line >= 0 ? key.Mark() : mapping.mark;
     if (!key.IsScalar() || !(IsPlain(key) || IsQuoted(key) || key.Tag() == kStrTag)) {
       return ctx.Error(key_mark, mapping.path,
@@ -187,7 +226,7 @@ absl::StatusOr<std::vector<Entry>> MappingEntries(const Field& mapping, const Pa
       return ctx.Error(key_mark, path,
                        StrCat("duplicate key (first given at line ", previous->second, ")"));
     }
-    entries.push_back(Entry{name, Field{std::move(path), it->second, key_mark}});
+    entries.push_back(Entry{name, Field{std::move(path), value, key_mark}});
   }
   return entries;
 }
@@ -198,7 +237,7 @@ absl::StatusOr<std::vector<Field>> SequenceElements(const Field& sequence,
   if (!sequence.value.IsSequence()) return Expected(sequence, expected, ctx);
   std::vector<Field> elements;
   size_t index = 0;
-  for (const YAML::Node& element : sequence.value) {
+  for (YAML::Node element : sequence.value) {
     YAML::Mark mark = element.Mark().line >= 0 ? element.Mark() : sequence.mark;
     elements.push_back(Field{StrCat(sequence.path, "[", index, "]"), element, mark});
     ++index;

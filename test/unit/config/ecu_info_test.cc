@@ -339,7 +339,14 @@ TEST(ConfigEcuInfo, RejectedValuesNameFileLineAndField) {
       {"'quoted'\n", At(1), "got the quoted string \"quoted\""},
       // The upstream "corrupted" sample: one plain scalar.
       {"/t/t/t/t/t/t/t/tyaml file should not contain tabs/t/t/t/", At(1), "top level"},
-      {"ecu_id: a\n---\necu_id: b\n", At(3), "more than one YAML document"},
+      {"ecu_id: a\n---\necu_id: b\n", At(2), "more than one YAML document"},
+      {"---\necu_id: a\n---\n", At(3), "more than one YAML document"},
+      // yaml-cpp's LoadAll loops forever (allocating) on these; found by the fuzzer.
+      {",", At(1), "invalid YAML: unexpected \",\" (column 1)"},
+      {"!x ,", At(1), "invalid YAML: unexpected \",\" (column 4)"},
+      {"&x,", At(1), "invalid YAML: unexpected \",\" (column 3)"},
+      {"&x?b, i\"p_ ipa\x99'cd\xa5n21\n", At(1), "invalid YAML: unexpected \",\""},
+      {"# comment\n\n  ,\n", At(3), "invalid YAML: unexpected \",\" (column 3)"},
       // Syntax errors carry yaml-cpp's position.
       {"ecu_id: a\n\tip_addr: h\n", At(2), "invalid YAML: illegal tab"},
       {"ecu_id: a\nsecondaries:\n\t- {ecu_id: b, ip_addr: h}\n", At(3), "invalid YAML"},

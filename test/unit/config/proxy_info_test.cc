@@ -292,7 +292,8 @@ TEST(ConfigProxyInfo, RejectedValuesNameFileLineAndField) {
        "duplicate key (first given at line 1)"},
       {"- gateway: true\n", At(1), "top level, got a list"},
       {"gateway: true\n\tgateway: false\n", At(2), "invalid YAML"},
-      {"gateway: true\n---\ngateway: false\n", At(3), "more than one YAML document"},
+      {"gateway: true\n---\ngateway: false\n", At(2), "more than one YAML document"},
+      {"!!bool ,\n", At(1), "invalid YAML: unexpected \",\""},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.yaml);

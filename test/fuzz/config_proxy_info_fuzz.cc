@@ -1,0 +1,43 @@
+// Fuzzes ParseProxyInfo: arbitrary bytes must give a value or an error, never a crash or an
+// escaping exception, and every accepted config must satisfy the documented invariants.
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "common/config/host.h"
+#include "common/config/proxy_info.h"
+#include "common/log/log.h"
+
+namespace {
+
+void Require(bool condition) {
+  if (!condition) std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const bool quiet = [] {
+    ota::log::SetMinLevel(ota::log::Level::kError);  // unknown-key warnings would flood
+    return true;
+  }();
+  (void)quiet;
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  absl::StatusOr<ota::config::ProxyInfo> info = ota::config::ParseProxyInfo(text, "fuzz.yml");
+  if (!info.ok()) {
+    Require(info.status().code() == absl::StatusCode::kInvalidArgument);
+    return 0;
+  }
+  Require(info->local_ota_proxy_listen_port != 0);
+  Require(ota::config::ValidateHost(info->local_ota_proxy_listen_addr).ok());
+  if (!info->upper_ota_proxy.empty()) {
+    // Normalised form is a fixed point.
+    absl::StatusOr<std::string> again = ota::config::NormalizeHttpProxyUrl(info->upper_ota_proxy);
+    Require(again.ok() && *again == info->upper_ota_proxy);
+  }
+  std::string proxy = info->ProxyForOtaClient();
+  Require(proxy.empty() || proxy.rfind("http://", 0) == 0);
+  Require(!info->enable_local_ota_proxy || !proxy.empty());
+  return 0;
+}
