@@ -47,7 +47,7 @@ wait_until 120 "the ECU to come back after its reboot" status_in autoware SUCCES
 otactl autoware status
 
 status=$(ota_status autoware)
-version=$(status_field autoware '.firmwareVersion // ""')
+version=$(status_field autoware '.firmware_version // ""')
 fetched=$(blob_gets v2)
 total=$(grep -c . "$E2E_WORK/www/v2/regulars.txt")
 echo

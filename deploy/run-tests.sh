@@ -22,7 +22,7 @@ jobs=$(nproc)
 if [[ "${OTA_SKIP_FUZZ:-0}" != 1 ]]; then
   echo "== libFuzzer smoke run"
   cmake --preset fuzz >/dev/null
-  cmake --build build/fuzz -j"$jobs"
+  cmake --build build/fuzz -j"$jobs" --target fuzz_all
   for bin in build/fuzz/test/fuzz/*_fuzz; do
     name=$(basename "$bin")
     corpus=test/fuzz/corpus/$name

@@ -132,12 +132,15 @@ otactl() {  # otactl NAME SUBCOMMAND ARGS...
 }
 otactl_ok() { otactl "$1" status --json >/dev/null 2>&1 || [[ $? -ne 4 ]]; }
 
-# status_field NAME JQ: a field of NAME's own ecu_v2 entry.
+# status_field NAME JQ: a field of NAME's own ecu_v2 entry. (otactl's exit code tells the
+# overall state — 1 for FAILURE — so it is not an error here.)
 status_field() {
-  otactl "$1" status --json 2>/dev/null | jq -r --arg id "$1" \
-    "(.ecuV2 // .ecu_v2 // [])[] | select((.ecuId // .ecu_id) == \$id) | $2"
+  local json
+  json=$(otactl "$1" status --json 2>/dev/null) || true
+  jq -r --arg id "$1" <<<"$json" \
+    "(.ecu_v2 // [])[] | select(.ecu_id == \$id) | $2"
 }
-ota_status() { status_field "$1" '.otaStatus // .ota_status // "INITIALIZED"'; }
+ota_status() { status_field "$1" '.ota_status // "INITIALIZED"'; }
 
 # wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND (every 0.2 s) until it succeeds.
 wait_until() {

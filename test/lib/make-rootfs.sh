@@ -40,6 +40,7 @@ if [[ -n "$base" ]]; then
       rand_file "$f" $((size + 17))
     fi
   done
+  for i in 3 6 9 12; do printf 'changed in %s\n' "$version" >>"$out/usr/share/doc/manual$i.txt"; done
   mkdir -p "$out/usr/share/new-in-$version"
   for i in $(seq 1 20); do rand_file "$out/usr/share/new-in-$version/file$i.bin" $((i * 1500)); done
   printf '%s\n' "$version" >"$out/etc/os-version"
@@ -81,6 +82,11 @@ for i in $(seq 1 60); do rand_file "bin/tool$i" $((i * 997 % 50000 + 100)); chmo
 for i in $(seq 1 12); do rand_file "usr/lib/x86_64-linux-gnu/libsample$i.so.1" $((i * 180000)); done
 # Docs: many small files, some duplicated content at different paths.
 for i in $(seq 1 250); do printf 'doc %d\n%s\n' "$((i % 40))" "$(head -c $((i * 13 % 900 + 1)) /dev/zero | tr '\0' 'x')" >"usr/share/doc/readme$i.txt"; done
+# Compressible files >= 16 KiB (the image builder zstd-compresses these with --compress).
+for i in $(seq 1 15); do
+  for j in $(seq 1 $((i * 150))); do printf 'config line %d of file %d: key=value\n' "$j" "$i"; done \
+    >"usr/share/doc/manual$i.txt"
+done
 # Owned by a non-root user.
 for i in $(seq 1 40); do rand_file "home/autoware/data$i.bin" $((i * 2048)); done
 chown -R 1000:1000 home/autoware
