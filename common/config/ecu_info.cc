@@ -1,6 +1,8 @@
 #include "common/config/ecu_info.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -60,7 +62,6 @@ absl::StatusOr<EcuInfo> ParseEcuInfoDocument(std::string_view yaml_text,
 
   Field root_field{"", root, root.Mark()};
   OTA_ASSIGN_OR_RETURN(std::vector<Entry> entries, internal::MappingEntries(root_field, ctx));
-  bool has_ecu_id = false;
   // Where each secondary's ecu_id was declared, to name both places of a duplicate.
   std::vector<Field> secondary_id_fields;
   std::optional<Field> available_field;
@@ -73,7 +74,6 @@ absl::StatusOr<EcuInfo> ParseEcuInfoDocument(std::string_view yaml_text,
       if (field.value.IsNull()) return ctx.Error(field.mark, field.path, "required, got null");
       OTA_ASSIGN_OR_RETURN(info.ecu_id, internal::ReadEcuId(field, ctx));
       own_id_field = field;
-      has_ecu_id = true;
       continue;
     }
     if (!(entry.key == "format_version" || entry.key == "ip_addr" || entry.key == "secondaries" ||
@@ -83,7 +83,9 @@ absl::StatusOr<EcuInfo> ParseEcuInfoDocument(std::string_view yaml_text,
     }
     if (field.value.IsNull()) continue;  // "key:" with no value means "use the default"
     if (entry.key == "format_version") {
-      OTA_ASSIGN_OR_RETURN(int64_t version, internal::ReadInt(field, INT32_MIN, INT32_MAX, ctx));
+      OTA_ASSIGN_OR_RETURN(int64_t version,
+                           internal::ReadInt(field, std::numeric_limits<int32_t>::min(),
+                                             std::numeric_limits<int32_t>::max(), ctx));
       if (version != 1) {
         return ctx.Error(field.mark, field.path,
                          StrCat("unsupported format version ", version, ", expected 1"));
@@ -117,7 +119,7 @@ absl::StatusOr<EcuInfo> ParseEcuInfoDocument(std::string_view yaml_text,
     }
   }
 
-  if (!has_ecu_id) {
+  if (!own_id_field.has_value()) {
     return ctx.Error(root.Mark(), "ecu_id",
                      "required: a file that exists must name this ECU (no file means the "
                      "default \"autoware\")");

@@ -1,7 +1,6 @@
 #include "common/config/yaml_fields.h"
 
 #include <charconv>
-#include <limits>
 #include <map>
 #include <sstream>
 #include <string>
@@ -148,8 +147,9 @@ void ParseContext::Warn(const YAML::Mark& mark, std::string_view field,
 
 absl::Status ParseContext::FromException(const YAML::Exception& e) const {
   std::string problem = StrCat("invalid YAML: ", e.msg);
-  if (e.mark.column >= 0 && e.mark.line >= 0)
+  if (e.mark.column >= 0 && e.mark.line >= 0) {
     StrAppend(&problem, " (column ", e.mark.column + 1, ")");
+  }
   return Error(e.mark, "", problem);
 }
 
