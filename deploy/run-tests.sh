@@ -29,7 +29,11 @@ if [[ "${OTA_SKIP_FUZZ:-0}" != 1 ]]; then
     work=$(mktemp -d)
     cp -r "$corpus"/. "$work"/ 2>/dev/null || true
     echo "-- $name (${OTA_FUZZ_SECONDS:-10}s)"
-    "$bin" -max_total_time="${OTA_FUZZ_SECONDS:-10}" -print_final_stats=0 "$work" 2>"$work.log" || {
+    # libFuzzer's own RSS watchdog hangs in some containers: let ASan enforce the limit instead,
+    # and never let one target run away.
+    ASAN_OPTIONS=hard_rss_limit_mb=2048 timeout $((${OTA_FUZZ_SECONDS:-10} + 60)) \
+      "$bin" -max_total_time="${OTA_FUZZ_SECONDS:-10}" -rss_limit_mb=0 -print_final_stats=0 \
+      "$work" 2>"$work.log" || {
       tail -50 "$work.log"
       echo "fuzz target $name failed"
       exit 1
