@@ -7,9 +7,9 @@
 #include <cerrno>
 #include <vector>
 
-#include "common/util/strings.h"
 #include "common/fs/fs.h"
 #include "common/util/errors.h"
+#include "common/util/strings.h"
 
 namespace ota::crypto {
 

@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <system_error>
 
-#include "common/util/strings.h"
 #include "common/util/errors.h"
+#include "common/util/strings.h"
 
 namespace ota::fs {
 

@@ -19,11 +19,11 @@ struct SignedFileRef {
 
 struct Metadata {
   int version = 1;
-  SignedFileRef directory;     // dirs.txt
-  SignedFileRef symboliclink;  // symlinks.txt
-  SignedFileRef regular;       // regulars.txt
-  SignedFileRef persistent;    // persistents.txt
-  SignedFileRef certificate;   // sign.pem
+  SignedFileRef directory;                                 // dirs.txt
+  SignedFileRef symboliclink;                              // symlinks.txt
+  SignedFileRef regular;                                   // regulars.txt
+  SignedFileRef persistent;                                // persistents.txt
+  SignedFileRef certificate;                               // sign.pem
   std::string rootfs_directory;                            // e.g. "data"
   std::optional<std::string> compressed_rootfs_directory;  // e.g. "data.zst"
   std::optional<uint64_t> total_regular_size;

@@ -5,8 +5,8 @@
 #include <atomic>
 #include <string>
 
-#include "common/util/strings.h"
 #include "absl/synchronization/mutex.h"
+#include "common/util/strings.h"
 
 namespace ota::log {
 namespace {
@@ -46,11 +46,16 @@ void AppendValue(std::string* out, std::string_view value) {
 void SetMinLevel(Level level) { g_min_level.store(static_cast<int>(level)); }
 
 bool ParseLevel(std::string_view text, Level* level) {
-  if (text == "debug") *level = Level::kDebug;
-  else if (text == "info") *level = Level::kInfo;
-  else if (text == "warning" || text == "warn") *level = Level::kWarning;
-  else if (text == "error") *level = Level::kError;
-  else return false;
+  if (text == "debug")
+    *level = Level::kDebug;
+  else if (text == "info")
+    *level = Level::kInfo;
+  else if (text == "warning" || text == "warn")
+    *level = Level::kWarning;
+  else if (text == "error")
+    *level = Level::kError;
+  else
+    return false;
   return true;
 }
 

@@ -33,11 +33,11 @@ absl::Status WithContext(const absl::Status& status, std::string_view context);
 }  // namespace ota
 
 // Returns from the enclosing function when `expr` (an absl::Status) is not OK.
-#define OTA_RETURN_IF_ERROR(expr)                  \
-  do {                                             \
+#define OTA_RETURN_IF_ERROR(expr)                       \
+  do {                                                  \
     if (absl::Status _ota_st = (expr); !_ota_st.ok()) { \
-      return _ota_st;                              \
-    }                                              \
+      return _ota_st;                                   \
+    }                                                   \
   } while (0)
 
 #define OTA_CONCAT_INNER(a, b) a##b
