@@ -6,10 +6,11 @@
 #                           (then a resumed update that succeeds), corrupted blob (each failure:
 #                           FAILURE RECOVERABLE, active slot untouched, no boot switch), and a busy
 #                           second Update during a slow update that still succeeds
+#   update_e2e.sh proxy     downloads through proxy_info.yml's upper_ota_proxy (nginx forward proxy)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-scenario=${1:?usage: update_e2e.sh success|failures}
+scenario=${1:?usage: update_e2e.sh success|failures|proxy}
 e2e_init
 make_pki
 make_rootfs v1 v1
@@ -144,6 +145,22 @@ failures)
   [[ "$out" =~ RECOVERABLE ]] || fail "second Update not RECOVERABLE: $out"
   log "busy: second Update rejected: $(echo "$out" | tr '\n' ' ')"
   assert_success_on_b ecu4
+  ;;
+proxy)
+  # Downloads through an HTTP forward proxy named by proxy_info.yml's upper_ota_proxy (the
+  # harness's nginx proxy port), with the local otaproxy disabled.
+  setup_ecu ecu5 v1 v1
+  cat >"$E2E_WORK/ecu5/config/proxy_info.yml" <<YML
+enable_local_ota_proxy: false
+upper_ota_proxy: "http://127.0.0.1:$PROXY_PORT"
+YML
+  start_otaclient ecu5
+  out=$(request_update ecu5 "http://127.0.0.1:$HTTP_PORT/v2" '{}') || fail "update rejected: $out"
+  assert_success_on_b ecu5
+  via_proxy=$(grep -c "^port=$PROXY_PORT .*req=\"GET http://127.0.0.1:$HTTP_PORT/v2/" "$NGINX_LOG" || true)
+  want=$(needed_downloads)
+  ((via_proxy >= want)) || fail "only $via_proxy requests went through the proxy, want >= $want"
+  log "all $via_proxy image requests went through the forward proxy"
   ;;
 *) fail "unknown scenario $scenario" ;;
 esac
