@@ -400,6 +400,12 @@ bench_metadata() {
   local floor_cmd="rm -rf '$fetched' && curl --fail --silent --show-error --create-dirs --output-dir '$fetched' --remote-name-all ${urls[*]} && openssl dgst -sha256 '$fetched'/* >/dev/null && find '$active' >/dev/null"
   local ref_s
   ref_s=$(hyperfine_median metadata-ref "$floor_cmd" --warmup 1 --runs "$n_runs")
+  # What hashing every file of the active tree costs with benchmark 1's reference tool: the
+  # floor of our delta step, which must hash them all.
+  local hash_floor_s
+  hash_floor_s=$(hyperfine_median metadata-hash-floor \
+    "find '$active' -type f -print0 | xargs -0 -P2 openssl dgst -sha256 >/dev/null" \
+    --warmup 1 --runs "$n_update_runs")
 
   local variant tree i out count
   for variant in changed identical; do
@@ -439,6 +445,14 @@ bench_metadata() {
     "$(fmt "$ref_s") s: bare I/O floor (curl of metadata.jwt + certificate + 4 list files, \`openssl dgst -sha256\` of them, \`find\` walk of the active tree)" \
     "$(fmt "$(calc "$total / $ref_s")") × time" "≤ 3 s and ≤ 100 MB" "$ok"
   detail "4: medians of $n_runs runs (after one warm-up): CA store $(fmt "$(step ca_seconds)" 3) s, metadata fetch $(fmt "$(step fetch_seconds)" 3) s ($(jq -r .requests "$j" | head -1) requests, $(mb "$(jq -r .metadata_bytes "$j" | head -1)" 1) MB), verify + parse $(fmt "$(step verify_parse_seconds)" 3) s, content index $(fmt "$(step index_seconds)" 3) s, delta planning $(fmt "$(step delta_seconds)" 3) s ($hashed files hashed, $reused reused); total $(jq -r .total_seconds "$j" | spread) s; peak RSS per run $(jq -r .peak_rss_kib "$j" | awk '{ printf "%s%.1f", sep, $1 / 1024; sep = ", " }') MiB. Reference $(cat "$E2E_WORK/metadata-ref.spread") s (hyperfine). The floor hashes no file of the active tree; ours hashes all $hashed of them (they have needed sizes)."
+
+  local delta_s
+  delta_s=$(step delta_seconds)
+  row 4a "Delta planning step of row 4 alone vs hashing the same active tree with benchmark 1's reference tool (informational)" \
+    "$(fmt "$delta_s") s ($(thousands "$hashed") files hashed)" \
+    "$(fmt "$hash_floor_s") s (\`find -type f -print0 \\| xargs -0 -P2 openssl dgst -sha256\`)" \
+    "$(fmt "$(calc "$delta_s / $hash_floor_s")") × time" "—" "INFO"
+  detail "4a: reference $(cat "$E2E_WORK/metadata-hash-floor.spread") s (hyperfine, $n_update_runs runs after one warm-up)."
 
   j=$E2E_WORK/metadata-identical.jsonl
   row 4b "Same image, active tree identical to it: every content found and copied into the resources dir (informational)" \
