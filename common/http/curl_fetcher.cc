@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -12,8 +13,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <utility>
@@ -32,11 +36,17 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kUserAgent[] = "otaclient-cpp/0.1";
 constexpr char kCacheControlHeader[] = "Ota-File-Cache-Control: ";
-// Cancellation and backoff deadlines are checked at least this often.
+// Cancellation and backoff deadlines are checked at least this often while waiting.
 constexpr int kMaxPollMs = 100;
 // Jobs waiting for a retry hold a temp file; bound how many may wait besides the active ones.
 constexpr size_t kWaitingPerSlot = 4;
-constexpr long kReceiveBufferBytes = 128 * 1024;
+// curl's receive buffer: large reads keep the syscall count low on big files.
+constexpr long kReceiveBufferBytes = 256 * 1024;
+// Decoded content is written in pieces of up to this size (curl hands bodies out 16 KiB at a
+// time); a small file is written with one write().
+constexpr size_t kWriteChunkBytes = 1 << 20;
+constexpr size_t kMinWriteBufferBytes = 4096;
+constexpr int kMaxEpollEvents = 64;
 
 struct EasyDeleter {
   void operator()(CURL* easy) const { curl_easy_cleanup(easy); }
@@ -54,6 +64,10 @@ struct ZstdDeleter {
   void operator()(ZSTD_DCtx* ctx) const { ZSTD_freeDCtx(ctx); }
 };
 using UniqueZstd = std::unique_ptr<ZSTD_DCtx, ZstdDeleter>;
+struct ShareDeleter {
+  void operator()(CURLSH* share) const { curl_share_cleanup(share); }
+};
+using UniqueShare = std::unique_ptr<CURLSH, ShareDeleter>;
 
 void CurlGlobalInitOnce() {
   static std::once_flag once;
@@ -93,7 +107,7 @@ class ContentCheck {
       : url_(std::move(url)), expected_sha256_(sha256), expected_size_(size) {}
 
   void Reset() {
-    hasher_ = crypto::Sha256();
+    if (bytes_ != 0) hasher_ = crypto::Sha256();  // a fresh or finished hasher is ready as is
     bytes_ = 0;
   }
   absl::Status Add(const void* data, size_t size) {
@@ -140,6 +154,9 @@ class BodySink {
   virtual absl::Status EndAttempt() = 0;
   // The verified content becomes visible.
   virtual absl::Status Commit() = 0;
+  // The attempt is over, whatever its outcome: give back memory held only while it runs (a job
+  // waiting for its retry should not hold a write buffer).
+  virtual void ReleaseAttemptResources() {}
   virtual uint64_t content_bytes() const = 0;
 };
 
@@ -179,33 +196,69 @@ class MemorySink final : public BodySink {
   std::string body_;
 };
 
+// zstd decoding contexts are large (~100 KiB) and cost a lot to set up; the active downloads of
+// a session share a few.
+class ZstdPool {
+ public:
+  absl::StatusOr<UniqueZstd> Acquire() {
+    if (idle_.empty()) {
+      UniqueZstd ctx(ZSTD_createDCtx());
+      if (!ctx) return absl::ResourceExhaustedError("ZSTD_createDCtx failed");
+      return ctx;
+    }
+    UniqueZstd ctx = std::move(idle_.back());
+    idle_.pop_back();
+    return ctx;
+  }
+  void Release(UniqueZstd ctx, size_t keep) {
+    if (ctx && idle_.size() < keep) idle_.push_back(std::move(ctx));
+  }
+
+ private:
+  std::vector<UniqueZstd> idle_;
+};
+
 // Streams (and zstd-decodes) into ".<name>.ota-partial.<random>" beside dest; renames onto dest
-// only after verification. No fsync per file: that would cost more than the download on flash;
-// the caller syncs the file system once after the whole batch.
+// only after verification. Decoded bytes are hashed as they come and collected in a buffer of
+// up to kWriteChunkBytes, so a small file costs one write() and a big one a write() per MiB.
+// No fsync per file: that would cost more than the download on flash; the caller syncs the file
+// system once after the whole batch.
 class FileSink final : public BodySink {
  public:
+  // `zstd_pool` (needed for kZstd only) must outlive the sink; `pool_keep` bounds its size.
   FileSink(std::string url, std::filesystem::path dest, const crypto::Sha256Digest& sha256,
-           std::optional<uint64_t> size, image::Compression compression)
+           std::optional<uint64_t> size, image::Compression compression,
+           ZstdPool* zstd_pool = nullptr, size_t pool_keep = 0)
       : url_(url),
         dest_(std::move(dest)),
         compression_(compression),
-        check_(std::move(url), sha256, size) {}
-  ~FileSink() override { Discard(); }
+        check_(std::move(url), sha256, size),
+        buffer_capacity_(std::clamp<uint64_t>(size.value_or(kWriteChunkBytes), kMinWriteBufferBytes,
+                                              kWriteChunkBytes)),
+        zstd_pool_(zstd_pool),
+        pool_keep_(pool_keep) {}
+  ~FileSink() override {
+    ReleaseAttemptResources();
+    Discard();
+  }
   FileSink(const FileSink&) = delete;
   FileSink& operator=(const FileSink&) = delete;
 
   absl::Status BeginAttempt() override {
     if (!fd_.valid()) {
       OTA_RETURN_IF_ERROR(CreateTemp());
-    } else if (::ftruncate(fd_.get(), 0) != 0 || ::lseek(fd_.get(), 0, SEEK_SET) != 0) {
-      return ErrnoStatus(errno, StrCat("truncate ", temp_path_.string()));
+    } else if (file_bytes_ > 0) {
+      if (::ftruncate(fd_.get(), 0) != 0 || ::lseek(fd_.get(), 0, SEEK_SET) != 0) {
+        return ErrnoStatus(errno, StrCat("truncate ", temp_path_.string()));
+      }
+      file_bytes_ = 0;
     }
     check_.Reset();
+    buffered_ = 0;
     if (compression_ == image::Compression::kZstd) {
       if (!zstd_) {
-        zstd_.reset(ZSTD_createDCtx());
-        if (!zstd_) return absl::InternalError("ZSTD_createDCtx failed");
-        zstd_out_.resize(ZSTD_DStreamOutSize());
+        if (zstd_pool_ == nullptr) return absl::InternalError("zstd job without a zstd pool");
+        OTA_ASSIGN_OR_RETURN(zstd_, zstd_pool_->Acquire());
       }
       ZSTD_DCtx_reset(zstd_.get(), ZSTD_reset_session_only);
       zstd_frame_open_ = false;
@@ -215,12 +268,14 @@ class FileSink final : public BodySink {
   }
 
   absl::Status Write(const char* data, size_t size) override {
-    if (compression_ != image::Compression::kZstd) return Emit(data, size);
+    if (compression_ != image::Compression::kZstd) return Append(data, size);
     if (size > 0) zstd_saw_input_ = true;
     ZSTD_inBuffer in{data, size, 0};
-    // Keep going while input remains or the output buffer came back full (more may be pending).
+    // Decode straight into the write buffer; keep going while input remains or the buffer came
+    // back full (more output may be pending).
     while (true) {
-      ZSTD_outBuffer out{zstd_out_.data(), zstd_out_.size(), 0};
+      if (!buffer_ || buffered_ == buffer_capacity_) OTA_RETURN_IF_ERROR(Flush());
+      ZSTD_outBuffer out{buffer_.get() + buffered_, buffer_capacity_ - buffered_, 0};
       const size_t in_before = in.pos;
       size_t ret = ZSTD_decompressStream(zstd_.get(), &out, &in);
       if (ZSTD_isError(ret)) {
@@ -230,7 +285,10 @@ class FileSink final : public BodySink {
       // A call that only checked for pending output after a finished frame says nothing new
       // (it would report the size hint of a next frame that never comes).
       if (in.pos != in_before || out.pos > 0) zstd_frame_open_ = ret != 0;
-      OTA_RETURN_IF_ERROR(Emit(zstd_out_.data(), out.pos));
+      if (out.pos > 0) {
+        OTA_RETURN_IF_ERROR(check_.Add(buffer_.get() + buffered_, out.pos));
+        buffered_ += out.pos;
+      }
       if (in.pos == in.size && out.pos < out.size) break;
     }
     return absl::OkStatus();
@@ -240,7 +298,8 @@ class FileSink final : public BodySink {
     if (compression_ == image::Compression::kZstd && (!zstd_saw_input_ || zstd_frame_open_)) {
       return absl::DataLossError(StrCat("truncated zstd stream from ", url_));
     }
-    return check_.Finish();
+    OTA_RETURN_IF_ERROR(check_.Finish());
+    return Flush();
   }
 
   absl::Status Commit() override {
@@ -253,6 +312,12 @@ class FileSink final : public BodySink {
     }
     temp_path_.clear();
     return absl::OkStatus();
+  }
+
+  void ReleaseAttemptResources() override {
+    buffer_.reset();
+    buffered_ = 0;
+    if (zstd_) zstd_pool_->Release(std::move(zstd_), pool_keep_);
   }
 
   uint64_t content_bytes() const override { return check_.bytes(); }
@@ -278,11 +343,28 @@ class FileSink final : public BodySink {
     return absl::InternalError(StrCat("no free temp file name beside ", dest_.string()));
   }
 
-  // Decoded content: verified, then written.
-  absl::Status Emit(const char* data, size_t size) {
-    if (size == 0) return absl::OkStatus();
+  // Plain content: verified, then buffered.
+  absl::Status Append(const char* data, size_t size) {
     OTA_RETURN_IF_ERROR(check_.Add(data, size));
-    return fs::WriteAll(fd_.get(), data, size, temp_path_.string());
+    while (size > 0) {
+      if (!buffer_ || buffered_ == buffer_capacity_) OTA_RETURN_IF_ERROR(Flush());
+      size_t n = std::min(size, buffer_capacity_ - buffered_);
+      std::memcpy(buffer_.get() + buffered_, data, n);
+      buffered_ += n;
+      data += n;
+      size -= n;
+    }
+    return absl::OkStatus();
+  }
+
+  // Writes out what is buffered; makes sure there is a buffer to fill next.
+  absl::Status Flush() {
+    if (!buffer_) buffer_ = std::make_unique_for_overwrite<char[]>(buffer_capacity_);
+    if (buffered_ == 0) return absl::OkStatus();
+    OTA_RETURN_IF_ERROR(fs::WriteAll(fd_.get(), buffer_.get(), buffered_, temp_path_.string()));
+    file_bytes_ += buffered_;
+    buffered_ = 0;
+    return absl::OkStatus();
   }
 
   void Discard() {
@@ -299,8 +381,13 @@ class FileSink final : public BodySink {
   ContentCheck check_;
   std::filesystem::path temp_path_;
   fs::UniqueFd fd_;
+  uint64_t file_bytes_ = 0;  // written to the temp file by this attempt
+  std::unique_ptr<char[]> buffer_;
+  size_t buffer_capacity_;
+  size_t buffered_ = 0;
+  ZstdPool* zstd_pool_;
+  size_t pool_keep_;
   UniqueZstd zstd_;
-  std::vector<char> zstd_out_;
   bool zstd_frame_open_ = false;
   bool zstd_saw_input_ = false;
 };
@@ -329,38 +416,195 @@ struct Task {
   const TransferObserver* observer = nullptr;
 };
 
-// A multi handle (it owns the connection cache, so connections are reused across calls) and the
-// idle easy handles that go with it.
+size_t OnBody(char* data, size_t size, size_t nmemb, void* user);
+
+// A multi handle driven through curl's socket interface over an epoll set, and the idle easy
+// handles that go with it. The multi handle owns the connection cache, so connections are reused
+// across calls; the share handle keeps TLS sessions for new connections to the same server.
+//
+// Why not curl_multi_perform + curl_multi_poll: perform visits every transfer on each wake-up
+// (with a poll() per transfer), and poll() re-registers every socket each time. With the socket
+// interface curl only runs the transfers whose socket is ready, and a transfer that needs no
+// socket (file://) runs to completion from the timer without any waiting.
 class Session {
  public:
-  absl::Status Init(int max_parallel) {
+  Session() = default;
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  absl::Status Init(const FetcherConfig& config, const std::string& cookie_header) {
+    config_ = &config;
+    cookie_header_ = &cookie_header;
+    const long max_parallel = std::max(config.max_parallel, 1);
+    int epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_fd < 0) return ErrnoStatus(errno, "epoll_create1 for the transfer loop");
+    epoll_ = fs::UniqueFd(epoll_fd);
+    share_.reset(curl_share_init());
+    if (!share_) return absl::InternalError("curl_share_init failed");
+    curl_share_setopt(share_.get(), CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     multi_.reset(curl_multi_init());
     if (!multi_) return absl::InternalError("curl_multi_init failed");
-    curl_multi_setopt(multi_.get(), CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(max_parallel));
-    curl_multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(max_parallel));
+    curl_multi_setopt(multi_.get(), CURLMOPT_MAX_HOST_CONNECTIONS, max_parallel);
+    curl_multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, max_parallel);
+    curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETFUNCTION, &Session::OnSocket);
+    curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi_.get(), CURLMOPT_TIMERFUNCTION, &Session::OnTimer);
+    curl_multi_setopt(multi_.get(), CURLMOPT_TIMERDATA, this);
     max_idle_ = static_cast<size_t>(max_parallel);
     return absl::OkStatus();
   }
   CURLM* multi() const { return multi_.get(); }
   std::mutex& mutex() { return mu_; }
+  ZstdPool& zstd_pool() { return zstd_pool_; }
+  size_t max_idle() const { return max_idle_; }
 
+  // An easy handle with the options every transfer shares already set (set once per handle,
+  // not per transfer).
   UniqueEasy Acquire() {
-    if (idle_.empty()) return UniqueEasy(curl_easy_init());
-    UniqueEasy easy = std::move(idle_.back());
-    idle_.pop_back();
-    curl_easy_reset(easy.get());
+    if (!idle_.empty()) {
+      UniqueEasy easy = std::move(idle_.back());
+      idle_.pop_back();
+      return easy;
+    }
+    UniqueEasy easy(curl_easy_init());
+    if (easy) SetCommonOptions(easy.get());
     return easy;
   }
   void Release(UniqueEasy easy) {
-    if (easy && idle_.size() < max_idle_) idle_.push_back(std::move(easy));
+    if (!easy || idle_.size() >= max_idle_) return;
+    // The attempt's buffers die with its task; curl must not keep pointers to them.
+    curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, nullptr);
+    curl_easy_setopt(easy.get(), CURLOPT_ERRORBUFFER, nullptr);
+    curl_easy_setopt(easy.get(), CURLOPT_HTTPHEADER, nullptr);
+    idle_.push_back(std::move(easy));
+  }
+
+  // Waits up to `max_wait_ms` (less when curl's timer is due earlier) for socket activity, then
+  // lets curl act on the ready sockets and on its expired timer.
+  absl::Status Drive(int max_wait_ms) {
+    const Clock::time_point now = Clock::now();
+    const bool timer_due = timer_ && *timer_ <= now;
+    // A due timer (transfers just added, or one that needs no socket such as file://) is acted
+    // on without asking the kernel first; but never twice in a row, so that transfers waiting on
+    // their sockets are not starved by others that keep the timer at zero.
+    if (!timer_due || timer_only_last_time_) {
+      int wait_ms = 0;
+      if (!timer_due) {
+        wait_ms = max_wait_ms;
+        if (timer_) {
+          auto until = std::chrono::ceil<std::chrono::milliseconds>(*timer_ - now).count();
+          wait_ms = static_cast<int>(std::clamp<int64_t>(until, 0, wait_ms));
+        }
+      }
+      std::array<epoll_event, kMaxEpollEvents> events;
+      int ready = ::epoll_wait(epoll_.get(), events.data(), kMaxEpollEvents, wait_ms);
+      if (ready < 0) {
+        if (errno != EINTR) return ErrnoStatus(errno, "epoll_wait in the transfer loop");
+        ready = 0;
+      }
+      for (int i = 0; i < ready; ++i) {
+        const uint32_t got = events[i].events;
+        int bits = 0;
+        // A hang-up is reported as readable so that curl reads the EOF or the error.
+        if ((got & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) != 0) bits |= CURL_CSELECT_IN;
+        if ((got & EPOLLOUT) != 0) bits |= CURL_CSELECT_OUT;
+        if ((got & EPOLLERR) != 0) bits |= CURL_CSELECT_ERR;
+        OTA_RETURN_IF_ERROR(Act(events[i].data.fd, bits));
+      }
+      timer_only_last_time_ = false;
+    } else {
+      timer_only_last_time_ = true;
+    }
+    if (timer_ && *timer_ <= Clock::now()) {
+      timer_.reset();  // curl sets the next one from inside the call
+      OTA_RETURN_IF_ERROR(Act(CURL_SOCKET_TIMEOUT, 0));
+    }
+    return absl::OkStatus();
   }
 
  private:
+  void SetCommonOptions(CURL* easy) const {
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &OnBody);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https,file");
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 5L);
+    // "" also disables http_proxy & co. from the environment: only the configured proxy counts.
+    curl_easy_setopt(easy, CURLOPT_PROXY, config_->proxy.c_str());
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, static_cast<long>(config_->connect_timeout_s));
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, static_cast<long>(config_->low_speed_timeout_s));
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, kUserAgent);
+    curl_easy_setopt(easy, CURLOPT_SHARE, share_.get());
+    if (!config_->ca_bundle.empty()) {
+      curl_easy_setopt(easy, CURLOPT_CAINFO, config_->ca_bundle.c_str());
+    }
+    if (!cookie_header_->empty()) curl_easy_setopt(easy, CURLOPT_COOKIE, cookie_header_->c_str());
+  }
+
+  absl::Status Act(curl_socket_t fd, int bits) {
+    int running = 0;
+    CURLMcode mc = curl_multi_socket_action(multi_.get(), fd, bits, &running);
+    if (mc != CURLM_OK) {
+      if (!socket_error_.ok()) return std::exchange(socket_error_, absl::OkStatus());
+      return absl::InternalError(StrCat("curl_multi_socket_action: ", curl_multi_strerror(mc)));
+    }
+    return absl::OkStatus();
+  }
+
+  // curl says which sockets to watch for what; socketp is non-null once the fd is in the set.
+  static int OnSocket(CURL* /*easy*/, curl_socket_t fd, int what, void* self_ptr, void* socketp) {
+    auto* self = static_cast<Session*>(self_ptr);
+    const int epoll_fd = self->epoll_.get();
+    if (what == CURL_POLL_REMOVE) {
+      // Fails harmlessly when the socket is already closed (epoll drops closed fds itself).
+      ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+      return 0;
+    }
+    epoll_event event{};
+    event.events =
+        ((what & CURL_POLL_IN) != 0 ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) != 0 ? EPOLLOUT : 0u);
+    event.data.fd = fd;
+    int op = socketp != nullptr ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    int rc = ::epoll_ctl(epoll_fd, op, fd, &event);
+    if (rc != 0 && (errno == ENOENT || errno == EEXIST)) {
+      op = errno == ENOENT ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+      rc = ::epoll_ctl(epoll_fd, op, fd, &event);
+    }
+    if (rc != 0) {
+      self->socket_error_ = ErrnoStatus(errno, StrCat("epoll_ctl for socket ", fd));
+      return -1;
+    }
+    if (socketp == nullptr) curl_multi_assign(self->multi_.get(), fd, self);
+    return 0;
+  }
+
+  static int OnTimer(CURLM* /*multi*/, long timeout_ms, void* self_ptr) {
+    auto* self = static_cast<Session*>(self_ptr);
+    if (timeout_ms < 0) {
+      self->timer_.reset();
+    } else {
+      self->timer_ = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    }
+    return 0;
+  }
+
   std::mutex mu_;
-  // Easy handles must go before the multi handle they were used with.
+  const FetcherConfig* config_ = nullptr;
+  const std::string* cookie_header_ = nullptr;
+  // Destroyed in reverse order: easy handles before the multi handle (whose cleanup may still
+  // report sockets to the epoll set), the share handle after every easy handle using it.
+  fs::UniqueFd epoll_;
+  std::optional<Clock::time_point> timer_;  // when curl wants CURL_SOCKET_TIMEOUT
+  bool timer_only_last_time_ = false;
+  absl::Status socket_error_;
+  UniqueShare share_;
   UniqueMulti multi_;
   std::vector<UniqueEasy> idle_;
   size_t max_idle_ = 0;
+  ZstdPool zstd_pool_;
 };
 
 size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
@@ -440,16 +684,21 @@ int BackoffMs(const FetcherConfig& config, int failed_attempts, long retry_after
 }
 
 // Runs tasks over a session's multi handle until all are done, the caller stops, or cancel.
+//
+// Each turn: fill the free transfer slots (due retries first, then new tasks), let curl act on
+// what is ready, hand every finished attempt to its task, and turn again. It never waits while
+// a slot could be filled, and never waits at all once nothing is left: a finished transfer's
+// slot gets its next request in the same turn, and the call returns as soon as the last
+// transfer completes.
 class TransferLoop {
  public:
   using NextTask = std::function<std::unique_ptr<Task>()>;
   // Gets each finished task with its final status; false stops the loop.
   using OnComplete = std::function<bool(Task&, const absl::Status&)>;
 
-  TransferLoop(const FetcherConfig& config, const std::string& cookie_header, Session& session,
-               const TransferObserver* observer, const CancelFlag* cancel)
+  TransferLoop(const FetcherConfig& config, Session& session, const TransferObserver* observer,
+               const CancelFlag* cancel)
       : config_(config),
-        cookie_header_(cookie_header),
         session_(session),
         observer_(observer),
         cancel_(cancel),
@@ -461,7 +710,7 @@ class TransferLoop {
   absl::Status Run(const NextTask& next_task, const OnComplete& on_complete) {
     bool feeding = true;
     while (true) {
-      if (cancel_ != nullptr && cancel_->load()) {
+      if (cancel_ != nullptr && cancel_->load(std::memory_order_relaxed)) {
         AbortAll();
         return absl::CancelledError("download cancelled");
       }
@@ -483,38 +732,34 @@ class TransferLoop {
       }
       if (active_.empty() && waiting_.empty() && !feeding) return absl::OkStatus();
 
-      int running = 0;
-      CURLMcode mc = curl_multi_perform(session_.multi(), &running);
-      if (mc != CURLM_OK) {
+      absl::Status driven = session_.Drive(WaitBudgetMs());
+      if (!driven.ok()) {
         AbortAll();
-        return absl::InternalError(StrCat("curl_multi_perform: ", curl_multi_strerror(mc)));
+        return driven;
       }
       int left = 0;
       while (CURLMsg* msg = curl_multi_info_read(session_.multi(), &left)) {
         if (msg->msg != CURLMSG_DONE) continue;
         if (!OnAttemptDone(msg->easy_handle, msg->data.result, on_complete)) return Stop();
       }
-
-      // Sleep until curl has work, the next retry is due (if a slot is free for it) or the
-      // cancel flag needs another look.
-      int timeout_ms = kMaxPollMs;
-      if (active_.size() < max_active_) {
-        Clock::time_point now = Clock::now();
-        for (const auto& task : waiting_) {
-          auto until = std::chrono::ceil<std::chrono::milliseconds>(task->due - now).count();
-          timeout_ms = static_cast<int>(std::clamp<int64_t>(until, 0, timeout_ms));
-        }
-        if (feeding && active_.size() + waiting_.size() < max_active_ * (1 + kWaitingPerSlot)) {
-          timeout_ms = 0;
-        }
-      }
-      if (timeout_ms > 0 || !active_.empty()) {
-        curl_multi_poll(session_.multi(), nullptr, 0, timeout_ms, nullptr);
-      }
     }
   }
 
  private:
+  // How long the session may wait for sockets: until the cancel flag needs another look, or
+  // until the next retry is due if a slot is free for it.
+  int WaitBudgetMs() const {
+    int wait_ms = kMaxPollMs;
+    if (active_.size() < max_active_ && !waiting_.empty()) {
+      Clock::time_point now = Clock::now();
+      for (const auto& task : waiting_) {
+        auto until = std::chrono::ceil<std::chrono::milliseconds>(task->due - now).count();
+        wait_ms = static_cast<int>(std::clamp<int64_t>(until, 0, wait_ms));
+      }
+    }
+    return wait_ms;
+  }
+
   absl::Status Stop() {
     AbortAll();
     return absl::OkStatus();
@@ -547,7 +792,10 @@ class TransferLoop {
       return on_complete(*task, status);
     }
     absl::Status status = StartAttempt(*task);
-    if (!status.ok()) return on_complete(*task, status);
+    if (!status.ok()) {
+      task->sink->ReleaseAttemptResources();
+      return on_complete(*task, status);
+    }
     active_.push_back(std::move(task));
     return true;
   }
@@ -568,31 +816,15 @@ class TransferLoop {
           curl_slist_append(nullptr, StrCat(kCacheControlHeader, directives).c_str()));
     }
 
+    // Only what differs per transfer; the rest was set when the handle was made.
     CURL* easy = task.easy.get();
     curl_easy_setopt(easy, CURLOPT_URL, task.url.c_str());
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &OnBody);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &task);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, task.errbuf.data());
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https,file");
     // No https → http downgrade on redirect: the cookies would travel in clear text.
     const bool is_https = ::strncasecmp(task.url.c_str(), "https://", 8) == 0;
     curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, is_https ? "https" : "http,https");
-    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 5L);
-    // "" also disables http_proxy & co. from the environment: only the configured proxy counts.
-    curl_easy_setopt(easy, CURLOPT_PROXY, config_.proxy.c_str());
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, static_cast<long>(config_.connect_timeout_s));
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, static_cast<long>(config_.low_speed_timeout_s));
-    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
-    curl_easy_setopt(easy, CURLOPT_USERAGENT, kUserAgent);
-    if (!config_.ca_bundle.empty()) {
-      curl_easy_setopt(easy, CURLOPT_CAINFO, config_.ca_bundle.c_str());
-    }
-    if (!cookie_header_.empty()) curl_easy_setopt(easy, CURLOPT_COOKIE, cookie_header_.c_str());
-    if (task.headers) curl_easy_setopt(easy, CURLOPT_HTTPHEADER, task.headers.get());
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, task.headers.get());
 
     CURLMcode mc = curl_multi_add_handle(session_.multi(), easy);
     if (mc != CURLM_OK) {
@@ -640,9 +872,12 @@ class TransferLoop {
                            [easy](const auto& task) { return task->easy.get() == easy; });
     if (it == active_.end()) return true;  // not ours; cannot happen
     std::unique_ptr<Task> task = std::move(*it);
-    active_.erase(it);
+    // Order does not matter; swap-and-pop keeps this O(1).
+    std::swap(*it, active_.back());
+    active_.pop_back();
 
     AttemptOutcome outcome = Classify(*task, result);
+    task->sink->ReleaseAttemptResources();
     curl_multi_remove_handle(session_.multi(), easy);
     session_.Release(std::move(task->easy));
     task->headers.reset();
@@ -670,7 +905,6 @@ class TransferLoop {
   }
 
   const FetcherConfig& config_;
-  const std::string& cookie_header_;
   Session& session_;
   const TransferObserver* observer_;
   const CancelFlag* cancel_;
@@ -685,9 +919,8 @@ class CurlFetcher final : public Fetcher {
   explicit CurlFetcher(const FetcherConfig& config)
       : config_(config), cookie_header_(CookieHeaderValue(config.cookies)) {
     CurlGlobalInitOnce();
-    int max_parallel = std::max(config_.max_parallel, 1);
-    init_status_ = bulk_.Init(max_parallel);
-    if (init_status_.ok()) init_status_ = small_.Init(max_parallel);
+    init_status_ = bulk_.Init(config_, cookie_header_);
+    if (init_status_.ok()) init_status_ = small_.Init(config_, cookie_header_);
   }
 
   absl::StatusOr<std::string> Get(const std::string& url, const GetOptions& options) override {
@@ -708,7 +941,7 @@ class CurlFetcher final : public Fetcher {
 
     absl::Status result;
     std::string result_body;
-    TransferLoop loop(config_, cookie_header_, small_, nullptr, nullptr);
+    TransferLoop loop(config_, small_, nullptr, nullptr);
     bool handed_out = false;
     OTA_RETURN_IF_ERROR(loop.Run(
         [&]() -> std::unique_ptr<Task> {
@@ -732,7 +965,7 @@ class CurlFetcher final : public Fetcher {
     std::lock_guard<std::mutex> lock(bulk_.mutex());
     const crypto::Sha256Digest empty_sha256 = crypto::Sha256Of("");
     size_t next = 0;
-    TransferLoop loop(config_, cookie_header_, bulk_, &observer, &cancel);
+    TransferLoop loop(config_, bulk_, &observer, &cancel);
     return loop.Run(
         [&]() -> std::unique_ptr<Task> {
           if (next >= jobs.size()) return nullptr;
@@ -753,8 +986,9 @@ class CurlFetcher final : public Fetcher {
           task->cache_control_after_mismatch = task->cache_control.empty()
                                                    ? "retry_caching"
                                                    : StrCat("retry_caching,", task->cache_control);
-          task->sink = std::make_unique<FileSink>(task->url, job.dest, job.sha256, job.size,
-                                                  job.compression);
+          task->sink =
+              std::make_unique<FileSink>(task->url, job.dest, job.sha256, job.size, job.compression,
+                                         &bulk_.zstd_pool(), bulk_.max_idle());
           return task;
         },
         [&](Task& task, const absl::Status& status) {

@@ -464,6 +464,80 @@ TEST_F(CurlFetcherTest, SizeMismatchIsDataLoss) {
   EXPECT_THAT(TempLeftovers(), ::testing::IsEmpty());
 }
 
+// Bodies are hashed as they arrive and written in pieces of up to 1 MiB (the write buffer is
+// sized from the expected size, at least 4 KiB): sizes around those edges, with and without a
+// known size, plain and zstd-decoded, must all land byte for byte.
+TEST_F(CurlFetcherTest, BodiesAroundTheWriteBufferEdgesLandExactly) {
+  constexpr size_t kMiB = 1 << 20;
+  struct Case {
+    size_t size;
+    bool size_known;
+    bool zstd;
+  };
+  std::vector<Case> cases;
+  for (size_t size : {size_t{1}, size_t{4095}, size_t{4096}, size_t{4097}, size_t{16385}, kMiB - 1,
+                      kMiB, kMiB + 1, 3 * kMiB + 7}) {
+    for (bool size_known : {true, false}) {
+      for (bool zstd : {false, true}) cases.push_back({size, size_known, zstd});
+    }
+  }
+  auto fetcher = CreateCurlFetcher(Config());
+  std::vector<DownloadJob> jobs;
+  std::vector<std::string> contents;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    // Text compresses well, so a zstd body decodes to many times its size: the decoder's output
+    // runs into the end of the write buffer again and again.
+    contents.push_back(c.zstd ? TextBytes(c.size, 100 + i) : RandomBytes(c.size, 100 + i));
+    const std::string name = "edge" + std::to_string(i);
+    Serve("edges/" + name, c.zstd ? ZstdCompress(contents.back()) : contents.back());
+    DownloadJob job = Job(nginx_->HttpUrl("/edges/" + name), name, contents.back(), i);
+    if (!c.size_known) job.size.reset();
+    if (c.zstd) job.compression = image::Compression::kZstd;
+    jobs.push_back(job);
+  }
+  RunOutcome out = Run(*fetcher, jobs);
+  ASSERT_TRUE(out.status.ok()) << out.status;
+  ASSERT_EQ(out.done.size(), cases.size());
+  for (const auto& r : out.done) {
+    const Case& c = cases[r.tag];
+    SCOPED_TRACE(::testing::Message()
+                 << "size " << c.size << " known " << c.size_known << " zstd " << c.zstd);
+    ASSERT_TRUE(r.status.ok()) << r.status;
+    EXPECT_EQ(r.file_bytes, c.size);
+    EXPECT_EQ(std::filesystem::file_size(jobs[r.tag].dest), c.size);
+    EXPECT_TRUE(ReadOut("edge" + std::to_string(r.tag)) == contents[r.tag]);
+  }
+  EXPECT_THAT(TempLeftovers(), ::testing::IsEmpty());
+}
+
+// A wrong first response big enough to have been partly written out (several MiB) is cut off at
+// the expected size; the retry must start the temp file over, not append to or overwrite part
+// of it.
+TEST_F(CurlFetcherTest, BigMismatchIsRewrittenFromScratchOnRetry) {
+  const std::string good = RandomBytes((3 << 20) + 5, 70);
+  const std::string stale = RandomBytes((5 << 20) + 3, 71);
+  Serve("files/big-flaky", stale);
+  auto fetcher = CreateCurlFetcher(Config());
+  bool replaced = false;
+  // nginx keeps sending the file it opened, so the first response is all stale.
+  TransferObserver observer{[&](uint64_t) {
+    if (!replaced) {
+      replaced = true;
+      Serve("files/big-flaky", good);
+    }
+  }};
+  RunOutcome out =
+      Run(*fetcher, {Job(nginx_->HttpUrl("/files/big-flaky"), "big-flaky", good)}, observer);
+  ASSERT_EQ(out.done.size(), 1u);
+  ASSERT_TRUE(out.done[0].status.ok()) << out.done[0].status;
+  EXPECT_EQ(out.done[0].retries, 1u);
+  EXPECT_EQ(out.done[0].file_bytes, good.size());
+  EXPECT_EQ(std::filesystem::file_size(out_->path() / "big-flaky"), good.size());
+  EXPECT_TRUE(ReadOut("big-flaky") == good);
+  EXPECT_THAT(TempLeftovers(), ::testing::IsEmpty());
+}
+
 // --- zstd ------------------------------------------------------------------------------------
 
 TEST_F(CurlFetcherTest, ZstdBlobIsDecodedAndVerified) {
@@ -793,6 +867,45 @@ TEST_F(CurlFetcherTest, NoJobsIsOk) {
   RunOutcome out = Run(*fetcher, {});
   EXPECT_TRUE(out.status.ok());
   EXPECT_TRUE(out.done.empty());
+}
+
+// A call returns as soon as its last transfer has finished. (The loop used to sit out a full
+// 100 ms poll timeout after the last completion: every Get, and every DownloadAll batch, paid it.)
+// Each group below makes 20 calls, so the old behaviour needs at least 2 s per group.
+TEST_F(CurlFetcherTest, CallsReturnAsSoonAsTheLastTransferEnds) {
+  constexpr int kCalls = 20;
+  const std::string content = RandomBytes(3000, 80);
+  Serve("quick/q", content);
+  auto src = fs::TempDir::Create("fetcher-src");
+  ASSERT_TRUE(src.ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(src->path() / "q", content).ok());
+  auto fetcher = CreateCurlFetcher(Config());
+  const std::vector<std::pair<std::string, std::string>> sources = {
+      {"http", nginx_->HttpUrl("/quick/q")},
+      {"https", nginx_->HttpsUrl("/quick/q")},
+      {"file", "file://" + (src->path() / "q").string()}};
+  for (const auto& [scheme, url] : sources) {
+    SCOPED_TRACE(scheme);
+    // The first call opens the connection; it is not what is measured.
+    ASSERT_TRUE(fetcher->Get(url, GetOptions{}).ok());
+    Clock::time_point start = Clock::now();
+    for (int i = 0; i < kCalls; ++i) {
+      auto got = fetcher->Get(url, GetOptions{});
+      ASSERT_TRUE(got.ok()) << got.status();
+      ASSERT_EQ(*got, content);
+    }
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(1)) << "Get";
+
+    start = Clock::now();
+    for (int i = 0; i < kCalls; ++i) {
+      RunOutcome out = Run(*fetcher, {Job(url, "q", content)});
+      ASSERT_TRUE(out.status.ok()) << out.status;
+      ASSERT_EQ(out.done.size(), 1u);
+      ASSERT_TRUE(out.done[0].status.ok()) << out.done[0].status;
+    }
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(1)) << "DownloadAll";
+    EXPECT_EQ(ReadOut("q"), content);
+  }
 }
 
 // --- Get -------------------------------------------------------------------------------------
