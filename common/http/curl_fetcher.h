@@ -1,14 +1,17 @@
 // The libcurl implementation of Fetcher.
 //
 // One curl multi handle per fetcher for DownloadAll (and a second one for Get, so a small Get is
-// never queued behind a long DownloadAll); both keep their connections alive across calls.
+// never queued behind a long DownloadAll); both keep their connections alive across calls and are
+// driven through curl's socket interface over epoll, in the calling thread. A call returns as
+// soon as its last transfer is done.
 // Calls of the same kind are serialised. http://, https:// (verified against
 // FetcherConfig::ca_bundle or the system store) and file:// URLs are supported; proxy
 // environment variables are ignored: an ECU uses only the configured proxy.
 //
 // Downloads stream into a temp file beside DownloadJob::dest (".<name>.ota-partial.<random>",
-// mode 0600), zstd-decoded when the job says so, hashed on the fly, and are renamed onto dest only
-// after size and sha256 matched; on failure nothing is left behind. There is no per-file fsync:
+// mode 0600), zstd-decoded when the job says so, hashed on the fly, written in pieces of up to
+// 1 MiB (a small file with a single write), and are renamed onto dest only after size and sha256
+// matched; on failure nothing is left behind. There is no per-file fsync:
 // the caller syncs the file system once when the whole download is done. Downloaded files keep
 // mode 0600; whoever installs them sets the final mode.
 #pragma once

@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include <atomic>
@@ -68,6 +69,70 @@ int ClosedPort() {
   ::close(fd);
   return ntohs(addr.sin_port);
 }
+
+// An HTTP/1.1 server that answers each connection's first request with `body`, announcing
+// keep-alive, and then closes the connection: what a server does when it drops idle connections
+// (keepalive_timeout). Connections are served one after another, in a thread; the destructor
+// unblocks accept() and joins it.
+class ClosesAfterEachResponseServer {
+ public:
+  explicit ClosesAfterEachResponseServer(std::string body) : body_(std::move(body)) {
+    listen_fd_ = fs::UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (!listen_fd_.valid() ||
+        ::bind(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        ::listen(listen_fd_.get(), 64) != 0 ||
+        ::getsockname(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      ADD_FAILURE() << "cannot listen on 127.0.0.1";
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~ClosesAfterEachResponseServer() {
+    ::shutdown(listen_fd_.get(), SHUT_RDWR);  // accept() returns; the thread ends
+    if (thread_.joinable()) thread_.join();
+  }
+
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/x"; }
+  int connections() const { return connections_.load(); }
+
+ private:
+  void Serve() {
+    const std::string response =
+        "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body_.size()) +
+        "\r\nConnection: keep-alive\r\n\r\n" + body_;
+    while (true) {
+      fs::UniqueFd conn(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (!conn.valid()) return;
+      ++connections_;
+      std::string request;
+      char buf[4096];
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = ::read(conn.get(), buf, sizeof(buf));
+        if (n <= 0) break;
+        request.append(buf, static_cast<size_t>(n));
+      }
+      if (request.find("\r\n\r\n") == std::string::npos) continue;
+      size_t sent = 0;
+      while (sent < response.size()) {
+        ssize_t n =
+            ::send(conn.get(), response.data() + sent, response.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        sent += static_cast<size_t>(n);
+      }
+    }
+  }
+
+  std::string body_;
+  fs::UniqueFd listen_fd_;
+  int port_ = 0;
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
 
 struct RunOutcome {
   absl::Status status;
@@ -771,6 +836,36 @@ TEST_F(CurlFetcherTest, RedirectFromHttpsToHttpIsRefused) {
               HasSubstr("redirected to " + nginx_->HttpUrl("/files/r")));
   EXPECT_FALSE(std::filesystem::exists(out_->path() / "r"));
   EXPECT_THAT(EntriesFor(Log(), "/files/"), ::testing::IsEmpty());
+}
+
+// Each cached connection is dead by the time it would be reused. The socket of a new connection
+// usually gets the fd number of the one just closed: the transfer loop's epoll set must follow.
+TEST_F(CurlFetcherTest, ServerClosingEveryConnectionAfterOneResponseIsHarmless) {
+  const std::string content = RandomBytes(20000, 90);
+  ClosesAfterEachResponseServer server(content);
+  auto fetcher = CreateCurlFetcher(Config());
+  constexpr int kCalls = 5;
+  constexpr int kJobsPerCall = 6;
+  for (int call = 0; call < kCalls; ++call) {
+    SCOPED_TRACE(call);
+    std::vector<DownloadJob> jobs;
+    for (int i = 0; i < kJobsPerCall; ++i) {
+      jobs.push_back(Job(server.Url(), "c" + std::to_string(i), content, i));
+    }
+    RunOutcome out = Run(*fetcher, jobs);
+    ASSERT_TRUE(out.status.ok()) << out.status;
+    ASSERT_EQ(out.done.size(), jobs.size());
+    for (const auto& r : out.done) {
+      ASSERT_TRUE(r.status.ok()) << r.status;
+      EXPECT_TRUE(ReadOut("c" + std::to_string(r.tag)) == content);
+    }
+    auto got = fetcher->Get(server.Url(), GetOptions{});
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_TRUE(*got == content);
+  }
+  // One connection per response: none was reused.
+  EXPECT_GE(server.connections(), kCalls * (kJobsPerCall + 1));
+  EXPECT_THAT(TempLeftovers(), ::testing::IsEmpty());
 }
 
 // --- local cases ----------------------------------------------------------------------------
