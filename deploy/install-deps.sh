@@ -11,7 +11,11 @@ packages=(
   libcurl4-openssl-dev libssl-dev libyaml-cpp-dev libabsl-dev libgtest-dev libgmock-dev
   libsqlite3-dev libzstd-dev nlohmann-json3-dev
   # tools used by tests, demo and benchmarks
-  nginx openssl curl jq zstd hyperfine time procps e2fsprogs util-linux
+  nginx openssl curl jq zstd hyperfine time procps e2fsprogs util-linux fdisk gdisk
+  # otaproxy's HTTP server (Boost.Beast/Asio, header-only)
+  libboost-dev libboost-system-dev
+  # boot-loader tests and the real-boot VM test (grub-editenv, i386-pc modules, qemu under TCG)
+  grub-common grub-pc-bin qemu-system-x86 busybox-static
 )
 
 missing=()

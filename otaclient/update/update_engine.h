@@ -31,6 +31,20 @@ class UpdateEngine {
   // (nothing changes either: a bad request never disturbs a running update).
   virtual absl::Status StartUpdate(const UpdateRequestParams& request) = 0;
   virtual StatusSnapshot Snapshot() const = 0;
+
+  // Stops the running update (wire Abort). OK when the update was stopped (status ABORTED,
+  // standby left unbootable, the next StartUpdate works) or, during the critical part of
+  // preparing the standby, when the abort was queued and will run as soon as that part ends.
+  // kFailedPrecondition with a reason when nothing is running or the boot switch is already
+  // committed (too late to abort).
+  virtual absl::Status Abort() { return absl::UnimplementedError("abort is not implemented"); }
+
+  // Switches back to the other slot when it holds the previous good image (wire Rollback), with
+  // the same try-once-then-confirm mechanism as an update. kFailedPrecondition with a reason when
+  // not possible (update running, other slot not SUCCESS, backend without rollback).
+  virtual absl::Status StartRollback() {
+    return absl::UnimplementedError("rollback is not implemented");
+  }
 };
 
 struct EngineOptions {
