@@ -61,6 +61,17 @@ class BootController {
   // unmounts it. Never touches the active slot.
   virtual absl::Status OnUpdateFailed(SlotStatus status) = 0;
 
+  // Rollback (wire Rollback): OK when the other slot holds the previous good image (its status
+  // SUCCESS) and can be booted; else kFailedPrecondition with the reason.
+  virtual absl::Status CheckRollbackPossible() {
+    return absl::UnimplementedError("this boot backend does not support rollback");
+  }
+  // Records ROLLBACKING for the other slot and arms a try-once boot into it, like CommitSwitch
+  // (the next ConfirmBoot turns it into SUCCESS, or ROLLBACK_FAILURE after a fallback).
+  virtual absl::Status CommitRollback() {
+    return absl::UnimplementedError("this boot backend does not support rollback");
+  }
+
   // Restarts the machine into the committed slot. Returns only on failure (or in test backends).
   virtual absl::Status Reboot() = 0;
 };
