@@ -1,0 +1,125 @@
+// Working on a standby slot that is a block device: formatting it (keeping its identity),
+// mounting it with safe options (RAII), syncing and unmounting, and the /etc/fstab merge for the
+// image written into it. Backend-neutral: GRUB and CBoot both prepare their standby with these.
+//
+// Order a controller follows (the boot loader must never pick a half-written slot):
+//   1. mark the standby unbootable in the boot loader and record UPDATING (slot_state_store.h)
+//   2. PrepareStandbyFileSystem(): reformat (mkfs.ext4 -F, same UUID and label) or clean it
+//   3. MountedFileSystem::Mount(standby, dir, kStandbyMountOptions) and write the image
+//   4. MergeFstab() into <standby>/etc/fstab, MountedFileSystem::SyncAndUnmount()
+//   5. only then switch the boot loader to try the standby once
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "otaclient/boot/slot_layout.h"
+
+namespace ota::boot {
+
+// Mount flags/data used for a standby being written: nodev, nosuid off (the image has setuid
+// files that must be written, not executed), noatime; ext4 data=ordered stays default so a crash
+// never exposes stale blocks.
+struct MountSpec {
+  std::string fs_type = "ext4";
+  unsigned long flags = 0;  // MS_* flags
+  std::string data;         // fs-specific options ("commit=20")
+};
+MountSpec StandbyMountSpec();   // rw, noatime, nodev
+MountSpec ReadOnlyMountSpec();  // ro, noatime, nodev, nosuid, noexec
+
+// A mounted file system; unmounts on destruction (best effort, lazily if busy, logged).
+// Mount points are made private so a mount under it never propagates to the host namespace.
+class MountedFileSystem {
+ public:
+  // Creates `target` (mkdir -p) when missing, then mount(2)s `device` there.
+  static absl::StatusOr<MountedFileSystem> Mount(const std::filesystem::path& device,
+                                                 const std::filesystem::path& target,
+                                                 const MountSpec& spec);
+  MountedFileSystem(MountedFileSystem&& other) noexcept;
+  MountedFileSystem& operator=(MountedFileSystem&& other) noexcept;
+  MountedFileSystem(const MountedFileSystem&) = delete;
+  MountedFileSystem& operator=(const MountedFileSystem&) = delete;
+  ~MountedFileSystem();
+
+  const std::filesystem::path& target() const { return target_; }
+  bool mounted() const { return !target_.empty(); }
+  // syncfs, then umount(2); an error (e.g. EBUSY) is returned and the object stays mounted.
+  absl::Status SyncAndUnmount();
+
+ private:
+  explicit MountedFileSystem(std::filesystem::path target) : target_(std::move(target)) {}
+  std::filesystem::path target_;
+};
+
+// Unmounts whatever is mounted at or below `dir` (deepest first), e.g. a standby mount left
+// behind by a killed process. Nothing mounted: OK.
+absl::Status UnmountAllUnder(const std::filesystem::path& dir,
+                             const std::filesystem::path& mountinfo = "/proc/self/mountinfo");
+
+// mkfs.ext4 -F on `device`, keeping `identity`'s UUID and label when given (so fstab entries,
+// the boot menu and `search --fs-uuid` stay valid), else a fresh UUID and `fallback_label`.
+// Refuses a device that is currently mounted anywhere (kFailedPrecondition).
+absl::Status FormatExt4(const BlockDevice& device, const std::optional<Ext4Identity>& identity,
+                        std::string_view fallback_label = "",
+                        const std::filesystem::path& mountinfo = "/proc/self/mountinfo");
+
+// Gets the standby ready to be written and returns it mounted at `mount_dir`:
+// when `device` holds a mountable ext4, it is mounted and emptied except the top-level entries
+// in `keep_top_level` (resume data such as /.ota-resources); otherwise (no file system, corrupt,
+// or `force_format`) it is reformatted keeping its identity, then mounted.
+struct StandbyPrepareOptions {
+  std::filesystem::path mount_dir;
+  bool force_format = false;
+  std::string fallback_label;  // label for a device that had no ext4 yet
+  std::filesystem::path mountinfo = "/proc/self/mountinfo";
+};
+absl::StatusOr<MountedFileSystem> PrepareStandbyFileSystem(
+    const BlockDevice& device, std::span<const std::string_view> keep_top_level,
+    const StandbyPrepareOptions& options);
+
+// ---- /etc/fstab ----
+
+// One line of an fstab. Fields are kept decoded (\040 → space etc.); `raw` is the original line
+// (comments and blank lines have only `raw`).
+struct FstabLine {
+  std::string raw;
+  bool is_entry = false;
+  std::string spec;         // "UUID=…", "/dev/sda1", "LABEL=…"
+  std::string mount_point;  // "/", "/boot", "none" (swap)
+  std::string fs_type;
+  std::string options;
+  std::string dump;    // "" when absent
+  std::string passno;  // "" when absent
+};
+// Strict parse: an entry line needs at least spec, mount point and type; fields are separated by
+// spaces/tabs; CR before LF is dropped; a NUL byte or a line of one/two fields is
+// kInvalidArgument "<what>:<line>: …". Octal escapes \NNN are decoded.
+absl::StatusOr<std::vector<FstabLine>> ParseFstab(std::string_view text, std::string_view what);
+// Re-encodes an entry (spaces/tabs/backslashes/# as octal escapes), fields separated by a tab.
+std::string FormatFstabEntry(const FstabLine& entry);
+
+// The fstab for the standby slot:
+//   - starts from the image's fstab (its comments, order and entries kept),
+//   - the "/" entry gets `standby_root_spec` (e.g. "UUID=<standby fs uuid>"); an image without a
+//     "/" entry gets the active one with the spec replaced,
+//   - when `shared_boot` is true, the "/boot" (and "/boot/efi") entries are taken from the
+//     active fstab (both slots share that partition), else the image's are kept,
+//   - active entries whose mount point the image does not have are appended (site-specific
+//     mounts survive updates), with any occurrence of `active_root_spec` replaced.
+struct FstabMergeInput {
+  std::string_view active_fstab;
+  std::string_view image_fstab;
+  std::string active_root_spec;   // "UUID=<active fs uuid>"
+  std::string standby_root_spec;  // "UUID=<standby fs uuid>"
+  bool shared_boot = true;
+};
+absl::StatusOr<std::string> MergeFstab(const FstabMergeInput& input);
+
+}  // namespace ota::boot

@@ -1,0 +1,113 @@
+// Finding the A/B slots on block devices: which partition is the running rootfs, which one is
+// its A/B sibling, and which partition (if any) is a separately mounted /boot.
+//
+// Detection (no udev, no lsblk): the running root is the source of "/" in mountinfo, as a
+// major:minor; /sys/dev/block/<maj:min> names the partition and its parent disk
+// (/sys/class/block/<disk>/<part>/partition = partition number). The sibling is the one other
+// partition on the same disk that holds an ext4 file system (superblock read from the device
+// node) and is not the /boot partition (the source of the boot mount point in mountinfo, when
+// it is a separate mount). Zero or several candidates: kFailedPrecondition "not an A/B layout"
+// listing what was found. GPT PARTUUIDs are read with `blkid -p` (low-level probe, no cache).
+//
+// Slot names: "a" is the partition with the lower partition number of the two, "b" the higher,
+// unless SlotOverride names them explicitly (config), e.g. {"PARTUUID=…", "LABEL=rootB"}.
+//
+// Everything the detection reads is injectable (SystemPaths) so tests can point it at a loop
+// device: a test writes its own mountinfo file whose "/" line names the loop partition.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace ota::boot {
+
+// Where the system is read from. Defaults are the real ones.
+struct SystemPaths {
+  std::filesystem::path mountinfo = "/proc/self/mountinfo";
+  std::filesystem::path cmdline = "/proc/cmdline";
+  std::filesystem::path sys = "/sys";
+  std::filesystem::path dev = "/dev";
+};
+
+// One partition (or whole disk) as the kernel sees it.
+struct BlockDevice {
+  std::filesystem::path node;  // "/dev/nvme0n1p2"
+  std::string name;            // kernel name "nvme0n1p2"
+  unsigned major = 0;
+  unsigned minor = 0;
+  std::string disk;          // parent disk kernel name "nvme0n1"; "" for a whole disk
+  int partition_number = 0;  // 2 (GPT index, what GRUB calls gpt2); 0 for a whole disk
+  std::string partuuid;      // GPT/MBR partition UUID, lower case; "" unknown
+  std::string fs_type;       // "ext4" when an ext4 superblock was found, else ""
+  std::string fs_uuid;       // ext4 UUID, lower case; "" unknown
+  std::string fs_label;      // ext4 volume label; "" none
+
+  bool operator==(const BlockDevice&) const = default;
+};
+
+// Explicit slot devices from config. Each spec is "PARTUUID=<uuid>", "UUID=<fs uuid>",
+// "LABEL=<fs label>", "PARTLABEL=<gpt name>" or an absolute device path ("/dev/sda2").
+struct SlotOverride {
+  std::string slot_a;
+  std::string slot_b;
+  bool empty() const { return slot_a.empty() && slot_b.empty(); }
+};
+
+struct SlotLayout {
+  std::string active_slot;          // "a" or "b"
+  BlockDevice active;               // the running rootfs
+  BlockDevice standby;              // its A/B sibling
+  std::optional<BlockDevice> boot;  // the separately mounted boot partition, when there is one
+
+  std::string standby_slot() const { return active_slot == "a" ? "b" : "a"; }
+  const BlockDevice& slot(std::string_view name) const {
+    return name == active_slot ? active : standby;
+  }
+};
+
+struct LayoutOptions {
+  SystemPaths paths;
+  // Mount point of the shared boot partition ("/boot"); "" when /boot lives inside each rootfs
+  // (Jetson). Not a separate mount → `boot` stays empty.
+  std::filesystem::path boot_mount_point = "/boot";
+  SlotOverride slot_override;
+};
+
+// Reads mountinfo and sysfs and returns the layout, or a clear error (kFailedPrecondition for
+// "this machine is not A/B", kNotFound when an override spec matches no partition).
+absl::StatusOr<SlotLayout> DetectSlotLayout(const LayoutOptions& options);
+
+// The block device for major:minor, with partition number, parent disk, ext4 identity and
+// PARTUUID filled in.
+absl::StatusOr<BlockDevice> DescribeBlockDevice(const SystemPaths& paths, unsigned major,
+                                                unsigned minor);
+
+// major:minor of the file system mounted at `mount_point` (the last matching mountinfo line,
+// i.e. the top of the mount stack). kNotFound when nothing is mounted there.
+struct DeviceNumber {
+  unsigned major = 0;
+  unsigned minor = 0;
+  bool operator==(const DeviceNumber&) const = default;
+};
+absl::StatusOr<DeviceNumber> FindMountDevice(std::string_view mountinfo_text,
+                                             const std::filesystem::path& mount_point);
+
+// ext4 identity read straight from the superblock (offset 1024): nullopt when the device holds
+// no ext2/3/4 file system.
+struct Ext4Identity {
+  std::string uuid;   // "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", lower case
+  std::string label;  // up to 16 bytes
+};
+absl::StatusOr<std::optional<Ext4Identity>> ReadExt4Identity(const std::filesystem::path& node);
+
+// Value of `key=` in a kernel command line ("root" → "PARTUUID=…"); nullopt when absent.
+std::optional<std::string> KernelCmdlineValue(std::string_view cmdline, std::string_view key);
+
+}  // namespace ota::boot

@@ -1,0 +1,61 @@
+// Per-slot persisted state, backend-neutral: one directory per slot holding small text files
+//   status          SlotStatus name (boot_controller.h), e.g. "UPDATING"
+//   version         firmware version of the image in that slot
+//   slot_in_use     the slot the last operation expects to run next (upstream-compatible name)
+//   failure_reason  why the last update/rollback of that slot failed (absent otherwise)
+// GRUB keeps the directories on the shared boot partition (<boot>/ota-slots/slot_<x>/); Jetson
+// CBoot keeps them inside each slot's own rootfs (<slot root>/boot/ota-status/). Every write is
+// atomic and durable (temp file + fsync + rename + directory fsync): after a crash each file
+// holds either its old or its new content, never a mix.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "otaclient/boot/boot_controller.h"
+
+namespace ota::boot {
+
+struct SlotState {
+  std::optional<SlotStatus> status;  // nullopt: no status file (never managed)
+  std::string version;               // "" when absent
+  std::string slot_in_use;           // "" when absent
+  std::string failure_reason;        // "" when absent
+
+  bool operator==(const SlotState&) const = default;
+};
+
+class SlotStateStore {
+ public:
+  static constexpr std::string_view kStatusFile = "status";
+  static constexpr std::string_view kVersionFile = "version";
+  static constexpr std::string_view kSlotInUseFile = "slot_in_use";
+  static constexpr std::string_view kFailureReasonFile = "failure_reason";
+
+  explicit SlotStateStore(std::filesystem::path dir) : dir_(std::move(dir)) {}
+
+  const std::filesystem::path& dir() const { return dir_; }
+
+  // Missing directory or files read as empty fields. A status file with an unknown name is
+  // kDataLoss naming the file (never silently treated as INITIALIZED). Values are trimmed of
+  // surrounding whitespace/newlines (upstream wrote them without a newline, some tools add one).
+  absl::StatusOr<SlotState> Load() const;
+
+  // Each creates the directory when missing and replaces one file atomically.
+  absl::Status WriteStatus(SlotStatus status);
+  absl::Status WriteVersion(std::string_view version);
+  absl::Status WriteSlotInUse(std::string_view slot);
+  // "" removes the file (durably).
+  absl::Status WriteFailureReason(std::string_view reason);
+
+ private:
+  absl::Status WriteField(std::string_view name, std::string_view value);
+
+  std::filesystem::path dir_;
+};
+
+}  // namespace ota::boot
