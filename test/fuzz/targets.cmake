@@ -6,3 +6,5 @@ ota_add_fuzzer(metadata_jwt_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/metadata_jwt
 ota_add_fuzzer(otactl_request_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/otactl_request_fuzz.cc LIBS otactl_lib)
 ota_add_fuzzer(cookies_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/cookies_fuzz.cc LIBS ota_http)
 ota_add_fuzzer(update_idmap_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/update_idmap_fuzz.cc LIBS ota_update)
+ota_add_fuzzer(nvbootctrl_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/nvbootctrl_fuzz.cc LIBS ota_boot_cboot)
+ota_add_fuzzer(extlinux_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/extlinux_fuzz.cc LIBS ota_boot_cboot)
