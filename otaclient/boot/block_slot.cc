@@ -1,0 +1,341 @@
+#include "otaclient/boot/block_slot.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <map>
+#include <system_error>
+
+#include "common/fs/fs.h"
+#include "common/fs/rooted.h"
+#include "common/log/log.h"
+#include "common/util/errors.h"
+#include "common/util/strings.h"
+#include "otaclient/boot/command.h"
+#include "otaclient/boot/text_fields.h"
+
+namespace ota::boot {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+struct MountinfoEntry {
+  unsigned major = 0;
+  unsigned minor = 0;
+  std::string mount_point;
+};
+
+std::vector<MountinfoEntry> ReadMountinfo(const stdfs::path& mountinfo) {
+  std::vector<MountinfoEntry> entries;
+  absl::StatusOr<std::string> text = fs::ReadFile(mountinfo);
+  if (!text.ok()) return entries;
+  for (std::string_view line : SplitLines(*text)) {
+    std::vector<std::string_view> fields = SplitFields(line);
+    if (fields.size() < 5) continue;
+    MountinfoEntry entry;
+    if (std::sscanf(std::string(fields[2]).c_str(), "%u:%u", &entry.major, &entry.minor) != 2) {
+      continue;
+    }
+    entry.mount_point = UnescapeOctal(fields[4]);
+    entries.push_back(std::move(entry));
+  }
+  return entries;
+}
+
+bool IsUnder(const std::string& path, const std::string& dir) {
+  if (path == dir) return true;
+  std::string prefix = dir;
+  if (prefix.empty() || prefix.back() != '/') prefix.push_back('/');
+  return path.compare(0, prefix.size(), prefix) == 0;
+}
+
+// Octal-escapes what would break an fstab field.
+std::string EscapeFstabField(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == ' ' || c == '\t' || c == '\\' || c == '#' || c == '\n') {
+      char buf[5];
+      std::snprintf(buf, sizeof(buf), "\\%03o", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// Several swap lines share the mount point "none"/"swap": those are keyed by their spec.
+std::string FstabKey(const FstabLine& line) {
+  if (line.mount_point == "none" || line.mount_point == "swap") {
+    return StrCat("swap:", line.spec);
+  }
+  return NormalizeMountPoint(line.mount_point);
+}
+
+}  // namespace
+
+MountSpec StandbyMountSpec() {
+  MountSpec spec;
+  spec.flags = MS_NOATIME | MS_NODEV;
+  return spec;
+}
+
+MountSpec ReadOnlyMountSpec() {
+  MountSpec spec;
+  spec.flags = MS_RDONLY | MS_NOATIME | MS_NODEV | MS_NOSUID | MS_NOEXEC;
+  return spec;
+}
+
+absl::StatusOr<MountedFileSystem> MountedFileSystem::Mount(const stdfs::path& device,
+                                                           const stdfs::path& target,
+                                                           const MountSpec& spec) {
+  std::error_code ec;
+  stdfs::create_directories(target, ec);
+  if (ec) return ErrnoStatus(ec.value(), StrCat("create mount point ", target.string()));
+  if (::mount(device.c_str(), target.c_str(), spec.fs_type.c_str(), spec.flags,
+              spec.data.empty() ? nullptr : spec.data.c_str()) != 0) {
+    return ErrnoStatus(
+        errno, StrCat("mount ", device.string(), " (", spec.fs_type, ") on ", target.string()));
+  }
+  MountedFileSystem mounted(target);
+  // Our mounts must not propagate into other namespaces (or back from them).
+  if (::mount(nullptr, target.c_str(), nullptr, MS_PRIVATE, nullptr) != 0) {
+    return ErrnoStatus(errno, StrCat("make ", target.string(), " a private mount"));
+  }
+  log::Info("mounted", {{"device", device.string()}, {"target", target.string()}});
+  return mounted;
+}
+
+MountedFileSystem::MountedFileSystem(MountedFileSystem&& other) noexcept
+    : target_(std::exchange(other.target_, {})) {}
+
+MountedFileSystem& MountedFileSystem::operator=(MountedFileSystem&& other) noexcept {
+  if (this != &other) {
+    if (mounted()) (void)SyncAndUnmount();
+    target_ = std::exchange(other.target_, {});
+  }
+  return *this;
+}
+
+MountedFileSystem::~MountedFileSystem() {
+  if (!mounted()) return;
+  absl::Status status = SyncAndUnmount();
+  if (status.ok()) return;
+  log::Warning("unmount failed, detaching lazily",
+               {{"target", target_.string()}, {"error", std::string(status.message())}});
+  ::umount2(target_.c_str(), MNT_DETACH);
+}
+
+absl::Status MountedFileSystem::SyncAndUnmount() {
+  if (!mounted()) return absl::OkStatus();
+  fs::UniqueFd fd(::open(target_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.valid() && ::syncfs(fd.get()) != 0) {
+    return ErrnoStatus(errno, StrCat("syncfs ", target_.string()));
+  }
+  fd.Reset();
+  if (::umount2(target_.c_str(), 0) != 0) {
+    return ErrnoStatus(errno, StrCat("umount ", target_.string()));
+  }
+  log::Info("unmounted", {{"target", target_.string()}});
+  target_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status UnmountAllUnder(const stdfs::path& dir, const stdfs::path& mountinfo) {
+  const std::string base = NormalizeMountPoint(dir.string());
+  std::vector<std::string> targets;
+  for (MountinfoEntry& entry : ReadMountinfo(mountinfo)) {
+    if (IsUnder(entry.mount_point, base)) targets.push_back(std::move(entry.mount_point));
+  }
+  // Deepest first; umount2 on a stacked mount point removes the top one each time.
+  std::stable_sort(targets.begin(), targets.end(),
+                   [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  for (const std::string& target : targets) {
+    log::Warning("unmounting a leftover mount", {{"target", target}});
+    if (::umount2(target.c_str(), 0) != 0 && errno != EINVAL && errno != ENOENT) {
+      if (::umount2(target.c_str(), MNT_DETACH) != 0 && errno != EINVAL) {
+        return ErrnoStatus(errno, StrCat("umount ", target));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FormatExt4(const BlockDevice& device, const std::optional<Ext4Identity>& identity,
+                        std::string_view fallback_label, const stdfs::path& mountinfo) {
+  for (const MountinfoEntry& entry : ReadMountinfo(mountinfo)) {
+    if (entry.major == device.major && entry.minor == device.minor) {
+      return absl::FailedPreconditionError(StrCat("refusing to format ", device.node.string(),
+                                                  ": it is mounted at ", entry.mount_point));
+    }
+  }
+  std::vector<std::string> argv = {"mkfs.ext4", "-F", "-q"};
+  if (identity.has_value() && !identity->uuid.empty()) {
+    argv.insert(argv.end(), {"-U", identity->uuid});
+  }
+  std::string label = identity.has_value() ? identity->label : std::string(fallback_label);
+  if (!label.empty()) argv.insert(argv.end(), {"-L", label});
+  argv.push_back(device.node.string());
+  log::Info("formatting standby", {{"device", device.node.string()},
+                                   {"uuid", identity ? identity->uuid : "(new)"},
+                                   {"label", label}});
+  OTA_ASSIGN_OR_RETURN(std::string out, RunProgramChecked(argv));
+  (void)out;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MountedFileSystem> PrepareStandbyFileSystem(
+    const BlockDevice& device, std::span<const std::string_view> keep_top_level,
+    const StandbyPrepareOptions& options) {
+  OTA_ASSIGN_OR_RETURN(std::optional<Ext4Identity> identity, ReadExt4Identity(device.node));
+  if (identity.has_value() && !options.force_format) {
+    absl::StatusOr<MountedFileSystem> mounted =
+        MountedFileSystem::Mount(device.node, options.mount_dir, StandbyMountSpec());
+    if (mounted.ok()) {
+      std::vector<std::string_view> keep(keep_top_level.begin(), keep_top_level.end());
+      keep.push_back("lost+found");
+      OTA_ASSIGN_OR_RETURN(fs::RootedDir root, fs::RootedDir::Open(options.mount_dir));
+      OTA_RETURN_IF_ERROR(WithContext(root.RemoveTreeExcept(keep),
+                                      StrCat("cleaning standby ", device.node.string())));
+      log::Info("standby cleaned", {{"device", device.node.string()}});
+      return mounted;
+    }
+    log::Warning(
+        "standby file system does not mount, reformatting",
+        {{"device", device.node.string()}, {"error", std::string(mounted.status().message())}});
+  }
+  OTA_RETURN_IF_ERROR(FormatExt4(device, identity, options.fallback_label, options.mountinfo));
+  return MountedFileSystem::Mount(device.node, options.mount_dir, StandbyMountSpec());
+}
+
+// ---- fstab ----
+
+absl::StatusOr<std::vector<FstabLine>> ParseFstab(std::string_view text, std::string_view what) {
+  if (text.find('\0') != std::string_view::npos) {
+    return absl::InvalidArgumentError(StrCat(what, ": contains a NUL byte"));
+  }
+  std::vector<FstabLine> lines;
+  int number = 0;
+  for (std::string_view line : SplitLines(text)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    FstabLine parsed;
+    parsed.raw = std::string(line);
+    std::string_view body = TrimSpace(line);
+    if (body.empty() || body.front() == '#') {
+      lines.push_back(std::move(parsed));
+      continue;
+    }
+    std::vector<std::string_view> fields = SplitFields(line);
+    if (fields.size() < 3 || fields.size() > 6) {
+      return absl::InvalidArgumentError(
+          StrCat(what, ":", number,
+                 ": expected 3 to 6 fields (spec, mount point, type, options, "
+                 "dump, pass), found ",
+                 fields.size()));
+    }
+    parsed.is_entry = true;
+    parsed.spec = UnescapeOctal(fields[0]);
+    parsed.mount_point = UnescapeOctal(fields[1]);
+    parsed.fs_type = UnescapeOctal(fields[2]);
+    if (fields.size() > 3) parsed.options = UnescapeOctal(fields[3]);
+    if (fields.size() > 4) parsed.dump = std::string(fields[4]);
+    if (fields.size() > 5) parsed.passno = std::string(fields[5]);
+    if (parsed.spec.empty() || parsed.mount_point.empty()) {
+      return absl::InvalidArgumentError(StrCat(what, ":", number, ": empty spec or mount point"));
+    }
+    lines.push_back(std::move(parsed));
+  }
+  return lines;
+}
+
+std::string FormatFstabEntry(const FstabLine& entry) {
+  std::string out = StrCat(EscapeFstabField(entry.spec), "\t", EscapeFstabField(entry.mount_point),
+                           "\t", EscapeFstabField(entry.fs_type), "\t",
+                           EscapeFstabField(entry.options.empty() ? "defaults" : entry.options));
+  StrAppend(&out, "\t", entry.dump.empty() ? "0" : entry.dump, "\t",
+            entry.passno.empty() ? "0" : entry.passno);
+  return out;
+}
+
+absl::StatusOr<std::string> MergeFstab(const FstabMergeInput& input) {
+  OTA_ASSIGN_OR_RETURN(std::vector<FstabLine> active,
+                       ParseFstab(input.active_fstab, "active /etc/fstab"));
+  OTA_ASSIGN_OR_RETURN(std::vector<FstabLine> image,
+                       ParseFstab(input.image_fstab, "image /etc/fstab"));
+  if (input.standby_root_spec.empty()) {
+    return absl::InvalidArgumentError("fstab merge: empty standby root spec");
+  }
+  std::map<std::string, const FstabLine*> active_by_key;
+  for (const FstabLine& line : active) {
+    if (line.is_entry) active_by_key.emplace(FstabKey(line), &line);
+  }
+  std::map<std::string, bool> image_keys;
+  bool image_has_root = false;
+  for (const FstabLine& line : image) {
+    if (!line.is_entry) continue;
+    image_keys[FstabKey(line)] = true;
+    if (FstabKey(line) == "/") image_has_root = true;
+  }
+  auto is_shared_boot = [&](const std::string& key) {
+    return input.shared_boot && (key == "/boot" || key == "/boot/efi");
+  };
+  auto root_entry = [&](const FstabLine& base) {
+    FstabLine root = base;
+    root.spec = input.standby_root_spec;
+    return FormatFstabEntry(root);
+  };
+
+  std::string out;
+  bool root_written = false;
+  auto write_missing_root = [&]() {
+    if (image_has_root || root_written) return;
+    auto it = active_by_key.find("/");
+    FstabLine base;
+    if (it != active_by_key.end()) {
+      base = *it->second;
+    } else {
+      base.mount_point = "/";
+      base.fs_type = "ext4";
+      base.options = "defaults";
+      base.dump = "0";
+      base.passno = "1";
+    }
+    StrAppend(&out, root_entry(base), "\n");
+    root_written = true;
+  };
+  for (const FstabLine& line : image) {
+    if (!line.is_entry) {
+      StrAppend(&out, line.raw, "\n");
+      continue;
+    }
+    write_missing_root();
+    const std::string key = FstabKey(line);
+    if (key == "/") {
+      StrAppend(&out, root_entry(line), "\n");
+    } else if (is_shared_boot(key) && active_by_key.count(key) != 0) {
+      StrAppend(&out, active_by_key[key]->raw, "\n");
+    } else {
+      StrAppend(&out, line.raw, "\n");
+    }
+  }
+  write_missing_root();
+  for (const FstabLine& line : active) {
+    if (!line.is_entry) continue;
+    const std::string key = FstabKey(line);
+    if (key == "/" || image_keys.count(key) != 0) continue;
+    if (!input.active_root_spec.empty() && line.spec == input.active_root_spec) {
+      FstabLine copy = line;
+      copy.spec = input.standby_root_spec;
+      StrAppend(&out, FormatFstabEntry(copy), "\n");
+    } else {
+      StrAppend(&out, line.raw, "\n");
+    }
+  }
+  return out;
+}
+
+}  // namespace ota::boot

@@ -1,0 +1,299 @@
+#include "otaclient/boot/slot_layout.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <system_error>
+
+#include "common/fs/fs.h"
+#include "common/util/errors.h"
+#include "common/util/strings.h"
+#include "otaclient/boot/command.h"
+#include "otaclient/boot/text_fields.h"
+
+namespace ota::boot {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+absl::StatusOr<DeviceNumber> ParseDeviceNumber(std::string_view text, std::string_view what) {
+  text = TrimSpace(text);
+  size_t colon = text.find(':');
+  auto parse = [](std::string_view digits, unsigned* out) {
+    if (digits.empty() || digits.size() > 9) return false;
+    unsigned value = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return false;
+      value = value * 10 + static_cast<unsigned>(c - '0');
+    }
+    *out = value;
+    return true;
+  };
+  DeviceNumber number;
+  if (colon == std::string_view::npos || !parse(text.substr(0, colon), &number.major) ||
+      !parse(text.substr(colon + 1), &number.minor)) {
+    return absl::DataLossError(StrCat(what, ": expected major:minor, found '", text, "'"));
+  }
+  return number;
+}
+
+// KEY=VALUE lines (sysfs uevent, blkid -o export) → value of `key`, "" when absent.
+std::string ExportValue(std::string_view text, std::string_view key) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == '=') {
+      return std::string(TrimSpace(line.substr(key.size() + 1)));
+    }
+    pos = end + 1;
+  }
+  return {};
+}
+
+// Partition entry values from the partition table via `blkid -p` (no cache, reads the table).
+struct PartitionEntry {
+  std::string uuid;
+  std::string name;
+};
+PartitionEntry ProbePartitionEntry(const stdfs::path& node) {
+  absl::StatusOr<CommandResult> probe = RunProgram({"blkid", "-p", "-o", "export", node.string()});
+  if (!probe.ok()) return {};
+  return {ToLower(ExportValue(probe->out, "PART_ENTRY_UUID")),
+          ExportValue(probe->out, "PART_ENTRY_NAME")};
+}
+
+std::string DescribeDevice(const BlockDevice& device) {
+  std::string out = device.node.string();
+  if (!device.partuuid.empty()) StrAppend(&out, " (PARTUUID=", device.partuuid, ")");
+  return out;
+}
+
+// Every partition the kernel knows, from /sys/class/block/*/partition.
+absl::StatusOr<std::vector<BlockDevice>> ListPartitions(const SystemPaths& paths,
+                                                        std::string_view only_disk) {
+  std::vector<BlockDevice> out;
+  const stdfs::path class_block = paths.sys / "class" / "block";
+  std::error_code ec;
+  std::vector<std::string> names;
+  for (const stdfs::directory_entry& entry : stdfs::directory_iterator(class_block, ec)) {
+    names.push_back(entry.path().filename().string());
+  }
+  if (ec) return ErrnoStatus(ec.value(), StrCat("list ", class_block.string()));
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    const stdfs::path dir = class_block / name;
+    if (!stdfs::exists(dir / "partition", ec)) continue;
+    OTA_ASSIGN_OR_RETURN(std::string dev_text, fs::ReadFile(dir / "dev"));
+    OTA_ASSIGN_OR_RETURN(DeviceNumber number, ParseDeviceNumber(dev_text, (dir / "dev").string()));
+    if (!only_disk.empty()) {
+      std::string disk = stdfs::canonical(dir, ec).parent_path().filename().string();
+      if (ec || disk != only_disk) continue;
+    }
+    OTA_ASSIGN_OR_RETURN(BlockDevice device,
+                         DescribeBlockDevice(paths, number.major, number.minor));
+    out.push_back(std::move(device));
+  }
+  return out;
+}
+
+bool MatchesSpec(const BlockDevice& device, std::string_view spec) {
+  auto value_of = [&](std::string_view prefix) -> std::optional<std::string_view> {
+    if (spec.substr(0, prefix.size()) == prefix) return spec.substr(prefix.size());
+    return std::nullopt;
+  };
+  if (auto v = value_of("PARTUUID=")) return !v->empty() && device.partuuid == ToLower(*v);
+  if (auto v = value_of("UUID=")) return !v->empty() && device.fs_uuid == ToLower(*v);
+  if (auto v = value_of("LABEL=")) return !v->empty() && device.fs_label == *v;
+  if (auto v = value_of("PARTLABEL=")) {
+    return !v->empty() && ProbePartitionEntry(device.node).name == *v;
+  }
+  return !spec.empty() && spec.front() == '/' && device.node == stdfs::path(spec);
+}
+
+absl::StatusOr<BlockDevice> ResolveSpec(const std::vector<BlockDevice>& partitions,
+                                        std::string_view spec, std::string_view field) {
+  std::vector<const BlockDevice*> matches;
+  for (const BlockDevice& device : partitions) {
+    if (MatchesSpec(device, spec)) matches.push_back(&device);
+  }
+  if (matches.empty()) {
+    return absl::NotFoundError(
+        StrCat("slot override ", field, " '", spec, "': no partition matches"));
+  }
+  if (matches.size() > 1) {
+    return absl::FailedPreconditionError(StrCat("slot override ", field, " '", spec,
+                                                "' is ambiguous: ", matches[0]->node.string(),
+                                                " and ", matches[1]->node.string()));
+  }
+  return *matches[0];
+}
+
+}  // namespace
+
+std::optional<std::string> KernelCmdlineValue(std::string_view cmdline, std::string_view key) {
+  std::optional<std::string> value;  // the kernel honours the last occurrence
+  for (std::string_view field : SplitFields(TrimSpace(cmdline))) {
+    if (field.size() > key.size() && field.substr(0, key.size()) == key &&
+        field[key.size()] == '=') {
+      std::string_view v = field.substr(key.size() + 1);
+      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+      value = std::string(v);
+    }
+  }
+  return value;
+}
+
+absl::StatusOr<DeviceNumber> FindMountDevice(std::string_view mountinfo_text,
+                                             const stdfs::path& mount_point) {
+  std::optional<DeviceNumber> found;
+  const std::string wanted = NormalizeMountPoint(mount_point.string());
+  size_t pos = 0;
+  int line_number = 0;
+  while (pos < mountinfo_text.size()) {
+    size_t end = mountinfo_text.find('\n', pos);
+    if (end == std::string_view::npos) end = mountinfo_text.size();
+    std::string_view line = mountinfo_text.substr(pos, end - pos);
+    pos = end + 1;
+    ++line_number;
+    std::vector<std::string_view> fields = SplitFields(line);
+    if (fields.size() < 5) continue;
+    if (NormalizeMountPoint(UnescapeOctal(fields[4])) != wanted) continue;
+    OTA_ASSIGN_OR_RETURN(found,
+                         ParseDeviceNumber(fields[2], StrCat("mountinfo line ", line_number)));
+  }
+  if (!found.has_value()) {
+    return absl::NotFoundError(StrCat("nothing is mounted at ", wanted, " (mountinfo)"));
+  }
+  return *found;
+}
+
+absl::StatusOr<std::optional<Ext4Identity>> ReadExt4Identity(const stdfs::path& node) {
+  fs::UniqueFd fd(::open(node.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus(errno, StrCat("open ", node.string()));
+  uint8_t sb[256];
+  ssize_t n = ::pread(fd.get(), sb, sizeof(sb), 1024);
+  if (n < 0) return ErrnoStatus(errno, StrCat("read superblock of ", node.string()));
+  if (n < static_cast<ssize_t>(sizeof(sb))) return std::optional<Ext4Identity>();
+  if (sb[0x38] != 0x53 || sb[0x39] != 0xEF) return std::optional<Ext4Identity>();
+  static constexpr char kHex[] = "0123456789abcdef";
+  Ext4Identity identity;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) identity.uuid.push_back('-');
+    identity.uuid.push_back(kHex[sb[0x68 + i] >> 4]);
+    identity.uuid.push_back(kHex[sb[0x68 + i] & 0xf]);
+  }
+  for (int i = 0; i < 16 && sb[0x78 + i] != 0; ++i) {
+    identity.label.push_back(static_cast<char>(sb[0x78 + i]));
+  }
+  return std::optional<Ext4Identity>(std::move(identity));
+}
+
+absl::StatusOr<BlockDevice> DescribeBlockDevice(const SystemPaths& paths, unsigned major,
+                                                unsigned minor) {
+  const stdfs::path sys_dev = paths.sys / "dev" / "block" / StrCat(major, ":", minor);
+  std::error_code ec;
+  const stdfs::path sys_dir = stdfs::canonical(sys_dev, ec);
+  if (ec) return ErrnoStatus(ec.value(), StrCat("resolve ", sys_dev.string()));
+  OTA_ASSIGN_OR_RETURN(std::string uevent, fs::ReadFile(sys_dir / "uevent"));
+  BlockDevice device;
+  device.major = major;
+  device.minor = minor;
+  device.name = ExportValue(uevent, "DEVNAME");
+  if (device.name.empty()) device.name = sys_dir.filename().string();
+  device.node = paths.dev / device.name;
+  if (stdfs::exists(sys_dir / "partition", ec)) {
+    device.disk = sys_dir.parent_path().filename().string();
+    OTA_ASSIGN_OR_RETURN(std::string partition, fs::ReadFile(sys_dir / "partition"));
+    device.partition_number = std::atoi(std::string(TrimSpace(partition)).c_str());
+  }
+  absl::StatusOr<std::optional<Ext4Identity>> identity = ReadExt4Identity(device.node);
+  if (!identity.ok()) return identity.status();
+  if (identity->has_value()) {
+    device.fs_type = "ext4";
+    device.fs_uuid = (*identity)->uuid;
+    device.fs_label = (*identity)->label;
+  }
+  if (device.partition_number > 0) device.partuuid = ProbePartitionEntry(device.node).uuid;
+  return device;
+}
+
+absl::StatusOr<SlotLayout> DetectSlotLayout(const LayoutOptions& options) {
+  OTA_ASSIGN_OR_RETURN(std::string mountinfo, fs::ReadFile(options.paths.mountinfo));
+  OTA_ASSIGN_OR_RETURN(DeviceNumber root_number, FindMountDevice(mountinfo, "/"));
+  OTA_ASSIGN_OR_RETURN(BlockDevice root,
+                       DescribeBlockDevice(options.paths, root_number.major, root_number.minor));
+  SlotLayout layout;
+  if (!options.boot_mount_point.empty()) {
+    absl::StatusOr<DeviceNumber> boot_number = FindMountDevice(mountinfo, options.boot_mount_point);
+    if (boot_number.ok() && !(*boot_number == root_number)) {
+      OTA_ASSIGN_OR_RETURN(
+          layout.boot, DescribeBlockDevice(options.paths, boot_number->major, boot_number->minor));
+    }
+  }
+
+  if (!options.slot_override.empty()) {
+    if (options.slot_override.slot_a.empty() || options.slot_override.slot_b.empty()) {
+      return absl::InvalidArgumentError("slot override needs both slot_a and slot_b");
+    }
+    OTA_ASSIGN_OR_RETURN(std::vector<BlockDevice> partitions, ListPartitions(options.paths, ""));
+    OTA_ASSIGN_OR_RETURN(BlockDevice a,
+                         ResolveSpec(partitions, options.slot_override.slot_a, "slot_a"));
+    OTA_ASSIGN_OR_RETURN(BlockDevice b,
+                         ResolveSpec(partitions, options.slot_override.slot_b, "slot_b"));
+    if (a.major == b.major && a.minor == b.minor) {
+      return absl::FailedPreconditionError(
+          StrCat("slot override: slot_a and slot_b are the same device ", a.node.string()));
+    }
+    if (a.major == root.major && a.minor == root.minor) {
+      layout.active_slot = "a";
+      layout.active = std::move(a);
+      layout.standby = std::move(b);
+    } else if (b.major == root.major && b.minor == root.minor) {
+      layout.active_slot = "b";
+      layout.active = std::move(b);
+      layout.standby = std::move(a);
+    } else {
+      return absl::FailedPreconditionError(
+          StrCat("the running root ", DescribeDevice(root), " is neither slot_a ",
+                 DescribeDevice(a), " nor slot_b ", DescribeDevice(b), " (slot override)"));
+    }
+    return layout;
+  }
+
+  if (root.partition_number == 0 || root.disk.empty()) {
+    return absl::FailedPreconditionError(StrCat("not an A/B layout: the root file system ",
+                                                root.node.string(), " is not a partition"));
+  }
+  OTA_ASSIGN_OR_RETURN(std::vector<BlockDevice> siblings, ListPartitions(options.paths, root.disk));
+  std::vector<BlockDevice> candidates;
+  std::string seen;
+  for (BlockDevice& sibling : siblings) {
+    StrAppend(&seen, seen.empty() ? "" : ", ", sibling.node.string(),
+              sibling.fs_type.empty() ? "" : ":", sibling.fs_type);
+    if (sibling.major == root.major && sibling.minor == root.minor) continue;
+    if (layout.boot.has_value() && sibling.major == layout.boot->major &&
+        sibling.minor == layout.boot->minor) {
+      continue;
+    }
+    if (sibling.fs_type != "ext4") continue;
+    candidates.push_back(std::move(sibling));
+  }
+  if (candidates.size() != 1) {
+    return absl::FailedPreconditionError(StrCat(
+        "not an A/B layout: expected exactly one ext4 partition besides the root ",
+        root.node.string(), layout.boot ? StrCat(" and /boot ", layout.boot->node.string()) : "",
+        " on disk ", root.disk, ", found ", candidates.size(), " (partitions: ", seen,
+        "); name the slots explicitly in ecu_info (slot_a/slot_b)"));
+  }
+  layout.standby = std::move(candidates.front());
+  layout.active_slot = root.partition_number < layout.standby.partition_number ? "a" : "b";
+  layout.active = std::move(root);
+  return layout;
+}
+
+}  // namespace ota::boot
