@@ -1,0 +1,85 @@
+// The otaproxy HTTP/1.1 front: a forward proxy for absolute-form GET requests with a shared
+// disk cache. Requests are parsed with Boost.Beast; each client connection has its own thread.
+//
+// Per request:
+//   - cache off, `no_cache`, unknown file_compression_alg with file_sha256, or the hard disk
+//     limit reached → relayed straight from upstream (status and body passed through);
+//   - committed entry → served from disk (sendfile), Content-Length set;
+//   - otherwise → joins the single in-flight download of that key, or starts it. The download
+//     runs on a worker thread into a temp file; every client of the key streams from that file
+//     as bytes arrive. The last byte is released only when the download is complete and
+//     verified (length, and file_sha256 when given, through zstd when file_compression_alg=zst),
+//     so a broken download reaches its clients as a truncated response, never a complete wrong
+//     one, and never becomes a cache entry. Upstream statuses other than 200 are passed through
+//     and not cached; an unreachable upstream gives 502 with the reason.
+// Cache key: file_sha256 (+ "." + alg) when given, else "url_" + sha256(http URL).
+// Admin (origin-form, loopback clients only): GET /_otaproxy/stats (JSON counters),
+// POST /_otaproxy/purge (drop every entry).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "otaproxy/cache/cache_store.h"
+#include "otaproxy/upstream/upstream_client.h"
+
+namespace ota::proxy {
+
+struct ServerOptions {
+  std::string listen_addr = "0.0.0.0";
+  uint16_t listen_port = 8082;  // 0 = pick a free port (see ProxyServer::port())
+  // Fetch upstream with https even when the client asked for http:// (gateway without an
+  // upper proxy).
+  bool upstream_https = false;
+  // Pass Ota-File-Cache-Control upstream (when chaining to an upper otaproxy).
+  bool forward_cache_control = false;
+  size_t max_inflight_requests = 1024;  // beyond: 429
+  size_t max_connections = 4096;        // beyond: 503 and close
+  size_t header_limit = 16 * 1024;      // bytes of request line + headers; beyond: 431
+  int idle_timeout_s = 60;              // keep-alive connection without a request: closed
+  int send_timeout_s = 60;              // client not reading for this long: closed
+  size_t flight_workers = 32;           // concurrent cache-filling downloads
+};
+
+struct ServerStats {
+  uint64_t requests = 0;
+  uint64_t cache_hits = 0;
+  uint64_t cache_misses = 0;  // downloads started to fill the cache
+  uint64_t flight_joins = 0;  // requests served from a download already in flight
+  uint64_t relayed = 0;       // requests proxied without the cache
+  uint64_t upstream_fetches = 0;
+  uint64_t upstream_failures = 0;
+  uint64_t verify_failures = 0;  // downloads that failed length or sha256 verification
+  uint64_t committed = 0;
+  uint64_t rejected_busy = 0;  // 429
+  uint64_t cache_entries = 0;
+  uint64_t cache_bytes = 0;
+  uint64_t evictions = 0;
+};
+
+class ProxyServer {
+ public:
+  // `store` may be null: no caching, every request relayed.
+  static absl::StatusOr<std::unique_ptr<ProxyServer>> Start(ServerOptions options,
+                                                            std::unique_ptr<CacheStore> store,
+                                                            UpstreamConfig upstream);
+  ~ProxyServer();  // Stop()
+  ProxyServer(const ProxyServer&) = delete;
+  ProxyServer& operator=(const ProxyServer&) = delete;
+
+  uint16_t port() const;
+  ServerStats Stats() const;
+  // Stops accepting, aborts downloads, closes connections, flushes the index. Idempotent.
+  void Stop();
+
+  struct Impl;
+
+ private:
+  explicit ProxyServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ota::proxy
