@@ -122,7 +122,8 @@ absl::StatusOr<ParsedGrubMenu> ParseGeneratedGrubMenu(std::string_view text) {
     if (current == nullptr) {
       constexpr std::string_view kSetDefault = "set default=";
       constexpr std::string_view kMenuentry = "menuentry ";
-      if (line.substr(0, kSetDefault.size()) == kSetDefault) {
+      // The first `set default=` is the fallback; later ones come from grubenv variables.
+      if (line.substr(0, kSetDefault.size()) == kSetDefault && menu.fallback_default.empty()) {
         menu.fallback_default = std::string(line.substr(kSetDefault.size()));
       } else if (line.substr(0, kMenuentry.size()) == kMenuentry) {
         size_t id_pos = line.rfind(" --id ");
