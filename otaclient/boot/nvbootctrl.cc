@@ -3,7 +3,7 @@
 #include "common/log/log.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
-#include "otaclient/boot/cboot_command.h"
+#include "otaclient/boot/command.h"
 
 namespace ota::boot {
 namespace {
@@ -66,18 +66,18 @@ std::vector<std::string> Nvbootctrl::Args(std::string_view command, int slot) co
 
 absl::StatusOr<std::string> Nvbootctrl::Run(std::string_view command, int slot) const {
   std::vector<std::string> args = Args(command, slot);
-  log::Debug("nvbootctrl", {{"command", cboot::DescribeCommand(args)}});
-  return cboot::RunCommandChecked(args);
+  log::Debug("nvbootctrl", {{"command", DescribeArgv(args)}});
+  return RunProgramChecked(args);
 }
 
 absl::StatusOr<bool> Nvbootctrl::Query(std::string_view command, int slot) const {
   std::vector<std::string> args = Args(command, slot);
-  OTA_ASSIGN_OR_RETURN(cboot::CommandResult result, cboot::RunCommand(args));
+  OTA_ASSIGN_OR_RETURN(CommandResult result, RunProgram(args));
   if (result.exit_code == 0) return true;
   // 126/127: the shell's "cannot execute"/"not found"; >128: killed by a signal. Neither is
   // an answer.
   if (result.exit_code >= 126) {
-    return absl::InternalError(StrCat("`", cboot::DescribeCommand(args), "` failed with exit ",
+    return absl::InternalError(StrCat("`", DescribeArgv(args), "` failed with exit ",
                                       result.exit_code, ": ", Quote(result.err)));
   }
   return false;

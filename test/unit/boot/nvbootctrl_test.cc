@@ -10,7 +10,7 @@
 
 #include "common/fs/fs.h"
 #include "gtest/gtest.h"
-#include "otaclient/boot/cboot_command.h"
+#include "otaclient/boot/command.h"
 
 namespace ota::boot {
 namespace {
@@ -87,7 +87,7 @@ class NvbootctrlFakeTest : public ::testing::Test {
     ::setenv("FAKE_NVBOOTCTRL_STATE", state_.c_str(), 1);
     ::setenv("FAKE_NVBOOTCTRL_LOG", log_.c_str(), 1);
     ::unsetenv("FAKE_NVBOOTCTRL_FAIL");
-    ASSERT_TRUE(cboot::RunCommandChecked({kFake, "fake-init", "0"}).ok());
+    ASSERT_TRUE(RunProgramChecked({kFake, "fake-init", "0"}).ok());
   }
   void TearDown() override {
     ::unsetenv("FAKE_NVBOOTCTRL_STATE");
@@ -115,7 +115,7 @@ TEST_F(NvbootctrlFakeTest, SwitchCycle) {
   ASSERT_TRUE(nv_.SetActiveBootSlot(1).ok());
   EXPECT_TRUE(*nv_.IsSlotBootable(1));
   EXPECT_FALSE(*nv_.IsSlotMarkedSuccessful(1));
-  ASSERT_EQ(*cboot::RunCommandChecked({kFake, "fake-boot"}), "1\n");
+  ASSERT_EQ(*RunProgramChecked({kFake, "fake-boot"}), "1\n");
   EXPECT_EQ(*nv_.GetCurrentSlot(), 1);
   ASSERT_TRUE(nv_.MarkBootSuccessful().ok());
   EXPECT_TRUE(*nv_.IsSlotMarkedSuccessful(1));
@@ -130,7 +130,7 @@ TEST_F(NvbootctrlFakeTest, SwitchCycle) {
 
 TEST_F(NvbootctrlFakeTest, FailedNewSlotFallsBack) {
   ASSERT_TRUE(nv_.SetActiveBootSlot(1).ok());
-  ASSERT_EQ(*cboot::RunCommandChecked({kFake, "fake-boot", "--fail-new"}), "0\n");
+  ASSERT_EQ(*RunProgramChecked({kFake, "fake-boot", "--fail-new"}), "0\n");
   EXPECT_EQ(*nv_.GetCurrentSlot(), 0);
   EXPECT_FALSE(*nv_.IsSlotBootable(1));
 }

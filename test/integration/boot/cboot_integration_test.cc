@@ -1,0 +1,453 @@
+// The CBoot controller on real block devices: a GPT disk on a loop device with rootfs A (p1) and
+// B (p2), each a real ext4 with /boot/extlinux/extlinux.conf; the fake nvbootctrl
+// (test/lib/fake-nvbootctrl) on PATH keeps the boot loader's slot state in a file. A "reboot"
+// unmounts everything, lets the fake decide like CBoot which slot comes up (`fake-boot`), mounts
+// that slot as the running root and creates a new controller on it, which is what a restarted
+// otaclient sees.
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/fs/fs.h"
+#include "gtest/gtest.h"
+#include "otaclient/boot/block_slot.h"
+#include "otaclient/boot/cboot_boot_controller.h"
+#include "otaclient/boot/command.h"
+
+namespace ota::boot {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+constexpr const char* kFake = OTA_SOURCE_DIR "/test/lib/fake-nvbootctrl";
+constexpr const char* kPartuuidA = "6a1c0d2e-0000-4000-8000-00000000000a";
+constexpr const char* kPartuuidB = "6a1c0d2e-0000-4000-8000-00000000000b";
+constexpr const char* kImageExtlinux =
+    "TIMEOUT 30\nDEFAULT primary\n\nLABEL primary\n      LINUX /boot/Image\n"
+    "      APPEND ${cbootargs} quiet root=/dev/mmcblk0p1 rw rootwait rootfstype=ext4\n";
+
+std::string Sh(const std::string& script) {
+  absl::StatusOr<std::string> out = RunProgramChecked({"bash", "-c", script});
+  EXPECT_TRUE(out.ok()) << out.status();
+  return out.ok() ? *out : std::string();
+}
+
+std::string ReadText(const stdfs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteText(const stdfs::path& p, const std::string& content) {
+  stdfs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
+}
+
+std::string Trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// A sparse GPT disk image on a loop device with `partuuids.size()` ext4 partitions of 16 MiB,
+// partition nodes registered with partx (losetup -P makes none on these kernels). The
+// destructor removes the partition nodes and detaches it (mounts are the fixture's to undo).
+class LoopDisk {
+ public:
+  static absl::StatusOr<std::unique_ptr<LoopDisk>> Create(const stdfs::path& image,
+                                                          const std::vector<std::string>& uuids) {
+    std::string script = "set -e; truncate -s 48M '" + image.string() + "'; sgdisk -o";
+    for (size_t i = 0; i < uuids.size(); ++i) {
+      const std::string n = std::to_string(i + 1);
+      script += " -n " + n + ":0:+16M -t " + n + ":8300 -u " + n + ":" + uuids[i];
+    }
+    script += " '" + image.string() + "' >/dev/null";
+    absl::Status partitioned = RunProgramChecked({"bash", "-c", script}).status();
+    if (!partitioned.ok()) return partitioned;
+    absl::StatusOr<std::string> loop =
+        RunProgramChecked({"losetup", "--find", "--show", image.string()});
+    if (!loop.ok()) return loop.status();
+    auto disk = std::unique_ptr<LoopDisk>(new LoopDisk(Trimmed(*loop)));
+    (void)RunProgram({"partx", "-a", disk->device_});
+    // Partition nodes appear asynchronously (devtmpfs): poll with a deadline.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (size_t i = 1; i <= uuids.size(); ++i) {
+      while (!stdfs::exists(disk->Partition(i))) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          return absl::DeadlineExceededError("no partition node " + disk->Partition(i));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+    return disk;
+  }
+  ~LoopDisk() {
+    (void)RunProgram({"partx", "-d", device_});
+    (void)RunProgram({"losetup", "-d", device_});
+  }
+  std::string Partition(size_t n) const { return device_ + "p" + std::to_string(n); }
+
+ private:
+  explicit LoopDisk(std::string device) : device_(std::move(device)) {}
+  std::string device_;
+};
+
+class CbootIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "SKIP: needs root (loop devices, mount)";
+    if (!RunProgram({"losetup", "--find"}).ok() ||
+        RunProgram({"losetup", "--find"})->exit_code != 0) {
+      GTEST_SKIP() << "SKIP: no loop devices";
+    }
+    auto tmp = fs::TempDir::Create("cboot-it");
+    ASSERT_TRUE(tmp.ok()) << tmp.status();
+    tmp_ = std::make_unique<fs::TempDir>(std::move(*tmp));
+    dir_ = tmp_->path();
+    // The fake nvbootctrl on PATH, with its state and call log in the temp dir.
+    stdfs::create_directories(dir_ / "bin");
+    stdfs::create_symlink(kFake, dir_ / "bin" / "nvbootctrl");
+    old_path_ = getenv("PATH") ? getenv("PATH") : "";
+    ::setenv("PATH", ((dir_ / "bin").string() + ":" + old_path_).c_str(), 1);
+    ::setenv("FAKE_NVBOOTCTRL_STATE", (dir_ / "nvbootctrl.state").c_str(), 1);
+    ::setenv("FAKE_NVBOOTCTRL_LOG", (dir_ / "nvbootctrl.log").c_str(), 1);
+    ::unsetenv("FAKE_NVBOOTCTRL_FAIL");
+    Sh("nvbootctrl fake-init 0");
+
+    auto disk = LoopDisk::Create(dir_ / "disk.img", {kPartuuidA, kPartuuidB});
+    ASSERT_TRUE(disk.ok()) << disk.status();
+    disk_ = std::move(*disk);
+    // Factory content: both slots carry v1 with their own extlinux.conf and fstab.
+    for (int slot : {0, 1}) {
+      const stdfs::path stage = dir_ / ("stage" + std::to_string(slot));
+      WriteText(stage / "boot/extlinux/extlinux.conf", kImageExtlinux);
+      WriteText(stage / "etc/fstab", "/dev/root / ext4 defaults 0 1\n");
+      WriteText(stage / "etc/os-release", "v1\n");
+      Sh("mkfs.ext4 -q -F -L APP" + std::string(slot == 0 ? "" : "_b") + " -d '" + stage.string() +
+         "' " + disk_->Partition(slot + 1));
+    }
+  }
+
+  void TearDown() override {
+    controller_.reset();
+    active_mount_.reset();
+    if (tmp_) {
+      (void)UnmountAllUnder(dir_);
+      ::setenv("PATH", old_path_.c_str(), 1);
+    }
+    disk_.reset();
+    emmc_.reset();
+  }
+
+  int FakeGet(const std::string& key) { return std::stoi(Sh("nvbootctrl fake-get " + key)); }
+  std::string Calls() { return ReadText(dir_ / "nvbootctrl.log"); }
+  std::string SlotDevice(int slot) { return disk_->Partition(slot + 1); }
+  stdfs::path ActiveRoot() { return dir_ / "active"; }
+
+  CbootOptions Options() {
+    CbootOptions options;
+    options.active_root = ActiveRoot();
+    options.mount_dir = dir_ / "mnt";
+    if (emmc_) options.boot_devices = {emmc_->Partition(1), emmc_->Partition(2)};
+    return options;
+  }
+
+  // Power-on: the fake boot loader picks the slot; we mount it as "/" and start "otaclient".
+  absl::StatusOr<BootState> Boot() {
+    controller_.reset();
+    const int current = FakeGet("current");
+    active_mount_ = std::make_unique<MountedFileSystem>(std::move(
+        *MountedFileSystem::Mount(SlotDevice(current), ActiveRoot(), StandbyMountSpec())));
+    auto controller = CreateCbootBootController(Options());
+    if (!controller.ok()) return controller.status();
+    controller_ = std::move(*controller);
+    return controller_->ConfirmBoot();
+  }
+
+  // Reset: everything unmounted, the boot loader decides, then Boot().
+  absl::StatusOr<BootState> Reboot(bool new_slot_fails = false) {
+    controller_.reset();
+    active_mount_.reset();
+    (void)UnmountAllUnder(dir_);
+    Sh(std::string("nvbootctrl fake-boot") + (new_slot_fails ? " --fail-new" : ""));
+    return Boot();
+  }
+
+  // Writes a minimal "image" into the standby root (what the update engine would do).
+  static void WriteImage(const stdfs::path& root, const std::string& version) {
+    WriteText(root / "boot/extlinux/extlinux.conf", kImageExtlinux);
+    WriteText(root / "boot/Image", "kernel " + version + "\n");
+    WriteText(root / "etc/fstab", "/dev/root / ext4 defaults 0 1\n");
+    WriteText(root / "etc/os-release", version + "\n");
+  }
+
+  // PrepareStandby + image + CommitSwitch.
+  void Update(const std::string& version) {
+    std::vector<std::string_view> keep = {".ota-resources"};
+    auto root = controller_->PrepareStandby(version, keep);
+    ASSERT_TRUE(root.ok()) << root.status();
+    WriteImage(*root, version);
+    ASSERT_TRUE(controller_->CommitSwitch().ok());
+  }
+
+  // Reads a file of slot `slot` through a read-only mount.
+  std::string ReadSlotFile(int slot, const std::string& path) {
+    auto mounted = MountedFileSystem::Mount(SlotDevice(slot), dir_ / "peek", ReadOnlyMountSpec());
+    EXPECT_TRUE(mounted.ok()) << mounted.status();
+    if (!mounted.ok()) return {};
+    std::string text = ReadText(dir_ / "peek" / path);
+    EXPECT_TRUE(mounted->SyncAndUnmount().ok());
+    return text;
+  }
+
+  std::unique_ptr<fs::TempDir> tmp_;
+  stdfs::path dir_;
+  std::string old_path_;
+  std::unique_ptr<LoopDisk> disk_;
+  std::unique_ptr<LoopDisk> emmc_;
+  std::unique_ptr<MountedFileSystem> active_mount_;
+  std::unique_ptr<BootController> controller_;
+};
+
+TEST_F(CbootIntegrationTest, UpdateConfirmFailRetryRollback) {
+  // First start on a factory machine.
+  auto state = Boot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->status, SlotStatus::kInitialized);
+  EXPECT_EQ(state->active_slot, "0");
+  EXPECT_EQ(ReadText(ActiveRoot() / "boot/ota-status/slot_in_use"), "0");
+
+  // --- update A→B, confirmed ---
+  std::vector<std::string_view> keep = {".ota-resources"};
+  auto root = controller_->PrepareStandby("v2", keep);
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_EQ(FakeGet("bootable1"), 0) << "standby must be unbootable while written";
+  EXPECT_EQ(ReadText(ActiveRoot() / "boot/ota-status/slot_in_use"), "1");
+  WriteImage(*root, "v2");
+  ASSERT_TRUE(controller_->CommitSwitch().ok());
+  EXPECT_EQ(FakeGet("active"), 1);
+  EXPECT_EQ(Calls(),
+            "-t rootfs get-number-slots\n-t rootfs get-current-slot\n"
+            "-t rootfs set-slot-as-unbootable 1\n-t rootfs set-active-boot-slot 1\n");
+  const std::string conf_b = ReadSlotFile(1, "boot/extlinux/extlinux.conf");
+  EXPECT_NE(conf_b.find(std::string("root=PARTUUID=") + kPartuuidB + " rw"), std::string::npos)
+      << conf_b;
+  EXPECT_EQ(conf_b.find("mmcblk0p1"), std::string::npos) << conf_b;
+  EXPECT_EQ(ReadSlotFile(1, "boot/ota-status/status"), "UPDATING");
+  EXPECT_EQ(ReadSlotFile(1, "boot/ota-status/version"), "v2");
+  EXPECT_EQ(ReadSlotFile(1, "boot/ota-status/slot_in_use"), "1");
+  // fstab: the root entry names the standby's own file system.
+  EXPECT_NE(ReadSlotFile(1, "etc/fstab").find("UUID="), std::string::npos);
+
+  state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "1");
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
+  EXPECT_EQ(state->version, "v2");
+  EXPECT_EQ(FakeGet("successful1"), 1);
+  EXPECT_EQ(ReadText(ActiveRoot() / "etc/os-release"), "v2\n");
+  state = Reboot();  // stays on B
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "1");
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
+
+  // --- update B→A, the new slot never comes up: CBoot falls back to B ---
+  Update("v3");
+  state = Reboot(/*new_slot_fails=*/true);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "1");
+  EXPECT_EQ(state->status, SlotStatus::kFailure);
+  EXPECT_NE(state->failure_reason.find("did not boot"), std::string::npos) << state->failure_reason;
+  EXPECT_NE(state->failure_reason.find("v3"), std::string::npos) << state->failure_reason;
+  EXPECT_EQ(state->version, "v2");  // the running slot is untouched
+  EXPECT_EQ(ReadText(ActiveRoot() / "etc/os-release"), "v2\n");
+  // Reported again after a plain restart, and A is not a rollback target.
+  state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "1");
+  EXPECT_EQ(state->status, SlotStatus::kFailure);
+  absl::Status rollback = controller_->CheckRollbackPossible();
+  EXPECT_EQ(rollback.code(), absl::StatusCode::kFailedPrecondition) << rollback;
+
+  // --- update B→A again, works this time ---
+  Update("v4");
+  state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "0");
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
+  EXPECT_EQ(state->version, "v4");
+  EXPECT_NE(ReadText(ActiveRoot() / "boot/extlinux/extlinux.conf")
+                .find(std::string("root=PARTUUID=") + kPartuuidA),
+            std::string::npos);
+
+  // --- rollback to B (v2) ---
+  ASSERT_TRUE(controller_->CheckRollbackPossible().ok()) << controller_->CheckRollbackPossible();
+  ASSERT_TRUE(controller_->CommitRollback().ok());
+  EXPECT_EQ(FakeGet("active"), 1);
+  state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "1");
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
+  EXPECT_EQ(state->version, "v2");
+
+  // --- rollback to A whose boot fails: ROLLBACK_FAILURE on B ---
+  ASSERT_TRUE(controller_->CommitRollback().ok());
+  state = Reboot(/*new_slot_fails=*/true);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "1");
+  EXPECT_EQ(state->status, SlotStatus::kRollbackFailure);
+  EXPECT_NE(state->failure_reason.find("rollback"), std::string::npos) << state->failure_reason;
+}
+
+TEST_F(CbootIntegrationTest, FailedUpdateLeavesStandbyUnbootableAndActiveUntouched) {
+  ASSERT_TRUE(Boot().ok());
+  std::vector<std::string_view> keep;
+  auto root = controller_->PrepareStandby("v2", keep);
+  ASSERT_TRUE(root.ok()) << root.status();
+  WriteImage(*root, "v2");
+  stdfs::remove(*root / "boot/extlinux/extlinux.conf");  // a broken image
+  absl::Status commit = controller_->CommitSwitch();
+  EXPECT_EQ(commit.code(), absl::StatusCode::kInvalidArgument) << commit;
+  EXPECT_NE(commit.message().find("extlinux.conf"), absl::string_view::npos) << commit;
+  ASSERT_TRUE(controller_->OnUpdateFailed(SlotStatus::kFailure).ok());
+  EXPECT_EQ(FakeGet("bootable1"), 0);
+  EXPECT_EQ(FakeGet("active"), 0);
+  auto state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "0");
+  EXPECT_EQ(state->status, SlotStatus::kFailure);
+  EXPECT_NE(state->failure_reason.find("v2"), std::string::npos) << state->failure_reason;
+  EXPECT_EQ(ReadText(ActiveRoot() / "etc/os-release"), "v1\n");
+}
+
+TEST_F(CbootIntegrationTest, NvbootctrlFailureAtTheSwitchIsReported) {
+  ASSERT_TRUE(Boot().ok());
+  std::vector<std::string_view> keep;
+  auto root = controller_->PrepareStandby("v2", keep);
+  ASSERT_TRUE(root.ok()) << root.status();
+  WriteImage(*root, "v2");
+  ::setenv("FAKE_NVBOOTCTRL_FAIL", "set-active-boot-slot", 1);
+  absl::Status commit = controller_->CommitSwitch();
+  ::unsetenv("FAKE_NVBOOTCTRL_FAIL");
+  EXPECT_FALSE(commit.ok());
+  EXPECT_NE(commit.message().find("set-active-boot-slot 1"), absl::string_view::npos) << commit;
+  EXPECT_EQ(FakeGet("active"), 0);
+  EXPECT_EQ(FakeGet("bootable1"), 0);
+}
+
+TEST_F(CbootIntegrationTest, RefusesWhenNvbootctrlDisagreesWithTheMountedRoot) {
+  Sh("nvbootctrl fake-init 0");
+  // Mount B as the "running" root while nvbootctrl says slot 0.
+  active_mount_ = std::make_unique<MountedFileSystem>(
+      std::move(*MountedFileSystem::Mount(SlotDevice(1), ActiveRoot(), StandbyMountSpec())));
+  auto controller = CreateCbootBootController(Options());
+  ASSERT_TRUE(controller.ok());
+  auto state = (*controller)->ConfirmBoot();
+  EXPECT_EQ(state.status().code(), absl::StatusCode::kFailedPrecondition) << state.status();
+  EXPECT_NE(state.status().message().find("slot 0"), absl::string_view::npos) << state.status();
+}
+
+TEST_F(CbootIntegrationTest, ExternalRootfsMirrorsBootToEmmc) {
+  // A second disk stands in for the eMMC holding /boot of each slot.
+  auto emmc = LoopDisk::Create(dir_ / "emmc.img", {"6a1c0d2e-0000-4000-8000-0000000000e1",
+                                                   "6a1c0d2e-0000-4000-8000-0000000000e2"});
+  ASSERT_TRUE(emmc.ok()) << emmc.status();
+  emmc_ = std::move(*emmc);
+  const stdfs::path stage = dir_ / "emmc-stage";
+  WriteText(stage / "boot/stale-file", "old\n");
+  Sh("mkfs.ext4 -q -F -d '" + stage.string() + "' " + emmc_->Partition(2));
+  Sh("mkfs.ext4 -q -F " + emmc_->Partition(1));
+
+  ASSERT_TRUE(Boot().ok());
+  Update("v2");
+  auto mounted =
+      MountedFileSystem::Mount(emmc_->Partition(2), dir_ / "emmc-peek", ReadOnlyMountSpec());
+  ASSERT_TRUE(mounted.ok()) << mounted.status();
+  const stdfs::path peek = dir_ / "emmc-peek" / "boot";
+  EXPECT_FALSE(stdfs::exists(peek / "stale-file"));
+  EXPECT_EQ(ReadText(peek / "Image"), "kernel v2\n");
+  EXPECT_NE(
+      ReadText(peek / "extlinux/extlinux.conf").find(std::string("root=PARTUUID=") + kPartuuidB),
+      std::string::npos);
+  EXPECT_EQ(ReadText(peek / "ota-status/status"), "UPDATING");
+  ASSERT_TRUE(mounted->SyncAndUnmount().ok());
+  auto state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
+}
+
+// kill -9 of otaclient after every step of the update: the boot loader must never be pointed
+// at a half-written slot, and the machine must be able to update afterwards.
+TEST_F(CbootIntegrationTest, KilledAtEveryStepNeverBootsAHalfWrittenSlot) {
+  const std::vector<std::string> steps = {"prepare:1", "prepare:2", "prepare:3", "commit:1",
+                                          "commit:2",  "commit:3",  "commit:4",  "commit:5"};
+  for (const std::string& kill_at : steps) {
+    SCOPED_TRACE(kill_at);
+    Sh("nvbootctrl fake-init 0");
+    auto state = Reboot();
+    ASSERT_TRUE(state.ok()) << state.status();
+    ASSERT_EQ(state->active_slot, "0");
+    controller_.reset();
+
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      CbootOptions options = Options();
+      options.step_hook = [&kill_at](std::string_view step) {
+        if (step == kill_at) ::raise(SIGKILL);
+      };
+      auto controller = CreateCbootBootController(options);
+      if (!controller.ok() || !(*controller)->ConfirmBoot().ok()) ::_exit(3);
+      std::vector<std::string_view> keep;
+      auto root = (*controller)->PrepareStandby("v-" + kill_at, keep);
+      if (!root.ok()) ::_exit(4);
+      WriteImage(*root, "v-" + kill_at);
+      if (!(*controller)->CommitSwitch().ok()) ::_exit(5);
+      ::_exit(0);
+    }
+    int wait_status = 0;
+    ASSERT_EQ(::waitpid(child, &wait_status, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL)
+        << "child did not die at " << kill_at << " (status " << wait_status << ")";
+
+    state = Reboot();
+    ASSERT_TRUE(state.ok()) << state.status();
+    if (state->active_slot == "1") {
+      // Only after the very last step; and then the slot is complete.
+      EXPECT_EQ(kill_at, "commit:5");
+      EXPECT_EQ(state->status, SlotStatus::kSuccess);
+      EXPECT_EQ(state->version, "v-" + kill_at);
+      EXPECT_NE(ReadText(ActiveRoot() / "boot/extlinux/extlinux.conf")
+                    .find(std::string("root=PARTUUID=") + kPartuuidB),
+                std::string::npos);
+      continue;
+    }
+    EXPECT_NE(kill_at, "commit:5");
+    // Killed before the switch: still on A; an update had started, so FAILURE is reported
+    // (except when killed before anything was recorded).
+    if (kill_at != "prepare:1") {
+      EXPECT_EQ(state->status, SlotStatus::kFailure);
+    }
+    EXPECT_EQ(FakeGet("bootable1"), 0);
+    EXPECT_EQ(ReadText(ActiveRoot() / "etc/os-release"), "v1\n");
+    // Recoverable: a fresh update goes through.
+    Update("v-retry");
+    state = Reboot();
+    ASSERT_TRUE(state.ok()) << state.status();
+    EXPECT_EQ(state->active_slot, "1");
+    EXPECT_EQ(state->status, SlotStatus::kSuccess);
+    EXPECT_EQ(state->version, "v-retry");
+    // Back to A for the next round: the factory slot A is still good.
+    ASSERT_TRUE(controller_->CommitRollback().ok());
+  }
+}
+
+}  // namespace
+}  // namespace ota::boot
