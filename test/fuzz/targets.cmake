@@ -8,3 +8,5 @@ ota_add_fuzzer(cookies_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/cookies_fuzz.cc L
 ota_add_fuzzer(update_idmap_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/update_idmap_fuzz.cc LIBS ota_update)
 ota_add_fuzzer(nvbootctrl_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/nvbootctrl_fuzz.cc LIBS ota_boot_cboot)
 ota_add_fuzzer(extlinux_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/extlinux_fuzz.cc LIBS ota_boot_cboot)
+ota_add_fuzzer(otaproxy_cache_control_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/otaproxy_cache_control_fuzz.cc LIBS ota_proxy_parsers)
+ota_add_fuzzer(otaproxy_request_target_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/otaproxy_request_target_fuzz.cc LIBS ota_proxy_parsers)
