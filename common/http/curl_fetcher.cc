@@ -710,7 +710,7 @@ class TransferLoop {
   absl::Status Run(const NextTask& next_task, const OnComplete& on_complete) {
     bool feeding = true;
     while (true) {
-      if (cancel_ != nullptr && cancel_->load(std::memory_order_relaxed)) {
+      if (Cancelled()) {
         AbortAll();
         return absl::CancelledError("download cancelled");
       }
@@ -758,6 +758,11 @@ class TransferLoop {
       }
     }
     return wait_ms;
+  }
+
+  bool Cancelled() const {
+    return (cancel_ != nullptr && cancel_->load(std::memory_order_relaxed)) ||
+           (config_.cancel != nullptr && config_.cancel->load(std::memory_order_relaxed));
   }
 
   absl::Status Stop() {

@@ -36,6 +36,10 @@ struct FetcherConfig {
   int low_speed_timeout_s = 30;  // abort a transfer slower than 1 byte/s for this long
   // Send Ota-File-Cache-Control file_sha256=/file_compression_alg= with blob requests (otaproxy).
   bool send_cache_control = false;
+  // Optional, must outlive the fetcher: once set, every call (Get and DownloadAll) stops within
+  // about 100 ms, in-flight transfers are dropped and the call returns kCancelled. Lets an owner
+  // cancel calls made by code it does not control (the image loader's Get()s).
+  const CancelFlag* cancel = nullptr;
 };
 
 // Parses UpdateRequestEcu.cookies. "" and "{}" mean no cookies; anything else must be a JSON
@@ -76,13 +80,16 @@ class Fetcher {
  public:
   virtual ~Fetcher() = default;
 
-  // Fetches a small resource into memory (metadata, certificate, list files).
+  // Fetches a small resource into memory (metadata, certificate, list files). kCancelled when
+  // FetcherConfig::cancel was set.
   virtual absl::StatusOr<std::string> Get(const std::string& url, const GetOptions& options) = 0;
 
   // Downloads every job, up to max_parallel at once over reused connections. `on_done` is called
   // once per job as it finishes (success or final failure), never concurrently with itself.
   // Returns OK when all jobs were attempted (per-job failures are in the results), kCancelled
-  // when `cancel` was set. Stops early (kCancelled-free) only through `on_done` returning false.
+  // when `cancel` (or FetcherConfig::cancel) was set; it is looked at least every 100 ms, also
+  // while a transfer stalls or waits for a retry. Stops early (kCancelled-free) only through
+  // `on_done` returning false.
   virtual absl::Status DownloadAll(std::span<const DownloadJob> jobs,
                                    const std::function<bool(const DownloadResult&)>& on_done,
                                    const TransferObserver& observer, const CancelFlag& cancel) = 0;

@@ -142,11 +142,24 @@ absl::StatusOr<BootState> DirBootController::ConfirmBootLocked() {
                             {"via", next->has_value() ? "one-shot" : "default"},
                             {"version", state.version}});
 
-  if (booted_status == SlotStatus::kUpdating) {
-    // The freshly written slot came up: it is good, make it the default.
+  if (booted_status == SlotStatus::kUpdating || booted_status == SlotStatus::kRollbacking) {
+    // The freshly written (or rolled back to) slot came up: it is good, make it the default.
     OTA_RETURN_IF_ERROR(WriteStatus(booted, SlotStatus::kSuccess));
     OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(BootDir() / "default", booted));
+    if (other_status == SlotStatus::kInitialized) {
+      // The slot we came from ran until now: it holds the previous good image (rollback target).
+      OTA_RETURN_IF_ERROR(WriteStatus(other, SlotStatus::kSuccess));
+    }
     state.status = SlotStatus::kSuccess;
+    return state;
+  }
+  if (other_status == SlotStatus::kRollbacking) {
+    // The rollback's one-shot boot was consumed without that slot confirming: we fell back.
+    state.status = SlotStatus::kRollbackFailure;
+    state.failure_reason = StrCat("rollback to slot ", other, " did not boot; running ", booted);
+    OTA_RETURN_IF_ERROR(WriteStatus(other, SlotStatus::kRollbackFailure));
+    OTA_RETURN_IF_ERROR(
+        fs::WriteFileAtomic(SlotStateFile(other, "failure_reason"), state.failure_reason));
     return state;
   }
   if (other_status == SlotStatus::kUpdating) {
@@ -245,6 +258,48 @@ absl::Status DirBootController::OnUpdateFailed(SlotStatus status) {
                                  " ended with ", SlotStatusName(status))));
   standby_prepared_ = false;
   switch_committed_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status DirBootController::CheckRollbackPossibleLocked() const {
+  if (!confirmed_.has_value()) {
+    return absl::FailedPreconditionError("dir boot controller: ConfirmBoot was not called");
+  }
+  if (standby_prepared_ || switch_committed_) {
+    return absl::FailedPreconditionError(
+        "rollback not possible: the other slot is being updated or armed for the next boot");
+  }
+  const std::string other = OtherSlot(booted_);
+  OTA_ASSIGN_OR_RETURN(std::optional<SlotStatus> other_status, ReadStatus(other));
+  if (other_status != SlotStatus::kSuccess) {
+    return absl::FailedPreconditionError(
+        StrCat("rollback not possible: slot ", other, " has status ",
+               other_status.has_value() ? SlotStatusName(*other_status) : "(none)",
+               ", a previous good image needs SUCCESS"));
+  }
+  std::error_code ec;
+  if (std::filesystem::is_empty(SlotRoot(other), ec) || ec) {
+    return absl::FailedPreconditionError(StrCat("rollback not possible: slot ", other, " (",
+                                                SlotRoot(other).string(),
+                                                ") is empty or unreadable"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DirBootController::CheckRollbackPossible() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return CheckRollbackPossibleLocked();
+}
+
+absl::Status DirBootController::CommitRollback() {
+  std::lock_guard<std::mutex> lock(mu_);
+  OTA_RETURN_IF_ERROR(CheckRollbackPossibleLocked());
+  const std::string other = OtherSlot(booted_);
+  OTA_RETURN_IF_ERROR(WriteStatus(other, SlotStatus::kRollbacking));
+  OTA_RETURN_IF_ERROR(RemoveFileDurably(SlotStateFile(other, "failure_reason")));
+  OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(BootDir() / "next_boot", other));
+  switch_committed_ = true;
+  log::Info("rollback committed: next boot tries the previous slot once", {{"slot", other}});
   return absl::OkStatus();
 }
 

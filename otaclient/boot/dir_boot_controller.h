@@ -12,6 +12,11 @@
 //   R/boot/slot_<x>/version     firmware version of that slot
 //   R/boot/slot_<x>/failure_reason  why the last update of that slot failed (when it did)
 // A slot whose status is UPDATING is never made the default.
+// Rollback: possible when the other slot's status is SUCCESS (the slot an update came from is
+// promoted from INITIALIZED to SUCCESS when the new slot is confirmed: it ran until then).
+// CommitRollback marks it ROLLBACKING and arms the one-shot; ConfirmBoot turns ROLLBACKING into
+// SUCCESS (made the default) when that slot came up, or into ROLLBACK_FAILURE when we are back
+// on the slot we rolled back from.
 #pragma once
 
 #include <filesystem>
@@ -45,6 +50,8 @@ class DirBootController : public BootController {
       std::string_view version, std::span<const std::string_view> keep_top_level) override;
   absl::Status CommitSwitch() override;
   absl::Status OnUpdateFailed(SlotStatus status) override;
+  absl::Status CheckRollbackPossible() override;
+  absl::Status CommitRollback() override;
   absl::Status Reboot() override;
 
   // "a" or "b".
@@ -64,6 +71,7 @@ class DirBootController : public BootController {
   std::string ReadOptionalFile(const std::filesystem::path& path) const;
   absl::Status RemoveFileDurably(const std::filesystem::path& path);
   absl::StatusOr<BootState> ConfirmBootLocked();
+  absl::Status CheckRollbackPossibleLocked() const;
 
   DirBootOptions options_;
   mutable std::mutex mu_;

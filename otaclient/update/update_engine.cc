@@ -98,6 +98,7 @@ class UpdateEngineImpl final : public UpdateEngine {
   }
 
   ~UpdateEngineImpl() override {
+    shutting_down_.store(true);
     cancel_.store(true);
     cancel_.notify_all();  // for anything blocked in cancel_.wait()
     std::thread worker;
@@ -125,9 +126,13 @@ class UpdateEngineImpl final : public UpdateEngine {
         EnterLocked(resting);
         return valid;
       }
-      // Accepted. The previous session (if any) has finished all its writes: it only logs
-      // after entering Failed.
+      // Accepted. The previous session (if any) has finished all its writes and cancel checks:
+      // it only logs after entering Failed or Aborted.
       counters_.Reset();
+      cancel_.store(shutting_down_.load());
+      abort_ = AbortState::kNone;
+      in_critical_ = false;
+      past_commit_point_ = false;
       snapshot_.status = OtaStatus::kUpdating;
       snapshot_.failure_type = 0;
       snapshot_.failure_reason.clear();
@@ -148,6 +153,66 @@ class UpdateEngineImpl final : public UpdateEngine {
     if (finished.joinable()) finished.join();  // already past its last phase
     std::lock_guard<std::mutex> lock(mu_);
     worker_ = std::thread([this, request] { RunSession(request); });
+    return absl::OkStatus();
+  }
+
+  absl::Status Abort() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (phase_ == SessionPhase::kRollingBack ||
+        (phase_ == SessionPhase::kCommitted && rollback_committed_) ||
+        (phase_ == SessionPhase::kRebooting && rollback_committed_)) {
+      return absl::FailedPreconditionError("a rollback is in progress; it cannot be aborted");
+    }
+    if (!IsBusy(phase_)) {
+      return absl::FailedPreconditionError(phase_ == SessionPhase::kAborted
+                                               ? "no update is running (the last one was aborted)"
+                                               : "no update is running");
+    }
+    if (past_commit_point_ || phase_ == SessionPhase::kRebooting ||
+        phase_ == SessionPhase::kCommitted) {
+      return absl::FailedPreconditionError(
+          "the boot switch is committed; the update can no longer be aborted");
+    }
+    if (abort_ != AbortState::kNone) {
+      log::Info("abort already requested", {{"phase", SessionPhaseName(phase_)}});
+      return absl::OkStatus();  // idempotent: the first request is being carried out
+    }
+    snapshot_.status = OtaStatus::kAborting;
+    if (in_critical_) {
+      abort_ = AbortState::kQueued;
+      log::Info("abort queued: the standby is being prepared; it fires when that part ends",
+                {{"phase", SessionPhaseName(phase_)}});
+      return absl::OkStatus();
+    }
+    abort_ = AbortState::kAborting;
+    abort_phase_ = phase_;
+    log::Info("abort requested", {{"phase", SessionPhaseName(phase_)}});
+    cancel_.store(true);
+    cancel_.notify_all();
+    return absl::OkStatus();
+  }
+
+  absl::Status StartRollback() override {
+    std::thread finished;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (IsBusy(phase_)) {
+        return absl::FailedPreconditionError(StrCat(
+            "cannot roll back: an update is in progress (version ",
+            snapshot_.progress.update_firmware_version, ", phase ", SessionPhaseName(phase_), ")"));
+      }
+      OTA_RETURN_IF_ERROR(WithContext(boot_->CheckRollbackPossible(), "cannot roll back"));
+      EnterLocked(SessionPhase::kRollingBack);
+      rollback_committed_ = false;
+      snapshot_.status = OtaStatus::kRollbacking;
+      snapshot_.failure_type = 0;
+      snapshot_.failure_reason.clear();
+      log::Info("rollback accepted", {{"running", snapshot_.firmware_version}});
+      finished = std::move(worker_);
+    }
+    if (finished.joinable()) finished.join();  // already past its last phase
+    std::lock_guard<std::mutex> lock(mu_);
+    worker_ = std::thread([this] { RunRollback(); });
     return absl::OkStatus();
   }
 
@@ -185,9 +250,11 @@ class UpdateEngineImpl final : public UpdateEngine {
     phase_elapsed_ms_[static_cast<size_t>(phase_)] += MillisBetween(phase_start_, now);
     phase_start_ = now;
     phase_ = to;
-    // Failed and rejected requests keep the phase the update reached, for inspection.
+    // Failed, aborted and rejected requests keep the phase the update reached, for inspection;
+    // a rollback is no update and leaves the last update's progress alone.
     if (to != SessionPhase::kFailed && to != SessionPhase::kIdle &&
-        to != SessionPhase::kValidatingRequest) {
+        to != SessionPhase::kValidatingRequest && to != SessionPhase::kAborted &&
+        to != SessionPhase::kRollingBack && !rollback_running()) {
       snapshot_.progress.phase = WirePhase(to);
       snapshot_.progress.v1_phase = DefaultV1Phase(to);
     }
@@ -197,8 +264,12 @@ class UpdateEngineImpl final : public UpdateEngine {
   absl::Status Enter(SessionPhase to) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      // Once CommitSwitch succeeded (Rebooting, Committed) a shutdown no longer interrupts.
+      // Once CommitSwitch succeeded (Rebooting, Committed) nothing interrupts any more.
       bool committed = to == SessionPhase::kRebooting || to == SessionPhase::kCommitted;
+      if (!committed && abort_ == AbortState::kAborting) {
+        return absl::CancelledError(
+            StrCat("update aborted by request during ", SessionPhaseName(abort_phase_)));
+      }
       if (cancel_.load() && !committed) {
         return absl::CancelledError("update interrupted: otaclient is shutting down");
       }
@@ -213,6 +284,80 @@ class UpdateEngineImpl final : public UpdateEngine {
     snapshot_.progress.v1_phase = phase;
   }
 
+  void EnterCritical() {
+    std::lock_guard<std::mutex> lock(mu_);
+    in_critical_ = true;
+  }
+
+  // Fires a queued abort.
+  absl::Status LeaveCritical() {
+    std::lock_guard<std::mutex> lock(mu_);
+    in_critical_ = false;
+    if (abort_ != AbortState::kQueued) return absl::OkStatus();
+    abort_ = AbortState::kAborting;
+    abort_phase_ = phase_;
+    log::Info("queued abort fires: the standby is prepared", {{"phase", SessionPhaseName(phase_)}});
+    cancel_.store(true);
+    cancel_.notify_all();
+    return absl::CancelledError(
+        StrCat("update aborted by request during ", SessionPhaseName(phase_)));
+  }
+
+  absl::Status BeginCommit() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (abort_ != AbortState::kNone) {
+      return absl::CancelledError(
+          StrCat("update aborted by request during ", SessionPhaseName(abort_phase_)));
+    }
+    if (cancel_.load()) {
+      return absl::CancelledError("update interrupted: otaclient is shutting down");
+    }
+    past_commit_point_ = true;
+    return absl::OkStatus();
+  }
+
+  bool AbortRequested() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return abort_ != AbortState::kNone;
+  }
+
+  // Caller holds mu_.
+  bool rollback_running() const {
+    return rollback_committed_ || phase_ == SessionPhase::kRollingBack;
+  }
+
+  void RunRollback() {
+    absl::Status committed = boot_->CommitRollback();
+    if (!committed.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        EnterLocked(SessionPhase::kFailed);
+        snapshot_.status = OtaStatus::kRollbackFailure;
+        snapshot_.failure_type = static_cast<int>(FailureKindOf(committed));
+        snapshot_.failure_reason = StrCat("rollback failed: ", committed.message());
+      }
+      log::Error("rollback failed", {{"error", std::string(committed.message())}});
+      if (options_.test_phase_hook) {
+        options_.test_phase_hook(SessionPhaseName(SessionPhase::kFailed));
+      }
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      rollback_committed_ = true;
+    }
+    if (options_.reboot_after_update) {
+      if (options_.before_reboot) options_.before_reboot();
+      (void)Enter(SessionPhase::kRebooting);
+      absl::Status rebooted = boot_->Reboot();
+      if (!rebooted.ok()) {
+        log::Error("reboot failed; the previous slot boots on the next restart",
+                   {{"error", std::string(rebooted.message())}});
+      }
+    }
+    (void)Enter(SessionPhase::kCommitted);
+  }
+
   void RunSession(const UpdateRequestParams& request) {
     SessionEnv env{
         .options = options_,
@@ -222,9 +367,39 @@ class UpdateEngineImpl final : public UpdateEngine {
         .cancel = cancel_,
         .enter = [this](SessionPhase to) { return Enter(to); },
         .set_v1_phase = [this](V1Phase p) { SetV1Phase(p); },
+        .enter_critical = [this] { EnterCritical(); },
+        .leave_critical = [this] { return LeaveCritical(); },
+        .begin_commit = [this] { return BeginCommit(); },
+        .abort_requested = [this] { return AbortRequested(); },
     };
     absl::Status status = RunUpdateSession(request, env);
     if (status.ok()) return;
+    bool aborted = false;
+    std::string abort_reason;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      aborted = abort_ != AbortState::kNone;
+      if (aborted) {
+        // Whatever error the interrupted step returned, the outcome is the abort.
+        abort_reason = StrCat("update to version ", request.version, " aborted by request during ",
+                              SessionPhaseName(abort_phase_));
+        EnterLocked(SessionPhase::kAborted);
+        snapshot_.status = OtaStatus::kAborted;
+        snapshot_.failure_type = 0;
+        snapshot_.failure_reason = abort_reason;
+        frozen_total_ms_ = MillisBetween(update_start_, Clock::now());
+      }
+    }
+    if (aborted) {
+      log::Info("update aborted", {{"request_id", request.request_id},
+                                   {"version", request.version},
+                                   {"reason", abort_reason},
+                                   {"stopped_by", std::string(status.message())}});
+      if (options_.test_phase_hook) {
+        options_.test_phase_hook(SessionPhaseName(SessionPhase::kAborted));
+      }
+      return;
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       EnterLocked(SessionPhase::kFailed);
@@ -242,8 +417,12 @@ class UpdateEngineImpl final : public UpdateEngine {
   const EngineOptions options_;
   const std::unique_ptr<boot::BootController> boot_;
   const FetcherFactory fetcher_factory_;
+  // Set by Abort() and by the destructor; read by every long step of the session.
   std::atomic<bool> cancel_{false};
+  std::atomic<bool> shutting_down_{false};
   ProgressCounters counters_;
+
+  enum class AbortState { kNone, kQueued, kAborting };
 
   mutable std::mutex mu_;
   SessionPhase phase_ = SessionPhase::kIdle;
@@ -252,6 +431,11 @@ class UpdateEngineImpl final : public UpdateEngine {
   Clock::time_point phase_start_ = Clock::now();
   std::array<uint64_t, kPhaseCount> phase_elapsed_ms_{};
   std::optional<uint64_t> frozen_total_ms_;
+  AbortState abort_ = AbortState::kNone;
+  SessionPhase abort_phase_ = SessionPhase::kIdle;  // where the abort caught the session
+  bool in_critical_ = false;                        // inside boot->PrepareStandby()
+  bool past_commit_point_ = false;                  // BeginCommit() passed: no abort any more
+  bool rollback_committed_ = false;
   std::thread worker_;
 };
 

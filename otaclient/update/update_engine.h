@@ -32,16 +32,25 @@ class UpdateEngine {
   virtual absl::Status StartUpdate(const UpdateRequestParams& request) = 0;
   virtual StatusSnapshot Snapshot() const = 0;
 
-  // Stops the running update (wire Abort). OK when the update was stopped (status ABORTED,
-  // standby left unbootable, the next StartUpdate works) or, during the critical part of
-  // preparing the standby, when the abort was queued and will run as soon as that part ends.
-  // kFailedPrecondition with a reason when nothing is running or the boot switch is already
-  // committed (too late to abort).
+  // Stops the running update (wire Abort) without killing anything: the session's cancel flag
+  // stops downloads, hashing and apply workers within well under a second, the session thread
+  // then marks the standby ABORTED (unbootable, /.ota-resources kept so the next update resumes)
+  // and the status goes ABORTING → ABORTED. The next StartUpdate works at once.
+  // OK: the abort was accepted and runs (returns without waiting for the session to end).
+  // During the critical part of preparing the standby (PrepareStandby: marking, cleaning,
+  // formatting, mounting) it is queued instead ("abort queued") and fires when that part ends.
+  // A second Abort while one is queued or running: OK again (idempotent), nothing changes.
+  // kFailedPrecondition with a reason when nothing is running ("no update is running"; also after
+  // the update was aborted), a rollback runs, or the boot switch is committed ("the boot switch is
+  // committed; the update can no longer be aborted" — from just before CommitSwitch on).
   virtual absl::Status Abort() { return absl::UnimplementedError("abort is not implemented"); }
 
   // Switches back to the other slot when it holds the previous good image (wire Rollback), with
-  // the same try-once-then-confirm mechanism as an update. kFailedPrecondition with a reason when
-  // not possible (update running, other slot not SUCCESS, backend without rollback).
+  // the same try-once-then-confirm mechanism as an update: boot->CheckRollbackPossible() is asked
+  // first (its refusal is returned, nothing changes), then the status becomes ROLLBACKING and a
+  // background thread calls boot->CommitRollback() and, with reboot_after_update, before_reboot
+  // and Reboot(). A CommitRollback failure gives status ROLLBACK_FAILURE with the reason.
+  // kFailedPrecondition when an update runs (or a rollback is already committed).
   virtual absl::Status StartRollback() {
     return absl::UnimplementedError("rollback is not implemented");
   }
@@ -58,7 +67,8 @@ struct EngineOptions {
   std::function<void()> before_reboot;
   // TEST ONLY, never set in production: called on the session thread right after each phase
   // transition the session makes (names from update_session.h: "ProcessingMetadata", ...,
-  // "Committed", "Failed"). It may block to hold the session in that phase.
+  // "Committed", "Failed", "Aborted"; a rollback reports "Rebooting", "Committed" or "Failed").
+  // It may block to hold the session in that phase.
   std::function<void(std::string_view phase)> test_phase_hook;
 };
 

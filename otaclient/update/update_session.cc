@@ -44,6 +44,23 @@ constexpr std::pair<P, P> kTransitions[] = {
     {P::kApplying, P::kFailed},
     {P::kPersistents, P::kFailed},
     {P::kPostUpdate, P::kFailed},  // only while CommitSwitch has not succeeded
+    // Abort: the same phases as Failed, and a request aborted before its thread started.
+    {P::kAborted, P::kValidatingRequest},
+    {P::kValidatingRequest, P::kAborted},  // rejected after an aborted update, or aborted early
+    {P::kProcessingMetadata, P::kAborted},
+    {P::kPreparingStandby, P::kAborted},
+    {P::kCalculatingDelta, P::kAborted},
+    {P::kDownloading, P::kAborted},
+    {P::kApplying, P::kAborted},
+    {P::kPersistents, P::kAborted},
+    {P::kPostUpdate, P::kAborted},  // only before the point of no return (begin_commit)
+    // Rollback.
+    {P::kIdle, P::kRollingBack},
+    {P::kFailed, P::kRollingBack},
+    {P::kAborted, P::kRollingBack},
+    {P::kRollingBack, P::kRebooting},
+    {P::kRollingBack, P::kCommitted},
+    {P::kRollingBack, P::kFailed},  // CommitRollback failed
 };
 
 constexpr std::string_view kReservedPrefix = "/.ota-resources";
@@ -140,6 +157,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   OTA_ASSIGN_OR_RETURN(auto cookies, http::ParseCookiesJson(request.cookies_json));
   http::FetcherConfig fetcher_config = env.options.fetcher;
   fetcher_config.cookies = std::move(cookies);
+  fetcher_config.cancel = &env.cancel;  // metadata and list fetches stop on abort too
   std::unique_ptr<http::Fetcher> fetcher = env.fetcher_factory(fetcher_config);
   if (fetcher == nullptr) return absl::InternalError("fetcher factory returned no fetcher");
   absl::StatusOr<crypto::CaStore> ca_store = crypto::CaStore::LoadDir(env.options.certs_dir);
@@ -174,9 +192,13 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   // --- the standby: from here on it is unbootable until CommitSwitch ---
   OTA_RETURN_IF_ERROR(env.enter(P::kPreparingStandby));
   constexpr std::string_view kKeep[] = {"/.ota-resources"};
-  OTA_ASSIGN_OR_RETURN(std::filesystem::path standby_root,
-                       env.boot.PrepareStandby(request.version, kKeep));
+  env.enter_critical();
+  absl::StatusOr<std::filesystem::path> prepared = env.boot.PrepareStandby(request.version, kKeep);
+  absl::Status queued_abort = env.leave_critical();
+  if (!prepared.ok()) return prepared.status();
   standby_prepared = true;
+  OTA_RETURN_IF_ERROR(queued_abort);
+  const std::filesystem::path standby_root = *std::move(prepared);
   OTA_ASSIGN_OR_RETURN(fs::RootedDir standby, fs::RootedDir::Open(standby_root));
   OTA_ASSIGN_OR_RETURN(fs::RootedDir active, fs::RootedDir::Open(env.boot.ActiveRoot()));
 
@@ -213,6 +235,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   OTA_RETURN_IF_ERROR(env.enter(P::kPostUpdate));
   OTA_RETURN_IF_ERROR(standby.RemoveAll(kResourcesDir));
   OTA_RETURN_IF_ERROR(standby.SyncFs());
+  OTA_RETURN_IF_ERROR(env.begin_commit());
   OTA_RETURN_IF_ERROR(env.boot.CommitSwitch());
   standby_prepared = false;  // committed: no longer ours to mark failed
 
@@ -258,6 +281,10 @@ std::string_view SessionPhaseName(SessionPhase phase) {
       return "Committed";
     case P::kFailed:
       return "Failed";
+    case P::kAborted:
+      return "Aborted";
+    case P::kRollingBack:
+      return "RollingBack";
   }
   return "Unknown";
 }
@@ -270,7 +297,9 @@ bool TransitionAllowed(SessionPhase from, SessionPhase to) {
   return false;
 }
 
-bool IsBusy(SessionPhase phase) { return phase != P::kIdle && phase != P::kFailed; }
+bool IsBusy(SessionPhase phase) {
+  return phase != P::kIdle && phase != P::kFailed && phase != P::kAborted;
+}
 
 UpdatePhase WirePhase(SessionPhase phase) {
   switch (phase) {
@@ -292,6 +321,8 @@ UpdatePhase WirePhase(SessionPhase phase) {
     case P::kRebooting:
     case P::kCommitted:
     case P::kFailed:
+    case P::kAborted:
+    case P::kRollingBack:
       return UpdatePhase::kFinalizingUpdate;
   }
   return UpdatePhase::kInitializing;
@@ -317,6 +348,8 @@ V1Phase DefaultV1Phase(SessionPhase phase) {
     case P::kRebooting:
     case P::kCommitted:
     case P::kFailed:
+    case P::kAborted:
+    case P::kRollingBack:
       return V1Phase::kPostProcessing;
   }
   return V1Phase::kInitial;
@@ -326,9 +359,13 @@ absl::Status RunUpdateSession(const UpdateRequestParams& request, const SessionE
   bool standby_prepared = false;
   absl::Status status = RunSteps(request, env, standby_prepared);
   if (!status.ok() && standby_prepared) {
-    absl::Status marked = env.boot.OnUpdateFailed(boot::SlotStatus::kFailure);
+    const boot::SlotStatus outcome =
+        env.abort_requested() ? boot::SlotStatus::kAborted : boot::SlotStatus::kFailure;
+    absl::Status marked = env.boot.OnUpdateFailed(outcome);
     if (!marked.ok()) {
-      log::Error("could not mark the standby failed", {{"error", std::string(marked.message())}});
+      log::Error(
+          "could not mark the standby unbootable",
+          {{"status", boot::SlotStatusName(outcome)}, {"error", std::string(marked.message())}});
     }
   }
   return status;

@@ -8,7 +8,28 @@
 //                      Applying ─► Persistents ─► PostUpdate ─► Rebooting ─► Committed
 //                                                     └──────────────────────► Committed
 //   Any phase from ProcessingMetadata up to PostUpdate (before CommitSwitch succeeded) ─► Failed;
-//   Failed ─► ValidatingRequest (the next update may start at once).
+//   the same phases ─► Aborted when UpdateEngine::Abort() stopped the session (see below);
+//   ValidatingRequest ─► Aborted too when Abort() came before the session thread started.
+//   Failed, Aborted ─► ValidatingRequest (the next update may start at once).
+//
+//   Rollback (UpdateEngine::StartRollback):
+//     Idle | Failed | Aborted ─► RollingBack ─► Rebooting ─► Committed
+//                                     └─► Committed (reboot_after_update off)
+//                                     └─► Failed (CommitRollback failed: ROLLBACK_FAILURE)
+//
+// Abort (UpdateEngine::Abort): the engine sets the session's cancel flag, which every long step
+// checks (metadata and blob downloads through the fetcher, delta hashing, apply workers) and
+// which makes the next phase transition fail with kCancelled; worker threads are joined as
+// those steps return. Two windows change the rule:
+//   critical part  boot->PrepareStandby() (mark unbootable, clean/format, mount) is not
+//                  interrupted: an abort arriving then is queued (status ABORTING) and fires the
+//                  moment PrepareStandby returns.
+//   final part     from just before CommitSwitch (after the resources dir is removed and the
+//                  standby synced) an abort is refused: the boot switch is (being) committed.
+// An aborted session leaves the standby unbootable (boot->OnUpdateFailed(kAborted) when it had
+// been prepared) and keeps /.ota-resources, so the next update resumes. Status: ABORTING from the
+// accepted Abort() until the session thread is done, then ABORTED (no failure type; the reason
+// names the phase that was interrupted).
 //
 // What is persisted when (everything else lives in memory):
 //   ValidatingRequest   nothing; a rejected request changes nothing.
@@ -27,6 +48,9 @@
 //   Committed           nothing; the engine stays busy until the reboot (the standby is armed).
 //   Failed              boot->OnUpdateFailed(FAILURE) when the standby was prepared; the
 //                       resources dir is kept so the next attempt resumes; never the active slot.
+//   Aborted             boot->OnUpdateFailed(ABORTED) when the standby was prepared (before that:
+//                       nothing, both slots untouched); resources kept as for Failed.
+//   RollingBack         boot->CommitRollback(): the other slot ROLLBACKING + a try-once switch.
 // A crash anywhere before CommitSwitch leaves the standby UPDATING without a switch, which the
 // next ConfirmBoot reports as FAILURE; the active slot is never written.
 #pragma once
@@ -56,11 +80,13 @@ enum class SessionPhase {
   kRebooting,
   kCommitted,
   kFailed,
+  kAborted,
+  kRollingBack,
 };
 
 std::string_view SessionPhaseName(SessionPhase phase);
 bool TransitionAllowed(SessionPhase from, SessionPhase to);
-// A session owns the slots in every phase except Idle and Failed.
+// A session owns the slots in every phase except Idle, Failed and Aborted.
 bool IsBusy(SessionPhase phase);
 // The wire's v2 UpdatePhase and the v1 phase shown for a session phase (during Applying the
 // session refines the v1 phase into DIRECTORY / SYMLINK / REGULAR as it goes).
@@ -75,9 +101,19 @@ struct SessionEnv {
   ProgressCounters& counters;
   const std::atomic<bool>& cancel;
   // Moves the state machine (checked against TransitionAllowed, logged, timed). Refuses with
-  // kCancelled when the engine is shutting down and the switch is not committed yet.
+  // kCancelled when the engine is shutting down or the update was aborted, and the switch is not
+  // committed yet.
   std::function<absl::Status(SessionPhase)> enter;
   std::function<void(V1Phase)> set_v1_phase;
+  // Brackets boot->PrepareStandby(): an abort arriving in between is queued; leaving returns
+  // kCancelled when one was queued (it fires then).
+  std::function<void()> enter_critical;
+  std::function<absl::Status()> leave_critical;
+  // The point of no return, right before CommitSwitch: kCancelled when an abort was requested,
+  // else from now on Abort() is refused.
+  std::function<absl::Status()> begin_commit;
+  // Whether the session was stopped by Abort() (the standby is then marked ABORTED, not FAILURE).
+  std::function<bool()> abort_requested;
 };
 
 // Internal tuning (not configuration).
@@ -87,7 +123,8 @@ inline constexpr size_t kDownloadBatch = 2048;  // jobs handed to the fetcher at
 
 // Runs one update from ProcessingMetadata to Committed. Returns OK once the boot switch is
 // committed (and Reboot() returned, on test backends), else the failure — after marking the
-// standby failed if it had been prepared. The caller moves the machine to Failed.
+// standby failed (or aborted) if it had been prepared. The caller moves the machine to Failed
+// (or Aborted).
 absl::Status RunUpdateSession(const UpdateRequestParams& request, const SessionEnv& env);
 
 }  // namespace ota::update

@@ -1087,5 +1087,84 @@ TEST_F(CurlFetcherTest, GetWhileDownloadAllRunsIsNotBlocked) {
   EXPECT_EQ(*got, "m\n");
 }
 
+// --- FetcherConfig::cancel: the owner stops calls made by code it does not control -----------
+
+// Sets `flag` from another thread after `delay` and records when. The delay only aims the cancel
+// at the middle of a transfer; the assertions hold wherever it lands.
+class DelayedCancel {
+ public:
+  DelayedCancel(CancelFlag& flag, std::chrono::milliseconds delay)
+      : thread_([this, &flag, delay] {
+          std::this_thread::sleep_for(delay);
+          at_ = Clock::now();
+          flag = true;
+        }) {}
+  ~DelayedCancel() {
+    if (thread_.joinable()) thread_.join();
+  }
+  // Joins; the time the flag was set.
+  Clock::time_point At() {
+    thread_.join();
+    return at_;
+  }
+
+ private:
+  Clock::time_point at_;
+  std::thread thread_;
+};
+
+TEST_F(CurlFetcherTest, ConfigCancelStopsAGetMidTransfer) {
+  const std::string big = RandomBytes(4 << 20, 70);  // ~32 s at /slow/'s 128 KiB/s
+  Serve("meta/big.bin", big);
+  CancelFlag cancel{false};
+  FetcherConfig config = Config();
+  config.cancel = &cancel;
+  auto fetcher = CreateCurlFetcher(config);
+  GetOptions options;
+  options.max_bytes = big.size();
+  DelayedCancel canceller(cancel, std::chrono::milliseconds(300));
+  absl::StatusOr<std::string> got = fetcher->Get(nginx_->HttpUrl("/slow/meta/big.bin"), options);
+  const Clock::time_point returned = Clock::now();
+  const Clock::time_point cancelled = canceller.At();
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kCancelled) << got.status();
+  EXPECT_LT(returned - cancelled, std::chrono::milliseconds(500));
+  // Still cancelled: every later call returns at once, without a request.
+  const size_t requests = Log().size();
+  EXPECT_EQ(fetcher->Get(nginx_->HttpUrl("/meta/big.bin"), options).status().code(),
+            absl::StatusCode::kCancelled);
+  EXPECT_EQ(Log().size(), requests);
+}
+
+TEST_F(CurlFetcherTest, ConfigCancelStopsDownloadAllAlsoDuringARetryBackoff) {
+  const std::string big = RandomBytes(4 << 20, 71);
+  Serve("big.bin", big);
+  CancelFlag cancel{false};
+  FetcherConfig config = Config();
+  config.cancel = &cancel;
+  // A long backoff: the loop must still look at the flag while it waits for the retry.
+  config.backoff_initial_ms = 5000;
+  config.backoff_max_ms = 5000;
+  auto fetcher = CreateCurlFetcher(config);
+  std::vector<DownloadJob> jobs = {Job(nginx_->HttpUrl("/slow/big.bin"), "big", big, 0),
+                                   Job(nginx_->HttpUrl("/status/503/x"), "x", "x", 1)};
+  CancelFlag call_cancel{false};  // the per-call flag stays clear
+  int done_calls = 0;
+  DelayedCancel canceller(cancel, std::chrono::milliseconds(300));
+  absl::Status status = fetcher->DownloadAll(
+      jobs,
+      [&](const DownloadResult&) {
+        ++done_calls;
+        return true;
+      },
+      TransferObserver{}, call_cancel);
+  const Clock::time_point returned = Clock::now();
+  const Clock::time_point cancelled = canceller.At();
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+  EXPECT_EQ(done_calls, 0);
+  EXPECT_LT(returned - cancelled, std::chrono::milliseconds(500));
+  EXPECT_THAT(TempLeftovers(), ::testing::IsEmpty());
+  EXPECT_FALSE(std::filesystem::exists(jobs[0].dest));
+}
+
 }  // namespace
 }  // namespace ota::http

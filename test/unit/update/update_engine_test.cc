@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -70,6 +71,10 @@ class PhaseWatcher {
     std::lock_guard<std::mutex> lock(mu_);
     return seen_;
   }
+  void Clear() {
+    std::lock_guard<std::mutex> lock(mu_);
+    seen_.clear();
+  }
 
  private:
   std::mutex mu_;
@@ -113,6 +118,47 @@ class BlockingDownloadFetcher : public http::Fetcher {
   std::promise<void>* started_;
 };
 
+// The real directory controller, but PrepareStandby (the critical part of an update) waits at a
+// gate until the test opens it, so an Abort() can arrive while it runs.
+class GatedBoot : public boot::BootController {
+ public:
+  explicit GatedBoot(std::unique_ptr<boot::BootController> real) : real_(std::move(real)) {}
+  absl::StatusOr<boot::BootState> ConfirmBoot() override { return real_->ConfirmBoot(); }
+  std::filesystem::path ActiveRoot() const override { return real_->ActiveRoot(); }
+  absl::StatusOr<std::filesystem::path> PrepareStandby(
+      std::string_view version, std::span<const std::string_view> keep) override {
+    entered_.set_value();
+    gate_.get_future().wait();
+    return real_->PrepareStandby(version, keep);
+  }
+  absl::Status CommitSwitch() override { return real_->CommitSwitch(); }
+  absl::Status OnUpdateFailed(boot::SlotStatus status) override {
+    return real_->OnUpdateFailed(status);
+  }
+  absl::Status Reboot() override { return real_->Reboot(); }
+
+  std::future<void> Entered() { return entered_.get_future(); }
+  void Open() { gate_.set_value(); }
+
+ private:
+  std::unique_ptr<boot::BootController> real_;
+  std::promise<void> entered_;
+  std::promise<void> gate_;
+};
+
+using Clock = std::chrono::steady_clock;
+
+// Polls `condition` until it holds or `limit` has passed; returns how long it took (or nullopt).
+template <typename Condition>
+std::optional<Clock::duration> PollUntil(Condition condition, Clock::duration limit) {
+  const Clock::time_point start = Clock::now();
+  while (!condition()) {
+    if (Clock::now() - start > limit) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // poll interval, not a wait
+  }
+  return Clock::now() - start;
+}
+
 std::string Shell(const std::string& script) { return StrCat("set -euo pipefail; ", script); }
 
 class UpdateEngineTest : public testing::TempDirTest {
@@ -141,8 +187,9 @@ class UpdateEngineTest : public testing::TempDirTest {
     return ReadFile(out);
   }
 
-  // v1 on slot a (the running system) and a signed v2 image built from a changed copy.
-  void MakeSlotsAndImage(bool compress = true) {
+  // v1 on slot a (the running system) and a signed v2 image built from a changed copy; with
+  // `big_random_bytes`, v2 also gets a new incompressible file of that size (a long download).
+  void MakeSlotsAndImage(bool compress = true, size_t big_random_bytes = 0) {
     auto pki = ota::testing::CachedTestPki("engine-test");
     ASSERT_TRUE(pki.ok()) << pki.status();
     pki_ = std::move(*pki);
@@ -150,6 +197,12 @@ class UpdateEngineTest : public testing::TempDirTest {
     ASSERT_TRUE(trees.ok()) << trees.status();
     Run(StrCat("cp -a ", (*trees / "v1").string(), " ", (slots_ / "slot_a").string()));
     v2_ = *trees / "v2";  // read-only
+    if (big_random_bytes > 0) {
+      const stdfs::path copy = tmp() / "v2-big";
+      Run(StrCat("cp -a ", v2_.string(), " ", copy.string(), " && head -c ", big_random_bytes,
+                 " /dev/urandom > ", copy.string(), "/usr/share/big-random.bin"));
+      v2_ = copy;
+    }
     WriteFile(tmp() / "persistents.txt", "/etc/hostname\n/home/autoware\n/etc/not-there\n");
     image::BuildOptions options;
     options.rootfs = v2_;
@@ -176,10 +229,16 @@ class UpdateEngineTest : public testing::TempDirTest {
       reboots_.fetch_add(1);
       return absl::OkStatus();
     };
-    auto boot = boot::DirBootController::Create(std::move(boot_options));
-    ASSERT_TRUE(boot.ok()) << boot.status();
-    auto state = (*boot)->ConfirmBoot();
+    auto dir_boot = boot::DirBootController::Create(std::move(boot_options));
+    ASSERT_TRUE(dir_boot.ok()) << dir_boot.status();
+    auto state = (*dir_boot)->ConfirmBoot();
     ASSERT_TRUE(state.ok()) << state.status();
+    std::unique_ptr<boot::BootController> boot = std::move(*dir_boot);
+    if (gate_boot_) {
+      auto gated = std::make_unique<GatedBoot>(std::move(boot));
+      gated_boot_ = gated.get();
+      boot = std::move(gated);
+    }
     EngineOptions options;
     options.certs_dir = pki_.dir.empty() ? tmp() / "no-certs" : pki_.certs_dir();
     options.fetcher.max_parallel = 8;
@@ -191,7 +250,72 @@ class UpdateEngineTest : public testing::TempDirTest {
     if (!factory) {
       factory = [](const http::FetcherConfig& config) { return http::CreateCurlFetcher(config); };
     }
-    engine_ = CreateUpdateEngine(std::move(options), std::move(*boot), *state, std::move(factory));
+    engine_ = CreateUpdateEngine(std::move(options), std::move(boot), *state, std::move(factory));
+  }
+
+  // A new engine over the same slots, as after a "reboot" (the old one is joined first).
+  void RestartEngine() {
+    engine_.reset();
+    watcher_.Clear();
+    StartEngine();
+  }
+
+  // What every abort leaves behind: status ABORTED naming the interrupted phase, the active slot
+  // byte-identical, the standby unbootable (ABORTED when it had been prepared, else untouched),
+  // no boot switch; the engine is idle again.
+  void ExpectAborted(const std::string& phase, const std::string& active_before,
+                     bool standby_prepared) {
+    // The hook runs right after the status turned ABORTED.
+    ASSERT_TRUE(watcher_.WaitFor("Aborted"));
+    StatusSnapshot s = engine_->Snapshot();
+    EXPECT_EQ(s.status, OtaStatus::kAborted);
+    EXPECT_EQ(s.failure_type, 0);
+    EXPECT_EQ(s.failure_reason, StrCat("update to version v2 aborted by request during ", phase));
+    EXPECT_EQ(watcher_.seen().back(), "Aborted");
+    EXPECT_EQ(TreeManifest(slots_ / "slot_a"), active_before);
+    if (standby_prepared) {
+      EXPECT_EQ(BootFile("slot_b/status"), "ABORTED");
+    } else {
+      EXPECT_FALSE(stdfs::exists(slots_ / "boot/slot_b/status"));
+    }
+    EXPECT_FALSE(stdfs::exists(slots_ / "boot/next_boot"));
+    EXPECT_EQ(BootFile("default"), "a");
+    EXPECT_EQ(reboots_.load(), 0);
+    absl::Status again = engine_->Abort();
+    EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(again.message(), "no update is running (the last one was aborted)");
+  }
+
+  // The next update after an abort runs to the end and yields exactly v2.
+  void ExpectNextUpdateSucceeds() {
+    watcher_.Release();
+    const int committed_before = CountSeen("Committed");
+    ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+    ASSERT_TRUE(watcher_.WaitFor("Committed", committed_before + 1));
+    EXPECT_EQ(engine_->Snapshot().status, OtaStatus::kUpdating);
+    EXPECT_EQ(BootFile("next_boot"), "b");
+    EXPECT_EQ(TreeManifest(slots_ / "slot_b", "etc/hostname home/autoware"),
+              TreeManifest(v2_, "etc/hostname home/autoware"));
+  }
+
+  int CountSeen(std::string_view phase) {
+    auto seen = watcher_.seen();
+    return static_cast<int>(std::count(seen.begin(), seen.end(), phase));
+  }
+
+  // Holds the session in `phase`, aborts there and lets it go; the abort must finish quickly.
+  void AbortWhileHeldIn(const std::string& phase) {
+    watcher_.HoldAt(phase);
+    ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+    ASSERT_TRUE(watcher_.WaitHeld());
+    ASSERT_TRUE(engine_->Abort().ok());
+    EXPECT_EQ(engine_->Snapshot().status, OtaStatus::kAborting);
+    EXPECT_TRUE(engine_->Abort().ok());  // idempotent while aborting
+    absl::Status busy = engine_->StartUpdate(Request("v3"));
+    EXPECT_EQ(busy.code(), absl::StatusCode::kFailedPrecondition) << busy;
+    watcher_.Release();
+    ASSERT_TRUE(PollUntil([&] { return engine_->Snapshot().status == OtaStatus::kAborted; },
+                          std::chrono::seconds(5)));
   }
 
   UpdateRequestParams Request(std::string version = "v2") {
@@ -239,6 +363,8 @@ class UpdateEngineTest : public testing::TempDirTest {
   image::BuildSummary summary_;
   std::unique_ptr<ota::testing::NginxServer> nginx_;
   PhaseWatcher watcher_;
+  bool gate_boot_ = false;
+  GatedBoot* gated_boot_ = nullptr;
   std::atomic<int> reboots_{0};
   std::unique_ptr<UpdateEngine> engine_;
 };
@@ -476,6 +602,217 @@ TEST_F(UpdateEngineTest, InitialStateComesFromTheBootController) {
   EXPECT_EQ(s.firmware_version, "v1");
 }
 
+TEST_F(UpdateEngineTest, AbortWithNothingRunningIsRefused) {
+  StartEngine({}, [](const http::FetcherConfig&) { return std::make_unique<NotFoundFetcher>(); });
+  absl::Status idle = engine_->Abort();
+  EXPECT_EQ(idle.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(idle.message(), "no update is running");
+  // After a failed update nothing runs either.
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Failed"));
+  EXPECT_EQ(engine_->Abort().message(), "no update is running");
+  EXPECT_EQ(engine_->Snapshot().status, OtaStatus::kFailure);
+}
+
+TEST_F(UpdateEngineTest, AbortDuringMetadataTouchesNoSlot) {
+  MakeSlotsAndImage(/*compress=*/false);
+  const std::string active_before = TreeManifest(slots_ / "slot_a");
+  WriteFile(slots_ / "slot_b/marker", "standby content before");
+  StartEngine();
+  AbortWhileHeldIn("ProcessingMetadata");
+  ExpectAborted("ProcessingMetadata", active_before, /*standby_prepared=*/false);
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/marker"), "standby content before");
+  EXPECT_EQ(CountSeen("PreparingStandby"), 0);
+  ExpectNextUpdateSucceeds();
+}
+
+TEST_F(UpdateEngineTest, AbortDuringStandbyPreparationIsQueuedUntilItEnds) {
+  MakeSlotsAndImage(/*compress=*/false);
+  const std::string active_before = TreeManifest(slots_ / "slot_a");
+  gate_boot_ = true;
+  StartEngine();
+  std::future<void> entered = gated_boot_->Entered();
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  entered.wait();  // the session is inside PrepareStandby now
+  ASSERT_TRUE(engine_->Abort().ok());
+  EXPECT_EQ(engine_->Snapshot().status, OtaStatus::kAborting);
+  EXPECT_TRUE(engine_->Abort().ok());  // idempotent while queued
+  // Queued, not executed: the critical part has not even marked the standby yet.
+  EXPECT_FALSE(stdfs::exists(slots_ / "boot/slot_b/status"));
+  EXPECT_EQ(CountSeen("Aborted"), 0);
+  gated_boot_->Open();
+  ASSERT_TRUE(watcher_.WaitFor("Aborted"));
+  // PrepareStandby ran to its end, then the queued abort fired before the delta started.
+  EXPECT_EQ(CountSeen("CalculatingDelta"), 0);
+  ExpectAborted("PreparingStandby", active_before, /*standby_prepared=*/true);
+  EXPECT_EQ(BootFile("slot_b/version"), "v2");
+  gate_boot_ = false;  // the gated controller is spent; a plain one from here on
+  RestartEngine();
+  ExpectNextUpdateSucceeds();
+}
+
+TEST_F(UpdateEngineTest, AbortDuringDeltaMarksTheStandbyAborted) {
+  MakeSlotsAndImage(/*compress=*/false);
+  const std::string active_before = TreeManifest(slots_ / "slot_a");
+  StartEngine();
+  AbortWhileHeldIn("CalculatingDelta");
+  ExpectAborted("CalculatingDelta", active_before, /*standby_prepared=*/true);
+  EXPECT_EQ(CountSeen("Downloading"), 0);
+  ExpectNextUpdateSucceeds();
+}
+
+TEST_F(UpdateEngineTest, AbortMidDownloadStopsPromptlyAndTheNextUpdateResumes) {
+  // A 4 MiB file at nginx's /slow/ rate (128 KiB/s per connection) takes ~30 s: the abort lands
+  // in the middle of its transfer, while other files are in flight or done.
+  MakeSlotsAndImage(/*compress=*/false, /*big_random_bytes=*/4 << 20);
+  const std::string active_before = TreeManifest(slots_ / "slot_a");
+  StartEngine();
+  UpdateRequestParams slow = Request();
+  slow.url = nginx_->HttpUrl("/slow/");
+  ASSERT_TRUE(engine_->StartUpdate(slow).ok());
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        StatusSnapshot s = engine_->Snapshot();
+        return s.progress.phase == UpdatePhase::kDownloadingOtaFiles &&
+               s.progress.downloaded_files_num > 0 && s.progress.downloaded_bytes > (512u << 10);
+      },
+      std::chrono::seconds(120)))
+      << "the download never got going";
+  const StatusSnapshot before_abort = engine_->Snapshot();
+  EXPECT_LT(before_abort.progress.downloaded_files_size,
+            before_abort.progress.total_download_files_size);
+
+  const Clock::time_point asked = Clock::now();
+  ASSERT_TRUE(engine_->Abort().ok());
+  const Clock::duration abort_call = Clock::now() - asked;
+  EXPECT_LT(abort_call, std::chrono::milliseconds(100));
+  auto stopped = PollUntil([&] { return engine_->Snapshot().status == OtaStatus::kAborted; },
+                           std::chrono::seconds(5));
+  ASSERT_TRUE(stopped.has_value()) << "the session did not stop within 5 s";
+  EXPECT_LT(abort_call + *stopped, std::chrono::milliseconds(1000))
+      << "stopping took "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(abort_call + *stopped).count()
+      << " ms";
+  ExpectAborted("Downloading", active_before, /*standby_prepared=*/true);
+  const StatusSnapshot aborted = engine_->Snapshot();
+  EXPECT_EQ(aborted.progress.phase, UpdatePhase::kDownloadingOtaFiles);  // where it stopped
+
+  // Verified downloads stay for the resume; the half-transferred file left nothing behind.
+  const stdfs::path resources = slots_ / "slot_b/.ota-resources";
+  size_t kept = 0;
+  for (const auto& entry : stdfs::directory_iterator(resources)) {
+    EXPECT_EQ(entry.path().filename().string().find("ota-partial"), std::string::npos)
+        << entry.path();
+    ++kept;
+  }
+  EXPECT_GT(kept, 0u);
+  EXPECT_FALSE(stdfs::exists(
+      resources / crypto::ToHex(crypto::Sha256Of(ReadFile(v2_ / "usr/share/big-random.bin")))));
+
+  ExpectNextUpdateSucceeds();  // at full speed
+  const StatusSnapshot resumed = engine_->Snapshot();
+  EXPECT_LT(resumed.progress.total_download_files_num,
+            before_abort.progress.total_download_files_num);
+  EXPECT_GE(resumed.progress.total_download_files_num, 1u);
+}
+
+TEST_F(UpdateEngineTest, AbortDuringApplyMarksTheStandbyAborted) {
+  MakeSlotsAndImage(/*compress=*/false);
+  const std::string active_before = TreeManifest(slots_ / "slot_a");
+  StartEngine();
+  AbortWhileHeldIn("Applying");
+  ExpectAborted("Applying", active_before, /*standby_prepared=*/true);
+  EXPECT_EQ(CountSeen("Persistents"), 0);
+  ExpectNextUpdateSucceeds();
+}
+
+TEST_F(UpdateEngineTest, AbortAfterTheSwitchIsCommittedIsRefused) {
+  MakeSlotsAndImage(/*compress=*/false);
+  StartEngine();
+  watcher_.HoldAt("Rebooting");  // CommitSwitch succeeded, Reboot() not called yet
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitHeld());
+  absl::Status refused = engine_->Abort();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refused.message(), "the boot switch is committed; the update can no longer be aborted");
+  EXPECT_EQ(engine_->Snapshot().status, OtaStatus::kUpdating);
+  watcher_.Release();
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  EXPECT_EQ(engine_->Abort().message(),
+            "the boot switch is committed; the update can no longer be aborted");
+  EXPECT_EQ(reboots_.load(), 1);
+  EXPECT_EQ(BootFile("next_boot"), "b");
+  EXPECT_EQ(BootFile("slot_b/status"), "UPDATING");
+}
+
+TEST_F(UpdateEngineTest, RollbackReturnsToThePreviousSlotAfterAnUpdate) {
+  MakeSlotsAndImage(/*compress=*/false);
+  WriteFile(slots_ / "boot/slot_a/version", "v1");
+  const std::string v1_tree = TreeManifest(slots_ / "slot_a");
+  StartEngine();
+  // Nothing to roll back to on a fresh system (slot b never held an image).
+  absl::Status fresh = engine_->StartRollback();
+  EXPECT_EQ(fresh.code(), absl::StatusCode::kFailedPrecondition) << fresh;
+  EXPECT_NE(fresh.message().find("slot b has status (none)"), std::string::npos) << fresh;
+  EXPECT_EQ(engine_->Snapshot().status, OtaStatus::kInitialized);
+
+  // Refused while an update runs.
+  watcher_.HoldAt("Downloading");
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitHeld());
+  absl::Status busy = engine_->StartRollback();
+  EXPECT_EQ(busy.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(busy.message(),
+            "cannot roll back: an update is in progress (version v2, phase Downloading)");
+  watcher_.Release();
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  EXPECT_EQ(engine_->StartRollback().code(), absl::StatusCode::kFailedPrecondition);
+
+  RestartEngine();  // boots v2 on slot b, confirms it
+  StatusSnapshot on_v2 = engine_->Snapshot();
+  EXPECT_EQ(on_v2.status, OtaStatus::kSuccess);
+  EXPECT_EQ(on_v2.firmware_version, "v2");
+  EXPECT_EQ(BootFile("slot_a/status"), "SUCCESS");  // the slot we came from: the rollback target
+
+  ASSERT_TRUE(engine_->StartRollback().ok());
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  EXPECT_EQ(engine_->Snapshot().status, OtaStatus::kRollbacking);
+  EXPECT_EQ(reboots_.load(), 2);
+  EXPECT_EQ(BootFile("next_boot"), "a");
+  EXPECT_EQ(BootFile("slot_a/status"), "ROLLBACKING");
+  EXPECT_EQ(BootFile("default"), "b");  // until slot a confirms
+  EXPECT_EQ(engine_->Abort().message(), "a rollback is in progress; it cannot be aborted");
+  EXPECT_EQ(engine_->StartUpdate(Request("v3")).code(), absl::StatusCode::kFailedPrecondition);
+
+  RestartEngine();  // boots slot a once and confirms it
+  StatusSnapshot back = engine_->Snapshot();
+  EXPECT_EQ(back.status, OtaStatus::kSuccess);
+  EXPECT_EQ(back.firmware_version, "v1");
+  EXPECT_EQ(BootFile("default"), "a");
+  EXPECT_EQ(BootFile("slot_a/status"), "SUCCESS");
+  EXPECT_EQ(TreeManifest(slots_ / "slot_a"), v1_tree);
+}
+
+TEST_F(UpdateEngineTest, RollbackWithoutRebootStopsAfterTheSwitch) {
+  MakeSlotsAndImage(/*compress=*/false);
+  StartEngine();
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  engine_.reset();
+  watcher_.Clear();
+  int before_reboot_calls = 0;
+  StartEngine([&](EngineOptions& o) {
+    o.reboot_after_update = false;
+    o.before_reboot = [&] { ++before_reboot_calls; };
+  });
+  ASSERT_TRUE(engine_->StartRollback().ok());
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  EXPECT_EQ(watcher_.seen(), std::vector<std::string>{"Committed"});
+  EXPECT_EQ(before_reboot_calls, 0);
+  EXPECT_EQ(reboots_.load(), 1);  // only the update's
+  EXPECT_EQ(BootFile("next_boot"), "a");
+}
+
 TEST(SessionPhaseTest, TransitionTable) {
   using P = SessionPhase;
   const std::vector<P> happy = {P::kIdle,
@@ -507,6 +844,28 @@ TEST(SessionPhaseTest, TransitionTable) {
   EXPECT_FALSE(IsBusy(P::kIdle));
   EXPECT_FALSE(IsBusy(P::kFailed));
   EXPECT_TRUE(IsBusy(P::kCommitted));
+  // Abort: from every phase that may fail, never once the switch is committed.
+  for (P p :
+       {P::kValidatingRequest, P::kProcessingMetadata, P::kPreparingStandby, P::kCalculatingDelta,
+        P::kDownloading, P::kApplying, P::kPersistents, P::kPostUpdate}) {
+    EXPECT_TRUE(TransitionAllowed(p, P::kAborted)) << SessionPhaseName(p);
+  }
+  for (P p : {P::kIdle, P::kFailed, P::kRebooting, P::kCommitted, P::kRollingBack}) {
+    EXPECT_FALSE(TransitionAllowed(p, P::kAborted)) << SessionPhaseName(p);
+  }
+  EXPECT_FALSE(IsBusy(P::kAborted));
+  EXPECT_TRUE(TransitionAllowed(P::kAborted, P::kValidatingRequest));
+  // Rollback: only from rest, only forward to the switch.
+  for (P p : {P::kIdle, P::kFailed, P::kAborted}) {
+    EXPECT_TRUE(TransitionAllowed(p, P::kRollingBack)) << SessionPhaseName(p);
+  }
+  for (P p : {P::kDownloading, P::kCommitted, P::kValidatingRequest}) {
+    EXPECT_FALSE(TransitionAllowed(p, P::kRollingBack)) << SessionPhaseName(p);
+  }
+  EXPECT_TRUE(IsBusy(P::kRollingBack));
+  EXPECT_TRUE(TransitionAllowed(P::kRollingBack, P::kRebooting));
+  EXPECT_EQ(SessionPhaseName(P::kAborted), "Aborted");
+  EXPECT_EQ(SessionPhaseName(P::kRollingBack), "RollingBack");
 }
 
 // A 300k-entry image's in-memory model and content index stay well inside the memory budget.
