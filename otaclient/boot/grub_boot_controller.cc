@@ -30,7 +30,6 @@ constexpr std::string_view kKernelName = "vmlinuz";
 constexpr std::string_view kInitrdName = "initrd.img";
 constexpr std::string_view kDistroBackupName = "grub.cfg.otaclient-distro-backup";
 
-
 // `path` relative to a RootedDir with every symlink of the last component followed inside that
 // root (absolute targets are relative to the root, as when the slot is booted). Intermediate
 // components are resolved by RootedDir itself.
@@ -441,17 +440,12 @@ absl::StatusOr<stdfs::path> GrubBootController::PrepareStandby(
   return mount_point;
 }
 
-absl::Status GrubBootController::CommitSwitch() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!standby_prepared_ || !standby_mount_.has_value()) {
-    return absl::FailedPreconditionError("grub: no standby prepared");
-  }
+// The standby's /etc/fstab and its kernel/initrd on the boot partition. The RootedDir (an open
+// directory fd) is gone when this returns, so the standby can be unmounted.
+absl::Status GrubBootController::WriteStandbyBootFilesLocked() {
   const std::string standby = Standby();
-  const stdfs::path standby_root = standby_mount_->target();
-  OTA_ASSIGN_OR_RETURN(fs::RootedDir root, fs::RootedDir::Open(standby_root));
-
+  OTA_ASSIGN_OR_RETURN(fs::RootedDir root, fs::RootedDir::Open(standby_mount_->target()));
   // /etc/fstab: root (and the shared /boot) must point at this slot's own devices.
-  Step("commit:begin");
   absl::StatusOr<std::string> image_fstab = root.ReadFile("etc/fstab");
   absl::StatusOr<std::string> active_fstab = fs::ReadFile(options_.active_root / "etc/fstab");
   if (image_fstab.ok() || active_fstab.ok()) {
@@ -474,7 +468,19 @@ absl::Status GrubBootController::CommitSwitch() {
   Step("commit:fstab");
   OTA_ASSIGN_OR_RETURN(KernelFiles files, FindSlotKernel(root));
   OTA_RETURN_IF_ERROR(InstallKernelFiles(root, files, SlotDir(standby)));
+  return absl::OkStatus();
+}
+
+absl::Status GrubBootController::CommitSwitch() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!standby_prepared_ || !standby_mount_.has_value()) {
+    return absl::FailedPreconditionError("grub: no standby prepared");
+  }
+  const std::string standby = Standby();
+  Step("commit:begin");
+  OTA_RETURN_IF_ERROR(WriteStandbyBootFilesLocked());
   Step("commit:kernel");
+
   OTA_RETURN_IF_ERROR(WriteMenuLocked(layout_.active_slot));
   Step("commit:menu");
   OTA_RETURN_IF_ERROR(standby_mount_->SyncAndUnmount());
@@ -519,7 +525,9 @@ absl::Status GrubBootController::CheckRollbackPossibleLocked() {
   }
   const std::string other = Standby();
   OTA_ASSIGN_OR_RETURN(SlotState theirs, Store(other).Load());
-  if (theirs.status != SlotStatus::kSuccess) {
+  // SUCCESS: confirmed after an update; INITIALIZED: the slot this machine ran when otaclient
+  // first took it over (it booted and ran, so it is a good image too).
+  if (theirs.status != SlotStatus::kSuccess && theirs.status != SlotStatus::kInitialized) {
     return absl::FailedPreconditionError(
         StrCat("rollback refused: slot ", other, " does not hold a previous good image (status ",
                theirs.status ? SlotStatusName(*theirs.status) : std::string_view("none"), ")"));

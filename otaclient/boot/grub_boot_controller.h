@@ -25,7 +25,8 @@
 //     Back on the old slot: the other slot's UPDATING becomes FAILURE "new slot did not boot"
 //     (ROLLBACKING → ROLLBACK_FAILURE). A one-shot still armed (otaclient restarted before the
 //     reboot) is left alone.
-//   Rollback: the other slot must be SUCCESS with its kernel present; ROLLBACKING + next_entry.
+//   Rollback: the other slot must be SUCCESS (or INITIALIZED: the slot otaclient took over at
+//     first start) with its kernel present; then ROLLBACKING + next_entry like a switch.
 //
 // Kernel command line of each entry: root=PARTUUID=<slot partition>, the running kernel's other
 // arguments (minus BOOT_IMAGE/root/panic) or `kernel_args`, and panic=<panic_seconds> so a
@@ -107,6 +108,7 @@ class GrubBootController : public BootController {
   absl::Status EnsureManagedLocked();
   absl::Status WriteMenuLocked(std::string_view fallback_slot);
   absl::Status InstallRunningKernelLocked();
+  absl::Status WriteStandbyBootFilesLocked();
   absl::Status CheckRollbackPossibleLocked();
   absl::StatusOr<BootState> ConfirmBootLocked();
 

@@ -1,0 +1,525 @@
+// The GRUB backend on a real GPT disk (loop device): /boot + slot A + slot B, real mkfs.ext4,
+// real mounts, the real grub-editenv on a real environment block. A "machine" boots a slot by
+// mounting its partition as the root and giving the controller a mountinfo and kernel command
+// line that say so; a "reboot" asks DecideGrubBoot (the function that mirrors what GRUB does
+// with our generated menu) which entry GRUB would boot, writes back the environment block as
+// GRUB would (one-shot consumed) and boots that entry's root=PARTUUID=.
+//
+// Scenarios: first start on an unmanaged machine; update A→B and confirm; B never confirms
+// (reset) → back on A with FAILURE; B→A later; rollback and failed rollback; otaclient killed
+// (SIGKILL) at every step of an update and of the first start → never a half-written slot,
+// and a following update succeeds.
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/fs/fs.h"
+#include "common/util/strings.h"
+#include "gtest/gtest.h"
+#include "otaclient/boot/block_slot.h"
+#include "otaclient/boot/grub_boot_controller.h"
+#include "otaclient/boot/grub_boot_decision.h"
+#include "otaclient/boot/grub_env.h"
+#include "otaclient/boot/grub_menu.h"
+#include "otaclient/boot/slot_state_store.h"
+#include "test/lib/loop_disk.h"
+
+namespace ota::boot {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+constexpr char kPartuuidBoot[] = "6b3c9a10-2d4e-4f60-8a1b-000000000b00";
+constexpr char kPartuuidA[] = "6b3c9a10-2d4e-4f60-8a1b-00000000000a";
+constexpr char kPartuuidB[] = "6b3c9a10-2d4e-4f60-8a1b-00000000000b";
+constexpr char kUuidBoot[] = "11111111-2222-4333-8444-000000000b00";
+constexpr char kUuidA[] = "11111111-2222-4333-8444-00000000000a";
+constexpr char kUuidB[] = "11111111-2222-4333-8444-00000000000b";
+
+constexpr char kDistroCfg[] =
+    "# distro grub.cfg\nmenuentry 'Debian' {\n  linux /boot/vmlinuz root=PARTUUID=x\n}\n";
+
+std::string ReadText(const stdfs::path& path) {
+  auto text = fs::ReadFile(path);
+  return text.ok() ? *text : std::string("<missing ") + path.string() + ">";
+}
+
+void WriteText(const stdfs::path& path, const std::string& content) {
+  stdfs::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+}
+
+// The image an "update" writes into the standby root.
+void WriteImage(const stdfs::path& root, const std::string& version) {
+  WriteText(root / "boot" / StrCat("vmlinuz-", version), StrCat("kernel ", version));
+  WriteText(root / "boot" / StrCat("initrd.img-", version), StrCat("initrd ", version));
+  stdfs::create_symlink(StrCat("vmlinuz-", version), root / "boot" / "vmlinuz");
+  WriteText(root / "etc" / "fstab",
+            "# image fstab\nUUID=image-root / ext4 defaults 0 1\n"
+            "UUID=image-boot /boot ext4 defaults 0 2\ntmpfs /tmp tmpfs defaults 0 0\n");
+  WriteText(root / "etc" / "version", version);
+  WriteText(root / "image-complete", version);  // written last
+}
+
+class GrubMachineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!RunProgram({"grub-editenv", "--version"}).ok()) GTEST_SKIP() << "SKIP: no grub-editenv";
+    auto tmp = fs::TempDir::Create("grub-machine");
+    ASSERT_TRUE(tmp.ok()) << tmp.status();
+    tmp_ = std::make_unique<fs::TempDir>(std::move(*tmp));
+    work_ = tmp_->path();
+    auto disk = testing::LoopDisk::Create(
+        work_ / "disk",
+        {{"boot", 8, kPartuuidBoot}, {"rootfs_a", 24, kPartuuidA}, {"rootfs_b", 24, kPartuuidB}});
+    if (absl::IsUnavailable(disk.status())) GTEST_SKIP() << disk.status().message();
+    ASSERT_TRUE(disk.ok()) << disk.status();
+    disk_ = std::move(*disk);
+
+    // Slot A: a distro install whose kernel lives in its own /boot.
+    const stdfs::path stage = work_ / "stage_a";
+    WriteText(stage / "boot" / "vmlinuz", "kernel A-1");
+    WriteText(stage / "etc" / "fstab",
+              StrCat("UUID=", kUuidA, " / ext4 errors=remount-ro 0 1\nUUID=", kUuidBoot,
+                     " /boot ext4 defaults 0 2\n/dev/sdz1 /data ext4 nofail 0 2\n"));
+    WriteText(stage / "etc" / "version", "A-1");
+    WriteText(stage / "slot-a-original", "untouched");
+    ASSERT_TRUE(disk_->FormatExt4(1, kUuidBoot, "boot").ok());
+    ASSERT_TRUE(disk_->FormatExt4(2, kUuidA, "rootfs_a", stage).ok());
+    ASSERT_TRUE(disk_->FormatExt4(3, kUuidB, "rootfs_b").ok());
+
+    boot_dir_ = disk_->work_dir() / "mnt" / "boot";
+    root_dir_ = disk_->work_dir() / "mnt" / "root";
+    mount_dir_ = disk_->work_dir() / "mnt" / "ota";
+    auto boot_mount =
+        MountedFileSystem::Mount(disk_->PartitionNode(1), boot_dir_, StandbyMountSpec());
+    ASSERT_TRUE(boot_mount.ok()) << boot_mount.status();
+    boot_mount_.emplace(std::move(*boot_mount));
+    WriteText(boot_dir_ / "grub" / "grub.cfg", kDistroCfg);
+    // Power on: the distro's GRUB booted slot A.
+    ASSERT_NO_FATAL_FAILURE(
+        BootPartition(2, StrCat("BOOT_IMAGE=/boot/vmlinuz root=PARTUUID=", kPartuuidA,
+                                " ro console=ttyS0,115200 panic=5")));
+  }
+
+  void TearDown() override {
+    root_mount_.reset();
+    boot_mount_.reset();
+    disk_.reset();  // unmounts leftovers, detaches the loop device
+  }
+
+  // The machine runs partition `number` as its root with this kernel command line.
+  void BootPartition(int number, const std::string& cmdline) {
+    root_mount_.reset();
+    ASSERT_TRUE(UnmountAllUnder(root_dir_).ok());
+    ASSERT_TRUE(UnmountAllUnder(mount_dir_).ok());  // a reboot drops every mount
+    auto mounted =
+        MountedFileSystem::Mount(disk_->PartitionNode(number), root_dir_, StandbyMountSpec());
+    ASSERT_TRUE(mounted.ok()) << mounted.status();
+    root_mount_.emplace(std::move(*mounted));
+    struct stat root_st, boot_st;
+    ASSERT_EQ(::stat(disk_->PartitionNode(number).c_str(), &root_st), 0);
+    ASSERT_EQ(::stat(disk_->PartitionNode(1).c_str(), &boot_st), 0);
+    WriteText(work_ / "mountinfo",
+              StrCat("21 1 ", major(root_st.st_rdev), ":", minor(root_st.st_rdev),
+                     " / / rw,relatime shared:1 - ext4 /dev/root rw\n", "22 21 ",
+                     major(boot_st.st_rdev), ":", minor(boot_st.st_rdev), " / ", boot_dir_.string(),
+                     " rw,relatime shared:2 - ext4 ", disk_->PartitionNode(1), " rw\n"));
+    WriteText(work_ / "cmdline", cmdline + "\n");
+    booted_partition_ = number;
+    reboots_++;
+  }
+
+  // What GRUB does at power-on with our menu and grubenv; returns the booted entry id.
+  std::string GrubReboot() {
+    auto menu = ParseGeneratedGrubMenu(ReadText(boot_dir_ / "grub" / "grub.cfg"));
+    EXPECT_TRUE(menu.ok()) << menu.status();
+    if (!menu.ok()) return "";
+    GrubEnv env(boot_dir_ / "grub" / "grubenv");
+    auto vars = env.Load();
+    EXPECT_TRUE(vars.ok()) << vars.status();
+    auto decision = DecideGrubBoot(vars.ok() ? *vars : GrubEnvMap(), *menu);
+    EXPECT_TRUE(decision.ok()) << decision.status();
+    if (!decision.ok()) return "";
+    std::vector<std::pair<std::string, std::string>> writes;
+    for (const auto& [key, value] : decision->env_after) {
+      if (vars->count(key) == 0 || vars->at(key) != value) writes.emplace_back(key, value);
+    }
+    if (!writes.empty()) {
+      EXPECT_TRUE(env.Update(writes).ok());
+    }
+    // GRUB must find the kernel it was told to load.
+    EXPECT_TRUE(stdfs::is_regular_file(boot_dir_ / stdfs::path(decision->kernel).relative_path()))
+        << decision->kernel;
+    auto root = KernelCmdlineValue(decision->kernel_cmdline, "root");
+    EXPECT_TRUE(root.has_value());
+    int number = root == StrCat("PARTUUID=", kPartuuidA)   ? 2
+                 : root == StrCat("PARTUUID=", kPartuuidB) ? 3
+                                                           : 0;
+    EXPECT_NE(number, 0) << decision->kernel_cmdline;
+    if (number == 0) return "";
+    BootPartition(number, decision->kernel_cmdline);
+    last_kernel_ = ReadText(boot_dir_ / stdfs::path(decision->kernel).relative_path());
+    return decision->entry_id;
+  }
+
+  GrubBootOptions Options() {
+    GrubBootOptions options;
+    options.system.mountinfo = work_ / "mountinfo";
+    options.system.cmdline = work_ / "cmdline";
+    options.boot_dir = boot_dir_;
+    options.active_root = root_dir_;
+    options.mount_dir = mount_dir_;
+    options.reboot_hook = [] { return absl::OkStatus(); };
+    return options;
+  }
+
+  std::unique_ptr<GrubBootController> Controller(GrubBootOptions options) {
+    auto controller = GrubBootController::Create(std::move(options));
+    EXPECT_TRUE(controller.ok()) << controller.status();
+    return controller.ok() ? std::move(*controller) : nullptr;
+  }
+  std::unique_ptr<GrubBootController> Controller() { return Controller(Options()); }
+
+  BootState Confirm(GrubBootController& controller) {
+    auto state = controller.ConfirmBoot();
+    EXPECT_TRUE(state.ok()) << state.status();
+    return state.ok() ? *state : BootState{};
+  }
+
+  // One whole update through the controller on the running machine, up to the switch.
+  void Update(GrubBootController& controller, const std::string& version) {
+    const std::string_view keep[] = {"/.ota-resources"};
+    auto standby = controller.PrepareStandby(version, keep);
+    ASSERT_TRUE(standby.ok()) << standby.status();
+    WriteImage(*standby, version);
+    absl::Status committed = controller.CommitSwitch();
+    ASSERT_TRUE(committed.ok()) << committed;
+  }
+
+  SlotState StateOf(const std::string& slot) {
+    auto state = SlotStateStore(boot_dir_ / "ota-slots" / StrCat("slot_", slot)).Load();
+    EXPECT_TRUE(state.ok()) << state.status();
+    return state.ok() ? *state : SlotState{};
+  }
+  GrubEnvMap Env() {
+    auto vars = GrubEnv(boot_dir_ / "grub" / "grubenv").Load();
+    EXPECT_TRUE(vars.ok());
+    return vars.ok() ? *vars : GrubEnvMap();
+  }
+  // Reads a file of slot partition `number` through a temporary read-only mount.
+  std::string ReadFromPartition(int number, const std::string& rel) {
+    if (number == booted_partition_) return ReadText(root_dir_ / rel);
+    auto mounted = MountedFileSystem::Mount(
+        disk_->PartitionNode(number), disk_->work_dir() / "mnt" / "peek", ReadOnlyMountSpec());
+    EXPECT_TRUE(mounted.ok()) << mounted.status();
+    return ReadText(disk_->work_dir() / "mnt" / "peek" / rel);
+  }
+
+  std::unique_ptr<fs::TempDir> tmp_;
+  stdfs::path work_;
+  std::unique_ptr<testing::LoopDisk> disk_;
+  stdfs::path boot_dir_, root_dir_, mount_dir_;
+  std::optional<MountedFileSystem> boot_mount_, root_mount_;
+  int booted_partition_ = 0;
+  int reboots_ = 0;
+  std::string last_kernel_;
+};
+
+TEST_F(GrubMachineTest, FirstStartTakesOverTheDistroConfigIdempotently) {
+  auto controller = Controller();
+  ASSERT_NE(controller, nullptr);
+  EXPECT_EQ(controller->layout().active_slot, "a");
+  EXPECT_EQ(controller->layout().standby.partuuid, kPartuuidB);
+  EXPECT_EQ(controller->layout().active.fs_uuid, kUuidA);
+  BootState state = Confirm(*controller);
+  EXPECT_EQ(state.status, SlotStatus::kInitialized);
+  EXPECT_EQ(state.active_slot, "a");
+  EXPECT_EQ(ReadText(boot_dir_ / "grub" / "grub.cfg.otaclient-distro-backup"), kDistroCfg);
+  EXPECT_TRUE(IsGeneratedGrubMenu(ReadText(boot_dir_ / "grub" / "grub.cfg")));
+  EXPECT_EQ(ReadText(boot_dir_ / "ota-slots/slot_a/vmlinuz"), "kernel A-1");
+  EXPECT_EQ(Env()["saved_entry"], "slot_a");
+  const std::string menu = ReadText(boot_dir_ / "grub" / "grub.cfg");
+  EXPECT_NE(menu.find(StrCat("root=PARTUUID=", kPartuuidB)), std::string::npos);
+  EXPECT_NE(menu.find("console=ttyS0,115200"), std::string::npos);  // carried over
+  EXPECT_NE(menu.find("panic=5"), std::string::npos);
+
+  // Restart (no reboot) and a real reboot: same result, backup not overwritten by our menu.
+  EXPECT_EQ(Confirm(*Controller()).status, SlotStatus::kInitialized);
+  EXPECT_EQ(GrubReboot(), "slot_a");
+  EXPECT_EQ(last_kernel_, "kernel A-1");
+  EXPECT_EQ(Confirm(*Controller()).status, SlotStatus::kInitialized);
+  EXPECT_EQ(ReadText(boot_dir_ / "grub" / "grub.cfg.otaclient-distro-backup"), kDistroCfg);
+  EXPECT_EQ(ReadText(boot_dir_ / "grub" / "grub.cfg"), menu);
+}
+
+TEST_F(GrubMachineTest, UpdateAToBThenConfirmThenBToA) {
+  {
+    auto controller = Controller();
+    ASSERT_NE(controller, nullptr);
+    Confirm(*controller);
+    ASSERT_NO_FATAL_FAILURE(Update(*controller, "2.0"));
+    EXPECT_EQ(Env()["next_entry"], "slot_b");
+    EXPECT_EQ(Env()["saved_entry"], "slot_a");
+    EXPECT_EQ(StateOf("b").status, SlotStatus::kUpdating);
+  }
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  EXPECT_EQ(last_kernel_, "kernel 2.0");
+  EXPECT_EQ(Env()["next_entry"], "");  // one-shot consumed by GRUB
+  {
+    auto controller = Controller();
+    ASSERT_NE(controller, nullptr);
+    EXPECT_EQ(controller->layout().active_slot, "b");
+    BootState state = Confirm(*controller);
+    EXPECT_EQ(state.status, SlotStatus::kSuccess);
+    EXPECT_EQ(state.version, "2.0");
+    EXPECT_EQ(state.active_slot, "b");
+    EXPECT_EQ(Env()["saved_entry"], "slot_b");
+    // fstab: root is this slot's own UUID, /boot the shared partition, site mounts kept.
+    const std::string fstab = ReadText(root_dir_ / "etc/fstab");
+    EXPECT_NE(fstab.find(StrCat("UUID=", kUuidB, "\t/\text4")), std::string::npos) << fstab;
+    EXPECT_NE(fstab.find(StrCat("UUID=", kUuidBoot, " /boot")), std::string::npos) << fstab;
+    EXPECT_NE(fstab.find("/dev/sdz1 /data"), std::string::npos) << fstab;
+    EXPECT_EQ(fstab.find("image-root"), std::string::npos) << fstab;
+    EXPECT_EQ(ReadText(boot_dir_ / "ota-slots/slot_b/initrd.img"), "initrd 2.0");
+  }
+  // Stays on B across reboots.
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  EXPECT_EQ(Confirm(*Controller()).status, SlotStatus::kSuccess);
+  // Later: B → A.
+  {
+    auto controller = Controller();
+    Confirm(*controller);
+    ASSERT_NO_FATAL_FAILURE(Update(*controller, "3.0"));
+  }
+  EXPECT_EQ(GrubReboot(), "slot_a");
+  EXPECT_EQ(last_kernel_, "kernel 3.0");
+  BootState state = Confirm(*Controller());
+  EXPECT_EQ(state.status, SlotStatus::kSuccess);
+  EXPECT_EQ(state.version, "3.0");
+  EXPECT_EQ(state.active_slot, "a");
+  EXPECT_EQ(ReadText(root_dir_ / "slot-a-original"), std::string("<missing ") +
+                                                         (root_dir_ / "slot-a-original").string() +
+                                                         ">");  // A was rewritten
+  EXPECT_EQ(ReadText(root_dir_ / "etc/version"), "3.0");
+  EXPECT_EQ(StateOf("b").status, SlotStatus::kSuccess);
+  EXPECT_EQ(StateOf("b").version, "2.0");
+}
+
+TEST_F(GrubMachineTest, NewSlotThatNeverConfirmsFallsBackToTheOldOne) {
+  {
+    auto controller = Controller();
+    Confirm(*controller);
+    ASSERT_NO_FATAL_FAILURE(Update(*controller, "2.0"));
+  }
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  // B's kernel panics or hangs: otaclient never runs, the machine resets.
+  EXPECT_EQ(GrubReboot(), "slot_a");
+  EXPECT_EQ(last_kernel_, "kernel A-1");
+  BootState state = Confirm(*Controller());
+  EXPECT_EQ(state.status, SlotStatus::kFailure);
+  EXPECT_EQ(state.active_slot, "a");
+  EXPECT_NE(state.failure_reason.find("did not boot"), std::string::npos) << state.failure_reason;
+  EXPECT_EQ(StateOf("b").status, SlotStatus::kFailure);
+  EXPECT_EQ(ReadText(root_dir_ / "slot-a-original"), "untouched");
+  EXPECT_EQ(Env()["saved_entry"], "slot_a");
+  // Stays on A; the next update works.
+  EXPECT_EQ(GrubReboot(), "slot_a");
+  {
+    auto controller = Controller();
+    EXPECT_EQ(Confirm(*controller).status, SlotStatus::kFailure);  // still reported
+    ASSERT_NO_FATAL_FAILURE(Update(*controller, "2.1"));
+  }
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  EXPECT_EQ(Confirm(*Controller()).status, SlotStatus::kSuccess);
+}
+
+TEST_F(GrubMachineTest, RollbackAndFailedRollback) {
+  {
+    auto controller = Controller();
+    Confirm(*controller);
+    // Nothing to roll back to on a fresh machine.
+    EXPECT_EQ(controller->CheckRollbackPossible().code(), absl::StatusCode::kFailedPrecondition);
+    ASSERT_NO_FATAL_FAILURE(Update(*controller, "2.0"));
+  }
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  {
+    auto controller = Controller();
+    EXPECT_EQ(Confirm(*controller).status, SlotStatus::kSuccess);
+    ASSERT_TRUE(controller->CheckRollbackPossible().ok());
+    ASSERT_TRUE(controller->CommitRollback().ok());
+    EXPECT_EQ(StateOf("a").status, SlotStatus::kRollbacking);
+  }
+  EXPECT_EQ(GrubReboot(), "slot_a");
+  EXPECT_EQ(last_kernel_, "kernel A-1");
+  BootState state = Confirm(*Controller());
+  EXPECT_EQ(state.status, SlotStatus::kSuccess);
+  EXPECT_EQ(state.active_slot, "a");
+  EXPECT_EQ(ReadText(root_dir_ / "slot-a-original"), "untouched");
+  EXPECT_EQ(Env()["saved_entry"], "slot_a");
+  // Roll back again to B, but it never confirms: back on A with ROLLBACK_FAILURE.
+  {
+    auto controller = Controller();
+    Confirm(*controller);
+    ASSERT_TRUE(controller->CommitRollback().ok());
+  }
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  EXPECT_EQ(GrubReboot(), "slot_a");
+  state = Confirm(*Controller());
+  EXPECT_EQ(state.status, SlotStatus::kRollbackFailure);
+  EXPECT_NE(state.failure_reason.find("did not boot"), std::string::npos);
+  // B is no longer a good slot to roll back to.
+  auto controller = Controller();
+  Confirm(*controller);
+  EXPECT_EQ(controller->CheckRollbackPossible().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(GrubMachineTest, FailedUpdateLeavesStandbyUnbootable) {
+  auto controller = Controller();
+  Confirm(*controller);
+  const std::string_view keep[] = {"/.ota-resources"};
+  auto standby = controller->PrepareStandby("2.0", keep);
+  ASSERT_TRUE(standby.ok()) << standby.status();
+  WriteText(*standby / ".ota-resources" / "blob", "resume me");
+  ASSERT_TRUE(controller->OnUpdateFailed(SlotStatus::kFailure).ok());
+  EXPECT_EQ(StateOf("b").status, SlotStatus::kFailure);
+  EXPECT_EQ(Env().count("next_entry") ? Env()["next_entry"] : "", "");
+  EXPECT_FALSE(stdfs::exists(boot_dir_ / "ota-slots/slot_b/vmlinuz"));
+  EXPECT_EQ(GrubReboot(), "slot_a");
+  // The retry keeps the resources (resume) and cleans the rest.
+  auto again = Controller();
+  EXPECT_EQ(Confirm(*again).status, SlotStatus::kFailure);
+  standby = again->PrepareStandby("2.0", keep);
+  ASSERT_TRUE(standby.ok()) << standby.status();
+  EXPECT_EQ(ReadText(*standby / ".ota-resources" / "blob"), "resume me");
+  ASSERT_TRUE(again->OnUpdateFailed(SlotStatus::kAborted).ok());
+}
+
+TEST_F(GrubMachineTest, ForcedFormatKeepsUuidAndLabel) {
+  GrubBootOptions options = Options();
+  options.force_format = true;
+  auto controller = Controller(options);
+  Confirm(*controller);
+  ASSERT_NO_FATAL_FAILURE(Update(*controller, "2.0"));
+  auto identity = ReadExt4Identity(disk_->PartitionNode(3));
+  ASSERT_TRUE(identity.ok() && identity->has_value());
+  EXPECT_EQ((*identity)->uuid, kUuidB);
+  EXPECT_EQ((*identity)->label, "rootfs_b");
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  EXPECT_EQ(Confirm(*Controller()).status, SlotStatus::kSuccess);
+}
+
+TEST_F(GrubMachineTest, RestartAfterSwitchBeforeRebootIsNotAFailure) {
+  {
+    auto controller = Controller();
+    Confirm(*controller);
+    ASSERT_NO_FATAL_FAILURE(Update(*controller, "2.0"));
+  }
+  // otaclient restarted (crash, service restart) before the reboot happened.
+  EXPECT_EQ(Confirm(*Controller()).status, SlotStatus::kInitialized);
+  EXPECT_EQ(StateOf("b").status, SlotStatus::kUpdating);
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  EXPECT_EQ(Confirm(*Controller()).status, SlotStatus::kSuccess);
+}
+
+// otaclient killed with SIGKILL at each step of the first start, an update, or the confirmation.
+class GrubCrashTest : public GrubMachineTest, public ::testing::WithParamInterface<std::string> {
+ protected:
+  // Runs `body` in a child process whose controller SIGKILLs itself at step `kill_at`.
+  // Returns true when the child was killed there.
+  bool RunKilledAt(const std::string& kill_at, bool update) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      GrubBootOptions options = Options();
+      options.step_hook = [kill_at](std::string_view step) {
+        if (step == kill_at) ::raise(SIGKILL);
+      };
+      auto controller = GrubBootController::Create(options);
+      if (!controller.ok() || !(*controller)->ConfirmBoot().ok()) ::_exit(3);
+      if (update) {
+        const std::string_view keep[] = {"/.ota-resources"};
+        auto standby = (*controller)->PrepareStandby("2.0", keep);
+        if (!standby.ok()) ::_exit(4);
+        WriteImage(*standby, "2.0");
+        if (!(*controller)->CommitSwitch().ok()) ::_exit(5);
+      }
+      ::_exit(0);
+    }
+    int status = 0;
+    EXPECT_EQ(::waitpid(pid, &status, 0), pid);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+  }
+};
+
+TEST_P(GrubCrashTest, KilledAtStepNeverBootsAHalfWrittenSlotAndRecovers) {
+  const std::string step = GetParam();
+  const bool during_init = step.rfind("init:", 0) == 0;
+  const bool during_confirm = step.rfind("confirm:", 0) == 0;
+  if (during_confirm) {
+    // Get to the first boot of B, then kill the confirmation there.
+    auto controller = Controller();
+    Confirm(*controller);
+    ASSERT_NO_FATAL_FAILURE(Update(*controller, "2.0"));
+    controller.reset();
+    ASSERT_EQ(GrubReboot(), "slot_b");
+    ASSERT_TRUE(RunKilledAt(step, /*update=*/false)) << "child not killed at " << step;
+  } else {
+    ASSERT_TRUE(RunKilledAt(step, /*update=*/!during_init)) << "child not killed at " << step;
+  }
+  // Power cycle: wherever GRUB goes, that slot is complete.
+  const std::string booted = GrubReboot();
+  ASSERT_FALSE(booted.empty());
+  if (booted == "slot_b") {
+    EXPECT_EQ(ReadText(root_dir_ / "image-complete"), "2.0") << "half-written slot B booted";
+    EXPECT_EQ(last_kernel_, "kernel 2.0");
+  } else {
+    EXPECT_EQ(ReadText(root_dir_ / "slot-a-original"), "untouched");
+    EXPECT_EQ(last_kernel_, "kernel A-1");
+  }
+  // otaclient comes up and reports a consistent state...
+  auto controller = Controller();
+  ASSERT_NE(controller, nullptr);
+  BootState state = Confirm(*controller);
+  if (booted == "slot_b") {
+    EXPECT_EQ(state.status, SlotStatus::kSuccess);
+    EXPECT_EQ(state.version, "2.0");
+  } else if (!during_init) {
+    EXPECT_EQ(state.status, SlotStatus::kFailure) << state.failure_reason;
+  }
+  // ...and the next update from wherever we are succeeds.
+  const std::string target = booted == "slot_b" ? "slot_a" : "slot_b";
+  ASSERT_NO_FATAL_FAILURE(Update(*controller, "9.9"));
+  controller.reset();
+  EXPECT_EQ(GrubReboot(), target);
+  EXPECT_EQ(last_kernel_, "kernel 9.9");
+  state = Confirm(*Controller());
+  EXPECT_EQ(state.status, SlotStatus::kSuccess);
+  EXPECT_EQ(state.version, "9.9");
+}
+
+INSTANTIATE_TEST_SUITE_P(Steps, GrubCrashTest,
+                         ::testing::Values("init:begin", "init:kernel", "init:backup", "init:env",
+                                           "init:menu", "prepare:begin", "prepare:unbootable",
+                                           "prepare:status", "prepare:mounted", "commit:begin",
+                                           "commit:fstab", "commit:kernel", "commit:menu",
+                                           "commit:unmounted", "commit:armed", "confirm:begin",
+                                           "confirm:saved-entry", "confirm:status"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           for (char& c : name) {
+                             if (c == ':' || c == '-') c = '_';
+                           }
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace ota::boot
