@@ -245,6 +245,11 @@ uint64_t CacheIndex::total_bytes() const {
   return total_bytes_;
 }
 
+size_t CacheIndex::pending() const {
+  std::lock_guard lock(mu_);
+  return dirty_.size() + flushing_;
+}
+
 size_t CacheIndex::size() const {
   std::lock_guard lock(mu_);
   return entries_.size();
@@ -267,6 +272,7 @@ absl::Status CacheIndex::Flush() {
       }
     }
     dirty_.clear();
+    flushing_ = upserts.size() + deletes.size();
   }
   OTA_RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
   absl::Status status = [&]() -> absl::Status {
@@ -293,10 +299,11 @@ absl::Status CacheIndex::Flush() {
     }
     return Exec(db_, "COMMIT");
   }();
+  if (!status.ok()) (void)Exec(db_, "ROLLBACK");
+  std::lock_guard lock(mu_);
+  flushing_ = 0;
   if (!status.ok()) {
-    (void)Exec(db_, "ROLLBACK");
     // Put the keys back so the next flush retries them.
-    std::lock_guard lock(mu_);
     for (const CacheEntry& e : upserts) dirty_[e.key] = true;
     for (const std::string& key : deletes) dirty_[key] = true;
   }

@@ -68,6 +68,8 @@ class CacheIndex {
 
   uint64_t total_bytes() const;
   size_t size() const;
+  // Changes not yet committed to the database (including a flush in progress).
+  size_t pending() const;
 
   // Writes pending changes now (also done by the background thread and the destructor).
   absl::Status Flush();
@@ -91,6 +93,7 @@ class CacheIndex {
   uint64_t total_bytes_ = 0;
   // Keys changed since the last flush: present in entries_ → upsert, absent → delete.
   std::unordered_map<std::string, bool> dirty_;
+  size_t flushing_ = 0;  // changes taken by a flush that has not committed yet
 
   std::mutex db_mu_;  // serialises flushes
   std::condition_variable wake_;

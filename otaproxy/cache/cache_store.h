@@ -74,6 +74,7 @@ class CacheStore {
 
   uint64_t total_bytes() const { return index_->total_bytes(); }
   size_t entries() const { return index_->size(); }
+  size_t index_pending() const { return index_->pending(); }
   uint64_t evictions() const { return evictions_.load(); }
   std::vector<CacheEntry> Snapshot() const { return index_->Snapshot(); }
   const std::filesystem::path& dir() const { return dir_; }

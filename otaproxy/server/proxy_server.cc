@@ -551,7 +551,8 @@ bool ProxyServer::Impl::HandleAdmin(ClientSocket& sock, const http::request<http
                ",\"upstream_failures\":", s.upstream_failures,
                ",\"verify_failures\":", s.verify_failures, ",\"committed\":", s.committed,
                ",\"rejected_busy\":", s.rejected_busy, ",\"cache_entries\":", s.cache_entries,
-               ",\"cache_bytes\":", s.cache_bytes, ",\"evictions\":", s.evictions, "}\n");
+               ",\"cache_bytes\":", s.cache_bytes, ",\"evictions\":", s.evictions,
+               ",\"inflight\":", s.inflight, ",\"index_pending\":", s.index_pending, "}\n");
     ResponseHead head;
     head.content_length = json.size();
     head.content_type = "application/json";
@@ -926,7 +927,9 @@ ServerStats ProxyServer::Impl::Stats() const {
     s.cache_entries = store->entries();
     s.cache_bytes = store->total_bytes();
     s.evictions = store->evictions();
+    s.index_pending = store->index_pending();
   }
+  s.inflight = inflight.load();
   return s;
 }
 

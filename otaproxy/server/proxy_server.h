@@ -58,6 +58,8 @@ struct ServerStats {
   uint64_t cache_entries = 0;
   uint64_t cache_bytes = 0;
   uint64_t evictions = 0;
+  uint64_t inflight = 0;       // requests being handled now
+  uint64_t index_pending = 0;  // index changes not yet in the database
 };
 
 class ProxyServer {
