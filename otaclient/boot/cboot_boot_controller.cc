@@ -33,10 +33,13 @@ constexpr std::string_view kExtlinuxConf = "boot/extlinux/extlinux.conf";
 std::string SlotName(int slot) { return std::to_string(slot); }
 
 // A slot that booted and ran otaclient writes one of these to its own status: its image is good.
+// ROLLBACKING is a good image whose rollback boot did not happen or failed; a failed boot also
+// makes CBoot mark it unbootable, which the rollback check asks nvbootctrl about. UPDATING (a
+// slot being written) never qualifies.
 bool IsGoodImageStatus(SlotStatus status) {
   return status == SlotStatus::kSuccess || status == SlotStatus::kInitialized ||
          status == SlotStatus::kFailure || status == SlotStatus::kRollbackFailure ||
-         status == SlotStatus::kAborted;
+         status == SlotStatus::kAborted || status == SlotStatus::kRollbacking;
 }
 
 // Kernel name of partition `number` of `disk`: "mmcblk0" + 2 → "mmcblk0p2", "sda" + 2 → "sda2".
@@ -312,6 +315,13 @@ absl::StatusOr<std::filesystem::path> CbootBootController::PrepareStandby(
   prepare.mount_dir = StandbyMountPoint();
   OTA_ASSIGN_OR_RETURN(MountedFileSystem mounted,
                        PrepareStandbyFileSystem(rootfs_[slot], keep_top_level, prepare));
+  // A standby that had no file system got a fresh UUID: fstab must name that one.
+  OTA_ASSIGN_OR_RETURN(std::optional<Ext4Identity> identity, ReadExt4Identity(rootfs_[slot].node));
+  if (identity.has_value()) {
+    rootfs_[slot].fs_type = "ext4";
+    rootfs_[slot].fs_uuid = identity->uuid;
+    rootfs_[slot].fs_label = identity->label;
+  }
   standby_version_ = std::string(version);
   OTA_RETURN_IF_ERROR(WriteStandbyState(mounted.target(), SlotStatus::kUpdating));
   Step("prepare:3");
@@ -370,8 +380,12 @@ absl::Status CbootBootController::MergeStandbyFstab(const stdfs::path& root) {
   const std::string active_text = active_fstab.ok() ? *active_fstab : std::string();
   input.active_fstab = active_text;
   input.image_fstab = *image_fstab;
-  input.active_root_spec = StrCat("UUID=", rootfs_[current_].fs_uuid);
-  input.standby_root_spec = StrCat("UUID=", rootfs_[standby()].fs_uuid);
+  auto spec_of = [](const BlockDevice& device) {
+    return device.fs_uuid.empty() ? StrCat("PARTUUID=", device.partuuid)
+                                  : StrCat("UUID=", device.fs_uuid);
+  };
+  input.active_root_spec = spec_of(rootfs_[current_]);
+  input.standby_root_spec = spec_of(rootfs_[standby()]);
   input.shared_boot = false;  // /boot lives inside each rootfs on Jetson
   OTA_ASSIGN_OR_RETURN(std::string merged, MergeFstab(input));
   return fs::WriteFileAtomic(root / "etc/fstab", merged);

@@ -9,21 +9,29 @@
 // mirrored onto the eMMC partition of the same slot (`mmcblk0p<N+1>`, its /boot directory).
 //
 // Update flow (every step durable before the next; a crash at any point leaves the standby
-// unbootable until the very last step):
-//   PrepareStandby  1 nvbootctrl set-slot-as-unbootable <standby>
-//                   2 active slot_in_use := standby (a restart on the active slot now means
-//                     "the operation did not finish")
-//                   3 standby: mount, clean (keeping `keep_top_level`) or mkfs.ext4 when it has
-//                     no usable file system; status UPDATING, version, slot_in_use := standby
-//   CommitSwitch    4 standby extlinux.conf APPEND lines: root=PARTUUID=<standby partuuid>
-//                   5 external rootfs: mirror standby /boot onto the eMMC boot partition
-//                   6 sync, unmount the standby
-//                   7 nvbootctrl set-active-boot-slot <standby>       ← the switch
+// unbootable until the very last step). Step names are what CbootOptions::step_hook sees:
+//   PrepareStandby  prepare:1  nvbootctrl set-slot-as-unbootable <standby>
+//                   prepare:2  active slot_in_use := standby (a restart on the active slot now
+//                              means "the operation did not finish")
+//                   prepare:3  standby mounted and cleaned (keeping `keep_top_level`), or
+//                              mkfs.ext4 (same UUID/label) when it has no usable file system;
+//                              its status UPDATING, version, slot_in_use := standby
+//   CommitSwitch    commit:1   standby status files rewritten (an image may carry its own)
+//                   commit:2   standby extlinux.conf APPEND lines: root=PARTUUID=<standby>;
+//                              standby /etc/fstab merged (root entry: UUID=<standby fs uuid>)
+//                   commit:3   external rootfs: standby /boot mirrored onto its eMMC partition
+//                   commit:4   standby synced and unmounted
+//                   commit:5   nvbootctrl set-active-boot-slot <standby>     <- the switch
 // First start (ConfirmBoot): status UPDATING/ROLLBACKING and slot_in_use == current slot →
-// nvbootctrl mark-boot-successful, SUCCESS. slot_in_use naming the other slot → we are on the
-// old slot (fallback or interrupted operation): FAILURE (ROLLBACK_FAILURE when the other slot
-// says ROLLBACKING) with a reason, recorded on the running slot. CBoot itself falls back after
-// its retry count when a slot set active is never marked successful.
+// nvbootctrl mark-boot-successful (confirm:1), SUCCESS. slot_in_use naming the other slot → we
+// are on the old slot (CBoot fell back after its retries, or the operation was interrupted):
+// FAILURE (ROLLBACK_FAILURE when the other slot says ROLLBACKING) with a reason, recorded in the
+// running slot's status files (confirm:2), so a restart reports it again.
+// The running slot's status file holds the outcome of the last operation started from it
+// (upstream semantics); a slot that ran otaclient (SUCCESS/INITIALIZED/FAILURE/
+// ROLLBACK_FAILURE/ABORTED in its own files) and that nvbootctrl calls bootable is a valid
+// rollback target. Rollback: rollback:1 active slot_in_use := other, rollback:2 other slot
+// ROLLBACKING + slot_in_use, rollback:3 set-active-boot-slot <other>.
 #pragma once
 
 #include <array>

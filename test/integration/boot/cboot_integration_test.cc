@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -99,6 +100,26 @@ class LoopDisk {
   std::string device_;
 };
 
+// Runs `body` on a fresh controller in a child process that is killed with SIGKILL at `kill_at`.
+void RunKilledAt(const CbootOptions& base, const std::string& kill_at,
+                 const std::function<bool(BootController&)>& body) {
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    CbootOptions options = base;
+    options.step_hook = [&kill_at](std::string_view step) {
+      if (step == kill_at) ::raise(SIGKILL);
+    };
+    auto controller = CreateCbootBootController(options);
+    if (!controller.ok() || !body(**controller)) ::_exit(3);
+    ::_exit(0);
+  }
+  int wait_status = 0;
+  ASSERT_EQ(::waitpid(child, &wait_status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL)
+      << "child did not die at " << kill_at << " (status " << wait_status << ")";
+}
+
 class CbootIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -107,7 +128,9 @@ class CbootIntegrationTest : public ::testing::Test {
         RunProgram({"losetup", "--find"})->exit_code != 0) {
       GTEST_SKIP() << "SKIP: no loop devices";
     }
-    auto tmp = fs::TempDir::Create("cboot-it");
+    // Disk images in memory when possible: the many fsyncs stay cheap on a busy CI disk.
+    const stdfs::path parent = stdfs::is_directory("/dev/shm") ? "/dev/shm" : "";
+    auto tmp = fs::TempDir::Create("cboot-it", parent);
     ASSERT_TRUE(tmp.ok()) << tmp.status();
     tmp_ = std::make_unique<fs::TempDir>(std::move(*tmp));
     dir_ = tmp_->path();
@@ -162,9 +185,17 @@ class CbootIntegrationTest : public ::testing::Test {
   // Power-on: the fake boot loader picks the slot; we mount it as "/" and start "otaclient".
   absl::StatusOr<BootState> Boot() {
     controller_.reset();
-    const int current = FakeGet("current");
-    active_mount_ = std::make_unique<MountedFileSystem>(std::move(
-        *MountedFileSystem::Mount(SlotDevice(current), ActiveRoot(), StandbyMountSpec())));
+    active_mount_.reset();
+    auto mounted =
+        MountedFileSystem::Mount(SlotDevice(FakeGet("current")), ActiveRoot(), StandbyMountSpec());
+    if (!mounted.ok()) return mounted.status();
+    active_mount_ = std::make_unique<MountedFileSystem>(std::move(*mounted));
+    return Restart();
+  }
+
+  // otaclient restarted within the same boot.
+  absl::StatusOr<BootState> Restart() {
+    controller_.reset();
     auto controller = CreateCbootBootController(Options());
     if (!controller.ok()) return controller.status();
     controller_ = std::move(*controller);
@@ -268,8 +299,8 @@ TEST_F(CbootIntegrationTest, UpdateConfirmFailRetryRollback) {
   EXPECT_NE(state->failure_reason.find("v3"), std::string::npos) << state->failure_reason;
   EXPECT_EQ(state->version, "v2");  // the running slot is untouched
   EXPECT_EQ(ReadText(ActiveRoot() / "etc/os-release"), "v2\n");
-  // Reported again after a plain restart, and A is not a rollback target.
-  state = Reboot();
+  // Reported again after a restart, and A is not a rollback target.
+  state = Restart();
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->active_slot, "1");
   EXPECT_EQ(state->status, SlotStatus::kFailure);
@@ -304,6 +335,10 @@ TEST_F(CbootIntegrationTest, UpdateConfirmFailRetryRollback) {
   EXPECT_EQ(state->active_slot, "1");
   EXPECT_EQ(state->status, SlotStatus::kRollbackFailure);
   EXPECT_NE(state->failure_reason.find("rollback"), std::string::npos) << state->failure_reason;
+  // CBoot gave up on A: it is no rollback target any more.
+  rollback = controller_->CheckRollbackPossible();
+  EXPECT_EQ(rollback.code(), absl::StatusCode::kFailedPrecondition) << rollback;
+  EXPECT_NE(rollback.message().find("unbootable"), absl::string_view::npos) << rollback;
 }
 
 TEST_F(CbootIntegrationTest, FailedUpdateLeavesStandbyUnbootableAndActiveUntouched) {
@@ -327,6 +362,21 @@ TEST_F(CbootIntegrationTest, FailedUpdateLeavesStandbyUnbootableAndActiveUntouch
   EXPECT_EQ(ReadText(ActiveRoot() / "etc/os-release"), "v1\n");
 }
 
+TEST_F(CbootIntegrationTest, StandbyWithoutFileSystemIsFormatted) {
+  Sh("dd if=/dev/zero of=" + SlotDevice(1) + " bs=1M count=2 conv=fsync status=none");
+  ASSERT_TRUE(Boot().ok());
+  Update("v2");
+  const std::string uuid = Trimmed(Sh("blkid -p -s UUID -o value " + SlotDevice(1)));
+  ASSERT_FALSE(uuid.empty());
+  const std::string fstab = ReadSlotFile(1, "etc/fstab");
+  EXPECT_NE(fstab.find("UUID=" + uuid), std::string::npos) << fstab;
+  auto state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "1");
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
+  EXPECT_EQ(state->version, "v2");
+}
+
 TEST_F(CbootIntegrationTest, NvbootctrlFailureAtTheSwitchIsReported) {
   ASSERT_TRUE(Boot().ok());
   std::vector<std::string_view> keep;
@@ -345,8 +395,9 @@ TEST_F(CbootIntegrationTest, NvbootctrlFailureAtTheSwitchIsReported) {
 TEST_F(CbootIntegrationTest, RefusesWhenNvbootctrlDisagreesWithTheMountedRoot) {
   Sh("nvbootctrl fake-init 0");
   // Mount B as the "running" root while nvbootctrl says slot 0.
-  active_mount_ = std::make_unique<MountedFileSystem>(
-      std::move(*MountedFileSystem::Mount(SlotDevice(1), ActiveRoot(), StandbyMountSpec())));
+  auto mounted = MountedFileSystem::Mount(SlotDevice(1), ActiveRoot(), StandbyMountSpec());
+  ASSERT_TRUE(mounted.ok()) << mounted.status();
+  active_mount_ = std::make_unique<MountedFileSystem>(std::move(*mounted));
   auto controller = CreateCbootBootController(Options());
   ASSERT_TRUE(controller.ok());
   auto state = (*controller)->ConfirmBoot();
@@ -396,26 +447,15 @@ TEST_F(CbootIntegrationTest, KilledAtEveryStepNeverBootsAHalfWrittenSlot) {
     ASSERT_EQ(state->active_slot, "0");
     controller_.reset();
 
-    pid_t child = ::fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      CbootOptions options = Options();
-      options.step_hook = [&kill_at](std::string_view step) {
-        if (step == kill_at) ::raise(SIGKILL);
-      };
-      auto controller = CreateCbootBootController(options);
-      if (!controller.ok() || !(*controller)->ConfirmBoot().ok()) ::_exit(3);
+    const std::string version = "v-" + kill_at;
+    RunKilledAt(Options(), kill_at, [&version](BootController& c) {
       std::vector<std::string_view> keep;
-      auto root = (*controller)->PrepareStandby("v-" + kill_at, keep);
-      if (!root.ok()) ::_exit(4);
-      WriteImage(*root, "v-" + kill_at);
-      if (!(*controller)->CommitSwitch().ok()) ::_exit(5);
-      ::_exit(0);
-    }
-    int wait_status = 0;
-    ASSERT_EQ(::waitpid(child, &wait_status, 0), child);
-    ASSERT_TRUE(WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL)
-        << "child did not die at " << kill_at << " (status " << wait_status << ")";
+      if (!c.ConfirmBoot().ok()) return false;
+      auto root = c.PrepareStandby(version, keep);
+      if (!root.ok()) return false;
+      WriteImage(*root, version);
+      return c.CommitSwitch().ok();
+    });
 
     state = Reboot();
     ASSERT_TRUE(state.ok()) << state.status();
@@ -447,6 +487,49 @@ TEST_F(CbootIntegrationTest, KilledAtEveryStepNeverBootsAHalfWrittenSlot) {
     // Back to A for the next round: the factory slot A is still good.
     ASSERT_TRUE(controller_->CommitRollback().ok());
   }
+}
+
+TEST_F(CbootIntegrationTest, KilledWhileConfirmingOrRollingBack) {
+  ASSERT_TRUE(Boot().ok());
+  Update("v2");
+  // The first start on B dies between mark-boot-successful and writing SUCCESS.
+  controller_.reset();
+  active_mount_.reset();
+  (void)UnmountAllUnder(dir_);
+  Sh("nvbootctrl fake-boot");
+  auto mounted = MountedFileSystem::Mount(SlotDevice(1), ActiveRoot(), StandbyMountSpec());
+  ASSERT_TRUE(mounted.ok()) << mounted.status();
+  active_mount_ = std::make_unique<MountedFileSystem>(std::move(*mounted));
+  RunKilledAt(Options(), "confirm:1", [](BootController& c) { return c.ConfirmBoot().ok(); });
+  EXPECT_EQ(FakeGet("successful1"), 1);
+  auto state = Restart();  // otaclient restarted by systemd, same boot
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
+  EXPECT_EQ(state->version, "v2");
+
+  // Rollback to A interrupted before the switch: still on B, A stays a rollback target.
+  for (const std::string kill_at : {"rollback:1", "rollback:2"}) {
+    SCOPED_TRACE(kill_at);
+    controller_.reset();
+    RunKilledAt(Options(), kill_at,
+                [](BootController& c) { return c.ConfirmBoot().ok() && c.CommitRollback().ok(); });
+    state = Reboot();
+    ASSERT_TRUE(state.ok()) << state.status();
+    EXPECT_EQ(state->active_slot, "1");
+    EXPECT_EQ(state->status,
+              kill_at == "rollback:1" ? SlotStatus::kFailure : SlotStatus::kRollbackFailure);
+    EXPECT_EQ(ReadText(ActiveRoot() / "etc/os-release"), "v2\n");
+    ASSERT_TRUE(controller_->CheckRollbackPossible().ok()) << controller_->CheckRollbackPossible();
+  }
+  // Killed right after the switch: the rollback happens.
+  controller_.reset();
+  RunKilledAt(Options(), "rollback:3",
+              [](BootController& c) { return c.ConfirmBoot().ok() && c.CommitRollback().ok(); });
+  state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "0");
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
+  EXPECT_EQ(ReadText(ActiveRoot() / "etc/os-release"), "v1\n");
 }
 
 }  // namespace
