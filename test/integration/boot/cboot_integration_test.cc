@@ -377,6 +377,30 @@ TEST_F(CbootIntegrationTest, StandbyWithoutFileSystemIsFormatted) {
   EXPECT_EQ(state->version, "v2");
 }
 
+// The Python otaclient wrote B and switched (its files have no trailing newline); our first
+// start on B must finalise that update like its own.
+TEST_F(CbootIntegrationTest, FinalizesAnUpdateWrittenByThePythonClient) {
+  for (int slot : {0, 1}) {
+    const stdfs::path stage = dir_ / ("py-stage" + std::to_string(slot));
+    WriteText(stage / "boot/extlinux/extlinux.conf", kImageExtlinux);
+    WriteText(stage / "etc/os-release", slot == 0 ? "py-1\n" : "py-2\n");
+    WriteText(stage / "boot/ota-status/status", slot == 0 ? "SUCCESS" : "UPDATING");
+    WriteText(stage / "boot/ota-status/version", slot == 0 ? "py-1" : "py-2");
+    WriteText(stage / "boot/ota-status/slot_in_use", "1");
+    Sh("mkfs.ext4 -q -F -d '" + stage.string() + "' " + SlotDevice(slot));
+  }
+  Sh("nvbootctrl -t rootfs set-active-boot-slot 1 && nvbootctrl fake-boot");
+  auto state = Boot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "1");
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
+  EXPECT_EQ(state->version, "py-2");
+  EXPECT_EQ(FakeGet("successful1"), 1);
+  EXPECT_EQ(ReadText(ActiveRoot() / "boot/ota-status/status"), "SUCCESS");
+  // And the Python client's slot A is a rollback target.
+  EXPECT_TRUE(controller_->CheckRollbackPossible().ok()) << controller_->CheckRollbackPossible();
+}
+
 TEST_F(CbootIntegrationTest, NvbootctrlFailureAtTheSwitchIsReported) {
   ASSERT_TRUE(Boot().ok());
   std::vector<std::string_view> keep;
