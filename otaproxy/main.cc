@@ -35,6 +35,8 @@ when enable_local_ota_proxy_cache is true.
   --no-cache                relay only (overrides enable_local_ota_proxy_cache)
   --cache-dir DIR           cache location (default /ota-cache)
   --init-cache              empty the cache at start (e.g. after a successful fleet update)
+  --force                   run even when proxy_info.yml says enable_local_ota_proxy: false
+                            (otherwise otaproxy exits 0 at once: nothing to serve)
   --purge                   empty the cache and exit (refused while an otaproxy uses it; a
                             running one is purged with: curl -X POST http://127.0.0.1:PORT/_otaproxy/purge)
   --cache-soft-limit SIZE   above this many cached bytes evict least recently used entries
@@ -64,6 +66,7 @@ struct Flags {
   std::filesystem::path cache_dir = "/ota-cache";
   bool init_cache = false;
   bool purge = false;
+  bool force = false;
   ota::proxy::CacheLimits limits;
   std::string ca_bundle;
   ota::proxy::ServerOptions server;
@@ -152,6 +155,8 @@ Flags ParseFlags(int argc, char** argv) {
       flags.cache_dir = value();
     } else if (name == "--init-cache") {
       flags.init_cache = true;
+    } else if (name == "--force") {
+      flags.force = true;
     } else if (name == "--purge") {
       flags.purge = true;
     } else if (name == "--cache-soft-limit") {
@@ -216,6 +221,11 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<ota::config::ProxyInfo> info = ota::config::LoadProxyInfo(flags.config_dir);
   if (!info.ok()) Fatal("cannot load proxy_info", info.status());
+  if (!info->enable_local_ota_proxy && !flags.force) {
+    ota::log::Info("enable_local_ota_proxy is false in proxy_info: not starting",
+                   {{"proxy_info", info->source.string()}});
+    return 0;
+  }
   const std::string upper = flags.upper_proxy.value_or(info->upper_ota_proxy);
 
   ota::proxy::ServerOptions server = flags.server;

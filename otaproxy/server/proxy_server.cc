@@ -43,8 +43,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr size_t kMaxErrorBody = 1 << 20;  // upstream error bodies are relayed up to this size
-constexpr size_t kSendChunk = 1 << 20;     // bytes per sendfile call
+constexpr size_t kMaxErrorBody = 1 << 20;     // upstream error bodies are relayed up to this size
+constexpr size_t kSendChunk = 1 << 20;        // bytes per sendfile call
+constexpr uint64_t kNotifyBytes = 256 << 10;  // clients of a download are woken per this many
 
 // ---------------------------------------------------------------------------------------------
 // Client connection I/O: a blocking socket with a read deadline (poll) and a send timeout
@@ -775,6 +776,7 @@ void ProxyServer::Impl::RunFlight(const std::shared_ptr<Flight>& flight) {
     return true;
   };
   uint64_t offset = 0;
+  uint64_t notified = 0;
   callbacks.on_body = [&](std::string_view data) {
     if (flight->passthrough) {
       std::lock_guard lock(flight->mu);
@@ -798,7 +800,11 @@ void ProxyServer::Impl::RunFlight(const std::shared_ptr<Flight>& flight) {
       std::lock_guard lock(flight->mu);
       flight->written = offset;
     }
-    flight->cv.notify_all();
+    // Waking every client per network read costs more than it gains: batch the wake-ups.
+    if (offset - notified >= kNotifyBytes) {
+      notified = offset;
+      flight->cv.notify_all();
+    }
     return true;
   };
 
