@@ -1,0 +1,130 @@
+// otactl abort / rollback as an operator runs them: the real binary, its exit code and output.
+// The daemon side of abort and rollback is covered by test/e2e/update_e2e.sh (abort, rollback)
+// against a real otaclient; here: parsing, help, the default target from ecu_info and the
+// "daemon down" path (a loopback port nothing listens on).
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "common/fs/fs.h"
+#include "common/util/strings.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ota::otactl {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Outcome {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+std::string ShellQuote(const std::string& arg) {
+  std::string out = "'";
+  for (char c : arg) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+Outcome RunOtactl(const std::vector<std::string>& args) {
+  std::string command = ShellQuote(OTACTL_BIN);
+  for (const std::string& arg : args) command += " " + ShellQuote(arg);
+  command += " 2>&1";
+  Outcome outcome;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return outcome;
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) outcome.output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  if (WIFEXITED(status)) outcome.exit_code = WEXITSTATUS(status);
+  return outcome;
+}
+
+// A loopback port nothing listens on (the kernel just handed it out and we closed it again).
+int ClosedPort() {
+  fs::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+  return ntohs(addr.sin_port);
+}
+
+TEST(OtactlAbortRollbackCliTest, BadCommandLinesAreUsageErrors) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"abort", "--bogus"}, "abort: unknown option \"--bogus\""},
+      {{"abort", "--ecu"}, "--ecu needs a value"},
+      {{"abort", "--ecu", ""}, "--ecu is empty"},
+      {{"abort", "--ecu="}, "--ecu is empty"},
+      {{"abort", "main"}, "unknown option \"main\""},
+      {{"rollback", "--ecu", "main", "--timeout", "0"}, "--timeout expects seconds"},
+      {{"rollback", "--ecu", "main", "--timeout", "1e9"}, "--timeout expects seconds"},
+      {{"rollback", "--target", ""}, "--target is empty"},
+      {{"rollback", "--target"}, "--target needs a value"},
+      {{"rollback", "--version", "v2"}, "rollback: unknown option \"--version\""},
+      {{"abortt"}, "unknown command \"abortt\""},
+  };
+  for (const Case& c : cases) {
+    Outcome out = RunOtactl(c.args);
+    EXPECT_EQ(out.exit_code, 2) << c.args[0] << " " << out.output;
+    EXPECT_THAT(out.output, HasSubstr(c.message)) << c.args[0];
+  }
+}
+
+TEST(OtactlAbortRollbackCliTest, HelpDescribesTheCommand) {
+  Outcome abort = RunOtactl({"abort", "--help"});
+  EXPECT_EQ(abort.exit_code, 0);
+  EXPECT_THAT(abort.output, HasSubstr("Usage: otactl abort [--ecu ID ...]"));
+  Outcome rollback = RunOtactl({"rollback", "-h"});
+  EXPECT_EQ(rollback.exit_code, 0);
+  EXPECT_THAT(rollback.output, HasSubstr("Usage: otactl rollback [--ecu ID ...]"));
+}
+
+TEST(OtactlAbortRollbackCliTest, DaemonDownIsExitFourNamingTheTarget) {
+  const std::string target = StrCat("127.0.0.1:", ClosedPort());
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"abort", "--target", target, "--ecu", "main"},
+        std::vector<std::string>{"rollback", "--target", target, "--ecu", "main", "--ecu", "sub"},
+        // Without --ecu the ECU list comes from the daemon's Status: unreachable just the same.
+        std::vector<std::string>{"abort", "--target=" + target},
+        std::vector<std::string>{"rollback", "--target", target}}) {
+    Outcome out = RunOtactl(args);
+    EXPECT_EQ(out.exit_code, 4) << args[0] << " " << out.output;
+    EXPECT_THAT(out.output, HasSubstr(StrCat("otactl: cannot reach otaclient at ", target, ": ")))
+        << args[0];
+  }
+}
+
+TEST(OtactlAbortRollbackCliTest, DefaultTargetComesFromEcuInfo) {
+  auto dir = fs::TempDir::Create("otactl-cli-test");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  ASSERT_TRUE(fs::WriteFileAtomic(dir->path() / "ecu_info.yml",
+                                  "format_version: 1\necu_id: main\nip_addr: 127.0.0.9\n")
+                  .ok());
+  Outcome out =
+      RunOtactl({"abort", "--ecu", "main", "--timeout", "2", "--config-dir", dir->path().string()});
+  EXPECT_EQ(out.exit_code, 4) << out.output;
+  EXPECT_THAT(out.output, HasSubstr("cannot reach otaclient at 127.0.0.9:50051"));
+}
+
+}  // namespace
+}  // namespace ota::otactl
