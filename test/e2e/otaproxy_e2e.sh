@@ -331,7 +331,13 @@ limits)
   log "hard limit (file system %): proxying continues without caching"
   stop_proxy full
 
-  start_proxy s "$PLAIN" --max-inflight 1 --header-limit 1024
+  start_proxy s "$PLAIN" --max-inflight 1 --header-limit 1024 --idle-timeout 1
+  # An idle connection (nothing sent) is closed by the proxy after the idle timeout.
+  exec 3<>"/dev/tcp/127.0.0.1/$PORT_s"
+  t0=$SECONDS
+  timeout 20 cat <&3 >/dev/null || fail "idle connection not closed by the proxy"
+  exec 3<&-
+  ((SECONDS - t0 <= 5)) || fail "idle connection closed only after $((SECONDS - t0)) s"
   code() { curl -s -o /dev/null -w '%{http_code}' -x "http://127.0.0.1:$PORT_s" "$@"; }
   [[ $(code -X POST "$base/set/f1") == 405 ]] || fail "POST not 405"
   [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT_s/set/f1") == 400 ]] ||
@@ -348,7 +354,7 @@ limits)
   kill "$slow"
   wait "$slow" 2>/dev/null || true
   wait_until 10 "slow request ended" bash -c "[[ \$(curl -sf http://127.0.0.1:$PORT_s/_otaproxy/stats | jq .inflight) == 0 ]]"
-  log "405, 400, 431, 429 as documented"
+  log "405, 400, 431, 429, idle timeout as documented"
 
   # Purge: admin endpoint of a running proxy, and the offline command.
   through s -o /dev/null "$base/set/f3"
