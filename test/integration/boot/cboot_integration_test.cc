@@ -9,13 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/fs/fs.h"
@@ -23,6 +21,7 @@
 #include "otaclient/boot/block_slot.h"
 #include "otaclient/boot/cboot_boot_controller.h"
 #include "otaclient/boot/command.h"
+#include "test/lib/loop_disk.h"
 
 namespace ota::boot {
 namespace {
@@ -57,49 +56,6 @@ std::string Trimmed(std::string s) {
   return s;
 }
 
-// A sparse GPT disk image on a loop device with `partuuids.size()` ext4 partitions of 16 MiB,
-// partition nodes registered with partx (losetup -P makes none on these kernels). The
-// destructor removes the partition nodes and detaches it (mounts are the fixture's to undo).
-class LoopDisk {
- public:
-  static absl::StatusOr<std::unique_ptr<LoopDisk>> Create(const stdfs::path& image,
-                                                          const std::vector<std::string>& uuids) {
-    std::string script = "set -e; truncate -s 48M '" + image.string() + "'; sgdisk -o";
-    for (size_t i = 0; i < uuids.size(); ++i) {
-      const std::string n = std::to_string(i + 1);
-      script += " -n " + n + ":0:+16M -t " + n + ":8300 -u " + n + ":" + uuids[i];
-    }
-    script += " '" + image.string() + "' >/dev/null";
-    absl::Status partitioned = RunProgramChecked({"bash", "-c", script}).status();
-    if (!partitioned.ok()) return partitioned;
-    absl::StatusOr<std::string> loop =
-        RunProgramChecked({"losetup", "--find", "--show", image.string()});
-    if (!loop.ok()) return loop.status();
-    auto disk = std::unique_ptr<LoopDisk>(new LoopDisk(Trimmed(*loop)));
-    (void)RunProgram({"partx", "-a", disk->device_});
-    // Partition nodes appear asynchronously (devtmpfs): poll with a deadline.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    for (size_t i = 1; i <= uuids.size(); ++i) {
-      while (!stdfs::exists(disk->Partition(i))) {
-        if (std::chrono::steady_clock::now() > deadline) {
-          return absl::DeadlineExceededError("no partition node " + disk->Partition(i));
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-    }
-    return disk;
-  }
-  ~LoopDisk() {
-    (void)RunProgram({"partx", "-d", device_});
-    (void)RunProgram({"losetup", "-d", device_});
-  }
-  std::string Partition(size_t n) const { return device_ + "p" + std::to_string(n); }
-
- private:
-  explicit LoopDisk(std::string device) : device_(std::move(device)) {}
-  std::string device_;
-};
-
 // Runs `body` on a fresh controller in a child process that is killed with SIGKILL at `kill_at`.
 void RunKilledAt(const CbootOptions& base, const std::string& kill_at,
                  const std::function<bool(BootController&)>& body) {
@@ -123,11 +79,6 @@ void RunKilledAt(const CbootOptions& base, const std::string& kill_at,
 class CbootIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "SKIP: needs root (loop devices, mount)";
-    if (!RunProgram({"losetup", "--find"}).ok() ||
-        RunProgram({"losetup", "--find"})->exit_code != 0) {
-      GTEST_SKIP() << "SKIP: no loop devices";
-    }
     // Disk images in memory when possible: the many fsyncs stay cheap on a busy CI disk.
     const stdfs::path parent = stdfs::is_directory("/dev/shm") ? "/dev/shm" : "";
     auto tmp = fs::TempDir::Create("cboot-it", parent);
@@ -144,7 +95,9 @@ class CbootIntegrationTest : public ::testing::Test {
     ::unsetenv("FAKE_NVBOOTCTRL_FAIL");
     Sh("nvbootctrl fake-init 0");
 
-    auto disk = LoopDisk::Create(dir_ / "disk.img", {kPartuuidA, kPartuuidB});
+    auto disk =
+        ota::testing::LoopDisk::Create(dir_, {{"APP", 16, kPartuuidA}, {"APP_b", 16, kPartuuidB}});
+    if (!disk.ok() && absl::IsUnavailable(disk.status())) GTEST_SKIP() << disk.status().message();
     ASSERT_TRUE(disk.ok()) << disk.status();
     disk_ = std::move(*disk);
     // Factory content: both slots carry v1 with their own extlinux.conf and fstab.
@@ -154,7 +107,7 @@ class CbootIntegrationTest : public ::testing::Test {
       WriteText(stage / "etc/fstab", "/dev/root / ext4 defaults 0 1\n");
       WriteText(stage / "etc/os-release", "v1\n");
       Sh("mkfs.ext4 -q -F -L APP" + std::string(slot == 0 ? "" : "_b") + " -d '" + stage.string() +
-         "' " + disk_->Partition(slot + 1));
+         "' " + disk_->PartitionNode(slot + 1));
     }
   }
 
@@ -171,14 +124,14 @@ class CbootIntegrationTest : public ::testing::Test {
 
   int FakeGet(const std::string& key) { return std::stoi(Sh("nvbootctrl fake-get " + key)); }
   std::string Calls() { return ReadText(dir_ / "nvbootctrl.log"); }
-  std::string SlotDevice(int slot) { return disk_->Partition(slot + 1); }
+  std::string SlotDevice(int slot) { return disk_->PartitionNode(slot + 1); }
   stdfs::path ActiveRoot() { return dir_ / "active"; }
 
   CbootOptions Options() {
     CbootOptions options;
     options.active_root = ActiveRoot();
     options.mount_dir = dir_ / "mnt";
-    if (emmc_) options.boot_devices = {emmc_->Partition(1), emmc_->Partition(2)};
+    if (emmc_) options.boot_devices = {emmc_->PartitionNode(1), emmc_->PartitionNode(2)};
     return options;
   }
 
@@ -241,8 +194,8 @@ class CbootIntegrationTest : public ::testing::Test {
   std::unique_ptr<fs::TempDir> tmp_;
   stdfs::path dir_;
   std::string old_path_;
-  std::unique_ptr<LoopDisk> disk_;
-  std::unique_ptr<LoopDisk> emmc_;
+  std::unique_ptr<ota::testing::LoopDisk> disk_;
+  std::unique_ptr<ota::testing::LoopDisk> emmc_;
   std::unique_ptr<MountedFileSystem> active_mount_;
   std::unique_ptr<BootController> controller_;
 };
@@ -431,19 +384,20 @@ TEST_F(CbootIntegrationTest, RefusesWhenNvbootctrlDisagreesWithTheMountedRoot) {
 
 TEST_F(CbootIntegrationTest, ExternalRootfsMirrorsBootToEmmc) {
   // A second disk stands in for the eMMC holding /boot of each slot.
-  auto emmc = LoopDisk::Create(dir_ / "emmc.img", {"6a1c0d2e-0000-4000-8000-0000000000e1",
-                                                   "6a1c0d2e-0000-4000-8000-0000000000e2"});
+  auto emmc = ota::testing::LoopDisk::Create(
+      dir_ / "emmc", {{"boot_a", 16, "6a1c0d2e-0000-4000-8000-0000000000e1"},
+                      {"boot_b", 16, "6a1c0d2e-0000-4000-8000-0000000000e2"}});
   ASSERT_TRUE(emmc.ok()) << emmc.status();
   emmc_ = std::move(*emmc);
   const stdfs::path stage = dir_ / "emmc-stage";
   WriteText(stage / "boot/stale-file", "old\n");
-  Sh("mkfs.ext4 -q -F -d '" + stage.string() + "' " + emmc_->Partition(2));
-  Sh("mkfs.ext4 -q -F " + emmc_->Partition(1));
+  Sh("mkfs.ext4 -q -F -d '" + stage.string() + "' " + emmc_->PartitionNode(2));
+  Sh("mkfs.ext4 -q -F " + emmc_->PartitionNode(1));
 
   ASSERT_TRUE(Boot().ok());
   Update("v2");
   auto mounted =
-      MountedFileSystem::Mount(emmc_->Partition(2), dir_ / "emmc-peek", ReadOnlyMountSpec());
+      MountedFileSystem::Mount(emmc_->PartitionNode(2), dir_ / "emmc-peek", ReadOnlyMountSpec());
   ASSERT_TRUE(mounted.ok()) << mounted.status();
   const stdfs::path peek = dir_ / "emmc-peek" / "boot";
   EXPECT_FALSE(stdfs::exists(peek / "stale-file"));
