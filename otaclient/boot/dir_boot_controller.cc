@@ -297,7 +297,15 @@ absl::Status DirBootController::CommitRollback() {
   const std::string other = OtherSlot(booted_);
   OTA_RETURN_IF_ERROR(WriteStatus(other, SlotStatus::kRollbacking));
   OTA_RETURN_IF_ERROR(RemoveFileDurably(SlotStateFile(other, "failure_reason")));
-  OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(BootDir() / "next_boot", other));
+  if (absl::Status armed = fs::WriteFileAtomic(BootDir() / "next_boot", other); !armed.ok()) {
+    // Not armed: the slot is still the good image it was, so a later attempt may try again.
+    absl::Status restored = WriteStatus(other, SlotStatus::kSuccess);
+    if (!restored.ok()) {
+      log::Error("could not restore the rollback target's status",
+                 {{"slot", other}, {"error", std::string(restored.message())}});
+    }
+    return armed;
+  }
   switch_committed_ = true;
   log::Info("rollback committed: next boot tries the previous slot once", {{"slot", other}});
   return absl::OkStatus();

@@ -110,9 +110,14 @@ class UpdateEngineImpl final : public UpdateEngine {
   }
 
   absl::Status StartUpdate(const UpdateRequestParams& request) override {
+    std::lock_guard<std::mutex> control(control_mu_);
     std::thread finished;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (rollback_running()) {
+        return absl::FailedPreconditionError(
+            StrCat("a rollback is in progress (phase ", SessionPhaseName(phase_), ")"));
+      }
       if (IsBusy(phase_)) {
         return absl::FailedPreconditionError(StrCat("update already in progress (version ",
                                                     snapshot_.progress.update_firmware_version,
@@ -193,15 +198,26 @@ class UpdateEngineImpl final : public UpdateEngine {
   }
 
   absl::Status StartRollback() override {
-    std::thread finished;
+    // Serialised with StartUpdate, so that nothing starts while the boot controller is asked
+    // (outside mu_: a backend may take a while, and Status must not wait for it).
+    std::lock_guard<std::mutex> control(control_mu_);
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (rollback_running()) {
+        return absl::FailedPreconditionError(
+            StrCat("cannot roll back: a rollback is already in progress (phase ",
+                   SessionPhaseName(phase_), ")"));
+      }
       if (IsBusy(phase_)) {
         return absl::FailedPreconditionError(StrCat(
             "cannot roll back: an update is in progress (version ",
             snapshot_.progress.update_firmware_version, ", phase ", SessionPhaseName(phase_), ")"));
       }
-      OTA_RETURN_IF_ERROR(WithContext(boot_->CheckRollbackPossible(), "cannot roll back"));
+    }
+    OTA_RETURN_IF_ERROR(WithContext(boot_->CheckRollbackPossible(), "cannot roll back"));
+    std::thread finished;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
       EnterLocked(SessionPhase::kRollingBack);
       rollback_committed_ = false;
       snapshot_.status = OtaStatus::kRollbacking;
@@ -424,6 +440,7 @@ class UpdateEngineImpl final : public UpdateEngine {
 
   enum class AbortState { kNone, kQueued, kAborting };
 
+  std::mutex control_mu_;  // serialises StartUpdate and StartRollback; taken before mu_
   mutable std::mutex mu_;
   SessionPhase phase_ = SessionPhase::kIdle;
   StatusSnapshot snapshot_;

@@ -793,7 +793,7 @@ TEST_F(UpdateEngineTest, RollbackReturnsToThePreviousSlotAfterAnUpdate) {
   EXPECT_EQ(TreeManifest(slots_ / "slot_a"), v1_tree);
 }
 
-TEST_F(UpdateEngineTest, RollbackWithoutRebootStopsAfterTheSwitch) {
+TEST_F(UpdateEngineTest, RollbackFailureIsReportedAndRollbackWithoutRebootStopsAtTheSwitch) {
   MakeSlotsAndImage(/*compress=*/false);
   StartEngine();
   ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
@@ -805,6 +805,21 @@ TEST_F(UpdateEngineTest, RollbackWithoutRebootStopsAfterTheSwitch) {
     o.reboot_after_update = false;
     o.before_reboot = [&] { ++before_reboot_calls; };
   });
+  // The boot switch cannot be written (a directory sits where it goes): ROLLBACK_FAILURE with
+  // the reason, nothing armed, and the rollback can be asked for again.
+  stdfs::create_directories(slots_ / "boot/next_boot/in-the-way");
+  ASSERT_TRUE(engine_->StartRollback().ok());
+  ASSERT_TRUE(watcher_.WaitFor("Failed"));
+  StatusSnapshot failed = engine_->Snapshot();
+  EXPECT_EQ(failed.status, OtaStatus::kRollbackFailure);
+  EXPECT_NE(failed.failure_reason.find("rollback failed: "), std::string::npos)
+      << failed.failure_reason;
+  EXPECT_NE(failed.failure_reason.find("next_boot"), std::string::npos) << failed.failure_reason;
+  EXPECT_EQ(BootFile("slot_a/status"), "SUCCESS");
+  EXPECT_EQ(BootFile("default"), "b");
+  stdfs::remove_all(slots_ / "boot/next_boot");
+  watcher_.Clear();
+
   ASSERT_TRUE(engine_->StartRollback().ok());
   ASSERT_TRUE(watcher_.WaitFor("Committed"));
   EXPECT_EQ(watcher_.seen(), std::vector<std::string>{"Committed"});
