@@ -57,6 +57,28 @@ absl::StatusOr<BlockDevice> DescribeNode(const stdfs::path& node) {
   return DescribeBlockDevice(SystemPaths{}, major(st.st_rdev), minor(st.st_rdev));
 }
 
+// A device path, or a PARTUUID=/UUID=/LABEL=/PARTLABEL= spec resolved with findfs (probes the
+// devices itself when there is no udev).
+absl::StatusOr<BlockDevice> DescribeSpec(const std::string& spec, std::string_view what) {
+  if (!spec.empty() && spec.front() == '/') return DescribeNode(spec);
+  bool known = false;
+  for (std::string_view prefix : {"PARTUUID=", "UUID=", "LABEL=", "PARTLABEL="}) {
+    known = known || (spec.size() > prefix.size() && spec.compare(0, prefix.size(), prefix) == 0);
+  }
+  if (!known) {
+    return absl::InvalidArgumentError(
+        StrCat("cboot: ", what, " '", spec,
+               "': expected a device path or PARTUUID=, UUID=, LABEL=, PARTLABEL="));
+  }
+  OTA_ASSIGN_OR_RETURN(CommandResult found, RunProgram({"findfs", spec}));
+  std::string node = found.out.substr(0, found.out.find('\n'));
+  if (found.exit_code != 0 || node.empty()) {
+    return absl::FailedPreconditionError(
+        StrCat("cboot: ", what, " '", spec, "' matches no block device"));
+  }
+  return DescribeNode(node);
+}
+
 absl::StatusOr<BlockDevice> DescribePartition(std::string_view disk, int number) {
   const std::string name = PartitionName(disk, number);
   const stdfs::path dev_file = stdfs::path("/sys/class/block") / name / "dev";
@@ -161,7 +183,8 @@ absl::Status CbootBootController::ResolveDevices() {
   }
   for (int slot : {0, 1}) {
     if (!options_.rootfs_devices[slot].empty()) {
-      OTA_ASSIGN_OR_RETURN(rootfs_[slot], DescribeNode(options_.rootfs_devices[slot]));
+      OTA_ASSIGN_OR_RETURN(rootfs_[slot], DescribeSpec(options_.rootfs_devices[slot].string(),
+                                                       StrCat("slot ", slot, " rootfs")));
     } else {
       if (active.disk.empty()) {
         return absl::FailedPreconditionError(
@@ -187,7 +210,7 @@ absl::Status CbootBootController::ResolveDevices() {
     stdfs::path boot = options_.boot_devices[slot];
     if (boot.empty() && external) boot = StrCat("/dev/mmcblk0p", slot + 1);
     if (boot.empty()) continue;
-    OTA_ASSIGN_OR_RETURN(boot_[slot], DescribeNode(boot));
+    OTA_ASSIGN_OR_RETURN(boot_[slot], DescribeSpec(boot.string(), StrCat("slot ", slot, " boot")));
   }
   log::Info("cboot slots", {{"current", SlotName(current_)},
                             {"slot0", rootfs_[0].node.string()},

@@ -56,11 +56,13 @@ struct CbootOptions {
   // Block device of the running rootfs; empty: the source of `active_root` in
   // /proc/self/mountinfo. Must be the device of nvbootctrl's current slot (checked).
   std::filesystem::path active_device;
-  // Rootfs block device of slot 0 and slot 1; empty: derived from the running rootfs device
-  // (partition 1 and 2 of its disk).
+  // Rootfs block device of slot 0 and slot 1 (config override): a device path or a
+  // "PARTUUID=…", "UUID=…", "LABEL=…" or "PARTLABEL=…" spec (resolved with findfs); empty:
+  // derived from the running rootfs device (partition 1 and 2 of its disk).
   std::array<std::filesystem::path, 2> rootfs_devices;
-  // External rootfs (NVMe): the eMMC partitions holding /boot for slot 0 and 1. Empty and the
-  // rootfs is on nvme0n1: /dev/mmcblk0p1 and p2. Empty otherwise: /boot is read from the rootfs.
+  // External rootfs (NVMe): the eMMC partitions holding /boot for slot 0 and 1 (same forms as
+  // rootfs_devices). Empty and the rootfs is on nvme0n1: /dev/mmcblk0p1 and p2. Empty
+  // otherwise: /boot is read from the rootfs.
   std::array<std::filesystem::path, 2> boot_devices;
   // Where the standby (and, for an external rootfs, its eMMC boot partition) are mounted.
   std::filesystem::path mount_dir = "/run/otaclient/mnt";

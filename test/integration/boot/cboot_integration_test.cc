@@ -5,14 +5,17 @@
 // that slot as the running root and creates a new controller on it, which is what a restarted
 // otaclient sees.
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -29,8 +32,6 @@ namespace {
 namespace stdfs = std::filesystem;
 
 constexpr const char* kFake = OTA_SOURCE_DIR "/test/lib/fake-nvbootctrl";
-constexpr const char* kPartuuidA = "6a1c0d2e-0000-4000-8000-00000000000a";
-constexpr const char* kPartuuidB = "6a1c0d2e-0000-4000-8000-00000000000b";
 constexpr const char* kImageExtlinux =
     "TIMEOUT 30\nDEFAULT primary\n\nLABEL primary\n      LINUX /boot/Image\n"
     "      APPEND ${cbootargs} quiet root=/dev/mmcblk0p1 rw rootwait rootfstype=ext4\n";
@@ -79,6 +80,14 @@ void RunKilledAt(const CbootOptions& base, const std::string& kill_at,
 class CbootIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // Unique partition identities: tests run in parallel, and the config-override test finds
+    // its partitions by PARTUUID/PARTLABEL among every block device of the host.
+    std::random_device random;
+    char suffix[16];
+    std::snprintf(suffix, sizeof(suffix), "%06x%06x", random() & 0xffffff, random() & 0xffffff);
+    partuuid_a_ = std::string("6a1c0d2e-000a-4000-8000-") + suffix;
+    partuuid_b_ = std::string("6a1c0d2e-000b-4000-8000-") + suffix;
+    partlabel_b_ = std::string("APP_b_") + suffix;
     // Disk images in memory when possible: the many fsyncs stay cheap on a busy CI disk.
     const stdfs::path parent = stdfs::is_directory("/dev/shm") ? "/dev/shm" : "";
     auto tmp = fs::TempDir::Create("cboot-it", parent);
@@ -95,8 +104,8 @@ class CbootIntegrationTest : public ::testing::Test {
     ::unsetenv("FAKE_NVBOOTCTRL_FAIL");
     Sh("nvbootctrl fake-init 0");
 
-    auto disk =
-        ota::testing::LoopDisk::Create(dir_, {{"APP", 16, kPartuuidA}, {"APP_b", 16, kPartuuidB}});
+    auto disk = ota::testing::LoopDisk::Create(
+        dir_, {{"APP", 16, partuuid_a_}, {partlabel_b_, 16, partuuid_b_}});
     if (!disk.ok() && absl::IsUnavailable(disk.status())) GTEST_SKIP() << disk.status().message();
     ASSERT_TRUE(disk.ok()) << disk.status();
     disk_ = std::move(*disk);
@@ -132,6 +141,7 @@ class CbootIntegrationTest : public ::testing::Test {
     options.active_root = ActiveRoot();
     options.mount_dir = dir_ / "mnt";
     if (emmc_) options.boot_devices = {emmc_->PartitionNode(1), emmc_->PartitionNode(2)};
+    options.rootfs_devices = rootfs_override_;
     return options;
   }
 
@@ -196,6 +206,10 @@ class CbootIntegrationTest : public ::testing::Test {
   std::string old_path_;
   std::unique_ptr<ota::testing::LoopDisk> disk_;
   std::unique_ptr<ota::testing::LoopDisk> emmc_;
+  std::array<stdfs::path, 2> rootfs_override_;  // CbootOptions::rootfs_devices
+  std::string partuuid_a_;
+  std::string partuuid_b_;
+  std::string partlabel_b_;
   std::unique_ptr<MountedFileSystem> active_mount_;
   std::unique_ptr<BootController> controller_;
 };
@@ -221,7 +235,7 @@ TEST_F(CbootIntegrationTest, UpdateConfirmFailRetryRollback) {
             "-t rootfs get-number-slots\n-t rootfs get-current-slot\n"
             "-t rootfs set-slot-as-unbootable 1\n-t rootfs set-active-boot-slot 1\n");
   const std::string conf_b = ReadSlotFile(1, "boot/extlinux/extlinux.conf");
-  EXPECT_NE(conf_b.find(std::string("root=PARTUUID=") + kPartuuidB + " rw"), std::string::npos)
+  EXPECT_NE(conf_b.find(std::string("root=PARTUUID=") + partuuid_b_ + " rw"), std::string::npos)
       << conf_b;
   EXPECT_EQ(conf_b.find("mmcblk0p1"), std::string::npos) << conf_b;
   EXPECT_EQ(ReadSlotFile(1, "boot/ota-status/status"), "UPDATING");
@@ -268,7 +282,7 @@ TEST_F(CbootIntegrationTest, UpdateConfirmFailRetryRollback) {
   EXPECT_EQ(state->status, SlotStatus::kSuccess);
   EXPECT_EQ(state->version, "v4");
   EXPECT_NE(ReadText(ActiveRoot() / "boot/extlinux/extlinux.conf")
-                .find(std::string("root=PARTUUID=") + kPartuuidA),
+                .find(std::string("root=PARTUUID=") + partuuid_a_),
             std::string::npos);
 
   // --- rollback to B (v2) ---
@@ -354,6 +368,26 @@ TEST_F(CbootIntegrationTest, FinalizesAnUpdateWrittenByThePythonClient) {
   EXPECT_TRUE(controller_->CheckRollbackPossible().ok()) << controller_->CheckRollbackPossible();
 }
 
+TEST_F(CbootIntegrationTest, SlotDevicesFromConfigByPartuuidAndPartlabel) {
+  rootfs_override_ = {std::string("PARTUUID=") + partuuid_a_, "PARTLABEL=" + partlabel_b_};
+  auto state = Boot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  Update("v2");
+  state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "1");
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
+  // A spec that matches nothing, or is not a spec at all, is an error naming it.
+  rootfs_override_ = {std::string("PARTUUID=") + partuuid_a_,
+                      "PARTUUID=00000000-dead-4000-8000-000000000000"};
+  state = Restart();
+  EXPECT_EQ(state.status().code(), absl::StatusCode::kFailedPrecondition) << state.status();
+  EXPECT_NE(state.status().message().find("dead"), absl::string_view::npos) << state.status();
+  rootfs_override_ = {"APP", "APP_b"};
+  state = Restart();
+  EXPECT_EQ(state.status().code(), absl::StatusCode::kInvalidArgument) << state.status();
+}
+
 TEST_F(CbootIntegrationTest, NvbootctrlFailureAtTheSwitchIsReported) {
   ASSERT_TRUE(Boot().ok());
   std::vector<std::string_view> keep;
@@ -403,7 +437,7 @@ TEST_F(CbootIntegrationTest, ExternalRootfsMirrorsBootToEmmc) {
   EXPECT_FALSE(stdfs::exists(peek / "stale-file"));
   EXPECT_EQ(ReadText(peek / "Image"), "kernel v2\n");
   EXPECT_NE(
-      ReadText(peek / "extlinux/extlinux.conf").find(std::string("root=PARTUUID=") + kPartuuidB),
+      ReadText(peek / "extlinux/extlinux.conf").find(std::string("root=PARTUUID=") + partuuid_b_),
       std::string::npos);
   EXPECT_EQ(ReadText(peek / "ota-status/status"), "UPDATING");
   ASSERT_TRUE(mounted->SyncAndUnmount().ok());
@@ -443,7 +477,7 @@ TEST_F(CbootIntegrationTest, KilledAtEveryStepNeverBootsAHalfWrittenSlot) {
       EXPECT_EQ(state->status, SlotStatus::kSuccess);
       EXPECT_EQ(state->version, "v-" + kill_at);
       EXPECT_NE(ReadText(ActiveRoot() / "boot/extlinux/extlinux.conf")
-                    .find(std::string("root=PARTUUID=") + kPartuuidB),
+                    .find(std::string("root=PARTUUID=") + partuuid_b_),
                 std::string::npos);
       continue;
     }
