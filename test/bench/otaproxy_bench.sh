@@ -119,8 +119,12 @@ start_nginx_cache() {
   local dir=$E2E_WORK/ngx
   rm -rf "$dir"
   mkdir -p "$dir/cache" "$dir/tmp"
+  local user_line=""
+  # Workers would otherwise drop to "nobody" and lose access to the 0700 work dir.
+  [[ $(id -u) -eq 0 ]] && user_line="user root;"
   cat >"$dir/nginx.conf" <<CONF
 daemon off;
+$user_line
 worker_processes auto;
 pid "$dir/nginx.pid";
 error_log "$dir/error.log" warn;
