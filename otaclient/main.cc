@@ -20,7 +20,9 @@
 #include "common/http/curl_fetcher.h"
 #include "common/log/log.h"
 #include "common/util/strings.h"
+#include "otaclient/boot/boot_factory.h"
 #include "otaclient/boot/dir_boot_controller.h"
+#include "otaclient/ecu/ecu_tree.h"
 #include "otaclient/service/download_proxy.h"
 #include "otaclient/service/ota_client_service.h"
 #include "otaclient/service/server.h"
@@ -39,12 +41,30 @@ The OTA update daemon of one ECU: serves OtaClientV2.OtaClientService on <ecu_in
   --allow-unverified-image  DEVELOPMENT ONLY: accept images whose signer does not chain to an
                             installed CA
   --listen-port N           gRPC port (default 50051)
-  --boot-backend dir|auto   boot controller; auto follows ecu_info's `bootloader` (default auto).
-                            Only the directory backend is available in this build.
+  --boot-backend B          auto|dir|grub|cboot; auto follows ecu_info's `bootloader`, and
+                            without one the CPU (x86_64: grub, aarch64: cboot) (default auto)
   --dir-slots-root DIR      root of the directory backend's slots (slot_a/, slot_b/, boot/)
+  --grub-boot-dir DIR       GRUB: mount point of the shared boot partition (default /boot)
+  --grub-env FILE           GRUB: environment block (default <grub boot dir>/grub/grubenv)
+  --grub-kernel-args ARGS   GRUB: kernel arguments of both slots' menu entries besides root= and
+                            panic= (default: those of the running kernel)
+  --grub-panic-seconds N    GRUB: panic=N, a panicking new kernel resets into the old slot
+                            (default 5)
   --ca-bundle PEM           CA bundle for HTTPS downloads (default: system store)
   --download-parallel N     concurrent downloads (default 16)
   --no-reboot               stop after switching the boot slot instead of rebooting
+
+Multi-ECU (ecu_info `secondaries`; durations in seconds, decimals allowed):
+  --secondary-timeout S     deadline of a forwarded Update/Abort/Rollback and of a Status poll
+                            of a direct secondary (default 5)
+  --poll-interval-active S  Status poll of the secondaries while any ECU of the tree is in an
+                            update (default 1)
+  --poll-interval-idle S    Status poll of the secondaries otherwise (default 10)
+  --ecu-drop-timeout S      an ECU not heard from for this long is left out of Status ecu_v2
+                            (listed in the v1 view as RECOVERABLE without status) (default 30)
+  --secondary-grace-period S  before rebooting after its own update this ECU waits while a
+                            direct secondary is still updating; one unreachable for this long
+                            stops blocking (default 1200)
   --log-level LEVEL         debug, info, warning or error (default info)
   -h, --help                this text
 )";
@@ -56,9 +76,14 @@ struct Flags {
   int listen_port = ota::service::kDefaultPort;
   std::string boot_backend = "auto";
   std::filesystem::path dir_slots_root;
+  std::filesystem::path grub_boot_dir = "/boot";
+  std::filesystem::path grub_env;
+  std::optional<std::string> grub_kernel_args;
+  int grub_panic_seconds = 5;
   std::string ca_bundle;
   int download_parallel = 16;
   bool no_reboot = false;
+  ota::ecu::EcuTreeOptions tree;  // timing flags; ids and children come from ecu_info
   ota::log::Level log_level = ota::log::Level::kInfo;
 };
 
@@ -77,6 +102,19 @@ int ParseInt(const std::string& name, const std::string& text, int min, int max)
         ota::StrCat(name, " expects an integer in [", min, ", ", max, "], got \"", text, "\""));
   }
   return value;
+}
+
+// Seconds (decimals allowed) within [min_s, max_s] → milliseconds.
+std::chrono::milliseconds ParseSeconds(const std::string& name, const std::string& text,
+                                       double min_s, double max_s) {
+  double value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < min_s ||
+      value > max_s) {
+    UsageError(
+        ota::StrCat(name, " expects seconds in [", min_s, ", ", max_s, "], got \"", text, "\""));
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(value * 1000));
 }
 
 Flags ParseFlags(int argc, char** argv) {
@@ -111,12 +149,21 @@ Flags ParseFlags(int argc, char** argv) {
       flags.listen_port = ParseInt(name, value(), 1, 65535);
     } else if (name == "--boot-backend") {
       flags.boot_backend = value();
-      if (flags.boot_backend != "dir" && flags.boot_backend != "auto") {
+      if (flags.boot_backend != "dir" && flags.boot_backend != "auto" &&
+          flags.boot_backend != "grub" && flags.boot_backend != "cboot") {
         UsageError(ota::StrCat("boot backend ", flags.boot_backend,
-                               " not available yet (this build has: dir, auto)"));
+                               " unknown (expected auto, dir, grub or cboot)"));
       }
     } else if (name == "--dir-slots-root") {
       flags.dir_slots_root = value();
+    } else if (name == "--grub-boot-dir") {
+      flags.grub_boot_dir = value();
+    } else if (name == "--grub-env") {
+      flags.grub_env = value();
+    } else if (name == "--grub-kernel-args") {
+      flags.grub_kernel_args = value();
+    } else if (name == "--grub-panic-seconds") {
+      flags.grub_panic_seconds = ParseInt(name, value(), 1, 3600);
     } else if (name == "--ca-bundle") {
       flags.ca_bundle = value();
     } else if (name == "--download-parallel") {
@@ -124,6 +171,17 @@ Flags ParseFlags(int argc, char** argv) {
     } else if (name == "--no-reboot") {
       no_value();
       flags.no_reboot = true;
+    } else if (name == "--secondary-timeout") {
+      flags.tree.forward_timeout = ParseSeconds(name, value(), 0.1, 600);
+      flags.tree.status_timeout = flags.tree.forward_timeout;
+    } else if (name == "--poll-interval-active") {
+      flags.tree.poll_interval_active = ParseSeconds(name, value(), 0.05, 3600);
+    } else if (name == "--poll-interval-idle") {
+      flags.tree.poll_interval_idle = ParseSeconds(name, value(), 0.05, 3600);
+    } else if (name == "--ecu-drop-timeout") {
+      flags.tree.drop_after = ParseSeconds(name, value(), 0.1, 86400);
+    } else if (name == "--secondary-grace-period") {
+      flags.tree.unreachable_grace = ParseSeconds(name, value(), 0, 7 * 86400);
     } else if (name == "--log-level") {
       const std::string level = value();
       if (!ota::log::ParseLevel(level, &flags.log_level)) {
@@ -145,26 +203,17 @@ Flags ParseFlags(int argc, char** argv) {
 // The boot backend: the flag wins, `auto` follows ecu_info's bootloader.
 absl::StatusOr<std::unique_ptr<ota::boot::BootController>> CreateBootController(
     const Flags& flags, const ota::config::EcuInfo& ecu_info, char** argv, int argc) {
-  std::string backend = flags.boot_backend;
-  if (backend == "auto") {
-    backend = ecu_info.bootloader.empty() ? "auto-detect (grub/cboot)" : ecu_info.bootloader;
-  }
-  if (backend != "dir") {
-    return absl::FailedPreconditionError(ota::StrCat(
-        "boot backend ", backend, " not available yet (from ",
-        flags.boot_backend == "auto" ? "ecu_info bootloader" : "--boot-backend",
-        "); use --boot-backend dir with --dir-slots-root, or `bootloader: dir` in ecu_info"));
-  }
-  if (flags.dir_slots_root.empty()) {
-    return absl::InvalidArgumentError("the dir boot backend needs --dir-slots-root DIR");
-  }
-  ota::boot::DirBootOptions options;
-  options.root = flags.dir_slots_root;
+  ota::boot::BootFactoryOptions options;
+  options.backend = flags.boot_backend;
+  options.ecu_bootloader = ecu_info.bootloader;
+  options.dir.root = flags.dir_slots_root;
   // A "reboot" of the directory backend re-executes this daemon with the same arguments.
-  options.reexec_argv.assign(argv, argv + argc);
-  auto controller = ota::boot::DirBootController::Create(std::move(options));
-  if (!controller.ok()) return controller.status();
-  return std::unique_ptr<ota::boot::BootController>(std::move(*controller));
+  options.dir.reexec_argv.assign(argv, argv + argc);
+  options.grub.boot_dir = flags.grub_boot_dir;
+  options.grub.grubenv = flags.grub_env;
+  options.grub.kernel_args = flags.grub_kernel_args;
+  options.grub.panic_seconds = flags.grub_panic_seconds;
+  return ota::boot::CreateBootController(std::move(options));
 }
 
 // Write end of the self-pipe the stop-signal handler writes the signal number into.
@@ -239,7 +288,15 @@ int main(int argc, char** argv) {
   auto boot_state = (*boot)->ConfirmBoot();
   if (!boot_state.ok()) Fatal("cannot confirm the boot state", boot_state.status());
 
+  // The tree below this ECU: forwarding, the status poller and the reboot-last wait.
+  ota::ecu::EcuTreeOptions tree_options = flags.tree;
+  tree_options.self_ecu_id = ecu_info->ecu_id;
+  tree_options.children = ecu_info->secondaries;
+  ota::ecu::EcuTree tree(tree_options);
+
   ota::update::EngineOptions engine_options;
+  // The main ECU reboots last: after its own switch it waits for its direct children.
+  engine_options.before_reboot = [&tree] { tree.WaitForChildren(); };
   engine_options.certs_dir = flags.certs_dir;
   engine_options.allow_unverified_dev = flags.allow_unverified_image;
   engine_options.fetcher.ca_bundle = flags.ca_bundle;
@@ -273,7 +330,13 @@ int main(int argc, char** argv) {
     service_config.secondary_ecu_ids.push_back(secondary.ecu_id);
   }
   service_config.otaclient_version = std::string(ota::service::OtaClientVersion());
-  ota::service::OtaClientServiceImpl service(*engine, service_config);
+  tree.Start([&engine] {
+    const ota::update::OtaStatus status = engine->Snapshot().status;
+    return status == ota::update::OtaStatus::kUpdating ||
+           status == ota::update::OtaStatus::kAborting ||
+           status == ota::update::OtaStatus::kRollbacking;
+  });
+  ota::service::OtaClientServiceImpl service(*engine, service_config, &tree);
 
   ota::service::ServerOptions server_options;
   server_options.listen_address = ecu_info->ip_addr;
@@ -288,6 +351,7 @@ int main(int argc, char** argv) {
        {"listen", server->address},
        {"active_slot", boot_state->active_slot},
        {"firmware_version", boot_state->version},
+       {"secondaries", std::to_string(ecu_info->secondaries.size())},
        {"status", OtaStatusName(boot_state->status)},
        {"failure_reason", boot_state->failure_reason},
        {"ecu_info", ecu_info->source.empty() ? "defaults" : ecu_info->source.string()},
@@ -299,6 +363,8 @@ int main(int argc, char** argv) {
   // update (its standby stays unbootable, the active slot untouched).
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   server->server->Wait();
+  // Releases a session waiting for secondaries in before_reboot, so the engine can join it.
+  tree.Stop();
   engine.reset();
   ota::log::Info("stopped");
   return 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <utility>
 
@@ -21,6 +22,27 @@ std::string NotSupportedMessage(std::string_view rpc) {
   return StrCat(rpc, " is not supported yet");
 }
 
+// The caller's request id, or a fresh one (logged) when it sent none.
+std::string RequestIdOf(const std::string& given, std::string_view rpc) {
+  if (!given.empty()) return given;
+  std::string generated = GenerateRequestId();
+  log::Info("request without request_id, generated one", {{"rpc", rpc}, {"request_id", generated}});
+  return generated;
+}
+
+// One log line per ECU answer that is not a plain success (the successes are logged by the ECU
+// that took them).
+template <typename Response>
+void LogAnswers(std::string_view what, const std::string& request_id, const Response& response) {
+  for (const auto& answer : response.ecu()) {
+    if (static_cast<int>(answer.result()) == 0) continue;
+    log::Warning(what, {{"request_id", request_id},
+                        {"ecu_id", answer.ecu_id()},
+                        {"result", std::to_string(static_cast<int>(answer.result()))},
+                        {"message", answer.message()}});
+  }
+}
+
 }  // namespace
 
 std::string GenerateRequestId() {
@@ -32,39 +54,22 @@ std::string GenerateRequestId() {
   return id;
 }
 
-OtaClientServiceImpl::OtaClientServiceImpl(update::UpdateEngine& engine, ServiceConfig config)
-    : engine_(engine), config_(std::move(config)) {}
-
-bool OtaClientServiceImpl::IsKnownEcu(const std::string& ecu_id) const {
-  auto contains = [&](const std::vector<std::string>& ids) {
-    return std::find(ids.begin(), ids.end(), ecu_id) != ids.end();
-  };
-  return ecu_id == config_.ecu_id || contains(config_.available_ecu_ids) ||
-         contains(config_.secondary_ecu_ids);
+OtaClientServiceImpl::OtaClientServiceImpl(update::UpdateEngine& engine, ServiceConfig config,
+                                           ecu::EcuTree* tree)
+    : engine_(engine), config_(std::move(config)), tree_(tree) {
+  if (tree_ == nullptr) {
+    ecu::EcuTreeOptions options;
+    options.self_ecu_id = config_.ecu_id;
+    childless_tree_ = std::make_unique<ecu::EcuTree>(std::move(options));
+    tree_ = childless_tree_.get();
+  }
 }
 
-std::string OtaClientServiceImpl::OtherEcuMessage(const std::string& ecu_id) const {
-  if (!IsKnownEcu(ecu_id)) {
-    return StrCat("unknown ECU id \"", ecu_id, "\": not in available_ecu_ids of ", config_.ecu_id);
-  }
-  return StrCat("ECU ", ecu_id, " is not reachable from ", config_.ecu_id,
-                " (multi-ECU forwarding not implemented yet)");
-}
-
-grpc::Status OtaClientServiceImpl::Update(grpc::ServerContext* /*context*/,
-                                          const OtaClientV2::UpdateRequest* request,
-                                          OtaClientV2::UpdateResponse* response) {
-  std::string request_id = request->request_id();
-  if (request_id.empty()) {
-    request_id = GenerateRequestId();
-    log::Info("update request without request_id, generated one", {{"request_id", request_id}});
-  }
-  log::Info("update request",
-            {{"request_id", request_id}, {"entries", std::to_string(request->ecu_size())}});
-
-  // Own entry first, then the others in request order, like the original daemon.
+void OtaClientServiceImpl::LocalUpdate(const OtaClientV2::UpdateRequest& request,
+                                       OtaClientV2::UpdateResponse* response) {
+  const std::string& request_id = request.request_id();
   bool own_entry_seen = false;
-  for (const OtaClientV2::UpdateRequestEcu& entry : request->ecu()) {
+  for (const OtaClientV2::UpdateRequestEcu& entry : request.ecu()) {
     if (entry.ecu_id() != config_.ecu_id) continue;
     OtaClientV2::UpdateResponseEcu* answer = response->add_ecu();
     answer->set_ecu_id(entry.ecu_id());
@@ -108,16 +113,19 @@ grpc::Status OtaClientServiceImpl::Update(grpc::ServerContext* /*context*/,
     log::Info("update request has no entry for this ECU",
               {{"request_id", request_id}, {"ecu_id", config_.ecu_id}});
   }
-  for (const OtaClientV2::UpdateRequestEcu& entry : request->ecu()) {
-    if (entry.ecu_id() == config_.ecu_id) continue;
-    OtaClientV2::UpdateResponseEcu* answer = response->add_ecu();
-    answer->set_ecu_id(entry.ecu_id());
-    answer->set_result(OtaClientV2::RECOVERABLE);
-    answer->set_message(OtherEcuMessage(entry.ecu_id()));
-    log::Warning(
-        "update entry for another ECU not forwarded",
-        {{"request_id", request_id}, {"ecu_id", entry.ecu_id()}, {"reason", answer->message()}});
-  }
+}
+
+grpc::Status OtaClientServiceImpl::Update(grpc::ServerContext* /*context*/,
+                                          const OtaClientV2::UpdateRequest* request,
+                                          OtaClientV2::UpdateResponse* response) {
+  OtaClientV2::UpdateRequest forwarded = *request;
+  forwarded.set_request_id(RequestIdOf(request->request_id(), "Update"));
+  log::Info("update request", {{"request_id", forwarded.request_id()},
+                               {"entries", std::to_string(request->ecu_size())}});
+  // Own entry first, then the others in request order, like the original daemon.
+  *response = tree_->Update(forwarded,
+                            [&](OtaClientV2::UpdateResponse* out) { LocalUpdate(forwarded, out); });
+  LogAnswers("update answered", forwarded.request_id(), *response);
   return grpc::Status::OK;
 }
 
@@ -135,30 +143,83 @@ grpc::Status OtaClientServiceImpl::ClientUpdate(grpc::ServerContext* /*context*/
   return grpc::Status::OK;
 }
 
+void OtaClientServiceImpl::LocalAbort(const OtaClientV2::AbortRequest& request,
+                                      OtaClientV2::AbortResponse* response) {
+  bool own_entry_seen = false;
+  for (const OtaClientV2::AbortRequestEcu& entry : request.ecu()) {
+    if (entry.ecu_id() != config_.ecu_id) continue;
+    OtaClientV2::AbortResponseEcu* answer = response->add_ecu();
+    answer->set_ecu_id(entry.ecu_id());
+    if (own_entry_seen) {
+      answer->set_result(OtaClientV2::ABORT_FAILURE);
+      answer->set_message(StrCat("duplicate entry for ECU ", entry.ecu_id(), " in one request"));
+      continue;
+    }
+    own_entry_seen = true;
+    const absl::Status aborted = engine_.Abort();
+    if (aborted.ok()) {
+      answer->set_result(OtaClientV2::ABORT_NO_FAILURE);
+      log::Info("abort accepted", {{"request_id", request.request_id()}});
+    } else {
+      answer->set_result(OtaClientV2::ABORT_FAILURE);
+      answer->set_message(StrCat("ECU ", config_.ecu_id, ": ", aborted.message()));
+      log::Warning("abort refused", {{"request_id", request.request_id()},
+                                     {"code", absl::StatusCodeToString(aborted.code())},
+                                     {"reason", answer->message()}});
+    }
+  }
+}
+
 grpc::Status OtaClientServiceImpl::Abort(grpc::ServerContext* /*context*/,
                                          const OtaClientV2::AbortRequest* request,
                                          OtaClientV2::AbortResponse* response) {
-  for (const OtaClientV2::AbortRequestEcu& entry : request->ecu()) {
-    OtaClientV2::AbortResponseEcu* answer = response->add_ecu();
-    answer->set_ecu_id(entry.ecu_id());
-    answer->set_result(OtaClientV2::ABORT_FAILURE);
-    answer->set_message(NotSupportedMessage("Abort"));
-  }
-  log::Info("Abort request answered: not supported yet", {{"request_id", request->request_id()}});
+  OtaClientV2::AbortRequest forwarded = *request;
+  forwarded.set_request_id(RequestIdOf(request->request_id(), "Abort"));
+  log::Info("abort request", {{"request_id", forwarded.request_id()},
+                              {"entries", std::to_string(request->ecu_size())}});
+  *response =
+      tree_->Abort(forwarded, [&](OtaClientV2::AbortResponse* out) { LocalAbort(forwarded, out); });
+  LogAnswers("abort answered", forwarded.request_id(), *response);
   return grpc::Status::OK;
+}
+
+void OtaClientServiceImpl::LocalRollback(const OtaClientV2::RollbackRequest& request,
+                                         OtaClientV2::RollbackResponse* response) {
+  bool own_entry_seen = false;
+  for (const OtaClientV2::RollbackRequestEcu& entry : request.ecu()) {
+    if (entry.ecu_id() != config_.ecu_id) continue;
+    OtaClientV2::RollbackResponseEcu* answer = response->add_ecu();
+    answer->set_ecu_id(entry.ecu_id());
+    if (own_entry_seen) {
+      answer->set_result(OtaClientV2::RECOVERABLE);
+      answer->set_message(StrCat("duplicate entry for ECU ", entry.ecu_id(), " in one request"));
+      continue;
+    }
+    own_entry_seen = true;
+    const absl::Status started = engine_.StartRollback();
+    answer->set_result(
+        static_cast<OtaClientV2::FailureType>(static_cast<int>(FailureKindOf(started))));
+    if (started.ok()) {
+      log::Info("rollback accepted", {{"request_id", request.request_id()}});
+    } else {
+      answer->set_message(StrCat("ECU ", config_.ecu_id, ": ", started.message()));
+      log::Warning("rollback refused", {{"request_id", request.request_id()},
+                                        {"code", absl::StatusCodeToString(started.code())},
+                                        {"reason", answer->message()}});
+    }
+  }
 }
 
 grpc::Status OtaClientServiceImpl::Rollback(grpc::ServerContext* /*context*/,
                                             const OtaClientV2::RollbackRequest* request,
                                             OtaClientV2::RollbackResponse* response) {
-  for (const OtaClientV2::RollbackRequestEcu& entry : request->ecu()) {
-    OtaClientV2::RollbackResponseEcu* answer = response->add_ecu();
-    answer->set_ecu_id(entry.ecu_id());
-    answer->set_result(OtaClientV2::RECOVERABLE);
-    answer->set_message(NotSupportedMessage("Rollback"));
-  }
-  log::Info("Rollback request answered: not supported yet",
-            {{"request_id", request->request_id()}});
+  OtaClientV2::RollbackRequest forwarded = *request;
+  forwarded.set_request_id(RequestIdOf(request->request_id(), "Rollback"));
+  log::Info("rollback request", {{"request_id", forwarded.request_id()},
+                                 {"entries", std::to_string(request->ecu_size())}});
+  *response = tree_->Rollback(
+      forwarded, [&](OtaClientV2::RollbackResponse* out) { LocalRollback(forwarded, out); });
+  LogAnswers("rollback answered", forwarded.request_id(), *response);
   return grpc::Status::OK;
 }
 
@@ -168,6 +229,7 @@ grpc::Status OtaClientServiceImpl::Status(grpc::ServerContext* /*context*/,
   const update::StatusSnapshot snapshot = engine_.Snapshot();
   *response->add_ecu() = ToEcuStatusV1(snapshot, config_.ecu_id);
   *response->add_ecu_v2() = ToEcuStatusV2(snapshot, config_.ecu_id, config_.otaclient_version);
+  tree_->AppendChildrenStatus(response);
   if (config_.available_ecu_ids.empty()) {
     response->add_available_ecu_ids(config_.ecu_id);
   } else {

@@ -1,13 +1,18 @@
 // The OtaClientV2.OtaClientService for one ECU: validates requests, hands this ECU's update to the
 // UpdateEngine and reports its status. Answers fast: Update only waits for the engine's
 // acknowledgement (milliseconds), Status only copies the engine's snapshot.
-// Multi-ECU forwarding (otaclient/ecu/) is not wired in yet: entries for other ECUs are answered
-// RECOVERABLE with a message saying so.
+// Multi-ECU: Update/Abort/Rollback entries for other ECUs are forwarded to the direct secondaries
+// through an ecu::EcuTree (rules in otaclient/ecu/fanout.h), and Status adds the tree's cached
+// entries (otaclient/ecu/ecu_tree.h); Status never waits for a secondary. A request without
+// request_id gets one (GenerateRequestId), logged here and carried in the forwarded request.
+// Local Abort/Rollback go to UpdateEngine::Abort()/StartRollback(); their errors (also
+// kUnimplemented) become this ECU's per-ECU answer.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "otaclient/ecu/ecu_tree.h"
 #include "otaclient/update/update_engine.h"
 #include "proto/otaclient_v2.grpc.pb.h"
 
@@ -18,8 +23,7 @@ struct ServiceConfig {
   std::string ecu_id;
   // Reported in StatusResponse.available_ecu_ids; empty means [ecu_id].
   std::vector<std::string> available_ecu_ids;
-  // Direct children from ecu_info's secondaries: known ids, but not reachable until forwarding
-  // lands.
+  // Direct children from ecu_info's secondaries (informational; reaching them is the tree's job).
   std::vector<std::string> secondary_ecu_ids;
   std::string otaclient_version;
 };
@@ -29,7 +33,10 @@ std::string GenerateRequestId();
 
 class OtaClientServiceImpl final : public OtaClientV2::OtaClientService::Service {
  public:
-  OtaClientServiceImpl(update::UpdateEngine& engine, ServiceConfig config);
+  // `tree` (not owned, must outlive the service) reaches the secondaries; nullptr = this ECU has
+  // none (a childless tree is used: every other ECU id is answered "unknown").
+  OtaClientServiceImpl(update::UpdateEngine& engine, ServiceConfig config,
+                       ecu::EcuTree* tree = nullptr);
 
   grpc::Status Update(grpc::ServerContext* context, const OtaClientV2::UpdateRequest* request,
                       OtaClientV2::UpdateResponse* response) override;
@@ -43,12 +50,16 @@ class OtaClientServiceImpl final : public OtaClientV2::OtaClientService::Service
                       OtaClientV2::StatusResponse* response) override;
 
  private:
-  // The answer for an entry addressed to another ECU.
-  std::string OtherEcuMessage(const std::string& ecu_id) const;
-  bool IsKnownEcu(const std::string& ecu_id) const;
+  // This ECU's own answers (appended first to the response).
+  void LocalUpdate(const OtaClientV2::UpdateRequest& request, OtaClientV2::UpdateResponse* out);
+  void LocalAbort(const OtaClientV2::AbortRequest& request, OtaClientV2::AbortResponse* out);
+  void LocalRollback(const OtaClientV2::RollbackRequest& request,
+                     OtaClientV2::RollbackResponse* out);
 
   update::UpdateEngine& engine_;
   const ServiceConfig config_;
+  std::unique_ptr<ecu::EcuTree> childless_tree_;  // used when no tree was given
+  ecu::EcuTree* tree_;
 };
 
 }  // namespace ota::service

@@ -176,7 +176,9 @@ TEST_F(ServiceServerTest, BadUrlOrCookiesAreRecoverableAndChangeNothing) {
   EXPECT_EQ(GetStatus().ecu_v2(0).ota_status(), OtaClientV2::INITIALIZED);
 }
 
-TEST_F(ServiceServerTest, OtherEcusAreReportedUnreachableOrUnknown) {
+TEST_F(ServiceServerTest, OtherEcusAreUnknownWithoutSecondaries) {
+  // This service has no EcuTree with children: every other id is answered "unknown" (the prefix
+  // a parent ECU uses to tell such answers from real ones, otaclient/ecu/fanout.h).
   OtaClientV2::UpdateRequest request;
   for (const char* id : {"nope", "sub1", "sub2"}) {
     auto* entry = request.add_ecu();
@@ -186,14 +188,12 @@ TEST_F(ServiceServerTest, OtherEcusAreReportedUnreachableOrUnknown) {
   }
   const auto response = Update(request);
   ASSERT_EQ(response.ecu_size(), 3);
-  EXPECT_EQ(response.ecu(0).ecu_id(), "nope");
-  EXPECT_EQ(response.ecu(0).result(), OtaClientV2::RECOVERABLE);
-  EXPECT_NE(response.ecu(0).message().find("unknown ECU id"), std::string::npos);
-  for (int i : {1, 2}) {
+  for (int i : {0, 1, 2}) {
+    EXPECT_EQ(response.ecu(i).ecu_id(), request.ecu(i).ecu_id());
     EXPECT_EQ(response.ecu(i).result(), OtaClientV2::RECOVERABLE);
     EXPECT_EQ(response.ecu(i).message(),
-              StrCat("ECU ", response.ecu(i).ecu_id(),
-                     " is not reachable from main (multi-ECU forwarding not implemented yet)"));
+              StrCat("unknown ECU id \"", response.ecu(i).ecu_id(),
+                     "\": neither main nor any ECU reported by its secondaries"));
   }
   // Nothing was addressed to this ECU: it did not start anything.
   EXPECT_EQ(GetStatus().ecu_v2(0).ota_status(), OtaClientV2::INITIALIZED);
@@ -248,18 +248,21 @@ TEST_F(ServiceServerTest, AcceptedUpdateShowsProgressIsBusyThenFailsRecoverably)
   EXPECT_EQ(failed.ecu(0).status().failure_reason(), f2.failure_reason());
 }
 
-TEST_F(ServiceServerTest, RollbackAbortAndClientUpdateAreNotSupportedYet) {
+TEST_F(ServiceServerTest, IdleAbortAndRollbackAreRefusedPerEcuAndClientUpdateUnsupported) {
+  // Nothing runs: the engine refuses both (or answers "not implemented" while the engine part
+  // is missing); either way a per-ECU failure naming this ECU, never an RPC error.
   OtaClientV2::RollbackRequest rollback;
   rollback.add_ecu()->set_ecu_id("main");
   rollback.add_ecu()->set_ecu_id("sub1");
   OtaClientV2::RollbackResponse rollback_response;
   ASSERT_TRUE(stub_->Rollback(Context().get(), rollback, &rollback_response).ok());
   ASSERT_EQ(rollback_response.ecu_size(), 2);
-  for (const auto& ecu : rollback_response.ecu()) {
-    EXPECT_EQ(ecu.result(), OtaClientV2::RECOVERABLE);
-    EXPECT_EQ(ecu.message(), "Rollback is not supported yet");
-  }
+  EXPECT_EQ(rollback_response.ecu(0).ecu_id(), "main");
+  EXPECT_NE(rollback_response.ecu(0).result(), OtaClientV2::NO_FAILURE);
+  EXPECT_TRUE(rollback_response.ecu(0).message().starts_with("ECU main: "))
+      << rollback_response.ecu(0).message();
   EXPECT_EQ(rollback_response.ecu(1).ecu_id(), "sub1");
+  EXPECT_EQ(rollback_response.ecu(1).result(), OtaClientV2::RECOVERABLE);
 
   OtaClientV2::AbortRequest abort;
   abort.add_ecu()->set_ecu_id("main");
@@ -268,7 +271,8 @@ TEST_F(ServiceServerTest, RollbackAbortAndClientUpdateAreNotSupportedYet) {
   ASSERT_EQ(abort_response.ecu_size(), 1);
   EXPECT_EQ(abort_response.ecu(0).ecu_id(), "main");
   EXPECT_EQ(abort_response.ecu(0).result(), OtaClientV2::ABORT_FAILURE);
-  EXPECT_EQ(abort_response.ecu(0).message(), "Abort is not supported yet");
+  EXPECT_TRUE(abort_response.ecu(0).message().starts_with("ECU main: "))
+      << abort_response.ecu(0).message();
 
   OtaClientV2::UpdateResponse client_update;
   ASSERT_TRUE(
@@ -421,7 +425,8 @@ TEST_F(ServiceServerTest, OtactlStatusTableAndUpdateExitCodes) {
 
   ProcessResult abort = RunProcess({kOtactl, "abort", "--target", target_, "--ecu", "main"});
   EXPECT_EQ(abort.exit_code, 1);
-  EXPECT_NE(abort.out.find("Abort is not supported yet"), std::string::npos) << abort.out;
+  // Nothing runs: refused by the engine, as this ECU's per-ECU answer.
+  EXPECT_NE(abort.out.find("ABORT_FAILURE  ECU main: "), std::string::npos) << abort.out;
 }
 
 TEST_F(ServiceServerTest, OtactlStatusExitsThreeWhileUpdating) {

@@ -1,0 +1,118 @@
+// This ECU's view of the ECU tree below it: the direct children from ecu_info `secondaries`
+// (each reached through a SecondaryTransport), a status cache kept fresh by a background
+// poller, the request fan-out and the "reboot last" wait of the orderly finish.
+//
+// Status cache and poller
+//   - Every direct child is polled with Status on its own schedule: every
+//     `poll_interval_active` (default 1 s) while any ECU of the tree (this one included) is
+//     UPDATING, CLIENT_UPDATING, ABORTING or ROLLBACKING, every `poll_interval_idle` (default
+//     10 s) otherwise; a forwarded request triggers an immediate poll. Polls are asynchronous
+//     and independent: a slow or dead child delays nobody else, and Status itself never waits
+//     for a child (it copies the cache).
+//   - Each ecu_v2 entry of a child's answer (the child's own and its descendants', so
+//     grandchildren flow up) is stored under its ecu_id with the time it was heard. Entries
+//     naming this ECU or already owned by an earlier child are ignored (with a warning).
+//   - Drop rule: an ECU not heard from for longer than `drop_after` (default 30 s, i.e. three
+//     idle polls) is left out of ecu_v2; it is then listed in the v1 `ecu` view only, as
+//     {ecu_id, result: RECOVERABLE} without status (what the original daemon answered for a
+//     child that did not answer), and the reason is logged once. A direct child never heard
+//     from is listed the same way. available_ecu_ids is always this ECU's ecu_info list.
+//   - A child that answers garbage (undecodable message, gRPC error), restarts or hangs is just
+//     an error for that poll: logged when its reachability changes, never fatal.
+//   - Right after a child acknowledged an Update for an ECU (NO_FAILURE), that ECU's cached
+//     entry is set to UPDATING at once, so a caller polling Status never sees the stale
+//     pre-update SUCCESS of a child that has not been polled since.
+//
+// Orderly finish (WaitForChildren, called from EngineOptions::before_reboot): blocks while any
+// direct child is busy (UPDATING, CLIENT_UPDATING, ABORTING, ROLLBACKING) according to an
+// answer to a poll started after the wait began; a child with no such answer yet also blocks.
+// A child not heard from for longer than `unreachable_grace` (default 20 min; counted from its
+// last answer, or from Start() when it never answered) stops blocking. A child's own wait
+// covers its subtree (it stays UPDATING until its children are done), so only direct children
+// are checked.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/config/ecu_info.h"
+#include "otaclient/ecu/secondary_transport.h"
+#include "proto/otaclient_v2.pb.h"
+
+namespace ota::ecu {
+
+struct EcuTreeOptions {
+  std::string self_ecu_id;
+  std::vector<config::SecondaryEcu> children;
+  std::chrono::milliseconds forward_timeout{5000};  // per forwarded Update/Abort/Rollback
+  std::chrono::milliseconds status_timeout{3000};   // per Status poll of a child
+  std::chrono::milliseconds poll_interval_active{1000};
+  std::chrono::milliseconds poll_interval_idle{10000};
+  std::chrono::milliseconds drop_after{30000};
+  std::chrono::milliseconds unreachable_grace{std::chrono::minutes(20)};
+};
+
+using TransportFactory =
+    std::function<std::unique_ptr<SecondaryTransport>(const config::SecondaryEcu& child)>;
+
+class EcuTree {
+ public:
+  explicit EcuTree(EcuTreeOptions options, TransportFactory factory = CreateGrpcSecondaryTransport);
+  ~EcuTree();  // Stop()
+  EcuTree(const EcuTree&) = delete;
+  EcuTree& operator=(const EcuTree&) = delete;
+
+  // Starts the poller thread (no thread when there are no children). `local_busy` says whether
+  // this ECU itself is in an update (for the poll interval); it is called without any lock held.
+  void Start(std::function<bool()> local_busy);
+  // Stops the poller, releases WaitForChildren and waits (bounded by the call deadlines) for
+  // calls in flight, so the transports can be destroyed after it.
+  void Stop();
+
+  bool has_children() const { return !options_.children.empty(); }
+  const EcuTreeOptions& options() const { return options_; }
+
+  // Fan-out (rules in fanout.h): forwards the whole request to the target children in
+  // parallel, runs `local` (which appends this ECU's own answers) meanwhile, waits at most
+  // forward_timeout for the children and returns local answers followed by the merged ones.
+  OtaClientV2::UpdateResponse Update(
+      const OtaClientV2::UpdateRequest& request,
+      const std::function<void(OtaClientV2::UpdateResponse*)>& local);
+  OtaClientV2::AbortResponse Abort(const OtaClientV2::AbortRequest& request,
+                                   const std::function<void(OtaClientV2::AbortResponse*)>& local);
+  OtaClientV2::RollbackResponse Rollback(
+      const OtaClientV2::RollbackRequest& request,
+      const std::function<void(OtaClientV2::RollbackResponse*)>& local);
+
+  // Appends the cached entries of the tree below this ECU (drop rule above) to ecu_v2 and the
+  // v1 ecu view. Never waits for a child.
+  void AppendChildrenStatus(OtaClientV2::StatusResponse* response) const;
+
+  // The orderly-finish wait (rules above). Returns at once without children or after Stop().
+  void WaitForChildren();
+
+  // Polls every child now (also used after forwarding a request).
+  void PollNow();
+
+ private:
+  struct Shared;
+  template <typename Request, typename Response, typename Entry>
+  Response FanOut(const Request& request, const std::string& rpc, int failure_result,
+                  void (SecondaryTransport::*call)(const Request&, std::chrono::milliseconds,
+                                                   Done<Response>),
+                  const std::function<void(Response*)>& local);
+  void PollerLoop();
+  void StartPoll(size_t child);
+
+  const EcuTreeOptions options_;
+  std::vector<std::unique_ptr<SecondaryTransport>> transports_;
+  std::shared_ptr<Shared> shared_;
+  std::function<bool()> local_busy_;
+  std::thread poller_;
+};
+
+}  // namespace ota::ecu

@@ -1,0 +1,73 @@
+// Pure rules of the multi-ECU fan-out (no I/O): which direct children a request is forwarded
+// to, and how the children's per-ECU answers are merged with this ECU's own.
+//
+// Forwarding rule (Update, Abort, Rollback alike): the WHOLE request (same request_id) goes to
+// every direct child C for which the request names
+//   - C itself, or
+//   - an ECU of C's known subtree: the ids in C's last Status answer (its ecu_v2 and v1 entries
+//     and its available_ecu_ids), or
+//   - an id that is in no known subtree at all ("unplaced": e.g. a grandchild that was down when
+//     its parent was last polled), while C's subtree is not known for sure (C never answered a
+//     Status yet) — so a request is never lost just because the poller has not run yet.
+// A child that receives entries for ECUs outside its subtree answers them "unknown"; those
+// answers are ignored by the merge.
+//
+// Merge rule, per requested ECU id X (answers keep the request's order, this ECU first):
+//   - X is this ECU: the local answer.
+//   - X is C or in C's known subtree: C's answer for X; C failed (timeout, unreachable, gRPC
+//     error) or its answer lacks X → RECOVERABLE (Abort: ABORT_FAILURE) with a message naming
+//     C, its address and the error.
+//   - X unplaced: the first child answer for X that is not an "unknown ECU" answer, else
+//     RECOVERABLE "unknown ECU id".
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "grpcpp/support/status.h"
+#include "proto/otaclient_v2.pb.h"
+
+namespace ota::ecu {
+
+// Every "unknown ECU id" answer starts with this (so a parent can tell it from a real answer).
+inline constexpr char kUnknownEcuPrefix[] = "unknown ECU id";
+
+// What this ECU knows about one direct child when forwarding.
+struct ChildView {
+  std::string ecu_id;
+  std::string target;  // "ip:port", for messages
+  // Ids reported by the child's last Status answer (its own id included); nullopt = never heard.
+  std::optional<std::set<std::string>> subtree;
+};
+
+// Indices into `children` of the children the request (named ids `requested`) is forwarded to.
+std::vector<size_t> ForwardTargets(const std::string& self_id,
+                                   const std::vector<ChildView>& children,
+                                   const std::vector<std::string>& requested);
+
+// The outcome of one forwarded call.
+template <typename Response>
+struct ChildResult {
+  bool answered = false;  // false: no callback by the deadline (treated as DEADLINE_EXCEEDED)
+  grpc::Status status;
+  Response response;
+};
+
+// "secondary C (ip:port) did not answer <rpc> within N ms" / "...: UNAVAILABLE: <details>".
+std::string ChildErrorMessage(const ChildView& child, const std::string& rpc, bool answered,
+                              const grpc::Status& status, long timeout_ms);
+
+// Merges per-ECU answers (UpdateResponseEcu, AbortResponseEcu or RollbackResponseEcu).
+// `local` is this ECU's own answers (already in the response order the caller wants for its own
+// entries); `forwarded` lists (child index, result) for every forwarded child. Appends one
+// answer per requested id other than self_id, in request order, without duplicates.
+template <typename Entry, typename Response>
+void MergeChildAnswers(const std::string& self_id, const std::vector<ChildView>& children,
+                       const std::vector<std::string>& requested,
+                       const std::vector<std::pair<size_t, ChildResult<Response>>>& forwarded,
+                       const std::string& rpc, long timeout_ms, int failure_result,
+                       google::protobuf::RepeatedPtrField<Entry>* out);
+
+}  // namespace ota::ecu

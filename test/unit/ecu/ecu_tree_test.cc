@@ -1,0 +1,308 @@
+// EcuTree over real gRPC: scripted secondaries on 127.0.0.2-127.0.0.5 (test/unit/ecu/
+// scripted_ecu.h), the real GrpcSecondaryTransport, the real poller thread.
+#include "otaclient/ecu/ecu_tree.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "test/unit/ecu/scripted_ecu.h"
+#include "test/unit/service/test_support.h"
+
+namespace ota::ecu {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::Entry;
+using testing::GarbageService;
+using testing::ScriptedEcu;
+using testing::Serve;
+using Clock = std::chrono::steady_clock;
+
+// Polls `condition` every 10 ms until true or `timeout`.
+bool Eventually(const std::function<bool()>& condition, milliseconds timeout = milliseconds(5000)) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  return condition();
+}
+
+struct Child {
+  std::string ip;
+  int port = 0;
+  std::unique_ptr<ScriptedEcu> ecu;
+  std::unique_ptr<grpc::Server> server;
+
+  void Start() {
+    server = Serve(ip, &port, ecu.get());
+    ASSERT_NE(server, nullptr) << ip << ":" << port;
+  }
+  void Stop() {
+    server->Shutdown(std::chrono::system_clock::now());
+    server->Wait();
+    server.reset();
+  }
+};
+
+class EcuTreeTest : public ::testing::Test {
+ protected:
+  // sub1 on 127.0.0.2 with its child sub1a; sub2 on 127.0.0.3.
+  void SetUp() override {
+    AddChild("sub1", "127.0.0.2", {"sub1", "sub1a"});
+    children_["sub1"].ecu->SetStatus(
+        {Entry("sub1", OtaClientV2::SUCCESS), Entry("sub1a", OtaClientV2::SUCCESS)});
+    AddChild("sub2", "127.0.0.3", {"sub2"});
+    children_["sub2"].ecu->SetStatus({Entry("sub2", OtaClientV2::SUCCESS)});
+    options_.self_ecu_id = "main";
+    options_.forward_timeout = milliseconds(1000);
+    options_.status_timeout = milliseconds(300);
+    options_.poll_interval_active = milliseconds(50);
+    options_.poll_interval_idle = milliseconds(100);
+    options_.drop_after = milliseconds(400);
+    options_.unreachable_grace = milliseconds(60000);
+  }
+  void TearDown() override {
+    tree_.reset();
+    for (auto& [id, child] : children_) {
+      if (child.server) child.Stop();
+    }
+  }
+
+  void AddChild(const std::string& id, const std::string& ip, std::set<std::string> subtree) {
+    Child& child = children_[id];
+    child.ip = ip;
+    child.ecu = std::make_unique<ScriptedEcu>(std::move(subtree));
+    child.Start();
+    options_.children.push_back({id, ip, static_cast<uint16_t>(child.port)});
+  }
+
+  void StartTree(std::function<bool()> local_busy = nullptr) {
+    tree_ = std::make_unique<EcuTree>(options_);
+    tree_->Start(std::move(local_busy));
+  }
+
+  OtaClientV2::StatusResponse Status() const {
+    OtaClientV2::StatusResponse response;
+    tree_->AppendChildrenStatus(&response);
+    return response;
+  }
+  // "id:STATUS" of every ecu_v2 entry, in order.
+  std::vector<std::string> V2() const {
+    std::vector<std::string> out;
+    const OtaClientV2::StatusResponse status = Status();
+    for (const auto& e : status.ecu_v2()) {
+      out.push_back(e.ecu_id() + ":" + OtaClientV2::StatusOta_Name(e.ota_status()));
+    }
+    return out;
+  }
+  // "id:result" of every v1 entry.
+  std::vector<std::string> V1() const {
+    std::vector<std::string> out;
+    const OtaClientV2::StatusResponse status = Status();
+    for (const auto& e : status.ecu()) {
+      out.push_back(e.ecu_id() + ":" + std::to_string(e.result()) +
+                    (e.has_status() ? ":" + OtaClientV2::StatusOta_Name(e.status().status()) : ""));
+    }
+    return out;
+  }
+
+  std::map<std::string, Child> children_;
+  EcuTreeOptions options_;
+  std::unique_ptr<EcuTree> tree_;
+  std::unique_ptr<service::testing::ClosedPort> closed_port_;
+};
+
+using Strings = std::vector<std::string>;
+
+TEST_F(EcuTreeTest, StatusMergesChildrenWithTheirDescendantsInBothViews) {
+  StartTree();
+  // Before the first answers, the direct children are listed as not heard (v1 only).
+  ASSERT_TRUE(Eventually([&] { return V2().size() == 3; })) << ::testing::PrintToString(V1());
+  EXPECT_EQ(V2(), (Strings{"sub1:SUCCESS", "sub1a:SUCCESS", "sub2:SUCCESS"}));
+  EXPECT_EQ(V1(), (Strings{"sub1:0:SUCCESS", "sub1a:0:SUCCESS", "sub2:0:SUCCESS"}));
+  EXPECT_EQ(Status().available_ecu_ids_size(), 0);  // the service fills those from ecu_info
+
+  children_["sub1"].ecu->SetStatus(
+      {Entry("sub1", OtaClientV2::UPDATING), Entry("sub1a", OtaClientV2::FAILURE)});
+  EXPECT_TRUE(Eventually([&] {
+    return V2() == Strings{"sub1:UPDATING", "sub1a:FAILURE", "sub2:SUCCESS"};
+  })) << ::testing::PrintToString(V2());
+}
+
+TEST_F(EcuTreeTest, SilentEcusAreDroppedAfterTheTimeoutAndComeBack) {
+  StartTree();
+  ASSERT_TRUE(Eventually([&] { return V2().size() == 3; }));
+  const int port = children_["sub2"].port;
+  children_["sub2"].Stop();
+  const auto stopped = Clock::now();
+  ASSERT_TRUE(Eventually([&] { return V2().size() == 2; }));
+  // Kept while within drop_after (its last status), dropped after it.
+  EXPECT_GE(Clock::now() - stopped, options_.drop_after - milliseconds(100));
+  EXPECT_EQ(V2(), (Strings{"sub1:SUCCESS", "sub1a:SUCCESS"}));
+  EXPECT_EQ(V1(), (Strings{"sub1:0:SUCCESS", "sub1a:0:SUCCESS", "sub2:1"}));
+
+  // The grandchild disappears from its parent's answer: dropped too, its sibling stays.
+  children_["sub1"].ecu->SetStatus({Entry("sub1", OtaClientV2::SUCCESS)});
+  ASSERT_TRUE(Eventually([&] { return V2() == Strings{"sub1:SUCCESS"}; }));
+  EXPECT_EQ(V1(), (Strings{"sub1:0:SUCCESS", "sub1a:1", "sub2:1"}));
+
+  // A restarted child (same address) is seen again within the reconnect backoff.
+  children_["sub2"].port = port;
+  children_["sub2"].Start();
+  EXPECT_TRUE(Eventually([&] {
+    return V2() == Strings{"sub1:SUCCESS", "sub2:SUCCESS"};
+  })) << ::testing::PrintToString(V2());
+}
+
+TEST_F(EcuTreeTest, SlowOrGarbageChildrenNeverSlowStatusDown) {
+  // A third child that answers bytes that are no message, a fourth that hangs.
+  GarbageService garbage;
+  int garbage_port = 0;
+  auto garbage_server = Serve("127.0.0.4", &garbage_port, nullptr, &garbage);
+  ASSERT_NE(garbage_server, nullptr);
+  options_.children.push_back({"junk", "127.0.0.4", static_cast<uint16_t>(garbage_port)});
+  AddChild("slow", "127.0.0.5", {"slow"});
+  children_["slow"].ecu->SetStatus({Entry("slow", OtaClientV2::SUCCESS)});
+  children_["slow"].ecu->SetDelays(milliseconds(2000), milliseconds(0));
+
+  StartTree();
+  ASSERT_TRUE(Eventually([&] { return V2().size() == 3; }));
+  // Everyone else keeps being polled while "slow" hangs.
+  const int before = children_["sub2"].ecu->status_calls();
+  ASSERT_TRUE(Eventually([&] { return children_["sub2"].ecu->status_calls() >= before + 3; }));
+  auto worst = Clock::duration::zero();
+  for (int i = 0; i < 200; ++i) {
+    const auto start = Clock::now();
+    OtaClientV2::StatusResponse response;
+    tree_->AppendChildrenStatus(&response);
+    worst = std::max(worst, Clock::now() - start);
+  }
+  EXPECT_LT(worst, milliseconds(5));
+  EXPECT_EQ(V2(), (Strings{"sub1:SUCCESS", "sub1a:SUCCESS", "sub2:SUCCESS"}));
+  EXPECT_EQ(V1(),
+            (Strings{"sub1:0:SUCCESS", "sub1a:0:SUCCESS", "sub2:0:SUCCESS", "junk:1", "slow:1"}));
+  tree_.reset();
+  garbage_server->Shutdown(std::chrono::system_clock::now());
+}
+
+OtaClientV2::UpdateRequest Request(const std::vector<std::string>& ids) {
+  OtaClientV2::UpdateRequest request;
+  request.set_request_id("req-42");
+  for (const auto& id : ids) {
+    auto* e = request.add_ecu();
+    e->set_ecu_id(id);
+    e->set_version("v2");
+    e->set_url("http://127.0.0.1/v2");
+  }
+  return request;
+}
+
+std::vector<std::string> Answers(const OtaClientV2::UpdateResponse& response) {
+  std::vector<std::string> out;
+  for (const auto& e : response.ecu()) {
+    out.push_back(e.ecu_id() + ":" + std::to_string(e.result()) +
+                  (e.message().empty() ? "" : ":" + e.message()));
+  }
+  return out;
+}
+
+TEST_F(EcuTreeTest, UpdateGoesOnlyToTheSubtreesNamedAndMarksThemUpdating) {
+  StartTree();
+  ASSERT_TRUE(Eventually([&] { return V2().size() == 3; }));  // subtrees known
+  bool local_called = false;
+  const auto response = tree_->Update(Request({"sub1a", "main"}), [&](auto* out) {
+    local_called = true;
+    auto* own = out->add_ecu();
+    own->set_ecu_id("main");
+  });
+  EXPECT_TRUE(local_called);
+  EXPECT_EQ(Answers(response), (Strings{"main:0", "sub1a:0"}));
+  ASSERT_EQ(children_["sub1"].ecu->updates().size(), 1u);
+  EXPECT_EQ(children_["sub1"].ecu->updates()[0].request_id(), "req-42");
+  EXPECT_EQ(children_["sub1"].ecu->updates()[0].ecu_size(), 2);  // the whole request
+  EXPECT_TRUE(children_["sub2"].ecu->updates().empty());
+  // At once, without waiting for a poll.
+  EXPECT_EQ(V2(), (Strings{"sub1:SUCCESS", "sub1a:UPDATING", "sub2:SUCCESS"}));
+}
+
+TEST_F(EcuTreeTest, SlowAndDeadChildrenAnswerRecoverableWithinTheDeadline) {
+  closed_port_ = std::make_unique<service::testing::ClosedPort>();
+  options_.children.push_back({"dead", "127.0.0.1", static_cast<uint16_t>(closed_port_->port())});
+  children_["sub2"].ecu->SetDelays(milliseconds(0), milliseconds(1500));
+  StartTree();
+  const auto start = Clock::now();
+  // Subtrees not known yet: "ghost" is tried everywhere.
+  const auto response = tree_->Update(Request({"sub1", "sub2", "dead", "ghost"}), [](auto*) {});
+  const auto took = Clock::now() - start;
+  EXPECT_LT(took, options_.forward_timeout + milliseconds(700));
+  const Strings answers = Answers(response);
+  ASSERT_EQ(answers.size(), 4u);
+  EXPECT_EQ(answers[0], "sub1:0");
+  EXPECT_EQ(answers[1],
+            "sub2:1:ECU sub2: secondary sub2 (127.0.0.3:" + std::to_string(children_["sub2"].port) +
+                ") did not answer Update within 1000 ms");
+  EXPECT_TRUE(answers[2].starts_with("dead:1:ECU dead: secondary dead (127.0.0.1:")) << answers[2];
+  EXPECT_NE(answers[2].find("is unreachable"), std::string::npos) << answers[2];
+  EXPECT_TRUE(answers[3].starts_with("ghost:1:unknown ECU id \"ghost\"")) << answers[3];
+}
+
+TEST_F(EcuTreeTest, WaitForChildrenBlocksWhileAChildUpdates) {
+  children_["sub2"].ecu->SetStatus({Entry("sub2", OtaClientV2::UPDATING)});
+  StartTree();
+  auto waiter = std::async(std::launch::async, [&] { tree_->WaitForChildren(); });
+  // Still blocked after several polls saw sub2 UPDATING.
+  const int calls = children_["sub2"].ecu->status_calls();
+  ASSERT_TRUE(Eventually([&] { return children_["sub2"].ecu->status_calls() >= calls + 3; }));
+  EXPECT_EQ(waiter.wait_for(milliseconds(0)), std::future_status::timeout);
+  children_["sub2"].ecu->SetStatus({Entry("sub2", OtaClientV2::SUCCESS)});
+  EXPECT_EQ(waiter.wait_for(milliseconds(5000)), std::future_status::ready);
+}
+
+TEST_F(EcuTreeTest, WaitForChildrenGivesUpOnAChildSilentLongerThanTheGrace) {
+  options_.unreachable_grace = milliseconds(500);
+  children_["sub2"].ecu->SetStatus({Entry("sub2", OtaClientV2::UPDATING)});
+  StartTree();
+  ASSERT_TRUE(Eventually([&] { return V2().size() == 3; }));
+  children_["sub2"].Stop();
+  const auto start = Clock::now();
+  tree_->WaitForChildren();
+  EXPECT_GE(Clock::now() - start, milliseconds(300));
+  EXPECT_LT(Clock::now() - start, milliseconds(3000));
+}
+
+TEST_F(EcuTreeTest, StopReleasesWaitForChildren) {
+  children_["sub1"].ecu->SetStatus({Entry("sub1", OtaClientV2::UPDATING)});
+  StartTree();
+  auto waiter = std::async(std::launch::async, [&] { tree_->WaitForChildren(); });
+  ASSERT_TRUE(Eventually([&] { return V2() == Strings{"sub1:UPDATING", "sub2:SUCCESS"}; }));
+  EXPECT_EQ(waiter.wait_for(milliseconds(0)), std::future_status::timeout);
+  tree_->Stop();
+  EXPECT_EQ(waiter.wait_for(milliseconds(2000)), std::future_status::ready);
+}
+
+TEST(EcuTreeNoChildrenTest, EverythingIsLocal) {
+  EcuTreeOptions options;
+  options.self_ecu_id = "solo";
+  EcuTree tree(options);
+  tree.Start(nullptr);
+  tree.WaitForChildren();  // returns at once
+  const auto response = tree.Update(Request({"solo", "other"}),
+                                    [](auto* out) { out->add_ecu()->set_ecu_id("solo"); });
+  ASSERT_EQ(response.ecu_size(), 2);
+  EXPECT_EQ(response.ecu(1).ecu_id(), "other");
+  EXPECT_EQ(response.ecu(1).result(), OtaClientV2::RECOVERABLE);
+  OtaClientV2::StatusResponse status;
+  tree.AppendChildrenStatus(&status);
+  EXPECT_EQ(status.ecu_size(), 0);
+}
+
+}  // namespace
+}  // namespace ota::ecu

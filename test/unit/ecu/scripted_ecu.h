@@ -1,0 +1,149 @@
+// A scripted secondary for the EcuTree tests: a real gRPC OtaClientService on 127.0.0.x whose
+// answers (Status content, Update results, delays) the test sets. Used where a test needs a child
+// that is slow, lies or answers garbage on demand; the real otaclient is covered by the e2e test.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "grpcpp/generic/async_generic_service.h"
+#include "grpcpp/grpcpp.h"
+#include "otaclient/service/server.h"
+#include "proto/otaclient_v2.grpc.pb.h"
+
+namespace ota::ecu::testing {
+
+inline OtaClientV2::StatusResponseEcuV2 Entry(const std::string& id,
+                                              OtaClientV2::StatusOta status) {
+  OtaClientV2::StatusResponseEcuV2 entry;
+  entry.set_ecu_id(id);
+  entry.set_ota_status(status);
+  entry.set_firmware_version("v1");
+  return entry;
+}
+
+class ScriptedEcu final : public OtaClientV2::OtaClientService::Service {
+ public:
+  // `subtree`: ids this ECU answers Update/Abort for (others get "unknown ECU id").
+  explicit ScriptedEcu(std::set<std::string> subtree) : subtree_(std::move(subtree)) {}
+
+  void SetStatus(std::vector<OtaClientV2::StatusResponseEcuV2> entries) {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.clear_ecu_v2();
+    for (auto& e : entries) *status_.add_ecu_v2() = e;
+  }
+  // How long Status / Update take (a slow child is the behaviour under test).
+  void SetDelays(std::chrono::milliseconds status, std::chrono::milliseconds update) {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_delay_ = status;
+    update_delay_ = update;
+  }
+  int status_calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return status_calls_;
+  }
+  std::vector<OtaClientV2::UpdateRequest> updates() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return updates_;
+  }
+
+  grpc::Status Status(grpc::ServerContext*, const OtaClientV2::StatusRequest*,
+                      OtaClientV2::StatusResponse* response) override {
+    std::chrono::milliseconds delay;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++status_calls_;
+      delay = status_delay_;
+      *response = status_;
+    }
+    std::this_thread::sleep_for(delay);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Update(grpc::ServerContext*, const OtaClientV2::UpdateRequest* request,
+                      OtaClientV2::UpdateResponse* response) override {
+    std::chrono::milliseconds delay;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      updates_.push_back(*request);
+      delay = update_delay_;
+      for (const auto& entry : request->ecu()) {
+        auto* answer = response->add_ecu();
+        answer->set_ecu_id(entry.ecu_id());
+        if (!subtree_.contains(entry.ecu_id())) {
+          answer->set_result(OtaClientV2::RECOVERABLE);
+          answer->set_message("unknown ECU id \"" + entry.ecu_id() + "\"");
+          continue;
+        }
+        answer->set_result(OtaClientV2::NO_FAILURE);
+        // Like a real ECU: UPDATING right after the ack.
+        for (auto& e : *status_.mutable_ecu_v2()) {
+          if (e.ecu_id() == entry.ecu_id()) e.set_ota_status(OtaClientV2::UPDATING);
+        }
+      }
+    }
+    std::this_thread::sleep_for(delay);
+    return grpc::Status::OK;
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<std::string> subtree_;
+  OtaClientV2::StatusResponse status_;
+  std::chrono::milliseconds status_delay_{0}, update_delay_{0};
+  int status_calls_ = 0;
+  std::vector<OtaClientV2::UpdateRequest> updates_;
+};
+
+// Answers every call with bytes that are no protobuf message at all.
+class GarbageService final : public grpc::CallbackGenericService {
+ public:
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext*) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    reactors_.push_back(std::make_unique<Reactor>());
+    return reactors_.back().get();
+  }
+
+ private:
+  class Reactor final : public grpc::ServerGenericBidiReactor {
+   public:
+    Reactor() {
+      const std::string junk = "\xff\xff\xff\xff garbage";
+      grpc::Slice slice(junk);
+      reply_ = grpc::ByteBuffer(&slice, 1);
+      StartRead(&request_);
+    }
+    void OnReadDone(bool ok) override {
+      if (ok) {
+        StartWriteAndFinish(&reply_, grpc::WriteOptions(), grpc::Status::OK);
+      } else {
+        Finish(grpc::Status::OK);
+      }
+    }
+    void OnDone() override {}  // owned by the service
+
+   private:
+    grpc::ByteBuffer request_, reply_;
+  };
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Reactor>> reactors_;
+};
+
+// A server on `address`:`port` (0 = kernel-chosen) carrying `service`.
+inline std::unique_ptr<grpc::Server> Serve(const std::string& address, int* port,
+                                           grpc::Service* service,
+                                           grpc::CallbackGenericService* generic = nullptr) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address + ":" + std::to_string(*port), grpc::InsecureServerCredentials(),
+                           port);
+  if (service) builder.RegisterService(service);
+  if (generic) builder.RegisterCallbackGenericService(generic);
+  return builder.BuildAndStart();
+}
+
+}  // namespace ota::ecu::testing
