@@ -16,6 +16,13 @@ const crypto::Sha256Digest& EmptyDigest() {
   return digest;
 }
 
+// The digest's first 8 bytes as a big-endian number: orders like the digest itself.
+uint64_t DigestPrefix(const crypto::Sha256Digest& digest) {
+  uint64_t prefix = 0;
+  for (int b = 0; b < 8; ++b) prefix = prefix << 8 | digest[b];
+  return prefix;
+}
+
 }  // namespace
 
 bool ContentIndex::IsEmptyContent(const crypto::Sha256Digest& digest) {
@@ -27,13 +34,38 @@ absl::StatusOr<ContentIndex> ContentIndex::Build(const image::Manifest& manifest
   const auto& regulars = manifest.regulars;
   if (regulars.size() > UINT32_MAX) return absl::InvalidArgumentError("too many regular files");
 
-  // Sort entry indices by digest; one pass then yields distinct contents. 4 bytes per entry.
-  std::vector<uint32_t> order(regulars.size());
-  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-    if (regulars[a].sha256 != regulars[b].sha256) return regulars[a].sha256 < regulars[b].sha256;
-    return a < b;
+  // Sort entry indices by digest; one pass then yields distinct contents. The sort works on
+  // 16-byte keys (the digest's first 8 bytes as a number, then the entry index) kept in one
+  // array, so comparisons stay in cache: going through `regulars` for each comparison cost
+  // ~0.4 s for 300k entries. Equal prefixes (rare) fall back to the whole digest.
+  struct Key {
+    uint64_t prefix;
+    uint32_t entry;
+  };
+  std::vector<Key> keys(regulars.size());
+  for (uint32_t i = 0; i < keys.size(); ++i) {
+    keys[i] = {DigestPrefix(regulars[i].sha256), i};
+  }
+  std::sort(keys.begin(), keys.end(), [&](const Key& a, const Key& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    const crypto::Sha256Digest& da = regulars[a.entry].sha256;
+    const crypto::Sha256Digest& db = regulars[b.entry].sha256;
+    if (da != db) return da < db;
+    return a.entry < b.entry;
   });
+  // Exact reservations: growing these arrays by doubling (copies, fresh pages) cost more than
+  // the sort itself.
+  std::vector<uint32_t> order(keys.size());
+  size_t distinct = 0;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    order[k] = keys[k].entry;
+    if (k == 0 || keys[k].prefix != keys[k - 1].prefix ||
+        regulars[keys[k].entry].sha256 != regulars[keys[k - 1].entry].sha256) {
+      ++distinct;
+    }
+  }
+  keys = {};
+  index.contents_.reserve(distinct);
 
   for (size_t k = 0; k < order.size(); ++k) {
     const image::RegularEntry& e = regulars[order[k]];
@@ -68,8 +100,8 @@ absl::StatusOr<ContentIndex> ContentIndex::Build(const image::Manifest& manifest
       c.size_known = true;
     }
   }
-  index.contents_.shrink_to_fit();
 
+  index.sizes_.reserve(index.contents_.size());
   for (const NeededContent& c : index.contents_) {
     if (c.size_known) index.sizes_.push_back(c.size);
   }
@@ -88,9 +120,15 @@ absl::StatusOr<ContentIndex> ContentIndex::Build(const image::Manifest& manifest
 }
 
 std::optional<size_t> ContentIndex::Find(const crypto::Sha256Digest& digest) const {
-  auto it = std::lower_bound(
-      contents_.begin(), contents_.end(), digest,
-      [](const NeededContent& c, const crypto::Sha256Digest& d) { return c.sha256 < d; });
+  // Compares 8-byte big-endian prefixes first: called for every file hashed (300k times), and a
+  // memcmp call per probe showed up in profiles.
+  const uint64_t prefix = DigestPrefix(digest);
+  auto it = std::lower_bound(contents_.begin(), contents_.end(), digest,
+                             [prefix](const NeededContent& c, const crypto::Sha256Digest& d) {
+                               const uint64_t p = DigestPrefix(c.sha256);
+                               if (p != prefix) return p < prefix;
+                               return c.sha256 < d;
+                             });
   if (it == contents_.end() || it->sha256 != digest) return std::nullopt;
   return static_cast<size_t>(it - contents_.begin());
 }

@@ -2,6 +2,8 @@
 // the process's peak RSS, and a flat JSON object writer (run.sh reads the output with jq).
 #pragma once
 
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -102,6 +104,17 @@ class Stopwatch {
  private:
   std::chrono::steady_clock::time_point start_;
 };
+
+// CPU time (user + system, all threads) this process has used so far, in seconds. Next to wall
+// time it tells a slow step from a step that waited for a CPU on a loaded machine.
+inline double ProcessCpuSeconds() {
+  struct rusage usage {};
+  if (::getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  auto seconds = [](const struct timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
 
 // Peak resident set size of this process in KiB (VmHWM of /proc/self/status), 0 if unknown.
 inline uint64_t PeakRssKib() {

@@ -139,12 +139,14 @@ absl::Status Run(const Flags& flags) {
   update::DeltaOptions options;
   options.hash_threads = static_cast<int>(*threads);
 
+  const double cpu_before = ProcessCpuSeconds();
   const Stopwatch total;
   OTA_ASSIGN_OR_RETURN(update::ContentIndex index, update::ContentIndex::Build(manifest));
   const double index_seconds = total.Seconds();
   OTA_ASSIGN_OR_RETURN(update::DeltaResult delta,
                        update::PlanDelta(index, active, standby, options, counters));
   const double seconds = total.Seconds();
+  const double cpu_seconds = ProcessCpuSeconds() - cpu_before;
 
   const uint64_t bytes_hashed = counters.delta_bytes_hashed.load();
   JsonLine out;
@@ -162,6 +164,7 @@ absl::Status Run(const Flags& flags) {
       .Add("resources_files", CountFiles(standby_dir.path() / update::kResourcesDir))
       .Add("index_seconds", index_seconds)
       .Add("seconds", seconds)
+      .Add("cpu_seconds", cpu_seconds)
       .Add("hash_mb_per_s", seconds > 0 ? static_cast<double>(bytes_hashed) / 1e6 / seconds : 0.0)
       .Add("peak_rss_kib", PeakRssKib());
   std::printf("%s\n", out.ToString().c_str());

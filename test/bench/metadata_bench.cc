@@ -91,6 +91,7 @@ absl::Status Run(const Flags& flags) {
   OTA_ASSIGN_OR_RETURN(fs::RootedDir active, fs::RootedDir::Open(flags.Get("active")));
   OTA_ASSIGN_OR_RETURN(fs::RootedDir standby, fs::RootedDir::Open(standby_dir.path()));
 
+  const double cpu_start = ProcessCpuSeconds();
   const Stopwatch total;
   OTA_ASSIGN_OR_RETURN(crypto::CaStore ca_store, crypto::CaStore::LoadDir(flags.Get("certs")));
   const double ca_seconds = total.Seconds();
@@ -99,23 +100,30 @@ absl::Status Run(const Flags& flags) {
   TimingFetcher fetcher(*curl);
   image::LoadOptions load_options;
   load_options.ca_store = &ca_store;
+  const double load_cpu_start = ProcessCpuSeconds();
   const Stopwatch load_watch;
   OTA_ASSIGN_OR_RETURN(image::LoadedImage image,
                        image::LoadImage(fetcher, flags.Get("url"), load_options));
   const double load_seconds = load_watch.Seconds();
+  const double load_cpu_seconds = ProcessCpuSeconds() - load_cpu_start;
 
+  const double index_cpu_start = ProcessCpuSeconds();
   const Stopwatch index_watch;
   OTA_ASSIGN_OR_RETURN(update::ContentIndex index, update::ContentIndex::Build(image.manifest));
   const double index_seconds = index_watch.Seconds();
+  const double index_cpu_seconds = ProcessCpuSeconds() - index_cpu_start;
 
   update::ProgressCounters counters;
   update::DeltaOptions options;
   options.hash_threads = static_cast<int>(*threads);
+  const double delta_cpu_start = ProcessCpuSeconds();
   const Stopwatch delta_watch;
   OTA_ASSIGN_OR_RETURN(update::DeltaResult delta,
                        update::PlanDelta(index, active, standby, options, counters));
   const double delta_seconds = delta_watch.Seconds();
   const double total_seconds = total.Seconds();
+  const double delta_cpu_seconds = ProcessCpuSeconds() - delta_cpu_start;
+  const double total_cpu_seconds = ProcessCpuSeconds() - cpu_start;
 
   const image::Manifest& m = image.manifest;
   const uint64_t entries =
@@ -136,6 +144,10 @@ absl::Status Run(const Flags& flags) {
       .Add("index_seconds", index_seconds)
       .Add("delta_seconds", delta_seconds)
       .Add("total_seconds", total_seconds)
+      .Add("load_cpu_seconds", load_cpu_seconds)
+      .Add("index_cpu_seconds", index_cpu_seconds)
+      .Add("delta_cpu_seconds", delta_cpu_seconds)
+      .Add("total_cpu_seconds", total_cpu_seconds)
       .Add("files_hashed", counters.delta_files_hashed.load())
       .Add("bytes_hashed", counters.delta_bytes_hashed.load())
       .Add("reused", counters.delta_reused.load())

@@ -1,6 +1,9 @@
 // The content-based delta against real trees: what is reused, what is hashed, what is resumed.
 #include "otaclient/update/delta_planner.h"
 
+#include <sys/stat.h>
+
+#include <atomic>
 #include <set>
 
 #include "otaclient/update/content_index.h"
@@ -170,6 +173,77 @@ TEST_F(DeltaPlannerTest, ResourcesDirThatIsASymlinkIsRefused) {
   auto result = Plan(b.m, nullptr);
   EXPECT_FALSE(result.ok());
   EXPECT_TRUE(std::filesystem::is_empty(tmp() / "elsewhere"));
+}
+
+TEST_F(DeltaPlannerTest, LargeFilesAreCopiedAndVerifiedWhileStreaming) {
+  // Larger than the planner's 1 MiB read buffer: hashed in chunks, then copied with a second
+  // hash over exactly the bytes written.
+  const std::string big = Content((5u << 20) / 2 + 17, 50);
+  const std::string big_decoy = Content(big.size(), 51);  // same size, other content
+  WriteFile(active_root_ / "opt/big.bin", big);
+  WriteFile(active_root_ / "opt/decoy.bin", big_decoy);
+  ManifestBuilder b;
+  b.Regular("/big", big);
+  ContentIndex index;
+  auto result = Plan(b.m, &index);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->missing.empty());
+  EXPECT_EQ(ReadFile(Resource(big)), big);
+  EXPECT_EQ(counters_.delta_reused.load(), 1u);
+  EXPECT_GE(counters_.delta_files_hashed.load(), 1u);
+  EXPECT_LE(counters_.delta_files_hashed.load(), 2u);
+  EXPECT_EQ(counters_.delta_bytes_hashed.load(), counters_.delta_files_hashed.load() * big.size());
+}
+
+TEST_F(DeltaPlannerTest, WideAndDeepTreesAreWalkedCompletely) {
+  // One directory with many more files than a work item holds, plus a deep chain of
+  // directories: every needed content must be found exactly once, none twice.
+  ManifestBuilder b;
+  std::set<std::string> expected;
+  for (int i = 0; i < 700; ++i) {
+    const std::string content = Content(40 + i % 13, 1000 + i);
+    WriteFile(active_root_ / "usr/lib" / ("lib" + std::to_string(i) + ".so"), content);
+    b.Regular("/new/lib" + std::to_string(i), content);
+    expected.insert(Hex(content));
+  }
+  std::filesystem::path deep = active_root_;
+  for (int d = 0; d < 60; ++d) deep /= "d" + std::to_string(d);
+  const std::string deep_content = Content(333, 2000);
+  WriteFile(deep / "leaf", deep_content);
+  b.Regular("/leaf", deep_content);
+  expected.insert(Hex(deep_content));
+  // A fifo is neither opened nor counted (it would block a plain open).
+  ASSERT_EQ(::mkfifo((active_root_ / "usr/lib/a.fifo").c_str(), 0644), 0);
+
+  ContentIndex index;
+  auto result = Plan(b.m, &index);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->missing.empty());
+  EXPECT_EQ(counters_.delta_reused.load(), expected.size());
+  EXPECT_EQ(counters_.delta_files_hashed.load(), 701u);
+  std::set<std::string> resources;
+  for (const auto& e : std::filesystem::directory_iterator(standby_root_ / ".ota-resources")) {
+    resources.insert(e.path().filename());
+    EXPECT_EQ(Hex(ReadFile(e.path())), e.path().filename().string());
+  }
+  EXPECT_EQ(resources, expected);
+}
+
+TEST_F(DeltaPlannerTest, CancelStopsTheScan) {
+  for (int i = 0; i < 200; ++i) WriteFile(active_root_ / "f" / std::to_string(i), Content(50, i));
+  ManifestBuilder b;
+  b.Regular("/x", Content(50, 9999));
+  auto index = ContentIndex::Build(b.m);
+  ASSERT_TRUE(index.ok());
+  auto active = fs::RootedDir::Open(active_root_);
+  auto standby = fs::RootedDir::Open(standby_root_);
+  ASSERT_TRUE(active.ok() && standby.ok());
+  std::atomic<bool> cancel{true};
+  DeltaOptions options;
+  options.cancel = &cancel;
+  auto result = PlanDelta(*index, *active, *standby, options, counters_);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(counters_.delta_files_hashed.load(), 0u);
 }
 
 TEST(ContentIndexTest, DedupesAndRejectsInconsistentSizes) {
