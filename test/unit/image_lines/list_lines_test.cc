@@ -224,6 +224,27 @@ INSTANTIATE_TEST_SUITE_P(
                 "0644,0,0,1,g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,"
                 "'/a',1,,",
                 "not 64 hex"},
+        // Every byte just outside the hex ranges, at the last (low nibble) position too: the
+        // digest is decoded through a table.
+        BadCase{"sha_last_g", ListKind::kRegulars, "0644,0,0,1," + Sha().substr(0, 63) + "g,'/a'",
+                "not 64 hex"},
+        BadCase{"sha_slash", ListKind::kRegulars, "0644,0,0,1,/" + Sha().substr(1) + ",'/a'",
+                "not 64 hex"},
+        BadCase{"sha_colon", ListKind::kRegulars,
+                "0644,0,0,1," + Sha().substr(0, 9) + ":" + Sha().substr(10) + ",'/a'",
+                "not 64 hex"},
+        BadCase{"sha_at", ListKind::kRegulars, "0644,0,0,1,@" + Sha().substr(1) + ",'/a'",
+                "not 64 hex"},
+        BadCase{"sha_upper_g", ListKind::kRegulars, "0644,0,0,1,G" + Sha().substr(1) + ",'/a'",
+                "not 64 hex"},
+        BadCase{"sha_backtick", ListKind::kRegulars, "0644,0,0,1,`" + Sha().substr(1) + ",'/a'",
+                "not 64 hex"},
+        BadCase{"sha_high_byte", ListKind::kRegulars, "0644,0,0,1,\xe6" + Sha().substr(1) + ",'/a'",
+                "not 64 hex"},
+        BadCase{
+            "sha_nul", ListKind::kRegulars,
+            "0644,0,0,1," + Sha().substr(0, 20) + std::string(1, '\0') + Sha().substr(21) + ",'/a'",
+            "not 64 hex"},
         // Quoting.
         BadCase{"unquoted_dir", ListKind::kDirs, "0755,0,0,/usr", "single-quoted"},
         BadCase{"unquoted_regular", ListKind::kRegulars, Reg("/usr/a,1,,"), "single-quoted"},
