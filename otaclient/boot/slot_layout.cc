@@ -60,6 +60,68 @@ struct PartitionEntry {
   std::string uuid;
   std::string name;
 };
+std::string FormatGuid(const uint8_t* g) {
+  // GPT stores the first three GUID fields little-endian.
+  static constexpr int kOrder[16] = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+    out.push_back(kHex[g[kOrder[i]] >> 4]);
+    out.push_back(kHex[g[kOrder[i]] & 0xf]);
+  }
+  return out;
+}
+
+uint64_t LittleEndian(const uint8_t* p, int bytes) {
+  uint64_t value = 0;
+  for (int i = bytes - 1; i >= 0; --i) value = (value << 8) | p[i];
+  return value;
+}
+
+// The GPT entry of partition `number` read from the disk itself (no blkid needed; busybox
+// systems have a blkid without -p). nullopt when the disk has no (valid) GPT.
+std::optional<PartitionEntry> ReadGptEntry(const SystemPaths& paths, const std::string& disk,
+                                           int number) {
+  uint64_t sector = 512;
+  absl::StatusOr<std::string> block_size =
+      fs::ReadFile(paths.sys / "class" / "block" / disk / "queue" / "logical_block_size");
+  if (block_size.ok()) {
+    uint64_t parsed = std::strtoull(std::string(TrimSpace(*block_size)).c_str(), nullptr, 10);
+    if (parsed == 512 || parsed == 4096) sector = parsed;
+  }
+  fs::UniqueFd fd(::open((paths.dev / disk).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return std::nullopt;
+  uint8_t header[92];
+  if (::pread(fd.get(), header, sizeof(header), static_cast<off_t>(sector)) !=
+      static_cast<ssize_t>(sizeof(header))) {
+    return std::nullopt;
+  }
+  if (std::string_view(reinterpret_cast<const char*>(header), 8) != "EFI PART") {
+    return std::nullopt;
+  }
+  const uint64_t entries_lba = LittleEndian(header + 72, 8);
+  const uint64_t entry_count = LittleEndian(header + 80, 4);
+  const uint64_t entry_size = LittleEndian(header + 84, 4);
+  if (number < 1 || static_cast<uint64_t>(number) > entry_count || entry_size < 128 ||
+      entry_size > 4096 || entries_lba > (uint64_t{1} << 40)) {
+    return std::nullopt;
+  }
+  std::vector<uint8_t> entry(entry_size);
+  const uint64_t offset = entries_lba * sector + static_cast<uint64_t>(number - 1) * entry_size;
+  if (::pread(fd.get(), entry.data(), entry.size(), static_cast<off_t>(offset)) !=
+      static_cast<ssize_t>(entry.size())) {
+    return std::nullopt;
+  }
+  PartitionEntry result;
+  result.uuid = FormatGuid(entry.data() + 16);
+  for (size_t i = 56; i + 1 < 128 && (entry[i] != 0 || entry[i + 1] != 0); i += 2) {
+    if (entry[i + 1] == 0 && entry[i] < 0x80) result.name.push_back(static_cast<char>(entry[i]));
+  }
+  if (result.uuid == "00000000-0000-0000-0000-000000000000") return std::nullopt;
+  return result;
+}
+
 PartitionEntry ProbePartitionEntry(const stdfs::path& node) {
   absl::StatusOr<CommandResult> probe = RunProgram({"blkid", "-p", "-o", "export", node.string()});
   if (!probe.ok()) return {};
@@ -109,9 +171,7 @@ bool MatchesSpec(const BlockDevice& device, std::string_view spec) {
   if (auto v = value_of("PARTUUID=")) return !v->empty() && device.partuuid == ToLower(*v);
   if (auto v = value_of("UUID=")) return !v->empty() && device.fs_uuid == ToLower(*v);
   if (auto v = value_of("LABEL=")) return !v->empty() && device.fs_label == *v;
-  if (auto v = value_of("PARTLABEL=")) {
-    return !v->empty() && ProbePartitionEntry(device.node).name == *v;
-  }
+  if (auto v = value_of("PARTLABEL=")) return !v->empty() && device.partlabel == *v;
   return !spec.empty() && spec.front() == '/' && device.node == stdfs::path(spec);
 }
 
@@ -218,7 +278,12 @@ absl::StatusOr<BlockDevice> DescribeBlockDevice(const SystemPaths& paths, unsign
     device.fs_uuid = (*identity)->uuid;
     device.fs_label = (*identity)->label;
   }
-  if (device.partition_number > 0) device.partuuid = ProbePartitionEntry(device.node).uuid;
+  if (device.partition_number > 0) {
+    std::optional<PartitionEntry> entry = ReadGptEntry(paths, device.disk, device.partition_number);
+    if (!entry.has_value()) entry = ProbePartitionEntry(device.node);
+    device.partuuid = entry->uuid;
+    device.partlabel = entry->name;
+  }
   return device;
 }
 

@@ -7,7 +7,7 @@
 // partition on the same disk that holds an ext4 file system (superblock read from the device
 // node) and is not the /boot partition (the source of the boot mount point in mountinfo, when
 // it is a separate mount). Zero or several candidates: kFailedPrecondition "not an A/B layout"
-// listing what was found. GPT PARTUUIDs are read with `blkid -p` (low-level probe, no cache).
+// listing what was found. PARTUUIDs are read from the disk's GPT (`blkid -p` as a fallback).
 //
 // Slot names: "a" is the partition with the lower partition number of the two, "b" the higher,
 // unless SlotOverride names them explicitly (config), e.g. {"PARTUUID=…", "LABEL=rootB"}.
@@ -44,7 +44,8 @@ struct BlockDevice {
   unsigned minor = 0;
   std::string disk;          // parent disk kernel name "nvme0n1"; "" for a whole disk
   int partition_number = 0;  // 2 (GPT index, what GRUB calls gpt2); 0 for a whole disk
-  std::string partuuid;      // GPT/MBR partition UUID, lower case; "" unknown
+  std::string partuuid;      // GPT partition UUID, lower case (from the GPT, else blkid)
+  std::string partlabel;     // GPT partition name; "" unknown
   std::string fs_type;       // "ext4" when an ext4 superblock was found, else ""
   std::string fs_uuid;       // ext4 UUID, lower case; "" unknown
   std::string fs_label;      // ext4 volume label; "" none
