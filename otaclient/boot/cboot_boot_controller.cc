@@ -237,7 +237,7 @@ absl::StatusOr<SlotState> CbootBootController::ReadStandbyStateReadOnly() {
 }
 
 absl::StatusOr<BootState> CbootBootController::ConfirmBootLocked() {
-  OTA_RETURN_IF_ERROR(ResolveDevices());
+  OTA_RETURN_IF_ERROR(WithContext(ResolveDevices(), "cboot: finding the A/B rootfs slots"));
   // A killed predecessor may have left the standby mounted.
   OTA_RETURN_IF_ERROR(UnmountAllUnder(options_.mount_dir));
   SlotStateStore store = ActiveStore();
