@@ -242,7 +242,7 @@ bench_delta_scan() {
     "$(fmt "$ours_s") s = $(fmt "$ours_tp" 0) MB/s ($threads hash threads)" \
     "$(fmt "$ref_s") s = $(fmt "$ref_tp" 0) MB/s (\`find -type f -print0 \\| xargs -0 -P2 openssl dgst -sha256\`)" \
     "$(fmt "$ratio") × throughput" "≥ 0.8×" "$(verdict "$ratio >= 0.8")"
-  detail "1: ours $(jq -r .seconds "$j" | spread) s over $n_runs runs (ContentIndex::Build + PlanDelta, timed inside delta_scan_bench; the manifest is built from the tree before timing); reference $(cat "$E2E_WORK/delta-ref.spread") s (hyperfine, $n_runs runs)."
+  detail "1: ours $(jq -r .seconds "$j" | spread) s over $n_runs runs (ContentIndex::Build + PlanDelta, timed inside delta_scan_bench; the manifest is built from the tree before timing), CPU (user + system, all threads) median $(fmt "$(jq -r .cpu_seconds "$j" | median)") s; reference $(cat "$E2E_WORK/delta-ref.spread") s (hyperfine, $n_runs runs)."
 
   j=$E2E_WORK/delta-real.jsonl
   local real_s reused
@@ -253,7 +253,7 @@ bench_delta_scan() {
     "$(fmt "$real_s") s = $(fmt "$(calc "$bytes / $real_s / 1e6")" 0) MB/s" \
     "same reference: $(fmt "$ref_s") s (hashing only)" \
     "$(fmt "$(calc "$ref_s / $real_s")") × throughput" "—" "INFO"
-  detail "1b: $(jq -r .seconds "$j" | spread) s over $(wc -l <"$j") runs (no separate warm-up: each run's untimed setup hashes the whole tree); includes writing $(mb "$bytes") MB of copies (and re-hashing each copy, as the planner verifies what it copied)."
+  detail "1b: $(jq -r .seconds "$j" | spread) s over $(wc -l <"$j") runs (no separate warm-up: each run's untimed setup hashes the whole tree); includes writing $(mb "$bytes") MB of copies (files up to 1 MiB are written from the buffer that was hashed; larger ones are read a second time, hashing exactly what is written)."
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -444,7 +444,7 @@ bench_metadata() {
     "$(fmt "$total") s, $(fmt "$(calc "$rss_kib / 1024")" 1) MiB peak RSS" \
     "$(fmt "$ref_s") s: bare I/O floor (curl of metadata.jwt + certificate + 4 list files, \`openssl dgst -sha256\` of them, \`find\` walk of the active tree)" \
     "$(fmt "$(calc "$total / $ref_s")") × time" "≤ 3 s and ≤ 100 MB" "$ok"
-  detail "4: medians of $n_runs runs (after one warm-up): CA store $(fmt "$(step ca_seconds)" 3) s, metadata fetch $(fmt "$(step fetch_seconds)" 3) s ($(jq -r .requests "$j" | head -1) requests, $(mb "$(jq -r .metadata_bytes "$j" | head -1)" 1) MB), verify + parse $(fmt "$(step verify_parse_seconds)" 3) s, content index $(fmt "$(step index_seconds)" 3) s, delta planning $(fmt "$(step delta_seconds)" 3) s ($hashed files hashed, $reused reused); total $(jq -r .total_seconds "$j" | spread) s; peak RSS per run $(jq -r .peak_rss_kib "$j" | awk '{ printf "%s%.1f", sep, $1 / 1024; sep = ", " }') MiB. Reference $(cat "$E2E_WORK/metadata-ref.spread") s (hyperfine). The floor hashes no file of the active tree; ours hashes all $hashed of them (they have needed sizes)."
+  detail "4: medians of $n_runs runs (after one warm-up): CA store $(fmt "$(step ca_seconds)" 3) s, metadata fetch $(fmt "$(step fetch_seconds)" 3) s ($(jq -r .requests "$j" | head -1) requests, $(mb "$(jq -r .metadata_bytes "$j" | head -1)" 1) MB), verify + parse $(fmt "$(step verify_parse_seconds)" 3) s, content index $(fmt "$(step index_seconds)" 3) s, delta planning $(fmt "$(step delta_seconds)" 3) s ($hashed files hashed, $reused reused; CPU, user + system of all threads: $(fmt "$(step delta_cpu_seconds)" 3) s; whole run $(fmt "$(step total_cpu_seconds)" 3) s); total $(jq -r .total_seconds "$j" | spread) s; peak RSS per run $(jq -r .peak_rss_kib "$j" | awk '{ printf "%s%.1f", sep, $1 / 1024; sep = ", " }') MiB. Reference $(cat "$E2E_WORK/metadata-ref.spread") s (hyperfine). The floor hashes no file of the active tree; ours hashes all $hashed of them (they have needed sizes)."
 
   local delta_s
   delta_s=$(step delta_seconds)
