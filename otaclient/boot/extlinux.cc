@@ -59,7 +59,8 @@ absl::StatusOr<std::string> RewriteParams(std::string_view params, std::string_v
       pos = params.size();
       break;
     }
-    if (token.substr(0, 5) == "root=") {
+    // The kernel also reads a parameter quoted as a whole ("root=/dev/x") as root=.
+    if (token.substr(0, 5) == "root=" || token.substr(0, 6) == "\"root=") {
       out.append(root_token);
       replaced = true;
     } else {

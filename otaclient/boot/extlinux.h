@@ -4,9 +4,10 @@
 // Rules (the old otaclient's regex got several of these wrong):
 //   - the keyword is matched case-insensitively as a whole word after optional blanks
 //     ("APPEND", "append", "  Append"); "# APPEND", "APPENDX" and "INITRD" lines are left alone;
-//   - only kernel parameters are touched: a token that starts with exactly "root=" is replaced
-//     as a whole (root=/dev/mmcblk0p1, root=PARTUUID=…, root="…"); nfsroot=, rootfstype=,
-//     rootwait, xroot= stay; parameters after a standalone "--" belong to init and are skipped;
+//   - only kernel parameters are touched: a token that starts with exactly "root=" (or is
+//     quoted as a whole, "root=…") is replaced entirely (root=/dev/mmcblk0p1, root=PARTUUID=…,
+//     root="…"); nfsroot=, rootfstype=, rootwait, xroot=, foo="root=…" stay; parameters after
+//     a standalone "--" belong to init and are skipped;
 //   - an APPEND line without root= gets " root=PARTUUID=<uuid>" after its last parameter
 //     (before a "--" when there is one);
 //   - double quotes group a value with blanks (root="a b" is one token); an unterminated quote

@@ -52,6 +52,10 @@ TEST(RewriteExtlinuxRoot, Table) {
        "root=PARTUUID=1f2e3d4c-0000-4abc-8def-0123456789ab\n"},
       {"quoted root value with blanks", "APPEND root=\"LABEL=my root\" ro\n",
        "APPEND root=PARTUUID=1f2e3d4c-0000-4abc-8def-0123456789ab ro\n"},
+      {"parameter quoted as a whole", "APPEND \"root=/dev/x y\" rw\n",
+       "APPEND root=PARTUUID=1f2e3d4c-0000-4abc-8def-0123456789ab rw\n"},
+      {"root= inside another value untouched", "APPEND foo=\"root=/dev/x\" rw\n",
+       "APPEND foo=\"root=/dev/x\" rw root=PARTUUID=1f2e3d4c-0000-4abc-8def-0123456789ab\n"},
       {"init args after -- untouched", "APPEND quiet -- root=/dev/init-arg single\n",
        "APPEND quiet root=PARTUUID=1f2e3d4c-0000-4abc-8def-0123456789ab -- root=/dev/init-arg "
        "single\n"},
