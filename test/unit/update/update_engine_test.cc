@@ -726,6 +726,16 @@ TEST_F(UpdateEngineTest, AbortDuringApplyMarksTheStandbyAborted) {
   ExpectNextUpdateSucceeds();
 }
 
+TEST_F(UpdateEngineTest, AbortInPostUpdateBeforeTheSwitchStillWins) {
+  MakeSlotsAndImage(/*compress=*/false);
+  const std::string active_before = TreeManifest(slots_ / "slot_a");
+  StartEngine();
+  AbortWhileHeldIn("PostUpdate");  // the last phase in which an abort is accepted
+  ExpectAborted("PostUpdate", active_before, /*standby_prepared=*/true);
+  EXPECT_EQ(CountSeen("Rebooting"), 0);
+  EXPECT_EQ(CountSeen("Committed"), 0);
+}
+
 TEST_F(UpdateEngineTest, AbortAfterTheSwitchIsCommittedIsRefused) {
   MakeSlotsAndImage(/*compress=*/false);
   StartEngine();
