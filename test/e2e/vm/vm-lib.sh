@@ -23,6 +23,9 @@ VM_MOUNTS=()
 VM_QEMU_PIDFILES=()
 VM_BOOTS=0
 
+# The cached kernel's release ("6.1.0-56-cloud-amd64"), from its package name.
+vm_kernel_version() { sed 's/^linux-image-//' "$OTA_VM_CACHE/kernel/package"; }
+
 vm_skip() {
   echo "SKIP: $*"
   exit 77
@@ -38,7 +41,7 @@ vm_check_prerequisites() {
     command -v "$tool" >/dev/null || vm_skip "$tool not installed (deploy/install-deps.sh)"
   done
   [[ -d /usr/lib/grub/i386-pc ]] || vm_skip "grub-pc-bin (i386-pc modules) not installed"
-  [[ -f "$VM_KERNEL" && -x "$GRUB2_COMMON/usr/sbin/grub-install" ]] ||
+  [[ -f "$VM_KERNEL" && -f "$OTA_VM_CACHE/kernel/package" && -x "$GRUB2_COMMON/usr/sbin/grub-install" ]] ||
     vm_skip "run deploy/fetch-vm-debs.sh (cloud kernel + grub2-common cache $OTA_VM_CACHE missing)"
   local probe
   probe=$(losetup -f 2>/dev/null) || vm_skip "no free loop device"
@@ -118,7 +121,9 @@ stage_base_rootfs() {
   rm -f "$root$(readlink -f "$OTACLIENT")" "$root$(readlink -f "$OTACTL")"
   install -m 0755 "$VM_DIR/guest-init.sh" "$root/usr/sbin/init"
   ln -s usr/sbin/init "$root/init"
-  cp "$VM_KERNEL" "$root/boot/vmlinuz"
+  # As on Debian: the versioned kernel plus a vmlinuz symlink (OTA images leave the symlink out).
+  cp "$VM_KERNEL" "$root/boot/vmlinuz-$(vm_kernel_version)"
+  ln -s "vmlinuz-$(vm_kernel_version)" "$root/boot/vmlinuz"
   cp -r "$E2E_WORK/pki/certs" "$root/opt/ota/client/certs"
   printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
   printf 'root:x:0:\n' >"$root/etc/group"
@@ -187,7 +192,7 @@ menuentry 'Debian GNU/Linux (slot A)' {
   insmod part_gpt
   insmod ext2
   search --no-floppy --set=root --fs-uuid $(blkid -s UUID -o value "$2")
-  linux /boot/vmlinuz root=PARTUUID=$PARTUUID_A rootfstype=ext4 rw console=ttyS0,115200 panic=5
+  linux /boot/vmlinuz-$(vm_kernel_version) root=PARTUUID=$PARTUUID_A rootfstype=ext4 rw console=ttyS0,115200 panic=5
 }
 CFG
 }
