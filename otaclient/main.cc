@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -296,7 +297,13 @@ int main(int argc, char** argv) {
 
   ota::update::EngineOptions engine_options;
   // The main ECU reboots last: after its own switch it waits for its direct children.
-  engine_options.before_reboot = [&tree] { tree.WaitForChildren(); };
+  // Set while the session waits there: a stop then must not let it go on to reboot.
+  std::atomic<bool> waiting_for_secondaries{false};
+  engine_options.before_reboot = [&tree, &waiting_for_secondaries] {
+    waiting_for_secondaries = true;
+    tree.WaitForChildren();
+    waiting_for_secondaries = false;
+  };
   engine_options.certs_dir = flags.certs_dir;
   engine_options.allow_unverified_dev = flags.allow_unverified_image;
   engine_options.fetcher.ca_bundle = flags.ca_bundle;
@@ -363,7 +370,13 @@ int main(int argc, char** argv) {
   // update (its standby stays unbootable, the active slot untouched).
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   server->server->Wait();
-  // Releases a session waiting for secondaries in before_reboot, so the engine can join it.
+  if (waiting_for_secondaries) {
+    // The switch is committed and durable; nothing is being written. Releasing the wait would
+    // make the session reboot (the engine never interrupts after the commit), so stop here: the
+    // new slot boots on the next start.
+    ota::log::Info("stopped while waiting for secondaries; the committed slot boots next time");
+    std::_Exit(0);
+  }
   tree.Stop();
   engine.reset();
   ota::log::Info("stopped");

@@ -10,6 +10,7 @@
 #include "common/log/log.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
+#include "otaclient/ecu/fanout.h"
 #include "otaclient/service/status_mapping.h"
 
 namespace ota::service {
@@ -36,10 +37,13 @@ template <typename Response>
 void LogAnswers(std::string_view what, const std::string& request_id, const Response& response) {
   for (const auto& answer : response.ecu()) {
     if (static_cast<int>(answer.result()) == 0) continue;
-    log::Warning(what, {{"request_id", request_id},
-                        {"ecu_id", answer.ecu_id()},
-                        {"result", std::to_string(static_cast<int>(answer.result()))},
-                        {"message", answer.message()}});
+    // Forwarded requests name the whole tree; ids outside this ECU's subtree are normal here.
+    const bool unknown = answer.message().starts_with(ecu::kUnknownEcuPrefix);
+    log::Write(unknown ? log::Level::kDebug : log::Level::kWarning, what,
+               {{"request_id", request_id},
+                {"ecu_id", answer.ecu_id()},
+                {"result", std::to_string(static_cast<int>(answer.result()))},
+                {"message", answer.message()}});
   }
 }
 

@@ -54,11 +54,9 @@ ctl() {
   "$OTACTL" "$sub" --target "${IP[$ecu]}:${PORT[$ecu]}" "$@"
 }
 ctl_ok() { ctl "$1" status --json >/dev/null 2>&1 || [[ $? -ne 4 ]]; }
-count_v2() { ctl main status --json 2>/dev/null | jq '.ecu_v2 | length' || echo 0; }
-count_updating() {
-  ctl main status --json 2>/dev/null | jq '[.ecu_v2[] | select(.ota_status == "UPDATING")] |
-    length' || echo 0
-}
+main_json() { ctl main status --json 2>/dev/null || true; }  # otactl exits 3 while updating
+count_v2() { main_json | jq '.ecu_v2 | length'; }
+count_updating() { main_json | jq '[.ecu_v2[] | select(.ota_status == "UPDATING")] | length'; }
 all_seen() { [[ "$(count_v2)" == 8 ]]; }
 all_updating() { [[ "$(count_updating)" == 8 ]]; }
 

@@ -87,8 +87,9 @@ own_phase_is() {
 
 # main_ids: the ecu_v2 ids the main ECU reports, sorted, one line.
 main_ids() {
-  ctl main status --json 2>/dev/null | jq -r '[(.ecu_v2 // [])[].ecu_id] | sort | join(" ")' ||
-    true
+  local json
+  json=$(ctl main status --json 2>/dev/null) || true
+  jq -r '[(.ecu_v2 // [])[].ecu_id] | sort | join(" ")' <<<"$json" || true
 }
 main_sees_all() { [[ "$(main_ids)" == "main sub1 sub1a sub2" ]]; }
 
@@ -139,8 +140,10 @@ stop_sampler() {
 }
 
 main_all_v2() {
-  ctl main status --json 2>/dev/null | jq -e '[.ecu_v2[] | select(.ota_status == "SUCCESS" and
-    .firmware_version == "v2")] | length == 4' >/dev/null
+  local json
+  json=$(ctl main status --json 2>/dev/null) || true
+  jq -e '[.ecu_v2[] | select(.ota_status == "SUCCESS" and
+    .firmware_version == "v2")] | length == 4' <<<"$json" >/dev/null
 }
 not_updating() { [[ "$(own_status "$1")" != UPDATING ]]; }
 
@@ -198,10 +201,12 @@ kill)
     ((ms < 1000)) || fail "main Status took $ms ms with a dead secondary"
   done
   # Reported: out of ecu_v2 after the drop timeout, RECOVERABLE in the v1 view.
-  dropped() {
-    ctl main status --json 2>/dev/null | jq -e '([.ecu_v2[].ecu_id] | index("sub2") == null)
-      and ([.ecu[] | select(.ecu_id == "sub2" and .result == "RECOVERABLE")] | length == 1)' \
-      >/dev/null
+  dropped() {  # (otactl exits 3 while updating: not an error here)
+    local json
+    json=$(ctl main status --json 2>/dev/null) || true
+    jq -e '([.ecu_v2[].ecu_id] | index("sub2") == null) and
+      ([.ecu[] | select(.ecu_id == "sub2" and .result == "RECOVERABLE")] | length == 1)' \
+      <<<"$json" >/dev/null
   }
   wait_until 15 "main reports sub2 as lost" dropped
   # Update through the main answers fast, naming the dead child.
