@@ -56,7 +56,8 @@ bool IsUnder(const std::string& path, const std::string& dir) {
 std::string EscapeFstabField(std::string_view s) {
   std::string out;
   for (char c : s) {
-    if (c == ' ' || c == '\t' || c == '\\' || c == '#' || c == '\n') {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == ' ' || c == '\\' || c == '#' || byte < 0x20 || byte == 0x7f) {
       char buf[5];
       std::snprintf(buf, sizeof(buf), "\\%03o", static_cast<unsigned char>(c));
       out += buf;
@@ -286,6 +287,7 @@ absl::StatusOr<std::string> MergeFstab(const FstabMergeInput& input) {
   auto root_entry = [&](const FstabLine& base) {
     FstabLine root = base;
     root.spec = input.standby_root_spec;
+    root.mount_point = "/";
     return FormatFstabEntry(root);
   };
 

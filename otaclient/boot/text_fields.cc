@@ -40,8 +40,9 @@ std::string UnescapeOctal(std::string_view s) {
   auto is_octal = [](char c) { return c >= '0' && c <= '7'; };
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && s.size() - i >= 4 && is_octal(s[i + 1]) && is_octal(s[i + 2]) &&
-        is_octal(s[i + 3])) {
+    // \ooo up to \377 (one byte); anything larger stays literal.
+    if (s[i] == '\\' && s.size() - i >= 4 && s[i + 1] <= '3' && is_octal(s[i + 1]) &&
+        is_octal(s[i + 2]) && is_octal(s[i + 3])) {
       out.push_back(
           static_cast<char>(((s[i + 1] - '0') << 6) | ((s[i + 2] - '0') << 3) | (s[i + 3] - '0')));
       i += 3;

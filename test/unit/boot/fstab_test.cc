@@ -138,7 +138,7 @@ INSTANTIATE_TEST_SUITE_P(
         MergeCase{"trailing_slash_mount_point_is_the_same",
                   "UUID=x /boot/ ext4 defaults 0 2\nUUID=y // ext4 defaults 0 1\n", true,
                   "UUID=boot /boot ext4 defaults 0 2\n"
-                  "UUID=bbbb\t//\text4\tdefaults\t0\t1\n"
+                  "UUID=bbbb\t/\text4\tdefaults\t0\t1\n"
                   "/dev/sdb1 /data ext4 defaults 0 2\n"
                   "/swapfile none swap sw 0 0\n"}),
     [](const auto& info) { return info.param.name; });
