@@ -1,5 +1,6 @@
 // otaproxy: the caching HTTP forward proxy of a vehicle's ECUs. Flags, proxy_info.yml, wiring
 // of cache store, upstream client and server, and a graceful stop on SIGTERM/SIGINT.
+#include <malloc.h>
 #include <signal.h>
 
 #include <charconv>
@@ -207,6 +208,9 @@ Flags ParseFlags(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const Flags flags = ParseFlags(argc, argv);
+  // One thread per connection: glibc's default of 8 arenas per core would mostly hold free
+  // memory; a few arenas keep the resident set small at no measurable cost here.
+  mallopt(M_ARENA_MAX, 2);
   ota::log::SetMinLevel(flags.log_level);
   ota::log::SetTag("otaproxy");
 

@@ -102,14 +102,15 @@ origin_gets() { grep -c 'req="GET /mix/' "$ORIGIN_LOG" || true; }
 OURS_PORT=$(free_port)
 OURS_PID=
 start_ours() {  # fresh empty cache each time
+  rm -rf "$E2E_WORK/ours/cache"
   mkdir -p "$E2E_WORK/ours/config"
   printf 'gateway: false\n' >"$E2E_WORK/ours/config/proxy_info.yml"
   "$OTAPROXY" --config-dir "$E2E_WORK/ours/config" --listen-addr 127.0.0.1 --listen-port "$OURS_PORT" \
-    --cache-dir "$E2E_WORK/ours/cache" --init-cache --disk-soft-percent 95 --disk-hard-percent 98 \
+    --cache-dir "$E2E_WORK/ours/cache" --disk-soft-percent 95 --disk-hard-percent 98 \
     --log-level warning >>"$E2E_WORK/ours.log" 2>&1 &
   OURS_PID=$!
   E2E_PIDS+=("$OURS_PID")
-  wait_until 15 "otaproxy listens" curl -sf -o /dev/null "http://127.0.0.1:$OURS_PORT/_otaproxy/stats"
+  wait_until 60 "otaproxy listens" curl -sf -o /dev/null "http://127.0.0.1:$OURS_PORT/_otaproxy/stats"
 }
 stop_ours() { kill "$OURS_PID"; wait "$OURS_PID" 2>/dev/null || true; }
 
