@@ -22,6 +22,18 @@ using internal::ParseContext;
 
 constexpr std::string_view kBootloaders[] = {"grub", "cboot", "dir"};
 
+// A block device named the way fstab/blkid name them, or by its path under /dev.
+bool IsDeviceSpec(std::string_view spec) {
+  for (std::string_view prefix : {"PARTUUID=", "UUID=", "LABEL=", "PARTLABEL="}) {
+    if (spec.size() > prefix.size() && spec.substr(0, prefix.size()) == prefix) {
+      return spec.find_first_of(" \t\n") == std::string_view::npos;
+    }
+  }
+  return spec.size() > 5 && spec.substr(0, 5) == "/dev/" &&
+         spec.find_first_of(" \t\n") == std::string_view::npos &&
+         spec.find("..") == std::string_view::npos;
+}
+
 // Parses one element of `secondaries`; `ecu_id_mark` receives the position of its ecu_id.
 absl::StatusOr<SecondaryEcu> ParseSecondary(const Field& element, const ParseContext& ctx,
                                             YAML::Mark* ecu_id_mark) {
@@ -67,6 +79,7 @@ absl::StatusOr<EcuInfo> ParseEcuInfoDocument(std::string_view yaml_text,
   std::optional<Field> available_field;
   std::vector<Field> available_elements;
   std::optional<Field> own_id_field;
+  std::vector<Field> slot_fields;  // boot_slot_a / boot_slot_b: both or neither
 
   for (const Entry& entry : entries) {
     const Field& field = entry.field;
@@ -77,7 +90,8 @@ absl::StatusOr<EcuInfo> ParseEcuInfoDocument(std::string_view yaml_text,
       continue;
     }
     if (!(entry.key == "format_version" || entry.key == "ip_addr" || entry.key == "secondaries" ||
-          entry.key == "available_ecu_ids" || entry.key == "bootloader")) {
+          entry.key == "available_ecu_ids" || entry.key == "bootloader" ||
+          entry.key == "boot_slot_a" || entry.key == "boot_slot_b")) {
       ctx.Warn(field.mark, field.path, "unknown key, ignored");
       continue;
     }
@@ -102,6 +116,16 @@ absl::StatusOr<EcuInfo> ParseEcuInfoDocument(std::string_view yaml_text,
                                 internal::QuoteForMessage(bootloader)));
       }
       info.bootloader = std::move(bootloader);
+    } else if (entry.key == "boot_slot_a" || entry.key == "boot_slot_b") {
+      OTA_ASSIGN_OR_RETURN(std::string spec, internal::ReadString(field, ctx));
+      if (!IsDeviceSpec(spec)) {
+        return ctx.Error(field.mark, field.path,
+                         StrCat("expected PARTUUID=…, UUID=…, LABEL=…, PARTLABEL=… or a /dev/ "
+                                "path, got ",
+                                internal::QuoteForMessage(spec)));
+      }
+      (entry.key == "boot_slot_a" ? info.boot_slot_a : info.boot_slot_b) = std::move(spec);
+      slot_fields.push_back(field);
     } else if (entry.key == "secondaries") {
       OTA_ASSIGN_OR_RETURN(
           std::vector<Field> elements,
@@ -117,6 +141,12 @@ absl::StatusOr<EcuInfo> ParseEcuInfoDocument(std::string_view yaml_text,
                            internal::SequenceElements(field, "a list of ECU ids", ctx));
       available_field = field;
     }
+  }
+
+  if (info.boot_slot_a.empty() != info.boot_slot_b.empty()) {
+    const Field& given = slot_fields.front();
+    return ctx.Error(given.mark, given.path,
+                     "boot_slot_a and boot_slot_b name the two rootfs slots together: set both");
   }
 
   if (!own_id_field.has_value()) {

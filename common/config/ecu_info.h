@@ -32,6 +32,10 @@ struct EcuInfo {
   std::vector<std::string> available_ecu_ids = {"autoware"};
   // "" = detect; otherwise one of "grub", "cboot", "dir" (directory slots, dev/test).
   std::string bootloader;
+  // Optional explicit A/B rootfs devices (block-device boot backends), both or neither:
+  // "PARTUUID=…", "UUID=…", "LABEL=…", "PARTLABEL=…" or "/dev/…". Empty: detected.
+  std::string boot_slot_a;
+  std::string boot_slot_b;
   // The file this came from; empty when no file exists and these are the defaults.
   std::filesystem::path source;
   // Problems that did not stop parsing (unknown keys, ...), "<file>:<line>: field ...: ...".

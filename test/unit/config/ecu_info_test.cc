@@ -374,6 +374,39 @@ TEST(ConfigEcuInfo, RejectedValuesNameFileLineAndField) {
   }
 }
 
+TEST(ConfigEcuInfo, BootSlotOverride) {
+  EcuInfo info = ParseOk(
+      "ecu_id: a\nboot_slot_a: PARTUUID=8A1F3C52-0b6e-4c1a-9d43-2f0a7e6b1c0a\n"
+      "boot_slot_b: LABEL=rootfs_b\n");
+  EXPECT_EQ(info.boot_slot_a, "PARTUUID=8A1F3C52-0b6e-4c1a-9d43-2f0a7e6b1c0a");
+  EXPECT_EQ(info.boot_slot_b, "LABEL=rootfs_b");
+  EXPECT_THAT(info.warnings, IsEmpty());
+  info = ParseOk("ecu_id: a\nboot_slot_a: /dev/nvme0n1p2\nboot_slot_b: PARTLABEL=b\n");
+  EXPECT_EQ(info.boot_slot_a, "/dev/nvme0n1p2");
+  EXPECT_EQ(info.boot_slot_b, "PARTLABEL=b");
+  info = ParseOk("ecu_id: a\nboot_slot_a:\nboot_slot_b:\n");  // null: detect
+  EXPECT_EQ(info.boot_slot_a, "");
+  EXPECT_EQ(ParseOk("ecu_id: a\n").boot_slot_b, "");
+
+  const std::vector<BadCase> cases = {
+      {"ecu_id: a\nboot_slot_a: UUID=x\n", At(2, "boot_slot_a"), "set both"},
+      {"ecu_id: a\nboot_slot_b: UUID=x\n", At(2, "boot_slot_b"), "set both"},
+      {"ecu_id: a\nboot_slot_a: sda2\nboot_slot_b: sda3\n", At(2, "boot_slot_a"), "got \"sda2\""},
+      {"ecu_id: a\nboot_slot_a: UUID=\nboot_slot_b: UUID=x\n", At(2, "boot_slot_a"),
+       "expected PARTUUID="},
+      {"ecu_id: a\nboot_slot_a: /dev/../etc/x\nboot_slot_b: UUID=x\n", At(2, "boot_slot_a"),
+       "expected PARTUUID="},
+      {"ecu_id: a\nboot_slot_a: UUID=x\nboot_slot_b: 'LABEL=a b'\n", At(3, "boot_slot_b"),
+       "expected PARTUUID="},
+      {"ecu_id: a\nboot_slot_a: [x]\nboot_slot_b: UUID=x\n", At(2, "boot_slot_a"),
+       "expected a string, got a list"},
+  };
+  for (const BadCase& c : cases) {
+    absl::StatusOr<EcuInfo> bad = ParseEcuInfo(c.yaml, kFile);
+    EXPECT_TRUE(IsConfigError(bad, c.where, c.reason)) << c.yaml << " -> " << bad.status();
+  }
+}
+
 TEST(ConfigEcuInfo, FileNameAppearsAsGiven) {
   absl::StatusOr<EcuInfo> info = ParseEcuInfo("ecu_id: [x]\n", "some/dir/ecu_info.yaml");
   EXPECT_TRUE(IsConfigError(info, "some/dir/ecu_info.yaml:1: field \"ecu_id\": ", "got a list"));
