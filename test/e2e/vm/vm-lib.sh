@@ -279,7 +279,8 @@ boot_vm() {
   VM_BOOTS=$((VM_BOOTS + 1))
   VM_LOG=$E2E_WORK/console-$(printf '%02d' "$VM_BOOTS")-$name.log
   write_request "$request"
-  local accel=(-accel tcg)
+  # +rdrand: the guest kernel seeds its RNG at once (else gRPC waits ~20 s for crng init).
+  local accel=(-accel tcg -cpu qemu64,+rdrand)
   [[ "${OTA_VM_KVM:-0}" == 1 ]] && accel=(-accel kvm -cpu host)
   local pidfile=$E2E_WORK/qemu.pid
   rm -f "$pidfile"
