@@ -28,7 +28,7 @@ rm -f "$stamp"
 
 unpack() {  # unpack PACKAGE DIR
   local deb
-  deb=$(ls -1 "$cache/debs/$1"_*.deb | tail -1)
+  deb=$(find "$cache/debs" -name "$1_*.deb" | sort | tail -1)
   rm -rf "$2.tmp"
   dpkg -x "$deb" "$2.tmp"
   rm -rf "$2"

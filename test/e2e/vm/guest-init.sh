@@ -55,8 +55,9 @@ mount -o rw "$boot_dev" /boot || shutdown_now "cannot-mount-boot"
 marker "grubenv $(grub-editenv /boot/grub/grubenv list 2>&1 | tr '\n' ' ')"
 
 mkdir -p /srv/ota /run/vm-request
-data_dev=$(findfs LABEL=otadata) && mount -o ro "$data_dev" /srv/ota ||
+if ! data_dev=$(findfs LABEL=otadata) || ! mount -o ro "$data_dev" /srv/ota; then
   marker "no data disk"
+fi
 request=none
 if req_dev=$(findfs LABEL=otareq) && mount -o ro "$req_dev" /run/vm-request; then
   request=$(cat /run/vm-request/request)
@@ -123,6 +124,7 @@ watch_update() {
 }
 
 marker "request $request"
+# shellcheck disable=SC2086 # "update VERSION IMAGE" → words
 set -- $request
 case $1 in
 update) # update VERSION IMAGE_DIR

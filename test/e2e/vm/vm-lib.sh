@@ -280,7 +280,7 @@ boot_vm() {
   VM_LOG=$E2E_WORK/console-$(printf '%02d' "$VM_BOOTS")-$name.log
   write_request "$request"
   # +rdrand: the guest kernel seeds its RNG at once (else gRPC waits ~20 s for crng init).
-  local accel=(-accel tcg -cpu qemu64,+rdrand)
+  local accel=(-accel tcg -cpu "qemu64,+rdrand")
   [[ "${OTA_VM_KVM:-0}" == 1 ]] && accel=(-accel kvm -cpu host)
   local pidfile=$E2E_WORK/qemu.pid
   rm -f "$pidfile"

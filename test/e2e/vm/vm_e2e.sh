@@ -67,8 +67,10 @@ expect_managed_grub() {
   boot_file /grub/grub.cfg >"$E2E_WORK/grub.cfg.now"
   ! grep -q "Plain distro-style configuration" "$E2E_WORK/grub.cfg.now" ||
     vm_fail "otaclient did not take over the plain grub.cfg"
-  grep -q "$PARTUUID_A" "$E2E_WORK/grub.cfg.now" && grep -q "$PARTUUID_B" "$E2E_WORK/grub.cfg.now" ||
-    { cat "$E2E_WORK/grub.cfg.now" >&2; vm_fail "generated grub.cfg does not boot both slots"; }
+  if ! grep -q "$PARTUUID_A" "$E2E_WORK/grub.cfg.now" || ! grep -q "$PARTUUID_B" "$E2E_WORK/grub.cfg.now"; then
+    cat "$E2E_WORK/grub.cfg.now" >&2
+    vm_fail "generated grub.cfg does not boot both slots"
+  fi
 }
 
 # expect_rebooted: this boot ended in a reboot (otaclient's; -no-reboot turns it into qemu's
