@@ -12,3 +12,4 @@ ota_add_fuzzer(otaproxy_cache_control_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/ot
 ota_add_fuzzer(otaproxy_request_target_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/otaproxy_request_target_fuzz.cc LIBS ota_proxy_parsers)
 ota_add_fuzzer(boot_fstab_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/boot_fstab_fuzz.cc LIBS ota_boot)
 ota_add_fuzzer(grub_menu_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/grub_menu_fuzz.cc LIBS ota_boot)
+ota_add_fuzzer(ecu_status_merge_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/ecu_status_merge_fuzz.cc LIBS ota_ecu)

@@ -1,0 +1,128 @@
+// Fuzzes what secondaries send up: arbitrary bytes become two children's Status answers and one
+// child's Update answer (protobuf-decoded, as gRPC would) and go through the EcuTree's status
+// cache, drop rule and Update merge via in-process transports. Whatever a child answers, the
+// tree must not crash, must never list this ECU's own id or a duplicate id in ecu_v2, and must
+// answer every requested ECU exactly once.
+#include <algorithm>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "common/log/log.h"
+#include "otaclient/ecu/ecu_tree.h"
+
+namespace {
+
+void Require(bool condition) {
+  if (!condition) std::abort();
+}
+
+// Answers at once (inline) with the fuzzed messages; counts Status answers given.
+class InlineTransport final : public ota::ecu::SecondaryTransport {
+ public:
+  InlineTransport(OtaClientV2::StatusResponse status, OtaClientV2::UpdateResponse update)
+      : status_(std::move(status)), update_(std::move(update)) {}
+
+  void Update(const OtaClientV2::UpdateRequest&, std::chrono::milliseconds,
+              ota::ecu::Done<OtaClientV2::UpdateResponse> done) override {
+    done(grpc::Status::OK, update_);
+  }
+  void Status(std::chrono::milliseconds,
+              ota::ecu::Done<OtaClientV2::StatusResponse> done) override {
+    done(grpc::Status::OK, status_);
+    std::lock_guard<std::mutex> lock(mu_);
+    ++answered_;
+    cv_.notify_all();
+  }
+  void Abort(const OtaClientV2::AbortRequest&, std::chrono::milliseconds,
+             ota::ecu::Done<OtaClientV2::AbortResponse> done) override {
+    done(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no"), {});
+  }
+  void Rollback(const OtaClientV2::RollbackRequest&, std::chrono::milliseconds,
+                ota::ecu::Done<OtaClientV2::RollbackResponse> done) override {
+    done(grpc::Status::OK, {});
+  }
+  void WaitAnswered() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return answered_ > 0; });
+  }
+
+ private:
+  OtaClientV2::StatusResponse status_;
+  OtaClientV2::UpdateResponse update_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int answered_ = 0;
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const bool quiet = [] {
+    ota::log::SetMinLevel(ota::log::Level::kError);
+    return true;
+  }();
+  (void)quiet;
+  // Three length-prefixed (1 byte) parts; undecodable parts stay empty messages.
+  std::string parts[3];
+  size_t at = 0;
+  for (std::string& part : parts) {
+    if (at >= size) break;
+    const size_t declared = data[at];
+    ++at;
+    const size_t length = std::min(declared, size - at);
+    part.assign(reinterpret_cast<const char*>(data + at), length);
+    at += length;
+  }
+  OtaClientV2::StatusResponse status_a, status_b;
+  OtaClientV2::UpdateResponse update_a;
+  (void)status_a.ParseFromString(parts[0]);
+  (void)status_b.ParseFromString(parts[1]);
+  (void)update_a.ParseFromString(parts[2]);
+
+  ota::ecu::EcuTreeOptions options;
+  options.self_ecu_id = "main";
+  options.children = {{"a", "127.0.0.2", 50051}, {"b", "127.0.0.3", 50051}};
+  options.poll_interval_idle = std::chrono::hours(1);
+  options.poll_interval_active = std::chrono::hours(1);
+  options.unreachable_grace = std::chrono::milliseconds(0);
+  InlineTransport* transports[2] = {nullptr, nullptr};
+  ota::ecu::EcuTree tree(options, [&](const ota::config::SecondaryEcu& child) {
+    const bool is_a = child.ecu_id == "a";
+    auto transport =
+        std::make_unique<InlineTransport>(is_a ? status_a : status_b, is_a ? update_a : update_a);
+    transports[is_a ? 0 : 1] = transport.get();
+    return std::unique_ptr<ota::ecu::SecondaryTransport>(std::move(transport));
+  });
+  tree.Start(nullptr);
+  transports[0]->WaitAnswered();
+  transports[1]->WaitAnswered();
+
+  OtaClientV2::StatusResponse merged;
+  tree.AppendChildrenStatus(&merged);
+  std::set<std::string> seen;
+  for (const auto& entry : merged.ecu_v2()) {
+    Require(entry.ecu_id() != "main" && !entry.ecu_id().empty());
+    Require(seen.insert(entry.ecu_id()).second);
+  }
+
+  OtaClientV2::UpdateRequest request;
+  std::set<std::string> requested;
+  for (const auto& entry : status_a.ecu_v2()) {
+    request.add_ecu()->set_ecu_id(entry.ecu_id());
+    requested.insert(entry.ecu_id());
+  }
+  request.add_ecu()->set_ecu_id("b");
+  requested.insert("b");
+  requested.erase("main");
+  const OtaClientV2::UpdateResponse answer = tree.Update(request, [](auto*) {});
+  std::set<std::string> answered;
+  for (const auto& entry : answer.ecu()) Require(answered.insert(entry.ecu_id()).second);
+  Require(answered == requested);
+  tree.Stop();
+  return 0;
+}
