@@ -214,6 +214,7 @@ absl::StatusOr<std::unique_ptr<ota::boot::BootController>> CreateBootController(
   options.grub.grubenv = flags.grub_env;
   options.grub.kernel_args = flags.grub_kernel_args;
   options.grub.panic_seconds = flags.grub_panic_seconds;
+  options.grub.slot_override = {ecu_info.boot_slot_a, ecu_info.boot_slot_b};
   return ota::boot::CreateBootController(std::move(options));
 }
 
