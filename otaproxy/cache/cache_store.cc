@@ -79,6 +79,7 @@ CacheStore::~CacheStore() {
 
 void CacheStore::Reconcile() {
   std::error_code ec;
+  fsys::remove_all(dir_ / "trash", ec);  // left by a purge that did not finish
   size_t temps = 0;
   for (const auto& item : fsys::directory_iterator(tmp_dir_, ec)) {
     fsys::remove_all(item.path(), ec);
@@ -144,8 +145,23 @@ void CacheStore::Drop(const std::string& key) {
 size_t CacheStore::Purge() {
   std::lock_guard lock(commit_mu_);
   std::vector<CacheEntry> all = index_->Clear();
-  for (const CacheEntry& e : all) UnlinkEntryFile(e.key);
   (void)index_->Flush();
+  std::error_code ec;
+  const fsys::path trash = dir_ / "trash" / std::to_string(trash_counter_.fetch_add(1));
+  fsys::create_directories(trash.parent_path(), ec);
+  if (!ec) fsys::rename(data_dir_, trash, ec);
+  if (ec) {
+    // Could not move the directory aside: unlink file by file instead.
+    for (const CacheEntry& e : all) UnlinkEntryFile(e.key);
+    return all.size();
+  }
+  fsys::create_directories(data_dir_, ec);
+  if (ec) log::Error("cannot recreate cache data dir", {{"path", data_dir_.string()}});
+  if (trash_remover_.joinable()) trash_remover_.join();
+  trash_remover_ = std::jthread([trash] {
+    std::error_code remove_ec;
+    fsys::remove_all(trash, remove_ec);
+  });
   return all.size();
 }
 

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -59,7 +60,9 @@ class CacheStore {
   std::optional<OpenEntry> Open(const std::string& key);
   // Drops an entry (retry_caching, purge).
   void Drop(const std::string& key);
-  // Removes every entry; returns how many there were.
+  // Removes every entry; returns how many there were. The files are moved aside at once
+  // (<dir>/trash/) and deleted by a background thread, so neither start-up (--init-cache) nor
+  // the purge request waits for a large cache to be unlinked.
   size_t Purge();
 
   // False while the hard limit is reached (then requests are relayed without caching).
@@ -101,6 +104,8 @@ class CacheStore {
   std::mutex fs_mu_;
   std::chrono::steady_clock::time_point fs_checked_{};
   int fs_percent_ = 0;
+  std::atomic<uint64_t> trash_counter_{0};
+  std::jthread trash_remover_;  // last member: joined before anything else is destroyed
 };
 
 // A cache key is used as a file name: [0-9a-z._-], 1..128 chars, not starting with '.'.

@@ -138,6 +138,14 @@ TEST_F(CacheStoreTest, PurgeRemovesEverything) {
   EXPECT_EQ((*store)->Purge(), 2u);
   EXPECT_EQ((*store)->entries(), 0u);
   EXPECT_TRUE(fsys::is_empty(cache_ / "data"));
+  EXPECT_FALSE((*store)->Open("a").has_value());
+  ASSERT_EQ(*Add(**store, "c", "3"), true);  // the cache keeps working
+  EXPECT_TRUE((*store)->Open("c").has_value());
+  store->reset();  // joins the background remover
+  EXPECT_TRUE(!fsys::exists(cache_ / "trash") || fsys::is_empty(cache_ / "trash"));
+  auto reopened = CacheStore::Open(cache_, kNoFsLimits);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ((*reopened)->entries(), 1u);
 }
 
 TEST_F(CacheStoreTest, KeysAreSafeFileNames) {
