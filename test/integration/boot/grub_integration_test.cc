@@ -439,6 +439,42 @@ TEST_F(GrubMachineTest, RestartAfterSwitchBeforeRebootIsNotAFailure) {
   EXPECT_EQ(Confirm(*Controller()).status, SlotStatus::kSuccess);
 }
 
+TEST_F(GrubMachineTest, KernelSymlinksResolveInsideTheSlotAndAMissingKernelFailsTheSwitch) {
+  auto controller = Controller();
+  Confirm(*controller);
+  const std::string_view keep[] = {"/.ota-resources"};
+  auto standby = controller->PrepareStandby("2.0", keep);
+  ASSERT_TRUE(standby.ok()) << standby.status();
+  WriteImage(*standby, "2.0");
+  // Absolute symlinks are relative to the slot's root, never the running system's.
+  stdfs::remove(*standby / "boot" / "vmlinuz");
+  stdfs::create_symlink("/boot/vmlinuz-2.0", *standby / "boot" / "vmlinuz");
+  stdfs::create_symlink("../../../../../../../../etc/hostname",
+                        *standby / "boot" / "initrd.img-2.0.tmp");
+  stdfs::rename(*standby / "boot" / "initrd.img-2.0.tmp", *standby / "boot" / "initrd.img-2.0");
+  WriteText(*standby / "etc" / "hostname", "slot-b-hostname");
+  absl::Status committed = controller->CommitSwitch();
+  ASSERT_TRUE(committed.ok()) << committed;
+  EXPECT_EQ(ReadText(boot_dir_ / "ota-slots/slot_b/vmlinuz"), "kernel 2.0");
+  EXPECT_EQ(ReadText(boot_dir_ / "ota-slots/slot_b/initrd.img"), "slot-b-hostname");
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  EXPECT_EQ(Confirm(*Controller()).status, SlotStatus::kSuccess);
+
+  // An image without any kernel: the switch is refused and B stays unbootable.
+  auto again = Controller();
+  Confirm(*again);
+  standby = again->PrepareStandby("3.0", keep);
+  ASSERT_TRUE(standby.ok()) << standby.status();
+  WriteText(*standby / "etc" / "version", "3.0");
+  absl::Status refused = again->CommitSwitch();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_NE(refused.message().find("no kernel"), absl::string_view::npos) << refused;
+  ASSERT_TRUE(again->OnUpdateFailed(SlotStatus::kFailure).ok());
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  EXPECT_EQ(Confirm(*Controller()).status, SlotStatus::kFailure);
+  EXPECT_FALSE(stdfs::exists(boot_dir_ / "ota-slots/slot_a/vmlinuz"));
+}
+
 // otaclient killed with SIGKILL at each step of the first start, an update, or the confirmation.
 class GrubCrashTest : public GrubMachineTest, public ::testing::WithParamInterface<std::string> {
  protected:
