@@ -42,6 +42,11 @@ TEST(RequestTargetTest, ParsesAbsoluteForm) {
        "http://[fe80::1]/a",
        "https://[fe80::1]/a"},
       {"http://h:/a", {.host = "h", .path_and_query = "/a"}, "http://h/a", "https://h/a"},
+      // '@' after the authority is path, not userinfo (found by the fuzzer).
+      {"http://http://u@/h:x",
+       {.host = "http", .path_and_query = "//u@/h:x"},
+       "http://http//u@/h:x",
+       "https://http//u@/h:x"},
       {"http://h/data/%27quote%27/..%2F/%E3%81%82",
        {.host = "h", .path_and_query = "/data/%27quote%27/..%2F/%E3%81%82"},
        "http://h/data/%27quote%27/..%2F/%E3%81%82",
