@@ -95,14 +95,16 @@ TEST_F(OtaclientMainTest, StartupErrorsExitOneWithTheReason) {
     std::string message_part;
   };
   const std::string slots = (temp_->path() / "slots").string();
+  // GRUB pointed at a plain directory (never the host's /boot): refused, nothing written.
+  const std::string no_boot = (temp_->path() / "no-boot").string();
   const Case cases[] = {
       {"ecu_id: [broken\n", {"--dir-slots-root", slots}, "ecu_info.yml"},
       {"ecu_id: e\nbootloader: grub\n",
-       {"--dir-slots-root", slots},
-       "boot backend grub not available yet"},
+       {"--dir-slots-root", slots, "--grub-boot-dir", no_boot},
+       "cannot create the boot controller"},
       {"ecu_id: e\n",
-       {"--dir-slots-root", slots},
-       "boot backend auto-detect (grub/cboot) not available yet"},
+       {"--dir-slots-root", slots, "--grub-boot-dir", no_boot, "--boot-backend", "grub"},
+       "cannot create the boot controller"},
       {"ecu_id: e\nbootloader: dir\n", {}, "needs --dir-slots-root"},
       {"ecu_id: e\nip_addr: 192.0.2.1\nbootloader: dir\n",
        {"--dir-slots-root", slots, "--listen-port", std::to_string(testing::FreePortForChild())},
@@ -124,7 +126,7 @@ TEST_F(OtaclientMainTest, FlagErrorsExitTwoAndHelpExitsZero) {
       {"--listen-port", "70000"},
       {"--listen-port", "12x"},
       {"--download-parallel", "0"},
-      {"--boot-backend", "grub"},
+      {"--boot-backend", "uefi"},
       {"--log-level", "loud"},
       {"--no-reboot=yes"},
       {"--config-dir"},
