@@ -25,6 +25,8 @@ shutdown_now() {  # shutdown_now REASON
   while :; do sleep 60; done
 }
 
+# OTA images leave /tmp out (the generator's ignore list): make the mount points we need.
+mkdir -p /proc /sys /run /tmp /boot
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t tmpfs -o mode=0755 tmpfs /run
