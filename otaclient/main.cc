@@ -300,10 +300,20 @@ int main(int argc, char** argv) {
   // The main ECU reboots last: after its own switch it waits for its direct children.
   // Set while the session waits there: a stop then must not let it go on to reboot.
   std::atomic<bool> waiting_for_secondaries{false};
-  engine_options.before_reboot = [&tree, &waiting_for_secondaries] {
+  // The others in the fleet, for the otaproxy purge below.
+  std::vector<std::string> other_ecu_ids;
+  for (const std::string& id : ecu_info->available_ecu_ids) {
+    if (id != ecu_info->ecu_id) other_ecu_ids.push_back(id);
+  }
+  engine_options.before_reboot = [&tree, &waiting_for_secondaries, &proxy_info, &other_ecu_ids] {
     waiting_for_secondaries = true;
     tree.WaitForChildren();
     waiting_for_secondaries = false;
+    // Everyone finished: empty the local otaproxy's cache if the fleet succeeded
+    // (download_proxy.h).
+    OtaClientV2::StatusResponse children;
+    tree.AppendChildrenStatus(&children);
+    ota::service::PurgeLocalOtaProxyAfterFleetUpdate(*proxy_info, children, other_ecu_ids);
   };
   engine_options.certs_dir = flags.certs_dir;
   engine_options.allow_unverified_dev = flags.allow_unverified_image;

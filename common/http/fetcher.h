@@ -34,7 +34,11 @@ struct FetcherConfig {
   int backoff_max_ms = 5000;
   int connect_timeout_s = 10;
   int low_speed_timeout_s = 30;  // abort a transfer slower than 1 byte/s for this long
-  // Send Ota-File-Cache-Control file_sha256=/file_compression_alg= with blob requests (otaproxy).
+  // Send `Ota-File-Cache-Control: file_sha256=<hex>[,file_compression_alg=zst]` with blob
+  // requests (otaproxy's cache key; the sha256 is of the uncompressed file) and put
+  // `retry_caching,` in front after a hash mismatch. otaclient sets it exactly when it downloads
+  // through a proxy (otaclient/service/download_proxy.h). Off: blobs carry no header, their
+  // retries after a mismatch `retry_caching`. Get() always sends `no_cache` (GetOptions).
   bool send_cache_control = false;
   // Optional, must outlive the fetcher: once set, every call (Get and DownloadAll) stops within
   // about 100 ms, in-flight transfers are dropped and the call returns kCancelled. Lets an owner

@@ -1,15 +1,18 @@
 #include "otaclient/service/download_proxy.h"
 
+#include <curl/curl.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 
 #include "common/fs/fs.h"
+#include "common/log/log.h"
 #include "common/util/strings.h"
 
 namespace ota::service {
@@ -70,6 +73,71 @@ DownloadProxyChoice ChooseDownloadProxy(const config::ProxyInfo& info,
     return {info.upper_ota_proxy, StrCat(why, ": using upper_ota_proxy")};
   }
   return {"", StrCat(why, " and no upper_ota_proxy: downloading directly")};
+}
+
+bool FleetSucceeded(const OtaClientV2::StatusResponse& children,
+                    std::span<const std::string> ecu_ids) {
+  for (const auto& entry : children.ecu_v2()) {
+    if (entry.ota_status() != OtaClientV2::SUCCESS &&
+        entry.ota_status() != OtaClientV2::INITIALIZED) {
+      return false;
+    }
+  }
+  return std::all_of(ecu_ids.begin(), ecu_ids.end(), [&](const std::string& id) {
+    return std::any_of(children.ecu_v2().begin(), children.ecu_v2().end(),
+                       [&](const auto& entry) { return entry.ecu_id() == id; });
+  });
+}
+
+absl::Status PurgeLocalOtaProxy(const config::ProxyInfo& info, std::chrono::milliseconds timeout) {
+  config::ProxyInfo local = info;
+  local.enable_local_ota_proxy = true;
+  const std::string url = StrCat(local.ProxyForOtaClient(), "/_otaproxy/purge");
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> easy(curl_easy_init(), curl_easy_cleanup);
+  if (!easy) return absl::InternalError("curl_easy_init failed");
+  std::string body;
+  auto append = +[](char* data, size_t size, size_t count, void* out) -> size_t {
+    static_cast<std::string*>(out)->append(data, size * count);
+    return size * count;
+  };
+  char errbuf[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(easy.get(), CURLOPT_POST, 1L);
+  curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDS, "");
+  curl_easy_setopt(easy.get(), CURLOPT_PROXY, "");  // never through http_proxy & co.
+  curl_easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, append);
+  curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(easy.get(), CURLOPT_ERRORBUFFER, errbuf);
+  const CURLcode result = curl_easy_perform(easy.get());
+  if (result != CURLE_OK) {
+    return absl::UnavailableError(StrCat("otaproxy purge ", url, ": ",
+                                         errbuf[0] != '\0' ? errbuf : curl_easy_strerror(result)));
+  }
+  long code = 0;
+  curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &code);
+  if (code != 200) {
+    while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
+    return absl::UnavailableError(StrCat("otaproxy purge ", url, ": HTTP ", code, " ", body));
+  }
+  return absl::OkStatus();
+}
+
+void PurgeLocalOtaProxyAfterFleetUpdate(const config::ProxyInfo& info,
+                                        const OtaClientV2::StatusResponse& children,
+                                        std::span<const std::string> ecu_ids) {
+  if (!info.enable_local_ota_proxy) return;
+  if (!FleetSucceeded(children, ecu_ids)) {
+    log::Info("otaproxy cache kept: not every ECU succeeded");
+    return;
+  }
+  const absl::Status purged = PurgeLocalOtaProxy(info, std::chrono::seconds(10));
+  if (!purged.ok()) {
+    log::Warning("otaproxy cache not purged", {{"error", std::string(purged.message())}});
+    return;
+  }
+  log::Info("otaproxy cache purged after a successful fleet update");
 }
 
 }  // namespace ota::service

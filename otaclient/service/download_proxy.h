@@ -1,13 +1,31 @@
-// Which proxy otaclient downloads through (proxy_info.yml's rule), with one stopgap: while the
-// local otaproxy is enabled but not listening (otaproxy not shipped or not started yet), use
-// upper_ota_proxy, else download directly, instead of failing every download on a dead proxy.
+// otaclient's side of otaproxy: which proxy an update downloads through, and the cache purge
+// after a successful fleet update.
+//
+// Who runs otaproxy: systemd (deploy/otaproxy.service; it exits 0 when enable_local_ota_proxy
+// is false). otaclient never starts or supervises it; it only uses it when it is there.
+//
+// Where downloads go (decided once per update, when the update's fetcher is made, and logged):
+// - enable_local_ota_proxy true and something accepts TCP connections on
+//   local_ota_proxy_listen_addr:port (a wildcard address means this host) → through it;
+// - enabled but nothing listening (otaproxy down, crashed, not installed) → upper_ota_proxy if
+//   set, else direct, with the reason logged: an update must not fail because the cache is down;
+// - disabled → upper_ota_proxy if set, else direct.
+//
+// Ota-File-Cache-Control (common/http/fetcher.h, FetcherConfig::send_cache_control): blob
+// requests carry `file_sha256=<hex>[,file_compression_alg=zst]` whenever a proxy is in use
+// (local otaproxy or upper_ota_proxy: either may be an otaproxy, and other proxies ignore the
+// header), never on direct downloads; after a hash mismatch the retries carry
+// `retry_caching,` in front. Metadata and list files always carry `no_cache`.
 #pragma once
 
 #include <chrono>
 #include <functional>
+#include <span>
 #include <string>
 
+#include "absl/status/status.h"
 #include "common/config/proxy_info.h"
+#include "proto/otaclient_v2.pb.h"
 
 namespace ota::service {
 
@@ -25,5 +43,29 @@ struct DownloadProxyChoice {
 // direct); disabled → ProxyInfo::ProxyForOtaClient() (upper_ota_proxy or direct).
 DownloadProxyChoice ChooseDownloadProxy(const config::ProxyInfo& info,
                                         const ListeningProbe& is_listening);
+
+// Purge after a fleet update. An ECU whose local otaproxy is enabled (the main ECU) calls
+// PurgeLocalOtaProxyAfterFleetUpdate once its own update is committed and its secondaries have
+// finished (EngineOptions::before_reboot, after EcuTree::WaitForChildren), like the existing
+// system, which cleans its cache at that point. The cache is emptied only when the fleet
+// succeeded (FleetSucceeded); otherwise it is kept so a retry of the failed ECUs costs nothing
+// upstream. A failed purge is logged, never fails anything. The same hook runs before the
+// reboot of a committed rollback (then the cache is purged too when everyone else is fine).
+//
+// True when every id in `ecu_ids` has an ecu_v2 entry in `children` and every ecu_v2 entry is
+// SUCCESS (or INITIALIZED: an ECU not part of this update that never updated).
+bool FleetSucceeded(const OtaClientV2::StatusResponse& children,
+                    std::span<const std::string> ecu_ids);
+
+// POST http://<local otaproxy>/_otaproxy/purge (the address ProxyForOtaClient() gives; otaproxy
+// accepts it from loopback only, so a proxy listening on a non-loopback address refuses it).
+// Error: kUnavailable (not reachable, non-200) naming the URL and the reason.
+absl::Status PurgeLocalOtaProxy(const config::ProxyInfo& info, std::chrono::milliseconds timeout);
+
+// enable_local_ota_proxy false → nothing; else FleetSucceeded(children, ecu_ids) →
+// PurgeLocalOtaProxy, logged ("otaproxy cache purged" / why not).
+void PurgeLocalOtaProxyAfterFleetUpdate(const config::ProxyInfo& info,
+                                        const OtaClientV2::StatusResponse& children,
+                                        std::span<const std::string> ecu_ids);
 
 }  // namespace ota::service

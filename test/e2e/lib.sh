@@ -173,3 +173,115 @@ tree_of() {
 blob_gets() {
   grep -cE "req=\"GET [^ ]*/$1/data(\.zst)?/" "$NGINX_LOG" || true
 }
+
+# --- Multi-ECU trees (multi_ecu_proxy_e2e.sh; the same shape as multi_ecu_e2e.sh) ---
+# The caller declares ECUS=(main ...) (main first), associative arrays IP, CHILDREN (space
+# separated direct children), PORT and PID, and may set TREE_FLAGS (extra otaclient flags) and
+# expected_tree_v1/expected_tree_v2 (tree_of output) for tree_assert_v2_on_b.
+
+# tree_setup ROOTFS VERSION: ports, slots and ecu_info.yml for every ECU in ECUS.
+tree_setup() {
+  local ecu child
+  for ecu in "${ECUS[@]}"; do PORT[$ecu]=$(free_port); done
+  for ecu in "${ECUS[@]}"; do
+    setup_ecu "$ecu" "$1" "$2"
+    {
+      echo "format_version: 1"
+      echo "ecu_id: \"$ecu\""
+      echo "ip_addr: \"${IP[$ecu]}\""
+      echo "bootloader: dir"
+      [[ $ecu == "${ECUS[0]}" ]] && echo "available_ecu_ids: [$(IFS=,; echo "${ECUS[*]}")]"
+      if [[ -n "${CHILDREN[$ecu]}" ]]; then
+        echo "secondaries:"
+        for child in ${CHILDREN[$ecu]}; do
+          echo "  - {ecu_id: \"$child\", ip_addr: \"${IP[$child]}\", port: ${PORT[$child]}}"
+        done
+      fi
+    } >"$E2E_WORK/$ecu/config/ecu_info.yml"
+  done
+}
+tree_ctl() {  # tree_ctl ECU SUBCOMMAND ARGS...: otactl against that ECU's own address
+  local ecu=$1 sub=$2
+  shift 2
+  "$OTACTL" "$sub" --target "${IP[$ecu]}:${PORT[$ecu]}" "$@"
+}
+tree_ctl_ok() { tree_ctl "$1" status --json >/dev/null 2>&1 || [[ $? -ne 4 ]]; }
+tree_start_ecu() {  # tree_start_ecu ECU: the daemon on its own address, PID recorded
+  local ecu=$1 dir=$E2E_WORK/$1
+  "$OTACLIENT" --config-dir "$dir/config" --certs-dir "$E2E_WORK/pki/certs" \
+    --boot-backend dir --dir-slots-root "$dir/slots" --listen-port "${PORT[$ecu]}" \
+    --ca-bundle "$CA_PEM" "${TREE_FLAGS[@]}" >>"$E2E_WORK/otaclient-$ecu.log" 2>&1 &
+  PID[$ecu]=$!
+  E2E_PIDS+=($!)
+  wait_until 30 "otaclient $ecu answers" tree_ctl_ok "$ecu"
+}
+tree_own_field() {  # tree_own_field ECU JQ: a field of ECU's own ecu_v2 entry, asked directly
+  local json
+  json=$(tree_ctl "$1" status --json 2>/dev/null) || true
+  jq -r --arg id "$1" "(.ecu_v2 // [])[] | select(.ecu_id == \$id) | $2" <<<"$json"
+}
+tree_own_status_is() { [[ "$(tree_own_field "$1" '.ota_status // "INITIALIZED"')" == "$2" ]]; }
+tree_own_status_in() {  # tree_own_status_in ECU STATUS...
+  local s want
+  s=$(tree_own_field "$1" '.ota_status // "INITIALIZED"')
+  shift
+  for want in "$@"; do [[ "$s" == "$want" ]] && return 0; done
+  return 1
+}
+tree_main_sees_all() {  # the main's ecu_v2 lists every ECU
+  local json
+  json=$(tree_ctl "${ECUS[0]}" status --json 2>/dev/null) || true
+  [[ "$(jq -r '[(.ecu_v2 // [])[].ecu_id] | sort | join(" ")' <<<"$json" 2>/dev/null)" == \
+    "$(printf '%s\n' "${ECUS[@]}" | sort | paste -sd' ')" ]]
+}
+tree_start() {  # leaves first (ECUS reversed), so the first polls find everyone
+  local i
+  for ((i = ${#ECUS[@]} - 1; i >= 0; i--)); do tree_start_ecu "${ECUS[i]}"; done
+  wait_until 20 "main's Status lists every ECU" tree_main_sees_all
+}
+# tree_request_update VERSION URL REQUEST_ID ECU...: one Update through the main (cookie
+# ota-token=secret, which the nginx harness wants under /protected/).
+tree_request_update() {
+  local version=$1 url=$2 request_id=$3 ecu
+  shift 3
+  local -a args=()
+  for ecu in "$@"; do
+    args+=(--ecu "$ecu" --version "$version" --url "$url" --cookies '{"ota-token": "secret"}')
+  done
+  tree_ctl "${ECUS[0]}" update "${args[@]}" --request-id "$request_id" --timeout 10
+}
+tree_assert_v2_on_b() {  # tree_assert_v2_on_b ECU: SUCCESS after its "reboot", slot b == v2
+  local ecu=$1 slots=$E2E_WORK/$1/slots
+  wait_until 180 "$ecu finishes" tree_own_status_in "$ecu" SUCCESS FAILURE
+  tree_own_status_is "$ecu" SUCCESS ||
+    fail "$ecu: FAILURE: $(tree_own_field "$ecu" '.failure_reason // ""')"
+  [[ "$(tree_own_field "$ecu" .firmware_version)" == v2 ]] || fail "$ecu firmware_version is not v2"
+  [[ "$(cat "$slots/boot/booted")" == b ]] || fail "$ecu did not boot slot b"
+  diff <(echo "$expected_tree_v2") <(tree_of "$slots/slot_b") >"$E2E_WORK/tree.diff" ||
+    { head -20 "$E2E_WORK/tree.diff"; fail "$ecu: slot b differs from the v2 tree"; }
+  [[ "$(tree_of "$slots/slot_a")" == "$expected_tree_v1" ]] || fail "$ecu: slot a changed"
+}
+
+# --- otaproxy (demo.sh, multi_ecu_proxy_e2e.sh) ---
+OTAPROXY=$OTA_BIN_DIR/otaproxy/otaproxy
+# start_otaproxy NAME CONFIG_DIR [flags]: otaproxy as deploy/otaproxy.service runs it (listen
+# address/port from CONFIG_DIR/proxy_info.yml), cache in $E2E_WORK/NAME-cache; sets
+# OTAPROXY_PORT_<NAME>, records the PID. Disk-percent limits off: the test machine's disk fill
+# level must not decide what is cached.
+start_otaproxy() {
+  local name=$1 config=$2 port
+  shift 2
+  [[ -x "$OTAPROXY" ]] || fail "missing binary $OTAPROXY (build first)"
+  port=$(sed -n 's/^local_ota_proxy_listen_port: *\([0-9]*\).*/\1/p' "$config/proxy_info.yml")
+  [[ -n "$port" ]] || fail "$config/proxy_info.yml has no local_ota_proxy_listen_port"
+  "$OTAPROXY" --config-dir "$config" --cache-dir "$E2E_WORK/$name-cache" \
+    --disk-soft-percent 100 --disk-hard-percent 100 "$@" >>"$E2E_WORK/otaproxy-$name.log" 2>&1 &
+  E2E_PIDS+=($!)
+  printf -v "OTAPROXY_PORT_$name" '%s' "$port"
+  wait_until 15 "otaproxy $name listens" otaproxy_up "$name"
+}
+otaproxy_up() { otaproxy_stats "$1" >/dev/null; }
+otaproxy_stats() {  # otaproxy_stats NAME: its /_otaproxy/stats JSON
+  local v="OTAPROXY_PORT_$1"
+  curl -sf "http://127.0.0.1:${!v}/_otaproxy/stats"
+}
