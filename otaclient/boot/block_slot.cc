@@ -191,6 +191,14 @@ absl::Status FormatExt4(const BlockDevice& device, const std::optional<Ext4Ident
 absl::StatusOr<MountedFileSystem> PrepareStandbyFileSystem(
     const BlockDevice& device, std::span<const std::string_view> keep_top_level,
     const StandbyPrepareOptions& options) {
+  // Never write a device that is in use (a misconfigured slot naming /home, a manual mount).
+  for (const MountinfoEntry& entry : ReadMountinfo(options.mountinfo)) {
+    if (entry.major == device.major && entry.minor == device.minor) {
+      return absl::FailedPreconditionError(StrCat("standby ", device.node.string(),
+                                                  " is mounted at ", entry.mount_point,
+                                                  "; refusing to write it"));
+    }
+  }
   OTA_ASSIGN_OR_RETURN(std::optional<Ext4Identity> identity, ReadExt4Identity(device.node));
   if (identity.has_value() && !options.force_format) {
     absl::StatusOr<MountedFileSystem> mounted =

@@ -70,7 +70,8 @@ absl::Status FormatExt4(const BlockDevice& device, const std::optional<Ext4Ident
                         std::string_view fallback_label = "",
                         const std::filesystem::path& mountinfo = "/proc/self/mountinfo");
 
-// Gets the standby ready to be written and returns it mounted at `mount_dir`:
+// Gets the standby ready to be written and returns it mounted at `mount_dir` (refused with
+// kFailedPrecondition when the device is mounted anywhere already, per `mountinfo`):
 // when `device` holds a mountable ext4, it is mounted and emptied except the top-level entries
 // in `keep_top_level` (resume data such as /.ota-resources); otherwise (no file system, corrupt,
 // or `force_format`) it is reformatted keeping its identity, then mounted.

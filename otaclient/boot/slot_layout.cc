@@ -175,11 +175,20 @@ bool MatchesSpec(const BlockDevice& device, std::string_view spec) {
   return !spec.empty() && spec.front() == '/' && device.node == stdfs::path(spec);
 }
 
+// Several matches (a cloned disk plugged in): the one on the running root's disk wins.
 absl::StatusOr<BlockDevice> ResolveSpec(const std::vector<BlockDevice>& partitions,
-                                        std::string_view spec, std::string_view field) {
+                                        std::string_view spec, std::string_view field,
+                                        std::string_view root_disk) {
   std::vector<const BlockDevice*> matches;
   for (const BlockDevice& device : partitions) {
     if (MatchesSpec(device, spec)) matches.push_back(&device);
+  }
+  if (matches.size() > 1) {
+    std::vector<const BlockDevice*> on_root_disk;
+    for (const BlockDevice* device : matches) {
+      if (!root_disk.empty() && device->disk == root_disk) on_root_disk.push_back(device);
+    }
+    if (on_root_disk.size() == 1) matches = on_root_disk;
   }
   if (matches.empty()) {
     return absl::NotFoundError(
@@ -191,6 +200,15 @@ absl::StatusOr<BlockDevice> ResolveSpec(const std::vector<BlockDevice>& partitio
                                                 " and ", matches[1]->node.string()));
   }
   return *matches[0];
+}
+
+bool IsMounted(std::string_view mountinfo_text, unsigned major, unsigned minor) {
+  const std::string wanted = StrCat(major, ":", minor);
+  for (std::string_view line : SplitLines(mountinfo_text)) {
+    std::vector<std::string_view> fields = SplitFields(line);
+    if (fields.size() >= 5 && fields[2] == wanted) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -306,10 +324,10 @@ absl::StatusOr<SlotLayout> DetectSlotLayout(const LayoutOptions& options) {
       return absl::InvalidArgumentError("slot override needs both slot_a and slot_b");
     }
     OTA_ASSIGN_OR_RETURN(std::vector<BlockDevice> partitions, ListPartitions(options.paths, ""));
-    OTA_ASSIGN_OR_RETURN(BlockDevice a,
-                         ResolveSpec(partitions, options.slot_override.slot_a, "slot_a"));
-    OTA_ASSIGN_OR_RETURN(BlockDevice b,
-                         ResolveSpec(partitions, options.slot_override.slot_b, "slot_b"));
+    OTA_ASSIGN_OR_RETURN(
+        BlockDevice a, ResolveSpec(partitions, options.slot_override.slot_a, "slot_a", root.disk));
+    OTA_ASSIGN_OR_RETURN(
+        BlockDevice b, ResolveSpec(partitions, options.slot_override.slot_b, "slot_b", root.disk));
     if (a.major == b.major && a.minor == b.minor) {
       return absl::FailedPreconditionError(
           StrCat("slot override: slot_a and slot_b are the same device ", a.node.string()));
@@ -346,6 +364,11 @@ absl::StatusOr<SlotLayout> DetectSlotLayout(const LayoutOptions& options) {
       continue;
     }
     if (sibling.fs_type != "ext4") continue;
+    // A mounted partition (/home, /var, ...) is in use, never a standby slot.
+    if (IsMounted(mountinfo, sibling.major, sibling.minor)) {
+      StrAppend(&seen, "(mounted)");
+      continue;
+    }
     candidates.push_back(std::move(sibling));
   }
   if (candidates.size() != 1) {

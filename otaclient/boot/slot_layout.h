@@ -5,12 +5,14 @@
 // major:minor; /sys/dev/block/<maj:min> names the partition and its parent disk
 // (/sys/class/block/<disk>/<part>/partition = partition number). The sibling is the one other
 // partition on the same disk that holds an ext4 file system (superblock read from the device
-// node) and is not the /boot partition (the source of the boot mount point in mountinfo, when
-// it is a separate mount). Zero or several candidates: kFailedPrecondition "not an A/B layout"
-// listing what was found. PARTUUIDs are read from the disk's GPT (`blkid -p` as a fallback).
+// node), is not mounted anywhere (a mounted /home is no standby) and is not the /boot partition
+// (the source of the boot mount point in mountinfo, when it is a separate mount). Zero or several
+// candidates: kFailedPrecondition "not an A/B layout" listing what was found. PARTUUIDs are read
+// from the disk's GPT (`blkid -p` as a fallback).
 //
 // Slot names: "a" is the partition with the lower partition number of the two, "b" the higher,
-// unless SlotOverride names them explicitly (config), e.g. {"PARTUUID=…", "LABEL=rootB"}.
+// unless SlotOverride names them explicitly (config), e.g. {"PARTUUID=…", "LABEL=rootB"}; a spec
+// matching several partitions picks the one on the running root's disk, else is an error.
 //
 // Everything the detection reads is injectable (SystemPaths) so tests can point it at a loop
 // device: a test writes its own mountinfo file whose "/" line names the loop partition.

@@ -475,6 +475,41 @@ TEST_F(GrubMachineTest, KernelSymlinksResolveInsideTheSlotAndAMissingKernelFails
   EXPECT_FALSE(stdfs::exists(boot_dir_ / "ota-slots/slot_a/vmlinuz"));
 }
 
+TEST_F(GrubMachineTest, MountedSiblingIsNoStandbySoTheMachineIsNotAB) {
+  // Like a PC with /boot, / and /home on one disk: /home must never be taken for slot B.
+  struct stat b_st;
+  ASSERT_EQ(::stat(disk_->PartitionNode(3).c_str(), &b_st), 0);
+  std::string mountinfo = ReadText(work_ / "mountinfo");
+  mountinfo += StrCat("23 21 ", major(b_st.st_rdev), ":", minor(b_st.st_rdev),
+                      " / /home rw,relatime - ext4 ", disk_->PartitionNode(3), " rw\n");
+  WriteText(work_ / "mountinfo", mountinfo);
+  auto controller = GrubBootController::Create(Options());
+  ASSERT_FALSE(controller.ok());
+  EXPECT_EQ(controller.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(controller.status().message().find("not an A/B layout"), absl::string_view::npos)
+      << controller.status();
+  // Nothing was touched.
+  EXPECT_EQ(ReadText(boot_dir_ / "grub" / "grub.cfg"), kDistroCfg);
+  EXPECT_FALSE(stdfs::exists(boot_dir_ / "ota-slots"));
+  // Named explicitly (ecu_info boot_slot_a/b) the layout is the operator's word, but the
+  // mounted partition is still never written.
+  GrubBootOptions options = Options();
+  options.slot_override = {StrCat("PARTUUID=", kPartuuidA), "LABEL=rootfs_b"};
+  auto named = GrubBootController::Create(options);
+  ASSERT_TRUE(named.ok()) << named.status();
+  EXPECT_EQ((*named)->layout().standby.partuuid, kPartuuidB);
+  EXPECT_EQ((*named)->layout().active_slot, "a");
+  ASSERT_TRUE((*named)->ConfirmBoot().ok());
+  // The real mountinfo does not show the fake /home: mount B for real to be refused.
+  auto home = MountedFileSystem::Mount(disk_->PartitionNode(3), disk_->work_dir() / "mnt" / "home",
+                                       ReadOnlyMountSpec());
+  ASSERT_TRUE(home.ok()) << home.status();
+  const std::string_view keep[] = {"/.ota-resources"};
+  auto standby = (*named)->PrepareStandby("2.0", keep);
+  EXPECT_EQ(standby.status().code(), absl::StatusCode::kFailedPrecondition) << standby.status();
+  EXPECT_NE(standby.status().message().find("is mounted at"), absl::string_view::npos);
+}
+
 // otaclient killed with SIGKILL at each step of the first start, an update, or the confirmation.
 class GrubCrashTest : public GrubMachineTest, public ::testing::WithParamInterface<std::string> {
  protected:
