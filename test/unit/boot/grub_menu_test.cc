@@ -9,6 +9,7 @@
 
 #include "common/fs/fs.h"
 #include "gtest/gtest.h"
+#include "otaclient/boot/command.h"
 
 namespace ota::boot {
 namespace {
@@ -55,6 +56,17 @@ TEST(GrubMenu, GoldenSerialConsoleFallbackB) {
   auto menu = RenderGrubMenu(config);
   ASSERT_TRUE(menu.ok()) << menu.status();
   ExpectGolden(*menu, "grub_menu_serial_fallback_b.cfg");
+}
+
+TEST(GrubMenu, GrubScriptCheckAcceptsTheGoldens) {
+  if (!RunProgram({"grub-script-check", "--version"}).ok()) {
+    GTEST_SKIP() << "SKIP: no grub-script-check (grub-common)";
+  }
+  for (const char* name : {"grub_menu_two_slots.cfg", "grub_menu_serial_fallback_b.cfg"}) {
+    auto result = RunProgram({"grub-script-check", (kTestdata / name).string()});
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->exit_code, 0) << name << ": " << result->err << result->out;
+  }
 }
 
 TEST(GrubMenu, ParsesBackWhatItRenders) {
