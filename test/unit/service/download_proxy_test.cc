@@ -85,5 +85,53 @@ TEST(ServiceDownloadProxyTest, ChoiceTable) {
   }
 }
 
+OtaClientV2::StatusResponse Children(
+    std::initializer_list<std::pair<std::string, OtaClientV2::StatusOta>> entries) {
+  OtaClientV2::StatusResponse response;
+  for (const auto& [id, status] : entries) {
+    auto* entry = response.add_ecu_v2();
+    entry->set_ecu_id(id);
+    entry->set_ota_status(status);
+  }
+  return response;
+}
+
+TEST(ServiceDownloadProxyTest, FleetSucceededTable) {
+  using OtaClientV2::FAILURE;
+  using OtaClientV2::INITIALIZED;
+  using OtaClientV2::SUCCESS;
+  using OtaClientV2::UPDATING;
+  const std::vector<std::string> ids = {"sub1", "sub2"};
+  EXPECT_TRUE(FleetSucceeded(Children({{"sub1", SUCCESS}, {"sub2", SUCCESS}}), ids));
+  // Not part of this update and never updated: fine.
+  EXPECT_TRUE(FleetSucceeded(Children({{"sub1", SUCCESS}, {"sub2", INITIALIZED}}), ids));
+  EXPECT_FALSE(FleetSucceeded(Children({{"sub1", SUCCESS}, {"sub2", FAILURE}}), ids));
+  EXPECT_FALSE(FleetSucceeded(Children({{"sub1", UPDATING}, {"sub2", SUCCESS}}), ids));
+  EXPECT_FALSE(FleetSucceeded(Children({{"sub1", SUCCESS}, {"sub2", OtaClientV2::ABORTED}}), ids));
+  // A dropped (unreachable) ECU has no entry: not a success.
+  EXPECT_FALSE(FleetSucceeded(Children({{"sub1", SUCCESS}}), ids));
+  // An entry below the tree that is not in available_ecu_ids still has to be fine.
+  EXPECT_FALSE(
+      FleetSucceeded(Children({{"sub1", SUCCESS}, {"sub2", SUCCESS}, {"sub1a", FAILURE}}), ids));
+  EXPECT_TRUE(FleetSucceeded(Children({}), {}));
+}
+
+TEST(ServiceDownloadProxyTest, PurgeOfAProxyThatIsNotThereIsUnavailableNamingTheUrl) {
+  LocalSocket closed = BindLoopback(false);  // ours, so nobody answers on it
+  config::ProxyInfo info;
+  info.enable_local_ota_proxy = true;
+  info.local_ota_proxy_listen_addr = "0.0.0.0";
+  info.local_ota_proxy_listen_port = closed.port;
+  const absl::Status status = PurgeLocalOtaProxy(info, std::chrono::milliseconds(2000));
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_NE(
+      status.message().find("http://127.0.0.1:" + std::to_string(closed.port) + "/_otaproxy/purge"),
+      std::string::npos)
+      << status;
+  // Disabled: nothing is attempted (and nothing fails).
+  info.enable_local_ota_proxy = false;
+  PurgeLocalOtaProxyAfterFleetUpdate(info, Children({}), {});
+}
+
 }  // namespace
 }  // namespace ota::service
