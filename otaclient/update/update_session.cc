@@ -235,6 +235,11 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   OTA_RETURN_IF_ERROR(env.enter(P::kPostUpdate));
   OTA_RETURN_IF_ERROR(standby.RemoveAll(kResourcesDir));
   OTA_RETURN_IF_ERROR(standby.SyncFs());
+  {
+    // CommitSwitch unmounts the standby on block-device backends: no fd of ours may keep it busy.
+    fs::RootedDir release_standby = std::move(standby);
+    fs::RootedDir release_active = std::move(active);
+  }
   OTA_RETURN_IF_ERROR(env.begin_commit());
   OTA_RETURN_IF_ERROR(env.boot.CommitSwitch());
   standby_prepared = false;  // committed: no longer ours to mark failed

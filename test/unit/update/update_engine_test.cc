@@ -146,6 +146,43 @@ class GatedBoot : public boot::BootController {
   std::promise<void> gate_;
 };
 
+// The real controller, recording at CommitSwitch how many of this process's fds point into the
+// standby: a real backend unmounts the standby there, which fails (EBUSY) while any is open.
+class FdAuditBoot : public boot::BootController {
+ public:
+  FdAuditBoot(std::unique_ptr<boot::BootController> real, stdfs::path standby,
+              std::atomic<int>* open_at_commit)
+      : real_(std::move(real)), standby_(std::move(standby)), open_at_commit_(open_at_commit) {}
+  absl::StatusOr<boot::BootState> ConfirmBoot() override { return real_->ConfirmBoot(); }
+  std::filesystem::path ActiveRoot() const override { return real_->ActiveRoot(); }
+  absl::StatusOr<std::filesystem::path> PrepareStandby(
+      std::string_view version, std::span<const std::string_view> keep) override {
+    return real_->PrepareStandby(version, keep);
+  }
+  absl::Status CommitSwitch() override {
+    int open = 0;
+    const std::string prefix = standby_.string();
+    for (const auto& fd : stdfs::directory_iterator("/proc/self/fd")) {
+      std::error_code ec;
+      const std::string target = stdfs::read_symlink(fd.path(), ec).string();
+      if (!ec && (target == prefix || target.starts_with(prefix + "/"))) ++open;
+    }
+    open_at_commit_->store(open);
+    return real_->CommitSwitch();
+  }
+  absl::Status OnUpdateFailed(boot::SlotStatus status) override {
+    return real_->OnUpdateFailed(status);
+  }
+  absl::Status CheckRollbackPossible() override { return real_->CheckRollbackPossible(); }
+  absl::Status CommitRollback() override { return real_->CommitRollback(); }
+  absl::Status Reboot() override { return real_->Reboot(); }
+
+ private:
+  std::unique_ptr<boot::BootController> real_;
+  stdfs::path standby_;
+  std::atomic<int>* open_at_commit_;
+};
+
 using Clock = std::chrono::steady_clock;
 
 // Polls `condition` until it holds or `limit` has passed; returns how long it took (or nullopt).
@@ -233,7 +270,8 @@ class UpdateEngineTest : public testing::TempDirTest {
     ASSERT_TRUE(dir_boot.ok()) << dir_boot.status();
     auto state = (*dir_boot)->ConfirmBoot();
     ASSERT_TRUE(state.ok()) << state.status();
-    std::unique_ptr<boot::BootController> boot = std::move(*dir_boot);
+    std::unique_ptr<boot::BootController> boot = std::make_unique<FdAuditBoot>(
+        std::move(*dir_boot), slots_ / "slot_b", &standby_fds_at_commit_);
     if (gate_boot_) {
       auto gated = std::make_unique<GatedBoot>(std::move(boot));
       gated_boot_ = gated.get();
@@ -365,6 +403,7 @@ class UpdateEngineTest : public testing::TempDirTest {
   PhaseWatcher watcher_;
   bool gate_boot_ = false;
   GatedBoot* gated_boot_ = nullptr;
+  std::atomic<int> standby_fds_at_commit_{-1};
   std::atomic<int> reboots_{0};
   std::unique_ptr<UpdateEngine> engine_;
 };
@@ -381,6 +420,8 @@ TEST_F(UpdateEngineTest, FullUpdateReusesLocalContentAndBootsTheNewSlot) {
                                       "Downloading", "Applying", "Persistents", "PostUpdate",
                                       "Rebooting", "Committed"}));
   EXPECT_EQ(reboots_.load(), 1);
+  // CommitSwitch may unmount the standby: the session holds nothing open in it by then.
+  EXPECT_EQ(standby_fds_at_commit_.load(), 0);
   EXPECT_EQ(BootFile("next_boot"), "b");
   EXPECT_EQ(BootFile("slot_b/status"), "UPDATING");
   EXPECT_EQ(BootFile("slot_b/version"), "v2");
