@@ -15,8 +15,15 @@ if [[ -f "$stamp" && -f "$cache/kernel/vmlinuz" && -x "$cache/grub2-common/usr/s
 fi
 
 # The versioned package the cloud meta-package currently points at.
-kernel_pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-  sed -n 's/^ *Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -1)
+resolve_kernel() {
+  apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+    sed -n 's/^ *Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -1
+}
+kernel_pkg=$(resolve_kernel)
+if [[ -z "$kernel_pkg" ]]; then  # package lists not fetched yet on this machine
+  apt-get update -qq || true
+  kernel_pkg=$(resolve_kernel)
+fi
 if [[ -z "$kernel_pkg" ]]; then
   echo "fetch-vm-debs: cannot resolve linux-image-cloud-amd64 (run apt-get update?)" >&2
   exit 1

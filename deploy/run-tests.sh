@@ -9,6 +9,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 bash deploy/install-deps.sh
+# The real-boot VM test's kernel and grub-install: fetched from Debian and unpacked, never installed.
+bash deploy/fetch-vm-debs.sh
 
 echo "== clang-format check"
 mapfile -t sources < <(git ls-files -- '*.cc' '*.h' 2>/dev/null || true)
