@@ -230,9 +230,11 @@ absl::StatusOr<std::vector<FstabLine>> ParseFstab(std::string_view text, std::st
   int number = 0;
   for (std::string_view line : SplitLines(text)) {
     ++number;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     FstabLine parsed;
+    // Kept byte for byte (a CRLF line keeps its CR): a merge writes it back and parsing the merged
+    // file must see the same fields again.
     parsed.raw = std::string(line);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     std::string_view body = TrimSpace(line);
     if (body.empty() || body.front() == '#') {
       lines.push_back(std::move(parsed));
