@@ -109,8 +109,9 @@ repair)
   tree_assert_v2_on_b sub2
   first=$(blob_counts)
   # Corrupt one uncompressed cache entry in place (same size, first byte flipped).
+  # -quit, not `| head -1`: under pipefail, find's SIGPIPE would end the test silently.
   victim=$(find "$E2E_WORK/main-cache/data" -type f -regextype egrep \
-    -regex '.*/[0-9a-f]{64}' -size +0 | head -1)
+    -regex '.*/[0-9a-f]{64}' -size +0 -print -quit)
   [[ -n "$victim" ]] || fail "no uncompressed entry in the otaproxy cache"
   sha=$(basename "$victim")
   byte=$(od -An -tu1 -N1 "$victim" | tr -d ' ')

@@ -286,9 +286,12 @@ boot_vm() {
   rm -f "$pidfile"
   VM_QEMU_PIDFILES+=("$pidfile")
   log "boot $VM_BOOTS ($name): request '$request'"
+  # cache=unsafe: the guest's flushes do not wait for the host's writeback (a busy CI host made
+  # them outlast the guest's NVMe timeout); guest writes still reach the image file at once, so
+  # killing qemu remains a power cut.
   timeout -k 5 "$limit" qemu-system-x86_64 "${accel[@]}" -m 512 -smp 1 -no-reboot \
     -display none -monitor none -serial "file:$VM_LOG" -nic none -pidfile "$pidfile" \
-    -drive "file=$E2E_WORK/disk.img,if=none,id=sys,format=raw" \
+    -drive "file=$E2E_WORK/disk.img,if=none,id=sys,format=raw,cache=unsafe" \
     -device nvme,drive=sys,serial=sys,bootindex=0 \
     -drive "file=$E2E_WORK/data.img,if=none,id=data,format=raw,readonly=on" \
     -device nvme,drive=data,serial=data \

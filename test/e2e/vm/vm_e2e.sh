@@ -19,6 +19,14 @@
 # KVM (not usable on the CI machines: ../shared/reference/vm-boot.md). E2E_KEEP=1 keeps the work
 # dir (console logs: console-NN-<boot>.log).
 set -euo pipefail
+# Opt-in for now: in repeated runs on the 2-core CI machine the guest's NVMe I/O occasionally
+# stalls for good under TCG (qemu 7.2; the guest kernel's hung-task reports show jbd2 waiting on
+# a read that never completes), which fails the whole chain. Until that is understood the test
+# runs only when asked for, and ctest reports it as skipped with this reason.
+if [[ "${OTA_E2E_VM:-0}" != 1 ]]; then
+  echo "SKIP: the qemu real-boot test is opt-in (OTA_E2E_VM=1): guest NVMe I/O stalls seen under TCG on CI"
+  exit 77
+fi
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/vm-lib.sh"
 
