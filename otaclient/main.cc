@@ -53,6 +53,10 @@ The OTA update daemon of one ECU: serves OtaClientV2.OtaClientService on <ecu_in
                             (default 5)
   --ca-bundle PEM           CA bundle for HTTPS downloads (default: system store)
   --download-parallel N     concurrent downloads (default 16)
+  --update-nice N           nice value of the update's threads, 0..19: the update yields the
+                            CPU and (at best-effort I/O level 7) the disk to the ECU's own work
+                            and to the gRPC service; 0 runs it at the service's priority
+                            (default 10)
   --no-reboot               stop after switching the boot slot instead of rebooting
 
 Multi-ECU (ecu_info `secondaries`; durations in seconds, decimals allowed):
@@ -83,6 +87,7 @@ struct Flags {
   int grub_panic_seconds = 5;
   std::string ca_bundle;
   int download_parallel = 16;
+  int update_nice = 10;
   bool no_reboot = false;
   ota::ecu::EcuTreeOptions tree;  // timing flags; ids and children come from ecu_info
   ota::log::Level log_level = ota::log::Level::kInfo;
@@ -169,6 +174,8 @@ Flags ParseFlags(int argc, char** argv) {
       flags.ca_bundle = value();
     } else if (name == "--download-parallel") {
       flags.download_parallel = ParseInt(name, value(), 1, 256);
+    } else if (name == "--update-nice") {
+      flags.update_nice = ParseInt(name, value(), 0, 19);
     } else if (name == "--no-reboot") {
       no_value();
       flags.no_reboot = true;
@@ -320,6 +327,7 @@ int main(int argc, char** argv) {
   engine_options.fetcher.ca_bundle = flags.ca_bundle;
   engine_options.fetcher.max_parallel = flags.download_parallel;
   engine_options.reboot_after_update = !flags.no_reboot;
+  engine_options.worker_nice = flags.update_nice;
   // The proxy is chosen per update, so an otaproxy started after us is used (see
   // download_proxy.h: a local proxy that is enabled but not listening falls back to
   // upper_ota_proxy, else direct).

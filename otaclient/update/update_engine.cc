@@ -16,6 +16,7 @@
 #include "common/log/log.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
+#include "otaclient/update/background_priority.h"
 #include "otaclient/update/progress.h"
 #include "otaclient/update/update_session.h"
 
@@ -157,7 +158,10 @@ class UpdateEngineImpl final : public UpdateEngine {
         {{"request_id", request.request_id}, {"version", request.version}, {"url", request.url}});
     if (finished.joinable()) finished.join();  // already past its last phase
     std::lock_guard<std::mutex> lock(mu_);
-    worker_ = std::thread([this, request] { RunSession(request); });
+    worker_ = std::thread([this, request] {
+      LowerWorkerPriority();
+      RunSession(request);
+    });
     return absl::OkStatus();
   }
 
@@ -228,7 +232,10 @@ class UpdateEngineImpl final : public UpdateEngine {
     }
     if (finished.joinable()) finished.join();  // already past its last phase
     std::lock_guard<std::mutex> lock(mu_);
-    worker_ = std::thread([this] { RunRollback(); });
+    worker_ = std::thread([this] {
+      LowerWorkerPriority();
+      RunRollback();
+    });
     return absl::OkStatus();
   }
 
@@ -340,6 +347,14 @@ class UpdateEngineImpl final : public UpdateEngine {
   // Caller holds mu_.
   bool rollback_running() const {
     return rollback_committed_ || phase_ == SessionPhase::kRollingBack;
+  }
+
+  // The session/rollback thread runs in the background of the service (and of the vehicle).
+  void LowerWorkerPriority() {
+    if (absl::Status lowered = LowerThisThreadPriority(options_.worker_nice); !lowered.ok()) {
+      log::Warning("update runs at the service's priority",
+                   {{"error", std::string(lowered.message())}});
+    }
   }
 
   void RunRollback() {

@@ -65,6 +65,9 @@ struct EngineOptions {
   // Optional: called on the session thread after CommitSwitch and before Reboot(), e.g. to wait
   // until child ECUs have finished their own updates (the main ECU reboots last).
   std::function<void()> before_reboot;
+  // Nice value of the session and rollback threads and everything they start (0..19, 0 = as the
+  // service); their I/O priority drops to best-effort 7 with it (background_priority.h).
+  int worker_nice = 10;
   // TEST ONLY, never set in production: called on the session thread right after each phase
   // transition the session makes (names from update_session.h: "ProcessingMetadata", ...,
   // "Committed", "Failed", "Aborted"; a rollback reports "Rebooting", "Committed" or "Failed").

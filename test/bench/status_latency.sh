@@ -11,14 +11,37 @@
 #
 # Usage (root; built tree with otaclient, otactl, ota-image, status_latency_bench):
 #   sudo OTA_BIN_DIR=build/release test/bench/status_latency.sh [CALLS]
+# OTA_BENCH_UPDATE_SECONDS (20): how long the calls go on during the update;
+# OTA_BENCH_OTACLIENT_ARGS: more otaclient flags (e.g. "--update-nice 0" for a paired run).
 set -euo pipefail
 OTA_SOURCE_DIR=$(cd "$(dirname "$0")/../.." && pwd)
 source "$OTA_SOURCE_DIR/test/e2e/lib.sh"
 BENCH=$OTA_BIN_DIR/test/bench/status_latency_bench
 CALLS=${1:-2000}
+UPDATE_SECONDS=${OTA_BENCH_UPDATE_SECONDS:-20}
 
 e2e_init
 [[ -x "$BENCH" ]] || fail "missing $BENCH (build first)"
+
+# The ECUs' slots live on a freshly made ext4 file system, as a standby partition does after the
+# update formats it. On a long-used file system full of deleted inodes (a CI machine's /tmp), the
+# tail is ext4's inode allocator: the kernel spends milliseconds per create() in
+# find_inode_bit/recently_deleted (perf), on both cores, whoever's process it is; the main ECU
+# and the single ECU then show the same stalls. OTA_BENCH_FRESH_FS=0 measures in $TMPDIR as is.
+FRESH_FS=""
+if [[ "${OTA_BENCH_FRESH_FS:-1}" == 1 ]]; then
+  FRESH_FS=$(mktemp -d "${TMPDIR:-/tmp}/ota-bench-fs.XXXXXX")
+  release_fresh_fs() {
+    e2e_cleanup
+    umount "$FRESH_FS/mnt" 2>/dev/null || umount -l "$FRESH_FS/mnt" 2>/dev/null || true
+    rm -rf "$FRESH_FS"
+  }
+  trap release_fresh_fs EXIT
+  truncate -s 4G "$FRESH_FS/slots.img"
+  mkfs.ext4 -q -F "$FRESH_FS/slots.img" || fail "mkfs.ext4 of the slots file system"
+  mkdir -p "$FRESH_FS/mnt"
+  mount -o loop "$FRESH_FS/slots.img" "$FRESH_FS/mnt" || fail "mount of the slots file system"
+fi
 make_pki
 make_rootfs v1 v1
 make_rootfs v2 v2 v1
@@ -32,6 +55,10 @@ declare -A CHILDREN=([main]="s1 s2 s3" [s1]="s1a s1b" [s2]="s2a s2b")
 declare -A PORT
 for ecu in "${ECUS[@]}"; do PORT[$ecu]=$(free_port); done
 for ecu in "${ECUS[@]}"; do
+  if [[ -n "$FRESH_FS" ]]; then
+    mkdir -p "$FRESH_FS/mnt/$ecu"
+    ln -s "$FRESH_FS/mnt/$ecu" "$E2E_WORK/$ecu"
+  fi
   setup_ecu "$ecu" v1 v1
   {
     echo "format_version: 1"
@@ -63,27 +90,39 @@ all_updating() { [[ "$(count_updating)" == 8 ]]; }
 for ecu in s1a s1b s2a s2b s3 s1 s2 main; do
   "$OTACLIENT" --config-dir "$E2E_WORK/$ecu/config" --certs-dir "$E2E_WORK/pki/certs" \
     --boot-backend dir --dir-slots-root "$E2E_WORK/$ecu/slots" --listen-port "${PORT[$ecu]}" \
-    --ca-bundle "$CA_PEM" --no-reboot >>"$E2E_WORK/otaclient-$ecu.log" 2>&1 &
+    --ca-bundle "$CA_PEM" --no-reboot ${OTA_BENCH_OTACLIENT_ARGS:-} >>"$E2E_WORK/otaclient-$ecu.log" 2>&1 &
   E2E_PIDS+=($!)
   wait_until 30 "otaclient $ecu answers" ctl_ok "$ecu"
 done
 wait_until 30 "main lists all 8 ECUs" all_seen
 
-bench() { "$BENCH" --target "${IP[$1]}:${PORT[$1]}" --calls "$CALLS" --label "$2"; }
+# Both rows of a phase come from one interleaved run (main, s3, main, s3, ...): the main ECU and
+# the direct single-ECU reference see the same load at the same moments.
+bench() {
+  "$BENCH" --target "main (8 ECUs, fan-out cache)=${IP[main]}:${PORT[main]}" \
+    --target "single ECU s3 (direct)=${IP[s3]}:${PORT[s3]}" "$@"
+}
 results=()
-results+=("$(bench main "idle     main (8 ECUs, fan-out cache)")")
-results+=("$(bench s3 "idle     single ECU s3 (direct)")")
+while read -r line; do results+=("idle     $line"); done < <(bench --calls "$CALLS")
 
 args=()
 for ecu in "${ECUS[@]}"; do
   args+=(--ecu "$ecu" --version v2 --url "https://127.0.0.1:$HTTPS_PORT/slow/v2" --cookies '{}')
 done
+# The update is requested while the calls are already running, so the busy first seconds (metadata,
+# preparing the standby, the delta hashing of eight ECUs on the same cores) are measured too.
+bench --calls "$CALLS" --seconds "$UPDATE_SECONDS" >"$E2E_WORK/bench-updating.txt" &
+bench_pid=$!
+E2E_PIDS+=("$bench_pid")
 ctl main update "${args[@]}" --timeout 10 >/dev/null || fail "update not accepted"
 wait_until 30 "all 8 UPDATING" all_updating
-results+=("$(bench main "updating main (8 ECUs, fan-out cache)")")
-results+=("$(bench s3 "updating single ECU s3 (direct)")")
+wait "$bench_pid" || fail "status_latency_bench failed during the update"
 [[ "$(count_updating)" == 8 ]] || log "note: not every ECU was still updating at the end"
+while read -r line; do results+=("updating $line"); done <"$E2E_WORK/bench-updating.txt"
 
 echo
-echo "Status latency, $CALLS sequential calls each ($(nproc) cores):"
+where="a fresh ext4"
+[[ -n "$FRESH_FS" ]] || where="${TMPDIR:-/tmp} as it is"
+echo "Status latency ($(nproc) cores, slots on $where; idle: $CALLS calls per target; updating: ${UPDATE_SECONDS} s" \
+  "from the Update request on, at least $CALLS calls per target):"
 printf '  %s\n' "${results[@]}"

@@ -9,16 +9,19 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <future>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "common/http/curl_fetcher.h"
 #include "common/image/image_writer.h"
 #include "otaclient/boot/dir_boot_controller.h"
+#include "otaclient/update/background_priority.h"
 #include "otaclient/update/content_index.h"
 #include "otaclient/update/update_session.h"
 #include "test/lib/nginx/nginx_fixture.h"
@@ -484,6 +487,84 @@ TEST_F(UpdateEngineTest, FullUpdateReusesLocalContentAndBootsTheNewSlot) {
   EXPECT_EQ(state->status, boot::SlotStatus::kSuccess);
   EXPECT_EQ(state->version, "v2");
   EXPECT_EQ((*boot)->ActiveRoot(), slots_ / "slot_b");
+}
+
+// The real fetcher; records the priority of the threads that fetch and that take the results.
+class PriorityRecordingFetcher : public http::Fetcher {
+ public:
+  PriorityRecordingFetcher(std::unique_ptr<http::Fetcher> real, std::mutex* mu,
+                           std::vector<ThreadPriority>* seen)
+      : real_(std::move(real)), mu_(mu), seen_(seen) {}
+  absl::StatusOr<std::string> Get(const std::string& url, const http::GetOptions& o) override {
+    Record();
+    return real_->Get(url, o);
+  }
+  absl::Status DownloadAll(std::span<const http::DownloadJob> jobs,
+                           const std::function<bool(const http::DownloadResult&)>& on_result,
+                           const http::TransferObserver& observer,
+                           const http::CancelFlag& cancel) override {
+    Record();
+    return real_->DownloadAll(
+        jobs,
+        [&](const http::DownloadResult& result) {
+          Record();
+          return on_result(result);
+        },
+        observer, cancel);
+  }
+
+ private:
+  void Record() {
+    auto priority = ThisThreadPriority();
+    ASSERT_TRUE(priority.ok()) << priority.status();
+    std::lock_guard<std::mutex> lock(*mu_);
+    seen_->push_back(*priority);
+  }
+  std::unique_ptr<http::Fetcher> real_;
+  std::mutex* mu_;
+  std::vector<ThreadPriority>* seen_;
+};
+
+TEST_F(UpdateEngineTest, TheUpdateRunsAtTheBackgroundPriorityAndTheServiceDoesNot) {
+  MakeSlotsAndImage();
+  auto service = ThisThreadPriority();
+  ASSERT_TRUE(service.ok()) << service.status();
+  const int nice = std::max(13, service->nice);
+  std::mutex mu;
+  std::vector<ThreadPriority> seen;
+  StartEngine(
+      [&](EngineOptions& options) {
+        options.worker_nice = nice;
+        options.test_phase_hook = [&](std::string_view phase) {
+          auto priority = ThisThreadPriority();
+          ASSERT_TRUE(priority.ok()) << priority.status();
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            seen.push_back(*priority);
+          }
+          watcher_.OnPhase(phase);
+        };
+      },
+      [&](const http::FetcherConfig& config) {
+        return std::make_unique<PriorityRecordingFetcher>(http::CreateCurlFetcher(config), &mu,
+                                                          &seen);
+      });
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  engine_.reset();  // joins the session
+
+  // Every phase, every fetch and every download result ran niced, at the lowest best-effort
+  // I/O level; the thread that called StartUpdate (a gRPC thread in the service) did not change.
+  ASSERT_GE(seen.size(), 9u + 4u);  // nine phases, four list files at least
+  for (const ThreadPriority& priority : seen) {
+    EXPECT_EQ(priority.nice, nice);
+    EXPECT_EQ(priority.io_class, 2);
+    EXPECT_EQ(priority.io_level, kBackgroundIoLevel);
+  }
+  auto after = ThisThreadPriority();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->nice, service->nice);
+  EXPECT_EQ(after->io_class, service->io_class);
 }
 
 TEST_F(UpdateEngineTest, BusyWhileRunningAndMetadataFailureTouchesNoSlot) {
