@@ -51,50 +51,23 @@ start_nginx
 ECUS=(main s1 s2 s3 s1a s1b s2a s2b)
 declare -A IP=([main]=127.0.0.1 [s1]=127.0.0.2 [s2]=127.0.0.3 [s3]=127.0.0.4 [s1a]=127.0.0.5
   [s1b]=127.0.0.6 [s2a]=127.0.0.7 [s2b]=127.0.0.8)
-declare -A CHILDREN=([main]="s1 s2 s3" [s1]="s1a s1b" [s2]="s2a s2b")
-declare -A PORT
-for ecu in "${ECUS[@]}"; do PORT[$ecu]=$(free_port); done
-for ecu in "${ECUS[@]}"; do
-  if [[ -n "$FRESH_FS" ]]; then
+declare -A CHILDREN=([main]="s1 s2 s3" [s1]="s1a s1b" [s2]="s2a s2b" [s3]="" [s1a]="" [s1b]=""
+  [s2a]="" [s2b]="")
+declare -A PORT PID
+read -r -a TREE_FLAGS <<<"--no-reboot ${OTA_BENCH_OTACLIENT_ARGS:-}"
+if [[ -n "$FRESH_FS" ]]; then
+  for ecu in "${ECUS[@]}"; do
     mkdir -p "$FRESH_FS/mnt/$ecu"
     ln -s "$FRESH_FS/mnt/$ecu" "$E2E_WORK/$ecu"
-  fi
-  setup_ecu "$ecu" v1 v1
-  {
-    echo "format_version: 1"
-    echo "ecu_id: \"$ecu\""
-    echo "ip_addr: \"${IP[$ecu]}\""
-    echo "bootloader: dir"
-    [[ $ecu == main ]] && echo "available_ecu_ids: [$(IFS=,; echo "${ECUS[*]}")]"
-    if [[ -n "${CHILDREN[$ecu]:-}" ]]; then
-      echo "secondaries:"
-      for child in ${CHILDREN[$ecu]}; do
-        echo "  - {ecu_id: \"$child\", ip_addr: \"${IP[$child]}\", port: ${PORT[$child]}}"
-      done
-    fi
-  } >"$E2E_WORK/$ecu/config/ecu_info.yml"
-done
+  done
+fi
+tree_setup v1 v1
 
-ctl() {
-  local ecu=$1 sub=$2
-  shift 2
-  "$OTACTL" "$sub" --target "${IP[$ecu]}:${PORT[$ecu]}" "$@"
-}
-ctl_ok() { ctl "$1" status --json >/dev/null 2>&1 || [[ $? -ne 4 ]]; }
-main_json() { ctl main status --json 2>/dev/null || true; }  # otactl exits 3 while updating
-count_v2() { main_json | jq '.ecu_v2 | length'; }
+main_json() { tree_ctl main status --json 2>/dev/null || true; }  # otactl exits 3 while updating
 count_updating() { main_json | jq '[.ecu_v2[] | select(.ota_status == "UPDATING")] | length'; }
-all_seen() { [[ "$(count_v2)" == 8 ]]; }
 all_updating() { [[ "$(count_updating)" == 8 ]]; }
 
-for ecu in s1a s1b s2a s2b s3 s1 s2 main; do
-  "$OTACLIENT" --config-dir "$E2E_WORK/$ecu/config" --certs-dir "$E2E_WORK/pki/certs" \
-    --boot-backend dir --dir-slots-root "$E2E_WORK/$ecu/slots" --listen-port "${PORT[$ecu]}" \
-    --ca-bundle "$CA_PEM" --no-reboot ${OTA_BENCH_OTACLIENT_ARGS:-} >>"$E2E_WORK/otaclient-$ecu.log" 2>&1 &
-  E2E_PIDS+=($!)
-  wait_until 30 "otaclient $ecu answers" ctl_ok "$ecu"
-done
-wait_until 30 "main lists all 8 ECUs" all_seen
+tree_start
 
 # Both rows of a phase come from one interleaved run (main, s3, main, s3, ...): the main ECU and
 # the direct single-ECU reference see the same load at the same moments.
@@ -114,7 +87,7 @@ done
 bench --calls "$CALLS" --seconds "$UPDATE_SECONDS" >"$E2E_WORK/bench-updating.txt" &
 bench_pid=$!
 E2E_PIDS+=("$bench_pid")
-ctl main update "${args[@]}" --timeout 10 >/dev/null || fail "update not accepted"
+tree_ctl main update "${args[@]}" --timeout 10 >/dev/null || fail "update not accepted"
 wait_until 30 "all 8 UPDATING" all_updating
 wait "$bench_pid" || fail "status_latency_bench failed during the update"
 [[ "$(count_updating)" == 8 ]] || log "note: not every ECU was still updating at the end"

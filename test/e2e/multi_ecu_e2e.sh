@@ -15,7 +15,6 @@
 #                           SUCCESS
 #   multi_ecu_e2e.sh abort  sub1 and sub2 aborted mid-download through the main: ABORTED, active
 #                           slots intact, the others finish, a new Update of both succeeds.
-#                           Exits 77 when the daemons answer that abort is not implemented.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -38,91 +37,23 @@ declare -A PORT PID
 TREE_FLAGS=(--poll-interval-active 0.2 --poll-interval-idle 1 --secondary-timeout 2
   --ecu-drop-timeout 3 --secondary-grace-period 600)
 
-for ecu in "${ECUS[@]}"; do PORT[$ecu]=$(free_port); done
-for ecu in "${ECUS[@]}"; do
-  setup_ecu "$ecu" v1 v1
-  {
-    echo "format_version: 1"
-    echo "ecu_id: \"$ecu\""
-    echo "ip_addr: \"${IP[$ecu]}\""
-    echo "bootloader: dir"
-    [[ $ecu == main ]] && echo "available_ecu_ids: [main, sub1, sub2, sub1a]"
-    if [[ -n "${CHILDREN[$ecu]}" ]]; then
-      echo "secondaries:"
-      for child in ${CHILDREN[$ecu]}; do
-        echo "  - {ecu_id: \"$child\", ip_addr: \"${IP[$child]}\", port: ${PORT[$child]}}"
-      done
-    fi
-  } >"$E2E_WORK/$ecu/config/ecu_info.yml"
-done
+tree_setup v1 v1
 
-ctl() {  # ctl ECU SUBCOMMAND ARGS...: otactl against that ECU's own address
-  local ecu=$1 sub=$2
-  shift 2
-  "$OTACTL" "$sub" --target "${IP[$ecu]}:${PORT[$ecu]}" "$@"
-}
-ctl_ok() { ctl "$1" status --json >/dev/null 2>&1 || [[ $? -ne 4 ]]; }
-
-start_ecu() {  # start_ecu ECU: the daemon on its own address, PID recorded for cleanup
-  local ecu=$1 dir=$E2E_WORK/$1
-  "$OTACLIENT" --config-dir "$dir/config" --certs-dir "$E2E_WORK/pki/certs" \
-    --boot-backend dir --dir-slots-root "$dir/slots" --listen-port "${PORT[$ecu]}" \
-    --ca-bundle "$CA_PEM" "${TREE_FLAGS[@]}" >>"$E2E_WORK/otaclient-$ecu.log" 2>&1 &
-  PID[$ecu]=$!
-  E2E_PIDS+=($!)
-  wait_until 30 "otaclient $ecu answers" ctl_ok "$ecu"
-}
-
-# own_field ECU JQ: a field of ECU's own ecu_v2 entry, asked directly.
-own_field() {
-  local json
-  json=$(ctl "$1" status --json 2>/dev/null) || true
-  jq -r --arg id "$1" "(.ecu_v2 // [])[] | select(.ecu_id == \$id) | $2" <<<"$json"
-}
-own_status() { own_field "$1" '.ota_status // "INITIALIZED"'; }
-own_status_is() { [[ "$(own_status "$1")" == "$2" ]]; }
+# Short names for the lib.sh tree helpers used throughout.
+ctl() { tree_ctl "$@"; }
+own_field() { tree_own_field "$@"; }
+own_status_is() { tree_own_status_is "$@"; }
 own_phase_is() {
   [[ "$(own_field "$1" '.update_status.phase // "INITIALIZING"')" == "$2" ]]
 }
-
-# main_ids: the ecu_v2 ids the main ECU reports, sorted, one line.
-main_ids() {
-  local json
-  json=$(ctl main status --json 2>/dev/null) || true
-  jq -r '[(.ecu_v2 // [])[].ecu_id] | sort | join(" ")' <<<"$json" || true
+start_tree() {
+  tree_start
+  log "tree up: ${ECUS[*]}"
 }
-main_sees_all() { [[ "$(main_ids)" == "main sub1 sub1a sub2" ]]; }
-
-start_tree() {  # leaves first, so the first polls find everyone
-  local ecu
-  for ecu in sub1a sub2 sub1 main; do start_ecu "$ecu"; done
-  wait_until 20 "main's Status lists all four ECUs" main_sees_all
-  log "tree up: $(main_ids)"
-}
-
-update_args() {  # update_args URL ECU...: otactl update entries
-  local url=$1 ecu
-  shift
-  for ecu in "$@"; do
-    printf '%s\n' --ecu "$ecu" --version v2 --url "$url" --cookies '{"ota-token": "secret"}'
-  done
-}
-request_update() {  # request_update URL ECU... (through the main)
+request_update() {  # request_update URL ECU... (v2, through the main)
   local url=$1
   shift
-  local -a args
-  mapfile -t args < <(update_args "$url" "$@")
-  ctl main update "${args[@]}" --request-id "$REQUEST_ID" --timeout 10
-}
-
-assert_v2_on_b() {  # assert_v2_on_b ECU: SUCCESS after its "reboot", slot b == v2
-  local ecu=$1 slots=$E2E_WORK/$1/slots
-  wait_until 180 "$ecu reports SUCCESS" own_status_is "$ecu" SUCCESS
-  [[ "$(own_field "$ecu" .firmware_version)" == v2 ]] || fail "$ecu firmware_version is not v2"
-  [[ "$(cat "$slots/boot/booted")" == b ]] || fail "$ecu did not boot slot b"
-  diff <(echo "$expected_tree_v2") <(tree_of "$slots/slot_b") >"$E2E_WORK/tree.diff" ||
-    { head -20 "$E2E_WORK/tree.diff"; fail "$ecu: slot b differs from the v2 tree"; }
-  [[ "$(tree_of "$slots/slot_a")" == "$expected_tree_v1" ]] || fail "$ecu: slot a changed"
+  tree_request_update v2 "$url" "$REQUEST_ID" "$@"
 }
 
 # Samples the main's Status into $E2E_WORK/samples.jsonl every 0.1 s until stopped.
@@ -145,7 +76,7 @@ main_all_v2() {
   jq -e '[.ecu_v2[] | select(.ota_status == "SUCCESS" and
     .firmware_version == "v2")] | length == 4' <<<"$json" >/dev/null
 }
-not_updating() { [[ "$(own_status "$1")" != UPDATING ]]; }
+not_updating() { ! tree_own_status_is "$1" UPDATING; }
 
 mtime_ns() { date -r "$1" +%s%N; }
 
@@ -158,7 +89,7 @@ tree)
   start_sampler
   out=$(request_update "$https/slow/v2" main sub1 sub2 sub1a) || fail "update not accepted: $out"
   log "update answered: $(echo "$out" | tr '\n' ' ')"
-  for ecu in sub1a sub2 sub1 main; do assert_v2_on_b "$ecu"; done
+  for ecu in sub1a sub2 sub1 main; do tree_assert_v2_on_b "$ecu"; done
   wait_until 30 "main reports all four SUCCESS on v2" main_all_v2
   stop_sampler
   # Every ECU was seen by the main in a real, polled update phase (not only the instant
@@ -217,11 +148,11 @@ kill)
   grep -q "secondary sub2" <<<"$out" || fail "no message naming sub2: $out"
   log "dead sub2: Update answered in $ms ms: $(echo "$out" | tr '\n' ' ')"
   # Restart it; it comes back on its old slot, then a new request completes it.
-  start_ecu sub2
-  wait_until 20 "main sees sub2 again" main_sees_all
+  tree_start_ecu sub2
+  wait_until 20 "main sees sub2 again" tree_main_sees_all
   wait_until 60 "sub2 idle again" not_updating sub2
   out=$(request_update "$https/v2" sub2) || fail "re-request not accepted: $out"
-  for ecu in sub1a sub1 sub2 main; do assert_v2_on_b "$ecu"; done
+  for ecu in sub1a sub1 sub2 main; do tree_assert_v2_on_b "$ecu"; done
   log "kill: sub2 reported while dead, completed after restart; all four SUCCESS"
   ;;
 
@@ -232,10 +163,6 @@ abort)
   wait_until 30 "sub2 downloading" own_phase_is sub2 DOWNLOADING_OTA_FILES
   out=$(ctl main abort --ecu sub1 --ecu sub2 --request-id "$REQUEST_ID-abort" 2>&1) || true
   log "abort answered: $(echo "$out" | tr '\n' ' ')"
-  if grep -qi "not implemented" <<<"$out"; then
-    echo "SKIP: engine abort not implemented yet (answer: $(echo "$out" | tr '\n' ' '))"
-    exit 77
-  fi
   wait_until 30 "sub1 ABORTED" own_status_is sub1 ABORTED
   wait_until 30 "sub2 ABORTED" own_status_is sub2 ABORTED
   for ecu in sub1 sub2; do
@@ -244,9 +171,9 @@ abort)
     [[ "$(cat "$E2E_WORK/$ecu/slots/boot/booted")" == a ]] || fail "$ecu switched slots"
   done
   # The others were not asked to abort: they finish (the main no longer waits for ABORTED ones).
-  for ecu in sub1a main; do assert_v2_on_b "$ecu"; done
+  for ecu in sub1a main; do tree_assert_v2_on_b "$ecu"; done
   out=$(request_update "$https/v2" sub1 sub2) || fail "new update after abort not accepted: $out"
-  for ecu in sub1 sub2; do assert_v2_on_b "$ecu"; done
+  for ecu in sub1 sub2; do tree_assert_v2_on_b "$ecu"; done
   log "abort: sub1, sub2 ABORTED with active slots intact, then updated to v2"
   ;;
 
