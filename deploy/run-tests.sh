@@ -4,17 +4,14 @@
 #   deploy/run-tests.sh            everything
 #   OTA_SKIP_FUZZ=1 ...            skip the clang/libFuzzer smoke run
 #   OTA_FUZZ_SECONDS=N             seconds per fuzz target (default 10)
-#   OTA_E2E_VM=1 ...               also run the qemu real-boot test (test/e2e/vm/)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 bash deploy/install-deps.sh
-# The real-boot VM test (opt-in: OTA_E2E_VM=1) needs a kernel and grub-install: fetched from
-# Debian and unpacked, never installed.
-if [[ "${OTA_E2E_VM:-0}" == 1 ]]; then
-  bash deploy/fetch-vm-debs.sh
-fi
+# The real-boot VM test needs a kernel and grub-install: fetched from Debian and unpacked, never
+# installed.
+bash deploy/fetch-vm-debs.sh
 
 echo "== clang-format check"
 mapfile -t sources < <(git ls-files -- '*.cc' '*.h' 2>/dev/null || true)

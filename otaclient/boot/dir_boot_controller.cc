@@ -164,9 +164,16 @@ absl::StatusOr<BootState> DirBootController::ConfirmBootLocked() {
   }
   if (other_status == SlotStatus::kUpdating) {
     // The other slot was being updated and we are not running it: either its one-shot boot was
-    // consumed without it confirming, or the update was cut off before the switch.
+    // consumed without it confirming (the switch was committed), or the update was cut off
+    // before the switch.
     state.status = SlotStatus::kFailure;
-    state.failure_reason = StrCat("new slot ", other, " did not boot; running ", booted);
+    state.failure_reason =
+        std::filesystem::exists(SlotStateFile(other, "switch_committed"))
+            ? StrCat("new slot ", other, " did not boot; running ", booted)
+            : StrCat("update of slot ", other,
+                     " was interrupted before the boot switch (otaclient or the machine "
+                     "restarted); running ",
+                     booted);
     OTA_RETURN_IF_ERROR(WriteStatus(other, SlotStatus::kFailure));
     OTA_RETURN_IF_ERROR(
         fs::WriteFileAtomic(SlotStateFile(other, "failure_reason"), state.failure_reason));
@@ -220,6 +227,7 @@ absl::StatusOr<std::filesystem::path> DirBootController::PrepareStandby(
   OTA_RETURN_IF_ERROR(WriteStatus(standby, SlotStatus::kUpdating));
   OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(SlotStateFile(standby, "version"), version));
   OTA_RETURN_IF_ERROR(RemoveFileDurably(SlotStateFile(standby, "failure_reason")));
+  OTA_RETURN_IF_ERROR(RemoveFileDurably(SlotStateFile(standby, "switch_committed")));
   standby_prepared_ = true;
   switch_committed_ = false;
   standby_version_ = std::string(version);
@@ -238,6 +246,7 @@ absl::Status DirBootController::CommitSwitch() {
     return absl::FailedPreconditionError("dir boot controller: no standby prepared");
   }
   const std::string standby = OtherSlot(booted_);
+  OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(SlotStateFile(standby, "switch_committed"), ""));
   OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(BootDir() / "next_boot", standby));
   switch_committed_ = true;
   log::Info("boot switch committed: next boot tries the standby once", {{"slot", standby}});

@@ -11,6 +11,9 @@
 //   R/boot/slot_<x>/status      SlotStatus name (boot_controller.h), written atomically
 //   R/boot/slot_<x>/version     firmware version of that slot
 //   R/boot/slot_<x>/failure_reason  why the last update of that slot failed (when it did)
+//   R/boot/slot_<x>/switch_committed  present once CommitSwitch armed the one-shot into the
+//                               slot (removed by PrepareStandby): tells "did not boot" from
+//                               "interrupted before the switch" when we are back on the other
 // A slot whose status is UPDATING is never made the default.
 // Rollback: possible when the other slot's status is SUCCESS (the slot an update came from is
 // promoted from INITIALIZED to SUCCESS when the new slot is confirmed: it ran until then).

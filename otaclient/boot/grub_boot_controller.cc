@@ -372,11 +372,20 @@ absl::StatusOr<BootState> GrubBootController::ConfirmBootLocked() {
       return state;
     }
     const bool rollback = theirs.status == SlotStatus::kRollbacking;
+    // CommitSwitch records the standby as the slot in use right before arming the one-shot
+    // boot: without that record the update was cut off (otaclient or the machine restarted)
+    // while the standby was being written, and the new slot was never tried.
+    const bool switched = rollback || mine.slot_in_use == other;
+    const std::string which =
+        StrCat(other, theirs.version.empty() ? "" : StrCat(" (version ", theirs.version, ")"));
     state.status = rollback ? SlotStatus::kRollbackFailure : SlotStatus::kFailure;
     state.failure_reason =
-        StrCat(rollback ? "rollback to slot " : "new slot ", other,
-               theirs.version.empty() ? "" : StrCat(" (version ", theirs.version, ")"),
-               " did not boot; running slot ", active);
+        switched ? StrCat(rollback ? "rollback to slot " : "new slot ", which,
+                          " did not boot; running slot ", active)
+                 : StrCat("update of slot ", which,
+                          " was interrupted before the boot switch (otaclient or the machine "
+                          "restarted); running slot ",
+                          active);
     Step("confirm:fallback");
     OTA_RETURN_IF_ERROR(
         Store(other).WriteStatus(rollback ? SlotStatus::kRollbackFailure : SlotStatus::kFailure));

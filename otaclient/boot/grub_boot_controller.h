@@ -19,10 +19,13 @@
 //     standby), standby's kernel removed from the boot partition, standby status UPDATING,
 //     then mount + clean (or mkfs.ext4 keeping UUID/label) the standby.
 //   CommitSwitch:  fstab merge (block_slot.h), kernel/initrd copied to ota-slots/slot_<standby>/,
-//     menu rewritten, standby synced and unmounted, then grubenv next_entry=slot_<standby>
-//     (the switch: GRUB boots it once and clears next_entry before booting).
+//     menu rewritten, standby synced and unmounted, the active slot's slot_in_use set to the
+//     standby, then grubenv next_entry=slot_<standby> (the switch: GRUB boots it once and
+//     clears next_entry before booting).
 //   ConfirmBoot on the new slot (status UPDATING/ROLLBACKING): saved_entry=<it>, SUCCESS.
-//     Back on the old slot: the other slot's UPDATING becomes FAILURE "new slot did not boot"
+//     Back on the old slot: the other slot's UPDATING becomes FAILURE, "new slot ... did not
+//     boot" when slot_in_use says the switch was committed, else "update of slot ... was
+//     interrupted before the boot switch" (a power cut or crash while the standby was written)
 //     (ROLLBACKING → ROLLBACK_FAILURE). A one-shot still armed (otaclient restarted before the
 //     reboot) is left alone.
 //   Rollback: the other slot must be SUCCESS (or INITIALIZED: the slot otaclient took over at

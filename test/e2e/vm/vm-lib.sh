@@ -178,6 +178,17 @@ vm_umount() {
   unset 'VM_MOUNTS[${#VM_MOUNTS[@]}-1]'
 }
 
+# Kernel arguments of this machine: NVMe timeouts far beyond a boot's limit. Under TCG on a busy
+# 2-core host one I/O can outlast the default 30 s; the driver then aborts and resets the
+# controller. Most likely (from the code; forced resets alone did not reproduce it) Linux 6.1
+# re-sends the shadow-doorbell config only after restarting its queues (changed upstream in
+# 06c59d427017, not in Debian 12's kernel) while qemu 7.2 disables the shadow doorbells on reset,
+# so later submissions are never seen and the guest's I/O stalls for good (jbd2 hung-task
+# reports, seen on CI). With no timeout there is no reset. They are part of the
+# machine's command line, so otaclient's generated GRUB menu carries them to both slots like any
+# other argument of the running kernel.
+VM_NVME_ARGS="nvme_core.io_timeout=600 nvme_core.admin_timeout=600"
+
 # The boot configuration of an unmanaged machine: what a distro install leaves, booting slot A
 # (its kernel lives in the rootfs's /boot). otaclient's GRUB backend takes over from here.
 write_plain_grub_cfg() {
@@ -192,7 +203,7 @@ menuentry 'Debian GNU/Linux (slot A)' {
   insmod part_gpt
   insmod ext2
   search --no-floppy --set=root --fs-uuid $(blkid -s UUID -o value "$2")
-  linux /boot/vmlinuz-$(vm_kernel_version) root=PARTUUID=$PARTUUID_A rootfstype=ext4 rw console=ttyS0,115200 panic=5
+  linux /boot/vmlinuz-$(vm_kernel_version) root=PARTUUID=$PARTUUID_A rootfstype=ext4 rw console=ttyS0,115200 panic=5 $VM_NVME_ARGS
 }
 CFG
 }
@@ -322,13 +333,19 @@ boot_vm() {
   [[ -z "$cut" ]] || grep -qE "$cut" "$VM_LOG" || vm_fail "the console never showed /$cut/"
 }
 
-# vm_fail MESSAGE: fails with the current boot's console log attached.
+# vm_fail MESSAGE: fails with the current boot's console log attached, and says so when the
+# guest's storage itself stalled (emulated NVMe timeouts, hung tasks): then the machine, not
+# otaclient, stopped.
 vm_fail() {
+  local stalled=""
   if [[ -n "${VM_LOG:-}" && -f "$VM_LOG" ]]; then
     echo "--- console log of boot $VM_BOOTS ($VM_LOG)" >&2
     tail -150 "$VM_LOG" >&2
     [[ -s "$VM_LOG.qemu" ]] && { echo "--- qemu stderr" >&2; cat "$VM_LOG.qemu" >&2; }
+    stalled=$(grep -E 'nvme[0-9]*: I/O .* timeout|blocked for more than|controller is down' \
+      "$VM_LOG" | head -3 | tr '\n' ' ')
   fi
+  [[ -z "$stalled" ]] || log "the guest's emulated disk stalled during this boot: $stalled"
   fail "$*"
 }
 
@@ -342,14 +359,17 @@ marker_line() { grep -E "^VMTEST $1" "$VM_LOG" | tail -1 | sed 's/^VMTEST //'; }
 # booted_slot: the slot of the current boot's first "boot" marker (a or b).
 booted_slot() { grep -m1 -oE '^VMTEST boot slot=[a-z]+' "$VM_LOG" | sed 's/.*slot=//'; }
 
-# status_json: the last Status the guest printed (ecu "vm" of ecu_v2).
+# last_status [first]: the last (or first: the one printed before the request ran) Status the
+# guest printed this boot (ecu "vm" of ecu_v2).
 last_status() {
-  marker_line 'status \{' | sed 's/^status //' |
+  local pick=(tail -1)
+  [[ "${1:-}" == first ]] && pick=(head -1)
+  grep -E '^VMTEST status \{' "$VM_LOG" | "${pick[@]}" | sed 's/^VMTEST status //' |
     jq -c '(.ecu_v2 // [])[] | select(.ecu_id == "vm")' 2>/dev/null
 }
-status_of_vm() {  # status_of_vm JQ_FIELD
+status_of_vm() {  # status_of_vm JQ_FIELD [first]
   local s
-  s=$(last_status)
+  s=$(last_status "${2:-}")
   [[ -n "$s" ]] || vm_fail "no parsable Status line on the console"
   jq -r "$1" <<<"$s"
 }

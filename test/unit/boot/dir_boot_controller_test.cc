@@ -121,6 +121,30 @@ TEST_F(DirBootControllerTest, FullUpdateCycleConfirmsTheNewSlot) {
   EXPECT_EQ(again->standby_slot(), "a");
 }
 
+TEST_F(DirBootControllerTest, UpdateCutOffBeforeTheSwitchIsReportedAsInterrupted) {
+  {
+    auto boot = Boot();
+    ASSERT_TRUE(boot->ConfirmBoot().ok());
+    ASSERT_TRUE(boot->PrepareStandby("v2", kKeepResources).ok());
+    // Power cut (or otaclient killed) while the standby is written: no CommitSwitch.
+  }
+  auto restarted = Boot();
+  auto state = restarted->ConfirmBoot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->status, SlotStatus::kFailure);
+  EXPECT_EQ(state->failure_reason,
+            "update of slot b was interrupted before the boot switch (otaclient or the machine "
+            "restarted); running a");
+  EXPECT_EQ(state->active_slot, "a");
+  EXPECT_EQ(BootFile("slot_b/status"), "FAILURE");
+  // A new update clears the record of the earlier switch, so its cut-off reads the same way.
+  ASSERT_TRUE(restarted->PrepareStandby("v3", kKeepResources).ok());
+  ASSERT_TRUE(restarted->CommitSwitch().ok());
+  EXPECT_TRUE(HasBootFile("slot_b/switch_committed"));
+  ASSERT_TRUE(restarted->PrepareStandby("v4", kKeepResources).ok());
+  EXPECT_FALSE(HasBootFile("slot_b/switch_committed"));
+}
+
 TEST_F(DirBootControllerTest, ResetBeforeConfirmFallsBackAndReportsFailure) {
   auto boot = Boot();
   ASSERT_TRUE(boot->ConfirmBoot().ok());

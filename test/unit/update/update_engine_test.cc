@@ -715,6 +715,7 @@ TEST_F(UpdateEngineTest, ShutdownDuringDownloadCancelsAndMarksTheStandbyFailed) 
 TEST_F(UpdateEngineTest, InitialStateComesFromTheBootController) {
   // A fallback detected at boot is reported as a recoverable failure with its reason.
   WriteFile(slots_ / "boot/slot_b/status", "UPDATING");
+  WriteFile(slots_ / "boot/slot_b/switch_committed", "");
   WriteFile(slots_ / "boot/slot_a/version", "v1");
   StartEngine({}, [](const http::FetcherConfig&) { return std::make_unique<NotFoundFetcher>(); });
   StatusSnapshot s = engine_->Snapshot();
