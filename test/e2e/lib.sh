@@ -17,7 +17,7 @@ log() { printf '\033[1m[e2e %(%H:%M:%S)T]\033[0m %s\n' -1 "$*" >&2; }
 fail() {
   log "FAIL: $*"
   if [[ -n "${E2E_WORK:-}" ]]; then
-    for f in "$E2E_WORK"/otaclient*.log; do
+    for f in "$E2E_WORK"/otaclient*.log "$E2E_WORK"/otaproxy*.log; do
       [[ -f "$f" ]] && { echo "--- last lines of $f" >&2; tail -40 "$f" >&2; }
     done
   fi
@@ -283,5 +283,5 @@ start_otaproxy() {
 otaproxy_up() { otaproxy_stats "$1" >/dev/null; }
 otaproxy_stats() {  # otaproxy_stats NAME: its /_otaproxy/stats JSON
   local v="OTAPROXY_PORT_$1"
-  curl -sf "http://127.0.0.1:${!v}/_otaproxy/stats"
+  curl -sf --max-time 5 "http://127.0.0.1:${!v}/_otaproxy/stats"
 }
