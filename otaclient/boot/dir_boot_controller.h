@@ -14,6 +14,7 @@
 //   R/boot/slot_<x>/switch_committed  present once CommitSwitch armed the one-shot into the
 //                               slot (removed by PrepareStandby): tells "did not boot" from
 //                               "interrupted before the switch" when we are back on the other
+//                               slot
 // A slot whose status is UPDATING is never made the default.
 // Rollback: possible when the other slot's status is SUCCESS (the slot an update came from is
 // promoted from INITIALIZED to SUCCESS when the new slot is confirmed: it ran until then).

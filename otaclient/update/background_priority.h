@@ -1,8 +1,10 @@
 // The update runs in the background of the ECU's real work: its threads get a lower CPU
-// priority (nice) and the lowest best-effort I/O priority, so the vehicle's own processes and
-// otaclient's gRPC service (Status while eight ECUs hash and write on two cores) are served
-// first. Linux keeps both per thread and a new thread inherits them from its creator, so
-// lowering the session thread once covers every worker it starts (hashing, downloads, apply).
+// priority (nice) and the lowest best-effort I/O priority, so the vehicle's own processes (and
+// otaclient's gRPC threads) are served first when they compete for a core or the disk. (It does
+// not shorten Status stalls that are kernel time, e.g. ext4 inode allocation on a churned file
+// system: test/bench/status_latency.sh measured no difference.) Linux keeps both per thread and a
+// new thread inherits them from its creator, so lowering the session thread once covers every
+// worker it starts (hashing, downloads, apply).
 #pragma once
 
 #include "absl/status/status.h"
