@@ -18,6 +18,7 @@
 
 #include "common/config/ecu_info.h"
 #include "common/config/proxy_info.h"
+#include "common/fs/fs.h"
 #include "common/http/curl_fetcher.h"
 #include "common/log/log.h"
 #include "common/util/strings.h"
@@ -41,7 +42,9 @@ The OTA update daemon of one ECU: serves OtaClientV2.OtaClientService on <ecu_in
                             (default /opt/ota/client/certs)
   --allow-unverified-image  DEVELOPMENT ONLY: accept images whose signer does not chain to an
                             installed CA
-  --listen-port N           gRPC port (default 50051)
+  --listen-port N           gRPC port (default 50051; 0: any free port, see --port-file)
+  --port-file FILE          once listening, write the port to FILE ("<port>\n", atomically);
+                            removed again when otaclient stops
   --boot-backend B          auto|dir|grub|cboot; auto follows ecu_info's `bootloader`, and
                             without one the CPU (x86_64: grub, aarch64: cboot) (default auto)
   --dir-slots-root DIR      root of the directory backend's slots (slot_a/, slot_b/, boot/)
@@ -79,6 +82,7 @@ struct Flags {
   std::filesystem::path certs_dir = "/opt/ota/client/certs";
   bool allow_unverified_image = false;
   int listen_port = ota::service::kDefaultPort;
+  std::filesystem::path port_file;
   std::string boot_backend = "auto";
   std::filesystem::path dir_slots_root;
   std::filesystem::path grub_boot_dir = "/boot";
@@ -152,7 +156,10 @@ Flags ParseFlags(int argc, char** argv) {
       no_value();
       flags.allow_unverified_image = true;
     } else if (name == "--listen-port") {
-      flags.listen_port = ParseInt(name, value(), 1, 65535);
+      flags.listen_port = ParseInt(name, value(), 0, 65535);
+    } else if (name == "--port-file") {
+      flags.port_file = value();
+      if (flags.port_file.empty()) UsageError("--port-file needs a path");
     } else if (name == "--boot-backend") {
       flags.boot_backend = value();
       if (flags.boot_backend != "dir" && flags.boot_backend != "auto" &&
@@ -369,12 +376,22 @@ int main(int argc, char** argv) {
   server_options.port = flags.listen_port;
   auto server = ota::service::StartServer(service, server_options);
   if (!server.ok()) Fatal("cannot start the gRPC server", server.status());
+  // The bound port for whoever started us (--listen-port 0): a file that appears only complete.
+  if (!flags.port_file.empty()) {
+    const absl::Status written =
+        ota::fs::WriteFileAtomic(flags.port_file, ota::StrCat(server->port, "\n"));
+    if (!written.ok()) {
+      server->server->Shutdown(std::chrono::system_clock::now());
+      Fatal(ota::StrCat("cannot write the port file ", flags.port_file.string()), written);
+    }
+  }
 
   ota::log::Info(
       "otaclient started",
       {{"ecu_id", ecu_info->ecu_id},
        {"otaclient_version", ota::service::OtaClientVersion()},
        {"listen", server->address},
+       {"port", std::to_string(server->port)},
        {"active_slot", boot_state->active_slot},
        {"firmware_version", boot_state->version},
        {"secondaries", std::to_string(ecu_info->secondaries.size())},
@@ -389,6 +406,7 @@ int main(int argc, char** argv) {
   // update (its standby stays unbootable, the active slot untouched).
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   server->server->Wait();
+  if (!flags.port_file.empty()) ::unlink(flags.port_file.c_str());  // no longer listening
   if (waiting_for_secondaries) {
     // The switch is committed and durable; nothing is being written. Releasing the wait would
     // make the session reboot (the engine never interrupts after the commit), so stop here: the

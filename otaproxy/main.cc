@@ -2,6 +2,7 @@
 // of cache store, upstream client and server, and a graceful stop on SIGTERM/SIGINT.
 #include <malloc.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "common/config/proxy_info.h"
+#include "common/fs/fs.h"
 #include "common/log/log.h"
 #include "common/util/strings.h"
 #include "otaproxy/cache/cache_store.h"
@@ -32,6 +34,8 @@ when enable_local_ota_proxy_cache is true.
   --config-dir DIR          proxy_info.yml / proxy_info.yaml (default /boot/ota; absent = defaults)
   --listen-addr ADDR        overrides local_ota_proxy_listen_addr
   --listen-port N           overrides local_ota_proxy_listen_port (0 = any free port)
+  --port-file FILE          once listening, write the port to FILE ("<port>\n", atomically);
+                            removed again when otaproxy stops
   --upper-proxy URL         overrides upper_ota_proxy ("" = none)
   --no-cache                relay only (overrides enable_local_ota_proxy_cache)
   --cache-dir DIR           cache location (default /ota-cache)
@@ -62,6 +66,7 @@ struct Flags {
   std::filesystem::path config_dir = "/boot/ota";
   std::optional<std::string> listen_addr;
   std::optional<int> listen_port;
+  std::filesystem::path port_file;
   std::optional<std::string> upper_proxy;
   bool no_cache = false;
   std::filesystem::path cache_dir = "/ota-cache";
@@ -148,6 +153,9 @@ Flags ParseFlags(int argc, char** argv) {
       flags.listen_addr = value();
     } else if (name == "--listen-port") {
       flags.listen_port = static_cast<int>(ParseInt(name, value(), 0, 65535));
+    } else if (name == "--port-file") {
+      flags.port_file = value();
+      if (flags.port_file.empty()) UsageError("--port-file needs a path");
     } else if (name == "--upper-proxy") {
       flags.upper_proxy = value();
     } else if (name == "--no-cache") {
@@ -264,6 +272,15 @@ int main(int argc, char** argv) {
   }
   auto proxy = ota::proxy::ProxyServer::Start(server, std::move(store), upstream);
   if (!proxy.ok()) Fatal("cannot start otaproxy", proxy.status());
+  // The bound port for whoever started us (--listen-port 0): a file that appears only complete.
+  if (!flags.port_file.empty()) {
+    const absl::Status written =
+        ota::fs::WriteFileAtomic(flags.port_file, ota::StrCat((*proxy)->port(), "\n"));
+    if (!written.ok()) {
+      (*proxy)->Stop();
+      Fatal(ota::StrCat("cannot write the port file ", flags.port_file.string()), written);
+    }
+  }
   ota::log::Info("otaproxy ready",
                  {{"proxy_info", info->source.empty() ? "defaults" : info->source.string()},
                   {"port", std::to_string((*proxy)->port())}});
@@ -272,5 +289,6 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &signal_number);
   ota::log::Info("stopping", {{"signal", std::to_string(signal_number)}});
   (*proxy)->Stop();
+  if (!flags.port_file.empty()) ::unlink(flags.port_file.c_str());  // no longer listening
   return 0;
 }

@@ -1,6 +1,6 @@
 // The otaclient binary as a process: starts from a config dir and a directory slot root, serves
-// Status on the port it was given, stops cleanly on SIGTERM; bad configs and flags exit non-zero
-// with a message.
+// Status on the port it bound (--listen-port 0: reported in its log and --port-file), stops
+// cleanly on SIGTERM; bad configs and flags exit non-zero with a message.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -12,6 +12,7 @@
 #include "common/util/strings.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/otaclient_v2.grpc.pb.h"
+#include "test/lib/ports/port_file.h"
 #include "test/unit/service/test_support.h"
 
 namespace ota::service {
@@ -53,21 +54,23 @@ TEST_F(OtaclientMainTest, ServesStatusAndStopsOnSigterm) {
               "format_version: 1\necu_id: ecu-main\nip_addr: 127.0.0.1\n"
               "available_ecu_ids: [ecu-main, ecu-sub]\nbootloader: dir\n");
   WriteConfig("proxy_info.yml", "enable_local_ota_proxy: false\n");
-  const int port = testing::FreePortForChild();
-  ASSERT_GT(port, 0);
+  const auto port_file = temp_->path() / "otaclient.port";
   ChildProcess daemon;
-  ASSERT_TRUE(
-      daemon.Start(Command({"--dir-slots-root", (temp_->path() / "slots").string(), "--listen-port",
-                            std::to_string(port), "--no-reboot", "--allow-unverified-image"})));
+  ASSERT_TRUE(daemon.Start(
+      Command({"--dir-slots-root", (temp_->path() / "slots").string(), "--listen-port", "0",
+               "--port-file", port_file.string(), "--no-reboot", "--allow-unverified-image"})));
+  // Written once the listener is bound: no polling of the port itself.
+  const absl::StatusOr<int> port =
+      ota::testing::WaitForPortFile(port_file, daemon.pid(), std::chrono::seconds(20));
+  ASSERT_TRUE(port.ok()) << port.status() << daemon.Wait().err;
 
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
-  auto channel = grpc::CreateCustomChannel(StrCat("127.0.0.1:", port),
+  auto channel = grpc::CreateCustomChannel(StrCat("127.0.0.1:", *port),
                                            grpc::InsecureChannelCredentials(), args);
   auto stub = OtaClientV2::OtaClientService::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  context.set_wait_for_ready(true);  // the daemon may still be starting
   OtaClientV2::StatusResponse status;
   const grpc::Status rpc = stub->Status(&context, {}, &status);
   ASSERT_TRUE(rpc.ok()) << rpc.error_message();
@@ -82,10 +85,16 @@ TEST_F(OtaclientMainTest, ServesStatusAndStopsOnSigterm) {
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.err.find("otaclient started"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("ecu_id=ecu-main"), std::string::npos) << result.err;
+  // The log line reports the port too, in the file's words.
+  EXPECT_NE(result.err.find(StrCat("listen=127.0.0.1:", *port, " port=", *port, " ")),
+            std::string::npos)
+      << result.err;
   EXPECT_NE(result.err.find("--allow-unverified-image"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("stopped"), std::string::npos) << result.err;
   // The directory backend laid out its slots under the given root, nowhere else.
   EXPECT_TRUE(std::filesystem::is_directory(temp_->path() / "slots" / "slot_a"));
+  // Stopped: the port file is gone with the listener.
+  EXPECT_FALSE(std::filesystem::exists(port_file));
 }
 
 TEST_F(OtaclientMainTest, StartupErrorsExitOneWithTheReason) {
@@ -97,6 +106,7 @@ TEST_F(OtaclientMainTest, StartupErrorsExitOneWithTheReason) {
   const std::string slots = (temp_->path() / "slots").string();
   // GRUB pointed at a plain directory (never the host's /boot): refused, nothing written.
   const std::string no_boot = (temp_->path() / "no-boot").string();
+  const std::string bad_port_file = (temp_->path() / "no-such-dir" / "otaclient.port").string();
   const Case cases[] = {
       {"ecu_id: [broken\n", {"--dir-slots-root", slots}, "ecu_info.yml"},
       {"ecu_id: e\nbootloader: grub\n",
@@ -107,8 +117,12 @@ TEST_F(OtaclientMainTest, StartupErrorsExitOneWithTheReason) {
        "cannot create the boot controller"},
       {"ecu_id: e\nbootloader: dir\n", {}, "needs --dir-slots-root"},
       {"ecu_id: e\nip_addr: 192.0.2.1\nbootloader: dir\n",
-       {"--dir-slots-root", slots, "--listen-port", std::to_string(testing::FreePortForChild())},
-       "cannot listen for gRPC on 192.0.2.1:"},
+       {"--dir-slots-root", slots, "--listen-port", "0"},
+       "cannot listen for gRPC on 192.0.2.1:0"},
+      // The port file cannot be written (its directory is missing): no daemon that nobody finds.
+      {"ecu_id: e\nip_addr: 127.0.0.1\nbootloader: dir\n",
+       {"--dir-slots-root", slots, "--listen-port", "0", "--port-file", bad_port_file},
+       StrCat("otaclient: cannot write the port file ", bad_port_file, ": ")},
   };
   for (const Case& c : cases) {
     WriteConfig("ecu_info.yml", c.ecu_info);
@@ -120,11 +134,14 @@ TEST_F(OtaclientMainTest, StartupErrorsExitOneWithTheReason) {
 }
 
 TEST_F(OtaclientMainTest, FlagErrorsExitTwoAndHelpExitsZero) {
+  // (--listen-port 0 is valid: any free port, ServesStatusAndStopsOnSigterm runs with it.)
   const std::vector<std::vector<std::string>> bad = {
       {"--bogus"},
-      {"--listen-port", "0"},
+      {"--listen-port", "-1"},
       {"--listen-port", "70000"},
       {"--listen-port", "12x"},
+      {"--port-file"},
+      {"--port-file="},
       {"--download-parallel", "0"},
       {"--boot-backend", "uefi"},
       {"--log-level", "loud"},
