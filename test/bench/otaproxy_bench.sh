@@ -67,7 +67,8 @@ trap cleanup EXIT
 ln -s "$data/www/mix" "$E2E_WORK/www" 2>/dev/null || true
 mkdir -p "$E2E_WORK/www-root"
 ln -s "$data/www/mix" "$E2E_WORK/www-root/mix"
-"$HARNESS" start "$E2E_WORK/nginx" "$E2E_WORK/www-root" >/dev/null || fail "origin nginx did not start"
+OTA_TEST_PORTS_OWNER=$$ "$HARNESS" start "$E2E_WORK/nginx" "$E2E_WORK/www-root" >/dev/null ||
+  fail "origin nginx did not start"
 source "$E2E_WORK/nginx/ports.env"
 ORIGIN_LOG=$E2E_WORK/nginx/access.log
 
@@ -98,24 +99,26 @@ run_clients() {
 
 origin_gets() { grep -c 'req="GET /mix/' "$ORIGIN_LOG" || true; }
 
-# --- otaproxy
-OURS_PORT=$(free_port)
+# --- otaproxy (any free port, read from its port file; a new one each start)
+OURS_PORT=
 OURS_PID=
 start_ours() {  # fresh empty cache each time
-  rm -rf "$E2E_WORK/ours/cache"
+  rm -rf "$E2E_WORK/ours/cache" "$E2E_WORK/ours/port"
   mkdir -p "$E2E_WORK/ours/config"
   printf 'gateway: false\n' >"$E2E_WORK/ours/config/proxy_info.yml"
-  "$OTAPROXY" --config-dir "$E2E_WORK/ours/config" --listen-addr 127.0.0.1 --listen-port "$OURS_PORT" \
-    --cache-dir "$E2E_WORK/ours/cache" --disk-soft-percent 95 --disk-hard-percent 98 \
-    --log-level warning >>"$E2E_WORK/ours.log" 2>&1 &
+  "$OTAPROXY" --config-dir "$E2E_WORK/ours/config" --listen-addr 127.0.0.1 --listen-port 0 \
+    --port-file "$E2E_WORK/ours/port" --cache-dir "$E2E_WORK/ours/cache" \
+    --disk-soft-percent 95 --disk-hard-percent 98 --log-level warning >>"$E2E_WORK/ours.log" 2>&1 &
   OURS_PID=$!
   E2E_PIDS+=("$OURS_PID")
-  wait_until 60 "otaproxy listens" curl -sf -o /dev/null "http://127.0.0.1:$OURS_PORT/_otaproxy/stats"
+  wait_port_file 60 "otaproxy" "$E2E_WORK/ours/port" "$OURS_PID"
+  OURS_PORT=$PORT_FROM_FILE
 }
 stop_ours() { kill "$OURS_PID"; wait "$OURS_PID" 2>/dev/null || true; }
 
-# --- nginx proxy_cache (master + one worker per core), forward proxy for absolute-form GETs
-NGX_PORT=$(free_port)
+# --- nginx proxy_cache (master + one worker per core), forward proxy for absolute-form GETs; its
+# port is in its config, so a test-port registry claim (released by e2e_cleanup)
+port_claim NGX_PORT || fail "no test port for nginx proxy_cache"
 start_nginx_cache() {
   local dir=$E2E_WORK/ngx
   rm -rf "$dir"

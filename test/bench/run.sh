@@ -179,7 +179,8 @@ if wanted 1 || wanted 2 || wanted 3; then
   mixed_totals=$(tree_totals "$BENCH_DIR/trees/$mixed") # "FILES BYTES"
 fi
 if wanted 2 || wanted 3 || wanted 4; then
-  "$HARNESS" start "$E2E_WORK/nginx" "$BENCH_DIR/www" >/dev/null || fail "nginx did not start"
+  OTA_TEST_PORTS_OWNER=$$ "$HARNESS" start "$E2E_WORK/nginx" "$BENCH_DIR/www" >/dev/null ||
+    fail "nginx did not start"
   # shellcheck disable=SC1091 # written by the harness: HTTP_PORT, CA_PEM, ...
   source "$E2E_WORK/nginx/ports.env"
 fi

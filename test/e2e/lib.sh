@@ -1,6 +1,10 @@
 # Shared helpers for the end-to-end tests and the demo (source it; needs bash).
 # Everything lives under $E2E_WORK, removed by e2e_cleanup (installed as an EXIT trap by
 # e2e_init); processes are stopped by the PIDs we recorded when we started them.
+# Ports: a daemon started once listens on port 0 and reports its port in a --port-file; a port
+# that must be known in advance (a config names it) or kept across a restart or re-exec is a
+# claim from the test-port registry (test/lib/ports/ports.sh: port_claim), released by
+# e2e_cleanup. Nothing picks ports at random.
 #
 # Environment: OTA_BIN_DIR (build dir with otaclient/, tools/), OTA_SOURCE_DIR (repo root).
 
@@ -10,6 +14,8 @@ OTACLIENT=$OTA_BIN_DIR/otaclient/otaclient
 OTACTL=$OTA_BIN_DIR/tools/otactl/otactl
 OTA_IMAGE=$OTA_BIN_DIR/tools/ota-image/ota-image
 HARNESS=$OTA_SOURCE_DIR/test/lib/nginx/nginx-harness.sh
+# shellcheck source=../lib/ports/ports.sh
+source "$OTA_SOURCE_DIR/test/lib/ports/ports.sh"
 
 E2E_PIDS=()
 
@@ -33,6 +39,7 @@ e2e_cleanup() {
     wait "$pid" 2>/dev/null || true
   done
   [[ -d "${E2E_WORK:-}/nginx" ]] && "$HARNESS" stop "$E2E_WORK/nginx" >/dev/null 2>&1 || true
+  ports_release_all || true
   if [[ -n "${E2E_WORK:-}" && "${E2E_KEEP:-0}" != 1 ]]; then rm -rf "$E2E_WORK"; fi
 }
 
@@ -71,24 +78,25 @@ build_image() {
 
 # start_nginx: serves $E2E_WORK/www; sets HTTP_PORT HTTPS_PORT PROXY_PORT CA_PEM NGINX_PID.
 start_nginx() {
-  "$HARNESS" start "$E2E_WORK/nginx" "$E2E_WORK/www" >/dev/null || fail "nginx did not start"
+  OTA_TEST_PORTS_OWNER=$$ "$HARNESS" start "$E2E_WORK/nginx" "$E2E_WORK/www" >/dev/null ||
+    fail "nginx did not start"
   # shellcheck disable=SC1091
   source "$E2E_WORK/nginx/ports.env"
   NGINX_LOG=$E2E_WORK/nginx/access.log
 }
 stop_nginx() { "$HARNESS" stop "$E2E_WORK/nginx" >/dev/null 2>&1 || true; }
 
-# free_port: a TCP port nobody listens on right now (kernel-chosen).
-free_port() {
-  local port
-  for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
-  fail "no free port found"
+# wait_port_file SECONDS WHAT FILE PID: waits until FILE (a daemon's --port-file) holds its port;
+# fails at once if PID exits first. Sets PORT_FROM_FILE.
+wait_port_file() {
+  local limit=$1 what=$2 file=$3 pid=$4
+  wait_until "$limit" "$what writes $file" port_file_written "$file" "$pid" "$what"
+  PORT_FROM_FILE=$(<"$file")
+}
+port_file_written() {
+  [[ -s "$1" ]] && return 0
+  kill -0 "$2" 2>/dev/null || fail "$3 exited before it listened"
+  return 1
 }
 
 # setup_ecu NAME ROOTFS_NAME VERSION: directory slots with slot a = a copy of the rootfs,
@@ -109,18 +117,24 @@ enable_local_ota_proxy: false
 YML
 }
 
-# start_otaclient NAME [extra flags]: sets OTA_PORT_<NAME> and records the PID.
+# start_otaclient NAME [extra flags]: sets OTA_PORT_<NAME> and records the PID. The port is a
+# registry claim: the directory backend's "reboot" re-executes the daemon with the same flags, and
+# it must come back where the test talks to it.
 start_otaclient() {
-  local name=$1 dir=$E2E_WORK/$1 port
+  local name=$1 dir=$E2E_WORK/$1 port pid
   shift
-  port=$(free_port)
+  port_claim port || fail "no test port for otaclient $name"
+  rm -f "$dir/otaclient.port"
   "$OTACLIENT" --config-dir "$dir/config" --certs-dir "$E2E_WORK/pki/certs" \
     --boot-backend dir --dir-slots-root "$dir/slots" --listen-port "$port" \
-    --ca-bundle "$CA_PEM" "$@" >>"$E2E_WORK/otaclient-$name.log" 2>&1 &
-  E2E_PIDS+=($!)
+    --port-file "$dir/otaclient.port" --ca-bundle "$CA_PEM" "$@" \
+    >>"$E2E_WORK/otaclient-$name.log" 2>&1 &
+  pid=$!
+  E2E_PIDS+=("$pid")
   printf -v "OTA_PORT_${name//[^A-Za-z0-9_]/_}" '%s' "$port"
-  printf -v "OTA_PID_${name//[^A-Za-z0-9_]/_}" '%s' "$!"
-  wait_until 30 "otaclient $name answers" otactl_ok "$name"
+  printf -v "OTA_PID_${name//[^A-Za-z0-9_]/_}" '%s' "$pid"
+  wait_port_file 30 "otaclient $name" "$dir/otaclient.port" "$pid"
+  [[ $PORT_FROM_FILE == "$port" ]] || fail "otaclient $name listens on $PORT_FROM_FILE, not $port"
 }
 
 otactl() {  # otactl NAME SUBCOMMAND ARGS...
@@ -130,7 +144,6 @@ otactl() {  # otactl NAME SUBCOMMAND ARGS...
   shift
   "$OTACTL" "$sub" --target "127.0.0.1:${!var}" "$@"
 }
-otactl_ok() { otactl "$1" status --json >/dev/null 2>&1 || [[ $? -ne 4 ]]; }
 
 # status_field NAME JQ: a field of NAME's own ecu_v2 entry. (otactl's exit code tells the
 # overall state — 1 for FAILURE — so it is not an error here.)
@@ -179,10 +192,14 @@ blob_gets() {
 # separated direct children), PORT and PID, and may set TREE_FLAGS (extra otaclient flags) and
 # expected_tree_v1/expected_tree_v2 (tree_of output) for tree_assert_v2_on_b.
 
-# tree_setup ROOTFS VERSION: ports, slots and ecu_info.yml for every ECU in ECUS.
+# tree_setup ROOTFS VERSION: ports, slots and ecu_info.yml for every ECU in ECUS. The ports are
+# registry claims: a parent's ecu_info names its children's, and an ECU comes back on its port
+# after its "reboot" (re-exec) or a restart.
 tree_setup() {
   local ecu child
-  for ecu in "${ECUS[@]}"; do PORT[$ecu]=$(free_port); done
+  for ecu in "${ECUS[@]}"; do
+    port_claim "PORT[$ecu]" || fail "no test port for $ecu"
+  done
   for ecu in "${ECUS[@]}"; do
     setup_ecu "$ecu" "$1" "$2"
     {
@@ -193,6 +210,7 @@ tree_setup() {
       [[ $ecu == "${ECUS[0]}" ]] && echo "available_ecu_ids: [$(IFS=,; echo "${ECUS[*]}")]"
       if [[ -n "${CHILDREN[$ecu]}" ]]; then
         echo "secondaries:"
+        # shellcheck disable=SC2153 # PORT: the caller's array, filled by port_claim above
         for child in ${CHILDREN[$ecu]}; do
           echo "  - {ecu_id: \"$child\", ip_addr: \"${IP[$child]}\", port: ${PORT[$child]}}"
         done
@@ -205,15 +223,16 @@ tree_ctl() {  # tree_ctl ECU SUBCOMMAND ARGS...: otactl against that ECU's own a
   shift 2
   "$OTACTL" "$sub" --target "${IP[$ecu]}:${PORT[$ecu]}" "$@"
 }
-tree_ctl_ok() { tree_ctl "$1" status --json >/dev/null 2>&1 || [[ $? -ne 4 ]]; }
 tree_start_ecu() {  # tree_start_ecu ECU: the daemon on its own address, PID recorded
   local ecu=$1 dir=$E2E_WORK/$1
+  rm -f "$dir/otaclient.port"
   "$OTACLIENT" --config-dir "$dir/config" --certs-dir "$E2E_WORK/pki/certs" \
     --boot-backend dir --dir-slots-root "$dir/slots" --listen-port "${PORT[$ecu]}" \
-    --ca-bundle "$CA_PEM" "${TREE_FLAGS[@]}" >>"$E2E_WORK/otaclient-$ecu.log" 2>&1 &
+    --port-file "$dir/otaclient.port" --ca-bundle "$CA_PEM" "${TREE_FLAGS[@]}" \
+    >>"$E2E_WORK/otaclient-$ecu.log" 2>&1 &
   PID[$ecu]=$!
   E2E_PIDS+=($!)
-  wait_until 30 "otaclient $ecu answers" tree_ctl_ok "$ecu"
+  wait_port_file 30 "otaclient $ecu" "$dir/otaclient.port" "${PID[$ecu]}"
 }
 tree_own_field() {  # tree_own_field ECU JQ: a field of ECU's own ecu_v2 entry, asked directly
   local json
@@ -265,22 +284,25 @@ tree_assert_v2_on_b() {  # tree_assert_v2_on_b ECU: SUCCESS after its "reboot", 
 # --- otaproxy (demo.sh, multi_ecu_proxy_e2e.sh) ---
 OTAPROXY=$OTA_BIN_DIR/otaproxy/otaproxy
 # start_otaproxy NAME CONFIG_DIR [flags]: otaproxy as deploy/otaproxy.service runs it (listen
-# address/port from CONFIG_DIR/proxy_info.yml), cache in $E2E_WORK/NAME-cache; sets
-# OTAPROXY_PORT_<NAME>, records the PID. Disk-percent limits off: the test machine's disk fill
-# level must not decide what is cached.
+# address/port from CONFIG_DIR/proxy_info.yml: a registry claim, as the ECUs' configs name it),
+# cache in $E2E_WORK/NAME-cache; sets OTAPROXY_PORT_<NAME>, records the PID. Disk-percent limits
+# off: the test machine's disk fill level must not decide what is cached.
 start_otaproxy() {
-  local name=$1 config=$2 port
+  local name=$1 config=$2 port pid
   shift 2
   [[ -x "$OTAPROXY" ]] || fail "missing binary $OTAPROXY (build first)"
   port=$(sed -n 's/^local_ota_proxy_listen_port: *\([0-9]*\).*/\1/p' "$config/proxy_info.yml")
   [[ -n "$port" ]] || fail "$config/proxy_info.yml has no local_ota_proxy_listen_port"
+  rm -f "$E2E_WORK/otaproxy-$name.port"
   "$OTAPROXY" --config-dir "$config" --cache-dir "$E2E_WORK/$name-cache" \
-    --disk-soft-percent 100 --disk-hard-percent 100 "$@" >>"$E2E_WORK/otaproxy-$name.log" 2>&1 &
-  E2E_PIDS+=($!)
+    --disk-soft-percent 100 --disk-hard-percent 100 --port-file "$E2E_WORK/otaproxy-$name.port" \
+    "$@" >>"$E2E_WORK/otaproxy-$name.log" 2>&1 &
+  pid=$!
+  E2E_PIDS+=("$pid")
   printf -v "OTAPROXY_PORT_$name" '%s' "$port"
-  wait_until 15 "otaproxy $name listens" otaproxy_up "$name"
+  wait_port_file 15 "otaproxy $name" "$E2E_WORK/otaproxy-$name.port" "$pid"
+  [[ $PORT_FROM_FILE == "$port" ]] || fail "otaproxy $name listens on $PORT_FROM_FILE, not $port"
 }
-otaproxy_up() { otaproxy_stats "$1" >/dev/null; }
 otaproxy_stats() {  # otaproxy_stats NAME: its /_otaproxy/stats JSON
   local v="OTAPROXY_PORT_$1"
   curl -sf --max-time 5 "http://127.0.0.1:${!v}/_otaproxy/stats"

@@ -41,7 +41,9 @@ TREE_FLAGS=(--poll-interval-active 0.2 --poll-interval-idle 1 --secondary-timeou
   --ecu-drop-timeout 3 --secondary-grace-period 600)
 tree_setup v1 v1
 
-proxy_port=$(free_port)
+# Named in every ECU's proxy_info.yml before otaproxy starts: a registry claim.
+port_claim proxy_port || fail "no test port for otaproxy"
+# shellcheck disable=SC2154 # proxy_port: set by port_claim
 cat >"$E2E_WORK/main/config/proxy_info.yml" <<YML
 enable_local_ota_proxy: true
 gateway: true

@@ -39,26 +39,25 @@ trap e2e_cleanup EXIT
 log "work dir $E2E_WORK"
 mkdir -p "$E2E_WORK/www"
 
-# start_proxy NAME PROXY_INFO_YAML [otaproxy flags]: sets PORT_<NAME>, PID_<NAME>.
+# start_proxy NAME PROXY_INFO_YAML [otaproxy flags]: sets PORT_<NAME>, PID_<NAME>. Any free
+# port (0), read from the port file otaproxy writes once it listens; a restart gets a new one.
 start_proxy() {
-  local name=$1 yaml=$2 port pid
+  local name=$1 yaml=$2 pid
   shift 2
   mkdir -p "$E2E_WORK/$name/config"
   printf '%s\n' "$yaml" >"$E2E_WORK/$name/config/proxy_info.yml"
-  port=$(free_port)
-  "$OTAPROXY" --config-dir "$E2E_WORK/$name/config" --listen-addr 127.0.0.1 --listen-port "$port" \
-    --cache-dir "$E2E_WORK/$name/cache" --disk-soft-percent 100 --disk-hard-percent 100 \
-    --log-level warning "$@" >>"$E2E_WORK/proxy-$name.log" 2>&1 &
+  rm -f "$E2E_WORK/$name/port"
+  "$OTAPROXY" --config-dir "$E2E_WORK/$name/config" --listen-addr 127.0.0.1 --listen-port 0 \
+    --port-file "$E2E_WORK/$name/port" --cache-dir "$E2E_WORK/$name/cache" \
+    --disk-soft-percent 100 --disk-hard-percent 100 --log-level warning "$@" \
+    >>"$E2E_WORK/proxy-$name.log" 2>&1 &
   pid=$!
   E2E_PIDS+=("$pid")
-  printf -v "PORT_$name" '%s' "$port"
   printf -v "PID_$name" '%s' "$pid"
-  wait_until 15 "otaproxy $name listens" proxy_up "$name"
-}
-proxy_up() {
-  local pid_var="PID_$1"
-  kill -0 "${!pid_var}" 2>/dev/null || fail "otaproxy $1 exited"
-  curl -sf -o /dev/null "http://127.0.0.1:$(port_of "$1")/_otaproxy/stats"
+  wait_port_file 15 "otaproxy $name" "$E2E_WORK/$name/port" "$pid"
+  printf -v "PORT_$name" '%s' "$PORT_FROM_FILE"
+  curl -sf -o /dev/null "http://127.0.0.1:$PORT_FROM_FILE/_otaproxy/stats" ||
+    fail "otaproxy $name does not answer on the port it reported ($PORT_FROM_FILE)"
 }
 port_of() { local v="PORT_$1"; echo "${!v}"; }
 # stop_proxy NAME [SIGNAL]
@@ -180,7 +179,8 @@ faults)
   done
   log "500/503/404 passed through, not cached"
 
-  closed=$(free_port)
+  port_claim closed || fail "no test port"  # claimed, never bound: connections are refused
+  # shellcheck disable=SC2154 # closed: set by port_claim
   body=$(curl -s -w ' %{http_code}' -x "http://127.0.0.1:$PORT_p" "http://127.0.0.1:$closed/x")
   [[ $body == *" 502" && $body == *"127.0.0.1:$closed"* ]] || fail "unreachable upstream: '$body'"
   log "unreachable upstream: 502 naming it"

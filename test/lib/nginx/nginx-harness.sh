@@ -6,7 +6,11 @@
 #   nginx-harness.sh start DIR [ROOT]   start in the background, wait until it accepts
 #                                       connections; prints (and writes DIR/ports.env):
 #                                       HTTP_PORT= HTTPS_PORT= PROXY_PORT= CA_PEM= NGINX_PID=
-#   nginx-harness.sh stop DIR           stop the nginx started in DIR (by its recorded PID)
+#                                       The ports are claims from the test-port registry
+#                                       (test/lib/ports/ports.sh) owned by OTA_TEST_PORTS_OWNER,
+#                                       default the caller ($PPID)
+#   nginx-harness.sh stop DIR           stop the nginx started in DIR (by its recorded PID) and
+#                                       release its port claims
 #   nginx-harness.sh prepare DIR ROOT HTTP_PORT HTTPS_PORT PROXY_PORT
 #                                       only write certificates and config (used by the C++
 #                                       fixture test/lib/nginx/nginx_fixture.h, which runs
@@ -24,6 +28,8 @@
 # DIR/access.log has one line per request:
 #   port=P conn=N creq=N status=S bytes=B cc="<Ota-File-Cache-Control>" req="<request line>"
 set -euo pipefail
+# shellcheck source=../ports/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../ports/ports.sh"
 
 die() {
   echo "nginx-harness: $*" >&2
@@ -180,17 +186,6 @@ port_in_use() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-random_free_port() {
-  local port
-  while true; do
-    port=$((20000 + RANDOM % 40000))
-    if ! port_in_use "$port"; then
-      echo "$port"
-      return
-    fi
-  done
-}
-
 # True while PID is a live (not zombie) process.
 alive() {
   local state
@@ -209,39 +204,36 @@ cmd_start() {
   if [[ -f "$dir/harness.pid" ]] && alive "$(cat "$dir/harness.pid")"; then
     die "nginx already running for $dir (pid $(cat "$dir/harness.pid"))"
   fi
-  local try http https proxy pid ready i
-  for try in 1 2 3 4 5; do
-    http=$(random_free_port)
-    https=$(random_free_port)
-    proxy=$(random_free_port)
-    [[ $http != "$https" && $http != "$proxy" && $https != "$proxy" ]] || continue
-    cmd_prepare "$dir" "$root" "$http" "$https" "$proxy"
-    : >"$dir/error.log"
-    "$nginx" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" </dev/null \
-      >"$dir/nginx.out" 2>&1 &
-    pid=$!
-    echo "$pid" >"$dir/harness.pid"
-    # Readiness: every port accepts a connection, polled for at most 10 s.
-    ready=0
-    for ((i = 0; i < 200; i++)); do
-      alive "$pid" || break
-      if port_in_use "$http" && port_in_use "$https" && port_in_use "$proxy"; then
-        ready=1
-        break
-      fi
-      sleep 0.05
-    done
-    if [[ $ready == 1 ]] && alive "$pid"; then
-      echo "NGINX_PID=$pid" >>"$dir/ports.env"
-      cat "$dir/ports.env"
-      return 0
+  local http https proxy pid ready i
+  OTA_TEST_PORTS_OWNER=${OTA_TEST_PORTS_OWNER:-$PPID}
+  port_claim http https proxy || die "no test ports for nginx"
+  echo "$OTA_TEST_PORTS_OWNER" >"$dir/ports.owner"
+  cmd_prepare "$dir" "$root" "$http" "$https" "$proxy"
+  : >"$dir/error.log"
+  "$nginx" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" </dev/null \
+    >"$dir/nginx.out" 2>&1 &
+  pid=$!
+  echo "$pid" >"$dir/harness.pid"
+  # Readiness: every port accepts a connection, polled for at most 10 s.
+  ready=0
+  for ((i = 0; i < 200; i++)); do
+    alive "$pid" || break
+    if port_in_use "$http" && port_in_use "$https" && port_in_use "$proxy"; then
+      ready=1
+      break
     fi
-    kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$dir/harness.pid"
-    grep -q "Address already in use" "$dir/error.log" "$dir/nginx.out" 2>/dev/null || break
+    sleep 0.05
   done
+  if [[ $ready == 1 ]] && alive "$pid"; then
+    echo "NGINX_PID=$pid" >>"$dir/ports.env"
+    cat "$dir/ports.env"
+    return 0
+  fi
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$dir/harness.pid"
+  port_release "$http" "$https" "$proxy" || true
   cat "$dir/error.log" "$dir/nginx.out" >&2 2>/dev/null || true
-  die "nginx did not start in $dir"
+  die "nginx did not start in $dir (ports $http $https $proxy)"
 }
 
 cmd_stop() {
@@ -261,6 +253,18 @@ cmd_stop() {
     fi
   fi
   rm -f "$dir/harness.pid"
+  release_ports "$dir"
+}
+
+# Releases the port claims of `start` (their owner is recorded in DIR/ports.owner).
+release_ports() {
+  local dir=$1 HTTP_PORT HTTPS_PORT PROXY_PORT
+  [[ -f "$dir/ports.owner" && -f "$dir/ports.env" ]] || return 0
+  # shellcheck disable=SC1091
+  source "$dir/ports.env"
+  OTA_TEST_PORTS_OWNER=$(cat "$dir/ports.owner") port_release "$HTTP_PORT" "$HTTPS_PORT" \
+    "$PROXY_PORT" 2>/dev/null || true
+  rm -f "$dir/ports.owner"
 }
 
 main() {

@@ -20,6 +20,7 @@
 
 #include "common/util/errors.h"
 #include "common/util/strings.h"
+#include "test/lib/ports/port_registry.h"
 
 #ifndef OTA_NGINX_HARNESS
 #error "OTA_NGINX_HARNESS must name test/lib/nginx/nginx-harness.sh"
@@ -43,29 +44,6 @@ std::string FindNginx() {
     if (::access(candidate, X_OK) == 0) return candidate;
   }
   return "nginx";
-}
-
-// Three distinct ports the kernel considers free right now.
-absl::StatusOr<std::array<int, 3>> FreePorts() {
-  std::array<fs::UniqueFd, 3> sockets;
-  std::array<int, 3> ports{};
-  for (size_t i = 0; i < sockets.size(); ++i) {
-    sockets[i] = fs::UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!sockets[i].valid()) return ErrnoStatus(errno, "socket");
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    if (::bind(sockets[i].get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-      return ErrnoStatus(errno, "bind 127.0.0.1:0");
-    }
-    socklen_t len = sizeof(addr);
-    if (::getsockname(sockets[i].get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      return ErrnoStatus(errno, "getsockname");
-    }
-    ports[i] = ntohs(addr.sin_port);
-  }
-  return ports;
 }
 
 fs::UniqueFd ConnectLoopback(int port) {
@@ -140,75 +118,67 @@ absl::StatusOr<std::unique_ptr<NginxServer>> NginxServer::Start(std::filesystem:
 
 absl::Status NginxServer::Launch() {
   const std::string nginx = FindNginx();
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    OTA_ASSIGN_OR_RETURN(auto ports, FreePorts());
-    OTA_RETURN_IF_ERROR(RunPrepare(dir(), doc_root_, ports));
-    http_port_ = ports[0];
-    https_port_ = ports[1];
-    proxy_port_ = ports[2];
+  // Named in nginx.conf before nginx starts: claims from the test-port registry, held until the
+  // server object goes (port_registry.h).
+  OTA_ASSIGN_OR_RETURN(port_claims_, ClaimPorts(3));
+  http_port_ = port_claims_[0].port();
+  https_port_ = port_claims_[1].port();
+  proxy_port_ = port_claims_[2].port();
+  OTA_RETURN_IF_ERROR(RunPrepare(dir(), doc_root_, {http_port_, https_port_, proxy_port_}));
 
-    std::vector<std::string> args = {nginx,
-                                     "-p",
-                                     dir().string() + "/",
-                                     "-c",
-                                     (dir() / "nginx.conf").string(),
-                                     "-e",
-                                     (dir() / "error.log").string()};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::string out_path = (dir() / "nginx.out").string();
-    std::string error_log = (dir() / "error.log").string();
-    std::error_code ignored;
-    std::filesystem::remove(error_log, ignored);
-    const pid_t parent = ::getpid();
-    pid_t pid = ::fork();
-    if (pid < 0) return ErrnoStatus(errno, "fork");
-    if (pid == 0) {
-      // Child: only async-signal-safe calls until exec.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(126);
-      int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int null_in = ::open("/dev/null", O_RDONLY);
-      if (out < 0 || null_in < 0) ::_exit(126);
-      ::dup2(null_in, STDIN_FILENO);
-      ::dup2(out, STDOUT_FILENO);
-      ::dup2(out, STDERR_FILENO);
-      ::execvp(argv[0], argv.data());
-      ::_exit(127);
-    }
-    pid_ = pid;
-
-    // Readiness: all ports accept a connection (bounded), or nginx exited.
-    const auto deadline = Clock::now() + kStartTimeout;
-    bool exited = false;
-    while (Clock::now() < deadline) {
-      int wstatus = 0;
-      if (::waitpid(pid_, &wstatus, WNOHANG) == pid_) {
-        exited = true;
-        pid_ = -1;
-        break;
-      }
-      if (ConnectLoopback(http_port_).valid() && ConnectLoopback(https_port_).valid() &&
-          ConnectLoopback(proxy_port_).valid()) {
-        return absl::OkStatus();
-      }
-      std::this_thread::sleep_for(kPollInterval);
-    }
-    if (!exited) {
-      Kill();
-      return absl::DeadlineExceededError(
-          StrCat("nginx did not accept connections within 10 s; see ", error_log));
-    }
-    auto errors = fs::ReadFile(error_log);
-    auto output = fs::ReadFile(out_path);
-    std::string why = StrCat(errors.ok() ? *errors : "", output.ok() ? *output : "");
-    // Someone took a port between our probe and nginx's bind: try other ports.
-    if (why.find("Address already in use") == std::string::npos) {
-      return absl::InternalError(StrCat("nginx exited at start: ", why));
-    }
+  std::vector<std::string> args = {nginx,
+                                   "-p",
+                                   dir().string() + "/",
+                                   "-c",
+                                   (dir() / "nginx.conf").string(),
+                                   "-e",
+                                   (dir() / "error.log").string()};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::string out_path = (dir() / "nginx.out").string();
+  std::string error_log = (dir() / "error.log").string();
+  std::error_code ignored;
+  std::filesystem::remove(error_log, ignored);
+  const pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) return ErrnoStatus(errno, "fork");
+  if (pid == 0) {
+    // Child: only async-signal-safe calls until exec.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(126);
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int null_in = ::open("/dev/null", O_RDONLY);
+    if (out < 0 || null_in < 0) ::_exit(126);
+    ::dup2(null_in, STDIN_FILENO);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(out, STDERR_FILENO);
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
   }
-  return absl::InternalError("nginx could not bind free ports after 5 attempts");
+  pid_ = pid;
+
+  // Readiness: all ports accept a connection (bounded), or nginx exited.
+  const auto deadline = Clock::now() + kStartTimeout;
+  while (Clock::now() < deadline) {
+    int wstatus = 0;
+    if (::waitpid(pid_, &wstatus, WNOHANG) == pid_) {
+      pid_ = -1;
+      auto errors = fs::ReadFile(error_log);
+      auto output = fs::ReadFile(out_path);
+      return absl::InternalError(
+          StrCat("nginx exited at start (ports ", http_port_, " ", https_port_, " ", proxy_port_,
+                 "): ", errors.ok() ? *errors : "", output.ok() ? *output : ""));
+    }
+    if (ConnectLoopback(http_port_).valid() && ConnectLoopback(https_port_).valid() &&
+        ConnectLoopback(proxy_port_).valid()) {
+      return absl::OkStatus();
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
+  Kill();
+  return absl::DeadlineExceededError(
+      StrCat("nginx did not accept connections within 10 s; see ", error_log));
 }
 
 NginxServer::~NginxServer() { (void)Stop(); }

@@ -5,8 +5,9 @@
 //   ASSERT_OK_AND_ASSIGN(auto nginx, ota::testing::NginxServer::Start(root));
 //   fetch(nginx->HttpUrl("/a.txt")); ... nginx->AccessLog() ...
 //
-// Ports come from the kernel (bind to port 0); the server's files live in a temp dir removed by
-// the destructor after nginx, and only nginx, has been stopped and reaped. nginx also dies with
+// Ports are claims from the test-port registry (test/lib/ports/port_registry.h), held as long as
+// the object; the server's files live in a temp dir removed by the destructor after nginx, and
+// only nginx, has been stopped and reaped. nginx also dies with
 // the thread that started it (PR_SET_PDEATHSIG), so a crashing test leaves nothing running.
 #pragma once
 
@@ -22,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/fs/fs.h"
+#include "test/lib/ports/port_registry.h"
 
 namespace ota::testing {
 
@@ -76,6 +78,7 @@ class NginxServer {
   absl::Status SyncAccessLog();
 
   fs::TempDir dir_;
+  std::vector<PortClaim> port_claims_;  // released after the destructor stopped nginx
   std::filesystem::path doc_root_;
   int http_port_ = 0;
   int https_port_ = 0;

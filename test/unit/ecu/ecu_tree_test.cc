@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "test/lib/ports/port_registry.h"
 #include "test/unit/ecu/scripted_ecu.h"
 #include "test/unit/service/test_support.h"
 
@@ -59,7 +60,13 @@ class EcuTreeTest : public ::testing::Test {
     AddChild("sub1", "127.0.0.2", {"sub1", "sub1a"});
     children_["sub1"].ecu->SetStatus(
         {Entry("sub1", OtaClientV2::SUCCESS), Entry("sub1a", OtaClientV2::SUCCESS)});
-    AddChild("sub2", "127.0.0.3", {"sub2"});
+    // sub2 is restarted on its address in SilentEcusAreDroppedAfterTheTimeoutAndComeBack: a port
+    // from the test-port registry, which nobody else can take while it is down (port 0 gives one
+    // from the ephemeral range, which any outgoing connection may get meanwhile).
+    auto sub2_port = ::ota::testing::ClaimPort();
+    ASSERT_TRUE(sub2_port.ok()) << sub2_port.status();
+    sub2_port_ = std::move(*sub2_port);
+    AddChild("sub2", "127.0.0.3", {"sub2"}, sub2_port_.port());
     children_["sub2"].ecu->SetStatus({Entry("sub2", OtaClientV2::SUCCESS)});
     options_.self_ecu_id = "main";
     options_.forward_timeout = milliseconds(1000);
@@ -76,9 +83,12 @@ class EcuTreeTest : public ::testing::Test {
     }
   }
 
-  void AddChild(const std::string& id, const std::string& ip, std::set<std::string> subtree) {
+  // A scripted child on `ip`:`port` (0: any free port).
+  void AddChild(const std::string& id, const std::string& ip, std::set<std::string> subtree,
+                int port = 0) {
     Child& child = children_[id];
     child.ip = ip;
+    child.port = port;
     child.ecu = std::make_unique<ScriptedEcu>(std::move(subtree));
     child.Start();
     options_.children.push_back({id, ip, static_cast<uint16_t>(child.port)});
@@ -118,6 +128,7 @@ class EcuTreeTest : public ::testing::Test {
   EcuTreeOptions options_;
   std::unique_ptr<EcuTree> tree_;
   std::unique_ptr<service::testing::ClosedPort> closed_port_;
+  ::ota::testing::PortClaim sub2_port_;
 };
 
 using Strings = std::vector<std::string>;

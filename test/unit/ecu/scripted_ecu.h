@@ -134,11 +134,14 @@ class GarbageService final : public grpc::CallbackGenericService {
   std::vector<std::unique_ptr<Reactor>> reactors_;
 };
 
-// A server on `address`:`port` (0 = kernel-chosen) carrying `service`.
+// A server on `address`:`port` (0 = kernel-chosen; else a test-port registry claim) carrying
+// `service`; *port is set to the bound port.
 inline std::unique_ptr<grpc::Server> Serve(const std::string& address, int* port,
                                            grpc::Service* service,
                                            grpc::CallbackGenericService* generic = nullptr) {
   grpc::ServerBuilder builder;
+  // As otaclient does: a port already in use fails instead of being shared (SO_REUSEPORT).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(address + ":" + std::to_string(*port), grpc::InsecureServerCredentials(),
                            port);
   if (service) builder.RegisterService(service);

@@ -24,6 +24,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test/lib/nginx/nginx_fixture.h"
+#include "test/lib/ports/port_registry.h"
 
 namespace ota::http {
 namespace {
@@ -57,17 +58,12 @@ std::string ZstdCompress(const std::string& data) {
   return out;
 }
 
-// A port nothing listens on (the kernel just handed it out and we closed it again).
-int ClosedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+// A port nothing listens on: claimed in the test-port registry and never bound, so neither
+// another test nor an outgoing connection can be on it while the claim lives.
+::ota::testing::PortClaim ClosedPort() {
+  auto claim = ::ota::testing::ClaimPort();
+  EXPECT_TRUE(claim.ok()) << claim.status();
+  return claim.ok() ? std::move(*claim) : ::ota::testing::PortClaim();
 }
 
 // An HTTP/1.1 server that answers each connection's first request with `body`, announcing
@@ -675,7 +671,8 @@ TEST_F(CurlFetcherTest, BrokenZstdIsDataLoss) {
 
 TEST_F(CurlFetcherTest, ServerDownIsUnavailableNamingTheUrl) {
   auto fetcher = CreateCurlFetcher(Config());
-  const std::string url = "http://127.0.0.1:" + std::to_string(ClosedPort()) + "/files/x";
+  const auto closed = ClosedPort();
+  const std::string url = "http://127.0.0.1:" + std::to_string(closed.port()) + "/files/x";
   RunOutcome out = Run(*fetcher, {Job(url, "x", "content")});
   ASSERT_EQ(out.done.size(), 1u);
   EXPECT_EQ(out.done[0].status.code(), absl::StatusCode::kUnavailable);
@@ -787,7 +784,8 @@ TEST_F(CurlFetcherTest, ForwardProxyGetsHttpsUrlsRewrittenToHttp) {
 }
 
 TEST_F(CurlFetcherTest, ProxyEnvironmentVariablesAreIgnored) {
-  const std::string dead_proxy = "http://127.0.0.1:" + std::to_string(ClosedPort());
+  const auto closed = ClosedPort();
+  const std::string dead_proxy = "http://127.0.0.1:" + std::to_string(closed.port());
   const char* vars[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
                         "HTTPS_PROXY", "all_proxy",  "ALL_PROXY"};
   for (const char* var : vars) ::setenv(var, dead_proxy.c_str(), 1);

@@ -2,15 +2,20 @@
 #include <curl/curl.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "common/fs/fs.h"
+#include "common/util/strings.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test/lib/nginx/nginx_fixture.h"
+#include "test/lib/ports/port_registry.h"
 
 namespace ota::testing {
 namespace {
@@ -143,7 +148,11 @@ TEST(NginxHarnessScript, StartServeStop) {
   std::filesystem::create_directories(www);
   ASSERT_TRUE(fs::WriteFileAtomic(www / "b.txt", "script\n").ok());
   const std::string n = (dir->path() / "n").string();
-  ASSERT_EQ(std::system(("bash " + script + " start " + n + " " + www.string() + " >" +
+  // Its ports are claims in the test-port registry, owned by this process.
+  const std::string ports_env =
+      StrCat("OTA_TEST_PORTS_TOOL=", OTA_BINARY_DIR,
+             "/test/lib/ports/ota-test-ports OTA_TEST_PORTS_OWNER=", ::getpid(), " ");
+  ASSERT_EQ(std::system((ports_env + "bash " + script + " start " + n + " " + www.string() + " >" +
                          dir->path().string() + "/start.out")
                             .c_str()),
             0);
@@ -154,9 +163,27 @@ TEST(NginxHarnessScript, StartServeStop) {
     return env->substr(at + key.size() + 1, env->find('\n', at) - at - key.size() - 1);
   };
   const std::string pid = value("NGINX_PID");
+  auto self = OwnerOf(::getpid());
+  ASSERT_TRUE(self.ok()) << self.status();
+  auto ours = [&] {
+    std::set<int> ports;
+    auto options = PortRegistryOptionsFromEnv();
+    EXPECT_TRUE(options.ok()) << options.status();
+    if (!options.ok()) return ports;
+    auto claims = ListClaims(*options);
+    EXPECT_TRUE(claims.ok()) << claims.status();
+    if (!claims.ok()) return ports;
+    for (const ClaimInfo& c : *claims) {
+      if (c.owner == *self) ports.insert(c.port);
+    }
+    return ports;
+  };
+  EXPECT_EQ(ours(), (std::set<int>{std::stoi(value("HTTP_PORT")), std::stoi(value("HTTPS_PORT")),
+                                   std::stoi(value("PROXY_PORT"))}));
   Response r = Fetch("https://127.0.0.1:" + value("HTTPS_PORT") + "/b.txt", value("CA_PEM"));
   EXPECT_EQ(r.body, "script\n") << r.error;
-  EXPECT_EQ(std::system(("bash " + script + " stop " + n).c_str()), 0);
+  EXPECT_EQ(std::system((ports_env + "bash " + script + " stop " + n).c_str()), 0);
+  EXPECT_TRUE(ours().empty());  // released by stop
   EXPECT_NE(Fetch("http://127.0.0.1:" + value("HTTP_PORT") + "/b.txt").result, CURLE_OK);
   // The process is gone or at most a zombie nobody reaped (it is not our child).
   auto stat = fs::ReadFile("/proc/" + pid + "/stat");

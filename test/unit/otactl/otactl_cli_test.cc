@@ -2,8 +2,6 @@
 // The daemon side of abort and rollback is covered by test/e2e/update_e2e.sh (abort, rollback)
 // against a real otaclient; here: parsing, help, the default target from ecu_info and the
 // "daemon down" path (a loopback port nothing listens on).
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +13,7 @@
 #include "common/util/strings.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test/lib/ports/port_registry.h"
 
 namespace ota::otactl {
 namespace {
@@ -53,16 +52,12 @@ Outcome RunOtactl(const std::vector<std::string>& args) {
   return outcome;
 }
 
-// A loopback port nothing listens on (the kernel just handed it out and we closed it again).
-int ClosedPort() {
-  fs::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-  return ntohs(addr.sin_port);
+// A port nothing listens on: claimed in the test-port registry and never bound, so neither
+// another test nor an outgoing connection can be on it while the claim lives.
+::ota::testing::PortClaim ClosedPort() {
+  auto claim = ::ota::testing::ClaimPort();
+  EXPECT_TRUE(claim.ok()) << claim.status();
+  return claim.ok() ? std::move(*claim) : ::ota::testing::PortClaim();
 }
 
 TEST(OtactlAbortRollbackCliTest, BadCommandLinesAreUsageErrors) {
@@ -100,7 +95,8 @@ TEST(OtactlAbortRollbackCliTest, HelpDescribesTheCommand) {
 }
 
 TEST(OtactlAbortRollbackCliTest, DaemonDownIsExitFourNamingTheTarget) {
-  const std::string target = StrCat("127.0.0.1:", ClosedPort());
+  const auto closed = ClosedPort();
+  const std::string target = StrCat("127.0.0.1:", closed.port());
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"abort", "--target", target, "--ecu", "main"},
         std::vector<std::string>{"rollback", "--target", target, "--ecu", "main", "--ecu", "sub"},

@@ -18,6 +18,7 @@
 #include "google/protobuf/dynamic_message.h"
 #include "grpcpp/grpcpp.h"
 #include "test/lib/grpc_reflection_db.h"
+#include "test/lib/ports/port_file.h"
 #include "test/unit/service/test_support.h"
 
 namespace ota::service {
@@ -54,20 +55,19 @@ class ReflectionProcessTest : public ::testing::Test {
     auto dir = fs::TempDir::Create("reflection-process-test");
     ASSERT_TRUE(dir.ok()) << dir.status();
     temp_ = std::make_unique<fs::TempDir>(std::move(*dir));
-    main_port_ = testing::FreePortForChild();
-    sub_port_ = testing::FreePortForChild();
-    ASSERT_GT(main_port_, 0);
-    ASSERT_GT(sub_port_, 0);
-    StartEcu("sub", "127.0.0.2", sub_port_, "", &sub_);
-    StartEcu("main", "127.0.0.1", main_port_,
+    // Both on any free port; the secondary first, so the main's ecu_info can name its port.
+    StartEcu("sub", "127.0.0.2", "", &sub_, &sub_port_);
+    if (HasFatalFailure()) return;
+    StartEcu("main", "127.0.0.1",
              StrCat("available_ecu_ids: [main, sub]\nsecondaries:\n  - {ecu_id: sub, ip_addr: "
                     "127.0.0.2, port: ",
                     sub_port_, "}\n"),
-             &main_);
+             &main_, &main_port_);
   }
 
-  void StartEcu(const std::string& id, const std::string& ip, int port, const std::string& extra,
-                ChildProcess* process) {
+  // Starts otaclient `id` on `ip`, port 0; sets *port from its port file.
+  void StartEcu(const std::string& id, const std::string& ip, const std::string& extra,
+                ChildProcess* process, int* port) {
     const auto config = temp_->path() / id / "config";
     std::filesystem::create_directories(config);
     ASSERT_TRUE(fs::WriteFileAtomic(config / "ecu_info.yml",
@@ -76,11 +76,17 @@ class ReflectionProcessTest : public ::testing::Test {
                     .ok());
     ASSERT_TRUE(
         fs::WriteFileAtomic(config / "proxy_info.yml", "enable_local_ota_proxy: false\n").ok());
-    ASSERT_TRUE(process->Start({kOtaclient, "--config-dir", config.string(), "--certs-dir",
-                                (temp_->path() / "certs").string(), "--dir-slots-root",
-                                (temp_->path() / id / "slots").string(), "--listen-port",
-                                std::to_string(port), "--no-reboot", "--poll-interval-idle", "0.1",
-                                "--ecu-drop-timeout", "0.5", "--secondary-timeout", "1"}));
+    const auto port_file = temp_->path() / id / "otaclient.port";
+    ASSERT_TRUE(
+        process->Start({kOtaclient, "--config-dir", config.string(), "--certs-dir",
+                        (temp_->path() / "certs").string(), "--dir-slots-root",
+                        (temp_->path() / id / "slots").string(), "--listen-port", "0",
+                        "--port-file", port_file.string(), "--no-reboot", "--poll-interval-idle",
+                        "0.1", "--ecu-drop-timeout", "0.5", "--secondary-timeout", "1"}));
+    const absl::StatusOr<int> bound =
+        ota::testing::WaitForPortFile(port_file, process->pid(), std::chrono::seconds(20));
+    ASSERT_TRUE(bound.ok()) << id << ": " << bound.status() << process->Wait().err;
+    *port = *bound;
   }
 
   std::unique_ptr<fs::TempDir> temp_;

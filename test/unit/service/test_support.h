@@ -1,5 +1,6 @@
-// Helpers shared by the service tests: a free-port holder, a child-process runner with captured
-// output, and a gate that holds the update session in a phase.
+// Helpers shared by the service tests: a closed-port holder, a child-process runner with captured
+// output, and a gate that holds the update session in a phase. (Ports for child daemons: their
+// --listen-port 0 and --port-file, test/lib/ports/port_file.h.)
 #pragma once
 
 #include <arpa/inet.h>
@@ -47,19 +48,6 @@ class ClosedPort {
   fs::UniqueFd fd_;
   int port_ = 0;
 };
-
-// A port the kernel reports free right now (released before returning, for a child process to
-// bind; the tiny window in which another process could take it is accepted in tests).
-inline int FreePortForChild() {
-  fs::UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return 0;
-  socklen_t len = sizeof(addr);
-  if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
-  return ntohs(addr.sin_port);
-}
 
 struct ProcessResult {
   int exit_code = -1;  // -1: killed or did not exit normally
