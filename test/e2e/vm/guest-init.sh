@@ -97,11 +97,11 @@ done
 marker "otaclient-up"
 marker "status $(status_json)"
 
-# counters_of JSON: the update_status counters that move while an update makes progress (files
-# and bytes downloaded, removed, put in place; not the elapsed times, which move anyway).
+# counters_of JSON: the update_status counters (files and bytes: *_num, *_size, *_bytes,
+# *_errors), which move while an update makes progress; not the elapsed times, which move anyway.
 counters_of() {
-  echo "$1" | grep -oE '"(total_files_num|total_download_files_num|downloaded_files_num|downloaded_files_size|downloaded_bytes|downloading_errors|removed_files_num|processed_files_num|processed_files_size)": *"?[0-9]*' |
-    sed 's/"//g; s/: */=/' | tr '\n' ' '
+  echo "$1" | grep -oE '"[a-z_]+_(num|size|bytes|errors)": *"?[0-9]*' | sed 's/"//g; s/: */=/' |
+    tr '\n' ' '
 }
 
 # watch_update SECONDS: prints the Status whenever it changes at all (state, phase or a progress

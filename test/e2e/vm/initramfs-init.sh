@@ -57,7 +57,7 @@ until dev=$(resolve "$root") && [ -n "$dev" ]; do
 done
 
 mkdir -p /newroot
-mount -t "$fstype" -o "$mode" "$dev" /newroot || die "cannot mount $dev ($fstype, $mode) on /newroot"
+mount -t "$fstype" -o "$mode" "$dev" /newroot || die "cannot mount $dev ($fstype, $mode)"
 msg "root=$root is $dev, mounted $mode; switching to $init"
 umount /proc /sys
 # The real root keeps this devtmpfs (the console stays open on it).

@@ -126,9 +126,9 @@ make_initramfs() {
 }
 
 # stage_base_rootfs DIR: the guest root filesystem every image starts from (usr-merged like
-# Debian 12): busybox, the cloud kernel and its initramfs in /boot (each slot boots its own), our init,
-# otaclient + otactl, the tools the GRUB backend runs (grub-editenv, mkfs.ext4, blkid), the CA
-# group otaclient trusts, users/groups.
+# Debian 12): busybox, the cloud kernel and its initramfs in /boot (each slot boots its own), our
+# init, otaclient + otactl, the tools the GRUB backend runs (grub-editenv, mkfs.ext4, blkid), the
+# CA group otaclient trusts, users/groups.
 stage_base_rootfs() {
   local root=$1 applet
   mkdir -p "$root"/usr/{bin,sbin,lib,lib64} "$root"/{boot,dev,proc,sys,run,tmp,mnt,srv,var/lib,etc/vm}
@@ -328,7 +328,8 @@ qemu_cpu_ticks() {
 
 # Kernel console lines that say the guest's storage stalled or failed: hung tasks (reported after
 # 20 s: VM_MACHINE_ARGS), I/O errors, ext4/jbd2 giving up. (virtio-blk has no request timeouts.)
-VM_DISK_STALL_RE='^\[ *[0-9]+\.[0-9]+\] .*(blocked for more than|I/O error|EXT4-fs error|Aborting journal|Detected aborted journal)'
+VM_DISK_STALL_RE='^\[ *[0-9]+\.[0-9]+\] .*(blocked for more than|I/O error|EXT4-fs error|'
+VM_DISK_STALL_RE+='Aborting journal|Detected aborted journal)'
 
 # boot_vm NAME REQUEST [POWER_CUT_REGEX]: one boot of the machine, until the guest powers off or
 # reboots (-no-reboot: a guest reboot ends qemu; the next boot_vm is the next boot). With

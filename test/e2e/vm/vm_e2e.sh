@@ -78,7 +78,8 @@ expect_managed_grub() {
   [[ $(grep -c -- "$VM_MACHINE_ARGS" "$E2E_WORK/grub.cfg.now") -ge 2 ]] ||
     vm_fail "generated grub.cfg lost the machine's kernel arguments ($VM_MACHINE_ARGS)"
   # Each slot boots with the initramfs that goes with its kernel (copied beside it).
-  if [[ $(grep -cE '^\s*initrd /ota-slots/slot_[ab]/initrd.img$' "$E2E_WORK/grub.cfg.now") -ne 2 ]]; then
+  if [[ $(grep -cE '^\s*initrd /ota-slots/slot_[ab]/initrd.img$' "$E2E_WORK/grub.cfg.now") != 2 ]]
+  then
     cat "$E2E_WORK/grub.cfg.now" >&2
     vm_fail "generated grub.cfg does not boot both slots with their initrd"
   fi
