@@ -331,6 +331,13 @@ qemu_cpu_ticks() {
 VM_DISK_STALL_RE='^\[ *[0-9]+\.[0-9]+\] .*(blocked for more than|I/O error|EXT4-fs error|'
 VM_DISK_STALL_RE+='Aborting journal|Detected aborted journal)'
 
+# vm_last_line BYTES: the last non-blank line of the console's first BYTES, without terminal
+# escapes (GRUB's), cut to 100 columns.
+vm_last_line() {
+  { head -c "$1" "$VM_LOG" | tr -d '\r' | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' |
+    grep -v '^[[:space:]]*$' || true; } | tail -1 | cut -c1-100
+}
+
 # boot_vm NAME REQUEST [POWER_CUT_REGEX]: one boot of the machine, until the guest powers off or
 # reboots (-no-reboot: a guest reboot ends qemu; the next boot_vm is the next boot). With
 # POWER_CUT_REGEX, qemu is killed (SIGKILL: a power cut) as soon as the console shows it.
@@ -376,7 +383,7 @@ boot_vm() {
     if ((size != last_size)); then
       if ((SECONDS - quiet_since > longest)); then
         longest=$((SECONDS - quiet_since))
-        longest_after=$(head -c "$last_size" "$VM_LOG" | tail -1 | tr -d '\r' | cut -c1-100)
+        longest_after=$(vm_last_line "$last_size")
       fi
       last_size=$size
       quiet_since=$SECONDS
