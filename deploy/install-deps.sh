@@ -15,7 +15,7 @@ packages=(
   # otaproxy's HTTP server (Boost.Beast/Asio, header-only)
   libboost-dev libboost-system-dev
   # boot-loader tests and the real-boot VM test (grub-editenv, i386-pc modules, qemu under TCG)
-  grub-common grub-pc-bin qemu-system-x86 busybox-static
+  grub-common grub-pc-bin qemu-system-x86 busybox-static cpio
 )
 
 missing=()

@@ -8,7 +8,9 @@
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
+# The initramfs hands over its devtmpfs (moved onto /dev); mount one when booted without it (the
+# rootfs's own /dev is empty).
+[ -c /dev/null ] || mount -t devtmpfs devtmpfs /dev
 # The serial port is the harness's channel, whatever console= the boot menu passes.
 exec </dev/null >/dev/ttyS0 2>&1
 
@@ -95,7 +97,16 @@ done
 marker "otaclient-up"
 marker "status $(status_json)"
 
-# watch_update SECONDS: prints each phase change until the update ends or otaclient reboots us.
+# counters_of JSON: the update_status counters (files and bytes: *_num, *_size, *_bytes,
+# *_errors), which move while an update makes progress; not the elapsed times, which move anyway.
+counters_of() {
+  echo "$1" | grep -oE '"[a-z_]+_(num|size|bytes|errors)": *"?[0-9]*' | sed 's/"//g; s/: */=/' |
+    tr '\n' ' '
+}
+
+# watch_update SECONDS: prints the Status whenever it changes at all (state, phase or a progress
+# counter), so that a working update keeps the console moving and a stuck one goes silent (the
+# harness's watchdog), until the update ends or otaclient reboots us.
 watch_update() {
   last=
   seen_running=
@@ -105,9 +116,10 @@ watch_update() {
     v2=${json#*\"ecu_v2\"}  # the v2 entries: their phase is the UpdatePhase
     phase=$(echo "$v2" | sed -n 's/.*"phase": *"\([A-Za-z_]*\)".*/\1/p' | head -1)
     state=$(echo "$v2" | sed -n 's/.*"ota_status": *"\([A-Za-z_]*\)".*/\1/p' | head -1)
-    if [ "$state/$phase" != "$last" ]; then
-      marker "progress status=$state phase=$phase"
-      last=$state/$phase
+    now="status=$state phase=$phase $(counters_of "$v2")"
+    if [ "$now" != "$last" ]; then
+      marker "progress $now"
+      last=$now
     fi
     case $state in
     UPDATING | ROLLBACKING) seen_running=1 ;;

@@ -1,16 +1,21 @@
+# shellcheck shell=bash
 # Host side of the real-boot VM test (source it after test/e2e/lib.sh; needs bash and root).
 # Builds guest root filesystems from busybox, the Debian cloud kernel and our own binaries, a GPT
 # disk image with BIOS GRUB + /boot + rootfs A/B, data and request disks, and boots it under qemu
 # (TCG) once per call, with the serial console in a log file. Every loop device, mount and qemu
 # process is recorded and released by vm_cleanup (installed as the EXIT trap by vm_init).
 #
-# Facts behind the recipe (TCG, NVMe, partx -a, grub-install from an unpacked grub2-common with a
-# udevadm stand-in): ../shared/reference/vm-boot.md.
+# Facts behind the recipe (TCG, partx -a, grub-install from an unpacked grub2-common with a
+# udevadm stand-in): ../shared/reference/vm-boot.md. The disks are virtio-blk (NVMe under qemu 7.2's
+# TCG wedged the guest's I/O for good on a loaded host); the cloud kernel builds virtio_blk as a
+# module, so each slot boots with a small initramfs (busybox, blkid, the kernel package's own
+# virtio modules; initramfs-init.sh) like a distro's.
 
 VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${OTA_VM_CACHE:=/var/cache/ota-vm-debs}"
 GRUB2_COMMON=$OTA_VM_CACHE/grub2-common
 VM_KERNEL=$OTA_VM_CACHE/kernel/vmlinuz
+VM_MODULES=$OTA_VM_CACHE/kernel/modules  # *.ko + load-order (deploy/fetch-vm-debs.sh)
 
 # Fixed GPT identities of the system disk (p4 bios_grub first, then /boot, slot A, slot B).
 PARTUUID_BOOT=8a1f3c52-0b6e-4c1a-9d43-2f0a7e6b1c01
@@ -37,12 +42,14 @@ vm_check_prerequisites() {
   [[ -e /dev/loop-control ]] || vm_skip "no loop devices (/dev/loop-control missing)"
   local tool
   for tool in qemu-system-x86_64 grub-fstest grub-editenv sgdisk partx losetup mkfs.ext4 busybox \
-    jq timeout ldd strip; do
+    jq timeout ldd strip cpio gzip blkid; do
     command -v "$tool" >/dev/null || vm_skip "$tool not installed (deploy/install-deps.sh)"
   done
   [[ -d /usr/lib/grub/i386-pc ]] || vm_skip "grub-pc-bin (i386-pc modules) not installed"
-  [[ -f "$VM_KERNEL" && -f "$OTA_VM_CACHE/kernel/package" && -x "$GRUB2_COMMON/usr/sbin/grub-install" ]] ||
-    vm_skip "run deploy/fetch-vm-debs.sh (cloud kernel + grub2-common cache $OTA_VM_CACHE missing)"
+  [[ -f "$VM_KERNEL" && -f "$OTA_VM_CACHE/kernel/package" && -s "$VM_MODULES/load-order" &&
+    -x "$GRUB2_COMMON/usr/sbin/grub-install" ]] ||
+    vm_skip "run deploy/fetch-vm-debs.sh (cloud kernel, its virtio modules + grub2-common cache" \
+      "$OTA_VM_CACHE missing or from an older version of the script)"
   local probe
   probe=$(losetup -f 2>/dev/null) || vm_skip "no free loop device"
   [[ -n "$probe" ]] || vm_skip "no free loop device"
@@ -90,10 +97,38 @@ copy_with_libs() {
   done
 }
 
+# make_initramfs FILE: the guest's initramfs (gzip'd newc cpio, like Debian's): busybox (static),
+# util-linux blkid with its libraries (root=PARTUUID=..., which busybox's findfs cannot resolve),
+# the virtio modules from the kernel package in load order, and initramfs-init.sh as /init.
+make_initramfs() {
+  local out=$1 dir=$E2E_WORK/initramfs applet module
+  rm -rf "$dir"
+  mkdir -p "$dir"/usr/{bin,sbin,lib,lib64} "$dir"/{dev,proc,sys,newroot}
+  ln -s usr/bin "$dir/bin"
+  ln -s usr/sbin "$dir/sbin"
+  ln -s usr/lib "$dir/lib"
+  ln -s usr/lib64 "$dir/lib64"
+  cp /bin/busybox "$dir/usr/bin/busybox"
+  for applet in $(busybox --list); do
+    [[ $applet == busybox || $applet == blkid ]] && continue
+    ln -sf busybox "$dir/usr/bin/$applet"
+  done
+  copy_with_libs "$dir" /usr/sbin/blkid
+  mkdir -p "$dir/usr/lib/modules"
+  while read -r module; do
+    cp "$VM_MODULES/$module.ko" "$dir/usr/lib/modules/"
+  done <"$VM_MODULES/load-order"
+  cp "$VM_MODULES/load-order" "$dir/usr/lib/modules/load-order"
+  install -m 0755 "$VM_DIR/initramfs-init.sh" "$dir/init"
+  mknod -m 0600 "$dir/dev/console" c 5 1
+  (cd "$dir" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) |
+    gzip -9n >"$out" || fail "cannot pack the initramfs"
+}
+
 # stage_base_rootfs DIR: the guest root filesystem every image starts from (usr-merged like
-# Debian 12): busybox, the cloud kernel in /boot (each slot boots its own kernel), our init,
-# otaclient + otactl, the tools the GRUB backend runs (grub-editenv, mkfs.ext4, blkid), the CA
-# group otaclient trusts, users/groups.
+# Debian 12): busybox, the cloud kernel and its initramfs in /boot (each slot boots its own), our
+# init, otaclient + otactl, the tools the GRUB backend runs (grub-editenv, mkfs.ext4, blkid), the
+# CA group otaclient trusts, users/groups.
 stage_base_rootfs() {
   local root=$1 applet
   mkdir -p "$root"/usr/{bin,sbin,lib,lib64} "$root"/{boot,dev,proc,sys,run,tmp,mnt,srv,var/lib,etc/vm}
@@ -121,9 +156,12 @@ stage_base_rootfs() {
   rm -f "$root$(readlink -f "$OTACLIENT")" "$root$(readlink -f "$OTACTL")"
   install -m 0755 "$VM_DIR/guest-init.sh" "$root/usr/sbin/init"
   ln -s usr/sbin/init "$root/init"
-  # As on Debian: the versioned kernel plus a vmlinuz symlink (OTA images leave the symlink out).
+  # As on Debian: the versioned kernel and initramfs plus vmlinuz/initrd.img symlinks (OTA images
+  # leave the symlinks out).
   cp "$VM_KERNEL" "$root/boot/vmlinuz-$(vm_kernel_version)"
   ln -s "vmlinuz-$(vm_kernel_version)" "$root/boot/vmlinuz"
+  make_initramfs "$root/boot/initrd.img-$(vm_kernel_version)"
+  ln -s "initrd.img-$(vm_kernel_version)" "$root/boot/initrd.img"
   cp -r "$E2E_WORK/pki/certs" "$root/opt/ota/client/certs"
   printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
   printf 'root:x:0:\n' >"$root/etc/group"
@@ -178,16 +216,12 @@ vm_umount() {
   unset 'VM_MOUNTS[${#VM_MOUNTS[@]}-1]'
 }
 
-# Kernel arguments of this machine: NVMe timeouts far beyond a boot's limit. Under TCG on a busy
-# 2-core host one I/O can outlast the default 30 s; the driver then aborts and resets the
-# controller. Most likely (from the code; forced resets alone did not reproduce it) Linux 6.1
-# re-sends the shadow-doorbell config only after restarting its queues (changed upstream in
-# 06c59d427017, not in Debian 12's kernel) while qemu 7.2 disables the shadow doorbells on reset,
-# so later submissions are never seen and the guest's I/O stalls for good (jbd2 hung-task
-# reports, seen on CI). With no timeout there is no reset. They are part of the
+# Kernel arguments of this machine beyond root/console/panic: the hung-task detector reports a
+# task blocked for 20 s (default 120 s), once, so that a guest whose disk stalls says so on the
+# console before boot_vm's watchdog ends a silent boot (OTA_VM_STALL_SECONDS). They are part of the
 # machine's command line, so otaclient's generated GRUB menu carries them to both slots like any
-# other argument of the running kernel.
-VM_NVME_ARGS="nvme_core.io_timeout=600 nvme_core.admin_timeout=600"
+# other argument of the running kernel (expect_managed_grub checks that).
+VM_MACHINE_ARGS="sysctl.kernel.hung_task_timeout_secs=20 sysctl.kernel.hung_task_warnings=1"
 
 # The boot configuration of an unmanaged machine: what a distro install leaves, booting slot A
 # (its kernel lives in the rootfs's /boot). otaclient's GRUB backend takes over from here.
@@ -203,7 +237,8 @@ menuentry 'Debian GNU/Linux (slot A)' {
   insmod part_gpt
   insmod ext2
   search --no-floppy --set=root --fs-uuid $(blkid -s UUID -o value "$2")
-  linux /boot/vmlinuz-$(vm_kernel_version) root=PARTUUID=$PARTUUID_A rootfstype=ext4 rw console=ttyS0,115200 panic=5 $VM_NVME_ARGS
+  linux /boot/vmlinuz-$(vm_kernel_version) root=PARTUUID=$PARTUUID_A rootfstype=ext4 rw console=ttyS0,115200 panic=5 $VM_MACHINE_ARGS
+  initrd /boot/initrd.img-$(vm_kernel_version)
 }
 CFG
 }
@@ -257,8 +292,10 @@ check_system_disk() {
   grub-fstest "$disk" cat '(loop0,gpt1)/grub/grub.cfg' >"$E2E_WORK/fstest-cfg.txt" 2>&1 ||
     { cat "$E2E_WORK/fstest-cfg.txt" >&2; fail "grub-fstest cannot read /grub/grub.cfg"; }
   grep -q menuentry "$E2E_WORK/fstest-cfg.txt" || fail "grub.cfg on the image has no menuentry"
-  grub-fstest "$disk" ls '(loop0,gpt2)/boot/' 2>&1 | grep -q vmlinuz ||
-    fail "grub-fstest finds no /boot/vmlinuz in slot A"
+  grub-fstest "$disk" ls '(loop0,gpt2)/boot/' >"$E2E_WORK/fstest-boot.txt" 2>&1 || true
+  grep -q vmlinuz "$E2E_WORK/fstest-boot.txt" || fail "grub-fstest finds no /boot/vmlinuz in slot A"
+  grep -q initrd.img "$E2E_WORK/fstest-boot.txt" ||
+    fail "grub-fstest finds no /boot/initrd.img in slot A"
   [[ -s "$(dirname "$disk")/disk.img" ]] || fail "no disk image"
 }
 
@@ -281,13 +318,40 @@ write_request() {
   mkfs.ext4 -q -L otareq -d "$E2E_WORK/request" "$E2E_WORK/request.img" || fail "mkfs request disk"
 }
 
+# qemu_cpu_ticks PID: the CPU time (user + system, clock ticks) process PID has used so far.
+qemu_cpu_ticks() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  # Fields after "(comm) ": state is the 1st, utime the 12th, stime the 13th.
+  awk '{ print $12 + $13 }' <<<"${stat##*) }"
+}
+
+# Kernel console lines that say the guest's storage stalled or failed: hung tasks (reported after
+# 20 s: VM_MACHINE_ARGS), I/O errors, ext4/jbd2 giving up. (virtio-blk has no request timeouts.)
+VM_DISK_STALL_RE='^\[ *[0-9]+\.[0-9]+\] .*(blocked for more than|I/O error|EXT4-fs error|'
+VM_DISK_STALL_RE+='Aborting journal|Detected aborted journal)'
+
+# vm_last_line BYTES: the last non-blank line of the console's first BYTES, without terminal
+# escapes (GRUB's), cut to 100 columns.
+vm_last_line() {
+  { head -c "$1" "$VM_LOG" | tr -d '\r' | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' |
+    grep -v '^[[:space:]]*$' || true; } | tail -1 | cut -c1-100
+}
+
 # boot_vm NAME REQUEST [POWER_CUT_REGEX]: one boot of the machine, until the guest powers off or
 # reboots (-no-reboot: a guest reboot ends qemu; the next boot_vm is the next boot). With
 # POWER_CUT_REGEX, qemu is killed (SIGKILL: a power cut) as soon as the console shows it.
+# A guest whose console shows nothing new for OTA_VM_STALL_SECONDS (default 60) is killed at once
+# and the boot fails with a diagnosis (vm_stall_fail); every stretch of a working boot is far
+# shorter (the guest prints each change of the update's Status, phase or counters), and the
+# longest one is logged. The per-boot limit OTA_VM_BOOT_TIMEOUT (420 s) stays as a backstop.
 # Sets VM_LOG (this boot's console log).
 boot_vm() {
   local name=$1 request=$2 cut=${3:-} limit=${OTA_VM_BOOT_TIMEOUT:-420}
+  local stall=${OTA_VM_STALL_SECONDS:-60}
   VM_BOOTS=$((VM_BOOTS + 1))
+  VM_BOOT_NAME=$name
+  VM_REQUEST=$request
   VM_LOG=$E2E_WORK/console-$(printf '%02d' "$VM_BOOTS")-$name.log
   write_request "$request"
   # +rdrand: the guest kernel seeds its RNG at once (else gRPC waits ~20 s for crng init).
@@ -295,46 +359,107 @@ boot_vm() {
   [[ "${OTA_VM_KVM:-0}" == 1 ]] && accel=(-accel kvm -cpu host)
   local pidfile=$E2E_WORK/qemu.pid
   rm -f "$pidfile"
+  : >"$VM_LOG"
   VM_QEMU_PIDFILES+=("$pidfile")
   log "boot $VM_BOOTS ($name): request '$request'"
-  # cache=unsafe: the guest's flushes do not wait for the host's writeback (a busy CI host made
-  # them outlast the guest's NVMe timeout); guest writes still reach the image file at once, so
-  # killing qemu remains a power cut.
+  # virtio-blk disks (SeaBIOS boots the system disk by its bootindex; the guest's initramfs loads
+  # virtio_blk). cache=unsafe: the guest's flushes do not wait for the host's writeback; guest
+  # writes still reach the image file at once, so killing qemu remains a power cut.
   timeout -k 5 "$limit" qemu-system-x86_64 "${accel[@]}" -m 512 -smp 1 -no-reboot \
     -display none -monitor none -serial "file:$VM_LOG" -nic none -pidfile "$pidfile" \
     -drive "file=$E2E_WORK/disk.img,if=none,id=sys,format=raw,cache=unsafe" \
-    -device nvme,drive=sys,serial=sys,bootindex=0 \
+    -device virtio-blk-pci,drive=sys,serial=sys,bootindex=0 \
     -drive "file=$E2E_WORK/data.img,if=none,id=data,format=raw,readonly=on" \
-    -device nvme,drive=data,serial=data \
+    -device virtio-blk-pci,drive=data,serial=data \
     -drive "file=$E2E_WORK/request.img,if=none,id=req,format=raw,readonly=on" \
-    -device nvme,drive=req,serial=req \
+    -device virtio-blk-pci,drive=req,serial=req \
     </dev/null >"$VM_LOG.qemu" 2>&1 &
   local runner=$!
-  local started=$SECONDS
-  if [[ -n "$cut" ]]; then
-    while kill -0 "$runner" 2>/dev/null; do
-      if grep -qE "$cut" "$VM_LOG" 2>/dev/null; then
-        local qpid
-        qpid=$(cat "$pidfile")
-        log "power cut: console shows /$cut/, killing qemu (pid $qpid)"
-        kill -KILL "$qpid"
-        break
+  local started=$SECONDS size last_size=0 quiet_since=$SECONDS longest=0 qpid="" ticks0=""
+  local cut_done="" stalled="" longest_after=""
+  while kill -0 "$runner" 2>/dev/null; do
+    [[ -n "$qpid" ]] || qpid=$(cat "$pidfile" 2>/dev/null) || true
+    size=$(stat -c %s "$VM_LOG")
+    if ((size != last_size)); then
+      if ((SECONDS - quiet_since > longest)); then
+        longest=$((SECONDS - quiet_since))
+        longest_after=$(vm_last_line "$last_size")
       fi
-      sleep 0.1
-    done
-  fi
+      last_size=$size
+      quiet_since=$SECONDS
+      ticks0=""
+    fi
+    # The CPU time qemu had when the console went quiet (first sample after the last output).
+    [[ -n "$ticks0" || -z "$qpid" ]] || ticks0=$(qemu_cpu_ticks "$qpid") || ticks0=""
+    if [[ -n "$cut" ]] && grep -qE "$cut" "$VM_LOG"; then
+      log "power cut: console shows /$cut/, killing qemu (pid $qpid)"
+      kill -KILL "$qpid"
+      cut_done=1
+      break
+    fi
+    if ((SECONDS - quiet_since >= stall)); then
+      stalled=$(vm_stall_diagnosis "$qpid" "$ticks0" $((SECONDS - quiet_since)))
+      kill -KILL "$qpid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.1
+  done
   local rc=0
   wait "$runner" || rc=$?
+  if ((SECONDS - quiet_since > longest)); then
+    longest=$((SECONDS - quiet_since))
+    longest_after="(the end)"
+  fi
   tr -d '\r' <"$VM_LOG" >"$VM_LOG.tmp" && mv "$VM_LOG.tmp" "$VM_LOG"
-  log "boot $VM_BOOTS ($name): qemu ended (rc $rc) after $((SECONDS - started)) s"
-  if ((rc == 124 || rc == 137)) && [[ -z "$cut" ]]; then
+  log "boot $VM_BOOTS ($name): qemu ended (rc $rc) after $((SECONDS - started)) s;" \
+    "longest console silence ${longest} s, after: $longest_after"
+  [[ -z "$stalled" ]] || vm_stall_fail "$stalled"
+  if ((rc == 124 || rc == 137)) && [[ -z "$cut_done" ]]; then
     vm_fail "qemu did not finish within ${limit}s"
   fi
-  [[ -z "$cut" ]] || grep -qE "$cut" "$VM_LOG" || vm_fail "the console never showed /$cut/"
+  [[ -z "$cut" ]] || [[ -n "$cut_done" ]] || vm_fail "the console never showed /$cut/"
+}
+
+# vm_stall_diagnosis QEMU_PID TICKS_WHEN_QUIET SECONDS: one line on why the console went quiet,
+# from qemu's CPU use over the silent window: an idle qemu has a wedged guest (waiting for an
+# I/O that never completes, or halted), a busy one a guest that is slow or spinning.
+vm_stall_diagnosis() {
+  local pid=$1 ticks0=$2 secs=$3 ticks1 hz pct
+  hz=$(getconf CLK_TCK)
+  if [[ -n "$pid" && -n "$ticks0" ]] && ticks1=$(qemu_cpu_ticks "$pid"); then
+    pct=$(((ticks1 - ticks0) * 100 / hz / secs))
+    if ((pct < 20)); then
+      echo "qemu used ${pct}% of a CPU while the console was silent: the guest is wedged, not slow"
+    else
+      echo "qemu used ${pct}% of a CPU while the console was silent: the guest is busy (slow or" \
+        "spinning), not waiting on a device"
+    fi
+  else
+    echo "qemu's CPU use over the silent window is unknown (pid '$pid')"
+  fi
+}
+
+# vm_stall_fail DIAGNOSIS: the watchdog's failure: which boot, whether the console shows a disk
+# stall, qemu's CPU use, the last console lines.
+vm_stall_fail() {
+  local disk
+  echo "--- last 40 console lines of boot $VM_BOOTS ($VM_LOG)" >&2
+  tail -40 "$VM_LOG" >&2
+  [[ -s "$VM_LOG.qemu" ]] && { echo "--- qemu stderr" >&2; cat "$VM_LOG.qemu" >&2; }
+  disk=$({ grep -E "$VM_DISK_STALL_RE" "$VM_LOG" || true; } | head -3 | tr '\n' ' ')
+  if [[ -n "$disk" ]]; then
+    disk="the console shows a disk stall: $disk"
+  else
+    disk="the console shows no disk stall (no hung task, I/O error or timeout lines)"
+  fi
+  log "boot $VM_BOOTS ($VM_BOOT_NAME, request '$VM_REQUEST'): $1"
+  log "boot $VM_BOOTS: $disk"
+  fail "boot $VM_BOOTS ($VM_BOOT_NAME, request '$VM_REQUEST'): no console output for" \
+    "${OTA_VM_STALL_SECONDS:-60} s, qemu killed; $1; $disk"
 }
 
 # vm_fail MESSAGE: fails with the current boot's console log attached, and says so when the
-# guest's storage itself stalled (emulated NVMe timeouts, hung tasks): then the machine, not
+# guest's storage itself stalled (hung tasks, I/O errors, timeouts): then the machine, not
 # otaclient, stopped.
 vm_fail() {
   local stalled=""
@@ -342,8 +467,7 @@ vm_fail() {
     echo "--- console log of boot $VM_BOOTS ($VM_LOG)" >&2
     tail -150 "$VM_LOG" >&2
     [[ -s "$VM_LOG.qemu" ]] && { echo "--- qemu stderr" >&2; cat "$VM_LOG.qemu" >&2; }
-    stalled=$(grep -E 'nvme[0-9]*: I/O .* timeout|blocked for more than|controller is down' \
-      "$VM_LOG" | head -3 | tr '\n' ' ')
+    stalled=$({ grep -E "$VM_DISK_STALL_RE" "$VM_LOG" || true; } | head -3 | tr '\n' ' ')
   fi
   [[ -z "$stalled" ]] || log "the guest's emulated disk stalled during this boot: $stalled"
   fail "$*"

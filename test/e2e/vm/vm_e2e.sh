@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Real-boot end to end (issue 6): a qemu machine (TCG, no network) with BIOS GRUB, a /boot partition
-# and ext4 rootfs slots A/B on an NVMe disk; our otaclient runs inside it as its service would,
+# and ext4 rootfs slots A/B on a virtio-blk disk (each slot's kernel boots with an initramfs that
+# loads virtio_blk); our otaclient runs inside it as its service would,
 # updates the other slot from an OTA image served on the guest's own loopback (busybox httpd over
 # a read-only data disk), switches GRUB through the product's GRUB boot controller and reboots.
 # One qemu run = one boot (-no-reboot); the harness checks "VMTEST ..." console markers.
@@ -19,7 +20,9 @@
 # KVM (not usable on the CI machines: ../shared/reference/vm-boot.md). E2E_KEEP=1 keeps the work
 # dir (console logs: console-NN-<boot>.log).
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/../lib.sh
 source "$(dirname "$0")/../lib.sh"
+# shellcheck source=SCRIPTDIR/vm-lib.sh
 source "$(dirname "$0")/vm-lib.sh"
 
 scenario=${1:-all}
@@ -72,8 +75,14 @@ expect_managed_grub() {
     vm_fail "generated grub.cfg does not boot both slots"
   fi
   # The running kernel's other arguments are carried into both entries.
-  [[ $(grep -c -- "$VM_NVME_ARGS" "$E2E_WORK/grub.cfg.now") -ge 2 ]] ||
-    vm_fail "generated grub.cfg lost the machine's kernel arguments ($VM_NVME_ARGS)"
+  [[ $(grep -c -- "$VM_MACHINE_ARGS" "$E2E_WORK/grub.cfg.now") -ge 2 ]] ||
+    vm_fail "generated grub.cfg lost the machine's kernel arguments ($VM_MACHINE_ARGS)"
+  # Each slot boots with the initramfs that goes with its kernel (copied beside it).
+  if [[ $(grep -cE '^\s*initrd /ota-slots/slot_[ab]/initrd.img$' "$E2E_WORK/grub.cfg.now") != 2 ]]
+  then
+    cat "$E2E_WORK/grub.cfg.now" >&2
+    vm_fail "generated grub.cfg does not boot both slots with their initrd"
+  fi
 }
 
 # expect_rebooted: this boot ended in a reboot (otaclient's; -no-reboot turns it into qemu's
