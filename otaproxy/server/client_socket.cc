@@ -2,12 +2,15 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/sendfile.h>
 #include <sys/time.h>
 
 #include <algorithm>
 #include <boost/beast/http/status.hpp>
 #include <cstdio>
+#include <ctime>
 
 #include "common/util/strings.h"
 #include "otaproxy/server/cache_control.h"
@@ -22,6 +25,38 @@ std::string ChunkHeader(uint64_t size) {
   const int n = std::snprintf(buf, sizeof(buf), "%llx\r\n", static_cast<unsigned long long>(size));
   return std::string(buf, static_cast<size_t>(n));
 }
+
+// While alive, SIGPIPE is blocked in this thread (and only here: process-wide state is left
+// alone); the thread's mask is restored on the way out. A write that failed with EPIPE raised a
+// SIGPIPE for this thread, now pending: TakeBackRaised() consumes it, so it is not delivered
+// when the mask is restored.
+class SigpipeBlock {
+ public:
+  SigpipeBlock() {
+    sigemptyset(&sigpipe_);
+    sigaddset(&sigpipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &sigpipe_, &old_mask_);
+    // Already blocked by the caller: a pending SIGPIPE is its business.
+    was_blocked_ = sigismember(&old_mask_, SIGPIPE) == 1;
+  }
+  ~SigpipeBlock() {
+    if (!was_blocked_) pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+  }
+  SigpipeBlock(const SigpipeBlock&) = delete;
+  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
+
+  void TakeBackRaised() {
+    if (was_blocked_) return;
+    const timespec zero{};
+    while (sigtimedwait(&sigpipe_, nullptr, &zero) < 0 && errno == EINTR) {
+    }
+  }
+
+ private:
+  sigset_t sigpipe_;
+  sigset_t old_mask_;
+  bool was_blocked_ = false;
+};
 
 }  // namespace
 
@@ -68,10 +103,12 @@ bool ClientSocket::Send(std::string_view data) {
 }
 
 bool ClientSocket::SendFile(int in_fd, uint64_t offset, uint64_t count) {
+  SigpipeBlock no_sigpipe;
   off_t off = static_cast<off_t>(offset);
   while (count > 0) {
     const ssize_t n = ::sendfile(fd_, in_fd, &off, std::min<uint64_t>(count, kSendChunk));
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EPIPE) no_sigpipe.TakeBackRaised();
     if (n <= 0) return false;
     count -= static_cast<uint64_t>(n);
   }

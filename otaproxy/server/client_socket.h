@@ -1,6 +1,10 @@
 // One client connection's I/O for otaproxy's thread-per-connection front (proxy_server.h): a
 // blocking socket with a read deadline (poll) and a send timeout (SO_SNDTIMEO), read through
 // Boost.Beast's request parser, and the responses written to it.
+//
+// No call delivers SIGPIPE, whatever the process's disposition of it: send() uses MSG_NOSIGNAL,
+// and sendfile(), which has no such flag, runs with SIGPIPE blocked in the calling thread (a
+// SIGPIPE it raises is taken back before the thread's mask is restored).
 #pragma once
 
 #include <poll.h>

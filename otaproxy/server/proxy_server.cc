@@ -19,7 +19,6 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <chrono>
-#include <csignal>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -418,8 +417,6 @@ ServerStats ProxyServer::Impl::Stats() const {
 absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(ServerOptions options,
                                                                 std::unique_ptr<CacheStore> store,
                                                                 UpstreamConfig upstream) {
-  // sendfile() to a closed socket raises SIGPIPE; errors are handled as return values.
-  std::signal(SIGPIPE, SIG_IGN);
   auto impl = std::make_unique<Impl>(std::move(options), std::move(store), std::move(upstream));
   OTA_RETURN_IF_ERROR(impl->Listen());
   impl->pool = std::make_unique<WorkerPool>(std::max<size_t>(1, impl->options.flight_workers));
