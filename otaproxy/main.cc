@@ -254,6 +254,9 @@ int main(int argc, char** argv) {
   upstream.connect_timeout_s = flags.connect_timeout_s;
   upstream.low_speed_timeout_s = flags.stall_timeout_s;
 
+  // A client that goes away must never kill the proxy: no write of ours delivers SIGPIPE
+  // (otaproxy/server/client_socket.h), and the process ignores it for any library that might.
+  signal(SIGPIPE, SIG_IGN);
   // Stop signals are taken by sigwait below, so block them before any thread starts.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

@@ -13,8 +13,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/content/compression.h"
 #include "common/crypto/sha256.h"
-#include "common/image/manifest.h"
 
 namespace ota::http {
 
@@ -63,8 +63,8 @@ struct DownloadJob {
       dest;  // final path; bytes go to a temp name beside it, renamed when verified
   crypto::Sha256Digest sha256{};  // of the uncompressed content; always verified
   std::optional<uint64_t> size;   // uncompressed size when known; verified too
-  image::Compression compression = image::Compression::kNone;  // kZstd: body is zstd, decoded
-  uint64_t tag = 0;                                            // caller's id, echoed in the result
+  content::Compression compression = content::Compression::kNone;  // kZstd: body is decoded
+  uint64_t tag = 0;  // caller's id, echoed in the result
 };
 
 struct DownloadResult {

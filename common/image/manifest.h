@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/content/compression.h"
 #include "common/crypto/sha256.h"
 
 namespace ota::image {
@@ -18,7 +19,8 @@ struct StrRef {
   uint32_t size = 0;
 };
 
-enum class Compression : uint8_t { kNone = 0, kZstd = 1 };
+// How a file's blob is stored in the image (data/ or data.zst/); the fetcher decodes by it.
+using Compression = content::Compression;
 
 struct DirEntry {
   uint32_t mode = 0;  // includes setuid/setgid/sticky bits (07777)

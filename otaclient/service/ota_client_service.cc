@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
+#include <string_view>
 #include <utility>
 
 #include "common/log/log.h"
@@ -47,6 +49,51 @@ void LogAnswers(std::string_view what, const std::string& request_id, const Resp
   }
 }
 
+// Update, Abort and Rollback alike: the request gets its request id, goes through the ECU tree
+// (forwarded to the secondaries, this ECU's own answers from `local` first, then the others in
+// request order, like the original daemon), and every answer that is not a plain success is
+// logged. `noun` names the call in log lines ("update request", "update answered").
+template <typename Request, typename Response>
+using TreeCall = Response (ecu::EcuTree::*)(const Request&, const std::function<void(Response*)>&);
+
+template <typename Request, typename Response>
+void FanOut(std::string_view rpc, std::string_view noun, ecu::EcuTree& tree,
+            TreeCall<Request, Response> call, const Request& request, Response* response,
+            const std::function<void(const Request&, Response*)>& local) {
+  Request forwarded = request;
+  forwarded.set_request_id(RequestIdOf(request.request_id(), rpc));
+  log::Info(StrCat(noun, " request"), {{"request_id", forwarded.request_id()},
+                                       {"entries", std::to_string(request.ecu_size())}});
+  *response = (tree.*call)(forwarded, [&](Response* out) { local(forwarded, out); });
+  LogAnswers(StrCat(noun, " answered"), forwarded.request_id(), *response);
+}
+
+// This ECU's entries of `request`: the first one is answered by `act(entry, answer)`, any
+// further one gets `duplicate_result` and says so. Returns whether there was one.
+template <typename Request, typename Response, typename Result, typename Act>
+bool AnswerOwnEntries(const std::string& ecu_id, const Request& request, Response* response,
+                      Result duplicate_result, const Act& act) {
+  bool own_entry_seen = false;
+  for (const auto& entry : request.ecu()) {
+    if (entry.ecu_id() != ecu_id) continue;
+    auto* answer = response->add_ecu();
+    answer->set_ecu_id(entry.ecu_id());
+    if (own_entry_seen) {
+      answer->set_result(duplicate_result);
+      answer->set_message(StrCat("duplicate entry for ECU ", entry.ecu_id(), " in one request"));
+      continue;
+    }
+    own_entry_seen = true;
+    act(entry, answer);
+  }
+  return own_entry_seen;
+}
+
+// The wire's FailureType for an engine's answer.
+OtaClientV2::FailureType FailureTypeOf(const absl::Status& status) {
+  return static_cast<OtaClientV2::FailureType>(static_cast<int>(FailureKindOf(status)));
+}
+
 }  // namespace
 
 std::string GenerateRequestId() {
@@ -72,47 +119,38 @@ OtaClientServiceImpl::OtaClientServiceImpl(update::UpdateEngine& engine, Service
 void OtaClientServiceImpl::LocalUpdate(const OtaClientV2::UpdateRequest& request,
                                        OtaClientV2::UpdateResponse* response) {
   const std::string& request_id = request.request_id();
-  bool own_entry_seen = false;
-  for (const OtaClientV2::UpdateRequestEcu& entry : request.ecu()) {
-    if (entry.ecu_id() != config_.ecu_id) continue;
-    OtaClientV2::UpdateResponseEcu* answer = response->add_ecu();
-    answer->set_ecu_id(entry.ecu_id());
-    if (own_entry_seen) {
-      answer->set_result(OtaClientV2::RECOVERABLE);
-      answer->set_message(StrCat("duplicate entry for ECU ", entry.ecu_id(), " in one request"));
-      continue;
-    }
-    own_entry_seen = true;
-    update::UpdateRequestParams params;
-    params.version = entry.version();
-    params.url = entry.url();
-    params.cookies_json = entry.cookies();
-    params.release_name = entry.release_name();
-    params.release_id = entry.release_id();
-    params.image_id = entry.image_id();
-    params.request_id = request_id;
+  const bool own_entry_seen = AnswerOwnEntries(
+      config_.ecu_id, request, response, OtaClientV2::RECOVERABLE,
+      [&](const OtaClientV2::UpdateRequestEcu& entry, OtaClientV2::UpdateResponseEcu* answer) {
+        update::UpdateRequestParams params;
+        params.version = entry.version();
+        params.url = entry.url();
+        params.cookies_json = entry.cookies();
+        params.release_name = entry.release_name();
+        params.release_id = entry.release_id();
+        params.image_id = entry.image_id();
+        params.request_id = request_id;
 
-    const auto started = std::chrono::steady_clock::now();
-    absl::Status accepted = engine_.StartUpdate(params);
-    const auto took = std::chrono::steady_clock::now() - started;
-    if (took > kSlowAckWarning) {
-      log::Warning(
-          "update engine was slow to acknowledge",
-          {{"request_id", request_id},
-           {"ms",
-            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count())}});
-    }
-    const FailureKind kind = FailureKindOf(accepted);
-    answer->set_result(static_cast<OtaClientV2::FailureType>(static_cast<int>(kind)));
-    if (accepted.ok()) {
-      log::Info("update accepted", {{"request_id", request_id}, {"version", params.version}});
-    } else {
-      answer->set_message(std::string(accepted.message()));
-      log::Warning("update rejected", {{"request_id", request_id},
-                                       {"code", absl::StatusCodeToString(accepted.code())},
-                                       {"reason", answer->message()}});
-    }
-  }
+        const auto started = std::chrono::steady_clock::now();
+        absl::Status accepted = engine_.StartUpdate(params);
+        const auto took = std::chrono::steady_clock::now() - started;
+        if (took > kSlowAckWarning) {
+          log::Warning(
+              "update engine was slow to acknowledge",
+              {{"request_id", request_id},
+               {"ms", std::to_string(
+                          std::chrono::duration_cast<std::chrono::milliseconds>(took).count())}});
+        }
+        answer->set_result(FailureTypeOf(accepted));
+        if (accepted.ok()) {
+          log::Info("update accepted", {{"request_id", request_id}, {"version", params.version}});
+        } else {
+          answer->set_message(std::string(accepted.message()));
+          log::Warning("update rejected", {{"request_id", request_id},
+                                           {"code", absl::StatusCodeToString(accepted.code())},
+                                           {"reason", answer->message()}});
+        }
+      });
   if (!own_entry_seen) {
     log::Info("update request has no entry for this ECU",
               {{"request_id", request_id}, {"ecu_id", config_.ecu_id}});
@@ -122,14 +160,9 @@ void OtaClientServiceImpl::LocalUpdate(const OtaClientV2::UpdateRequest& request
 grpc::Status OtaClientServiceImpl::Update(grpc::ServerContext* /*context*/,
                                           const OtaClientV2::UpdateRequest* request,
                                           OtaClientV2::UpdateResponse* response) {
-  OtaClientV2::UpdateRequest forwarded = *request;
-  forwarded.set_request_id(RequestIdOf(request->request_id(), "Update"));
-  log::Info("update request", {{"request_id", forwarded.request_id()},
-                               {"entries", std::to_string(request->ecu_size())}});
-  // Own entry first, then the others in request order, like the original daemon.
-  *response = tree_->Update(forwarded,
-                            [&](OtaClientV2::UpdateResponse* out) { LocalUpdate(forwarded, out); });
-  LogAnswers("update answered", forwarded.request_id(), *response);
+  FanOut<OtaClientV2::UpdateRequest, OtaClientV2::UpdateResponse>(
+      "Update", "update", *tree_, &ecu::EcuTree::Update, *request, response,
+      [this](const auto& forwarded, auto* out) { LocalUpdate(forwarded, out); });
   return grpc::Status::OK;
 }
 
@@ -149,81 +182,56 @@ grpc::Status OtaClientServiceImpl::ClientUpdate(grpc::ServerContext* /*context*/
 
 void OtaClientServiceImpl::LocalAbort(const OtaClientV2::AbortRequest& request,
                                       OtaClientV2::AbortResponse* response) {
-  bool own_entry_seen = false;
-  for (const OtaClientV2::AbortRequestEcu& entry : request.ecu()) {
-    if (entry.ecu_id() != config_.ecu_id) continue;
-    OtaClientV2::AbortResponseEcu* answer = response->add_ecu();
-    answer->set_ecu_id(entry.ecu_id());
-    if (own_entry_seen) {
-      answer->set_result(OtaClientV2::ABORT_FAILURE);
-      answer->set_message(StrCat("duplicate entry for ECU ", entry.ecu_id(), " in one request"));
-      continue;
-    }
-    own_entry_seen = true;
-    const absl::Status aborted = engine_.Abort();
-    if (aborted.ok()) {
-      answer->set_result(OtaClientV2::ABORT_NO_FAILURE);
-      log::Info("abort accepted", {{"request_id", request.request_id()}});
-    } else {
-      answer->set_result(OtaClientV2::ABORT_FAILURE);
-      answer->set_message(StrCat("ECU ", config_.ecu_id, ": ", aborted.message()));
-      log::Warning("abort refused", {{"request_id", request.request_id()},
+  AnswerOwnEntries(config_.ecu_id, request, response, OtaClientV2::ABORT_FAILURE,
+                   [&](const OtaClientV2::AbortRequestEcu&, OtaClientV2::AbortResponseEcu* answer) {
+                     const absl::Status aborted = engine_.Abort();
+                     if (aborted.ok()) {
+                       answer->set_result(OtaClientV2::ABORT_NO_FAILURE);
+                       log::Info("abort accepted", {{"request_id", request.request_id()}});
+                     } else {
+                       answer->set_result(OtaClientV2::ABORT_FAILURE);
+                       answer->set_message(StrCat("ECU ", config_.ecu_id, ": ", aborted.message()));
+                       log::Warning("abort refused",
+                                    {{"request_id", request.request_id()},
                                      {"code", absl::StatusCodeToString(aborted.code())},
                                      {"reason", answer->message()}});
-    }
-  }
+                     }
+                   });
 }
 
 grpc::Status OtaClientServiceImpl::Abort(grpc::ServerContext* /*context*/,
                                          const OtaClientV2::AbortRequest* request,
                                          OtaClientV2::AbortResponse* response) {
-  OtaClientV2::AbortRequest forwarded = *request;
-  forwarded.set_request_id(RequestIdOf(request->request_id(), "Abort"));
-  log::Info("abort request", {{"request_id", forwarded.request_id()},
-                              {"entries", std::to_string(request->ecu_size())}});
-  *response =
-      tree_->Abort(forwarded, [&](OtaClientV2::AbortResponse* out) { LocalAbort(forwarded, out); });
-  LogAnswers("abort answered", forwarded.request_id(), *response);
+  FanOut<OtaClientV2::AbortRequest, OtaClientV2::AbortResponse>(
+      "Abort", "abort", *tree_, &ecu::EcuTree::Abort, *request, response,
+      [this](const auto& forwarded, auto* out) { LocalAbort(forwarded, out); });
   return grpc::Status::OK;
 }
 
 void OtaClientServiceImpl::LocalRollback(const OtaClientV2::RollbackRequest& request,
                                          OtaClientV2::RollbackResponse* response) {
-  bool own_entry_seen = false;
-  for (const OtaClientV2::RollbackRequestEcu& entry : request.ecu()) {
-    if (entry.ecu_id() != config_.ecu_id) continue;
-    OtaClientV2::RollbackResponseEcu* answer = response->add_ecu();
-    answer->set_ecu_id(entry.ecu_id());
-    if (own_entry_seen) {
-      answer->set_result(OtaClientV2::RECOVERABLE);
-      answer->set_message(StrCat("duplicate entry for ECU ", entry.ecu_id(), " in one request"));
-      continue;
-    }
-    own_entry_seen = true;
-    const absl::Status started = engine_.StartRollback();
-    answer->set_result(
-        static_cast<OtaClientV2::FailureType>(static_cast<int>(FailureKindOf(started))));
-    if (started.ok()) {
-      log::Info("rollback accepted", {{"request_id", request.request_id()}});
-    } else {
-      answer->set_message(StrCat("ECU ", config_.ecu_id, ": ", started.message()));
-      log::Warning("rollback refused", {{"request_id", request.request_id()},
-                                        {"code", absl::StatusCodeToString(started.code())},
-                                        {"reason", answer->message()}});
-    }
-  }
+  AnswerOwnEntries(
+      config_.ecu_id, request, response, OtaClientV2::RECOVERABLE,
+      [&](const OtaClientV2::RollbackRequestEcu&, OtaClientV2::RollbackResponseEcu* answer) {
+        const absl::Status started = engine_.StartRollback();
+        answer->set_result(FailureTypeOf(started));
+        if (started.ok()) {
+          log::Info("rollback accepted", {{"request_id", request.request_id()}});
+        } else {
+          answer->set_message(StrCat("ECU ", config_.ecu_id, ": ", started.message()));
+          log::Warning("rollback refused", {{"request_id", request.request_id()},
+                                            {"code", absl::StatusCodeToString(started.code())},
+                                            {"reason", answer->message()}});
+        }
+      });
 }
 
 grpc::Status OtaClientServiceImpl::Rollback(grpc::ServerContext* /*context*/,
                                             const OtaClientV2::RollbackRequest* request,
                                             OtaClientV2::RollbackResponse* response) {
-  OtaClientV2::RollbackRequest forwarded = *request;
-  forwarded.set_request_id(RequestIdOf(request->request_id(), "Rollback"));
-  log::Info("rollback request", {{"request_id", forwarded.request_id()},
-                                 {"entries", std::to_string(request->ecu_size())}});
-  *response = tree_->Rollback(
-      forwarded, [&](OtaClientV2::RollbackResponse* out) { LocalRollback(forwarded, out); });
-  LogAnswers("rollback answered", forwarded.request_id(), *response);
+  FanOut<OtaClientV2::RollbackRequest, OtaClientV2::RollbackResponse>(
+      "Rollback", "rollback", *tree_, &ecu::EcuTree::Rollback, *request, response,
+      [this](const auto& forwarded, auto* out) { LocalRollback(forwarded, out); });
   return grpc::Status::OK;
 }
 

@@ -28,7 +28,10 @@
 
 namespace ota::update {
 
-inline constexpr std::string_view kResourcesDir = ".ota-resources";
+// The standby's resources dir: as a top-level path (what PrepareStandby keeps, what an image may
+// not use) and as a name relative to the slot root.
+inline constexpr std::string_view kResourcesPath = "/.ota-resources";
+inline constexpr std::string_view kResourcesDir = kResourcesPath.substr(1);
 
 struct DeltaOptions {
   int hash_threads = 3;

@@ -63,19 +63,17 @@ constexpr std::pair<P, P> kTransitions[] = {
     {P::kRollingBack, P::kFailed},  // CommitRollback failed
 };
 
-constexpr std::string_view kReservedPrefix = "/.ota-resources";
-
 bool IsReserved(std::string_view path) {
-  return path.substr(0, kReservedPrefix.size()) == kReservedPrefix &&
-         (path.size() == kReservedPrefix.size() || path[kReservedPrefix.size()] == '/');
+  return path.substr(0, kResourcesPath.size()) == kResourcesPath &&
+         (path.size() == kResourcesPath.size() || path[kResourcesPath.size()] == '/');
 }
 
 // The resources dir is ours; an image may not put anything there.
 absl::Status CheckReservedPaths(const image::Manifest& m) {
   auto check = [&](image::StrRef ref, std::string_view list) -> absl::Status {
     if (!IsReserved(m.Str(ref))) return absl::OkStatus();
-    return absl::InvalidArgumentError(StrCat(list, ": '", m.Str(ref), "' is under ",
-                                             kReservedPrefix, ", which the updater reserves"));
+    return absl::InvalidArgumentError(StrCat(list, ": '", m.Str(ref), "' is under ", kResourcesPath,
+                                             ", which the updater reserves"));
   };
   for (const auto& d : m.dirs) OTA_RETURN_IF_ERROR(check(d.path, "dirs.txt"));
   for (const auto& l : m.symlinks) OTA_RETURN_IF_ERROR(check(l.path, "symlinks.txt"));
@@ -191,7 +189,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
 
   // --- the standby: from here on it is unbootable until CommitSwitch ---
   OTA_RETURN_IF_ERROR(env.enter(P::kPreparingStandby));
-  constexpr std::string_view kKeep[] = {"/.ota-resources"};
+  constexpr std::string_view kKeep[] = {kResourcesPath};
   env.enter_critical();
   absl::StatusOr<std::filesystem::path> prepared = env.boot.PrepareStandby(request.version, kKeep);
   absl::Status queued_abort = env.leave_critical();

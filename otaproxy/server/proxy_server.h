@@ -1,5 +1,6 @@
 // The otaproxy HTTP/1.1 front: a forward proxy for absolute-form GET requests with a shared
-// disk cache. Requests are parsed with Boost.Beast; each client connection has its own thread.
+// disk cache. Requests are parsed with Boost.Beast; each client connection has its own thread
+// (blocking I/O, client_socket.h); downloads run on a worker pool (flight.h, worker_pool.h).
 //
 // Per request:
 //   - cache off, `no_cache`, unknown file_compression_alg with file_sha256, or the hard disk
@@ -11,7 +12,8 @@
 //     verified (length, and file_sha256 when given, through zstd when file_compression_alg=zst),
 //     so a broken download reaches its clients as a truncated response, never a complete wrong
 //     one, and never becomes a cache entry. Upstream statuses other than 200 are passed through
-//     and not cached; an unreachable upstream gives 502 with the reason.
+//     and not cached; an unreachable upstream, or an https → http redirect (refused, see
+//     common/http/curl_easy.h), gives 502 with the reason.
 // Cache key: file_sha256 (+ "." + alg) when given, else "url_" + sha256(http URL).
 // Admin (origin-form, loopback clients only): GET /_otaproxy/stats (JSON counters),
 // POST /_otaproxy/purge (drop every entry).

@@ -2,14 +2,14 @@
 
 #include <curl/curl.h>
 
+#include <utility>
+
 #include "common/util/strings.h"
 
 namespace ota::proxy {
 namespace {
 
 constexpr size_t kMaxIdleHandles = 64;
-
-std::once_flag curl_init_once;
 
 bool HeaderNameIs(std::string_view line, std::string_view name) {
   if (line.size() <= name.size() || line[name.size()] != ':') return false;
@@ -90,14 +90,23 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
 }  // namespace
 
 struct UpstreamClient::Handle {
-  CURL* curl = nullptr;
-  ~Handle() {
-    if (curl != nullptr) curl_easy_cleanup(curl);
-  }
+  ota::http::UniqueEasy curl;
 };
 
-UpstreamClient::UpstreamClient(UpstreamConfig config) : config_(std::move(config)) {
-  std::call_once(curl_init_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+UpstreamClient::UpstreamClient(UpstreamConfig config)
+    : config_(std::move(config)),
+      easy_options_{.protocols = "http,https",
+                    .proxy = config_.proxy,
+                    .ca_bundle = config_.ca_bundle,
+                    .connect_timeout_s = config_.connect_timeout_s,
+                    .low_speed_timeout_s = config_.low_speed_timeout_s,
+                    .max_redirects = config_.max_redirects,
+                    // Each pooled handle keeps this buffer allocated: larger ones cost RSS, not
+                    // speed.
+                    .buffer_bytes = 64L * 1024,
+                    .user_agent = "otaproxy",
+                    .path_as_is = true} {
+  ota::http::CurlGlobalInitOnce();
 }
 
 UpstreamClient::~UpstreamClient() = default;
@@ -112,7 +121,7 @@ std::unique_ptr<UpstreamClient::Handle> UpstreamClient::Acquire() {
     }
   }
   auto h = std::make_unique<Handle>();
-  h->curl = curl_easy_init();
+  h->curl.reset(curl_easy_init());
   return h;
 }
 
@@ -125,8 +134,8 @@ absl::Status UpstreamClient::Fetch(const UpstreamRequest& request,
                                    const UpstreamCallbacks& callbacks, bool* head_delivered) {
   *head_delivered = false;
   std::unique_ptr<Handle> handle = Acquire();
-  if (handle->curl == nullptr) return absl::InternalError("curl_easy_init failed");
-  CURL* curl = handle->curl;
+  if (!handle->curl) return absl::InternalError("curl_easy_init failed");
+  CURL* curl = handle->curl.get();
   // Keeps the handle's connection cache, resets every option.
   curl_easy_reset(curl);
 
@@ -135,42 +144,23 @@ absl::Status UpstreamClient::Fetch(const UpstreamRequest& request,
   transfer.callbacks = &callbacks;
   char error[CURL_ERROR_SIZE] = {};
 
-  curl_slist* headers = nullptr;
-  if (!request.cookie.empty()) {
-    headers = curl_slist_append(headers, StrCat("Cookie: ", request.cookie).c_str());
-  }
-  if (!request.authorization.empty()) {
-    headers = curl_slist_append(headers, StrCat("Authorization: ", request.authorization).c_str());
-  }
+  ota::http::UniqueSlist headers;
+  auto add_header = [&headers](const std::string& line) {
+    headers.reset(curl_slist_append(headers.release(), line.c_str()));
+  };
+  if (!request.cookie.empty()) add_header(StrCat("Cookie: ", request.cookie));
+  if (!request.authorization.empty()) add_header(StrCat("Authorization: ", request.authorization));
   if (!request.cache_control.empty()) {
-    headers = curl_slist_append(headers,
-                                StrCat("Ota-File-Cache-Control: ", request.cache_control).c_str());
+    add_header(StrCat("Ota-File-Cache-Control: ", request.cache_control));
   }
   // No "Accept: */*" noise; the server picks the representation.
-  headers = curl_slist_append(headers, "Accept:");
+  add_header("Accept:");
 
+  ota::http::ApplyEasyOptions(curl, easy_options_);
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, static_cast<long>(config_.max_redirects));
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, static_cast<long>(config_.connect_timeout_s));
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(config_.low_speed_timeout_s));
-  // Each pooled handle keeps this buffer allocated: larger ones cost RSS, not speed.
-  curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 64L * 1024);
-  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  ota::http::SetRedirectPolicy(curl, request.url);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "otaproxy");
-  if (!config_.proxy.empty()) {
-    curl_easy_setopt(curl, CURLOPT_PROXY, config_.proxy.c_str());
-  } else {
-    curl_easy_setopt(curl, CURLOPT_PROXY, "");  // ignore http_proxy from the environment
-  }
-  if (!config_.ca_bundle.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, config_.ca_bundle.c_str());
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
@@ -183,9 +173,9 @@ absl::Status UpstreamClient::Fetch(const UpstreamRequest& request,
 
   CURLcode rc = curl_easy_perform(curl);
   if (rc == CURLE_OK && !transfer.DeliverHead()) rc = CURLE_WRITE_ERROR;
-  curl_slist_free_all(headers);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
+  headers.reset();
   *head_delivered = transfer.head_delivered;
   if (rc == CURLE_OK) {
     Release(std::move(handle));
@@ -195,10 +185,9 @@ absl::Status UpstreamClient::Fetch(const UpstreamRequest& request,
   if (transfer.aborted_by_callback) {
     return absl::CancelledError(StrCat("fetching ", request.url, ": cancelled"));
   }
-  std::string reason = error[0] != '\0' ? std::string(error) : curl_easy_strerror(rc);
   return absl::UnavailableError(StrCat("fetching ", request.url,
                                        config_.proxy.empty() ? "" : StrCat(" via ", config_.proxy),
-                                       ": ", reason));
+                                       ": ", ota::http::DescribeCurlFailure(curl, rc, error)));
 }
 
 }  // namespace ota::proxy

@@ -1,7 +1,8 @@
 // Fetches one URL from the OTA server or the upper otaproxy with libcurl (blocking, on the
 // caller's thread), streaming the response to callbacks. Connections are kept alive in a pool
 // of curl handles shared by all callers. Bodies are passed through as received (no
-// Content-Encoding decoding). Redirects are followed.
+// Content-Encoding decoding). The curl setup (TLS, proxy, timeouts, redirect policy: followed,
+// but never from https to http) is otaclient's, common/http/curl_easy.h.
 #pragma once
 
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/http/curl_easy.h"
 
 namespace ota::proxy {
 
@@ -57,9 +59,9 @@ class UpstreamClient {
   UpstreamClient& operator=(const UpstreamClient&) = delete;
 
   // OK when the whole response (any status) was received and delivered. kUnavailable when the
-  // server could not be reached or the transfer broke (message names the URL and curl's
-  // reason); kCancelled when a callback returned false. `head_delivered` tells whether on_head
-  // ran (i.e. whether the client has already been answered).
+  // server could not be reached, the transfer broke or a redirect was refused (message names
+  // the URL, curl's reason and where a redirect led); kCancelled when a callback returned false.
+  // `head_delivered` tells whether on_head ran (i.e. whether the client has already been answered).
   absl::Status Fetch(const UpstreamRequest& request, const UpstreamCallbacks& callbacks,
                      bool* head_delivered);
 
@@ -71,6 +73,7 @@ class UpstreamClient {
   void Release(std::unique_ptr<Handle> handle);
 
   const UpstreamConfig config_;
+  const ota::http::EasyOptions easy_options_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Handle>> idle_;
 };

@@ -554,7 +554,7 @@ TEST_F(CurlFetcherTest, BodiesAroundTheWriteBufferEdgesLandExactly) {
     Serve("edges/" + name, c.zstd ? ZstdCompress(contents.back()) : contents.back());
     DownloadJob job = Job(nginx_->HttpUrl("/edges/" + name), name, contents.back(), i);
     if (!c.size_known) job.size.reset();
-    if (c.zstd) job.compression = image::Compression::kZstd;
+    if (c.zstd) job.compression = content::Compression::kZstd;
     jobs.push_back(job);
   }
   RunOutcome out = Run(*fetcher, jobs);
@@ -611,7 +611,7 @@ TEST_F(CurlFetcherTest, ZstdBlobIsDecodedAndVerified) {
   config.send_cache_control = true;
   auto fetcher = CreateCurlFetcher(config);
   DownloadJob job = Job(nginx_->HttpUrl("/data.zst/" + hex + ".zst"), "blob", original);
-  job.compression = image::Compression::kZstd;
+  job.compression = content::Compression::kZstd;
   RunOutcome out = Run(*fetcher, {job});
   ASSERT_EQ(out.done.size(), 1u);
   ASSERT_TRUE(out.done[0].status.ok()) << out.done[0].status;
@@ -631,7 +631,7 @@ TEST_F(CurlFetcherTest, ZstdStreamOfSeveralFramesIsDecoded) {
   Serve("z/frames", ZstdCompress(part1) + ZstdCompress(part2));
   auto fetcher = CreateCurlFetcher(Config());
   DownloadJob job = Job(nginx_->HttpUrl("/z/frames"), "frames", original);
-  job.compression = image::Compression::kZstd;
+  job.compression = content::Compression::kZstd;
   RunOutcome out = Run(*fetcher, {job});
   ASSERT_EQ(out.done.size(), 1u);
   ASSERT_TRUE(out.done[0].status.ok()) << out.done[0].status;
@@ -656,7 +656,7 @@ TEST_F(CurlFetcherTest, BrokenZstdIsDataLoss) {
   for (const auto& c : cases) {
     Serve("z/" + c.name, c.body);
     DownloadJob job = Job(nginx_->HttpUrl("/z/" + c.name), "z", original);
-    job.compression = image::Compression::kZstd;
+    job.compression = content::Compression::kZstd;
     RunOutcome out = Run(*fetcher, {job});
     ASSERT_EQ(out.done.size(), 1u);
     EXPECT_EQ(out.done[0].status.code(), absl::StatusCode::kDataLoss) << c.name;
@@ -831,8 +831,14 @@ TEST_F(CurlFetcherTest, RedirectFromHttpsToHttpIsRefused) {
   EXPECT_EQ(out.done[0].retries, 0u);
   EXPECT_THAT(std::string(out.done[0].status.message()), HasSubstr(url));
   EXPECT_THAT(std::string(out.done[0].status.message()),
-              HasSubstr("redirected to " + nginx_->HttpUrl("/files/r")));
+              HasSubstr("redirected to " + nginx_->HttpUrl("/files/r") +
+                        ": an https → http redirect is refused"));
+  EXPECT_EQ(out.done[0].status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(std::filesystem::exists(out_->path() / "r"));
+  auto got = fetcher->Get(url, GetOptions{});
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(got.status().message()),
+              HasSubstr("an https → http redirect is refused"));
   EXPECT_THAT(EntriesFor(Log(), "/files/"), ::testing::IsEmpty());
 }
 
@@ -902,7 +908,7 @@ TEST_F(CurlFetcherTest, UnsupportedSchemeIsInvalidArgument) {
 TEST_F(CurlFetcherTest, EmptyFileIsCreatedWithoutAnyRequest) {
   auto fetcher = CreateCurlFetcher(Config());
   DownloadJob job = Job(nginx_->HttpUrl("/files/empty-not-on-server"), "empty", "", 42);
-  job.compression = image::Compression::kZstd;  // irrelevant: nothing is fetched
+  job.compression = content::Compression::kZstd;  // irrelevant: nothing is fetched
   RunOutcome out = Run(*fetcher, {job});
   ASSERT_EQ(out.done.size(), 1u);
   EXPECT_TRUE(out.done[0].status.ok()) << out.done[0].status;

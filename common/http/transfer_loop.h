@@ -1,0 +1,96 @@
+// The fetcher's transfer loop (internal to the curl fetcher): runs tasks, each one resource to
+// fetch across all its attempts, over a Session until all are done, the caller stops, or
+// cancel. Retries follow retry_policy.h.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/http/body_sink.h"
+#include "common/http/curl_easy.h"
+#include "common/http/curl_session.h"
+#include "common/http/fetcher.h"
+#include "common/http/retry_policy.h"
+
+namespace ota::http {
+
+// One resource to fetch, across all its attempts.
+struct Task {
+  uint64_t tag = 0;
+  std::string url;  // as requested (https→http when proxied); named in every message
+  // Ota-File-Cache-Control directives, before and after a content mismatch (empty = no header).
+  std::string cache_control;
+  std::string cache_control_after_mismatch;
+  std::unique_ptr<BodySink> sink;
+  // Set when the task needs no request at all (empty file): its final status.
+  std::optional<absl::Status> precompleted;
+
+  int attempts = 0;
+  bool content_mismatch_seen = false;
+  Session::Clock::time_point due{};
+  uint64_t network_bytes = 0;
+
+  // The attempt in flight.
+  UniqueEasy easy;
+  UniqueSlist headers;
+  std::array<char, CURL_ERROR_SIZE> errbuf{};
+  absl::Status write_error;
+  const TransferObserver* observer = nullptr;
+};
+
+// Each turn: fill the free transfer slots (due retries first, then new tasks), let curl act on
+// what is ready, hand every finished attempt to its task, and turn again. It never waits while
+// a slot could be filled, and never waits at all once nothing is left: a finished transfer's
+// slot gets its next request in the same turn, and the call returns as soon as the last
+// transfer completes.
+class TransferLoop {
+ public:
+  using Clock = Session::Clock;
+  using NextTask = std::function<std::unique_ptr<Task>()>;
+  // Gets each finished task with its final status; false stops the loop.
+  using OnComplete = std::function<bool(Task&, const absl::Status&)>;
+
+  // `observer` and `cancel` may be null.
+  TransferLoop(const FetcherConfig& config, Session& session, const TransferObserver* observer,
+               const CancelFlag* cancel);
+  ~TransferLoop();
+  TransferLoop(const TransferLoop&) = delete;
+  TransferLoop& operator=(const TransferLoop&) = delete;
+
+  // OK when every task was handed out and completed or on_complete stopped the loop;
+  // kCancelled on cancel; a session failure otherwise.
+  absl::Status Run(const NextTask& next_task, const OnComplete& on_complete);
+
+ private:
+  int WaitBudgetMs() const;
+  bool Cancelled() const;
+  absl::Status Stop();
+  void AbortAll();
+  std::unique_ptr<Task> TakeDueRetry(Clock::time_point now);
+  // Starts the next attempt of `task`, or completes it when it cannot start. False = stop.
+  bool StartOrFinish(std::unique_ptr<Task> task, const OnComplete& on_complete);
+  absl::Status StartAttempt(Task& task);
+  AttemptOutcome Classify(Task& task, CURLcode result);
+  // False = stop.
+  bool OnAttemptDone(CURL* easy, CURLcode result, const OnComplete& on_complete);
+
+  const FetcherConfig& config_;
+  Session& session_;
+  const TransferObserver* observer_;
+  const CancelFlag* cancel_;
+  size_t max_active_;
+  int max_attempts_;
+  std::vector<std::unique_ptr<Task>> active_;
+  std::vector<std::unique_ptr<Task>> waiting_;
+  std::mt19937_64 rng_{std::random_device{}()};  // backoff jitter
+};
+
+}  // namespace ota::http
