@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: installs dependencies, checks formatting, builds (warnings are errors),
-# smoke-runs every libFuzzer target, then runs every test in test/ with ctest.
+# smoke-runs every libFuzzer target, runs every test in test/ with ctest, then the multi-threaded
+# tests under ThreadSanitizer.
 #   deploy/run-tests.sh            everything
 #   OTA_SKIP_FUZZ=1 ...            skip the clang/libFuzzer smoke run
 #   OTA_FUZZ_SECONDS=N             seconds per fuzz target (default 10)
@@ -51,3 +52,10 @@ cmake --build build/release -j"$jobs"
 
 echo "== tests"
 ctest --preset release -j"$jobs" --timeout 900
+
+# The multi-threaded tests again under ThreadSanitizer (only those binaries are built; the
+# suppressions in test/tsan.supp cover races inside Debian's uninstrumented gRPC/abseil only).
+echo "== ThreadSanitizer"
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan -j"$jobs"
+ctest --preset tsan -j"$jobs" --timeout 900
