@@ -1,5 +1,5 @@
-// Persistent files: paths listed in persistents.txt are carried over from the active slot to the
-// standby after the image is written, the way the existing client does it:
+// Persistent files: paths the image lists as persistent are carried over from the active slot to
+// the standby after the image is written, the way the existing client does it:
 //   - missing on the active slot → skipped; a blank path → skipped;
 //   - every ancestor directory is recreated on the standby if missing (an existing standby
 //     directory is kept as it is: owner, mode and contents — a merge, not a replace);

@@ -26,7 +26,7 @@
 #include "common/fs/rooted.h"
 #include "common/http/curl_fetcher.h"
 #include "common/http/fetcher.h"
-#include "common/image/image_loader.h"
+#include "common/image/legacy/loader.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
 #include "otaclient/update/content_index.h"

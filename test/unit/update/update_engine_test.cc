@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "common/http/curl_fetcher.h"
-#include "common/image/image_writer.h"
+#include "common/image/legacy/writer.h"
 #include "otaclient/boot/dir_boot_controller.h"
 #include "otaclient/update/background_priority.h"
 #include "otaclient/update/content_index.h"
