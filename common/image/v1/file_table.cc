@@ -50,17 +50,24 @@ absl::Status CheckType(const FileTableRow& row, uint32_t want, std::string_view 
   return absl::OkStatus();
 }
 
+// The fields every kind of entry shares, from the row (xattrs interned before the path).
+template <typename Entry>
+absl::StatusOr<Entry> CommonFields(const FileTableRow& row, Manifest& manifest) {
+  Entry e;
+  e.mode = static_cast<uint32_t>(row.mode);
+  e.uid = static_cast<uint32_t>(row.uid);
+  e.gid = static_cast<uint32_t>(row.gid);
+  OTA_ASSIGN_OR_RETURN(e.xattrs, InternXattrs(row, manifest));
+  e.path = manifest.Intern(row.path);
+  return e;
+}
+
 }  // namespace
 
 absl::Status AddDirRow(const FileTableRow& row, Manifest& manifest) {
   OTA_RETURN_IF_ERROR(CheckCommon(row, /*allow_root=*/true));
   OTA_RETURN_IF_ERROR(CheckType(row, S_IFDIR, "directory"));
-  DirEntry d;
-  d.mode = static_cast<uint32_t>(row.mode);
-  d.uid = static_cast<uint32_t>(row.uid);
-  d.gid = static_cast<uint32_t>(row.gid);
-  OTA_ASSIGN_OR_RETURN(d.xattrs, InternXattrs(row, manifest));
-  d.path = manifest.Intern(row.path);
+  OTA_ASSIGN_OR_RETURN(DirEntry d, CommonFields<DirEntry>(row, manifest));
   manifest.dirs.push_back(d);
   return absl::OkStatus();
 }
@@ -73,12 +80,7 @@ absl::Status AddNonRegularRow(const FileTableRow& row, Manifest& manifest) {
     if (row.meta->size() >= PATH_MAX || row.meta->find('\0') != std::string_view::npos) {
       return Bad(row, "symlink target is too long or holds a NUL byte");
     }
-    SymlinkEntry l;
-    l.mode = static_cast<uint32_t>(row.mode);
-    l.uid = static_cast<uint32_t>(row.uid);
-    l.gid = static_cast<uint32_t>(row.gid);
-    OTA_ASSIGN_OR_RETURN(l.xattrs, InternXattrs(row, manifest));
-    l.path = manifest.Intern(row.path);
+    OTA_ASSIGN_OR_RETURN(SymlinkEntry l, CommonFields<SymlinkEntry>(row, manifest));
     l.target = manifest.Intern(*row.meta);
     manifest.symlinks.push_back(l);
     return absl::OkStatus();
@@ -87,12 +89,7 @@ absl::Status AddNonRegularRow(const FileTableRow& row, Manifest& manifest) {
     if (row.meta.has_value() && !row.meta->empty()) {
       return Bad(row, "a character device carries data; only whiteouts (0:0) are supported");
     }
-    SpecialEntry x;
-    x.mode = static_cast<uint32_t>(row.mode);
-    x.uid = static_cast<uint32_t>(row.uid);
-    x.gid = static_cast<uint32_t>(row.gid);
-    OTA_ASSIGN_OR_RETURN(x.xattrs, InternXattrs(row, manifest));
-    x.path = manifest.Intern(row.path);
+    OTA_ASSIGN_OR_RETURN(SpecialEntry x, CommonFields<SpecialEntry>(row, manifest));
     manifest.specials.push_back(x);
     return absl::OkStatus();
   }

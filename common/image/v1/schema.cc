@@ -79,6 +79,15 @@ absl::Status ExpectMediaType(const Json& obj, std::initializer_list<std::string_
   return absl::InvalidArgumentError(StrCat(what, ": unexpected mediaType \"", mt, "\""));
 }
 
+// A metadata document: a JSON object with the expected schemaVersion and mediaType.
+absl::StatusOr<Json> ParseDocument(std::string_view text, std::string_view what, int64_t version,
+                                   std::string_view media_type) {
+  OTA_ASSIGN_OR_RETURN(Json doc, ParseJson(text, what));
+  OTA_RETURN_IF_ERROR(ExpectInt(doc, "schemaVersion", version, what));
+  OTA_RETURN_IF_ERROR(ExpectMediaType(doc, {media_type}, what));
+  return doc;
+}
+
 absl::StatusOr<std::map<std::string, std::string>> ParseAnnotations(const Json& obj,
                                                                     std::string_view key,
                                                                     std::string_view what) {
@@ -165,9 +174,7 @@ std::string FormatDigest(const crypto::Sha256Digest& digest) {
 
 absl::StatusOr<ImageIndex> ParseImageIndex(std::string_view json) {
   constexpr std::string_view kWhat = "index.json";
-  OTA_ASSIGN_OR_RETURN(Json doc, ParseJson(json, kWhat));
-  OTA_RETURN_IF_ERROR(ExpectInt(doc, "schemaVersion", 2, kWhat));
-  OTA_RETURN_IF_ERROR(ExpectMediaType(doc, {kMediaIndex}, kWhat));
+  OTA_ASSIGN_OR_RETURN(Json doc, ParseDocument(json, kWhat, 2, kMediaIndex));
   ImageIndex index;
   auto ann_it = doc.find("annotations");
   if (ann_it == doc.end() || !ann_it->is_object()) {
@@ -324,9 +331,7 @@ absl::Status CheckJwsTimes(const JwsClaims& claims, int64_t now) {
 
 absl::StatusOr<ImageManifest> ParseImageManifest(std::string_view json) {
   constexpr std::string_view kWhat = "image manifest";
-  OTA_ASSIGN_OR_RETURN(Json doc, ParseJson(json, kWhat));
-  OTA_RETURN_IF_ERROR(ExpectInt(doc, "schemaVersion", 2, kWhat));
-  OTA_RETURN_IF_ERROR(ExpectMediaType(doc, {kMediaManifest}, kWhat));
+  OTA_ASSIGN_OR_RETURN(Json doc, ParseDocument(json, kWhat, 2, kMediaManifest));
   ImageManifest m;
   auto config = doc.find("config");
   if (config == doc.end()) return absl::InvalidArgumentError("image manifest: missing \"config\"");
@@ -349,9 +354,7 @@ absl::StatusOr<ImageManifest> ParseImageManifest(std::string_view json) {
 
 absl::StatusOr<ImageConfig> ParseImageConfig(std::string_view json) {
   constexpr std::string_view kWhat = "image config";
-  OTA_ASSIGN_OR_RETURN(Json doc, ParseJson(json, kWhat));
-  OTA_RETURN_IF_ERROR(ExpectInt(doc, "schemaVersion", 1, kWhat));
-  OTA_RETURN_IF_ERROR(ExpectMediaType(doc, {kMediaImageConfig}, kWhat));
+  OTA_ASSIGN_OR_RETURN(Json doc, ParseDocument(json, kWhat, 1, kMediaImageConfig));
   ImageConfig c;
   OTA_ASSIGN_OR_RETURN(std::optional<std::string> alg,
                        GetOptString(doc, "resource_digest_alg", kWhat));
