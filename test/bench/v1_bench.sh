@@ -111,6 +111,8 @@ run_update() {  # run_update FORMAT: prints seconds from the request to boot/nex
   kill "${!pid_var}"
   wait "${!pid_var}" 2>/dev/null || true
   grep -q "format=$format" "$E2E_WORK/otaclient-$name.log" || fail "not read as $format"
+  [[ -n ${expected_tree:-} ]] || expected_tree=$(tree_of "$mixed-10pct")
+  [[ "$(tree_of "$slots/slot_b")" == "$expected_tree" ]] || fail "$format: slot b != the tree"
   rm -rf "${E2E_WORK:?}/$name" "$E2E_WORK/otaclient-$name.log"
   ports_release_all >/dev/null 2>&1 || true
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f\n", b - a }'
