@@ -2,12 +2,15 @@
 // documents, the JWS header and claims, time claims, sys_config, and file-table rows.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <fstream>
 #include <string>
 #include <string_view>
 
 #include "common/crypto/sha256.h"
+#include "common/fs/fs.h"
 #include "common/image/legacy/metadata.h"
 #include "common/image/v1/file_table.h"
 #include "common/image/v1/filter.h"
@@ -519,6 +522,61 @@ TEST(V1FileTableRows, Refusals) {
     EXPECT_THAT(std::string(st.message()), HasSubstr(std::string(c.why)));
     EXPECT_TRUE(m.regulars.empty() && m.symlinks.empty() && m.specials.empty() && m.dirs.empty());
   }
+}
+
+// LoadFileTable over real SQLite files: orphan rows and foreign databases are refused.
+TEST(V1FileTable, OrphansAndForeignDatabases) {
+  auto tmp = fs::TempDir::Create("v1-file-table");
+  ASSERT_TRUE(tmp.ok());
+  auto make = [&](const std::string& name, const std::string& sql) {
+    const std::string path = (tmp->path() / name).string();
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
+    sqlite3_free(err);
+    sqlite3_close(db);
+    return tmp->path() / name;
+  };
+  const std::string ddl =
+      "CREATE TABLE ft_regular (path TEXT PRIMARY KEY,inode_id INTEGER NOT NULL,resource_id "
+      "INTEGER) WITHOUT ROWID;"
+      "CREATE TABLE ft_dir (path TEXT PRIMARY KEY,inode_id INTEGER NOT NULL) WITHOUT ROWID;"
+      "CREATE TABLE ft_non_regular (path TEXT PRIMARY KEY,inode_id INTEGER NOT NULL,meta BLOB) "
+      "WITHOUT ROWID;"
+      "CREATE TABLE ft_resource (resource_id INTEGER PRIMARY KEY,digest BLOB NOT NULL UNIQUE,"
+      "size INTEGER NOT NULL,contents BLOB);"
+      "CREATE TABLE ft_inode (inode_id INTEGER PRIMARY KEY,uid INTEGER NOT NULL,gid INTEGER NOT "
+      "NULL,mode INTEGER NOT NULL,links_count INTEGER,xattrs BLOB);"
+      "INSERT INTO ft_inode VALUES (1,0,0,16877,NULL,NULL);"
+      "INSERT INTO ft_dir VALUES ('/',1);"
+      "INSERT INTO ft_resource VALUES "
+      "(0,X'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',0,X'');";
+  Manifest ok;
+  absl::Status good = LoadFileTable(
+      make("good.sqlite3", ddl + "INSERT INTO ft_inode VALUES (2,0,0,33188,NULL,NULL);"
+                                 "INSERT INTO ft_regular VALUES ('/empty',2,0);"),
+      ok);
+  ASSERT_TRUE(good.ok()) << good;
+  EXPECT_EQ(ok.regulars.size(), 1u);
+  EXPECT_EQ(ok.dirs.size(), 1u);
+  Manifest m1;
+  absl::Status no_inode = LoadFileTable(
+      make("no-inode.sqlite3", ddl + "INSERT INTO ft_regular VALUES ('/a',9,0);"), m1);
+  EXPECT_THAT(std::string(no_inode.message()), HasSubstr("missing ft_inode"));
+  Manifest m2;
+  absl::Status no_resource = LoadFileTable(
+      make("no-resource.sqlite3", ddl + "INSERT INTO ft_inode VALUES (2,0,0,33188,NULL,NULL);"
+                                        "INSERT INTO ft_regular VALUES ('/a',2,77);"),
+      m2);
+  EXPECT_THAT(std::string(no_resource.message()), HasSubstr("ft_resource"));
+  Manifest m3;
+  absl::Status foreign = LoadFileTable(make("foreign.sqlite3", "CREATE TABLE t (x);"), m3);
+  EXPECT_EQ(foreign.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(foreign.message()), HasSubstr("file table"));
+  std::ofstream(tmp->path() / "garbage") << "not a database at all, just text";
+  Manifest m4;
+  EXPECT_FALSE(LoadFileTable(tmp->path() / "garbage", m4).ok());
 }
 
 }  // namespace
