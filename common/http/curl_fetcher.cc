@@ -155,6 +155,7 @@ class CurlFetcher final : public Fetcher {
  private:
   std::string BlobDirectives(const DownloadJob& job) const {
     if (!config_.send_cache_control) return "";
+    if (job.body_sha256) return StrCat("file_sha256=", crypto::ToHex(*job.body_sha256));
     std::string out = StrCat("file_sha256=", crypto::ToHex(job.sha256));
     if (job.compression == content::Compression::kZstd) out.append(",file_compression_alg=zst");
     return out;

@@ -67,6 +67,10 @@ struct DownloadJob {
   crypto::Sha256Digest sha256{};  // of the uncompressed content; always verified
   std::optional<uint64_t> size;   // uncompressed size when known; verified too
   content::Compression compression = content::Compression::kNone;  // kZstd: body is decoded
+  // The digest of the body as stored (a content-addressed blob whose name is its own sha256,
+  // e.g. an OTA image v1 zstd blob): when set, a proxy is asked with file_sha256=<this> and no
+  // compression, so it caches and verifies the stored bytes; `sha256` still checks the content.
+  std::optional<crypto::Sha256Digest> body_sha256;
   uint64_t tag = 0;  // caller's id, echoed in the result
 };
 

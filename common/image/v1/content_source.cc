@@ -202,6 +202,7 @@ class Planner {
         if (n.how == Node::How::kDownloadDecoded) {
           job.url = BlobUrl(base_url_, crypto::ToHex(n.blob.digest));
           job.compression = content::Compression::kZstd;
+          job.body_sha256 = n.blob.digest;  // otaproxy caches the blob as stored
         } else {
           job.url = BlobUrl(base_url_, Name(n));
         }

@@ -2,10 +2,14 @@
 // decides, through the same fetcher (and so the same cookies and TLS) as the update.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <zstd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <span>
 
+#include "common/crypto/sha256.h"
+#include "common/fs/fs.h"
 #include "common/http/curl_fetcher.h"
 #include "common/image/image_reader.h"
 #include "test/lib/nginx/nginx_fixture.h"
@@ -64,8 +68,9 @@ TEST_F(DetectTest, StatusDecides) {
 }
 
 TEST_F(DetectTest, SameSessionAsTheUpdate) {
-  // /protected/<path> serves <path> when the request has the cookie ota-token=secret. Without the cookie the wall answers 403: legacy (the metadata.jwt fetch then fails with
-  // its own 403, as for any legacy image behind a wrong cookie).
+  // /protected/<path> serves <path> when the request has the cookie ota-token=secret. Without the
+  // cookie the wall answers 403: legacy (the metadata.jwt fetch then fails with its own 403, as for
+  // any legacy image behind a wrong cookie).
   auto no_cookie = DetectImageFormat(*Fetcher(), nginx_->HttpsUrl("/protected/img"));
   ASSERT_TRUE(no_cookie.ok());
   EXPECT_EQ(*no_cookie, ImageFormat::kLegacy);
@@ -73,6 +78,52 @@ TEST_F(DetectTest, SameSessionAsTheUpdate) {
       DetectImageFormat(*Fetcher({{"ota-token", "secret"}}), nginx_->HttpsUrl("/protected/img"));
   ASSERT_TRUE(with_cookie.ok()) << with_cookie.status();
   EXPECT_EQ(*with_cookie, ImageFormat::kV1);
+}
+
+// A zstd blob of a v1 image is asked for by its own digest (what the proxy caches and checks),
+// while the fetcher still verifies the decoded content against the content's digest.
+TEST_F(DetectTest, CompressedBlobsAreCachedByTheirOwnDigest) {
+  const std::string content(5000, 'z');
+  const std::string packed = [&] {
+    std::string out(ZSTD_compressBound(content.size()), '\0');
+    out.resize(ZSTD_compress(out.data(), out.size(), content.data(), content.size(), 3));
+    return out;
+  }();
+  const crypto::Sha256Digest blob = crypto::Sha256Of(packed);
+  std::ofstream(nginx_->doc_root() / crypto::ToHex(blob), std::ios::binary) << packed;
+  http::FetcherConfig c;
+  c.send_cache_control = true;
+  auto fetcher = http::CreateCurlFetcher(c);
+  auto tmp = fs::TempDir::Create("v1-body-sha");
+  ASSERT_TRUE(tmp.ok());
+  http::DownloadJob job;
+  job.url = nginx_->HttpUrl("/" + crypto::ToHex(blob));
+  job.dest = tmp->path() / "out";
+  job.sha256 = crypto::Sha256Of(content);
+  job.size = content.size();
+  job.compression = content::Compression::kZstd;
+  job.body_sha256 = blob;
+  absl::Status result = absl::InternalError("not reported");
+  const http::CancelFlag never{false};
+  ASSERT_TRUE(fetcher
+                  ->DownloadAll(
+                      std::span(&job, 1),
+                      [&](const http::DownloadResult& r) {
+                        result = r.status;
+                        return true;
+                      },
+                      {}, never)
+                  .ok());
+  ASSERT_TRUE(result.ok()) << result;
+  auto log = nginx_->AccessLog();
+  ASSERT_TRUE(log.ok());
+  bool seen = false;
+  for (const auto& e : *log) {
+    if (e.target != "/" + crypto::ToHex(blob)) continue;
+    EXPECT_EQ(e.cache_control, "file_sha256=" + crypto::ToHex(blob));
+    seen = true;
+  }
+  EXPECT_TRUE(seen);
 }
 
 }  // namespace
