@@ -39,6 +39,7 @@ constexpr std::string_view kSynopsis = R"(usage:
   ota-image build  --format v1 --rootfs DIR --out DIR --key KEY --cert CHAIN [--ecu-ids A,B]
                    [--persistents FILE] [v1 knobs, see --help]
   ota-image verify --image DIR|URL --certs DIR [--ca-bundle PEM] [--ecu-id ID]
+  ota-image convert --image DIR|URL --certs DIR --out DIR --key KEY --cert CHAIN [v1 knobs]
   ota-image --help
 )";
 
@@ -91,6 +92,12 @@ verify  Loads the image as an ECU would (metadata.jwt, certificate chain against
           --certs DIR         CA groups: <group>.<name>.pem files, e.g. 1.root.pem 1.interm.pem
                               (v1: every self-signed certificate there is a root)
           --ca-bundle PEM     CA bundle for HTTPS (default: the system store)
+
+convert Turns a legacy image into an OTA image v1: the legacy image is verified as an ECU would
+        (chain against the CA groups of --certs, list files, every blob's size and sha256), then
+        written as build --format v1 would write the same tree (same knobs; persist_files from
+        persistents.txt unless --persistents). Owners, modes, links and contents come from the
+        image, so no root and no rootfs are needed.
 
 Exit status: 0 success, 1 failure (the message says what and where), 2 bad usage.
 )";
@@ -201,9 +208,9 @@ std::optional<uint64_t> ParseCount(const std::string& text) {
   return std::stoull(text);
 }
 
-int RunBuildV1(ParsedFlags& flags) {
-  image::v1::V1BuildOptions options;
-  options.rootfs = flags.values["rootfs"];
+// The v1 knobs shared by build --format v1 and convert; nullopt when they are fine, else the
+// exit code of the usage error already printed.
+std::optional<int> V1Options(ParsedFlags& flags, image::v1::V1BuildOptions& options) {
   options.out_dir = flags.values["out"];
   options.key_pem = flags.values["key"];
   options.cert_pem = flags.values["cert"];
@@ -250,7 +257,11 @@ int RunBuildV1(ParsedFlags& flags) {
   options.compress = !flags.switches.contains("no-compress");
   options.slice = !flags.switches.contains("no-slice");
   options.compress_tables = !flags.switches.contains("plain-tables");
-  absl::StatusOr<image::v1::V1BuildSummary> s = image::v1::BuildV1Image(options);
+  return std::nullopt;
+}
+
+int PrintV1Summary(const image::v1::V1BuildOptions& options,
+                   const absl::StatusOr<image::v1::V1BuildSummary>& s) {
   if (!s.ok()) return Fail(s.status());
   std::printf(
       "built OTA image v1 in %s: %llu dirs, %llu non-regular, %llu regular files (%llu inlined); "
@@ -264,6 +275,13 @@ int RunBuildV1(ParsedFlags& flags) {
       static_cast<unsigned long long>(s->sliced), static_cast<unsigned long long>(s->slices),
       static_cast<unsigned long long>(s->blobs), static_cast<unsigned long long>(s->blobs_size));
   return kExitOk;
+}
+
+int RunBuildV1(ParsedFlags& flags) {
+  image::v1::V1BuildOptions options;
+  options.rootfs = flags.values["rootfs"];
+  if (std::optional<int> bad = V1Options(flags, options)) return *bad;
+  return PrintV1Summary(options, image::v1::BuildV1Image(options));
 }
 
 int RunBuild(int argc, char** argv) {
@@ -537,12 +555,97 @@ int RunVerify(int argc, char** argv) {
   return kExitOk;
 }
 
+// Legacy image → OTA image v1: the legacy image is loaded and verified as an ECU would, every
+// content fetched (size and sha256 checked), and the v1 image built from that model.
+int RunConvert(int argc, char** argv) {
+  std::string problem;
+  std::optional<ParsedFlags> flags =
+      ParseFlags(argc, argv, 2,
+                 {"image",
+                  "certs",
+                  "ca-bundle",
+                  "out",
+                  "key",
+                  "cert",
+                  "persistents",
+                  "ecu-ids",
+                  "release-key",
+                  "architecture",
+                  "hostname",
+                  "iat",
+                  "inline-max",
+                  "bundle-max-member",
+                  "bundle-target",
+                  "bundle-min-members",
+                  "compress-min",
+                  "zstd-level",
+                  "slice-threshold",
+                  "slice-size"},
+                 {"no-bundle", "no-compress", "no-slice", "plain-tables"}, &problem);
+  if (!flags) return Usage(problem);
+  if (flags->help) return Help();
+  if (auto missing = MissingFlag(*flags, {"image", "certs", "out", "key", "cert"})) {
+    return Usage(*missing);
+  }
+  image::v1::V1BuildOptions options;
+  if (std::optional<int> bad = V1Options(*flags, options)) return *bad;
+  absl::StatusOr<std::string> base_url = ImageBaseUrl(flags->values["image"]);
+  if (!base_url.ok()) return Fail(base_url.status());
+  absl::StatusOr<crypto::CaStore> ca_store = crypto::CaStore::LoadDir(flags->values["certs"]);
+  if (!ca_store.ok()) return Fail(ca_store.status());
+  http::FetcherConfig config;
+  config.max_attempts = 3;
+  if (flags->values.contains("ca-bundle")) config.ca_bundle = flags->values["ca-bundle"];
+  std::unique_ptr<http::Fetcher> fetcher = http::CreateCurlFetcher(config);
+  absl::StatusOr<image::ImageFormat> format = image::DetectImageFormat(*fetcher, *base_url);
+  if (!format.ok()) return Fail(format.status());
+  if (*format != image::ImageFormat::kLegacy) {
+    return Fail(absl::InvalidArgumentError(StrCat(*base_url, " is already an OTA image v1")));
+  }
+  image::ReaderOptions reader;
+  reader.ca_store = &*ca_store;
+  absl::StatusOr<image::Image> img =
+      image::OpenImageAs(image::ImageFormat::kLegacy, *fetcher, *base_url, reader);
+  if (!img.ok()) return Fail(img.status());
+  const image::Manifest& m = img->manifest;
+  if (!flags->values.contains("persistents")) {
+    for (image::StrRef p : m.persistents) options.persist_files.emplace_back(m.Str(p));
+  }
+  std::vector<image::ContentRequest> requests;
+  std::set<std::string> seen;
+  for (uint32_t i = 0; i < m.regulars.size(); ++i) {
+    const image::RegularEntry& e = m.regulars[i];
+    if ((e.has_size && e.size == 0) || e.sha256 == crypto::Sha256Of("")) continue;
+    if (!seen.insert(crypto::ToHex(e.sha256)).second) continue;
+    image::ContentRequest r;
+    r.sha256 = e.sha256;
+    if (e.has_size) r.size = e.size;
+    r.entry = i;
+    requests.push_back(r);
+  }
+  absl::StatusOr<fs::TempDir> scratch = fs::TempDir::Create("ota-image-convert");
+  if (!scratch.ok()) return Fail(scratch.status());
+  const stdfs::path contents = scratch->path() / "contents";
+  std::error_code ec;
+  stdfs::create_directories(contents, ec);
+  const http::CancelFlag never_cancel{false};
+  image::ContentFetchEnv env;
+  env.fetcher = fetcher.get();
+  env.resources_dir = contents;
+  env.work_dir = scratch->path() / "work";
+  env.cancel = &never_cancel;
+  absl::Status fetched = img->source->Fetch(m, requests, env);
+  if (!fetched.ok()) return Fail(fetched);
+  return PrintV1Summary(options, image::v1::BuildV1ImageFromManifest(options, m, contents));
+}
+
 int Main(int argc, char** argv) {
-  if (argc < 2) return Usage("missing command (build or verify)");
+  if (argc < 2) return Usage("missing command (build, verify or convert)");
   std::string_view command = argv[1];
   if (command == "--help" || command == "-h" || command == "help") return Help();
   if (command == "build") return RunBuild(argc, argv);
   if (command == "verify") return RunVerify(argc, argv);
+  if (command == "convert") return RunConvert(argc, argv);
   return Usage(StrCat("unknown command '", command, "'"));
 }
 

@@ -178,6 +178,12 @@ class Builder {
  public:
   explicit Builder(const V1BuildOptions& o) : o_(o) {}
 
+  // From a loaded image instead of a rootfs walk (ota-image convert).
+  void UseManifest(const Manifest* m, stdfs::path contents) {
+    manifest_ = m;
+    contents_ = std::move(contents);
+  }
+
   absl::StatusOr<V1BuildSummary> Run() {
     OTA_RETURN_IF_ERROR(Prepare());
     OTA_ASSIGN_OR_RETURN(fs::TempDir tmp, fs::TempDir::Create("ota-image-v1"));
@@ -185,7 +191,7 @@ class Builder {
     OTA_ASSIGN_OR_RETURN(SqlWriter ft, SqlWriter::Create(ft_path));
     ft_.emplace(std::move(ft));
     OTA_RETURN_IF_ERROR(CreateFileTable(*ft_));
-    OTA_RETURN_IF_ERROR(Walk("/"));
+    OTA_RETURN_IF_ERROR(manifest_ != nullptr ? FromManifest(*manifest_, contents_) : Walk("/"));
     OTA_RETURN_IF_ERROR(ft_->Exec("COMMIT"));
     OTA_RETURN_IF_ERROR(ft_->Exec("PRAGMA journal_mode=DELETE"));
     ft_.reset();
@@ -305,53 +311,51 @@ class Builder {
     return absl::OkStatus();
   }
 
-  absl::Status Walk(const std::string& rel) {
-    const stdfs::path path = rel == "/" ? o_.rootfs : o_.rootfs / rel.substr(1);
-    struct stat st;
-    if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus(errno, StrCat("lstat ", path.string()));
-    OTA_ASSIGN_OR_RETURN(std::optional<std::string> xattrs, ReadXattrs(path));
+  // One entry of the new image's tree, whichever source describes it.
+  struct Attrs {
+    uint32_t mode = 0;  // the whole st_mode, type bits included
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    std::optional<std::string> xattrs;  // msgpack map, as stored
+  };
+  absl::Status InsertInode(int64_t id, const Attrs& a, std::optional<int64_t> links) {
+    struct stat st {};
+    st.st_mode = a.mode;
+    st.st_uid = a.uid;
+    st.st_gid = a.gid;
+    return InsertInode(id, st, links, a.xattrs);
+  }
+
+  absl::Status AddDir(const std::string& rel, const Attrs& a) {
     const int64_t inode_id = next_inode_++;
-    if (S_ISDIR(st.st_mode)) {
-      OTA_RETURN_IF_ERROR(InsertInode(inode_id, st, std::nullopt, xattrs));
-      BindText(ins_dir_, 1, rel);
-      sqlite3_bind_int64(ins_dir_, 2, inode_id);
-      OTA_RETURN_IF_ERROR(ft_->Run(ins_dir_));
-      ++summary_.dirs;
-      std::vector<std::string> names;
-      std::error_code ec;
-      for (stdfs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
-        names.push_back(it->path().filename().string());
-      }
-      if (ec) return absl::InternalError(StrCat("list ", path.string(), ": ", ec.message()));
-      std::sort(names.begin(), names.end());
-      for (const std::string& name : names) {
-        OTA_RETURN_IF_ERROR(Walk(rel == "/" ? StrCat("/", name) : StrCat(rel, "/", name)));
-      }
-      return absl::OkStatus();
-    }
-    if (S_ISLNK(st.st_mode) || (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0))) {
-      OTA_RETURN_IF_ERROR(InsertInode(inode_id, st, std::nullopt, xattrs));
-      BindText(ins_nonreg_, 1, rel);
-      sqlite3_bind_int64(ins_nonreg_, 2, inode_id);
-      if (S_ISLNK(st.st_mode)) {
-        std::string target(PATH_MAX, '\0');
-        ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
-        if (n < 0) return ErrnoStatus(errno, StrCat("readlink ", path.string()));
-        target.resize(static_cast<size_t>(n));
-        BindBlob(ins_nonreg_, 3, target);
-      }
-      OTA_RETURN_IF_ERROR(ft_->Run(ins_nonreg_));
-      ++summary_.non_regulars;
-      return absl::OkStatus();
-    }
-    if (!S_ISREG(st.st_mode)) {
-      log::Warning("ota-image v1: skipping a special file", {{"path", path.string()}});
-      return absl::OkStatus();
-    }
-    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    OTA_RETURN_IF_ERROR(InsertInode(inode_id, a, std::nullopt));
+    BindText(ins_dir_, 1, rel);
+    sqlite3_bind_int64(ins_dir_, 2, inode_id);
+    OTA_RETURN_IF_ERROR(ft_->Run(ins_dir_));
+    ++summary_.dirs;
+    return absl::OkStatus();
+  }
+
+  // A symlink (target set) or a whiteout (no target).
+  absl::Status AddNonRegular(const std::string& rel, const Attrs& a,
+                             std::optional<std::string_view> target) {
+    const int64_t inode_id = next_inode_++;
+    OTA_RETURN_IF_ERROR(InsertInode(inode_id, a, std::nullopt));
+    BindText(ins_nonreg_, 1, rel);
+    sqlite3_bind_int64(ins_nonreg_, 2, inode_id);
+    if (target) BindBlob(ins_nonreg_, 3, *target);
+    OTA_RETURN_IF_ERROR(ft_->Run(ins_nonreg_));
+    ++summary_.non_regulars;
+    return absl::OkStatus();
+  }
+
+  // A regular file whose content is the file `content` (`size` bytes). `link_key`: files sharing
+  // one are one hard-link group of `nlink` links.
+  absl::Status AddRegular(const std::string& rel, const Attrs& a, const stdfs::path& content,
+                          uint64_t size, uint32_t nlink, int64_t link_key) {
     std::string small;
     OTA_ASSIGN_OR_RETURN(crypto::Sha256Digest digest,
-                         HashFile(path, size, size <= o_.inline_max ? &small : nullptr));
+                         HashFile(content, size, size <= o_.inline_max ? &small : nullptr));
     auto [ft_it, new_content] = ft_ids_.try_emplace(digest, next_ft_resource_);
     rootfs_size_ += size;
     if (new_content) {
@@ -365,22 +369,124 @@ class Builder {
       if (size > o_.inline_max) {
         rs_index_.emplace(digest, rs_.size());
         rs_.push_back(RsRow{digest, size, "", true});
-        OTA_RETURN_IF_ERROR(CopyBlobFromFile(digest, path));
+        OTA_RETURN_IF_ERROR(CopyBlobFromFile(digest, content));
       }
     }
     if (size > 0 && size <= o_.inline_max) ++summary_.inlined;
-    int64_t file_inode = inode_id;
+    int64_t file_inode = next_inode_++;
     std::optional<int64_t> links;
-    if (st.st_nlink > 1) {
-      file_inode = -static_cast<int64_t>(st.st_ino);
-      links = static_cast<int64_t>(st.st_nlink);
+    if (nlink > 1) {
+      file_inode = link_key;
+      links = nlink;
     }
-    OTA_RETURN_IF_ERROR(InsertInode(file_inode, st, links, xattrs));
+    OTA_RETURN_IF_ERROR(InsertInode(file_inode, a, links));
     BindText(ins_regular_, 1, rel);
     sqlite3_bind_int64(ins_regular_, 2, file_inode);
     sqlite3_bind_int64(ins_regular_, 3, ft_it->second);
     OTA_RETURN_IF_ERROR(ft_->Run(ins_regular_));
     ++summary_.regulars;
+    return absl::OkStatus();
+  }
+
+  absl::Status Walk(const std::string& rel) {
+    const stdfs::path path = rel == "/" ? o_.rootfs : o_.rootfs / rel.substr(1);
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus(errno, StrCat("lstat ", path.string()));
+    Attrs a{st.st_mode, st.st_uid, st.st_gid, std::nullopt};
+    OTA_ASSIGN_OR_RETURN(a.xattrs, ReadXattrs(path));
+    if (S_ISDIR(st.st_mode)) {
+      OTA_RETURN_IF_ERROR(AddDir(rel, a));
+      std::vector<std::string> names;
+      std::error_code ec;
+      for (stdfs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+        names.push_back(it->path().filename().string());
+      }
+      if (ec) return absl::InternalError(StrCat("list ", path.string(), ": ", ec.message()));
+      std::sort(names.begin(), names.end());
+      for (const std::string& name : names) {
+        OTA_RETURN_IF_ERROR(Walk(rel == "/" ? StrCat("/", name) : StrCat(rel, "/", name)));
+      }
+      return absl::OkStatus();
+    }
+    if (S_ISLNK(st.st_mode)) {
+      std::string target(PATH_MAX, '\0');
+      ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
+      if (n < 0) return ErrnoStatus(errno, StrCat("readlink ", path.string()));
+      target.resize(static_cast<size_t>(n));
+      return AddNonRegular(rel, a, target);
+    }
+    if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
+      return AddNonRegular(rel, a, std::nullopt);
+    }
+    if (!S_ISREG(st.st_mode)) {
+      log::Warning("ota-image v1: skipping a special file", {{"path", path.string()}});
+      return absl::OkStatus();
+    }
+    return AddRegular(rel, a, path, static_cast<uint64_t>(st.st_size),
+                      static_cast<uint32_t>(st.st_nlink), -static_cast<int64_t>(st.st_ino));
+  }
+
+  // The entries of an already loaded image (ota-image convert): contents from
+  // <contents>/<sha256hex>; modes get their type bits; hard-link groups keyed by the image's
+  // inode, or by content when it has none (as the legacy client groups them).
+  absl::Status FromManifest(const Manifest& m, const stdfs::path& contents) {
+    bool has_root = false;
+    for (const DirEntry& d : m.dirs) has_root = has_root || m.Str(d.path) == "/";
+    if (!has_root) OTA_RETURN_IF_ERROR(AddDir("/", Attrs{S_IFDIR | 0755, 0, 0, std::nullopt}));
+    auto attrs = [&](uint32_t type, uint32_t mode, uint32_t uid, uint32_t gid, XattrsRef x) {
+      Attrs a{(mode & S_IFMT) != 0 ? mode : (type | (mode & 07777)), uid, gid, std::nullopt};
+      if (x.size > 0) {
+        std::vector<std::pair<std::string_view, std::string_view>> pairs;
+        m.ForEachXattr(x,
+                       [&](std::string_view n, std::string_view v) { pairs.emplace_back(n, v); });
+        std::string packed;
+        MsgpackAppendMapHeader(packed, static_cast<uint32_t>(pairs.size()));
+        for (const auto& [n, v] : pairs) {
+          MsgpackAppendStr(packed, n);
+          MsgpackAppendBin(packed, v);
+        }
+        a.xattrs = std::move(packed);
+      }
+      return a;
+    };
+    for (const DirEntry& d : m.dirs) {
+      OTA_RETURN_IF_ERROR(
+          AddDir(std::string(m.Str(d.path)), attrs(S_IFDIR, d.mode, d.uid, d.gid, d.xattrs)));
+    }
+    for (const SymlinkEntry& l : m.symlinks) {
+      OTA_RETURN_IF_ERROR(AddNonRegular(std::string(m.Str(l.path)),
+                                        attrs(S_IFLNK, S_IFLNK | 0777, l.uid, l.gid, l.xattrs),
+                                        m.Str(l.target)));
+    }
+    for (const SpecialEntry& x : m.specials) {
+      OTA_RETURN_IF_ERROR(AddNonRegular(std::string(m.Str(x.path)),
+                                        attrs(S_IFCHR, x.mode, x.uid, x.gid, x.xattrs),
+                                        std::nullopt));
+    }
+    const stdfs::path empty = contents / "empty";
+    OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(empty, ""));
+    for (const RegularEntry& e : m.regulars) {
+      int64_t key = 0;
+      if (e.has_inode) {
+        key = -1 - static_cast<int64_t>(e.inode & 0x3fffffffffffffffull);
+      } else {
+        uint64_t prefix = 0;
+        std::memcpy(&prefix, e.sha256.data(), sizeof(prefix));
+        key = -1 - static_cast<int64_t>(prefix & 0x3fffffffffffffffull);
+      }
+      const bool is_empty = e.sha256 == crypto::Sha256Of("");
+      const stdfs::path content = is_empty ? empty : contents / crypto::ToHex(e.sha256);
+      uint64_t size = e.size;
+      if (!e.has_size) {
+        std::error_code ec;
+        size = is_empty ? 0 : stdfs::file_size(content, ec);
+        if (ec)
+          return absl::InternalError(StrCat("size of ", content.string(), ": ", ec.message()));
+      }
+      OTA_RETURN_IF_ERROR(AddRegular(std::string(m.Str(e.path)),
+                                     attrs(S_IFREG, e.mode, e.uid, e.gid, e.xattrs), content, size,
+                                     e.nlink, key));
+    }
     return absl::OkStatus();
   }
 
@@ -641,6 +747,8 @@ class Builder {
   std::string key_pem_;
   std::vector<std::string> x5c_;
   std::optional<SqlWriter> ft_;
+  const Manifest* manifest_ = nullptr;
+  stdfs::path contents_;
   sqlite3_stmt* ins_regular_ = nullptr;
   sqlite3_stmt* ins_dir_ = nullptr;
   sqlite3_stmt* ins_nonreg_ = nullptr;
@@ -658,6 +766,14 @@ class Builder {
 
 absl::StatusOr<V1BuildSummary> BuildV1Image(const V1BuildOptions& options) {
   Builder builder(options);
+  return builder.Run();
+}
+
+absl::StatusOr<V1BuildSummary> BuildV1ImageFromManifest(const V1BuildOptions& options,
+                                                        const Manifest& manifest,
+                                                        const std::filesystem::path& contents) {
+  Builder builder(options);
+  builder.UseManifest(&manifest, contents);
   return builder.Run();
 }
 

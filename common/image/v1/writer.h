@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/image/manifest.h"
 
 namespace ota::image::v1 {
 
@@ -49,5 +50,12 @@ struct V1BuildSummary {
 };
 
 absl::StatusOr<V1BuildSummary> BuildV1Image(const V1BuildOptions& options);
+
+// The same image from an already loaded (and verified) image of any format instead of a rootfs
+// walk: `contents` holds every non-empty content as <sha256hex> (what ContentSource::Fetch
+// delivers). options.rootfs is not used. What `ota-image convert` does.
+absl::StatusOr<V1BuildSummary> BuildV1ImageFromManifest(const V1BuildOptions& options,
+                                                        const Manifest& manifest,
+                                                        const std::filesystem::path& contents);
 
 }  // namespace ota::image::v1

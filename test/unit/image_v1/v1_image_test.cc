@@ -22,8 +22,10 @@
 #include "common/fs/fs.h"
 #include "common/http/curl_fetcher.h"
 #include "common/image/image_reader.h"
+#include "common/image/legacy/writer.h"
 #include "common/image/url.h"
 #include "common/image/v1/writer.h"
+#include "common/util/strings.h"
 #include "test/unit/crypto/test_pki.h"
 
 namespace ota::image {
@@ -382,6 +384,60 @@ TEST_F(V1ImageTest, LegacyUrlIsDetectedAsLegacy) {
   auto v1 = DetectImageFormat(*fetcher_, Url(image));
   ASSERT_TRUE(v1.ok());
   EXPECT_EQ(*v1, ImageFormat::kV1);
+}
+
+// ota-image convert's path: a legacy image, loaded and verified, its contents fetched, written
+// as v1 from the model; the v1 image reads back to the same tree.
+TEST_F(V1ImageTest, LegacyImageConvertsToTheSameTree) {
+  std::filesystem::remove((root_ / "usr/.wh").c_str());  // legacy images cannot carry whiteouts
+  BuildOptions legacy;
+  legacy.rootfs = root_;
+  legacy.out_dir = tmp_->path() / "legacy";
+  legacy.key_pem = Pki().path("sign.key");
+  legacy.cert_pem = Pki().path("sign.pem");
+  ASSERT_TRUE(BuildImage(legacy).ok());
+  auto store = crypto::CaStore::LoadDir(Pki().certs_dir());
+  ASSERT_TRUE(store.ok());
+  ReaderOptions ro;
+  ro.ca_store = &*store;
+  auto old_image = OpenImage(*fetcher_, Url(legacy.out_dir), ro);
+  ASSERT_TRUE(old_image.ok()) << old_image.status();
+  ASSERT_EQ(old_image->format, ImageFormat::kLegacy);
+  uint64_t bytes = 0;
+  const stdfs::path contents = tmp_->path() / "contents";
+  ASSERT_TRUE(FetchAll(*old_image, contents, tmp_->path() / "work", &bytes).ok());
+  v1::V1BuildOptions o = Options(tmp_->path() / "converted");
+  o.ecu_ids = {"main"};
+  auto built = v1::BuildV1ImageFromManifest(o, old_image->manifest, contents);
+  ASSERT_TRUE(built.ok()) << built.status();
+  auto converted = Open(tmp_->path() / "converted", tmp_->path() / "certs");
+  ASSERT_TRUE(converted.ok()) << converted.status();
+
+  auto describe = [](const Manifest& m) {
+    std::map<std::string, std::string> out;
+    for (const DirEntry& d : m.dirs) {
+      if (m.Str(d.path) != "/") {
+        out[std::string(m.Str(d.path))] = StrCat("d ", d.mode & 07777, " ", d.uid, ":", d.gid);
+      }
+    }
+    for (const SymlinkEntry& l : m.symlinks) {
+      out[std::string(m.Str(l.path))] = StrCat("l ", m.Str(l.target), " ", l.uid, ":", l.gid);
+    }
+    std::map<uint64_t, std::string> first_of_group;
+    for (const RegularEntry& e : m.regulars) {
+      std::string group;
+      if (e.nlink > 1) {
+        auto [it, _] = first_of_group.try_emplace(e.inode, std::string(m.Str(e.path)));
+        group = " hl=" + it->second;
+      }
+      out[std::string(m.Str(e.path))] = StrCat("f ", e.mode & 07777, " ", e.uid, ":", e.gid, " ",
+                                               crypto::ToHex(e.sha256), " ", e.nlink, group);
+    }
+    return out;
+  };
+  EXPECT_EQ(describe(converted->manifest), describe(old_image->manifest));
+  uint64_t again = 0;
+  ASSERT_TRUE(FetchAll(*converted, tmp_->path() / "res2", tmp_->path() / "work2", &again).ok());
 }
 
 }  // namespace
