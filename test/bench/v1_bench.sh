@@ -7,8 +7,10 @@
 #   B  a 10%-changed update: the "mixed" tree (100k files, 1.15 GB; --quick: 10k, 115 MB) on
 #      slot a, an image of the same tree with every 10th file rewritten (same size, new bytes);
 #      otaclient (directory slots, --no-reboot) from `otactl update` until boot/next_boot is
-#      written, v1 image and legacy image alternately, fresh slots each run. Target: v1 within
-#      1.1x the legacy time.
+#      written, the legacy image and v1 images alternately, fresh slots each run. v1 images:
+#      tier4's builder defaults (bundles of 32 MiB) and bundles of 1 MiB (--bundle-target).
+#      Target: v1 within 1.1x the legacy time. Bundles are fetched whole: with 10% of the small
+#      files changed at random, every 32 MiB bundle holds a changed member and is downloaded.
 # Data is cached in $OTA_BENCH_DIR (default /var/tmp/ota-bench-v1). Prints one line per result.
 set -euo pipefail
 quick=0
@@ -49,7 +51,10 @@ gen() {  # gen KIND VARIANT ARGS... OUT
   "$BENCH_BIN/bench_tree_gen" --kind "$1" --variant "$2" "${@:3:$#-3}" --out "${!#}"
 }
 legacy_image() { "$OTA_IMAGE" build --rootfs "$1" --key "$BENCH_DIR/pki/sign.key" --cert "$BENCH_DIR/pki/sign.pem" --out "$2"; }
-v1_image() { "$OTA_IMAGE" build --format v1 --rootfs "$1" --key "$BENCH_DIR/pki/sign.key" --cert "$BENCH_DIR/pki/chain.pem" --out "$2"; }
+v1_image() {  # v1_image ROOTFS [knobs...] OUT
+  "$OTA_IMAGE" build --format v1 --rootfs "$1" --key "$BENCH_DIR/pki/sign.key" \
+    --cert "$BENCH_DIR/pki/chain.pem" "${@:2:$#-2}" --out "${!#}"
+}
 changed_tree() {  # changed_tree FROM OUT: every 10th regular file gets new bytes, same size
   cp -a "$1" "$2"
   local f n=0
@@ -72,6 +77,8 @@ once "$mixed" gen mixed 0 "${mixed_args[@]}"
 once "$mixed-10pct" changed_tree "$mixed"
 once "$BENCH_DIR/www/mixed-$tag-legacy" legacy_image "$mixed-10pct"
 once "$BENCH_DIR/www/mixed-$tag-v1" v1_image "$mixed-10pct"
+v1_small_bundles() { v1_image "$@" --bundle-target 1048576; }
+once "$BENCH_DIR/www/mixed-$tag-v1b1m" v1_small_bundles "$mixed-10pct"
 OTA_TEST_PORTS_OWNER=$$ "$HARNESS" start "$E2E_WORK/nginx" "$BENCH_DIR/www" >/dev/null || fail "nginx"
 source "$E2E_WORK/nginx/ports.env"
 log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -90,18 +97,22 @@ for format in legacy v1; do
 done
 
 # --- B: 10%-changed update
-run_update() {  # run_update FORMAT: prints seconds from the request to boot/next_boot
-  local format=$1 name=ecu-$1 slots
+run_update() {  # run_update IMAGE: prints seconds from the request to boot/next_boot
+  local image=$1 format=${1%%b1m} name=ecu-$1 slots
   rm -rf "${E2E_WORK:?}/$name"
-  [[ -d $E2E_WORK/rootfs/mixed ]] || { mkdir -p "$E2E_WORK/rootfs" && cp -a "$mixed" "$E2E_WORK/rootfs/mixed"; }
-  setup_ecu "$name" mixed v1
-  sed -i "s/^ecu_id: .*/ecu_id: \"autoware\"/" "$E2E_WORK/$name/config/ecu_info.yml"
   slots=$E2E_WORK/$name/slots
+  mkdir -p "$slots/boot/slot_a" "$E2E_WORK/$name/config"
+  # The active slot is only read by an update: a hard-linked copy is as good as a real one.
+  cp -al "$mixed" "$slots/slot_a"
+  printf v1 >"$slots/boot/slot_a/version"
+  printf 'format_version: 1\necu_id: "autoware"\nip_addr: "127.0.0.1"\nbootloader: dir\n' \
+    >"$E2E_WORK/$name/config/ecu_info.yml"
+  printf 'enable_local_ota_proxy: false\n' >"$E2E_WORK/$name/config/proxy_info.yml"
   start_otaclient "$name" --no-reboot
   local t0 t1 pid_var="OTA_PID_${name//[^A-Za-z0-9_]/_}"
   t0=$EPOCHREALTIME
   "$OTACTL" update --target "127.0.0.1:$(cat "$E2E_WORK/$name/otaclient.port")" --ecu autoware \
-    --version v2 --url "http://127.0.0.1:$HTTP_PORT/mixed-$tag-$format" --cookies '' >/dev/null ||
+    --version v2 --url "http://127.0.0.1:$HTTP_PORT/mixed-$tag-$image" --cookies '' >/dev/null ||
     fail "update $format rejected"
   until [[ -e $slots/boot/next_boot ]]; do
     kill -0 "${!pid_var}" 2>/dev/null || fail "otaclient died ($format)"
@@ -111,18 +122,22 @@ run_update() {  # run_update FORMAT: prints seconds from the request to boot/nex
   kill "${!pid_var}"
   wait "${!pid_var}" 2>/dev/null || true
   grep -q "format=$format" "$E2E_WORK/otaclient-$name.log" || fail "not read as $format"
+  grep -o 'v1 contents fetched.*' "$E2E_WORK/otaclient-$name.log" >>"$E2E_WORK/fetched.log" || true
   [[ -n ${expected_tree:-} ]] || expected_tree=$(tree_of "$mixed-10pct")
   [[ "$(tree_of "$slots/slot_b")" == "$expected_tree" ]] || fail "$format: slot b != the tree"
   rm -rf "${E2E_WORK:?}/$name" "$E2E_WORK/otaclient-$name.log"
   ports_release_all >/dev/null 2>&1 || true
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f\n", b - a }'
 }
-: >"$E2E_WORK/upd-legacy" && : >"$E2E_WORK/upd-v1"
+: >"$E2E_WORK/upd-legacy" && : >"$E2E_WORK/upd-v1" && : >"$E2E_WORK/upd-v1b1m"
 run_update legacy >/dev/null  # warm-up (page cache)
 for ((i = 1; i <= n_runs; i++)); do
-  run_update legacy >>"$E2E_WORK/upd-legacy"
-  run_update v1 >>"$E2E_WORK/upd-v1"
+  for image in legacy v1 v1b1m; do run_update "$image" >>"$E2E_WORK/upd-$image"; done
 done
-l=$(median <"$E2E_WORK/upd-legacy") v=$(median <"$E2E_WORK/upd-v1")
-echo "B 10%-changed update: legacy $l s ($(paste -sd' ' "$E2E_WORK/upd-legacy")), v1 $v s ($(paste -sd' ' "$E2E_WORK/upd-v1")), ratio $(awk -v a="$v" -v b="$l" 'BEGIN { printf "%.2f", a / b }')"
+l=$(median <"$E2E_WORK/upd-legacy")
+for image in v1 v1b1m; do
+  v=$(median <"$E2E_WORK/upd-$image")
+  echo "B 10%-changed update: legacy $l s ($(paste -sd' ' "$E2E_WORK/upd-legacy")), $image $v s ($(paste -sd' ' "$E2E_WORK/upd-$image")), ratio $(awk -v a="$v" -v b="$l" 'BEGIN { printf "%.2f", a / b }')"
+done
+echo "B network: legacy $(du -sb "$BENCH_DIR/www/mixed-$tag-legacy/data" | cut -f1) B image data; v1 fetch summaries: $(sort -u "$E2E_WORK/fetched.log" | tr '\n' ';')"
 log "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
