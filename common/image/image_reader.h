@@ -80,6 +80,9 @@ struct ReaderOptions {
   // v1: the payload is chosen by (ecu_id, release_key).
   std::string ecu_id = "autoware";
   std::string release_key = "dev";
+  // v1: the machine's architecture (uname -m); when set, a payload whose manifest names another
+  // one (x86_64/amd64 and aarch64/arm64 are the same) is refused. Empty: not checked.
+  std::string architecture;
   // v1: where the file and resource tables are decompressed (a fresh directory is made inside);
   // empty = $TMPDIR or /tmp.
   std::filesystem::path temp_parent;

@@ -1,5 +1,7 @@
 #include "otaclient/update/update_session.h"
 
+#include <sys/utsname.h>
+
 #include <utility>
 #include <vector>
 
@@ -150,6 +152,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   load_options.allow_unverified_dev = env.options.allow_unverified_dev;
   load_options.ecu_id = env.options.ecu_id;
   load_options.release_key = env.options.release_key;
+  if (struct utsname u; ::uname(&u) == 0) load_options.architecture = u.machine;
   if (ca_store->empty() && env.options.allow_unverified_dev) {
     log::Warning("no CA installed: accepting the image's own signer (development mode)",
                  {{"certs_dir", env.options.certs_dir.string()}});

@@ -106,6 +106,12 @@ absl::StatusOr<std::filesystem::path> FetchTable(http::Fetcher& fetcher, std::st
   return dir.path() / table_name;
 }
 
+std::string NormalizedArchitecture(std::string_view arch) {
+  if (arch == "amd64" || arch == "x86-64") return "x86_64";
+  if (arch == "arm64") return "aarch64";
+  return std::string(arch);
+}
+
 }  // namespace
 
 std::string BlobUrl(std::string_view base_url, std::string_view hex) {
@@ -166,6 +172,13 @@ absl::StatusOr<Image> OpenV1Image(http::Fetcher& fetcher, std::string_view base_
                        FetchPinned(fetcher, manifest_url, manifest_desc, "image manifest"));
   absl::StatusOr<ImageManifest> manifest = ParseImageManifest(manifest_text);
   if (!manifest.ok()) return WithContext(manifest.status(), manifest_url);
+  if (!options.architecture.empty() && !manifest->architecture.empty() &&
+      NormalizedArchitecture(manifest->architecture) !=
+          NormalizedArchitecture(options.architecture)) {
+    return absl::InvalidArgumentError(StrCat("image manifest (", manifest_url, ") is for ",
+                                             manifest->architecture, ", this ECU is ",
+                                             options.architecture));
+  }
   const std::string config_url = BlobUrl(base_url, manifest->config.hex());
   OTA_ASSIGN_OR_RETURN(std::string config_text,
                        FetchPinned(fetcher, config_url, manifest->config, "image config"));

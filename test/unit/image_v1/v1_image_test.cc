@@ -249,6 +249,18 @@ TEST_F(V1ImageTest, RepeatedSliceIdsAndSecondEcu) {
   EXPECT_EQ(*rebuilt, *original);
   auto none = Open(image, tmp_->path() / "certs", "nobody");
   EXPECT_EQ(none.status().code(), absl::StatusCode::kNotFound);
+  // The manifest's architecture must be the machine's (amd64 is x86_64).
+  auto store = crypto::CaStore::LoadDir(tmp_->path() / "certs");
+  ASSERT_TRUE(store.ok());
+  ReaderOptions ro;
+  ro.ca_store = &*store;
+  ro.ecu_id = "sub";
+  ro.architecture = "amd64";
+  EXPECT_TRUE(OpenImage(*fetcher_, Url(image), ro).ok());
+  ro.architecture = "aarch64";
+  auto wrong = OpenImage(*fetcher_, Url(image), ro);
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(wrong.status().message()), HasSubstr("is for x86_64"));
 }
 
 TEST_F(V1ImageTest, IntermediatesSurviveAFailedFetchAndAreNotDownloadedAgain) {
