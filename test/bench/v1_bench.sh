@@ -77,7 +77,7 @@ once "$mixed" gen mixed 0 "${mixed_args[@]}"
 once "$mixed-10pct" changed_tree "$mixed"
 once "$BENCH_DIR/www/mixed-$tag-legacy" legacy_image "$mixed-10pct"
 once "$BENCH_DIR/www/mixed-$tag-v1" v1_image "$mixed-10pct"
-v1_small_bundles() { v1_image "$@" --bundle-target 1048576; }
+v1_small_bundles() { v1_image "$1" --bundle-target 1048576 "$2"; }
 once "$BENCH_DIR/www/mixed-$tag-v1b1m" v1_small_bundles "$mixed-10pct"
 OTA_TEST_PORTS_OWNER=$$ "$HARNESS" start "$E2E_WORK/nginx" "$BENCH_DIR/www" >/dev/null || fail "nginx"
 source "$E2E_WORK/nginx/ports.env"
