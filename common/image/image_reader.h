@@ -43,6 +43,10 @@ struct ContentRequest {
   uint32_t entry = 0;            // index in Manifest::regulars of a file with this content
 };
 
+// Download jobs a source hands to the fetcher at once: URL strings and job state exist only for a
+// batch of blobs at a time.
+inline constexpr size_t kDownloadBatch = 2048;
+
 struct ContentFetchEnv {
   http::Fetcher* fetcher = nullptr;
   // Where each content must appear, as <resources_dir>/<sha256hex>; exists. Nothing else may be

@@ -116,8 +116,8 @@ class LegacySource final : public ContentSource {
                      const ContentFetchEnv& env) override {
     const Metadata& md = image_.metadata;
     std::vector<http::DownloadJob> jobs;
-    for (size_t start = 0; start < contents.size(); start += kLegacyDownloadBatch) {
-      const size_t end = std::min(contents.size(), start + kLegacyDownloadBatch);
+    for (size_t start = 0; start < contents.size(); start += kDownloadBatch) {
+      const size_t end = std::min(contents.size(), start + kDownloadBatch);
       jobs.clear();
       jobs.reserve(end - start);
       for (size_t k = start; k < end; ++k) {

@@ -40,7 +40,4 @@ absl::StatusOr<LoadedImage> LoadImage(http::Fetcher& fetcher, std::string_view b
 absl::StatusOr<Image> OpenLegacyImage(http::Fetcher& fetcher, std::string_view base_url,
                                       const ReaderOptions& options);
 
-// Jobs handed to the fetcher at once: URL strings exist only for a batch of files at a time.
-inline constexpr size_t kLegacyDownloadBatch = 2048;
-
 }  // namespace ota::image

@@ -23,7 +23,6 @@ using Kind = ResourceFilter::Kind;
 
 // Filters nest at most: bundle member → compressed bundle → slices → leaves.
 constexpr int kMaxDepth = 8;
-constexpr size_t kDownloadBatch = 2048;
 
 // One resource the plan has to make appear (a needed content or an intermediate).
 struct Node {
