@@ -119,6 +119,9 @@ run_update() {  # run_update IMAGE: prints seconds from the request to boot/next
     sleep 0.01
   done
   t1=$EPOCHREALTIME
+  # CPU seconds of otaclient (all threads, user + system): less at the mercy of other load.
+  local cpu
+  cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/${!pid_var}/stat")
   kill "${!pid_var}"
   wait "${!pid_var}" 2>/dev/null || true
   grep -q "format=$format" "$E2E_WORK/otaclient-$name.log" || fail "not read as $format"
@@ -127,17 +130,19 @@ run_update() {  # run_update IMAGE: prints seconds from the request to boot/next
   [[ "$(tree_of "$slots/slot_b")" == "$expected_tree" ]] || fail "$format: slot b != the tree"
   rm -rf "${E2E_WORK:?}/$name" "$E2E_WORK/otaclient-$name.log"
   ports_release_all >/dev/null 2>&1 || true
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f\n", b - a }'
+  awk -v a="$t0" -v b="$t1" -v c="$cpu" 'BEGIN { printf "%.2f %s\n", b - a, c }'
 }
 : >"$E2E_WORK/upd-legacy" && : >"$E2E_WORK/upd-v1" && : >"$E2E_WORK/upd-v1b1m"
 run_update legacy >/dev/null  # warm-up (page cache)
 for ((i = 1; i <= n_runs; i++)); do
   for image in legacy v1 v1b1m; do run_update "$image" >>"$E2E_WORK/upd-$image"; done
 done
-l=$(median <"$E2E_WORK/upd-legacy")
+l=$(cut -d' ' -f1 "$E2E_WORK/upd-legacy" | median)
+lc=$(cut -d' ' -f2 "$E2E_WORK/upd-legacy" | median)
 for image in v1 v1b1m; do
-  v=$(median <"$E2E_WORK/upd-$image")
-  echo "B 10%-changed update: legacy $l s ($(paste -sd' ' "$E2E_WORK/upd-legacy")), $image $v s ($(paste -sd' ' "$E2E_WORK/upd-$image")), ratio $(awk -v a="$v" -v b="$l" 'BEGIN { printf "%.2f", a / b }')"
+  v=$(cut -d' ' -f1 "$E2E_WORK/upd-$image" | median)
+  vc=$(cut -d' ' -f2 "$E2E_WORK/upd-$image" | median)
+  echo "B 10%-changed update (wall s, CPU s of otaclient): legacy $l / $lc ($(cut -d' ' -f1 "$E2E_WORK/upd-legacy" | paste -sd' ')), $image $v / $vc ($(cut -d' ' -f1 "$E2E_WORK/upd-$image" | paste -sd' ')); ratio wall $(awk -v a="$v" -v b="$l" 'BEGIN { printf "%.2f", a / b }'), CPU $(awk -v a="$vc" -v b="$lc" 'BEGIN { printf "%.2f", a / b }')"
 done
 echo "B network: legacy $(du -sb "$BENCH_DIR/www/mixed-$tag-legacy/data" | cut -f1) B image data; v1 fetch summaries: $(sort -u "$E2E_WORK/fetched.log" | tr '\n' ';')"
 log "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
