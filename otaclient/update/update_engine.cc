@@ -136,9 +136,8 @@ class UpdateEngineImpl final : public UpdateEngine {
       // it only logs after entering Failed or Aborted.
       counters_.Reset();
       cancel_.store(shutting_down_.load());
+      kind_ = SessionKind::kUpdate;
       abort_ = AbortState::kNone;
-      in_critical_ = false;
-      past_commit_point_ = false;
       snapshot_.status = OtaStatus::kUpdating;
       snapshot_.failure_type = 0;
       snapshot_.failure_reason.clear();
@@ -149,7 +148,7 @@ class UpdateEngineImpl final : public UpdateEngine {
       snapshot_.progress.update_firmware_version = request.version;
       snapshot_.progress.update_start_timestamp = static_cast<uint64_t>(std::time(nullptr));
       update_start_ = Clock::now();
-      phase_elapsed_ms_.fill(0);
+      phase_elapsed_ms_.Fill(0);
       frozen_total_ms_.reset();
       finished = std::move(worker_);
     }
@@ -167,9 +166,7 @@ class UpdateEngineImpl final : public UpdateEngine {
 
   absl::Status Abort() override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (phase_ == SessionPhase::kRollingBack ||
-        (phase_ == SessionPhase::kCommitted && rollback_committed_) ||
-        (phase_ == SessionPhase::kRebooting && rollback_committed_)) {
+    if (rollback_running()) {
       return absl::FailedPreconditionError("a rollback is in progress; it cannot be aborted");
     }
     if (!IsBusy(phase_)) {
@@ -177,7 +174,7 @@ class UpdateEngineImpl final : public UpdateEngine {
                                                ? "no update is running (the last one was aborted)"
                                                : "no update is running");
     }
-    if (past_commit_point_ || phase_ == SessionPhase::kRebooting ||
+    if (phase_ == SessionPhase::kCommittingSwitch || phase_ == SessionPhase::kRebooting ||
         phase_ == SessionPhase::kCommitted) {
       return absl::FailedPreconditionError(
           "the boot switch is committed; the update can no longer be aborted");
@@ -187,14 +184,14 @@ class UpdateEngineImpl final : public UpdateEngine {
       return absl::OkStatus();  // idempotent: the first request is being carried out
     }
     snapshot_.status = OtaStatus::kAborting;
-    if (in_critical_) {
+    abort_phase_ = phase_;
+    if (phase_ == SessionPhase::kPreparingStandby) {
       abort_ = AbortState::kQueued;
       log::Info("abort queued: the standby is being prepared; it fires when that part ends",
                 {{"phase", SessionPhaseName(phase_)}});
       return absl::OkStatus();
     }
-    abort_ = AbortState::kAborting;
-    abort_phase_ = phase_;
+    abort_ = AbortState::kRequested;
     log::Info("abort requested", {{"phase", SessionPhaseName(phase_)}});
     cancel_.store(true);
     cancel_.notify_all();
@@ -223,7 +220,7 @@ class UpdateEngineImpl final : public UpdateEngine {
     {
       std::lock_guard<std::mutex> lock(mu_);
       EnterLocked(SessionPhase::kRollingBack);
-      rollback_committed_ = false;
+      kind_ = SessionKind::kRollback;
       snapshot_.status = OtaStatus::kRollbacking;
       snapshot_.failure_type = 0;
       snapshot_.failure_reason.clear();
@@ -245,7 +242,7 @@ class UpdateEngineImpl final : public UpdateEngine {
     counters_.FillCounters(out.progress);
     const Clock::time_point now = Clock::now();
     auto phase_ms = [&](SessionPhase p) {
-      uint64_t ms = phase_elapsed_ms_[static_cast<size_t>(p)];
+      uint64_t ms = phase_elapsed_ms_[p];
       if (phase_ == p) ms += MillisBetween(phase_start_, now);
       return ms;
     };
@@ -259,8 +256,6 @@ class UpdateEngineImpl final : public UpdateEngine {
   }
 
  private:
-  static constexpr size_t kPhaseCount = static_cast<size_t>(SessionPhase::kFailed) + 1;
-
   // Moves the state machine; the caller holds mu_. A disallowed transition is a bug.
   void EnterLocked(SessionPhase to) {
     if (!TransitionAllowed(phase_, to)) {
@@ -270,14 +265,14 @@ class UpdateEngineImpl final : public UpdateEngine {
     }
     log::Info("update phase", {{"from", SessionPhaseName(phase_)}, {"to", SessionPhaseName(to)}});
     const Clock::time_point now = Clock::now();
-    phase_elapsed_ms_[static_cast<size_t>(phase_)] += MillisBetween(phase_start_, now);
+    phase_elapsed_ms_[phase_] += MillisBetween(phase_start_, now);
     phase_start_ = now;
     phase_ = to;
     // Failed, aborted and rejected requests keep the phase the update reached, for inspection;
     // a rollback is no update and leaves the last update's progress alone.
     if (to != SessionPhase::kFailed && to != SessionPhase::kIdle &&
         to != SessionPhase::kValidatingRequest && to != SessionPhase::kAborted &&
-        to != SessionPhase::kRollingBack && !rollback_running()) {
+        to != SessionPhase::kRollingBack && kind_ != SessionKind::kRollback) {
       snapshot_.progress.phase = WirePhase(to);
       snapshot_.progress.v1_phase = DefaultV1Phase(to);
     }
@@ -288,8 +283,16 @@ class UpdateEngineImpl final : public UpdateEngine {
     {
       std::lock_guard<std::mutex> lock(mu_);
       // Once CommitSwitch succeeded (Rebooting, Committed) nothing interrupts any more.
-      bool committed = to == SessionPhase::kRebooting || to == SessionPhase::kCommitted;
-      if (!committed && abort_ == AbortState::kAborting) {
+      const bool committed = to == SessionPhase::kRebooting || to == SessionPhase::kCommitted;
+      if (!committed && abort_ == AbortState::kQueued) {
+        // Leaving PreparingStandby, the critical part: the queued abort fires now.
+        abort_ = AbortState::kRequested;
+        log::Info("queued abort fires: the standby is prepared",
+                  {{"phase", SessionPhaseName(phase_)}});
+        cancel_.store(true);
+        cancel_.notify_all();
+      }
+      if (!committed && abort_ == AbortState::kRequested) {
         return absl::CancelledError(
             StrCat("update aborted by request during ", SessionPhaseName(abort_phase_)));
       }
@@ -307,47 +310,13 @@ class UpdateEngineImpl final : public UpdateEngine {
     snapshot_.progress.v1_phase = phase;
   }
 
-  void EnterCritical() {
-    std::lock_guard<std::mutex> lock(mu_);
-    in_critical_ = true;
-  }
-
-  // Fires a queued abort.
-  absl::Status LeaveCritical() {
-    std::lock_guard<std::mutex> lock(mu_);
-    in_critical_ = false;
-    if (abort_ != AbortState::kQueued) return absl::OkStatus();
-    abort_ = AbortState::kAborting;
-    abort_phase_ = phase_;
-    log::Info("queued abort fires: the standby is prepared", {{"phase", SessionPhaseName(phase_)}});
-    cancel_.store(true);
-    cancel_.notify_all();
-    return absl::CancelledError(
-        StrCat("update aborted by request during ", SessionPhaseName(phase_)));
-  }
-
-  absl::Status BeginCommit() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (abort_ != AbortState::kNone) {
-      return absl::CancelledError(
-          StrCat("update aborted by request during ", SessionPhaseName(abort_phase_)));
-    }
-    if (cancel_.load()) {
-      return absl::CancelledError("update interrupted: otaclient is shutting down");
-    }
-    past_commit_point_ = true;
-    return absl::OkStatus();
-  }
-
   bool AbortRequested() {
     std::lock_guard<std::mutex> lock(mu_);
     return abort_ != AbortState::kNone;
   }
 
   // Caller holds mu_.
-  bool rollback_running() const {
-    return rollback_committed_ || phase_ == SessionPhase::kRollingBack;
-  }
+  bool rollback_running() const { return kind_ == SessionKind::kRollback && IsBusy(phase_); }
 
   // The session/rollback thread runs in the background of the service (and of the vehicle).
   void LowerWorkerPriority() {
@@ -373,10 +342,6 @@ class UpdateEngineImpl final : public UpdateEngine {
       }
       return;
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      rollback_committed_ = true;
-    }
     if (options_.reboot_after_update) {
       if (options_.before_reboot) options_.before_reboot();
       (void)Enter(SessionPhase::kRebooting);
@@ -398,9 +363,6 @@ class UpdateEngineImpl final : public UpdateEngine {
         .cancel = cancel_,
         .enter = [this](SessionPhase to) { return Enter(to); },
         .set_v1_phase = [this](V1Phase p) { SetV1Phase(p); },
-        .enter_critical = [this] { EnterCritical(); },
-        .leave_critical = [this] { return LeaveCritical(); },
-        .begin_commit = [this] { return BeginCommit(); },
         .abort_requested = [this] { return AbortRequested(); },
     };
     absl::Status status = RunUpdateSession(request, env);
@@ -453,7 +415,9 @@ class UpdateEngineImpl final : public UpdateEngine {
   std::atomic<bool> shutting_down_{false};
   ProgressCounters counters_;
 
-  enum class AbortState { kNone, kQueued, kAborting };
+  // The parts of the engine's state beside the phase (update_session.h: kind, phase, abort).
+  enum class SessionKind { kNone, kUpdate, kRollback };
+  enum class AbortState { kNone, kQueued, kRequested };
 
   std::mutex control_mu_;  // serialises StartUpdate and StartRollback; taken before mu_
   mutable std::mutex mu_;
@@ -461,13 +425,11 @@ class UpdateEngineImpl final : public UpdateEngine {
   StatusSnapshot snapshot_;
   Clock::time_point update_start_{};
   Clock::time_point phase_start_ = Clock::now();
-  std::array<uint64_t, kPhaseCount> phase_elapsed_ms_{};
+  PerPhase<uint64_t> phase_elapsed_ms_;
   std::optional<uint64_t> frozen_total_ms_;
+  SessionKind kind_ = SessionKind::kNone;
   AbortState abort_ = AbortState::kNone;
   SessionPhase abort_phase_ = SessionPhase::kIdle;  // where the abort caught the session
-  bool in_critical_ = false;                        // inside boot->PrepareStandby()
-  bool past_commit_point_ = false;                  // BeginCommit() passed: no abort any more
-  bool rollback_committed_ = false;
   std::thread worker_;
 };
 

@@ -34,8 +34,9 @@ constexpr std::pair<P, P> kTransitions[] = {
     {P::kDownloading, P::kApplying},
     {P::kApplying, P::kPersistents},
     {P::kPersistents, P::kPostUpdate},
-    {P::kPostUpdate, P::kRebooting},
-    {P::kPostUpdate, P::kCommitted},
+    {P::kPostUpdate, P::kCommittingSwitch},  // the point of no return: no abort from here on
+    {P::kCommittingSwitch, P::kRebooting},
+    {P::kCommittingSwitch, P::kCommitted},
     {P::kRebooting, P::kCommitted},  // Reboot() returned: a test backend, or it failed
     {P::kProcessingMetadata, P::kFailed},
     {P::kPreparingStandby, P::kFailed},
@@ -43,7 +44,8 @@ constexpr std::pair<P, P> kTransitions[] = {
     {P::kDownloading, P::kFailed},
     {P::kApplying, P::kFailed},
     {P::kPersistents, P::kFailed},
-    {P::kPostUpdate, P::kFailed},  // only while CommitSwitch has not succeeded
+    {P::kPostUpdate, P::kFailed},
+    {P::kCommittingSwitch, P::kFailed},  // CommitSwitch failed
     // Abort: the same phases as Failed, and a request aborted before its thread started.
     {P::kAborted, P::kValidatingRequest},
     {P::kValidatingRequest, P::kAborted},  // rejected after an aborted update, or aborted early
@@ -53,7 +55,7 @@ constexpr std::pair<P, P> kTransitions[] = {
     {P::kDownloading, P::kAborted},
     {P::kApplying, P::kAborted},
     {P::kPersistents, P::kAborted},
-    {P::kPostUpdate, P::kAborted},  // only before the point of no return (begin_commit)
+    {P::kPostUpdate, P::kAborted},  // the last phase before the point of no return
     // Rollback.
     {P::kIdle, P::kRollingBack},
     {P::kFailed, P::kRollingBack},
@@ -190,19 +192,17 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
                                {"contents", StrCat(index.size())}});
 
   // --- the standby: from here on it is unbootable until CommitSwitch ---
+  // The critical part: an abort arriving now is queued and fires when the phase is left.
   OTA_RETURN_IF_ERROR(env.enter(P::kPreparingStandby));
   constexpr std::string_view kKeep[] = {"/.ota-resources"};
-  env.enter_critical();
   absl::StatusOr<std::filesystem::path> prepared = env.boot.PrepareStandby(request.version, kKeep);
-  absl::Status queued_abort = env.leave_critical();
   if (!prepared.ok()) return prepared.status();
   standby_prepared = true;
-  OTA_RETURN_IF_ERROR(queued_abort);
+  OTA_RETURN_IF_ERROR(env.enter(P::kCalculatingDelta));  // a queued abort fires here
   const std::filesystem::path standby_root = *std::move(prepared);
   OTA_ASSIGN_OR_RETURN(fs::RootedDir standby, fs::RootedDir::Open(standby_root));
   OTA_ASSIGN_OR_RETURN(fs::RootedDir active, fs::RootedDir::Open(env.boot.ActiveRoot()));
 
-  OTA_RETURN_IF_ERROR(env.enter(P::kCalculatingDelta));
   DeltaOptions delta_options;
   delta_options.hash_threads = kHashThreads;
   delta_options.cancel = &env.cancel;
@@ -240,7 +240,9 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
     fs::RootedDir release_standby = std::move(standby);
     fs::RootedDir release_active = std::move(active);
   }
-  OTA_RETURN_IF_ERROR(env.begin_commit());
+  // The point of no return: kCancelled when an abort was requested; from here on Abort() is
+  // refused.
+  OTA_RETURN_IF_ERROR(env.enter(P::kCommittingSwitch));
   OTA_RETURN_IF_ERROR(env.boot.CommitSwitch());
   standby_prepared = false;  // committed: no longer ours to mark failed
 
@@ -280,6 +282,8 @@ std::string_view SessionPhaseName(SessionPhase phase) {
       return "Persistents";
     case P::kPostUpdate:
       return "PostUpdate";
+    case P::kCommittingSwitch:
+      return "CommittingSwitch";
     case P::kRebooting:
       return "Rebooting";
     case P::kCommitted:
@@ -290,12 +294,14 @@ std::string_view SessionPhaseName(SessionPhase phase) {
       return "Aborted";
     case P::kRollingBack:
       return "RollingBack";
+    case P::kCount:
+      break;
   }
   return "Unknown";
 }
 
 bool TransitionAllowed(SessionPhase from, SessionPhase to) {
-  if (from == to) return false;
+  if (from == to || from == P::kCount || to == P::kCount) return false;
   for (const auto& [f, t] : kTransitions) {
     if (f == from && t == to) return true;
   }
@@ -303,7 +309,7 @@ bool TransitionAllowed(SessionPhase from, SessionPhase to) {
 }
 
 bool IsBusy(SessionPhase phase) {
-  return phase != P::kIdle && phase != P::kFailed && phase != P::kAborted;
+  return phase != P::kIdle && phase != P::kFailed && phase != P::kAborted && phase != P::kCount;
 }
 
 UpdatePhase WirePhase(SessionPhase phase) {
@@ -322,6 +328,7 @@ UpdatePhase WirePhase(SessionPhase phase) {
       return UpdatePhase::kApplyingUpdate;
     case P::kPersistents:
     case P::kPostUpdate:
+    case P::kCommittingSwitch:
       return UpdatePhase::kProcessingPostupdate;
     case P::kRebooting:
     case P::kCommitted:
@@ -329,6 +336,8 @@ UpdatePhase WirePhase(SessionPhase phase) {
     case P::kAborted:
     case P::kRollingBack:
       return UpdatePhase::kFinalizingUpdate;
+    case P::kCount:
+      break;
   }
   return UpdatePhase::kInitializing;
 }
@@ -350,12 +359,15 @@ V1Phase DefaultV1Phase(SessionPhase phase) {
     case P::kPersistents:
       return V1Phase::kPersistent;
     case P::kPostUpdate:
+    case P::kCommittingSwitch:
     case P::kRebooting:
     case P::kCommitted:
     case P::kFailed:
     case P::kAborted:
     case P::kRollingBack:
       return V1Phase::kPostProcessing;
+    case P::kCount:
+      break;
   }
   return V1Phase::kInitial;
 }

@@ -421,7 +421,7 @@ TEST_F(UpdateEngineTest, FullUpdateReusesLocalContentAndBootsTheNewSlot) {
   EXPECT_EQ(watcher_.seen(),
             (std::vector<std::string>{"ProcessingMetadata", "PreparingStandby", "CalculatingDelta",
                                       "Downloading", "Applying", "Persistents", "PostUpdate",
-                                      "Rebooting", "Committed"}));
+                                      "CommittingSwitch", "Rebooting", "Committed"}));
   EXPECT_EQ(reboots_.load(), 1);
   // CommitSwitch may unmount the standby: the session holds nothing open in it by then.
   EXPECT_EQ(standby_fds_at_commit_.load(), 0);
@@ -926,6 +926,35 @@ TEST_F(UpdateEngineTest, RollbackReturnsToThePreviousSlotAfterAnUpdate) {
   EXPECT_EQ(TreeManifest(slots_ / "slot_a"), v1_tree);
 }
 
+// Regression (issue 11 §2a): the engine keeps the time spent in each phase in a table that was
+// sized up to Failed, but leaves Aborted and RollingBack too (they come after Failed in the
+// enum): leaving them wrote past the table into the members behind it. With
+// _GLIBCXX_ASSERTIONS (every build) such an index aborts the process.
+TEST_F(UpdateEngineTest, LeavingEveryRestingPhaseKeepsThePhaseTimes) {
+  MakeSlotsAndImage(/*compress=*/false);
+  StartEngine();
+  AbortWhileHeldIn("Downloading");
+  ASSERT_TRUE(watcher_.WaitFor("Aborted"));
+  // Leaves Aborted.
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  const StatusSnapshot done = engine_->Snapshot();
+  EXPECT_GT(done.progress.total_elapsed_ms, 0u);
+  EXPECT_LE(done.progress.delta_elapsed_ms + done.progress.download_elapsed_ms +
+                done.progress.apply_elapsed_ms,
+            done.progress.total_elapsed_ms);
+  RestartEngine();  // on v2; slot a holds v1
+  watcher_.Clear();
+  // Leaves RollingBack (to Rebooting).
+  ASSERT_TRUE(engine_->StartRollback().ok());
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  const StatusSnapshot rolled = engine_->Snapshot();
+  EXPECT_EQ(rolled.status, OtaStatus::kRollbacking);
+  // A rollback is no update: no update timer runs, none was frozen by a stray write.
+  EXPECT_EQ(rolled.progress.total_elapsed_ms, 0u);
+  EXPECT_EQ(rolled.progress.delta_elapsed_ms, 0u);
+}
+
 TEST_F(UpdateEngineTest, RollbackFailureIsReportedAndRollbackWithoutRebootStopsAtTheSwitch) {
   MakeSlotsAndImage(/*compress=*/false);
   StartEngine();
@@ -972,6 +1001,7 @@ TEST(SessionPhaseTest, TransitionTable) {
                                 P::kApplying,
                                 P::kPersistents,
                                 P::kPostUpdate,
+                                P::kCommittingSwitch,
                                 P::kRebooting,
                                 P::kCommitted};
   for (size_t i = 0; i + 1 < happy.size(); ++i) {
@@ -980,7 +1010,7 @@ TEST(SessionPhaseTest, TransitionTable) {
     EXPECT_EQ(TransitionAllowed(happy[i + 1], happy[i]), i == 0) << SessionPhaseName(happy[i + 1]);
   }
   for (P p : {P::kProcessingMetadata, P::kPreparingStandby, P::kCalculatingDelta, P::kDownloading,
-              P::kApplying, P::kPersistents, P::kPostUpdate}) {
+              P::kApplying, P::kPersistents, P::kPostUpdate, P::kCommittingSwitch}) {
     EXPECT_TRUE(TransitionAllowed(p, P::kFailed)) << SessionPhaseName(p);
     EXPECT_TRUE(IsBusy(p));
   }
@@ -998,8 +1028,19 @@ TEST(SessionPhaseTest, TransitionTable) {
         P::kDownloading, P::kApplying, P::kPersistents, P::kPostUpdate}) {
     EXPECT_TRUE(TransitionAllowed(p, P::kAborted)) << SessionPhaseName(p);
   }
-  for (P p : {P::kIdle, P::kFailed, P::kRebooting, P::kCommitted, P::kRollingBack}) {
+  for (P p : {P::kIdle, P::kFailed, P::kCommittingSwitch, P::kRebooting, P::kCommitted,
+              P::kRollingBack}) {
     EXPECT_FALSE(TransitionAllowed(p, P::kAborted)) << SessionPhaseName(p);
+  }
+  // The point of no return is a phase of its own: no way around it to the reboot.
+  EXPECT_FALSE(TransitionAllowed(P::kPostUpdate, P::kRebooting));
+  EXPECT_FALSE(TransitionAllowed(P::kPostUpdate, P::kCommitted));
+  EXPECT_TRUE(IsBusy(P::kCommittingSwitch));
+  // Every phase has a name, and the sentinel is no phase.
+  for (size_t i = 0; i < kSessionPhaseCount; ++i) {
+    EXPECT_NE(SessionPhaseName(static_cast<P>(i)), "Unknown") << i;
+    EXPECT_FALSE(TransitionAllowed(static_cast<P>(i), P::kCount)) << i;
+    EXPECT_FALSE(TransitionAllowed(P::kCount, static_cast<P>(i))) << i;
   }
   EXPECT_FALSE(IsBusy(P::kAborted));
   EXPECT_TRUE(TransitionAllowed(P::kAborted, P::kValidatingRequest));
