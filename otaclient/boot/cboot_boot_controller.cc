@@ -134,9 +134,12 @@ class CbootBootController : public BootController {
   int standby() const { return 1 - current_; }
   stdfs::path StandbyMountPoint() const { return options_.mount_dir / "standby"; }
   stdfs::path StandbyBootMountPoint() const { return options_.mount_dir / "standby_boot"; }
-  SlotStateStore ActiveStore() const { return SlotStateStore(options_.active_root / kStatusDir); }
+  // Through a RootedDir at the slot's root: symlinks of an image never lead out of its slot.
+  SlotStateStore ActiveStore() const {
+    return SlotStateStore(options_.active_root, std::string(kStatusDir));
+  }
   SlotStateStore StoreAt(const stdfs::path& root) const {
-    return SlotStateStore(root / kStatusDir);
+    return SlotStateStore(root, std::string(kStatusDir));
   }
   void Step(std::string_view step) {
     log::Debug("cboot step", {{"step", step}});
@@ -358,6 +361,12 @@ absl::StatusOr<std::filesystem::path> CbootBootController::PrepareStandby(
 }
 
 absl::Status CbootBootController::WriteStandbyState(const stdfs::path& root, SlotStatus status) {
+  {
+    // The image may carry its own ota-status: ours win, in a real directory of the slot.
+    OTA_ASSIGN_OR_RETURN(fs::RootedDir dir, fs::RootedDir::Open(root));
+    absl::StatusOr<struct stat> st = dir.Lstat(kStatusDir);
+    if (st.ok() && !S_ISDIR(st->st_mode)) OTA_RETURN_IF_ERROR(dir.RemoveAll(kStatusDir));
+  }
   SlotStateStore store = StoreAt(root);
   OTA_RETURN_IF_ERROR(store.WriteStatus(status));
   if (status == SlotStatus::kUpdating) OTA_RETURN_IF_ERROR(store.WriteVersion(standby_version_));
@@ -382,7 +391,7 @@ absl::Status CbootBootController::RewriteExtlinux(const stdfs::path& root) {
   if (!rewritten.ok()) {
     return WithContext(rewritten.status(), StrCat("rewriting ", dir.Describe(kExtlinuxConf)));
   }
-  OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(root / kExtlinuxConf, rewritten->content));
+  OTA_RETURN_IF_ERROR(dir.RewriteFileDurably(kExtlinuxConf, rewritten->content));
   log::Info("extlinux.conf points at the standby",
             {{"root", StrCat("PARTUUID=", device.partuuid)},
              {"append_lines", std::to_string(rewritten->append_lines)}});
@@ -411,7 +420,7 @@ absl::Status CbootBootController::MergeStandbyFstab(const stdfs::path& root) {
   input.standby_root_spec = spec_of(rootfs_[standby()]);
   input.shared_boot = false;  // /boot lives inside each rootfs on Jetson
   OTA_ASSIGN_OR_RETURN(std::string merged, MergeFstab(input));
-  return fs::WriteFileAtomic(root / "etc/fstab", merged);
+  return dir.RewriteFileDurably("etc/fstab", merged);
 }
 
 absl::Status CbootBootController::MirrorBootToEmmc(const stdfs::path& root) {

@@ -1,7 +1,6 @@
 #include "otaclient/boot/grub_boot_controller.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -147,23 +146,6 @@ absl::Status InstallKernelFiles(const fs::RootedDir& root, const KernelFiles& fi
   OTA_RETURN_IF_ERROR(CopyOut(root, files.kernel, slot_dir / std::string(kKernelName)));
   if (files.initrd.empty()) return RemoveDurably(slot_dir / std::string(kInitrdName));
   return CopyOut(root, files.initrd, slot_dir / std::string(kInitrdName));
-}
-
-// Writes `content` to root/rel through the RootedDir (no symlink escape from the standby).
-absl::Status WriteInRoot(fs::RootedDir& root, std::string_view rel, std::string_view content) {
-  fs::UniqueFd memfd(::memfd_create("ota-fstab", MFD_CLOEXEC));
-  if (!memfd.valid()) return ErrnoStatus(errno, "memfd_create");
-  OTA_RETURN_IF_ERROR(fs::WriteAll(memfd.get(), content.data(), content.size(), "memfd"));
-  if (::lseek(memfd.get(), 0, SEEK_SET) != 0) return ErrnoStatus(errno, "lseek memfd");
-  fs::RootedDir::FileAttrs attrs;
-  attrs.mode = 0644;
-  absl::StatusOr<struct stat> existing = root.Lstat(rel);
-  if (existing.ok()) {
-    attrs.mode = existing->st_mode & 07777;
-    attrs.uid = existing->st_uid;
-    attrs.gid = existing->st_gid;
-  }
-  return root.CopyFileFrom(memfd.get(), rel, attrs);
 }
 
 }  // namespace
@@ -472,7 +454,7 @@ absl::Status GrubBootController::WriteStandbyBootFilesLocked() {
     merge.shared_boot = true;
     OTA_ASSIGN_OR_RETURN(std::string merged, MergeFstab(merge));
     OTA_RETURN_IF_ERROR(root.MakeDirs("etc"));
-    OTA_RETURN_IF_ERROR(WriteInRoot(root, "etc/fstab", merged));
+    OTA_RETURN_IF_ERROR(root.RewriteFileDurably("etc/fstab", merged));
   }
   Step("commit:fstab");
   OTA_ASSIGN_OR_RETURN(KernelFiles files, FindSlotKernel(root));
