@@ -412,6 +412,40 @@ TEST_F(GrubMachineTest, FailedUpdateLeavesStandbyUnbootable) {
   ASSERT_TRUE(again->OnUpdateFailed(SlotStatus::kAborted).ok());
 }
 
+// Regression (issue 11 §2e): PrepareStandby marked the controller "prepared" before mounting
+// the standby, so after a mount error (nothing for the engine to mark failed: PrepareStandby
+// failed) every Rollback answered "an update is in progress" until otaclient restarted, and the
+// standby stayed UPDATING.
+TEST_F(GrubMachineTest, FailedStandbyMountLeavesNoUpdateInProgress) {
+  auto controller = Controller();
+  Confirm(*controller);
+  // The standby cannot be mounted: its mount point is taken by a file.
+  WriteText(mount_dir_ / "standby_slot", "in the way");
+  const std::string_view keep[] = {"/.ota-resources"};
+  auto standby = controller->PrepareStandby("2.0", keep);
+  ASSERT_FALSE(standby.ok());
+  EXPECT_NE(standby.status().message().find("standby_slot"), absl::string_view::npos)
+      << standby.status();
+  // No update is in progress: a rollback is judged on the slots (b never held a good image).
+  absl::Status rollback = controller->CheckRollbackPossible();
+  EXPECT_EQ(rollback.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(rollback.message().find("in progress"), absl::string_view::npos) << rollback;
+  // The standby is left unbootable and marked failed, with the reason.
+  const SlotState b = StateOf("b");
+  EXPECT_EQ(b.status, SlotStatus::kFailure);
+  EXPECT_NE(b.failure_reason.find("standby_slot"), std::string::npos) << b.failure_reason;
+  EXPECT_EQ(StateOf("a").slot_in_use, "a");
+  EXPECT_EQ(Env().count("next_entry") ? Env()["next_entry"] : "", "");
+  // The same process updates fine once the way is clear, and B becomes a rollback source.
+  stdfs::remove(mount_dir_ / "standby_slot");
+  ASSERT_NO_FATAL_FAILURE(Update(*controller, "2.0"));
+  controller.reset();
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  auto on_b = Controller();
+  EXPECT_EQ(Confirm(*on_b).status, SlotStatus::kSuccess);
+  EXPECT_TRUE(on_b->CheckRollbackPossible().ok()) << on_b->CheckRollbackPossible();
+}
+
 TEST_F(GrubMachineTest, ForcedFormatKeepsUuidAndLabel) {
   GrubBootOptions options = Options();
   options.force_format = true;
