@@ -48,35 +48,12 @@ std::string PartitionName(std::string_view disk, int number) {
   return StrCat(disk, digit_end ? "p" : "", number);
 }
 
-absl::StatusOr<BlockDevice> DescribeNode(const stdfs::path& node) {
-  struct stat st;
-  if (::stat(node.c_str(), &st) != 0) return ErrnoStatus(errno, StrCat("stat ", node.string()));
-  if (!S_ISBLK(st.st_mode)) {
-    return absl::FailedPreconditionError(StrCat(node.string(), " is not a block device"));
-  }
-  return DescribeBlockDevice(SystemPaths{}, major(st.st_rdev), minor(st.st_rdev));
-}
-
-// A device path, or a PARTUUID=/UUID=/LABEL=/PARTLABEL= spec resolved with findfs (probes the
-// devices itself when there is no udev).
+// A device path or PARTUUID=/UUID=/LABEL=/PARTLABEL= spec from config, through the one resolver
+// (slot_layout.h); findfs answers for what is no partition of a known disk.
 absl::StatusOr<BlockDevice> DescribeSpec(const std::string& spec, std::string_view what) {
-  if (!spec.empty() && spec.front() == '/') return DescribeNode(spec);
-  bool known = false;
-  for (std::string_view prefix : {"PARTUUID=", "UUID=", "LABEL=", "PARTLABEL="}) {
-    known = known || (spec.size() > prefix.size() && spec.compare(0, prefix.size(), prefix) == 0);
-  }
-  if (!known) {
-    return absl::InvalidArgumentError(
-        StrCat("cboot: ", what, " '", spec,
-               "': expected a device path or PARTUUID=, UUID=, LABEL=, PARTLABEL="));
-  }
-  OTA_ASSIGN_OR_RETURN(CommandResult found, RunProgram({"findfs", spec}));
-  std::string node = found.out.substr(0, found.out.find('\n'));
-  if (found.exit_code != 0 || node.empty()) {
-    return absl::FailedPreconditionError(
-        StrCat("cboot: ", what, " '", spec, "' matches no block device"));
-  }
-  return DescribeNode(node);
+  DeviceSpecOptions options;
+  options.findfs_fallback = true;
+  return ResolveDeviceSpec(SystemPaths{}, spec, what, options);
 }
 
 absl::StatusOr<BlockDevice> DescribePartition(std::string_view disk, int number) {
@@ -88,15 +65,8 @@ absl::StatusOr<BlockDevice> DescribePartition(std::string_view disk, int number)
         StrCat("cboot: partition ", number, " of ", disk, " (", name,
                ") does not exist: not an A/B rootfs layout (", dev.status().message(), ")"));
   }
-  // "major:minor\n"
-  unsigned major_number = 0;
-  unsigned minor_number = 0;
-  char newline = 0;
-  if (std::sscanf(dev->c_str(), "%u:%u%c", &major_number, &minor_number, &newline) < 2) {
-    return absl::DataLossError(
-        StrCat(dev_file.string(), ": expected major:minor, found '", *dev, "'"));
-  }
-  return DescribeBlockDevice(SystemPaths{}, major_number, minor_number);
+  OTA_ASSIGN_OR_RETURN(DeviceNumber device, ParseDeviceNumber(*dev, dev_file.string()));
+  return DescribeBlockDevice(SystemPaths{}, device.major, device.minor);
 }
 
 // The directory `relative` inside `root` must be a real directory (not a symlink that could
@@ -178,7 +148,7 @@ absl::Status CbootBootController::ResolveDevices() {
 
   BlockDevice active;
   if (!options_.active_device.empty()) {
-    OTA_ASSIGN_OR_RETURN(active, DescribeNode(options_.active_device));
+    OTA_ASSIGN_OR_RETURN(active, DescribeDeviceNode(SystemPaths{}, options_.active_device));
   } else {
     OTA_ASSIGN_OR_RETURN(std::string mountinfo, fs::ReadFile("/proc/self/mountinfo"));
     OTA_ASSIGN_OR_RETURN(DeviceNumber number, FindMountDevice(mountinfo, options_.active_root));
@@ -187,7 +157,7 @@ absl::Status CbootBootController::ResolveDevices() {
   for (int slot : {0, 1}) {
     if (!options_.rootfs_devices[slot].empty()) {
       OTA_ASSIGN_OR_RETURN(rootfs_[slot], DescribeSpec(options_.rootfs_devices[slot].string(),
-                                                       StrCat("slot ", slot, " rootfs")));
+                                                       StrCat("cboot: slot ", slot, " rootfs")));
     } else {
       if (active.disk.empty()) {
         return absl::FailedPreconditionError(
@@ -213,7 +183,8 @@ absl::Status CbootBootController::ResolveDevices() {
     stdfs::path boot = options_.boot_devices[slot];
     if (boot.empty() && external) boot = StrCat("/dev/mmcblk0p", slot + 1);
     if (boot.empty()) continue;
-    OTA_ASSIGN_OR_RETURN(boot_[slot], DescribeSpec(boot.string(), StrCat("slot ", slot, " boot")));
+    OTA_ASSIGN_OR_RETURN(boot_[slot],
+                         DescribeSpec(boot.string(), StrCat("cboot: slot ", slot, " boot")));
   }
   log::Info("cboot slots", {{"current", SlotName(current_)},
                             {"slot0", rootfs_[0].node.string()},

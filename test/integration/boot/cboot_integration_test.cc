@@ -438,7 +438,7 @@ TEST_F(CbootIntegrationTest, SlotDevicesFromConfigByPartuuidAndPartlabel) {
   rootfs_override_ = {std::string("PARTUUID=") + partuuid_a_,
                       "PARTUUID=00000000-dead-4000-8000-000000000000"};
   state = Restart();
-  EXPECT_EQ(state.status().code(), absl::StatusCode::kFailedPrecondition) << state.status();
+  EXPECT_EQ(state.status().code(), absl::StatusCode::kNotFound) << state.status();
   EXPECT_NE(state.status().message().find("dead"), absl::string_view::npos) << state.status();
   rootfs_override_ = {"APP", "APP_b"};
   state = Restart();

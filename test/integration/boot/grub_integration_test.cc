@@ -446,6 +446,34 @@ TEST_F(GrubMachineTest, FailedStandbyMountLeavesNoUpdateInProgress) {
   EXPECT_TRUE(on_b->CheckRollbackPossible().ok()) << on_b->CheckRollbackPossible();
 }
 
+// Regression (issue 11 §2c): an unreadable mountinfo read as "nothing is mounted", so the
+// "never format a mounted device" check and UnmountAllUnder passed silently. They fail closed.
+TEST_F(GrubMachineTest, UnreadableMountinfoRefusesFormattingAndUnmounting) {
+  const stdfs::path missing = work_ / "no-such-mountinfo";
+  struct stat st;
+  ASSERT_EQ(::stat(disk_->PartitionNode(3).c_str(), &st), 0);
+  auto device = DescribeBlockDevice(SystemPaths{}, major(st.st_rdev), minor(st.st_rdev));
+  ASSERT_TRUE(device.ok()) << device.status();
+  WriteText(work_ / "stage_b" / "marker", "keep me");
+  ASSERT_TRUE(disk_->FormatExt4(3, kUuidB, "rootfs_b", work_ / "stage_b").ok());
+
+  absl::Status formatted = FormatExt4(*device, std::nullopt, "x", missing);
+  EXPECT_FALSE(formatted.ok());
+  EXPECT_NE(formatted.message().find(missing.string()), absl::string_view::npos) << formatted;
+  StandbyPrepareOptions prepare;
+  prepare.mount_dir = work_ / "standby";
+  prepare.force_format = true;
+  prepare.mountinfo = missing;
+  const std::string_view keep[] = {"/.ota-resources"};
+  auto prepared = PrepareStandbyFileSystem(*device, keep, prepare);
+  EXPECT_FALSE(prepared.ok());
+  absl::Status unmounted = UnmountAllUnder(work_, missing);
+  EXPECT_FALSE(unmounted.ok());
+  EXPECT_NE(unmounted.message().find(missing.string()), absl::string_view::npos) << unmounted;
+  // The device was never formatted.
+  EXPECT_EQ(ReadFromPartition(3, "marker"), "keep me");
+}
+
 TEST_F(GrubMachineTest, ForcedFormatKeepsUuidAndLabel) {
   GrubBootOptions options = Options();
   options.force_format = true;
