@@ -162,7 +162,7 @@ absl::Status FormatExt4(const BlockDevice& device, const std::optional<Ext4Ident
   log::Info("formatting standby", {{"device", device.node.string()},
                                    {"uuid", identity ? identity->uuid : "(new)"},
                                    {"label", label}});
-  OTA_ASSIGN_OR_RETURN(std::string out, RunProgramChecked(argv));
+  OTA_ASSIGN_OR_RETURN(std::string out, RunProgramChecked(argv, kFormatTimeout));
   (void)out;
   return absl::OkStatus();
 }

@@ -405,9 +405,11 @@ absl::Status CbootBootController::MirrorBootToEmmc(const stdfs::path& root) {
   // owners, links and times (what `cp -rdpT` plus the delete pass did upstream).
   const stdfs::path target = mounted.target() / "boot";
   OTA_RETURN_IF_ERROR(
-      RunProgramChecked({"rm", "-rf", "--one-file-system", "--", target.string()}).status());
+      RunProgramChecked({"rm", "-rf", "--one-file-system", "--", target.string()}, kCopyTimeout)
+          .status());
   OTA_RETURN_IF_ERROR(
-      RunProgramChecked({"cp", "-a", "-T", "--", (root / "boot").string(), target.string()})
+      RunProgramChecked({"cp", "-a", "-T", "--", (root / "boot").string(), target.string()},
+                        kCopyTimeout)
           .status());
   OTA_RETURN_IF_ERROR(mounted.SyncAndUnmount());
   log::Info("standby /boot mirrored to eMMC", {{"device", boot->node.string()}});

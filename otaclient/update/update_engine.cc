@@ -5,12 +5,14 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <ctime>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "common/http/fetcher.h"
 #include "common/log/log.h"
@@ -24,6 +26,11 @@ namespace ota::update {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// How long Rollback waits for the boot controller's check before acknowledging: a check that
+// answers within it (a few small files) is refused synchronously, a slower one (nvbootctrl, a
+// mount) reports its refusal in Status instead.
+constexpr std::chrono::milliseconds kRollbackCheckWait{300};
 
 uint64_t MillisBetween(Clock::time_point from, Clock::time_point to) {
   if (to <= from) return 0;
@@ -199,9 +206,10 @@ class UpdateEngineImpl final : public UpdateEngine {
   }
 
   absl::Status StartRollback() override {
-    // Serialised with StartUpdate, so that nothing starts while the boot controller is asked
-    // (outside mu_: a backend may take a while, and Status must not wait for it).
+    // Serialised with StartUpdate. Nothing here blocks on the boot controller: its check runs on
+    // the rollback thread (CBoot asks nvbootctrl and mounts the other slot for it).
     std::lock_guard<std::mutex> control(control_mu_);
+    std::thread finished;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (rollback_running()) {
@@ -214,25 +222,30 @@ class UpdateEngineImpl final : public UpdateEngine {
             "cannot roll back: an update is in progress (version ",
             snapshot_.progress.update_firmware_version, ", phase ", SessionPhaseName(phase_), ")"));
       }
-    }
-    OTA_RETURN_IF_ERROR(WithContext(boot_->CheckRollbackPossible(), "cannot roll back"));
-    std::thread finished;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      EnterLocked(SessionPhase::kRollingBack);
+      rollback_resting_ = phase_;
+      rollback_resting_status_ = snapshot_;
+      EnterLocked(SessionPhase::kCheckingRollback);
       kind_ = SessionKind::kRollback;
+      rollback_answered_ = false;
+      rollback_refusal_.reset();
       snapshot_.status = OtaStatus::kRollbacking;
       snapshot_.failure_type = 0;
       snapshot_.failure_reason.clear();
-      log::Info("rollback accepted", {{"running", snapshot_.firmware_version}});
+      log::Info("rollback requested; checking the other slot",
+                {{"running", snapshot_.firmware_version}});
       finished = std::move(worker_);
     }
     if (finished.joinable()) finished.join();  // already past its last phase
-    std::lock_guard<std::mutex> lock(mu_);
-    worker_ = std::thread([this] {
-      LowerWorkerPriority();
-      RunRollback();
-    });
+    std::unique_lock<std::mutex> lock(mu_);
+    worker_ = std::thread([this] { RunRollback(); });
+    // A check that answers at once (the directory and GRUB backends read a few small files)
+    // still refuses here; a slower one does not hold the caller: the rollback is acknowledged
+    // and a refusal becomes its result in Status (ROLLBACK_FAILURE with the reason).
+    rollback_cv_.wait_for(lock, kRollbackCheckWait,
+                          [&] { return phase_ != SessionPhase::kCheckingRollback; });
+    rollback_answered_ = true;
+    if (rollback_refusal_.has_value()) return *std::exchange(rollback_refusal_, std::nullopt);
+    log::Info("rollback accepted", {{"phase", SessionPhaseName(phase_)}});
     return absl::OkStatus();
   }
 
@@ -272,7 +285,8 @@ class UpdateEngineImpl final : public UpdateEngine {
     // a rollback is no update and leaves the last update's progress alone.
     if (to != SessionPhase::kFailed && to != SessionPhase::kIdle &&
         to != SessionPhase::kValidatingRequest && to != SessionPhase::kAborted &&
-        to != SessionPhase::kRollingBack && kind_ != SessionKind::kRollback) {
+        to != SessionPhase::kRollingBack && to != SessionPhase::kCheckingRollback &&
+        kind_ != SessionKind::kRollback) {
       snapshot_.progress.phase = WirePhase(to);
       snapshot_.progress.v1_phase = DefaultV1Phase(to);
     }
@@ -327,6 +341,38 @@ class UpdateEngineImpl final : public UpdateEngine {
   }
 
   void RunRollback() {
+    const absl::Status possible = WithContext(boot_->CheckRollbackPossible(), "cannot roll back");
+    if (!possible.ok()) {
+      bool answered = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        answered = rollback_answered_;
+        if (!answered) {
+          // The caller still waits: it answers with the refusal, and nothing changed.
+          EnterLocked(rollback_resting_);
+          snapshot_ = rollback_resting_status_;
+          rollback_refusal_ = possible;
+        } else {
+          EnterLocked(SessionPhase::kFailed);
+          snapshot_.status = OtaStatus::kRollbackFailure;
+          snapshot_.failure_type = static_cast<int>(FailureKindOf(possible));
+          snapshot_.failure_reason = std::string(possible.message());
+        }
+        rollback_cv_.notify_all();
+      }
+      log::Warning("rollback refused", {{"reason", std::string(possible.message())},
+                                        {"reported", answered ? "in Status" : "to the caller"}});
+      if (answered && options_.test_phase_hook) {
+        options_.test_phase_hook(SessionPhaseName(SessionPhase::kFailed));
+      }
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      EnterLocked(SessionPhase::kRollingBack);
+      rollback_cv_.notify_all();
+    }
+    LowerWorkerPriority();
     absl::Status committed = boot_->CommitRollback();
     if (!committed.ok()) {
       {
@@ -428,6 +474,14 @@ class UpdateEngineImpl final : public UpdateEngine {
   PerPhase<uint64_t> phase_elapsed_ms_;
   std::optional<uint64_t> frozen_total_ms_;
   SessionKind kind_ = SessionKind::kNone;
+  // A rollback's check (CheckingRollback): the phase and status to return to when it is refused
+  // while the caller still waits for the answer, whether the caller has been answered, and the
+  // refusal handed to it.
+  std::condition_variable rollback_cv_;
+  SessionPhase rollback_resting_ = SessionPhase::kIdle;
+  StatusSnapshot rollback_resting_status_;
+  bool rollback_answered_ = true;
+  std::optional<absl::Status> rollback_refusal_;
   AbortState abort_ = AbortState::kNone;
   SessionPhase abort_phase_ = SessionPhase::kIdle;  // where the abort caught the session
   std::thread worker_;

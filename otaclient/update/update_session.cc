@@ -57,9 +57,14 @@ constexpr std::pair<P, P> kTransitions[] = {
     {P::kPersistents, P::kAborted},
     {P::kPostUpdate, P::kAborted},  // the last phase before the point of no return
     // Rollback.
-    {P::kIdle, P::kRollingBack},
-    {P::kFailed, P::kRollingBack},
-    {P::kAborted, P::kRollingBack},
+    {P::kIdle, P::kCheckingRollback},
+    {P::kFailed, P::kCheckingRollback},
+    {P::kAborted, P::kCheckingRollback},
+    {P::kCheckingRollback, P::kIdle},     // refused while the caller waited: back where we were
+    {P::kCheckingRollback, P::kAborted},  // (idem)
+    {P::kCheckingRollback, P::kFailed},   // refused: back to Failed, or after the ack
+                                          // ROLLBACK_FAILURE
+    {P::kCheckingRollback, P::kRollingBack},
     {P::kRollingBack, P::kRebooting},
     {P::kRollingBack, P::kCommitted},
     {P::kRollingBack, P::kFailed},  // CommitRollback failed
@@ -292,6 +297,8 @@ std::string_view SessionPhaseName(SessionPhase phase) {
       return "Failed";
     case P::kAborted:
       return "Aborted";
+    case P::kCheckingRollback:
+      return "CheckingRollback";
     case P::kRollingBack:
       return "RollingBack";
     case P::kCount:
@@ -334,6 +341,7 @@ UpdatePhase WirePhase(SessionPhase phase) {
     case P::kCommitted:
     case P::kFailed:
     case P::kAborted:
+    case P::kCheckingRollback:
     case P::kRollingBack:
       return UpdatePhase::kFinalizingUpdate;
     case P::kCount:
@@ -364,6 +372,7 @@ V1Phase DefaultV1Phase(SessionPhase phase) {
     case P::kCommitted:
     case P::kFailed:
     case P::kAborted:
+    case P::kCheckingRollback:
     case P::kRollingBack:
       return V1Phase::kPostProcessing;
     case P::kCount:

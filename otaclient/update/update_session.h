@@ -15,13 +15,23 @@
 //   at once).
 //
 //   Rollback (UpdateEngine::StartRollback):
-//     Idle | Failed | Aborted ─► RollingBack ─► Rebooting ─► Committed
-//                                     └─► Committed (reboot_after_update off)
-//                                     └─► Failed (CommitRollback failed: ROLLBACK_FAILURE)
+//     Idle | Failed | Aborted ─► CheckingRollback ─► RollingBack ─► Rebooting ─► Committed
+//                                   │                    └─► Committed (reboot_after_update off)
+//                                   │                    └─► Failed (CommitRollback failed:
+//                                   │                                ROLLBACK_FAILURE)
+//                                   ├─► back to Idle | Failed | Aborted (refused while the
+//                                   │   caller still waited for the answer: nothing changed)
+//                                   └─► Failed (refused after the acknowledgement:
+//                                               ROLLBACK_FAILURE with the reason)
+//   CheckingRollback runs boot->CheckRollbackPossible() on the rollback thread, never on the
+//   caller's (a gRPC handler): CBoot's check runs nvbootctrl and mounts the other slot.
+//   StartRollback waits for its verdict a short while (kRollbackCheckWait, 300 ms): a quick
+//   refusal is still the call's answer, a slower check is acknowledged and reported in Status.
 //
 // The engine's whole state is (kind, phase, abort):
-//   kind   what the session is: an update (ValidatingRequest on) or a rollback (RollingBack on);
-//          set when the engine accepts one, kept while it rests in Failed/Aborted/Committed.
+//   kind   what the session is: an update (ValidatingRequest on) or a rollback
+//          (CheckingRollback on); set when the engine accepts one, kept while it rests in
+//          Failed/Aborted/Committed.
 //          Rebooting and Committed after a rollback belong to the rollback (Abort says so).
 //   phase  SessionPhase below; CommittingSwitch is the point of no return: it is entered only
 //          when no abort was requested and the engine is not stopping, and from then on an
@@ -68,6 +78,8 @@
 //                       resources dir is kept so the next attempt resumes; never the active slot.
 //   Aborted             boot->OnUpdateFailed(ABORTED) when the standby was prepared (before that:
 //                       nothing, both slots untouched); resources kept as for Failed.
+//   CheckingRollback    nothing (boot->CheckRollbackPossible() only reads; CBoot mounts the
+//                       other slot read-only).
 //   RollingBack         boot->CommitRollback(): the other slot ROLLBACKING + a try-once switch.
 // A crash anywhere before CommitSwitch leaves the standby UPDATING without a switch, which the
 // next ConfirmBoot reports as FAILURE; the active slot is never written.
@@ -102,6 +114,7 @@ enum class SessionPhase {
   kCommitted,
   kFailed,
   kAborted,
+  kCheckingRollback,
   kRollingBack,
   kCount,  // not a phase: the number of phases; every table indexed by phase has this size
 };

@@ -2,7 +2,12 @@
 // ext4 superblock identity (on a regular file formatted by the real mkfs.ext4).
 #include "otaclient/boot/slot_layout.h"
 
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -202,6 +207,39 @@ TEST(RunProgram, CapturesOutputAndExitCode) {
   EXPECT_NE(checked.status().message().find("exit 2: bad"), absl::string_view::npos)
       << checked.status();
   EXPECT_EQ(RunProgram({"/nonexistent/prog"}).status().code(), absl::StatusCode::kNotFound);
+}
+
+// Regression (issue 11 §2d): RunProgram waited forever (poll(-1), then waitpid) for a child that
+// hangs. Every child now has a limit; on expiry its whole process group is killed, SIGTERM then
+// SIGKILL. Here the child and its grandchild ignore SIGTERM, so only SIGKILL ends them.
+TEST(RunProgram, TimeoutKillsTheWholeProcessGroup) {
+  // Orphans (the grandchild, once its parent is killed) are reparented to this process, so the
+  // test can wait for the grandchild and see how it ended.
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  auto dir = fs::TempDir::Create("run-timeout");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const std::string pidfile = (dir->path() / "grandchild").string();
+  const std::string script = "trap '' TERM; sleep 30 & echo $! > " + pidfile + ".tmp; mv " +
+                             pidfile + ".tmp " + pidfile + "; sleep 30";
+  const auto start = std::chrono::steady_clock::now();
+  auto result = RunProgram({"sh", "-c", script}, std::chrono::milliseconds(1500));
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded) << result.status();
+  EXPECT_NE(result.status().message().find("sh -c trap"), absl::string_view::npos)
+      << result.status();
+  EXPECT_NE(result.status().message().find("1500 ms"), absl::string_view::npos) << result.status();
+  EXPECT_LT(took, std::chrono::milliseconds(1500) + kKillGrace + std::chrono::seconds(5));
+  auto pid_text = fs::ReadFile(pidfile);
+  ASSERT_TRUE(pid_text.ok()) << pid_text.status();
+  const pid_t grandchild = std::stoi(*pid_text);
+  int status = 0;
+  ASSERT_EQ(::waitpid(grandchild, &status, 0), grandchild);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
+  EXPECT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+  // A quick program is unaffected by its limit.
+  auto quick = RunProgram({"sh", "-c", "echo done"}, std::chrono::seconds(20));
+  ASSERT_TRUE(quick.ok()) << quick.status();
+  EXPECT_EQ(quick->out, "done\n");
 }
 
 }  // namespace
