@@ -184,9 +184,10 @@ absl::StatusOr<CommandResult> RunProgram(const std::vector<std::string>& argv,
     }
     log::Warning("program timed out; its process group was killed",
                  {{"command", DescribeArgv(argv)}, {"timeout", DescribeTimeout(timeout)}});
-    return absl::DeadlineExceededError(StrCat(DescribeArgv(argv), ": no result within ",
-                                              DescribeTimeout(timeout),
-                                              " (timeout); its process group was killed"));
+    // A local program that hangs is a failure of this ECU, not of the server.
+    return LocalFailure(absl::DeadlineExceededError(
+        StrCat(DescribeArgv(argv), ": no result within ", DescribeTimeout(timeout),
+               " (timeout); its process group was killed")));
   }
   result.exit_code = WIFEXITED(*wstatus) ? WEXITSTATUS(*wstatus) : 128 + WTERMSIG(*wstatus);
   return result;
