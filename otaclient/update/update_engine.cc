@@ -106,15 +106,23 @@ class UpdateEngineImpl final : public UpdateEngine {
   }
 
   ~UpdateEngineImpl() override {
-    shutting_down_.store(true);
-    cancel_.store(true);
-    cancel_.notify_all();  // for anything blocked in cancel_.wait()
+    RequestStop();
     std::thread worker;
     {
       std::lock_guard<std::mutex> lock(mu_);
       worker = std::move(worker_);
     }
     if (worker.joinable()) worker.join();
+  }
+
+  void RequestStop() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!shutting_down_.exchange(true)) {
+      log::Info("stop requested: a running update is cancelled, no reboot from now on",
+                {{"phase", SessionPhaseName(phase_)}});
+    }
+    cancel_.store(true);
+    cancel_.notify_all();  // for anything blocked in cancel_.wait()
   }
 
   absl::Status StartUpdate(const UpdateRequestParams& request) override {
@@ -296,6 +304,12 @@ class UpdateEngineImpl final : public UpdateEngine {
   absl::Status Enter(SessionPhase to) {
     {
       std::lock_guard<std::mutex> lock(mu_);
+      // A stop requested at any point before the reboot call prevents it (checked under mu_,
+      // which RequestStop takes too).
+      if (to == SessionPhase::kRebooting && shutting_down_.load()) {
+        return absl::CancelledError(
+            "stop requested: not rebooting; the committed switch takes effect at the next boot");
+      }
       // Once CommitSwitch succeeded (Rebooting, Committed) nothing interrupts any more.
       const bool committed = to == SessionPhase::kRebooting || to == SessionPhase::kCommitted;
       if (!committed && abort_ == AbortState::kQueued) {
@@ -390,9 +404,9 @@ class UpdateEngineImpl final : public UpdateEngine {
     }
     if (options_.reboot_after_update) {
       if (options_.before_reboot) options_.before_reboot();
-      (void)Enter(SessionPhase::kRebooting);
-      absl::Status rebooted = boot_->Reboot();
-      if (!rebooted.ok()) {
+      if (absl::Status rebooting = Enter(SessionPhase::kRebooting); !rebooting.ok()) {
+        log::Info("not rebooting", {{"reason", std::string(rebooting.message())}});
+      } else if (absl::Status rebooted = boot_->Reboot(); !rebooted.ok()) {
         log::Error("reboot failed; the previous slot boots on the next restart",
                    {{"error", std::string(rebooted.message())}});
       }

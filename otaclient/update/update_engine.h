@@ -58,6 +58,12 @@ class UpdateEngine {
   virtual absl::Status StartRollback() {
     return absl::UnimplementedError("rollback is not implemented");
   }
+
+  // The service is stopping (SIGTERM): cancels a running update like the destructor does, and
+  // from now on Reboot() is never called — a stop requested at any point before the reboot call
+  // prevents it, also after the boot switch was committed (the new slot then boots at the next
+  // start). Idempotent; returns at once.
+  virtual void RequestStop() {}
 };
 
 struct EngineOptions {

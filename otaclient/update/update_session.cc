@@ -254,9 +254,10 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   // Past the point of no return: nothing below may fail the update.
   if (env.options.reboot_after_update) {
     if (env.options.before_reboot) env.options.before_reboot();
-    (void)env.enter(P::kRebooting);
-    absl::Status rebooted = env.boot.Reboot();
-    if (!rebooted.ok()) {
+    // Refused when a stop was requested meanwhile (SIGTERM): then no reboot.
+    if (absl::Status rebooting = env.enter(P::kRebooting); !rebooting.ok()) {
+      log::Info("not rebooting", {{"reason", std::string(rebooting.message())}});
+    } else if (absl::Status rebooted = env.boot.Reboot(); !rebooted.ok()) {
       log::Error("reboot failed; the new slot boots on the next restart",
                  {{"error", std::string(rebooted.message())}});
     }

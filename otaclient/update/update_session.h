@@ -8,6 +8,7 @@
 //                      Applying ─► Persistents ─► PostUpdate ─► CommittingSwitch ─► Rebooting
 //                                                                       │               │
 //                                                                       └─► Committed ◄─┘
+//   (CommittingSwitch ─► Committed directly: reboot_after_update off, or a stop requested)
 //   Any phase from ProcessingMetadata up to CommittingSwitch (before CommitSwitch succeeded)
 //   ─► Failed; the same phases except CommittingSwitch ─► Aborted when UpdateEngine::Abort()
 //   stopped the session (see below); ValidatingRequest ─► Aborted too when Abort() came before
@@ -16,7 +17,8 @@
 //
 //   Rollback (UpdateEngine::StartRollback):
 //     Idle | Failed | Aborted ─► CheckingRollback ─► RollingBack ─► Rebooting ─► Committed
-//                                   │                    └─► Committed (reboot_after_update off)
+//                                   │                    └─► Committed (reboot_after_update off,
+//                                   │                                   or a stop requested)
 //                                   │                    └─► Failed (CommitRollback failed:
 //                                   │                                ROLLBACK_FAILURE)
 //                                   ├─► back to Idle | Failed | Aborted (refused while the
@@ -57,6 +59,11 @@
 // been prepared) and keeps /.ota-resources, so the next update resumes. Status: ABORTING from the
 // accepted Abort() until the session thread is done, then ABORTED (no failure type; the reason
 // names the phase that was interrupted).
+//
+// Stop (UpdateEngine::RequestStop, also the engine's destructor): cancels like an abort before
+// CommittingSwitch (the session ends Failed, "otaclient is shutting down"); after the switch is
+// committed it never enters Rebooting: a stop requested at any point before the reboot call
+// prevents the reboot (the session goes to Committed; the new slot boots at the next start).
 //
 // What is persisted when (everything else lives in memory):
 //   ValidatingRequest   nothing; a rejected request changes nothing.
@@ -152,7 +159,8 @@ struct SessionEnv {
   // Moves the state machine (checked against TransitionAllowed, logged, timed). Refuses with
   // kCancelled when the engine is stopping or the update was aborted, and the switch is not
   // committed yet (entering CommittingSwitch is refused then too: that is the point of no
-  // return); leaving PreparingStandby fires a queued abort (kCancelled).
+  // return); leaving PreparingStandby fires a queued abort (kCancelled). Entering Rebooting is
+  // refused (kCancelled) once a stop was requested: the caller then does not reboot.
   std::function<absl::Status(SessionPhase)> enter;
   std::function<void(V1Phase)> set_v1_phase;
   // Whether the session was stopped by Abort() (the standby is then marked ABORTED, not FAILURE).
