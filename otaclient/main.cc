@@ -402,6 +402,9 @@ int main(int argc, char** argv) {
 
   const int signal_number = WaitForStopSignal();
   ota::log::Info("stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  // First of all: no reboot from now on, wherever the session is (waiting for secondaries,
+  // purging the otaproxy cache, about to call Reboot()), and a running update is cancelled.
+  engine->RequestStop();
   // In-flight RPCs get a moment to finish; the engine's destructor then cancels a running
   // update (its standby stays unbootable, the active slot untouched).
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
