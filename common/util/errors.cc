@@ -46,8 +46,13 @@ FailureKind FailureKindOf(const absl::Status& status) {
   }
 }
 
+std::string ErrnoText(int err) {
+  const char* text = strerrordesc_np(err);  // glibc: a static string, no shared buffer
+  return text != nullptr ? std::string(text) : StrCat("errno ", err);
+}
+
 absl::Status ErrnoStatus(int err, std::string_view what) {
-  std::string msg = StrCat(what, ": ", std::strerror(err));
+  std::string msg = StrCat(what, ": ", ErrnoText(err));
   switch (err) {
     case ENOSPC:
     case EDQUOT:

@@ -33,6 +33,8 @@ FailureKind FailureKindOf(const absl::Status& status);
 // errno → status with `what` ("open /x/y") prefixed, marked as a local failure; the code stays
 // telling for callers (ENOENT → kNotFound, ENOSPC/EDQUOT → kResourceExhausted, else kInternal).
 absl::Status ErrnoStatus(int err, std::string_view what);
+// The text of errno value `err` ("No such file or directory"); unlike strerror, thread-safe.
+std::string ErrnoText(int err);
 
 // Marks `status` as a failure of this ECU (UNRECOVERABLE); OK stays OK.
 absl::Status LocalFailure(absl::Status status);
@@ -54,9 +56,12 @@ absl::Status WithContext(const absl::Status& status, std::string_view context);
 #define OTA_CONCAT_INNER(a, b) a##b
 #define OTA_CONCAT(a, b) OTA_CONCAT_INNER(a, b)
 // OTA_ASSIGN_OR_RETURN(auto x, StatusOrExpr());
+// `lhs` is a declaration or an lvalue and `tmp` a name: neither can be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define OTA_ASSIGN_OR_RETURN(lhs, expr) \
   OTA_ASSIGN_OR_RETURN_IMPL(OTA_CONCAT(_ota_sor_, __LINE__), lhs, expr)
 #define OTA_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                              \
   if (!tmp.ok()) return tmp.status();             \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

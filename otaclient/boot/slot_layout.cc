@@ -68,8 +68,8 @@ std::optional<PartitionEntry> ReadGptEntry(const SystemPaths& paths, const std::
   absl::StatusOr<std::string> block_size =
       fs::ReadFile(paths.sys / "class" / "block" / disk / "queue" / "logical_block_size");
   if (block_size.ok()) {
-    uint64_t parsed = std::strtoull(std::string(TrimSpace(*block_size)).c_str(), nullptr, 10);
-    if (parsed == 512 || parsed == 4096) sector = parsed;
+    const std::optional<uint64_t> parsed = ParseDecimal<uint64_t>(TrimSpace(*block_size));
+    if (parsed == 512u || parsed == 4096u) sector = *parsed;
   }
   fs::UniqueFd fd(::open((paths.dev / disk).c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return std::nullopt;
@@ -344,7 +344,12 @@ absl::StatusOr<BlockDevice> DescribeBlockDevice(const SystemPaths& paths, unsign
   if (stdfs::exists(sys_dir / "partition", ec)) {
     device.disk = sys_dir.parent_path().filename().string();
     OTA_ASSIGN_OR_RETURN(std::string partition, fs::ReadFile(sys_dir / "partition"));
-    device.partition_number = std::atoi(std::string(TrimSpace(partition)).c_str());
+    const std::optional<int> number = ParseDecimal<int>(TrimSpace(partition));
+    if (!number) {
+      return absl::InvalidArgumentError(
+          StrCat(sys_dir.string(), "/partition: not a partition number: '", partition, "'"));
+    }
+    device.partition_number = *number;
   }
   absl::StatusOr<std::optional<Ext4Identity>> identity = ReadExt4Identity(device.node);
   if (!identity.ok()) return identity.status();

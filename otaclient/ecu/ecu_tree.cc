@@ -218,7 +218,7 @@ struct EcuTree::Shared {
   }
 };
 
-EcuTree::EcuTree(EcuTreeOptions options, TransportFactory factory)
+EcuTree::EcuTree(EcuTreeOptions options, const TransportFactory& factory)
     : options_(std::move(options)), shared_(std::make_shared<Shared>()) {
   shared_->self = options_.self_ecu_id;
   shared_->drop_after = options_.drop_after;
@@ -272,11 +272,11 @@ void EcuTree::StartPoll(size_t child) {
     ++shared_->outstanding;
   }
   std::shared_ptr<Shared> shared = shared_;
-  transports_[child]->Status(
-      options_.status_timeout,
-      [shared, child, started](const grpc::Status& status, OtaClientV2::StatusResponse response) {
-        shared->OnPollResult(child, started, status, response);
-      });
+  transports_[child]->Status(options_.status_timeout,
+                             [shared, child, started](const grpc::Status& status,
+                                                      const OtaClientV2::StatusResponse& response) {
+                               shared->OnPollResult(child, started, status, response);
+                             });
 }
 
 void EcuTree::PollerLoop() {

@@ -61,7 +61,8 @@ using TransportFactory =
 
 class EcuTree {
  public:
-  explicit EcuTree(EcuTreeOptions options, TransportFactory factory = CreateGrpcSecondaryTransport);
+  explicit EcuTree(EcuTreeOptions options,
+                   const TransportFactory& factory = CreateGrpcSecondaryTransport);
   ~EcuTree();  // Stop()
   EcuTree(const EcuTree&) = delete;
   EcuTree& operator=(const EcuTree&) = delete;

@@ -386,7 +386,7 @@ class Planner {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         log::Warning("delta: skipping unreadable directory",
-                     {{"path", active_.Describe(dir->rel)}, {"error", std::strerror(errno)}});
+                     {{"path", active_.Describe(dir->rel)}, {"error", ErrnoText(errno)}});
         break;
       }
       if (n == 0) break;
@@ -415,8 +415,8 @@ class Planner {
       const size_t end = std::min(files.size(), start + kFilesPerItem);
       queue.Push(WalkItem{dir,
                           {},
-                          {std::make_move_iterator(files.begin() + start),
-                           std::make_move_iterator(files.begin() + end)}});
+                          {std::make_move_iterator(files.begin() + static_cast<ptrdiff_t>(start)),
+                           std::make_move_iterator(files.begin() + static_cast<ptrdiff_t>(end))}});
     }
     files.resize(std::min(files.size(), kFilesPerItem));
     return HashFiles(*dir, files, scratch);
