@@ -21,7 +21,7 @@ using std::chrono::milliseconds;
 
 // Grace on top of the forward deadline for callbacks to arrive (gRPC enforces the deadline).
 constexpr milliseconds kCallbackSlack{500};
-// How often WaitForChildren says what it is waiting for.
+// How often WaitForChildren repeats what it is waiting for (it also says so at every change).
 constexpr auto kWaitLogEvery = std::chrono::seconds(30);
 
 bool IsBusy(OtaClientV2::StatusOta status) {
@@ -380,6 +380,7 @@ void EcuTree::WaitForChildren() {
     return true;
   };
   Clock::time_point next_log = wait_start + kWaitLogEvery;
+  std::string logged_list;
   while (!shared_->stop) {
     const Clock::time_point now = Clock::now();
     std::vector<std::string> waiting;
@@ -425,10 +426,11 @@ void EcuTree::WaitForChildren() {
                 {{"waited_ms", std::to_string(Millis(now - wait_start))}});
       return;
     }
-    if (now >= next_log) {
-      std::string list;
-      for (const std::string& w : waiting) StrAppend(&list, list.empty() ? "" : ", ", w);
+    std::string list;
+    for (const std::string& w : waiting) StrAppend(&list, list.empty() ? "" : ", ", w);
+    if (list != logged_list || now >= next_log) {
       log::Info("waiting for secondaries before rebooting", {{"waiting_for", list}});
+      logged_list = std::move(list);
       next_log = now + kWaitLogEvery;
     }
     shared_->cv.wait_for(lock, std::chrono::seconds(1));
