@@ -83,12 +83,12 @@ struct Flags {
 
 [[noreturn]] void UsageError(const std::string& message) {
   std::cerr << "otaproxy: " << message << "\n(see otaproxy --help)\n";
-  std::exit(2);
+  std::_Exit(2);
 }
 
 [[noreturn]] void Fatal(std::string_view what, const absl::Status& status) {
   ota::log::Error(what, {{"error", std::string(status.message())}});
-  std::exit(1);
+  std::_Exit(1);  // threads may be running: no static destructors under them
 }
 
 int64_t ParseInt(const std::string& name, const std::string& text, int64_t min, int64_t max) {
@@ -145,8 +145,8 @@ Flags ParseFlags(int argc, char** argv) {
       return args[++i];
     };
     if (name == "-h" || name == "--help") {
-      std::cout << kUsage;
-      std::exit(0);
+      std::cout << kUsage << std::flush;
+      std::_Exit(0);
     } else if (name == "--config-dir") {
       flags.config_dir = value();
     } else if (name == "--listen-addr") {
@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
   const Flags flags = ParseFlags(argc, argv);
   // One thread per connection: glibc's default of 8 arenas per core would mostly hold free
   // memory; a few arenas keep the resident set small at no measurable cost here.
-  mallopt(M_ARENA_MAX, 2);
+  mallopt(M_ARENA_MAX, 2);  // NOLINT(concurrency-mt-unsafe): before any thread starts
   ota::log::SetMinLevel(flags.log_level);
   ota::log::SetTag("otaproxy");
 

@@ -11,6 +11,7 @@
 #include "common/content/verifier.h"
 #include "common/crypto/sha256.h"
 #include "common/log/log.h"
+#include "common/util/errors.h"
 #include "common/util/strings.h"
 
 namespace ota::proxy {
@@ -105,7 +106,8 @@ void Flight::Run(UpstreamClient& upstream, CacheStore& store, const std::atomic<
       const ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
-        write_error = StrCat("write ", temp_path.string(), ": ", n < 0 ? strerror(errno) : "0");
+        write_error =
+            StrCat("write ", temp_path.string(), ": ", n < 0 ? ErrnoText(errno) : std::string("0"));
         return false;
       }
       // After a content error the rest is still downloaded (the verdict comes at the end).
