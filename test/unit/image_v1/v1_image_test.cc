@@ -9,13 +9,17 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "common/crypto/sha256.h"
 #include "common/crypto/signing.h"
@@ -139,20 +143,25 @@ class V1ImageTest : public ::testing::Test {
     return OpenImage(*fetcher_, Url(image), o);
   }
 
-  // Every non-inlined content of the manifest, fetched into a fresh resources dir.
+  // Every non-inlined content of the manifest (or of the paths `wanted` accepts), fetched into a
+  // fresh resources dir through `via` (default: the fixture's fetcher).
   absl::Status FetchAll(Image& img, const stdfs::path& resources, const stdfs::path& work,
-                        uint64_t* network_bytes) {
+                        uint64_t* network_bytes,
+                        const std::function<bool(std::string_view path)>& wanted = {},
+                        http::Fetcher* via = nullptr) {
     std::vector<ContentRequest> requests;
     std::set<std::string> seen;
     for (uint32_t i = 0; i < img.manifest.regulars.size(); ++i) {
       const RegularEntry& e = img.manifest.regulars[i];
-      if (e.has_inline || e.size == 0 || !seen.insert(crypto::ToHex(e.sha256)).second) continue;
+      if (e.has_inline || e.size == 0) continue;
+      if (wanted && !wanted(img.manifest.Str(e.path))) continue;
+      if (!seen.insert(crypto::ToHex(e.sha256)).second) continue;
       requests.push_back(ContentRequest{e.sha256, e.size, i});
     }
     stdfs::create_directories(resources);
     delivered_ = 0;
     ContentFetchEnv env;
-    env.fetcher = fetcher_.get();
+    env.fetcher = via != nullptr ? via : fetcher_.get();
     env.resources_dir = resources;
     env.work_dir = work;
     env.cancel = &cancel_;
@@ -261,6 +270,103 @@ TEST_F(V1ImageTest, RepeatedSliceIdsAndSecondEcu) {
   auto wrong = OpenImage(*fetcher_, Url(image), ro);
   EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(wrong.status().message()), HasSubstr("is for x86_64"));
+}
+
+// The real fetcher, recording the URL of every download it is asked for.
+class RecordingFetcher final : public http::Fetcher {
+ public:
+  explicit RecordingFetcher(http::Fetcher& inner) : inner_(inner) {}
+  absl::StatusOr<std::string> Get(const std::string& url, const http::GetOptions& o) override {
+    return inner_.Get(url, o);
+  }
+  absl::Status DownloadAll(std::span<const http::DownloadJob> jobs,
+                           const std::function<bool(const http::DownloadResult&)>& on_done,
+                           const http::TransferObserver& observer,
+                           const http::CancelFlag& cancel) override {
+    for (const http::DownloadJob& j : jobs) urls.push_back(j.url);
+    return inner_.DownloadAll(jobs, on_done, observer, cancel);
+  }
+  std::vector<std::string> urls;
+
+ private:
+  http::Fetcher& inner_;
+};
+
+TEST_F(V1ImageTest, BundleIsFetchedOnceForManyMembersAndNotAtAllForNone) {
+  // Bundles only, no compression and no slices: each blob is a bundle or a content's own blob.
+  const stdfs::path out = tmp_->path() / "img";
+  v1::V1BuildOptions o = Options(out);
+  o.compress = false;
+  o.slice = false;
+  o.bundle_min_members = 1;
+  auto built = v1::BuildV1Image(o);
+  ASSERT_TRUE(built.ok()) << built.status();
+  ASSERT_GE(built->bundles, 2u);
+  auto img = Open(out, tmp_->path() / "certs");
+  ASSERT_TRUE(img.ok()) << img.status();
+  // Bundle candidates (65..4096 bytes); a group left with one member stays a plain blob.
+  const std::vector<std::string> candidates = [] {
+    std::vector<std::string> c = {"/usr/bin/setuid"};
+    for (int i = 0; i < 20; ++i) c.push_back("/usr/lib/small" + std::to_string(i));
+    return c;
+  }();
+  auto candidate = [&](std::string_view p) {
+    return std::find(candidates.begin(), candidates.end(), p) != candidates.end() ||
+           p == "/usr/lib/copy_of_small3" || p == "/usr/lib/small5.hard";
+  };
+  auto plain_blob_url = [&](const std::string& path) {  // the URL of its content's own blob
+    auto content = fs::ReadFile(root_ / path.substr(1));
+    EXPECT_TRUE(content.ok()) << path;
+    return StrCat("/blobs/sha256/", crypto::ToHex(crypto::Sha256Of(content.value_or(""))));
+  };
+  auto dupes = [](std::vector<std::string> urls) {
+    std::sort(urls.begin(), urls.end());
+    return std::adjacent_find(urls.begin(), urls.end()) != urls.end();
+  };
+
+  // Every candidate: each bundle fetched once, the few unbundled ones as plain blobs.
+  RecordingFetcher all(*fetcher_);
+  uint64_t bytes = 0;
+  ASSERT_TRUE(
+      FetchAll(*img, tmp_->path() / "res1", tmp_->path() / "work1", &bytes, candidate, &all).ok());
+  EXPECT_FALSE(dupes(all.urls));
+  EXPECT_EQ(requested_, candidates.size());
+  EXPECT_EQ(all.urls.size(), built->bundles + (requested_ - built->bundled));
+  std::set<std::string> bundle_urls(all.urls.begin(), all.urls.end());
+  std::string bundled_member;
+  for (const std::string& path : candidates) {
+    const std::string own = plain_blob_url(path);
+    const auto it = std::find_if(bundle_urls.begin(), bundle_urls.end(),
+                                 [&](const std::string& u) { return u.ends_with(own); });
+    if (it != bundle_urls.end()) {
+      bundle_urls.erase(it);  // not bundled: fetched as its own blob
+    } else if (bundled_member.empty()) {
+      bundled_member = path;
+    }
+  }
+  EXPECT_EQ(bundle_urls.size(), built->bundles);
+  ASSERT_FALSE(bundled_member.empty());
+
+  // One member: exactly its bundle.
+  RecordingFetcher one(*fetcher_);
+  ASSERT_TRUE(FetchAll(
+                  *img, tmp_->path() / "res2", tmp_->path() / "work2", &bytes,
+                  [&](std::string_view p) { return p == bundled_member; }, &one)
+                  .ok());
+  ASSERT_EQ(one.urls.size(), 1u);
+  EXPECT_TRUE(bundle_urls.contains(one.urls[0])) << one.urls[0];
+
+  // No member: no bundle.
+  RecordingFetcher none(*fetcher_);
+  ASSERT_TRUE(FetchAll(
+                  *img, tmp_->path() / "res3", tmp_->path() / "work3", &bytes,
+                  [&](std::string_view p) { return !candidate(p); }, &none)
+                  .ok());
+  EXPECT_EQ(none.urls.size(), 3u);  // big.bin, repeat.bin, text: plain blobs
+  for (const std::string& url : none.urls) {
+    EXPECT_FALSE(bundle_urls.contains(url)) << url << " is a bundle";
+  }
+  EXPECT_FALSE(dupes(none.urls));
 }
 
 TEST_F(V1ImageTest, IntermediatesSurviveAFailedFetchAndAreNotDownloadedAgain) {
