@@ -39,6 +39,7 @@ constexpr std::string_view kSynopsis = R"(usage:
   ota-image build  --format v1 --rootfs DIR --out DIR --key KEY --cert CHAIN [--ecu-ids A,B]
                    [--persistents FILE] [v1 knobs, see --help]
   ota-image verify --image DIR|URL --certs DIR [--ca-bundle PEM] [--ecu-id ID]
+                   [--release-key dev|prd]
   ota-image convert --image DIR|URL --certs DIR --out DIR --key KEY --cert CHAIN [v1 knobs]
   ota-image --help
 )";
@@ -92,6 +93,8 @@ verify  Loads the image as an ECU would (metadata.jwt, certificate chain against
           --certs DIR         CA groups: <group>.<name>.pem files, e.g. 1.root.pem 1.interm.pem
                               (v1: every self-signed certificate there is a root)
           --ca-bundle PEM     CA bundle for HTTPS (default: the system store)
+          --ecu-id ID, --release-key KEY
+                              v1: the payload to check (default autoware, dev)
 
 convert Turns a legacy image into an OTA image v1: the legacy image is verified as an ECU would
         (chain against the CA groups of --certs, list files, every blob's size and sha256), then
