@@ -9,7 +9,8 @@
 #                              only blobs of contents not already on the ECU; then the same
 #                              daemon installs a legacy image from another URL (v2 → v1)
 #   update_v1_e2e.sh failures  foreign root, missing intermediate, tampered index.json, tampered
-#                              metadata blob, future iat: each FAILURE RECOVERABLE before the
+#                              metadata blob, future iat, a payload for another architecture,
+#                              no payload for (ECU, dev): each FAILURE RECOVERABLE before the
 #                              standby is touched; a tampered resource blob: FAILURE, no switch
 #   update_v1_e2e.sh resume    server down mid-download, then the next update succeeds without
 #                              fetching again the blobs verified before
@@ -138,6 +139,13 @@ failures)
   expect_refusal "tampered file table" "$https/bad-blob" 'file table.*sha256 mismatch'
   build_image_v1 v2x future --ecu-ids ecu2 --iat $(($(date +%s) + 3600))
   expect_refusal "future iat" "$https/future" 'issued in the future'
+  # A payload for another CPU, or none for (ecu2, dev): refused before the standby is touched.
+  other_arch=aarch64
+  [[ $(uname -m) == aarch64 ]] && other_arch=x86_64
+  build_image_v1 v2x other-arch --ecu-ids ecu2 --architecture "$other_arch"
+  expect_refusal "another architecture" "$https/other-arch" "is for $other_arch"
+  build_image_v1 v2x prd-only --ecu-ids ecu2 --release-key prd
+  expect_refusal "only a prd payload" "$https/prd-only" 'no image for ECU "ecu2"'
   # A resource blob tampered with: found while downloading, after the standby was prepared.
   cp -a "$E2E_WORK/www/v2x" "$E2E_WORK/www/bad-resource"
   # A content new in v2 (random, so stored as a plain blob): the ECU must download it.
