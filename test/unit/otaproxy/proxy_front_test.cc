@@ -5,7 +5,8 @@
 // client that stops reading is closed after the send timeout, the others go on), a relay whose
 // client does not read (the upstream transfer pauses instead of piling up in memory), 100
 // connections on two I/O threads (the thread count does not move, every descriptor comes back),
-// the connection limit (503), idle connections' memory, and Stop() with clients in every state.
+// the connection limit (503), pipelined requests, idle connections' memory, and Stop() with
+// clients in every state.
 // Real parts: ProxyServer in this process with a real cache, nginx (test/lib/nginx) or a
 // scripted origin (proxy_test_peers.h) upstream, clients on plain sockets.
 #include <sys/socket.h>
@@ -405,6 +406,28 @@ TEST_F(ProxyFrontTest, AHundredConnectionsOnTwoThreadsAndEveryDescriptorComesBac
   }
   EXPECT_EQ(fds[1], fds[0]);
   EXPECT_EQ(proxy->Stats().upstream_fetches, 4u);
+}
+
+// Requests sent back to back on one connection are answered one after the other, in order
+// (the second waits in the connection's buffer while the first is answered), the last one of
+// them with "Connection: close" ending the connection.
+TEST_F(ProxyFrontTest, PipelinedRequestsAreAnsweredInOrder) {
+  StartNginx();
+  ASSERT_TRUE(fs::WriteFileAtomic(nginx_->doc_root() / "a", "first\n").ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(nginx_->doc_root() / "b", "second\n").ok());
+  std::unique_ptr<ProxyServer> proxy = StartProxy();
+  ASSERT_NE(proxy, nullptr);
+  RawClient c = Connect(*proxy);
+  const std::string a = nginx_->HttpUrl("/a");
+  const std::string b = nginx_->HttpUrl("/b");
+  ASSERT_TRUE(c.Send("GET " + a + " HTTP/1.1\r\nHost: x\r\n\r\nGET " + b +
+                     " HTTP/1.1\r\nHost: x\r\n\r\nGET " + a +
+                     " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                  .ok());
+  ExpectComplete(c, "first\n", "miss");
+  ExpectComplete(c, "second\n", "miss");
+  ExpectComplete(c, "first\n", "hit");
+  EXPECT_TRUE(c.WaitClosed().ok());
 }
 
 TEST_F(ProxyFrontTest, ConnectionsBeyondTheLimitGet503) {
