@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The one test command: installs dependencies, checks formatting, builds (warnings are errors),
-# smoke-runs every libFuzzer target, runs every test in test/ with ctest, then the multi-threaded
-# tests under ThreadSanitizer.
+# The one test command: installs dependencies, checks formatting, smoke-runs every libFuzzer
+# target, builds (warnings are errors), runs clang-tidy (.clang-tidy) over the product code, every
+# test in test/ with ctest, then the multi-threaded tests under ThreadSanitizer.
 #   deploy/run-tests.sh            everything
 #   OTA_SKIP_FUZZ=1 ...            skip the clang/libFuzzer smoke run
 #   OTA_FUZZ_SECONDS=N             seconds per fuzz target (default 10)
@@ -49,6 +49,18 @@ fi
 echo "== build (release, -Werror)"
 cmake --preset release >/dev/null
 cmake --build build/release -j"$jobs"
+
+# The curated checks of .clang-tidy over the product code (warnings are errors), on the release
+# build's compile commands (its generated gRPC headers included).
+echo "== clang-tidy"
+mapfile -t product < <(git ls-files -- 'common/*.cc' 'otaclient/*.cc' 'otaproxy/*.cc' 'tools/*.cc' 2>/dev/null ||
+  find common otaclient otaproxy tools -name '*.cc')
+run-clang-tidy -quiet -p build/release -j "$jobs" -extra-arg=-Wno-unknown-warning-option \
+  "${product[@]}" >build/release/clang-tidy.log 2>&1 || {
+  grep -E '(error|warning):' build/release/clang-tidy.log | sort -u | head -50
+  echo "clang-tidy found problems (whole log: build/release/clang-tidy.log)"
+  exit 1
+}
 
 echo "== tests"
 ctest --preset release -j"$jobs" --timeout 900

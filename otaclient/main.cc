@@ -100,7 +100,7 @@ struct Flags {
 // Exits 2 with a message for a bad command line.
 [[noreturn]] void UsageError(const std::string& message) {
   std::cerr << "otaclient: " << message << "\n(see otaclient --help)\n";
-  std::exit(2);
+  std::_Exit(2);
 }
 
 int ParseInt(const std::string& name, const std::string& text, int min, int max) {
@@ -146,8 +146,8 @@ Flags ParseFlags(int argc, char** argv) {
       if (inline_value) UsageError(ota::StrCat(name, " takes no value"));
     };
     if (name == "-h" || name == "--help") {
-      std::cout << kUsage;
-      std::exit(0);
+      std::cout << kUsage << std::flush;
+      std::_Exit(0);
     } else if (name == "--config-dir") {
       flags.config_dir = value();
     } else if (name == "--certs-dir") {
@@ -212,7 +212,7 @@ Flags ParseFlags(int argc, char** argv) {
 [[noreturn]] void Fatal(const std::string& what, const absl::Status& status) {
   ota::log::Error(what, {{"error", status.ToString()}});
   std::cerr << "otaclient: " << what << ": " << status.message() << "\n";
-  std::exit(1);
+  std::_Exit(1);  // threads may be running: no static destructors under them
 }
 
 // The boot backend: the flag wins, `auto` follows ecu_info's bootloader.
@@ -402,6 +402,9 @@ int main(int argc, char** argv) {
 
   const int signal_number = WaitForStopSignal();
   ota::log::Info("stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  // First of all: no reboot from now on, wherever the session is (waiting for secondaries,
+  // purging the otaproxy cache, about to call Reboot()), and a running update is cancelled.
+  engine->RequestStop();
   // In-flight RPCs get a moment to finish; the engine's destructor then cancels a running
   // update (its standby stays unbootable, the active slot untouched).
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));

@@ -85,12 +85,12 @@ struct Flags {
 
 [[noreturn]] void UsageError(const std::string& message) {
   std::cerr << "otaproxy: " << message << "\n(see otaproxy --help)\n";
-  std::exit(2);
+  std::_Exit(2);
 }
 
 [[noreturn]] void Fatal(std::string_view what, const absl::Status& status) {
   ota::log::Error(what, {{"error", std::string(status.message())}});
-  std::exit(1);
+  std::_Exit(1);  // threads may be running: no static destructors under them
 }
 
 int64_t ParseInt(const std::string& name, const std::string& text, int64_t min, int64_t max) {
@@ -147,8 +147,8 @@ Flags ParseFlags(int argc, char** argv) {
       return args[++i];
     };
     if (name == "-h" || name == "--help") {
-      std::cout << kUsage;
-      std::exit(0);
+      std::cout << kUsage << std::flush;
+      std::_Exit(0);
     } else if (name == "--config-dir") {
       flags.config_dir = value();
     } else if (name == "--listen-addr") {
@@ -222,7 +222,7 @@ int main(int argc, char** argv) {
   const Flags flags = ParseFlags(argc, argv);
   // A few threads allocate (I/O loops, the upstream thread, the index writer): glibc's default
   // of 8 arenas per core would mostly hold free memory; two keep the resident set small.
-  mallopt(M_ARENA_MAX, 2);
+  mallopt(M_ARENA_MAX, 2);  // NOLINT(concurrency-mt-unsafe): before any thread starts
   ota::log::SetMinLevel(flags.log_level);
   ota::log::SetTag("otaproxy");
 

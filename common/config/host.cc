@@ -48,7 +48,7 @@ std::string Printable(char c) {
   return StrCat("\\x", kHex[u >> 4], kHex[u & 0xf]);
 }
 
-absl::Status Invalid(std::string reason) { return absl::InvalidArgumentError(std::move(reason)); }
+absl::Status Invalid(const std::string& reason) { return absl::InvalidArgumentError(reason); }
 
 }  // namespace
 

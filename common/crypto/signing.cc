@@ -120,8 +120,8 @@ std::string RawEcdsaToDer(std::string_view raw) {
   EcdsaSigPtr sig(ECDSA_SIG_new());
   if (!r || !s || !sig) return "";
   if (ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) return "";
-  r.release();  // now owned by sig
-  s.release();
+  static_cast<void>(r.release());  // now owned by sig
+  static_cast<void>(s.release());
   int size = i2d_ECDSA_SIG(sig.get(), nullptr);
   if (size <= 0) return "";
   std::string der(static_cast<size_t>(size), '\0');

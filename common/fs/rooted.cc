@@ -403,6 +403,74 @@ absl::Status RootedDir::CopyFileFrom(int src_fd, std::string_view path, const Fi
   return absl::OkStatus();
 }
 
+absl::Status RootedDir::WriteFileDurably(std::string_view path, std::string_view content,
+                                         const FileAttrs& attrs) {
+  OTA_ASSIGN_OR_RETURN(Parent p, ResolveParent(path));
+  if (p.name.empty()) return absl::InvalidArgumentError("cannot replace the root with a file");
+  const int dir = p.fd(root_fd_.get());
+  const std::string tmp = TempName();
+  const std::string what = Describe(path);
+  UniqueFd out(
+      ::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!out.valid()) return ErrnoStatus(errno, StrCat("create temp file for ", what));
+  auto fail = [&](absl::Status st) {
+    ::unlinkat(dir, tmp.c_str(), 0);
+    return st;
+  };
+  if (absl::Status st = WriteAll(out.get(), content.data(), content.size(), what); !st.ok()) {
+    return fail(st);
+  }
+  if (::fchown(out.get(), attrs.uid, attrs.gid) != 0) {
+    return fail(ErrnoStatus(errno, StrCat("chown ", what)));
+  }
+  if (::fchmod(out.get(), attrs.mode & 07777) != 0) {
+    return fail(ErrnoStatus(errno, StrCat("chmod ", what)));
+  }
+  if (::fsync(out.get()) != 0) return fail(ErrnoStatus(errno, StrCat("fsync ", what)));
+  out.Reset();
+  if (::renameat(dir, tmp.c_str(), dir, p.name.c_str()) != 0) {
+    return fail(ErrnoStatus(errno, StrCat("rename into place ", what)));
+  }
+  UniqueFd sync(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!sync.valid() || ::fsync(sync.get()) != 0) {
+    return ErrnoStatus(errno, StrCat("fsync the directory of ", what));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RootedDir::RewriteFileDurably(std::string_view path, std::string_view content) {
+  FileAttrs attrs;
+  attrs.mode = 0644;
+  attrs.uid = ::geteuid();
+  attrs.gid = ::getegid();
+  absl::StatusOr<struct stat> existing = Lstat(path);
+  if (existing.ok() && S_ISREG(existing->st_mode)) {
+    attrs.mode = existing->st_mode & 07777;
+    attrs.uid = existing->st_uid;
+    attrs.gid = existing->st_gid;
+  } else if (!existing.ok() && !absl::IsNotFound(existing.status())) {
+    return existing.status();
+  }
+  return WriteFileDurably(path, content, attrs);
+}
+
+absl::Status RootedDir::RemoveFileDurably(std::string_view path) {
+  absl::StatusOr<Parent> p = ResolveParent(path);
+  if (absl::IsNotFound(p.status())) return absl::OkStatus();
+  if (!p.ok()) return p.status();
+  if (p->name.empty()) return absl::InvalidArgumentError("cannot remove the root");
+  const int dir = p->fd(root_fd_.get());
+  if (::unlinkat(dir, p->name.c_str(), 0) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return ErrnoStatus(errno, StrCat("remove ", Describe(path)));
+  }
+  UniqueFd sync(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!sync.valid() || ::fsync(sync.get()) != 0) {
+    return ErrnoStatus(errno, StrCat("fsync the directory of ", Describe(path)));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RootedDir::CreateEmptyFile(std::string_view path, const FileAttrs& attrs) {
   return CopyFileFrom(-1, path, attrs);
 }

@@ -72,6 +72,15 @@ class RootedDir {
     std::optional<struct timespec> mtime;  // kept as-is when unset
   };
   absl::Status CopyFileFrom(int src_fd, std::string_view path, const FileAttrs& attrs);
+  // `content` at `path`, durably and atomically (temp file beside it, fsync, rename over what is
+  // there, fsync of the directory): after a crash the file holds its old or its new content.
+  absl::Status WriteFileDurably(std::string_view path, std::string_view content,
+                                const FileAttrs& attrs);
+  // WriteFileDurably keeping the mode and owner of the regular file already at `path` (new
+  // files: 0644, owned by the caller), e.g. a config file of the image rewritten for the slot.
+  absl::Status RewriteFileDurably(std::string_view path, std::string_view content);
+  // Unlinks the non-directory at `path` and fsyncs its directory; missing is fine.
+  absl::Status RemoveFileDurably(std::string_view path);
   // An empty file at `path`, same replacement and attribute rules as CopyFileFrom.
   absl::Status CreateEmptyFile(std::string_view path, const FileAttrs& attrs);
   // rename(2) inside the root, replacing a non-directory at `to`.

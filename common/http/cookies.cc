@@ -11,7 +11,7 @@ namespace ota::http {
 namespace {
 
 // Real requests carry a few CloudFront cookies (~2 KiB); the cap bounds parser work on garbage.
-constexpr size_t kMaxCookiesJsonBytes = 64 * 1024;
+constexpr size_t kMaxCookiesJsonBytes = size_t{64} * 1024;
 
 bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
 

@@ -47,7 +47,7 @@ struct EasyOptions {
   long max_redirects = 5;
   // curl's receive buffer: larger means fewer syscalls on big bodies, but a pooled handle keeps
   // it allocated.
-  long buffer_bytes = 64 * 1024;
+  long buffer_bytes = 64L * 1024;
   std::string user_agent;
   bool path_as_is = false;  // send the path without squashing "/../" and "/./"
 };

@@ -23,7 +23,7 @@ namespace {
 
 constexpr char kUserAgent[] = "otaclient-cpp/0.1";
 // curl's receive buffer: large reads keep the syscall count low on big files.
-constexpr long kReceiveBufferBytes = 256 * 1024;
+constexpr long kReceiveBufferBytes = 256L * 1024;
 
 // Upstream behaviour: with a proxy, https URLs are requested as plain http absolute-form
 // requests and the proxy does TLS upstream (no CONNECT tunnels).

@@ -36,7 +36,7 @@ namespace stdfs = std::filesystem;
 
 // tier4's generator defaults: compress files of at least 16 KiB when uncompressed/compressed is
 // at least 1.25, zstd level 10.
-constexpr uint64_t kCompressMinSize = 16 * 1024;
+constexpr uint64_t kCompressMinSize = uint64_t{16} * 1024;
 constexpr uint64_t kCompressRatioNum = 5;  // size / compressed >= 5/4
 constexpr uint64_t kCompressRatioDen = 4;
 constexpr int kZstdLevel = 10;

@@ -17,7 +17,7 @@ namespace {
 constexpr size_t kMaxPathBytes = 4095;
 constexpr std::string_view kEscapedQuote = "'\\''";
 
-absl::Status Invalid(std::string message) { return absl::InvalidArgumentError(std::move(message)); }
+absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentError(message); }
 
 // A field value for an error message: quoted, shortened, non-printable bytes as \xNN.
 std::string Shown(std::string_view value) {
@@ -133,25 +133,26 @@ absl::StatusOr<std::string_view> TakeQuoted(std::string_view& rest, std::string_
 // 64 hex digits (either case) into a digest, through a table: crypto::FromHex's per-digit
 // branches showed up in profiles of 300k-line lists. false on anything else.
 bool ParseHexDigest(std::string_view hex, crypto::Sha256Digest* digest) {
-  static constexpr std::array<int8_t, 256> kNibble = [] {
-    std::array<int8_t, 256> table{};
-    table.fill(-1);
-    for (int c = 0; c < 10; ++c) table['0' + c] = static_cast<int8_t>(c);
+  static constexpr uint8_t kNotHex = 0x10;
+  static constexpr std::array<uint8_t, 256> kNibble = [] {
+    std::array<uint8_t, 256> table{};
+    table.fill(kNotHex);
+    for (int c = 0; c < 10; ++c) table['0' + c] = static_cast<uint8_t>(c);
     for (int c = 0; c < 6; ++c) {
-      table['a' + c] = static_cast<int8_t>(10 + c);
-      table['A' + c] = static_cast<int8_t>(10 + c);
+      table['a' + c] = static_cast<uint8_t>(10 + c);
+      table['A' + c] = static_cast<uint8_t>(10 + c);
     }
     return table;
   }();
   if (hex.size() != 2 * digest->size()) return false;
-  int invalid = 0;  // negative once any digit was not hex
+  unsigned invalid = 0;  // has kNotHex once any digit was not hex
   for (size_t i = 0; i < digest->size(); ++i) {
-    const int hi = kNibble[static_cast<unsigned char>(hex[2 * i])];
-    const int lo = kNibble[static_cast<unsigned char>(hex[2 * i + 1])];
+    const unsigned hi = kNibble[static_cast<unsigned char>(hex[2 * i])];
+    const unsigned lo = kNibble[static_cast<unsigned char>(hex[2 * i + 1])];
     invalid |= hi | lo;
-    (*digest)[i] = static_cast<uint8_t>((hi & 0xf) << 4 | (lo & 0xf));
+    (*digest)[i] = static_cast<uint8_t>((hi & 0xfu) << 4 | (lo & 0xfu));
   }
-  return invalid >= 0;
+  return (invalid & kNotHex) == 0;
 }
 
 absl::Status ExpectEnd(std::string_view rest, std::string_view after) {

@@ -1,6 +1,11 @@
 // Error kinds. Expected failures travel as absl::Status values; the code says what kind of
-// failure it is, the message says what and where. This is the one place that maps a code onto
+// failure it is, the message says what and where. This is the one place that maps a status onto
 // the wire's FailureType.
+//
+// Local failures come first: a status made by ErrnoStatus (a file, directory or device of this
+// ECU) or marked with LocalFailure (a local program that hung) is UNRECOVERABLE whatever its
+// code — kNotFound from a local ENOENT included. The mark travels with the status through
+// WithContext. Otherwise the code decides:
 //
 //   kUnavailable        network / server unreachable / HTTP 5xx after retries   → RECOVERABLE
 //   kPermissionDenied   HTTP 401/403, certificate chain or signature rejected    → RECOVERABLE
@@ -8,7 +13,8 @@
 //   kInvalidArgument    bad request (URL, cookies) or malformed image metadata   → RECOVERABLE
 //   kFailedPrecondition busy, or an operation not allowed in the current state    → RECOVERABLE
 //   kCancelled          aborted by request                                        → RECOVERABLE
-//   kNotFound           HTTP 404 / missing file in the image                      → RECOVERABLE
+//   kNotFound           HTTP 404/410 / missing file in the image                  → RECOVERABLE
+//   kDeadlineExceeded   remote timeout                                             → RECOVERABLE
 //   kResourceExhausted  disk full                                                 → UNRECOVERABLE
 //   kInternal, others   local I/O failures, broken slot, bugs                     → UNRECOVERABLE
 #pragma once
@@ -24,10 +30,17 @@ enum class FailureKind { kNone = 0, kRecoverable = 1, kUnrecoverable = 2 };
 // Maps a status onto the wire's FailureType (numeric values are the proto's).
 FailureKind FailureKindOf(const absl::Status& status);
 
-// errno → status with `what` ("open /x/y") prefixed; ENOSPC maps to kResourceExhausted.
+// errno → status with `what` ("open /x/y") prefixed, marked as a local failure; the code stays
+// telling for callers (ENOENT → kNotFound, ENOSPC/EDQUOT → kResourceExhausted, else kInternal).
 absl::Status ErrnoStatus(int err, std::string_view what);
+// The text of errno value `err` ("No such file or directory"); unlike strerror, thread-safe.
+std::string ErrnoText(int err);
 
-// Prefixes context to a status message, keeping its code: "loading metadata: <msg>".
+// Marks `status` as a failure of this ECU (UNRECOVERABLE); OK stays OK.
+absl::Status LocalFailure(absl::Status status);
+bool IsLocalFailure(const absl::Status& status);
+
+// Prefixes context to a status message, keeping its code and marks: "loading metadata: <msg>".
 absl::Status WithContext(const absl::Status& status, std::string_view context);
 
 }  // namespace ota
@@ -43,9 +56,12 @@ absl::Status WithContext(const absl::Status& status, std::string_view context);
 #define OTA_CONCAT_INNER(a, b) a##b
 #define OTA_CONCAT(a, b) OTA_CONCAT_INNER(a, b)
 // OTA_ASSIGN_OR_RETURN(auto x, StatusOrExpr());
+// `lhs` is a declaration or an lvalue and `tmp` a name: neither can be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define OTA_ASSIGN_OR_RETURN(lhs, expr) \
   OTA_ASSIGN_OR_RETURN_IMPL(OTA_CONCAT(_ota_sor_, __LINE__), lhs, expr)
 #define OTA_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                              \
   if (!tmp.ok()) return tmp.status();             \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

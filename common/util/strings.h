@@ -4,7 +4,9 @@
 // status.message(), which is an absl::string_view).
 #pragma once
 
+#include <charconv>
 #include <concepts>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -39,6 +41,17 @@ std::string StrCat(const Args&... args) {
 template <typename... Args>
 void StrAppend(std::string* out, const Args&... args) {
   (strings_internal::AppendOne(*out, args), ...);
+}
+
+// `text` as a decimal integer of type T: digits only (a '-' only for signed T), nothing else
+// around them, in range; nullopt otherwise.
+template <std::integral T>
+std::optional<T> ParseDecimal(std::string_view text) {
+  T value{};
+  const char* end = text.data() + text.size();
+  const auto [stop, error] = std::from_chars(text.data(), end, value);
+  if (text.empty() || error != std::errc() || stop != end) return std::nullopt;
+  return value;
 }
 
 }  // namespace ota

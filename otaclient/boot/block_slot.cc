@@ -22,29 +22,6 @@ namespace {
 
 namespace stdfs = std::filesystem;
 
-struct MountinfoEntry {
-  unsigned major = 0;
-  unsigned minor = 0;
-  std::string mount_point;
-};
-
-std::vector<MountinfoEntry> ReadMountinfo(const stdfs::path& mountinfo) {
-  std::vector<MountinfoEntry> entries;
-  absl::StatusOr<std::string> text = fs::ReadFile(mountinfo);
-  if (!text.ok()) return entries;
-  for (std::string_view line : SplitLines(*text)) {
-    std::vector<std::string_view> fields = SplitFields(line);
-    if (fields.size() < 5) continue;
-    MountinfoEntry entry;
-    if (std::sscanf(std::string(fields[2]).c_str(), "%u:%u", &entry.major, &entry.minor) != 2) {
-      continue;
-    }
-    entry.mount_point = UnescapeOctal(fields[4]);
-    entries.push_back(std::move(entry));
-  }
-  return entries;
-}
-
 bool IsUnder(const std::string& path, const std::string& dir) {
   if (path == dir) return true;
   std::string prefix = dir;
@@ -148,7 +125,8 @@ absl::Status MountedFileSystem::SyncAndUnmount() {
 absl::Status UnmountAllUnder(const stdfs::path& dir, const stdfs::path& mountinfo) {
   const std::string base = NormalizeMountPoint(dir.string());
   std::vector<std::string> targets;
-  for (MountinfoEntry& entry : ReadMountinfo(mountinfo)) {
+  OTA_ASSIGN_OR_RETURN(std::vector<MountinfoEntry> mounts, ReadMountinfo(mountinfo));
+  for (MountinfoEntry& entry : mounts) {
     if (IsUnder(entry.mount_point, base)) targets.push_back(std::move(entry.mount_point));
   }
   // Deepest first; umount2 on a stacked mount point removes the top one each time.
@@ -167,8 +145,9 @@ absl::Status UnmountAllUnder(const stdfs::path& dir, const stdfs::path& mountinf
 
 absl::Status FormatExt4(const BlockDevice& device, const std::optional<Ext4Identity>& identity,
                         std::string_view fallback_label, const stdfs::path& mountinfo) {
-  for (const MountinfoEntry& entry : ReadMountinfo(mountinfo)) {
-    if (entry.major == device.major && entry.minor == device.minor) {
+  OTA_ASSIGN_OR_RETURN(std::vector<MountinfoEntry> mounts, ReadMountinfo(mountinfo));
+  for (const MountinfoEntry& entry : mounts) {
+    if (entry.device == DeviceNumber{device.major, device.minor}) {
       return absl::FailedPreconditionError(StrCat("refusing to format ", device.node.string(),
                                                   ": it is mounted at ", entry.mount_point));
     }
@@ -183,7 +162,7 @@ absl::Status FormatExt4(const BlockDevice& device, const std::optional<Ext4Ident
   log::Info("formatting standby", {{"device", device.node.string()},
                                    {"uuid", identity ? identity->uuid : "(new)"},
                                    {"label", label}});
-  OTA_ASSIGN_OR_RETURN(std::string out, RunProgramChecked(argv));
+  OTA_ASSIGN_OR_RETURN(std::string out, RunProgramChecked(argv, kFormatTimeout));
   (void)out;
   return absl::OkStatus();
 }
@@ -192,8 +171,9 @@ absl::StatusOr<MountedFileSystem> PrepareStandbyFileSystem(
     const BlockDevice& device, std::span<const std::string_view> keep_top_level,
     const StandbyPrepareOptions& options) {
   // Never write a device that is in use (a misconfigured slot naming /home, a manual mount).
-  for (const MountinfoEntry& entry : ReadMountinfo(options.mountinfo)) {
-    if (entry.major == device.major && entry.minor == device.minor) {
+  OTA_ASSIGN_OR_RETURN(std::vector<MountinfoEntry> mounts, ReadMountinfo(options.mountinfo));
+  for (const MountinfoEntry& entry : mounts) {
+    if (entry.device == DeviceNumber{device.major, device.minor}) {
       return absl::FailedPreconditionError(StrCat("standby ", device.node.string(),
                                                   " is mounted at ", entry.mount_point,
                                                   "; refusing to write it"));

@@ -59,13 +59,15 @@ class MountedFileSystem {
 };
 
 // Unmounts whatever is mounted at or below `dir` (deepest first), e.g. a standby mount left
-// behind by a killed process. Nothing mounted: OK.
+// behind by a killed process. Nothing mounted: OK. An unreadable or malformed `mountinfo` is an
+// error (never "nothing is mounted").
 absl::Status UnmountAllUnder(const std::filesystem::path& dir,
                              const std::filesystem::path& mountinfo = "/proc/self/mountinfo");
 
 // mkfs.ext4 -F on `device`, keeping `identity`'s UUID and label when given (so fstab entries,
 // the boot menu and `search --fs-uuid` stay valid), else a fresh UUID and `fallback_label`.
-// Refuses a device that is currently mounted anywhere (kFailedPrecondition).
+// Refuses a device that is currently mounted anywhere (kFailedPrecondition), and formats
+// nothing when `mountinfo` cannot be read or parsed (fails closed).
 absl::Status FormatExt4(const BlockDevice& device, const std::optional<Ext4Identity>& identity,
                         std::string_view fallback_label = "",
                         const std::filesystem::path& mountinfo = "/proc/self/mountinfo");

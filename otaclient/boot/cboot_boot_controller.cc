@@ -48,35 +48,12 @@ std::string PartitionName(std::string_view disk, int number) {
   return StrCat(disk, digit_end ? "p" : "", number);
 }
 
-absl::StatusOr<BlockDevice> DescribeNode(const stdfs::path& node) {
-  struct stat st;
-  if (::stat(node.c_str(), &st) != 0) return ErrnoStatus(errno, StrCat("stat ", node.string()));
-  if (!S_ISBLK(st.st_mode)) {
-    return absl::FailedPreconditionError(StrCat(node.string(), " is not a block device"));
-  }
-  return DescribeBlockDevice(SystemPaths{}, major(st.st_rdev), minor(st.st_rdev));
-}
-
-// A device path, or a PARTUUID=/UUID=/LABEL=/PARTLABEL= spec resolved with findfs (probes the
-// devices itself when there is no udev).
+// A device path or PARTUUID=/UUID=/LABEL=/PARTLABEL= spec from config, through the one resolver
+// (slot_layout.h); findfs answers for what is no partition of a known disk.
 absl::StatusOr<BlockDevice> DescribeSpec(const std::string& spec, std::string_view what) {
-  if (!spec.empty() && spec.front() == '/') return DescribeNode(spec);
-  bool known = false;
-  for (std::string_view prefix : {"PARTUUID=", "UUID=", "LABEL=", "PARTLABEL="}) {
-    known = known || (spec.size() > prefix.size() && spec.compare(0, prefix.size(), prefix) == 0);
-  }
-  if (!known) {
-    return absl::InvalidArgumentError(
-        StrCat("cboot: ", what, " '", spec,
-               "': expected a device path or PARTUUID=, UUID=, LABEL=, PARTLABEL="));
-  }
-  OTA_ASSIGN_OR_RETURN(CommandResult found, RunProgram({"findfs", spec}));
-  std::string node = found.out.substr(0, found.out.find('\n'));
-  if (found.exit_code != 0 || node.empty()) {
-    return absl::FailedPreconditionError(
-        StrCat("cboot: ", what, " '", spec, "' matches no block device"));
-  }
-  return DescribeNode(node);
+  DeviceSpecOptions options;
+  options.findfs_fallback = true;
+  return ResolveDeviceSpec(SystemPaths{}, spec, what, options);
 }
 
 absl::StatusOr<BlockDevice> DescribePartition(std::string_view disk, int number) {
@@ -88,15 +65,8 @@ absl::StatusOr<BlockDevice> DescribePartition(std::string_view disk, int number)
         StrCat("cboot: partition ", number, " of ", disk, " (", name,
                ") does not exist: not an A/B rootfs layout (", dev.status().message(), ")"));
   }
-  // "major:minor\n"
-  unsigned major_number = 0;
-  unsigned minor_number = 0;
-  char newline = 0;
-  if (std::sscanf(dev->c_str(), "%u:%u%c", &major_number, &minor_number, &newline) < 2) {
-    return absl::DataLossError(
-        StrCat(dev_file.string(), ": expected major:minor, found '", *dev, "'"));
-  }
-  return DescribeBlockDevice(SystemPaths{}, major_number, minor_number);
+  OTA_ASSIGN_OR_RETURN(DeviceNumber device, ParseDeviceNumber(*dev, dev_file.string()));
+  return DescribeBlockDevice(SystemPaths{}, device.major, device.minor);
 }
 
 // The directory `relative` inside `root` must be a real directory (not a symlink that could
@@ -134,9 +104,12 @@ class CbootBootController : public BootController {
   int standby() const { return 1 - current_; }
   stdfs::path StandbyMountPoint() const { return options_.mount_dir / "standby"; }
   stdfs::path StandbyBootMountPoint() const { return options_.mount_dir / "standby_boot"; }
-  SlotStateStore ActiveStore() const { return SlotStateStore(options_.active_root / kStatusDir); }
+  // Through a RootedDir at the slot's root: symlinks of an image never lead out of its slot.
+  SlotStateStore ActiveStore() const {
+    return SlotStateStore(options_.active_root, std::string(kStatusDir));
+  }
   SlotStateStore StoreAt(const stdfs::path& root) const {
-    return SlotStateStore(root / kStatusDir);
+    return SlotStateStore(root, std::string(kStatusDir));
   }
   void Step(std::string_view step) {
     log::Debug("cboot step", {{"step", step}});
@@ -175,7 +148,7 @@ absl::Status CbootBootController::ResolveDevices() {
 
   BlockDevice active;
   if (!options_.active_device.empty()) {
-    OTA_ASSIGN_OR_RETURN(active, DescribeNode(options_.active_device));
+    OTA_ASSIGN_OR_RETURN(active, DescribeDeviceNode(SystemPaths{}, options_.active_device));
   } else {
     OTA_ASSIGN_OR_RETURN(std::string mountinfo, fs::ReadFile("/proc/self/mountinfo"));
     OTA_ASSIGN_OR_RETURN(DeviceNumber number, FindMountDevice(mountinfo, options_.active_root));
@@ -184,7 +157,7 @@ absl::Status CbootBootController::ResolveDevices() {
   for (int slot : {0, 1}) {
     if (!options_.rootfs_devices[slot].empty()) {
       OTA_ASSIGN_OR_RETURN(rootfs_[slot], DescribeSpec(options_.rootfs_devices[slot].string(),
-                                                       StrCat("slot ", slot, " rootfs")));
+                                                       StrCat("cboot: slot ", slot, " rootfs")));
     } else {
       if (active.disk.empty()) {
         return absl::FailedPreconditionError(
@@ -210,7 +183,8 @@ absl::Status CbootBootController::ResolveDevices() {
     stdfs::path boot = options_.boot_devices[slot];
     if (boot.empty() && external) boot = StrCat("/dev/mmcblk0p", slot + 1);
     if (boot.empty()) continue;
-    OTA_ASSIGN_OR_RETURN(boot_[slot], DescribeSpec(boot.string(), StrCat("slot ", slot, " boot")));
+    OTA_ASSIGN_OR_RETURN(boot_[slot],
+                         DescribeSpec(boot.string(), StrCat("cboot: slot ", slot, " boot")));
   }
   log::Info("cboot slots", {{"current", SlotName(current_)},
                             {"slot0", rootfs_[0].node.string()},
@@ -358,6 +332,12 @@ absl::StatusOr<std::filesystem::path> CbootBootController::PrepareStandby(
 }
 
 absl::Status CbootBootController::WriteStandbyState(const stdfs::path& root, SlotStatus status) {
+  {
+    // The image may carry its own ota-status: ours win, in a real directory of the slot.
+    OTA_ASSIGN_OR_RETURN(fs::RootedDir dir, fs::RootedDir::Open(root));
+    absl::StatusOr<struct stat> st = dir.Lstat(kStatusDir);
+    if (st.ok() && !S_ISDIR(st->st_mode)) OTA_RETURN_IF_ERROR(dir.RemoveAll(kStatusDir));
+  }
   SlotStateStore store = StoreAt(root);
   OTA_RETURN_IF_ERROR(store.WriteStatus(status));
   if (status == SlotStatus::kUpdating) OTA_RETURN_IF_ERROR(store.WriteVersion(standby_version_));
@@ -382,7 +362,7 @@ absl::Status CbootBootController::RewriteExtlinux(const stdfs::path& root) {
   if (!rewritten.ok()) {
     return WithContext(rewritten.status(), StrCat("rewriting ", dir.Describe(kExtlinuxConf)));
   }
-  OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(root / kExtlinuxConf, rewritten->content));
+  OTA_RETURN_IF_ERROR(dir.RewriteFileDurably(kExtlinuxConf, rewritten->content));
   log::Info("extlinux.conf points at the standby",
             {{"root", StrCat("PARTUUID=", device.partuuid)},
              {"append_lines", std::to_string(rewritten->append_lines)}});
@@ -411,7 +391,7 @@ absl::Status CbootBootController::MergeStandbyFstab(const stdfs::path& root) {
   input.standby_root_spec = spec_of(rootfs_[standby()]);
   input.shared_boot = false;  // /boot lives inside each rootfs on Jetson
   OTA_ASSIGN_OR_RETURN(std::string merged, MergeFstab(input));
-  return fs::WriteFileAtomic(root / "etc/fstab", merged);
+  return dir.RewriteFileDurably("etc/fstab", merged);
 }
 
 absl::Status CbootBootController::MirrorBootToEmmc(const stdfs::path& root) {
@@ -425,9 +405,11 @@ absl::Status CbootBootController::MirrorBootToEmmc(const stdfs::path& root) {
   // owners, links and times (what `cp -rdpT` plus the delete pass did upstream).
   const stdfs::path target = mounted.target() / "boot";
   OTA_RETURN_IF_ERROR(
-      RunProgramChecked({"rm", "-rf", "--one-file-system", "--", target.string()}).status());
+      RunProgramChecked({"rm", "-rf", "--one-file-system", "--", target.string()}, kCopyTimeout)
+          .status());
   OTA_RETURN_IF_ERROR(
-      RunProgramChecked({"cp", "-a", "-T", "--", (root / "boot").string(), target.string()})
+      RunProgramChecked({"cp", "-a", "-T", "--", (root / "boot").string(), target.string()},
+                        kCopyTimeout)
           .status());
   OTA_RETURN_IF_ERROR(mounted.SyncAndUnmount());
   log::Info("standby /boot mirrored to eMMC", {{"device", boot->node.string()}});

@@ -2,13 +2,18 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <optional>
 
 #include "common/fs/fs.h"
+#include "common/log/log.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
 
@@ -41,6 +46,19 @@ class FileActions {
   posix_spawn_file_actions_t actions_;
 };
 
+// Owns posix_spawn's attributes.
+class SpawnAttributes {
+ public:
+  SpawnAttributes() { ::posix_spawnattr_init(&attributes_); }
+  ~SpawnAttributes() { ::posix_spawnattr_destroy(&attributes_); }
+  SpawnAttributes(const SpawnAttributes&) = delete;
+  SpawnAttributes& operator=(const SpawnAttributes&) = delete;
+  posix_spawnattr_t* get() { return &attributes_; }
+
+ private:
+  posix_spawnattr_t attributes_;
+};
+
 }  // namespace
 
 std::string DescribeArgv(const std::vector<std::string>& argv) {
@@ -52,7 +70,47 @@ std::string DescribeArgv(const std::vector<std::string>& argv) {
   return out;
 }
 
-absl::StatusOr<CommandResult> RunProgram(const std::vector<std::string>& argv) {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Milliseconds left until `deadline` for poll(2), at least 0.
+int MillisLeft(Clock::time_point deadline) {
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
+}
+
+std::string DescribeTimeout(std::chrono::milliseconds timeout) {
+  if (timeout.count() % 1000 == 0) return StrCat(timeout.count() / 1000, " s");
+  return StrCat(timeout.count(), " ms");
+}
+
+// Waits until `pid` (a child of ours) has exited or `deadline` passed; reaps it then.
+// nullopt: still running.
+std::optional<int> WaitExit(pid_t pid, const fs::UniqueFd& pidfd, Clock::time_point deadline) {
+  while (true) {
+    int wstatus = 0;
+    const pid_t done = ::waitpid(pid, &wstatus, WNOHANG);
+    if (done == pid) return wstatus;
+    if (done < 0 && errno != EINTR) return 0;  // not our child any more: nothing to wait for
+    const int left = MillisLeft(deadline);
+    if (left == 0) return std::nullopt;
+    if (pidfd.valid()) {
+      pollfd fd = {pidfd.get(), POLLIN, 0};
+      (void)::poll(&fd, 1, left);
+    } else {
+      // No pidfd (kernel < 5.3): look again shortly.
+      pollfd none{};
+      (void)::poll(&none, 0, std::min(left, 10));
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<CommandResult> RunProgram(const std::vector<std::string>& argv,
+                                         std::chrono::milliseconds timeout) {
   if (argv.empty()) return absl::InvalidArgumentError("RunProgram: empty argv");
   OTA_ASSIGN_OR_RETURN(Pipe out_pipe, MakePipe());
   OTA_ASSIGN_OR_RETURN(Pipe err_pipe, MakePipe());
@@ -60,12 +118,17 @@ absl::StatusOr<CommandResult> RunProgram(const std::vector<std::string>& argv) {
   ::posix_spawn_file_actions_addopen(actions.get(), 0, "/dev/null", O_RDONLY, 0);
   ::posix_spawn_file_actions_adddup2(actions.get(), out_pipe.write.get(), 1);
   ::posix_spawn_file_actions_adddup2(actions.get(), err_pipe.write.get(), 2);
+  // A process group of its own: on a timeout the child and everything it started are killed.
+  SpawnAttributes attributes;
+  ::posix_spawnattr_setflags(attributes.get(), POSIX_SPAWN_SETPGROUP);
+  ::posix_spawnattr_setpgroup(attributes.get(), 0);
   std::vector<char*> args;
   args.reserve(argv.size() + 1);
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
   pid_t pid = 0;
-  int rc = ::posix_spawnp(&pid, args[0], actions.get(), nullptr, args.data(), environ);
+  const Clock::time_point deadline = Clock::now() + timeout;
+  int rc = ::posix_spawnp(&pid, args[0], actions.get(), attributes.get(), args.data(), environ);
   if (rc != 0) {
     std::string what = StrCat("start ", DescribeArgv(argv));
     if (rc == ENOENT) return absl::NotFoundError(StrCat(what, ": program not found"));
@@ -73,14 +136,22 @@ absl::StatusOr<CommandResult> RunProgram(const std::vector<std::string>& argv) {
   }
   out_pipe.write.Reset();
   err_pipe.write.Reset();
+  const fs::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
 
   CommandResult result;
   pollfd fds[2] = {{out_pipe.read.get(), POLLIN, 0}, {err_pipe.read.get(), POLLIN, 0}};
   std::string* sinks[2] = {&result.out, &result.err};
   int open_fds = 2;
   char buf[4096];
+  bool timed_out = false;
   while (open_fds > 0) {
-    if (::poll(fds, 2, -1) < 0) {
+    const int left = MillisLeft(deadline);
+    if (left == 0) {
+      timed_out = true;
+      break;
+    }
+    const int ready = ::poll(fds, 2, left);
+    if (ready < 0) {
       if (errno == EINTR) continue;
       break;  // still reap the child below
     }
@@ -95,16 +166,36 @@ absl::StatusOr<CommandResult> RunProgram(const std::vector<std::string>& argv) {
       }
     }
   }
-  int wstatus = 0;
-  while (::waitpid(pid, &wstatus, 0) < 0) {
-    if (errno != EINTR) return ErrnoStatus(errno, StrCat("wait for ", argv[0]));
+  std::optional<int> wstatus;
+  if (!timed_out) {
+    wstatus = WaitExit(pid, pidfd, deadline);
+    timed_out = !wstatus.has_value();
   }
-  result.exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  if (timed_out) {
+    // The child is not reaped yet, so its process group id cannot be reused: the group gets
+    // SIGTERM, a grace period, then SIGKILL (grandchildren that outlive the child included).
+    ::kill(-pid, SIGTERM);
+    wstatus = WaitExit(pid, pidfd, Clock::now() + kKillGrace);
+    ::kill(-pid, SIGKILL);
+    if (!wstatus.has_value()) {
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+    }
+    log::Warning("program timed out; its process group was killed",
+                 {{"command", DescribeArgv(argv)}, {"timeout", DescribeTimeout(timeout)}});
+    // A local program that hangs is a failure of this ECU, not of the server.
+    return LocalFailure(absl::DeadlineExceededError(
+        StrCat(DescribeArgv(argv), ": no result within ", DescribeTimeout(timeout),
+               " (timeout); its process group was killed")));
+  }
+  result.exit_code = WIFEXITED(*wstatus) ? WEXITSTATUS(*wstatus) : 128 + WTERMSIG(*wstatus);
   return result;
 }
 
-absl::StatusOr<std::string> RunProgramChecked(const std::vector<std::string>& argv) {
-  OTA_ASSIGN_OR_RETURN(CommandResult result, RunProgram(argv));
+absl::StatusOr<std::string> RunProgramChecked(const std::vector<std::string>& argv,
+                                              std::chrono::milliseconds timeout) {
+  OTA_ASSIGN_OR_RETURN(CommandResult result, RunProgram(argv, timeout));
   if (result.exit_code != 0) {
     std::string err = result.err;
     while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();

@@ -1,6 +1,7 @@
 // Runs a helper program (mkfs.ext4, blkid, grub-editenv, reboot) and captures what it prints.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -14,13 +15,27 @@ struct CommandResult {
   std::string err;    // stderr
 };
 
-// Starts argv[0] (PATH lookup when it has no '/') with stdin from /dev/null and waits for it.
-// Failing to start it is kNotFound (no such program) or kInternal; a non-zero exit is not an
-// error here (the caller decides).
-absl::StatusOr<CommandResult> RunProgram(const std::vector<std::string>& argv);
+// How long a child may take, per kind of program (every child has a limit: a hung tool must not
+// hang the update, the rollback or the service's start).
+inline constexpr std::chrono::milliseconds kQuickToolTimeout = std::chrono::seconds(30);
+inline constexpr std::chrono::milliseconds kNvbootctrlTimeout = std::chrono::seconds(20);
+inline constexpr std::chrono::milliseconds kFormatTimeout = std::chrono::minutes(10);
+inline constexpr std::chrono::milliseconds kCopyTimeout = std::chrono::minutes(10);
+// After SIGTERM to a timed-out child's process group, the time it gets before SIGKILL.
+inline constexpr std::chrono::milliseconds kKillGrace = std::chrono::seconds(2);
+
+// Starts argv[0] (PATH lookup when it has no '/') with stdin from /dev/null in a process group
+// of its own and waits for it, at most `timeout`. Failing to start it is kNotFound (no such
+// program) or kInternal; a non-zero exit is not an error here (the caller decides). When the
+// time is up, the whole process group (the child and anything it started) gets SIGTERM, then
+// SIGKILL after kKillGrace, the child is reaped, and the result is kDeadlineExceeded
+// "<program>: no result within <timeout>; its process group was killed".
+absl::StatusOr<CommandResult> RunProgram(const std::vector<std::string>& argv,
+                                         std::chrono::milliseconds timeout = kQuickToolTimeout);
 
 // RunProgram; a non-zero exit becomes kInternal "<command>: exit N: <stderr>".
-absl::StatusOr<std::string> RunProgramChecked(const std::vector<std::string>& argv);
+absl::StatusOr<std::string> RunProgramChecked(
+    const std::vector<std::string>& argv, std::chrono::milliseconds timeout = kQuickToolTimeout);
 
 // "prog arg1 arg2" for messages.
 std::string DescribeArgv(const std::vector<std::string>& argv);

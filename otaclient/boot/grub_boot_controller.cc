@@ -1,7 +1,6 @@
 #include "otaclient/boot/grub_boot_controller.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -147,23 +146,6 @@ absl::Status InstallKernelFiles(const fs::RootedDir& root, const KernelFiles& fi
   OTA_RETURN_IF_ERROR(CopyOut(root, files.kernel, slot_dir / std::string(kKernelName)));
   if (files.initrd.empty()) return RemoveDurably(slot_dir / std::string(kInitrdName));
   return CopyOut(root, files.initrd, slot_dir / std::string(kInitrdName));
-}
-
-// Writes `content` to root/rel through the RootedDir (no symlink escape from the standby).
-absl::Status WriteInRoot(fs::RootedDir& root, std::string_view rel, std::string_view content) {
-  fs::UniqueFd memfd(::memfd_create("ota-fstab", MFD_CLOEXEC));
-  if (!memfd.valid()) return ErrnoStatus(errno, "memfd_create");
-  OTA_RETURN_IF_ERROR(fs::WriteAll(memfd.get(), content.data(), content.size(), "memfd"));
-  if (::lseek(memfd.get(), 0, SEEK_SET) != 0) return ErrnoStatus(errno, "lseek memfd");
-  fs::RootedDir::FileAttrs attrs;
-  attrs.mode = 0644;
-  absl::StatusOr<struct stat> existing = root.Lstat(rel);
-  if (existing.ok()) {
-    attrs.mode = existing->st_mode & 07777;
-    attrs.uid = existing->st_uid;
-    attrs.gid = existing->st_gid;
-  }
-  return root.CopyFileFrom(memfd.get(), rel, attrs);
 }
 
 }  // namespace
@@ -417,6 +399,7 @@ absl::StatusOr<stdfs::path> GrubBootController::PrepareStandby(
     return absl::FailedPreconditionError("grub: ConfirmBoot was not called");
   }
   const std::string standby = Standby();
+  standby_prepared_ = false;  // until the standby is mounted
   // Unbootable first: nothing in grubenv points at the standby and its kernel is gone.
   Step("prepare:begin");
   OTA_RETURN_IF_ERROR(env_.Update({{"saved_entry", EntryId(layout_.active_slot)}}, {"next_entry"}));
@@ -429,20 +412,34 @@ absl::StatusOr<stdfs::path> GrubBootController::PrepareStandby(
   OTA_RETURN_IF_ERROR(store.WriteFailureReason(""));
   OTA_RETURN_IF_ERROR(store.WriteSlotInUse(standby));
   Step("prepare:status");
-  standby_prepared_ = true;
   switch_committed_ = false;
   standby_version_ = std::string(version);
 
   const stdfs::path mount_point = options_.mount_dir / "standby_slot";
   standby_mount_.reset();
-  OTA_RETURN_IF_ERROR(UnmountAllUnder(mount_point));  // left over by a killed process
   StandbyPrepareOptions prepare;
   prepare.mount_dir = mount_point;
   prepare.force_format = options_.force_format;
   prepare.fallback_label = StrCat("rootfs_", standby);
-  OTA_ASSIGN_OR_RETURN(MountedFileSystem mounted,
-                       PrepareStandbyFileSystem(layout_.standby, keep_top_level, prepare));
-  standby_mount_.emplace(std::move(mounted));
+  auto mount_standby = [&]() -> absl::StatusOr<MountedFileSystem> {
+    OTA_RETURN_IF_ERROR(UnmountAllUnder(mount_point));  // left over by a killed process
+    return PrepareStandbyFileSystem(layout_.standby, keep_top_level, prepare);
+  };
+  absl::StatusOr<MountedFileSystem> mounted = mount_standby();
+  if (!mounted.ok()) {
+    // Not prepared (nothing for the caller to mark failed): the standby stays unbootable and
+    // says why; no update is in progress any more.
+    absl::Status ended =
+        EndUpdateLocked(SlotStatus::kFailure,
+                        StrCat("update of slot ", standby, " to version ", version,
+                               " failed preparing the standby: ", mounted.status().message()));
+    if (!ended.ok()) {
+      log::Error("could not mark the standby failed", {{"error", std::string(ended.message())}});
+    }
+    return mounted.status();
+  }
+  standby_mount_.emplace(std::move(*mounted));
+  standby_prepared_ = true;
   Step("prepare:mounted");
   log::Info("standby prepared",
             {{"slot", standby}, {"device", layout_.standby.node.string()}, {"version", version}});
@@ -472,7 +469,7 @@ absl::Status GrubBootController::WriteStandbyBootFilesLocked() {
     merge.shared_boot = true;
     OTA_ASSIGN_OR_RETURN(std::string merged, MergeFstab(merge));
     OTA_RETURN_IF_ERROR(root.MakeDirs("etc"));
-    OTA_RETURN_IF_ERROR(WriteInRoot(root, "etc/fstab", merged));
+    OTA_RETURN_IF_ERROR(root.RewriteFileDurably("etc/fstab", merged));
   }
   Step("commit:fstab");
   OTA_ASSIGN_OR_RETURN(KernelFiles files, FindSlotKernel(root));
@@ -507,21 +504,24 @@ absl::Status GrubBootController::CommitSwitch() {
 absl::Status GrubBootController::OnUpdateFailed(SlotStatus status) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!standby_prepared_) return absl::FailedPreconditionError("grub: no standby prepared");
+  return EndUpdateLocked(status, StrCat("update of slot ", Standby(), " to version ",
+                                        standby_version_, " ended with ", SlotStatusName(status)));
+}
+
+absl::Status GrubBootController::EndUpdateLocked(SlotStatus status, std::string_view reason) {
   const std::string standby = Standby();
+  standby_prepared_ = false;
+  switch_committed_ = false;
+  absl::Status unmounted =
+      standby_mount_.has_value() ? standby_mount_->SyncAndUnmount() : absl::OkStatus();
+  standby_mount_.reset();
   OTA_ASSIGN_OR_RETURN(GrubEnvMap env, env_.Load());
   if (env["next_entry"] == EntryId(standby)) {
     OTA_RETURN_IF_ERROR(env_.Update({}, {"next_entry"}));
   }
   OTA_RETURN_IF_ERROR(Store(standby).WriteStatus(status));
-  OTA_RETURN_IF_ERROR(Store(standby).WriteFailureReason(
-      StrCat("update of slot ", standby, " to version ", standby_version_, " ended with ",
-             SlotStatusName(status))));
+  OTA_RETURN_IF_ERROR(Store(standby).WriteFailureReason(reason));
   OTA_RETURN_IF_ERROR(Store(layout_.active_slot).WriteSlotInUse(layout_.active_slot));
-  absl::Status unmounted =
-      standby_mount_.has_value() ? standby_mount_->SyncAndUnmount() : absl::OkStatus();
-  standby_mount_.reset();
-  standby_prepared_ = false;
-  switch_committed_ = false;
   return unmounted;
 }
 

@@ -113,6 +113,8 @@ class GrubBootController : public BootController {
   absl::Status InstallRunningKernelLocked();
   absl::Status WriteStandbyBootFilesLocked();
   absl::Status CheckRollbackPossibleLocked();
+  // Ends the update of the standby: no switch, status `status` with `reason`, unmounted.
+  absl::Status EndUpdateLocked(SlotStatus status, std::string_view reason);
   absl::StatusOr<BootState> ConfirmBootLocked();
 
   GrubBootOptions options_;

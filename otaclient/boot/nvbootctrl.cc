@@ -67,12 +67,12 @@ std::vector<std::string> Nvbootctrl::Args(std::string_view command, int slot) co
 absl::StatusOr<std::string> Nvbootctrl::Run(std::string_view command, int slot) const {
   std::vector<std::string> args = Args(command, slot);
   log::Debug("nvbootctrl", {{"command", DescribeArgv(args)}});
-  return RunProgramChecked(args);
+  return RunProgramChecked(args, kNvbootctrlTimeout);
 }
 
 absl::StatusOr<bool> Nvbootctrl::Query(std::string_view command, int slot) const {
   std::vector<std::string> args = Args(command, slot);
-  OTA_ASSIGN_OR_RETURN(CommandResult result, RunProgram(args));
+  OTA_ASSIGN_OR_RETURN(CommandResult result, RunProgram(args, kNvbootctrlTimeout));
   if (result.exit_code == 0) return true;
   // 126/127: the shell's "cannot execute"/"not found"; >128: killed by a signal. Neither is
   // an answer.

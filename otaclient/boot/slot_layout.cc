@@ -1,6 +1,8 @@
 #include "otaclient/boot/slot_layout.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,27 +20,6 @@ namespace ota::boot {
 namespace {
 
 namespace stdfs = std::filesystem;
-
-absl::StatusOr<DeviceNumber> ParseDeviceNumber(std::string_view text, std::string_view what) {
-  text = TrimSpace(text);
-  size_t colon = text.find(':');
-  auto parse = [](std::string_view digits, unsigned* out) {
-    if (digits.empty() || digits.size() > 9) return false;
-    unsigned value = 0;
-    for (char c : digits) {
-      if (c < '0' || c > '9') return false;
-      value = value * 10 + static_cast<unsigned>(c - '0');
-    }
-    *out = value;
-    return true;
-  };
-  DeviceNumber number;
-  if (colon == std::string_view::npos || !parse(text.substr(0, colon), &number.major) ||
-      !parse(text.substr(colon + 1), &number.minor)) {
-    return absl::DataLossError(StrCat(what, ": expected major:minor, found '", text, "'"));
-  }
-  return number;
-}
 
 // KEY=VALUE lines (sysfs uevent, blkid -o export) → value of `key`, "" when absent.
 std::string ExportValue(std::string_view text, std::string_view key) {
@@ -87,8 +68,8 @@ std::optional<PartitionEntry> ReadGptEntry(const SystemPaths& paths, const std::
   absl::StatusOr<std::string> block_size =
       fs::ReadFile(paths.sys / "class" / "block" / disk / "queue" / "logical_block_size");
   if (block_size.ok()) {
-    uint64_t parsed = std::strtoull(std::string(TrimSpace(*block_size)).c_str(), nullptr, 10);
-    if (parsed == 512 || parsed == 4096) sector = parsed;
+    const std::optional<uint64_t> parsed = ParseDecimal<uint64_t>(TrimSpace(*block_size));
+    if (parsed == 512u || parsed == 4096u) sector = *parsed;
   }
   fs::UniqueFd fd(::open((paths.dev / disk).c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return std::nullopt;
@@ -163,54 +144,6 @@ absl::StatusOr<std::vector<BlockDevice>> ListPartitions(const SystemPaths& paths
   return out;
 }
 
-bool MatchesSpec(const BlockDevice& device, std::string_view spec) {
-  auto value_of = [&](std::string_view prefix) -> std::optional<std::string_view> {
-    if (spec.substr(0, prefix.size()) == prefix) return spec.substr(prefix.size());
-    return std::nullopt;
-  };
-  if (auto v = value_of("PARTUUID=")) return !v->empty() && device.partuuid == ToLower(*v);
-  if (auto v = value_of("UUID=")) return !v->empty() && device.fs_uuid == ToLower(*v);
-  if (auto v = value_of("LABEL=")) return !v->empty() && device.fs_label == *v;
-  if (auto v = value_of("PARTLABEL=")) return !v->empty() && device.partlabel == *v;
-  return !spec.empty() && spec.front() == '/' && device.node == stdfs::path(spec);
-}
-
-// Several matches (a cloned disk plugged in): the one on the running root's disk wins.
-absl::StatusOr<BlockDevice> ResolveSpec(const std::vector<BlockDevice>& partitions,
-                                        std::string_view spec, std::string_view field,
-                                        std::string_view root_disk) {
-  std::vector<const BlockDevice*> matches;
-  for (const BlockDevice& device : partitions) {
-    if (MatchesSpec(device, spec)) matches.push_back(&device);
-  }
-  if (matches.size() > 1) {
-    std::vector<const BlockDevice*> on_root_disk;
-    for (const BlockDevice* device : matches) {
-      if (!root_disk.empty() && device->disk == root_disk) on_root_disk.push_back(device);
-    }
-    if (on_root_disk.size() == 1) matches = on_root_disk;
-  }
-  if (matches.empty()) {
-    return absl::NotFoundError(
-        StrCat("slot override ", field, " '", spec, "': no partition matches"));
-  }
-  if (matches.size() > 1) {
-    return absl::FailedPreconditionError(StrCat("slot override ", field, " '", spec,
-                                                "' is ambiguous: ", matches[0]->node.string(),
-                                                " and ", matches[1]->node.string()));
-  }
-  return *matches[0];
-}
-
-bool IsMounted(std::string_view mountinfo_text, unsigned major, unsigned minor) {
-  const std::string wanted = StrCat(major, ":", minor);
-  for (std::string_view line : SplitLines(mountinfo_text)) {
-    std::vector<std::string_view> fields = SplitFields(line);
-    if (fields.size() >= 5 && fields[2] == wanted) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 std::optional<std::string> KernelCmdlineValue(std::string_view cmdline, std::string_view key) {
@@ -226,28 +159,152 @@ std::optional<std::string> KernelCmdlineValue(std::string_view cmdline, std::str
   return value;
 }
 
+absl::StatusOr<DeviceNumber> ParseDeviceNumber(std::string_view text, std::string_view what) {
+  text = TrimSpace(text);
+  size_t colon = text.find(':');
+  auto parse = [](std::string_view digits, unsigned* out) {
+    if (digits.empty() || digits.size() > 9) return false;
+    unsigned value = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return false;
+      value = value * 10 + static_cast<unsigned>(c - '0');
+    }
+    *out = value;
+    return true;
+  };
+  DeviceNumber number;
+  if (colon == std::string_view::npos || !parse(text.substr(0, colon), &number.major) ||
+      !parse(text.substr(colon + 1), &number.minor)) {
+    return absl::DataLossError(StrCat(what, ": expected major:minor, found '", text, "'"));
+  }
+  return number;
+}
+
+absl::StatusOr<std::vector<MountinfoEntry>> ParseMountinfo(std::string_view text,
+                                                           std::string_view what) {
+  std::vector<MountinfoEntry> entries;
+  int number = 0;
+  for (std::string_view line : SplitLines(text)) {
+    ++number;
+    if (TrimSpace(line).empty()) continue;
+    auto bad = [&](std::string_view why) {
+      return absl::DataLossError(StrCat(what, " line ", number, ": ", why, ": '", line, "'"));
+    };
+    std::vector<std::string_view> fields = SplitFields(line);
+    // id parent major:minor root mount_point options, then optional fields up to "-".
+    size_t separator = 6;
+    while (separator < fields.size() && fields[separator] != "-") ++separator;
+    if (fields.size() < 6 || separator >= fields.size()) {
+      return bad("no ' - ' separator after the mount options");
+    }
+    if (fields.size() < separator + 3) return bad("expected fs type and source after ' - '");
+    absl::StatusOr<DeviceNumber> device =
+        ParseDeviceNumber(fields[2], StrCat(what, " line ", number));
+    if (!device.ok()) return device.status();
+    MountinfoEntry entry;
+    entry.device = *device;
+    entry.root = UnescapeOctal(fields[3]);
+    entry.mount_point = UnescapeOctal(fields[4]);
+    entry.fs_type = UnescapeOctal(fields[separator + 1]);
+    entry.source = UnescapeOctal(fields[separator + 2]);
+    entries.push_back(std::move(entry));
+  }
+  return entries;
+}
+
+absl::StatusOr<std::vector<MountinfoEntry>> ReadMountinfo(const stdfs::path& path) {
+  absl::StatusOr<std::string> text = fs::ReadFile(path);
+  if (!text.ok()) {
+    return WithContext(text.status(), "cannot tell what is mounted (reading mountinfo)");
+  }
+  return ParseMountinfo(*text, path.string());
+}
+
 absl::StatusOr<DeviceNumber> FindMountDevice(std::string_view mountinfo_text,
                                              const stdfs::path& mount_point) {
-  std::optional<DeviceNumber> found;
+  OTA_ASSIGN_OR_RETURN(std::vector<MountinfoEntry> entries, ParseMountinfo(mountinfo_text));
   const std::string wanted = NormalizeMountPoint(mount_point.string());
-  size_t pos = 0;
-  int line_number = 0;
-  while (pos < mountinfo_text.size()) {
-    size_t end = mountinfo_text.find('\n', pos);
-    if (end == std::string_view::npos) end = mountinfo_text.size();
-    std::string_view line = mountinfo_text.substr(pos, end - pos);
-    pos = end + 1;
-    ++line_number;
-    std::vector<std::string_view> fields = SplitFields(line);
-    if (fields.size() < 5) continue;
-    if (NormalizeMountPoint(UnescapeOctal(fields[4])) != wanted) continue;
-    OTA_ASSIGN_OR_RETURN(found,
-                         ParseDeviceNumber(fields[2], StrCat("mountinfo line ", line_number)));
+  std::optional<DeviceNumber> found;
+  for (const MountinfoEntry& entry : entries) {
+    if (NormalizeMountPoint(entry.mount_point) == wanted) found = entry.device;
   }
   if (!found.has_value()) {
     return absl::NotFoundError(StrCat("nothing is mounted at ", wanted, " (mountinfo)"));
   }
   return *found;
+}
+
+namespace {
+
+bool MatchesSpec(const BlockDevice& device, std::string_view spec) {
+  auto value_of = [&](std::string_view prefix) -> std::optional<std::string_view> {
+    if (spec.substr(0, prefix.size()) == prefix) return spec.substr(prefix.size());
+    return std::nullopt;
+  };
+  if (auto v = value_of("PARTUUID=")) return !v->empty() && device.partuuid == ToLower(*v);
+  if (auto v = value_of("UUID=")) return !v->empty() && device.fs_uuid == ToLower(*v);
+  if (auto v = value_of("LABEL=")) return !v->empty() && device.fs_label == *v;
+  if (auto v = value_of("PARTLABEL=")) return !v->empty() && device.partlabel == *v;
+  return false;
+}
+
+bool IsKnownSpec(std::string_view spec) {
+  for (std::string_view prefix : {"PARTUUID=", "UUID=", "LABEL=", "PARTLABEL="}) {
+    if (spec.size() > prefix.size() && spec.substr(0, prefix.size()) == prefix) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<BlockDevice> DescribeDeviceNode(const SystemPaths& paths, const stdfs::path& node) {
+  struct stat st;
+  if (::stat(node.c_str(), &st) != 0) return ErrnoStatus(errno, StrCat("stat ", node.string()));
+  if (!S_ISBLK(st.st_mode)) {
+    return absl::FailedPreconditionError(StrCat(node.string(), " is not a block device"));
+  }
+  return DescribeBlockDevice(paths, major(st.st_rdev), minor(st.st_rdev));
+}
+
+absl::StatusOr<BlockDevice> ResolveDeviceSpec(const SystemPaths& paths, std::string_view spec,
+                                              std::string_view what,
+                                              const DeviceSpecOptions& options) {
+  if (!spec.empty() && spec.front() == '/') return DescribeDeviceNode(paths, spec);
+  if (!IsKnownSpec(spec)) {
+    return absl::InvalidArgumentError(StrCat(
+        what, " '", spec, "': expected a device path or PARTUUID=, UUID=, LABEL=, PARTLABEL="));
+  }
+  OTA_ASSIGN_OR_RETURN(std::vector<BlockDevice> partitions, ListPartitions(paths, ""));
+  std::vector<const BlockDevice*> matches;
+  for (const BlockDevice& device : partitions) {
+    if (MatchesSpec(device, spec)) matches.push_back(&device);
+  }
+  // Several matches (a cloned disk plugged in): the one on the preferred disk wins.
+  if (matches.size() > 1) {
+    std::vector<const BlockDevice*> preferred;
+    for (const BlockDevice* device : matches) {
+      if (!options.prefer_disk.empty() && device->disk == options.prefer_disk) {
+        preferred.push_back(device);
+      }
+    }
+    if (preferred.size() == 1) matches = preferred;
+  }
+  if (matches.size() > 1) {
+    return absl::FailedPreconditionError(StrCat(what, " '", spec,
+                                                "' is ambiguous: ", matches[0]->node.string(),
+                                                " and ", matches[1]->node.string()));
+  }
+  if (matches.size() == 1) return *matches[0];
+  if (options.findfs_fallback) {
+    // Not a partition we can describe (a whole disk, another file system): findfs probes the
+    // devices itself when there is no udev.
+    absl::StatusOr<CommandResult> found = RunProgram({"findfs", std::string(spec)});
+    if (found.ok() && found->exit_code == 0) {
+      const std::string node = found->out.substr(0, found->out.find('\n'));
+      if (!node.empty()) return DescribeDeviceNode(paths, node);
+    }
+  }
+  return absl::NotFoundError(StrCat(what, " '", spec, "': no partition matches"));
 }
 
 absl::StatusOr<std::optional<Ext4Identity>> ReadExt4Identity(const stdfs::path& node) {
@@ -287,7 +344,12 @@ absl::StatusOr<BlockDevice> DescribeBlockDevice(const SystemPaths& paths, unsign
   if (stdfs::exists(sys_dir / "partition", ec)) {
     device.disk = sys_dir.parent_path().filename().string();
     OTA_ASSIGN_OR_RETURN(std::string partition, fs::ReadFile(sys_dir / "partition"));
-    device.partition_number = std::atoi(std::string(TrimSpace(partition)).c_str());
+    const std::optional<int> number = ParseDecimal<int>(TrimSpace(partition));
+    if (!number) {
+      return absl::InvalidArgumentError(
+          StrCat(sys_dir.string(), "/partition: not a partition number: '", partition, "'"));
+    }
+    device.partition_number = *number;
   }
   absl::StatusOr<std::optional<Ext4Identity>> identity = ReadExt4Identity(device.node);
   if (!identity.ok()) return identity.status();
@@ -307,6 +369,8 @@ absl::StatusOr<BlockDevice> DescribeBlockDevice(const SystemPaths& paths, unsign
 
 absl::StatusOr<SlotLayout> DetectSlotLayout(const LayoutOptions& options) {
   OTA_ASSIGN_OR_RETURN(std::string mountinfo, fs::ReadFile(options.paths.mountinfo));
+  OTA_ASSIGN_OR_RETURN(std::vector<MountinfoEntry> mounts,
+                       ParseMountinfo(mountinfo, options.paths.mountinfo.string()));
   OTA_ASSIGN_OR_RETURN(DeviceNumber root_number, FindMountDevice(mountinfo, "/"));
   OTA_ASSIGN_OR_RETURN(BlockDevice root,
                        DescribeBlockDevice(options.paths, root_number.major, root_number.minor));
@@ -323,11 +387,14 @@ absl::StatusOr<SlotLayout> DetectSlotLayout(const LayoutOptions& options) {
     if (options.slot_override.slot_a.empty() || options.slot_override.slot_b.empty()) {
       return absl::InvalidArgumentError("slot override needs both slot_a and slot_b");
     }
-    OTA_ASSIGN_OR_RETURN(std::vector<BlockDevice> partitions, ListPartitions(options.paths, ""));
-    OTA_ASSIGN_OR_RETURN(
-        BlockDevice a, ResolveSpec(partitions, options.slot_override.slot_a, "slot_a", root.disk));
-    OTA_ASSIGN_OR_RETURN(
-        BlockDevice b, ResolveSpec(partitions, options.slot_override.slot_b, "slot_b", root.disk));
+    DeviceSpecOptions spec_options;
+    spec_options.prefer_disk = root.disk;
+    OTA_ASSIGN_OR_RETURN(BlockDevice a,
+                         ResolveDeviceSpec(options.paths, options.slot_override.slot_a,
+                                           "slot override slot_a", spec_options));
+    OTA_ASSIGN_OR_RETURN(BlockDevice b,
+                         ResolveDeviceSpec(options.paths, options.slot_override.slot_b,
+                                           "slot override slot_b", spec_options));
     if (a.major == b.major && a.minor == b.minor) {
       return absl::FailedPreconditionError(
           StrCat("slot override: slot_a and slot_b are the same device ", a.node.string()));
@@ -365,7 +432,10 @@ absl::StatusOr<SlotLayout> DetectSlotLayout(const LayoutOptions& options) {
     }
     if (sibling.fs_type != "ext4") continue;
     // A mounted partition (/home, /var, ...) is in use, never a standby slot.
-    if (IsMounted(mountinfo, sibling.major, sibling.minor)) {
+    const bool mounted = std::any_of(mounts.begin(), mounts.end(), [&](const MountinfoEntry& m) {
+      return m.device == DeviceNumber{sibling.major, sibling.minor};
+    });
+    if (mounted) {
       StrAppend(&seen, "(mounted)");
       continue;
     }

@@ -92,15 +92,55 @@ absl::StatusOr<SlotLayout> DetectSlotLayout(const LayoutOptions& options);
 absl::StatusOr<BlockDevice> DescribeBlockDevice(const SystemPaths& paths, unsigned major,
                                                 unsigned minor);
 
-// major:minor of the file system mounted at `mount_point` (the last matching mountinfo line,
-// i.e. the top of the mount stack). kNotFound when nothing is mounted there.
 struct DeviceNumber {
   unsigned major = 0;
   unsigned minor = 0;
   bool operator==(const DeviceNumber&) const = default;
 };
+// "259:2" (surrounding whitespace allowed, as in sysfs dev files); kDataLoss naming `what`.
+absl::StatusOr<DeviceNumber> ParseDeviceNumber(std::string_view text, std::string_view what);
+
+// ---- /proc/self/mountinfo: the one parser of the boot backends ----
+// One line (proc(5)): "id parent major:minor root mount_point options [optional fields...] -
+// fs_type source super_options". root, mount point and source are decoded (\040 → space, ...).
+struct MountinfoEntry {
+  DeviceNumber device;
+  std::string root;
+  std::string mount_point;
+  std::string fs_type;
+  std::string source;
+};
+// Strict: a line without the " - " separator, with too few fields or a bad major:minor is
+// kDataLoss "<what> line <n>: ..." — the caller fails closed rather than seeing fewer mounts.
+absl::StatusOr<std::vector<MountinfoEntry>> ParseMountinfo(std::string_view text,
+                                                           std::string_view what = "mountinfo");
+// Reads and parses the file; unreadable is an error naming it (never "nothing is mounted").
+absl::StatusOr<std::vector<MountinfoEntry>> ReadMountinfo(const std::filesystem::path& path);
+
+// major:minor of the file system mounted at `mount_point` (the last matching mountinfo line,
+// i.e. the top of the mount stack). kNotFound when nothing is mounted there.
 absl::StatusOr<DeviceNumber> FindMountDevice(std::string_view mountinfo_text,
                                              const std::filesystem::path& mount_point);
+
+// ---- device specs: the one resolver of PARTUUID=/UUID=/LABEL=/PARTLABEL= ----
+// A spec names a device the way fstab/blkid do: "PARTUUID=<gpt uuid>", "UUID=<fs uuid>",
+// "LABEL=<fs label>", "PARTLABEL=<gpt name>", or an absolute device path ("/dev/sda2").
+// Resolution: every partition the kernel lists (sysfs) is described (ext4 UUID/label from its
+// superblock, PARTUUID/PARTLABEL read from the GPT first, `blkid -p` as fallback) and matched;
+// several matches pick the one on `prefer_disk`; with `findfs_fallback`, a spec no partition
+// matches (a whole disk, another file system type) is asked of findfs. A device path is
+// described directly. kInvalidArgument for an unknown form, kNotFound when nothing matches,
+// kFailedPrecondition when ambiguous; messages start with `what` ("slot override slot_a").
+struct DeviceSpecOptions {
+  std::string_view prefer_disk;  // kernel name of a disk, e.g. the running root's
+  bool findfs_fallback = false;
+};
+absl::StatusOr<BlockDevice> ResolveDeviceSpec(const SystemPaths& paths, std::string_view spec,
+                                              std::string_view what,
+                                              const DeviceSpecOptions& options = {});
+// The block device at `node` (stat → major:minor → DescribeBlockDevice).
+absl::StatusOr<BlockDevice> DescribeDeviceNode(const SystemPaths& paths,
+                                               const std::filesystem::path& node);
 
 // ext4 identity read straight from the superblock (offset 1024): nullopt when the device holds
 // no ext2/3/4 file system.

@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "common/fs/fs.h"
+#include "common/fs/rooted.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
 
@@ -21,8 +22,8 @@ std::string_view TrimSpace(std::string_view s) {
 }
 
 // "" when the file does not exist.
-absl::StatusOr<std::string> ReadOptional(const std::filesystem::path& path) {
-  absl::StatusOr<std::string> content = fs::ReadFile(path);
+absl::StatusOr<std::string> ReadOptional(const fs::RootedDir& root, const std::string& path) {
+  absl::StatusOr<std::string> content = root.ReadFile(path);
   if (absl::IsNotFound(content.status())) return std::string();
   if (!content.ok()) return content.status();
   return std::string(TrimSpace(*content));
@@ -30,28 +31,44 @@ absl::StatusOr<std::string> ReadOptional(const std::filesystem::path& path) {
 
 }  // namespace
 
+std::string SlotStateStore::PathOf(std::string_view name) const {
+  return rel_.empty() ? std::string(name) : StrCat(rel_, "/", name);
+}
+
 absl::StatusOr<SlotState> SlotStateStore::Load() const {
   SlotState state;
-  const std::filesystem::path status_path = dir_ / std::string(kStatusFile);
-  OTA_ASSIGN_OR_RETURN(std::string status_name, ReadOptional(status_path));
+  absl::StatusOr<fs::RootedDir> root = fs::RootedDir::Open(root_);
+  if (absl::IsNotFound(root.status())) return state;
+  if (!root.ok()) return root.status();
+  const std::string status_path = PathOf(kStatusFile);
+  OTA_ASSIGN_OR_RETURN(std::string status_name, ReadOptional(*root, status_path));
   if (!status_name.empty()) {
     absl::StatusOr<SlotStatus> status = ParseSlotStatus(status_name);
     if (!status.ok()) {
-      return absl::DataLossError(StrCat(status_path.string(), ": ", status.status().message()));
+      return absl::DataLossError(
+          StrCat(root->Describe(status_path), ": ", status.status().message()));
     }
     state.status = *status;
   }
-  OTA_ASSIGN_OR_RETURN(state.version, ReadOptional(dir_ / std::string(kVersionFile)));
-  OTA_ASSIGN_OR_RETURN(state.slot_in_use, ReadOptional(dir_ / std::string(kSlotInUseFile)));
-  OTA_ASSIGN_OR_RETURN(state.failure_reason, ReadOptional(dir_ / std::string(kFailureReasonFile)));
+  OTA_ASSIGN_OR_RETURN(state.version, ReadOptional(*root, PathOf(kVersionFile)));
+  OTA_ASSIGN_OR_RETURN(state.slot_in_use, ReadOptional(*root, PathOf(kSlotInUseFile)));
+  OTA_ASSIGN_OR_RETURN(state.failure_reason, ReadOptional(*root, PathOf(kFailureReasonFile)));
   return state;
 }
 
 absl::Status SlotStateStore::WriteField(std::string_view name, std::string_view value) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
-  if (ec) return ErrnoStatus(ec.value(), StrCat("create ", dir_.string()));
-  return fs::WriteFileAtomic(dir_ / std::string(name), value);
+  if (rel_.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(root_, ec);
+    if (ec) return ErrnoStatus(ec.value(), StrCat("create ", root_.string()));
+  }
+  OTA_ASSIGN_OR_RETURN(fs::RootedDir root, fs::RootedDir::Open(root_));
+  if (!rel_.empty()) OTA_RETURN_IF_ERROR(root.MakeDirs(rel_));
+  fs::RootedDir::FileAttrs attrs;
+  attrs.mode = 0644;
+  attrs.uid = ::geteuid();
+  attrs.gid = ::getegid();
+  return root.WriteFileDurably(PathOf(name), value, attrs);
 }
 
 absl::Status SlotStateStore::WriteStatus(SlotStatus status) {
@@ -68,12 +85,10 @@ absl::Status SlotStateStore::WriteSlotInUse(std::string_view slot) {
 
 absl::Status SlotStateStore::WriteFailureReason(std::string_view reason) {
   if (!reason.empty()) return WriteField(kFailureReasonFile, reason);
-  const std::filesystem::path path = dir_ / std::string(kFailureReasonFile);
-  if (::unlink(path.c_str()) != 0) {
-    if (errno == ENOENT) return absl::OkStatus();
-    return ErrnoStatus(errno, StrCat("remove ", path.string()));
-  }
-  return fs::SyncDir(dir_);
+  absl::StatusOr<fs::RootedDir> root = fs::RootedDir::Open(root_);
+  if (absl::IsNotFound(root.status())) return absl::OkStatus();
+  if (!root.ok()) return root.status();
+  return root->RemoveFileDurably(PathOf(kFailureReasonFile));
 }
 
 }  // namespace ota::boot

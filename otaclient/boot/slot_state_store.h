@@ -7,6 +7,11 @@
 // CBoot keeps them inside each slot's own rootfs (<slot root>/boot/ota-status/). Every write is
 // atomic and durable (temp file + fsync + rename + directory fsync): after a crash each file
 // holds either its old or its new content, never a mix.
+//
+// Every read and write goes through a RootedDir (common/fs/rooted.h): a store inside a slot is
+// opened with the slot's root, so a symlink that came with an image (an absolute /boot, a
+// /boot/ota-status pointing elsewhere) resolves inside that slot, never onto the other one, and
+// the files themselves are never followed.
 #pragma once
 
 #include <filesystem>
@@ -36,8 +41,13 @@ class SlotStateStore {
   static constexpr std::string_view kSlotInUseFile = "slot_in_use";
   static constexpr std::string_view kFailureReasonFile = "failure_reason";
 
-  explicit SlotStateStore(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  // The store is the directory `dir` itself (created when missing).
+  explicit SlotStateStore(std::filesystem::path dir) : root_(std::move(dir)), dir_(root_) {}
+  // The store is `dir_in_root` inside the slot mounted at `root` ("boot/ota-status").
+  SlotStateStore(std::filesystem::path root, std::string dir_in_root)
+      : root_(std::move(root)), rel_(std::move(dir_in_root)), dir_(root_ / rel_) {}
 
+  // For messages: where the files are.
   const std::filesystem::path& dir() const { return dir_; }
 
   // Missing directory or files read as empty fields. A status file with an unknown name is
@@ -54,7 +64,10 @@ class SlotStateStore {
 
  private:
   absl::Status WriteField(std::string_view name, std::string_view value);
+  std::string PathOf(std::string_view name) const;
 
+  std::filesystem::path root_;
+  std::string rel_;  // "" when the root is the store
   std::filesystem::path dir_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -20,7 +21,7 @@ using std::chrono::milliseconds;
 
 // Grace on top of the forward deadline for callbacks to arrive (gRPC enforces the deadline).
 constexpr milliseconds kCallbackSlack{500};
-// How often WaitForChildren says what it is waiting for.
+// How often WaitForChildren repeats what it is waiting for (it also says so at every change).
 constexpr auto kWaitLogEvery = std::chrono::seconds(30);
 
 bool IsBusy(OtaClientV2::StatusOta status) {
@@ -66,6 +67,9 @@ struct EcuTree::Shared {
     std::optional<OtaClientV2::StatusResponseEcu> v1;
     Clock::time_point heard;
     size_t child = 0;
+    // Which answer of `child` last carried this entry (ChildState::answers): equal to the
+    // child's count when its latest answer reports it.
+    uint64_t reported_in = 0;
     bool drop_logged = false;
   };
   struct ChildState {
@@ -75,7 +79,7 @@ struct EcuTree::Shared {
     std::vector<std::string> order;  // ids heard through this child, in answer order
     std::optional<Clock::time_point> last_answer;
     Clock::time_point last_answer_poll_start;
-    std::optional<OtaClientV2::StatusOta> own_status;  // the child's own entry, last answer
+    uint64_t answers = 0;  // successful answers so far; the latest is number `answers`
     bool in_flight = false;
     bool poll_now = true;
     Clock::time_point last_completed;
@@ -97,6 +101,16 @@ struct EcuTree::Shared {
 
   bool Fresh(const CachedEcu& ecu, Clock::time_point now) const {
     return now - ecu.heard <= drop_after;
+  }
+
+  // The cached entry of `id` when the latest answer of child `index` carried it.
+  const CachedEcu* ReportedInLatestAnswerLocked(size_t index, const std::string& id) const {
+    auto it = ecus.find(id);
+    if (it == ecus.end() || it->second.child != index ||
+        it->second.reported_in != children[index].answers) {
+      return nullptr;
+    }
+    return &it->second;
   }
 
   bool AnyBusyLocked(Clock::time_point now) const {
@@ -144,6 +158,7 @@ struct EcuTree::Shared {
       log::Info("secondary answers Status", {{"ecu_id", child.ecu_id}, {"target", child.target}});
     }
     child.reachable = true;
+    ++child.answers;
 
     std::set<std::string> subtree = {child.ecu_id};
     std::vector<std::string> order;
@@ -165,6 +180,7 @@ struct EcuTree::Shared {
       CachedEcu& ecu = ecus[id];
       ecu.child = index;
       ecu.heard = now;
+      ecu.reported_in = child.answers;
       ecu.drop_logged = false;
       ecu.v1.reset();
       subtree.insert(id);
@@ -205,11 +221,7 @@ struct EcuTree::Shared {
     child.order = std::move(order);
     child.last_answer = now;
     child.last_answer_poll_start = poll_start;
-    auto own = ecus.find(child.ecu_id);
-    if (own != ecus.end() && own->second.child == index && own->second.heard == now) {
-      child.own_status = own->second.v2.ota_status();
-    } else {
-      child.own_status.reset();
+    if (!ReportedInLatestAnswerLocked(index, child.ecu_id)) {
       log::Warning("secondary's Status answer has no entry for itself",
                    {{"ecu_id", child.ecu_id}, {"target", child.target}});
     }
@@ -218,7 +230,7 @@ struct EcuTree::Shared {
   }
 };
 
-EcuTree::EcuTree(EcuTreeOptions options, TransportFactory factory)
+EcuTree::EcuTree(EcuTreeOptions options, const TransportFactory& factory)
     : options_(std::move(options)), shared_(std::make_shared<Shared>()) {
   shared_->self = options_.self_ecu_id;
   shared_->drop_after = options_.drop_after;
@@ -272,11 +284,11 @@ void EcuTree::StartPoll(size_t child) {
     ++shared_->outstanding;
   }
   std::shared_ptr<Shared> shared = shared_;
-  transports_[child]->Status(
-      options_.status_timeout,
-      [shared, child, started](const grpc::Status& status, OtaClientV2::StatusResponse response) {
-        shared->OnPollResult(child, started, status, response);
-      });
+  transports_[child]->Status(options_.status_timeout,
+                             [shared, child, started](const grpc::Status& status,
+                                                      const OtaClientV2::StatusResponse& response) {
+                               shared->OnPollResult(child, started, status, response);
+                             });
 }
 
 void EcuTree::PollerLoop() {
@@ -353,27 +365,60 @@ void EcuTree::WaitForChildren() {
   PollNow();
   std::unique_lock<std::mutex> lock(shared_->mu);
   std::set<std::string> given_up;
+  // True (and logged once) when `id`, last heard at `heard`, has been silent too long to wait
+  // for. `where`: {"target", address} for a direct child, {"via", child} for an ECU below one.
+  auto silent_too_long = [&](const std::string& id, const log::Field& where,
+                             Clock::time_point heard, Clock::time_point now) {
+    if (now - heard <= options_.unreachable_grace) return false;
+    if (given_up.insert(id).second) {
+      log::Warning("not waiting any longer for an unreachable secondary",
+                   {{"ecu_id", id},
+                    where,
+                    {"silent_ms", std::to_string(Millis(now - heard))},
+                    {"grace_ms", std::to_string(options_.unreachable_grace.count())}});
+    }
+    return true;
+  };
   Clock::time_point next_log = wait_start + kWaitLogEvery;
+  std::string logged_list;
   while (!shared_->stop) {
     const Clock::time_point now = Clock::now();
     std::vector<std::string> waiting;
-    for (const auto& child : shared_->children) {
-      const Clock::time_point heard = child.last_answer.value_or(shared_->started);
-      if (now - heard > options_.unreachable_grace) {
-        if (given_up.insert(child.ecu_id).second) {
-          log::Warning("not waiting any longer for an unreachable secondary",
-                       {{"ecu_id", child.ecu_id},
-                        {"target", child.target},
-                        {"silent_ms", std::to_string(Millis(now - heard))},
-                        {"grace_ms", std::to_string(options_.unreachable_grace.count())}});
-        }
+    for (size_t i = 0; i < shared_->children.size(); ++i) {
+      const auto& child = shared_->children[i];
+      if (silent_too_long(child.ecu_id, {"target", child.target},
+                          child.last_answer.value_or(shared_->started), now)) {
         continue;
       }
       if (!child.last_answer || child.last_answer_poll_start < wait_start) {
         waiting.push_back(StrCat(child.ecu_id, " (no fresh status yet)"));
-      } else if (child.own_status && IsBusy(*child.own_status)) {
-        waiting.push_back(
-            StrCat(child.ecu_id, " (", OtaClientV2::StatusOta_Name(*child.own_status), ")"));
+        continue;
+      }
+      // The child and every ECU ever reported through it must be in its latest answer, none
+      // busy: an ECU the answer leaves out is not known to be done (the child restarted and
+      // has not heard from it yet, or has not for its drop time).
+      std::vector<std::string> ids = {child.ecu_id};
+      for (const std::string& id : child.order) {
+        if (id != child.ecu_id) ids.push_back(id);
+      }
+      for (const std::string& id : ids) {
+        const bool itself = id == child.ecu_id;
+        if (const Shared::CachedEcu* ecu = shared_->ReportedInLatestAnswerLocked(i, id)) {
+          if (IsBusy(ecu->v2.ota_status())) {
+            waiting.push_back(StrCat(id, " (", OtaClientV2::StatusOta_Name(ecu->v2.ota_status()),
+                                     itself ? "" : StrCat(" via ", child.ecu_id), ")"));
+          }
+          continue;
+        }
+        auto it = shared_->ecus.find(id);
+        // Reported by another child since (a moved ECU): that child's answer covers it.
+        if (it != shared_->ecus.end() && it->second.child != i) continue;
+        const log::Field where =
+            itself ? log::Field{"target", child.target} : log::Field{"via", child.ecu_id};
+        const Clock::time_point heard =
+            it != shared_->ecus.end() ? it->second.heard : shared_->started;
+        if (silent_too_long(id, where, heard, now)) continue;
+        waiting.push_back(StrCat(id, " (not in ", child.ecu_id, "'s latest Status answer)"));
       }
     }
     if (waiting.empty()) {
@@ -381,10 +426,11 @@ void EcuTree::WaitForChildren() {
                 {{"waited_ms", std::to_string(Millis(now - wait_start))}});
       return;
     }
-    if (now >= next_log) {
-      std::string list;
-      for (const std::string& w : waiting) StrAppend(&list, list.empty() ? "" : ", ", w);
+    std::string list;
+    for (const std::string& w : waiting) StrAppend(&list, list.empty() ? "" : ", ", w);
+    if (list != logged_list || now >= next_log) {
       log::Info("waiting for secondaries before rebooting", {{"waiting_for", list}});
+      logged_list = std::move(list);
       next_log = now + kWaitLogEvery;
     }
     shared_->cv.wait_for(lock, std::chrono::seconds(1));
@@ -501,8 +547,6 @@ OtaClientV2::UpdateResponse EcuTree::Update(
     v2.mutable_update_status()->set_update_firmware_version(version);
     it->second.v1 = V1From(v2);
     it->second.heard = now;
-    auto& child = shared_->children[it->second.child];
-    if (child.ecu_id == answer.ecu_id()) child.own_status = OtaClientV2::UPDATING;
   }
   return response;
 }

@@ -23,13 +23,21 @@
 //     entry is set to UPDATING at once, so a caller polling Status never sees the stale
 //     pre-update SUCCESS of a child that has not been polled since.
 //
-// Orderly finish (WaitForChildren, called from EngineOptions::before_reboot): blocks while any
-// direct child is busy (UPDATING, CLIENT_UPDATING, ABORTING, ROLLBACKING) according to an
-// answer to a poll started after the wait began; a child with no such answer yet also blocks.
-// A child not heard from for longer than `unreachable_grace` (default 20 min; counted from its
-// last answer, or from Start() when it never answered) stops blocking. A child's own wait
-// covers its subtree (it stays UPDATING until its children are done), so only direct children
-// are checked.
+// Orderly finish (WaitForChildren, called from EngineOptions::before_reboot): a direct child is
+// done when its latest answer, to a poll started after the wait began, is complete and calm:
+//   - it has an entry for the child itself and for every ECU ever reported through that child
+//     (its subtree as this ECU knows it), and
+//   - none of those entries is busy (UPDATING, CLIENT_UPDATING, ABORTING, ROLLBACKING).
+// "Not in the answer" is not "done": a mid-level child that just rebooted (or re-executed)
+// answers with its own SUCCESS before its first poll of its own children returned, listing
+// them only as v1 "not heard" placeholders; an idle child (aborted, restarted) may still report
+// an updating ECU below it. A child with no fresh answer yet blocks too. An ECU stops blocking
+// once not heard from for longer than `unreachable_grace` (default 20 min; counted from its
+// last report, or from Start() when never heard): a silent direct child with its whole subtree,
+// or one ECU that its parent leaves out of its answers. ECUs never reported by anyone are not
+// waited for. So when the wait ends, every ECU heard through a child has been reported again,
+// finished, in the child's latest answer: the fleet view the otaproxy purge decides on
+// (service/download_proxy.h) is complete, except for the ECUs given up on (logged).
 #pragma once
 
 #include <chrono>
@@ -61,7 +69,8 @@ using TransportFactory =
 
 class EcuTree {
  public:
-  explicit EcuTree(EcuTreeOptions options, TransportFactory factory = CreateGrpcSecondaryTransport);
+  explicit EcuTree(EcuTreeOptions options,
+                   const TransportFactory& factory = CreateGrpcSecondaryTransport);
   ~EcuTree();  // Stop()
   EcuTree(const EcuTree&) = delete;
   EcuTree& operator=(const EcuTree&) = delete;

@@ -75,18 +75,30 @@ DownloadProxyChoice ChooseDownloadProxy(const config::ProxyInfo& info,
   return {"", StrCat(why, " and no upper_ota_proxy: downloading directly")};
 }
 
-bool FleetSucceeded(const OtaClientV2::StatusResponse& children,
-                    std::span<const std::string> ecu_ids) {
+std::string FleetNotSucceededReason(const OtaClientV2::StatusResponse& children,
+                                    std::span<const std::string> ecu_ids) {
+  std::string reason;
+  auto add = [&reason](const auto&... parts) {
+    StrAppend(&reason, reason.empty() ? "" : ", ", parts...);
+  };
   for (const auto& entry : children.ecu_v2()) {
     if (entry.ota_status() != OtaClientV2::SUCCESS &&
         entry.ota_status() != OtaClientV2::INITIALIZED) {
-      return false;
+      add(entry.ecu_id(), " ", OtaClientV2::StatusOta_Name(entry.ota_status()));
     }
   }
-  return std::all_of(ecu_ids.begin(), ecu_ids.end(), [&](const std::string& id) {
-    return std::any_of(children.ecu_v2().begin(), children.ecu_v2().end(),
-                       [&](const auto& entry) { return entry.ecu_id() == id; });
-  });
+  for (const std::string& id : ecu_ids) {
+    if (std::none_of(children.ecu_v2().begin(), children.ecu_v2().end(),
+                     [&](const auto& entry) { return entry.ecu_id() == id; })) {
+      add(id, " not reported");
+    }
+  }
+  return reason;
+}
+
+bool FleetSucceeded(const OtaClientV2::StatusResponse& children,
+                    std::span<const std::string> ecu_ids) {
+  return FleetNotSucceededReason(children, ecu_ids).empty();
 }
 
 absl::Status PurgeLocalOtaProxy(const config::ProxyInfo& info, std::chrono::milliseconds timeout) {
@@ -128,8 +140,9 @@ void PurgeLocalOtaProxyAfterFleetUpdate(const config::ProxyInfo& info,
                                         const OtaClientV2::StatusResponse& children,
                                         std::span<const std::string> ecu_ids) {
   if (!info.enable_local_ota_proxy) return;
-  if (!FleetSucceeded(children, ecu_ids)) {
-    log::Info("otaproxy cache kept: not every ECU succeeded");
+  const std::string not_succeeded = FleetNotSucceededReason(children, ecu_ids);
+  if (!not_succeeded.empty()) {
+    log::Info("otaproxy cache kept: not every ECU succeeded", {{"why", not_succeeded}});
     return;
   }
   const absl::Status purged = PurgeLocalOtaProxy(info, std::chrono::seconds(10));

@@ -56,6 +56,9 @@ DownloadProxyChoice ChooseDownloadProxy(const config::ProxyInfo& info,
 // SUCCESS (or INITIALIZED: an ECU not part of this update that never updated).
 bool FleetSucceeded(const OtaClientV2::StatusResponse& children,
                     std::span<const std::string> ecu_ids);
+// Why FleetSucceeded is false, for the log: "sub2 FAILURE, sub1a not reported" ("" when true).
+std::string FleetNotSucceededReason(const OtaClientV2::StatusResponse& children,
+                                    std::span<const std::string> ecu_ids);
 
 // POST http://<local otaproxy>/_otaproxy/purge (the address ProxyForOtaClient() gives; otaproxy
 // accepts it from loopback only, so a proxy listening on a non-loopback address refuses it).

@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 
+#include "common/util/errors.h"
 #include "common/util/strings.h"
 
 namespace ota::update {
@@ -19,10 +19,6 @@ constexpr int kIoprioClassBestEffort = 2;
 
 pid_t ThisThreadId() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 
-absl::Status ErrnoError(std::string_view what) {
-  return absl::InternalError(StrCat(what, ": ", std::strerror(errno)));
-}
-
 }  // namespace
 
 absl::Status LowerThisThreadPriority(int nice) {
@@ -33,13 +29,13 @@ absl::Status LowerThisThreadPriority(int nice) {
   const pid_t tid = ThisThreadId();
   errno = 0;
   const int current = getpriority(PRIO_PROCESS, static_cast<id_t>(tid));
-  if (current == -1 && errno != 0) return ErrnoError("getpriority of the update thread");
+  if (current == -1 && errno != 0) return ErrnoStatus(errno, "getpriority of the update thread");
   if (current < nice && setpriority(PRIO_PROCESS, static_cast<id_t>(tid), nice) != 0) {
-    return ErrnoError(StrCat("setpriority(", nice, ") of the update thread"));
+    return ErrnoStatus(errno, StrCat("setpriority(", nice, ") of the update thread"));
   }
   const int ioprio = (kIoprioClassBestEffort << kIoprioClassShift) | kBackgroundIoLevel;
   if (syscall(SYS_ioprio_set, kIoprioWhoProcess, tid, ioprio) != 0) {
-    return ErrnoError("ioprio_set(best-effort 7) of the update thread");
+    return ErrnoStatus(errno, "ioprio_set(best-effort 7) of the update thread");
   }
   return absl::OkStatus();
 }
@@ -49,9 +45,9 @@ absl::StatusOr<ThreadPriority> ThisThreadPriority() {
   ThreadPriority out;
   errno = 0;
   out.nice = getpriority(PRIO_PROCESS, static_cast<id_t>(tid));
-  if (out.nice == -1 && errno != 0) return ErrnoError("getpriority");
+  if (out.nice == -1 && errno != 0) return ErrnoStatus(errno, "getpriority");
   const long ioprio = syscall(SYS_ioprio_get, kIoprioWhoProcess, tid);
-  if (ioprio < 0) return ErrnoError("ioprio_get");
+  if (ioprio < 0) return ErrnoStatus(errno, "ioprio_get");
   out.io_class = static_cast<int>(ioprio >> kIoprioClassShift);
   out.io_level = static_cast<int>(ioprio & ((1 << kIoprioClassShift) - 1));
   return out;

@@ -338,6 +338,11 @@ class Planner {
     root->fd = fs::UniqueFd(
         ::openat(active_.root_fd(), ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!root->fd.valid()) return ErrnoStatus(errno, StrCat("open ", active_.Describe("")));
+    struct stat root_st;
+    if (::fstat(root->fd.get(), &root_st) != 0) {
+      return ErrnoStatus(errno, StrCat("stat ", active_.Describe("")));
+    }
+    root_dev_ = root_st.st_dev;
     std::vector<WalkItem> initial(1);
     initial[0].dir = std::move(root);
     OTA_RETURN_IF_ERROR(ParallelDrain(
@@ -360,6 +365,15 @@ class Planner {
       sub->fd = fs::UniqueFd(::openat(dir->fd.get(), item.subdir.c_str(),
                                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!sub->fd.valid()) return absl::OkStatus();  // vanished or not a directory any more
+      // Like `find -xdev`: another file system mounted under the slot (a data partition, a
+      // tmpfs, a bind mount) is not the slot's content.
+      struct stat st;
+      if (::fstat(sub->fd.get(), &st) != 0) return absl::OkStatus();
+      if (st.st_dev != root_dev_) {
+        log::Info("delta: not crossing into another file system",
+                  {{"path", active_.Describe(JoinRel(dir->rel, item.subdir))}});
+        return absl::OkStatus();
+      }
       sub->rel = JoinRel(dir->rel, item.subdir);
       sub->depth = dir->depth + 1;
       dir = std::move(sub);
@@ -372,7 +386,7 @@ class Planner {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         log::Warning("delta: skipping unreadable directory",
-                     {{"path", active_.Describe(dir->rel)}, {"error", std::strerror(errno)}});
+                     {{"path", active_.Describe(dir->rel)}, {"error", ErrnoText(errno)}});
         break;
       }
       if (n == 0) break;
@@ -401,8 +415,8 @@ class Planner {
       const size_t end = std::min(files.size(), start + kFilesPerItem);
       queue.Push(WalkItem{dir,
                           {},
-                          {std::make_move_iterator(files.begin() + start),
-                           std::make_move_iterator(files.begin() + end)}});
+                          {std::make_move_iterator(files.begin() + static_cast<ptrdiff_t>(start)),
+                           std::make_move_iterator(files.begin() + static_cast<ptrdiff_t>(end))}});
     }
     files.resize(std::min(files.size(), kFilesPerItem));
     return HashFiles(*dir, files, scratch);
@@ -432,7 +446,8 @@ class Planner {
     }
     if (!fd.valid()) return absl::OkStatus();  // vanished or changed type: not a source
     struct stat st;
-    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+        st.st_dev != root_dev_) {  // a file bind-mounted from elsewhere is no source either
       return absl::OkStatus();
     }
     const uint64_t size = static_cast<uint64_t>(st.st_size);
@@ -485,6 +500,7 @@ class Planner {
   fs::UniqueFd res_fd_;
   std::atomic<uint64_t> files_seen_{0};
   std::atomic<bool> use_noatime_{true};
+  dev_t root_dev_ = 0;  // the active root's file system: the scan stays on it
 };
 
 }  // namespace

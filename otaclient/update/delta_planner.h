@@ -8,12 +8,13 @@
 //  2. Active slot scan: walks the running slot on `hash_threads` threads (directory fds and
 //     getdents, every name opened relative to its parent with O_NOFOLLOW, so no symlink is ever
 //     followed; skipping /proc /sys /dev /run /tmp /mnt /media /lost+found and the resources
-//     dir), and hashes only regular files whose size equals the size of some still-missing
-//     content. The active slot is live and may change under us, so what lands in the resources
-//     dir is always bytes that were hashed: a file up to 1 MiB is written from the very buffer
-//     that was hashed; a larger one is copied in a second pass that hashes exactly what it
-//     writes, and the copy is dropped when that differs. A crash mid-write leaves a file the
-//     resume step (1) rehashes and discards.
+//     dir, and never leaving the active root's file system, like `find -xdev`: a directory or
+//     file of another mount under it is no source), and hashes only regular files whose size equals
+//     the size of some still-missing content. The active slot is live and may change under us, so
+//     what lands in the resources dir is always bytes that were hashed: a file up to 1 MiB is
+//     written from the very buffer that was hashed; a larger one is copied in a second pass that
+//     hashes exactly what it writes, and the copy is dropped when that differs. A crash mid-write
+//     leaves a file the resume step (1) rehashes and discards.
 #pragma once
 
 #include <atomic>

@@ -5,12 +5,14 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <ctime>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "common/http/fetcher.h"
 #include "common/log/log.h"
@@ -24,6 +26,11 @@ namespace ota::update {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// How long Rollback waits for the boot controller's check before acknowledging: a check that
+// answers within it (a few small files) is refused synchronously, a slower one (nvbootctrl, a
+// mount) reports its refusal in Status instead.
+constexpr std::chrono::milliseconds kRollbackCheckWait{300};
 
 uint64_t MillisBetween(Clock::time_point from, Clock::time_point to) {
   if (to <= from) return 0;
@@ -99,15 +106,23 @@ class UpdateEngineImpl final : public UpdateEngine {
   }
 
   ~UpdateEngineImpl() override {
-    shutting_down_.store(true);
-    cancel_.store(true);
-    cancel_.notify_all();  // for anything blocked in cancel_.wait()
+    RequestStop();
     std::thread worker;
     {
       std::lock_guard<std::mutex> lock(mu_);
       worker = std::move(worker_);
     }
     if (worker.joinable()) worker.join();
+  }
+
+  void RequestStop() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!shutting_down_.exchange(true)) {
+      log::Info("stop requested: a running update is cancelled, no reboot from now on",
+                {{"phase", SessionPhaseName(phase_)}});
+    }
+    cancel_.store(true);
+    cancel_.notify_all();  // for anything blocked in cancel_.wait()
   }
 
   absl::Status StartUpdate(const UpdateRequestParams& request) override {
@@ -136,9 +151,8 @@ class UpdateEngineImpl final : public UpdateEngine {
       // it only logs after entering Failed or Aborted.
       counters_.Reset();
       cancel_.store(shutting_down_.load());
+      kind_ = SessionKind::kUpdate;
       abort_ = AbortState::kNone;
-      in_critical_ = false;
-      past_commit_point_ = false;
       snapshot_.status = OtaStatus::kUpdating;
       snapshot_.failure_type = 0;
       snapshot_.failure_reason.clear();
@@ -149,7 +163,7 @@ class UpdateEngineImpl final : public UpdateEngine {
       snapshot_.progress.update_firmware_version = request.version;
       snapshot_.progress.update_start_timestamp = static_cast<uint64_t>(std::time(nullptr));
       update_start_ = Clock::now();
-      phase_elapsed_ms_.fill(0);
+      phase_elapsed_ms_.Fill(0);
       frozen_total_ms_.reset();
       finished = std::move(worker_);
     }
@@ -167,9 +181,7 @@ class UpdateEngineImpl final : public UpdateEngine {
 
   absl::Status Abort() override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (phase_ == SessionPhase::kRollingBack ||
-        (phase_ == SessionPhase::kCommitted && rollback_committed_) ||
-        (phase_ == SessionPhase::kRebooting && rollback_committed_)) {
+    if (rollback_running()) {
       return absl::FailedPreconditionError("a rollback is in progress; it cannot be aborted");
     }
     if (!IsBusy(phase_)) {
@@ -177,7 +189,7 @@ class UpdateEngineImpl final : public UpdateEngine {
                                                ? "no update is running (the last one was aborted)"
                                                : "no update is running");
     }
-    if (past_commit_point_ || phase_ == SessionPhase::kRebooting ||
+    if (phase_ == SessionPhase::kCommittingSwitch || phase_ == SessionPhase::kRebooting ||
         phase_ == SessionPhase::kCommitted) {
       return absl::FailedPreconditionError(
           "the boot switch is committed; the update can no longer be aborted");
@@ -187,14 +199,14 @@ class UpdateEngineImpl final : public UpdateEngine {
       return absl::OkStatus();  // idempotent: the first request is being carried out
     }
     snapshot_.status = OtaStatus::kAborting;
-    if (in_critical_) {
+    abort_phase_ = phase_;
+    if (phase_ == SessionPhase::kPreparingStandby) {
       abort_ = AbortState::kQueued;
       log::Info("abort queued: the standby is being prepared; it fires when that part ends",
                 {{"phase", SessionPhaseName(phase_)}});
       return absl::OkStatus();
     }
-    abort_ = AbortState::kAborting;
-    abort_phase_ = phase_;
+    abort_ = AbortState::kRequested;
     log::Info("abort requested", {{"phase", SessionPhaseName(phase_)}});
     cancel_.store(true);
     cancel_.notify_all();
@@ -202,9 +214,10 @@ class UpdateEngineImpl final : public UpdateEngine {
   }
 
   absl::Status StartRollback() override {
-    // Serialised with StartUpdate, so that nothing starts while the boot controller is asked
-    // (outside mu_: a backend may take a while, and Status must not wait for it).
+    // Serialised with StartUpdate. Nothing here blocks on the boot controller: its check runs on
+    // the rollback thread (CBoot asks nvbootctrl and mounts the other slot for it).
     std::lock_guard<std::mutex> control(control_mu_);
+    std::thread finished;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (rollback_running()) {
@@ -217,25 +230,30 @@ class UpdateEngineImpl final : public UpdateEngine {
             "cannot roll back: an update is in progress (version ",
             snapshot_.progress.update_firmware_version, ", phase ", SessionPhaseName(phase_), ")"));
       }
-    }
-    OTA_RETURN_IF_ERROR(WithContext(boot_->CheckRollbackPossible(), "cannot roll back"));
-    std::thread finished;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      EnterLocked(SessionPhase::kRollingBack);
-      rollback_committed_ = false;
+      rollback_resting_ = phase_;
+      rollback_resting_status_ = snapshot_;
+      EnterLocked(SessionPhase::kCheckingRollback);
+      kind_ = SessionKind::kRollback;
+      rollback_answered_ = false;
+      rollback_refusal_.reset();
       snapshot_.status = OtaStatus::kRollbacking;
       snapshot_.failure_type = 0;
       snapshot_.failure_reason.clear();
-      log::Info("rollback accepted", {{"running", snapshot_.firmware_version}});
+      log::Info("rollback requested; checking the other slot",
+                {{"running", snapshot_.firmware_version}});
       finished = std::move(worker_);
     }
     if (finished.joinable()) finished.join();  // already past its last phase
-    std::lock_guard<std::mutex> lock(mu_);
-    worker_ = std::thread([this] {
-      LowerWorkerPriority();
-      RunRollback();
-    });
+    std::unique_lock<std::mutex> lock(mu_);
+    worker_ = std::thread([this] { RunRollback(); });
+    // A check that answers at once (the directory and GRUB backends read a few small files)
+    // still refuses here; a slower one does not hold the caller: the rollback is acknowledged
+    // and a refusal becomes its result in Status (ROLLBACK_FAILURE with the reason).
+    rollback_cv_.wait_for(lock, kRollbackCheckWait,
+                          [&] { return phase_ != SessionPhase::kCheckingRollback; });
+    rollback_answered_ = true;
+    if (rollback_refusal_.has_value()) return *std::exchange(rollback_refusal_, std::nullopt);
+    log::Info("rollback accepted", {{"phase", SessionPhaseName(phase_)}});
     return absl::OkStatus();
   }
 
@@ -245,7 +263,7 @@ class UpdateEngineImpl final : public UpdateEngine {
     counters_.FillCounters(out.progress);
     const Clock::time_point now = Clock::now();
     auto phase_ms = [&](SessionPhase p) {
-      uint64_t ms = phase_elapsed_ms_[static_cast<size_t>(p)];
+      uint64_t ms = phase_elapsed_ms_[p];
       if (phase_ == p) ms += MillisBetween(phase_start_, now);
       return ms;
     };
@@ -259,8 +277,6 @@ class UpdateEngineImpl final : public UpdateEngine {
   }
 
  private:
-  static constexpr size_t kPhaseCount = static_cast<size_t>(SessionPhase::kFailed) + 1;
-
   // Moves the state machine; the caller holds mu_. A disallowed transition is a bug.
   void EnterLocked(SessionPhase to) {
     if (!TransitionAllowed(phase_, to)) {
@@ -270,14 +286,15 @@ class UpdateEngineImpl final : public UpdateEngine {
     }
     log::Info("update phase", {{"from", SessionPhaseName(phase_)}, {"to", SessionPhaseName(to)}});
     const Clock::time_point now = Clock::now();
-    phase_elapsed_ms_[static_cast<size_t>(phase_)] += MillisBetween(phase_start_, now);
+    phase_elapsed_ms_[phase_] += MillisBetween(phase_start_, now);
     phase_start_ = now;
     phase_ = to;
     // Failed, aborted and rejected requests keep the phase the update reached, for inspection;
     // a rollback is no update and leaves the last update's progress alone.
     if (to != SessionPhase::kFailed && to != SessionPhase::kIdle &&
         to != SessionPhase::kValidatingRequest && to != SessionPhase::kAborted &&
-        to != SessionPhase::kRollingBack && !rollback_running()) {
+        to != SessionPhase::kRollingBack && to != SessionPhase::kCheckingRollback &&
+        kind_ != SessionKind::kRollback) {
       snapshot_.progress.phase = WirePhase(to);
       snapshot_.progress.v1_phase = DefaultV1Phase(to);
     }
@@ -287,9 +304,23 @@ class UpdateEngineImpl final : public UpdateEngine {
   absl::Status Enter(SessionPhase to) {
     {
       std::lock_guard<std::mutex> lock(mu_);
+      // A stop requested at any point before the reboot call prevents it (checked under mu_,
+      // which RequestStop takes too).
+      if (to == SessionPhase::kRebooting && shutting_down_.load()) {
+        return absl::CancelledError(
+            "stop requested: not rebooting; the committed switch takes effect at the next boot");
+      }
       // Once CommitSwitch succeeded (Rebooting, Committed) nothing interrupts any more.
-      bool committed = to == SessionPhase::kRebooting || to == SessionPhase::kCommitted;
-      if (!committed && abort_ == AbortState::kAborting) {
+      const bool committed = to == SessionPhase::kRebooting || to == SessionPhase::kCommitted;
+      if (!committed && abort_ == AbortState::kQueued) {
+        // Leaving PreparingStandby, the critical part: the queued abort fires now.
+        abort_ = AbortState::kRequested;
+        log::Info("queued abort fires: the standby is prepared",
+                  {{"phase", SessionPhaseName(phase_)}});
+        cancel_.store(true);
+        cancel_.notify_all();
+      }
+      if (!committed && abort_ == AbortState::kRequested) {
         return absl::CancelledError(
             StrCat("update aborted by request during ", SessionPhaseName(abort_phase_)));
       }
@@ -307,47 +338,13 @@ class UpdateEngineImpl final : public UpdateEngine {
     snapshot_.progress.v1_phase = phase;
   }
 
-  void EnterCritical() {
-    std::lock_guard<std::mutex> lock(mu_);
-    in_critical_ = true;
-  }
-
-  // Fires a queued abort.
-  absl::Status LeaveCritical() {
-    std::lock_guard<std::mutex> lock(mu_);
-    in_critical_ = false;
-    if (abort_ != AbortState::kQueued) return absl::OkStatus();
-    abort_ = AbortState::kAborting;
-    abort_phase_ = phase_;
-    log::Info("queued abort fires: the standby is prepared", {{"phase", SessionPhaseName(phase_)}});
-    cancel_.store(true);
-    cancel_.notify_all();
-    return absl::CancelledError(
-        StrCat("update aborted by request during ", SessionPhaseName(phase_)));
-  }
-
-  absl::Status BeginCommit() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (abort_ != AbortState::kNone) {
-      return absl::CancelledError(
-          StrCat("update aborted by request during ", SessionPhaseName(abort_phase_)));
-    }
-    if (cancel_.load()) {
-      return absl::CancelledError("update interrupted: otaclient is shutting down");
-    }
-    past_commit_point_ = true;
-    return absl::OkStatus();
-  }
-
   bool AbortRequested() {
     std::lock_guard<std::mutex> lock(mu_);
     return abort_ != AbortState::kNone;
   }
 
   // Caller holds mu_.
-  bool rollback_running() const {
-    return rollback_committed_ || phase_ == SessionPhase::kRollingBack;
-  }
+  bool rollback_running() const { return kind_ == SessionKind::kRollback && IsBusy(phase_); }
 
   // The session/rollback thread runs in the background of the service (and of the vehicle).
   void LowerWorkerPriority() {
@@ -358,6 +355,38 @@ class UpdateEngineImpl final : public UpdateEngine {
   }
 
   void RunRollback() {
+    const absl::Status possible = WithContext(boot_->CheckRollbackPossible(), "cannot roll back");
+    if (!possible.ok()) {
+      bool answered = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        answered = rollback_answered_;
+        if (!answered) {
+          // The caller still waits: it answers with the refusal, and nothing changed.
+          EnterLocked(rollback_resting_);
+          snapshot_ = rollback_resting_status_;
+          rollback_refusal_ = possible;
+        } else {
+          EnterLocked(SessionPhase::kFailed);
+          snapshot_.status = OtaStatus::kRollbackFailure;
+          snapshot_.failure_type = static_cast<int>(FailureKindOf(possible));
+          snapshot_.failure_reason = std::string(possible.message());
+        }
+        rollback_cv_.notify_all();
+      }
+      log::Warning("rollback refused", {{"reason", std::string(possible.message())},
+                                        {"reported", answered ? "in Status" : "to the caller"}});
+      if (answered && options_.test_phase_hook) {
+        options_.test_phase_hook(SessionPhaseName(SessionPhase::kFailed));
+      }
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      EnterLocked(SessionPhase::kRollingBack);
+      rollback_cv_.notify_all();
+    }
+    LowerWorkerPriority();
     absl::Status committed = boot_->CommitRollback();
     if (!committed.ok()) {
       {
@@ -373,15 +402,11 @@ class UpdateEngineImpl final : public UpdateEngine {
       }
       return;
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      rollback_committed_ = true;
-    }
     if (options_.reboot_after_update) {
       if (options_.before_reboot) options_.before_reboot();
-      (void)Enter(SessionPhase::kRebooting);
-      absl::Status rebooted = boot_->Reboot();
-      if (!rebooted.ok()) {
+      if (absl::Status rebooting = Enter(SessionPhase::kRebooting); !rebooting.ok()) {
+        log::Info("not rebooting", {{"reason", std::string(rebooting.message())}});
+      } else if (absl::Status rebooted = boot_->Reboot(); !rebooted.ok()) {
         log::Error("reboot failed; the previous slot boots on the next restart",
                    {{"error", std::string(rebooted.message())}});
       }
@@ -398,9 +423,6 @@ class UpdateEngineImpl final : public UpdateEngine {
         .cancel = cancel_,
         .enter = [this](SessionPhase to) { return Enter(to); },
         .set_v1_phase = [this](V1Phase p) { SetV1Phase(p); },
-        .enter_critical = [this] { EnterCritical(); },
-        .leave_critical = [this] { return LeaveCritical(); },
-        .begin_commit = [this] { return BeginCommit(); },
         .abort_requested = [this] { return AbortRequested(); },
     };
     absl::Status status = RunUpdateSession(request, env);
@@ -453,7 +475,9 @@ class UpdateEngineImpl final : public UpdateEngine {
   std::atomic<bool> shutting_down_{false};
   ProgressCounters counters_;
 
-  enum class AbortState { kNone, kQueued, kAborting };
+  // The parts of the engine's state beside the phase (update_session.h: kind, phase, abort).
+  enum class SessionKind { kNone, kUpdate, kRollback };
+  enum class AbortState { kNone, kQueued, kRequested };
 
   std::mutex control_mu_;  // serialises StartUpdate and StartRollback; taken before mu_
   mutable std::mutex mu_;
@@ -461,13 +485,19 @@ class UpdateEngineImpl final : public UpdateEngine {
   StatusSnapshot snapshot_;
   Clock::time_point update_start_{};
   Clock::time_point phase_start_ = Clock::now();
-  std::array<uint64_t, kPhaseCount> phase_elapsed_ms_{};
+  PerPhase<uint64_t> phase_elapsed_ms_;
   std::optional<uint64_t> frozen_total_ms_;
+  SessionKind kind_ = SessionKind::kNone;
+  // A rollback's check (CheckingRollback): the phase and status to return to when it is refused
+  // while the caller still waits for the answer, whether the caller has been answered, and the
+  // refusal handed to it.
+  std::condition_variable rollback_cv_;
+  SessionPhase rollback_resting_ = SessionPhase::kIdle;
+  StatusSnapshot rollback_resting_status_;
+  bool rollback_answered_ = true;
+  std::optional<absl::Status> rollback_refusal_;
   AbortState abort_ = AbortState::kNone;
   SessionPhase abort_phase_ = SessionPhase::kIdle;  // where the abort caught the session
-  bool in_critical_ = false;                        // inside boot->PrepareStandby()
-  bool past_commit_point_ = false;                  // BeginCommit() passed: no abort any more
-  bool rollback_committed_ = false;
   std::thread worker_;
 };
 

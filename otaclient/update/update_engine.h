@@ -46,14 +46,24 @@ class UpdateEngine {
   virtual absl::Status Abort() { return absl::UnimplementedError("abort is not implemented"); }
 
   // Switches back to the other slot when it holds the previous good image (wire Rollback), with
-  // the same try-once-then-confirm mechanism as an update: boot->CheckRollbackPossible() is asked
-  // first (its refusal is returned, nothing changes), then the status becomes ROLLBACKING and a
-  // background thread calls boot->CommitRollback() and, with reboot_after_update, before_reboot
-  // and Reboot(). A CommitRollback failure gives status ROLLBACK_FAILURE with the reason.
-  // kFailedPrecondition when an update runs (or a rollback is already committed).
+  // the same try-once-then-confirm mechanism as an update. Returns within ~300 ms: the status
+  // becomes ROLLBACKING and the rollback thread asks boot->CheckRollbackPossible() (which may
+  // block: CBoot runs nvbootctrl and mounts the other slot), then calls boot->CommitRollback()
+  // and, with reboot_after_update, before_reboot and Reboot(). A refusal of the check that
+  // comes while the caller still waits (the first ~300 ms) is returned (kFailedPrecondition
+  // "cannot roll back: ...", nothing changes, the status is what it was); a later one is the
+  // rollback's result in Status: ROLLBACK_FAILURE with the reason. A CommitRollback failure is
+  // ROLLBACK_FAILURE with the reason too.
+  // kFailedPrecondition at once when an update runs (or a rollback is already in progress).
   virtual absl::Status StartRollback() {
     return absl::UnimplementedError("rollback is not implemented");
   }
+
+  // The service is stopping (SIGTERM): cancels a running update like the destructor does, and
+  // from now on Reboot() is never called — a stop requested at any point before the reboot call
+  // prevents it, also after the boot switch was committed (the new slot then boots at the next
+  // start). Idempotent; returns at once.
+  virtual void RequestStop() {}
 };
 
 struct EngineOptions {

@@ -34,8 +34,9 @@ constexpr std::pair<P, P> kTransitions[] = {
     {P::kDownloading, P::kApplying},
     {P::kApplying, P::kPersistents},
     {P::kPersistents, P::kPostUpdate},
-    {P::kPostUpdate, P::kRebooting},
-    {P::kPostUpdate, P::kCommitted},
+    {P::kPostUpdate, P::kCommittingSwitch},  // the point of no return: no abort from here on
+    {P::kCommittingSwitch, P::kRebooting},
+    {P::kCommittingSwitch, P::kCommitted},
     {P::kRebooting, P::kCommitted},  // Reboot() returned: a test backend, or it failed
     {P::kProcessingMetadata, P::kFailed},
     {P::kPreparingStandby, P::kFailed},
@@ -43,7 +44,8 @@ constexpr std::pair<P, P> kTransitions[] = {
     {P::kDownloading, P::kFailed},
     {P::kApplying, P::kFailed},
     {P::kPersistents, P::kFailed},
-    {P::kPostUpdate, P::kFailed},  // only while CommitSwitch has not succeeded
+    {P::kPostUpdate, P::kFailed},
+    {P::kCommittingSwitch, P::kFailed},  // CommitSwitch failed
     // Abort: the same phases as Failed, and a request aborted before its thread started.
     {P::kAborted, P::kValidatingRequest},
     {P::kValidatingRequest, P::kAborted},  // rejected after an aborted update, or aborted early
@@ -53,11 +55,16 @@ constexpr std::pair<P, P> kTransitions[] = {
     {P::kDownloading, P::kAborted},
     {P::kApplying, P::kAborted},
     {P::kPersistents, P::kAborted},
-    {P::kPostUpdate, P::kAborted},  // only before the point of no return (begin_commit)
+    {P::kPostUpdate, P::kAborted},  // the last phase before the point of no return
     // Rollback.
-    {P::kIdle, P::kRollingBack},
-    {P::kFailed, P::kRollingBack},
-    {P::kAborted, P::kRollingBack},
+    {P::kIdle, P::kCheckingRollback},
+    {P::kFailed, P::kCheckingRollback},
+    {P::kAborted, P::kCheckingRollback},
+    {P::kCheckingRollback, P::kIdle},     // refused while the caller waited: back where we were
+    {P::kCheckingRollback, P::kAborted},  // (idem)
+    {P::kCheckingRollback, P::kFailed},   // refused: back to Failed, or after the ack
+                                          // ROLLBACK_FAILURE
+    {P::kCheckingRollback, P::kRollingBack},
     {P::kRollingBack, P::kRebooting},
     {P::kRollingBack, P::kCommitted},
     {P::kRollingBack, P::kFailed},  // CommitRollback failed
@@ -188,19 +195,17 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
                                {"contents", StrCat(index.size())}});
 
   // --- the standby: from here on it is unbootable until CommitSwitch ---
+  // The critical part: an abort arriving now is queued and fires when the phase is left.
   OTA_RETURN_IF_ERROR(env.enter(P::kPreparingStandby));
   constexpr std::string_view kKeep[] = {kResourcesPath};
-  env.enter_critical();
   absl::StatusOr<std::filesystem::path> prepared = env.boot.PrepareStandby(request.version, kKeep);
-  absl::Status queued_abort = env.leave_critical();
   if (!prepared.ok()) return prepared.status();
   standby_prepared = true;
-  OTA_RETURN_IF_ERROR(queued_abort);
+  OTA_RETURN_IF_ERROR(env.enter(P::kCalculatingDelta));  // a queued abort fires here
   const std::filesystem::path standby_root = *std::move(prepared);
   OTA_ASSIGN_OR_RETURN(fs::RootedDir standby, fs::RootedDir::Open(standby_root));
   OTA_ASSIGN_OR_RETURN(fs::RootedDir active, fs::RootedDir::Open(env.boot.ActiveRoot()));
 
-  OTA_RETURN_IF_ERROR(env.enter(P::kCalculatingDelta));
   DeltaOptions delta_options;
   delta_options.hash_threads = kHashThreads;
   delta_options.cancel = &env.cancel;
@@ -238,16 +243,19 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
     fs::RootedDir release_standby = std::move(standby);
     fs::RootedDir release_active = std::move(active);
   }
-  OTA_RETURN_IF_ERROR(env.begin_commit());
+  // The point of no return: kCancelled when an abort was requested; from here on Abort() is
+  // refused.
+  OTA_RETURN_IF_ERROR(env.enter(P::kCommittingSwitch));
   OTA_RETURN_IF_ERROR(env.boot.CommitSwitch());
   standby_prepared = false;  // committed: no longer ours to mark failed
 
   // Past the point of no return: nothing below may fail the update.
   if (env.options.reboot_after_update) {
     if (env.options.before_reboot) env.options.before_reboot();
-    (void)env.enter(P::kRebooting);
-    absl::Status rebooted = env.boot.Reboot();
-    if (!rebooted.ok()) {
+    // Refused when a stop was requested meanwhile (SIGTERM): then no reboot.
+    if (absl::Status rebooting = env.enter(P::kRebooting); !rebooting.ok()) {
+      log::Info("not rebooting", {{"reason", std::string(rebooting.message())}});
+    } else if (absl::Status rebooted = env.boot.Reboot(); !rebooted.ok()) {
       log::Error("reboot failed; the new slot boots on the next restart",
                  {{"error", std::string(rebooted.message())}});
     }
@@ -278,6 +286,8 @@ std::string_view SessionPhaseName(SessionPhase phase) {
       return "Persistents";
     case P::kPostUpdate:
       return "PostUpdate";
+    case P::kCommittingSwitch:
+      return "CommittingSwitch";
     case P::kRebooting:
       return "Rebooting";
     case P::kCommitted:
@@ -286,14 +296,18 @@ std::string_view SessionPhaseName(SessionPhase phase) {
       return "Failed";
     case P::kAborted:
       return "Aborted";
+    case P::kCheckingRollback:
+      return "CheckingRollback";
     case P::kRollingBack:
       return "RollingBack";
+    case P::kCount:
+      break;
   }
   return "Unknown";
 }
 
 bool TransitionAllowed(SessionPhase from, SessionPhase to) {
-  if (from == to) return false;
+  if (from == to || from == P::kCount || to == P::kCount) return false;
   for (const auto& [f, t] : kTransitions) {
     if (f == from && t == to) return true;
   }
@@ -301,7 +315,7 @@ bool TransitionAllowed(SessionPhase from, SessionPhase to) {
 }
 
 bool IsBusy(SessionPhase phase) {
-  return phase != P::kIdle && phase != P::kFailed && phase != P::kAborted;
+  return phase != P::kIdle && phase != P::kFailed && phase != P::kAborted && phase != P::kCount;
 }
 
 UpdatePhase WirePhase(SessionPhase phase) {
@@ -320,13 +334,17 @@ UpdatePhase WirePhase(SessionPhase phase) {
       return UpdatePhase::kApplyingUpdate;
     case P::kPersistents:
     case P::kPostUpdate:
+    case P::kCommittingSwitch:
       return UpdatePhase::kProcessingPostupdate;
     case P::kRebooting:
     case P::kCommitted:
     case P::kFailed:
     case P::kAborted:
+    case P::kCheckingRollback:
     case P::kRollingBack:
       return UpdatePhase::kFinalizingUpdate;
+    case P::kCount:
+      break;
   }
   return UpdatePhase::kInitializing;
 }
@@ -348,12 +366,16 @@ V1Phase DefaultV1Phase(SessionPhase phase) {
     case P::kPersistents:
       return V1Phase::kPersistent;
     case P::kPostUpdate:
+    case P::kCommittingSwitch:
     case P::kRebooting:
     case P::kCommitted:
     case P::kFailed:
     case P::kAborted:
+    case P::kCheckingRollback:
     case P::kRollingBack:
       return V1Phase::kPostProcessing;
+    case P::kCount:
+      break;
   }
   return V1Phase::kInitial;
 }

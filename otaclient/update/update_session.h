@@ -5,31 +5,65 @@
 //     └─(rejected)─┘   Downloading ◄──────────────────────────────────────────────┘
 //                          │
 //                          ▼
-//                      Applying ─► Persistents ─► PostUpdate ─► Rebooting ─► Committed
-//                                                     └──────────────────────► Committed
-//   Any phase from ProcessingMetadata up to PostUpdate (before CommitSwitch succeeded) ─► Failed;
-//   the same phases ─► Aborted when UpdateEngine::Abort() stopped the session (see below);
-//   ValidatingRequest ─► Aborted too when Abort() came before the session thread started.
-//   Failed, Aborted ─► ValidatingRequest (the next update may start at once).
+//                      Applying ─► Persistents ─► PostUpdate ─► CommittingSwitch ─► Rebooting
+//                                                                       │               │
+//                                                                       └─► Committed ◄─┘
+//   (CommittingSwitch ─► Committed directly: reboot_after_update off, or a stop requested)
+//   Any phase from ProcessingMetadata up to CommittingSwitch (before CommitSwitch succeeded)
+//   ─► Failed; the same phases except CommittingSwitch ─► Aborted when UpdateEngine::Abort()
+//   stopped the session (see below); ValidatingRequest ─► Aborted too when Abort() came before
+//   the session thread started. Failed, Aborted ─► ValidatingRequest (the next update may start
+//   at once).
 //
 //   Rollback (UpdateEngine::StartRollback):
-//     Idle | Failed | Aborted ─► RollingBack ─► Rebooting ─► Committed
-//                                     └─► Committed (reboot_after_update off)
-//                                     └─► Failed (CommitRollback failed: ROLLBACK_FAILURE)
+//     Idle | Failed | Aborted ─► CheckingRollback ─► RollingBack ─► Rebooting ─► Committed
+//                                   │                    └─► Committed (reboot_after_update off,
+//                                   │                                   or a stop requested)
+//                                   │                    └─► Failed (CommitRollback failed:
+//                                   │                                ROLLBACK_FAILURE)
+//                                   ├─► back to Idle | Failed | Aborted (refused while the
+//                                   │   caller still waited for the answer: nothing changed)
+//                                   └─► Failed (refused after the acknowledgement:
+//                                               ROLLBACK_FAILURE with the reason)
+//   CheckingRollback runs boot->CheckRollbackPossible() on the rollback thread, never on the
+//   caller's (a gRPC handler): CBoot's check runs nvbootctrl and mounts the other slot.
+//   StartRollback waits for its verdict a short while (kRollbackCheckWait, 300 ms): a quick
+//   refusal is still the call's answer, a slower check is acknowledged and reported in Status.
+//
+// The engine's whole state is (kind, phase, abort):
+//   kind   what the session is: an update (ValidatingRequest on) or a rollback
+//          (CheckingRollback on); set when the engine accepts one, kept while it rests in
+//          Failed/Aborted/Committed.
+//          Rebooting and Committed after a rollback belong to the rollback (Abort says so).
+//   phase  SessionPhase below; CommittingSwitch is the point of no return: it is entered only
+//          when no abort was requested and the engine is not stopping, and from then on an
+//          abort is refused. It lasts from just before CommitSwitch until the reboot decision,
+//          so it includes the wait for secondaries (EngineOptions::before_reboot).
+//   abort  None ─► Requested   Abort() in ValidatingRequest .. PostUpdate except
+//                              PreparingStandby: the cancel flag is set at once
+//          None ─► Queued      Abort() in PreparingStandby, the critical part
+//          Queued ─► Requested the session leaves PreparingStandby (its next phase transition,
+//                              or PrepareStandby failing): the cancel flag is set then
+//          back to None only when the next update is accepted.
 //
 // Abort (UpdateEngine::Abort): the engine sets the session's cancel flag, which every long step
 // checks (metadata and blob downloads through the fetcher, delta hashing, apply workers) and
 // which makes the next phase transition fail with kCancelled; worker threads are joined as
 // those steps return. Two windows change the rule:
-//   critical part  boot->PrepareStandby() (mark unbootable, clean/format, mount) is not
-//                  interrupted: an abort arriving then is queued (status ABORTING) and fires the
-//                  moment PrepareStandby returns.
-//   final part     from just before CommitSwitch (after the resources dir is removed and the
-//                  standby synced) an abort is refused: the boot switch is (being) committed.
+//   critical part  PreparingStandby: boot->PrepareStandby() (mark unbootable, clean/format,
+//                  mount) is not interrupted: an abort arriving then is queued (status ABORTING)
+//                  and fires the moment the session leaves the phase.
+//   final part     from CommittingSwitch on (after the resources dir is removed and the standby
+//                  synced) an abort is refused: the boot switch is (being) committed.
 // An aborted session leaves the standby unbootable (boot->OnUpdateFailed(kAborted) when it had
 // been prepared) and keeps /.ota-resources, so the next update resumes. Status: ABORTING from the
 // accepted Abort() until the session thread is done, then ABORTED (no failure type; the reason
 // names the phase that was interrupted).
+//
+// Stop (UpdateEngine::RequestStop, also the engine's destructor): cancels like an abort before
+// CommittingSwitch (the session ends Failed, "otaclient is shutting down"); after the switch is
+// committed it never enters Rebooting: a stop requested at any point before the reboot call
+// prevents the reboot (the session goes to Committed; the new slot boots at the next start).
 //
 // What is persisted when (everything else lives in memory):
 //   ValidatingRequest   nothing; a rejected request changes nothing.
@@ -42,20 +76,25 @@
 //   Downloading         more resources, the same way (the fetcher renames only verified files).
 //   Applying            the standby tree: dirs, symlinks, regular files, hard links.
 //   Persistents         persistent files copied from the active slot.
-//   PostUpdate          resources dir removed, syncfs of the standby, then CommitSwitch: the
-//                       one-shot boot switch is persisted — the point of no return.
+//   PostUpdate          resources dir removed, syncfs of the standby.
+//   CommittingSwitch    CommitSwitch: the one-shot boot switch is persisted — the point of no
+//                       return; then the wait for secondaries.
 //   Rebooting           nothing; Reboot() does not return on a real machine.
 //   Committed           nothing; the engine stays busy until the reboot (the standby is armed).
 //   Failed              boot->OnUpdateFailed(FAILURE) when the standby was prepared; the
 //                       resources dir is kept so the next attempt resumes; never the active slot.
 //   Aborted             boot->OnUpdateFailed(ABORTED) when the standby was prepared (before that:
 //                       nothing, both slots untouched); resources kept as for Failed.
+//   CheckingRollback    nothing (boot->CheckRollbackPossible() only reads; CBoot mounts the
+//                       other slot read-only).
 //   RollingBack         boot->CommitRollback(): the other slot ROLLBACKING + a try-once switch.
 // A crash anywhere before CommitSwitch leaves the standby UPDATING without a switch, which the
 // next ConfirmBoot reports as FAILURE; the active slot is never written.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <functional>
 #include <string_view>
 
@@ -77,11 +116,28 @@ enum class SessionPhase {
   kApplying,
   kPersistents,
   kPostUpdate,
+  kCommittingSwitch,
   kRebooting,
   kCommitted,
   kFailed,
   kAborted,
+  kCheckingRollback,
   kRollingBack,
+  kCount,  // not a phase: the number of phases; every table indexed by phase has this size
+};
+inline constexpr size_t kSessionPhaseCount = static_cast<size_t>(SessionPhase::kCount);
+
+// A value per phase (e.g. time spent in it), indexed by the phase itself: sized by the enum, so
+// no phase can be out of range (and _GLIBCXX_ASSERTIONS checks the index in every build).
+template <typename T>
+class PerPhase {
+ public:
+  T& operator[](SessionPhase phase) { return values_[static_cast<size_t>(phase)]; }
+  const T& operator[](SessionPhase phase) const { return values_[static_cast<size_t>(phase)]; }
+  void Fill(const T& value) { values_.fill(value); }
+
+ private:
+  std::array<T, kSessionPhaseCount> values_{};
 };
 
 std::string_view SessionPhaseName(SessionPhase phase);
@@ -101,17 +157,12 @@ struct SessionEnv {
   ProgressCounters& counters;
   const std::atomic<bool>& cancel;
   // Moves the state machine (checked against TransitionAllowed, logged, timed). Refuses with
-  // kCancelled when the engine is shutting down or the update was aborted, and the switch is not
-  // committed yet.
+  // kCancelled when the engine is stopping or the update was aborted, and the switch is not
+  // committed yet (entering CommittingSwitch is refused then too: that is the point of no
+  // return); leaving PreparingStandby fires a queued abort (kCancelled). Entering Rebooting is
+  // refused (kCancelled) once a stop was requested: the caller then does not reboot.
   std::function<absl::Status(SessionPhase)> enter;
   std::function<void(V1Phase)> set_v1_phase;
-  // Brackets boot->PrepareStandby(): an abort arriving in between is queued; leaving returns
-  // kCancelled when one was queued (it fires then).
-  std::function<void()> enter_critical;
-  std::function<absl::Status()> leave_critical;
-  // The point of no return, right before CommitSwitch: kCancelled when an abort was requested,
-  // else from now on Abort() is refused.
-  std::function<absl::Status()> begin_commit;
   // Whether the session was stopped by Abort() (the standby is then marked ABORTED, not FAILURE).
   std::function<bool()> abort_requested;
 };

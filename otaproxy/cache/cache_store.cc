@@ -133,7 +133,8 @@ std::optional<OpenEntry> CacheStore::Open(const std::string& key) {
 void CacheStore::UnlinkEntryFile(const std::string& key) {
   const fsys::path file = data_dir_ / key;
   if (::unlink(file.c_str()) != 0 && errno != ENOENT) {
-    log::Warning("cannot remove cache file", {{"path", file.string()}, {"error", strerror(errno)}});
+    log::Warning("cannot remove cache file",
+                 {{"path", file.string()}, {"error", ErrnoText(errno)}});
   }
 }
 

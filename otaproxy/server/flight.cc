@@ -8,6 +8,7 @@
 
 #include "common/crypto/sha256.h"
 #include "common/log/log.h"
+#include "common/util/errors.h"
 #include "common/util/strings.h"
 
 namespace ota::proxy {
@@ -98,7 +99,8 @@ UpstreamSink::Take Flight::OnBody(std::string_view data) {
     const ssize_t n = ::pwrite(fd_, left.data(), left.size(), static_cast<off_t>(offset_));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      write_error_ = StrCat("write ", temp_.path.string(), ": ", n < 0 ? strerror(errno) : "0");
+      write_error_ =
+          StrCat("write ", temp_.path.string(), ": ", n < 0 ? ErrnoText(errno) : std::string("0"));
       return Take::kAbort;
     }
     offset_ += static_cast<uint64_t>(n);

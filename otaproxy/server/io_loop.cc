@@ -113,7 +113,7 @@ void IoLoop::AddConnection(fs::UniqueFd fd) {
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = id;
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd.get(), &ev) != 0) {
-    log::Warning("cannot watch a client connection", {{"error", strerror(errno)}});
+    log::Warning("cannot watch a client connection", {{"error", ErrnoText(errno)}});
     count_--;
     open_connections_--;
     return;
@@ -188,7 +188,7 @@ void IoLoop::Run() {
     const int n = ::epoll_wait(epoll_.get(), events, kMaxEvents, timeout_ms);
     now_ = Clock::now();
     if (n < 0 && errno != EINTR) {
-      log::Error("epoll_wait failed: the I/O loop ends", {{"error", strerror(errno)}});
+      log::Error("epoll_wait failed: the I/O loop ends", {{"error", ErrnoText(errno)}});
       break;
     }
     for (int i = 0; i < n; ++i) {

@@ -40,13 +40,13 @@ struct ServerOptions {
   bool upstream_https = false;
   // Pass Ota-File-Cache-Control upstream (when chaining to an upper otaproxy).
   bool forward_cache_control = false;
-  size_t max_inflight_requests = 1024;  // beyond: 429
-  size_t max_connections = 4096;        // beyond: 503 and close
-  size_t header_limit = 16 * 1024;      // bytes of request line + headers; beyond: 431
-  int idle_timeout_s = 60;              // keep-alive connection without a request: closed
-  int send_timeout_s = 60;              // client not reading for this long: closed
-  size_t flight_workers = 32;           // concurrent cache-filling downloads (more wait)
-  size_t io_threads = 0;                // client I/O threads; 0 = one per core
+  size_t max_inflight_requests = 1024;      // beyond: 429
+  size_t max_connections = 4096;            // beyond: 503 and close
+  size_t header_limit = size_t{16} * 1024;  // bytes of request line + headers; beyond: 431
+  int idle_timeout_s = 60;                  // keep-alive connection without a request: closed
+  int send_timeout_s = 60;                  // client not reading for this long: closed
+  size_t flight_workers = 32;               // concurrent cache-filling downloads (more wait)
+  size_t io_threads = 0;                    // client I/O threads; 0 = one per core
 };
 
 struct ServerStats {

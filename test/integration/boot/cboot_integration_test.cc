@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <filesystem>
 #include <fstream>
@@ -329,6 +330,62 @@ TEST_F(CbootIntegrationTest, FailedUpdateLeavesStandbyUnbootableAndActiveUntouch
   EXPECT_EQ(ReadText(ActiveRoot() / "etc/os-release"), "v1\n");
 }
 
+// Every file of a status dir, name and content, for before/after comparisons.
+std::string DirSnapshot(const stdfs::path& dir) {
+  std::string out;
+  std::vector<stdfs::path> files;
+  for (const auto& entry : stdfs::directory_iterator(dir)) files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  for (const stdfs::path& file : files) {
+    out += file.filename().string() + "=" + ReadText(file) + "\n";
+  }
+  return out;
+}
+
+// Regression (issue 11 §2b): the status files and boot files were written into the freshly
+// written standby by path, following symlinks that came with the new image. On a Jetson the
+// active root is "/", so an image whose /boot (or /boot/ota-status) is an absolute symlink made
+// the standby's UPDATING status land on the running slot. Here the active root is a mount in the
+// temp dir, so the image's links point at its absolute path, as they would at "/" on the ECU.
+TEST_F(CbootIntegrationTest, ImageSymlinksNeverLeadStandbyWritesOntoTheActiveSlot) {
+  ASSERT_TRUE(Boot().ok());
+  const stdfs::path active_status = ActiveRoot() / "boot/ota-status";
+  std::vector<std::string_view> keep;
+
+  // An absolute /boot symlink: refused (CBoot reads /boot/extlinux from the slot itself), and
+  // nothing of the standby reaches the active slot.
+  auto root = controller_->PrepareStandby("v2", keep);
+  ASSERT_TRUE(root.ok()) << root.status();
+  WriteImage(*root, "v2");
+  stdfs::remove_all(*root / "boot");
+  stdfs::create_directory_symlink(ActiveRoot() / "boot", *root / "boot");
+  std::string before = DirSnapshot(active_status);
+  absl::Status commit = controller_->CommitSwitch();
+  EXPECT_EQ(DirSnapshot(active_status), before);
+  EXPECT_EQ(ReadText(active_status / "status"), "INITIALIZED");
+  EXPECT_FALSE(commit.ok());
+  EXPECT_EQ(FakeGet("active"), 0);
+  ASSERT_TRUE(controller_->OnUpdateFailed(SlotStatus::kFailure).ok());
+
+  // An absolute /boot/ota-status symlink: ours win, in a real directory of the standby.
+  root = controller_->PrepareStandby("v3", keep);
+  ASSERT_TRUE(root.ok()) << root.status();
+  WriteImage(*root, "v3");
+  stdfs::remove_all(*root / "boot/ota-status");
+  stdfs::create_directory_symlink(active_status, *root / "boot/ota-status");
+  before = DirSnapshot(active_status);
+  commit = controller_->CommitSwitch();
+  EXPECT_EQ(DirSnapshot(active_status), before);
+  ASSERT_TRUE(commit.ok()) << commit;
+  EXPECT_EQ(ReadSlotFile(1, "boot/ota-status/status"), "UPDATING");
+  EXPECT_EQ(ReadSlotFile(1, "boot/ota-status/version"), "v3");
+  auto state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "1");
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
+  EXPECT_EQ(state->version, "v3");
+}
+
 TEST_F(CbootIntegrationTest, StandbyWithoutFileSystemIsFormatted) {
   Sh("dd if=/dev/zero of=" + SlotDevice(1) + " bs=1M count=2 conv=fsync status=none");
   ASSERT_TRUE(Boot().ok());
@@ -381,7 +438,7 @@ TEST_F(CbootIntegrationTest, SlotDevicesFromConfigByPartuuidAndPartlabel) {
   rootfs_override_ = {std::string("PARTUUID=") + partuuid_a_,
                       "PARTUUID=00000000-dead-4000-8000-000000000000"};
   state = Restart();
-  EXPECT_EQ(state.status().code(), absl::StatusCode::kFailedPrecondition) << state.status();
+  EXPECT_EQ(state.status().code(), absl::StatusCode::kNotFound) << state.status();
   EXPECT_NE(state.status().message().find("dead"), absl::string_view::npos) << state.status();
   rootfs_override_ = {"APP", "APP_b"};
   state = Restart();

@@ -412,6 +412,68 @@ TEST_F(GrubMachineTest, FailedUpdateLeavesStandbyUnbootable) {
   ASSERT_TRUE(again->OnUpdateFailed(SlotStatus::kAborted).ok());
 }
 
+// Regression (issue 11 §2e): PrepareStandby marked the controller "prepared" before mounting
+// the standby, so after a mount error (nothing for the engine to mark failed: PrepareStandby
+// failed) every Rollback answered "an update is in progress" until otaclient restarted, and the
+// standby stayed UPDATING.
+TEST_F(GrubMachineTest, FailedStandbyMountLeavesNoUpdateInProgress) {
+  auto controller = Controller();
+  Confirm(*controller);
+  // The standby cannot be mounted: its mount point is taken by a file.
+  WriteText(mount_dir_ / "standby_slot", "in the way");
+  const std::string_view keep[] = {"/.ota-resources"};
+  auto standby = controller->PrepareStandby("2.0", keep);
+  ASSERT_FALSE(standby.ok());
+  EXPECT_NE(standby.status().message().find("standby_slot"), absl::string_view::npos)
+      << standby.status();
+  // No update is in progress: a rollback is judged on the slots (b never held a good image).
+  absl::Status rollback = controller->CheckRollbackPossible();
+  EXPECT_EQ(rollback.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(rollback.message().find("in progress"), absl::string_view::npos) << rollback;
+  // The standby is left unbootable and marked failed, with the reason.
+  const SlotState b = StateOf("b");
+  EXPECT_EQ(b.status, SlotStatus::kFailure);
+  EXPECT_NE(b.failure_reason.find("standby_slot"), std::string::npos) << b.failure_reason;
+  EXPECT_EQ(StateOf("a").slot_in_use, "a");
+  EXPECT_EQ(Env().count("next_entry") ? Env()["next_entry"] : "", "");
+  // The same process updates fine once the way is clear, and B becomes a rollback source.
+  stdfs::remove(mount_dir_ / "standby_slot");
+  ASSERT_NO_FATAL_FAILURE(Update(*controller, "2.0"));
+  controller.reset();
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  auto on_b = Controller();
+  EXPECT_EQ(Confirm(*on_b).status, SlotStatus::kSuccess);
+  EXPECT_TRUE(on_b->CheckRollbackPossible().ok()) << on_b->CheckRollbackPossible();
+}
+
+// Regression (issue 11 §2c): an unreadable mountinfo read as "nothing is mounted", so the
+// "never format a mounted device" check and UnmountAllUnder passed silently. They fail closed.
+TEST_F(GrubMachineTest, UnreadableMountinfoRefusesFormattingAndUnmounting) {
+  const stdfs::path missing = work_ / "no-such-mountinfo";
+  struct stat st;
+  ASSERT_EQ(::stat(disk_->PartitionNode(3).c_str(), &st), 0);
+  auto device = DescribeBlockDevice(SystemPaths{}, major(st.st_rdev), minor(st.st_rdev));
+  ASSERT_TRUE(device.ok()) << device.status();
+  WriteText(work_ / "stage_b" / "marker", "keep me");
+  ASSERT_TRUE(disk_->FormatExt4(3, kUuidB, "rootfs_b", work_ / "stage_b").ok());
+
+  absl::Status formatted = FormatExt4(*device, std::nullopt, "x", missing);
+  EXPECT_FALSE(formatted.ok());
+  EXPECT_NE(formatted.message().find(missing.string()), absl::string_view::npos) << formatted;
+  StandbyPrepareOptions prepare;
+  prepare.mount_dir = work_ / "standby";
+  prepare.force_format = true;
+  prepare.mountinfo = missing;
+  const std::string_view keep[] = {"/.ota-resources"};
+  auto prepared = PrepareStandbyFileSystem(*device, keep, prepare);
+  EXPECT_FALSE(prepared.ok());
+  absl::Status unmounted = UnmountAllUnder(work_, missing);
+  EXPECT_FALSE(unmounted.ok());
+  EXPECT_NE(unmounted.message().find(missing.string()), absl::string_view::npos) << unmounted;
+  // The device was never formatted.
+  EXPECT_EQ(ReadFromPartition(3, "marker"), "keep me");
+}
+
 TEST_F(GrubMachineTest, ForcedFormatKeepsUuidAndLabel) {
   GrubBootOptions options = Options();
   options.force_format = true;

@@ -303,6 +303,98 @@ TEST_F(EcuTreeTest, StopReleasesWaitForChildren) {
   EXPECT_EQ(waiter.wait_for(milliseconds(2000)), std::future_status::ready);
 }
 
+// The re-exec window of a mid-level ECU (e2e_multi_ecu_proxy_tree's rare "cache kept"): sub1
+// waits for sub1a, re-executes on its new slot, fails a few calls meanwhile, then serves Status
+// before its first poll of sub1a returned: its own entry SUCCESS, sub1a only as a v1 "not heard"
+// placeholder. That answer is not the end of sub1's subtree: the main keeps waiting until sub1
+// reports sub1a again, so the view the otaproxy purge reads afterwards has every ECU.
+TEST_F(EcuTreeTest, WaitForChildrenWaitsUntilAChildReportsItsWholeSubtreeAgain) {
+  ScriptedEcu& sub1 = *children_["sub1"].ecu;
+  sub1.SetStatus({Entry("sub1", OtaClientV2::UPDATING), Entry("sub1a", OtaClientV2::SUCCESS)});
+  StartTree();
+  ASSERT_TRUE(Eventually([&] {
+    return V2() == Strings{"sub1:UPDATING", "sub1a:SUCCESS", "sub2:SUCCESS"};
+  })) << ::testing::PrintToString(V2());
+  auto waiter = std::async(std::launch::async, [&] { tree_->WaitForChildren(); });
+
+  // Re-executing: calls fail (gRPC answered RESOURCE_EXHAUSTED there), a transient error.
+  sub1.SetStatusError(
+      grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "Server Threadpool Exhausted"));
+  int calls = sub1.status_calls();
+  ASSERT_TRUE(Eventually([&] { return sub1.status_calls() >= calls + 3; }));
+  EXPECT_EQ(waiter.wait_for(milliseconds(0)), std::future_status::timeout);
+
+  // Back, answering before its first poll of sub1a returned. sub1a leaves the main's ecu_v2
+  // (drop_after) meanwhile: a purge decided now would find it missing.
+  sub1.SetStatus({Entry("sub1", OtaClientV2::SUCCESS)});
+  sub1.SetNotHeard({"sub1a"});
+  sub1.SetStatusError(grpc::Status::OK);
+  ASSERT_TRUE(Eventually([&] {
+    return V2() == Strings{"sub1:SUCCESS", "sub2:SUCCESS"};
+  })) << ::testing::PrintToString(V2());
+  calls = sub1.status_calls();
+  ASSERT_TRUE(Eventually([&] { return sub1.status_calls() >= calls + 3; }));
+  EXPECT_EQ(waiter.wait_for(milliseconds(0)), std::future_status::timeout)
+      << "WaitForChildren took sub1's SUCCESS as the end of its subtree while sub1a was "
+         "not reported";
+
+  // sub1 heard from sub1a: its answer is complete, the wait ends, everyone is in the view.
+  sub1.SetStatus({Entry("sub1", OtaClientV2::SUCCESS), Entry("sub1a", OtaClientV2::SUCCESS)});
+  sub1.SetNotHeard({});
+  ASSERT_EQ(waiter.wait_for(milliseconds(5000)), std::future_status::ready);
+  EXPECT_EQ(V2(), (Strings{"sub1:SUCCESS", "sub1a:SUCCESS", "sub2:SUCCESS"}));
+}
+
+// A child that is no longer busy itself (aborted, or restarted and idle) while an ECU below it
+// still updates: the main waits for that ECU too (upstream: busy at any depth blocks).
+TEST_F(EcuTreeTest, WaitForChildrenWaitsForABusyEcuBelowAnIdleChild) {
+  ScriptedEcu& sub1 = *children_["sub1"].ecu;
+  sub1.SetStatus({Entry("sub1", OtaClientV2::ABORTED), Entry("sub1a", OtaClientV2::UPDATING)});
+  StartTree();
+  auto waiter = std::async(std::launch::async, [&] { tree_->WaitForChildren(); });
+  ASSERT_TRUE(Eventually([&] {
+    return V2() == Strings{"sub1:ABORTED", "sub1a:UPDATING", "sub2:SUCCESS"};
+  }));
+  const int calls = sub1.status_calls();
+  ASSERT_TRUE(Eventually([&] { return sub1.status_calls() >= calls + 3; }));
+  EXPECT_EQ(waiter.wait_for(milliseconds(0)), std::future_status::timeout);
+  sub1.SetStatus({Entry("sub1", OtaClientV2::ABORTED), Entry("sub1a", OtaClientV2::SUCCESS)});
+  EXPECT_EQ(waiter.wait_for(milliseconds(5000)), std::future_status::ready);
+}
+
+// A child's answer without its own entry says nothing about it: not "done".
+TEST_F(EcuTreeTest, WaitForChildrenDoesNotTakeAnAnswerWithoutTheChildsOwnEntryAsDone) {
+  ScriptedEcu& sub2 = *children_["sub2"].ecu;
+  sub2.SetStatus({});
+  sub2.SetNotHeard({"sub2"});
+  StartTree();
+  auto waiter = std::async(std::launch::async, [&] { tree_->WaitForChildren(); });
+  const int calls = sub2.status_calls();
+  ASSERT_TRUE(Eventually([&] { return sub2.status_calls() >= calls + 3; }));
+  EXPECT_EQ(waiter.wait_for(milliseconds(0)), std::future_status::timeout);
+  sub2.SetStatus({Entry("sub2", OtaClientV2::SUCCESS)});
+  EXPECT_EQ(waiter.wait_for(milliseconds(5000)), std::future_status::ready);
+}
+
+// The subtree wait is bounded like the wait for a child: an ECU below a child that the child
+// stops reporting stops blocking once it has not been heard of for the grace period.
+TEST_F(EcuTreeTest, WaitForChildrenGivesUpOnAnEcuBelowAChildSilentLongerThanTheGrace) {
+  options_.unreachable_grace = milliseconds(1000);
+  ScriptedEcu& sub1 = *children_["sub1"].ecu;
+  StartTree();
+  ASSERT_TRUE(Eventually([&] { return V2().size() == 3; }));
+  sub1.SetStatus({Entry("sub1", OtaClientV2::SUCCESS)});
+  sub1.SetNotHeard({"sub1a"});
+  const auto last_reported = Clock::now();
+  tree_->WaitForChildren();
+  const auto waited = Clock::now() - last_reported;
+  // sub1a's last report came in around `last_reported` (a poll interval earlier, or more when
+  // the loaded machine delays a poll): the wait lasted about the grace, not zero, not forever.
+  EXPECT_GE(waited, options_.unreachable_grace / 2);
+  EXPECT_LT(waited, options_.unreachable_grace + milliseconds(3000));
+  EXPECT_EQ(V2(), (Strings{"sub1:SUCCESS", "sub2:SUCCESS"}));
+}
+
 TEST(EcuTreeNoChildrenTest, EverythingIsLocal) {
   EcuTreeOptions options;
   options.self_ecu_id = "solo";

@@ -37,6 +37,22 @@ class ScriptedEcu final : public OtaClientV2::OtaClientService::Service {
     status_.clear_ecu_v2();
     for (auto& e : entries) *status_.add_ecu_v2() = e;
   }
+  // v1 "not heard" placeholders ({ecu_id, result: RECOVERABLE}, no status), as a real ECU lists
+  // a child it has no answer from (yet).
+  void SetNotHeard(const std::vector<std::string>& ids) {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.clear_ecu();
+    for (const auto& id : ids) {
+      OtaClientV2::StatusResponseEcu* placeholder = status_.add_ecu();
+      placeholder->set_ecu_id(id);
+      placeholder->set_result(OtaClientV2::RECOVERABLE);
+    }
+  }
+  // Status fails with this gRPC error until set back to OK (a server that cannot serve).
+  void SetStatusError(grpc::Status error) {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_error_ = std::move(error);
+  }
   // How long Status / Update take (a slow child is the behaviour under test).
   void SetDelays(std::chrono::milliseconds status, std::chrono::milliseconds update) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -55,14 +71,16 @@ class ScriptedEcu final : public OtaClientV2::OtaClientService::Service {
   grpc::Status Status(grpc::ServerContext*, const OtaClientV2::StatusRequest*,
                       OtaClientV2::StatusResponse* response) override {
     std::chrono::milliseconds delay;
+    grpc::Status result;
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++status_calls_;
       delay = status_delay_;
-      *response = status_;
+      result = status_error_;
+      if (result.ok()) *response = status_;
     }
     std::this_thread::sleep_for(delay);
-    return grpc::Status::OK;
+    return result;
   }
 
   grpc::Status Update(grpc::ServerContext*, const OtaClientV2::UpdateRequest* request,
@@ -95,6 +113,7 @@ class ScriptedEcu final : public OtaClientV2::OtaClientService::Service {
   std::mutex mu_;
   std::set<std::string> subtree_;
   OtaClientV2::StatusResponse status_;
+  grpc::Status status_error_;
   std::chrono::milliseconds status_delay_{0}, update_delay_{0};
   int status_calls_ = 0;
   std::vector<OtaClientV2::UpdateRequest> updates_;

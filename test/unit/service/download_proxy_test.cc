@@ -116,6 +116,17 @@ TEST(ServiceDownloadProxyTest, FleetSucceededTable) {
   EXPECT_TRUE(FleetSucceeded(Children({}), {}));
 }
 
+TEST(ServiceDownloadProxyTest, FleetNotSucceededReasonNamesEachEcu) {
+  using OtaClientV2::FAILURE;
+  using OtaClientV2::SUCCESS;
+  const std::vector<std::string> ids = {"sub1", "sub2", "sub1a"};
+  EXPECT_EQ(FleetNotSucceededReason(
+                Children({{"sub1", SUCCESS}, {"sub2", SUCCESS}, {"sub1a", SUCCESS}}), ids),
+            "");
+  EXPECT_EQ(FleetNotSucceededReason(Children({{"sub1", SUCCESS}, {"sub2", FAILURE}}), ids),
+            "sub2 FAILURE, sub1a not reported");
+}
+
 TEST(ServiceDownloadProxyTest, PurgeOfAProxyThatIsNotThereIsUnavailableNamingTheUrl) {
   LocalSocket closed = BindLoopback(false);  // ours, so nobody answers on it
   config::ProxyInfo info;

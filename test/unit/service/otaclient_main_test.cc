@@ -1,18 +1,27 @@
 // The otaclient binary as a process: starts from a config dir and a directory slot root, serves
 // Status on the port it bound (--listen-port 0: reported in its log and --port-file), stops
 // cleanly on SIGTERM; bad configs and flags exit non-zero with a message.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/fs/fs.h"
+#include "common/image/image_writer.h"
 #include "common/util/strings.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/otaclient_v2.grpc.pb.h"
+#include "test/lib/nginx/nginx_fixture.h"
 #include "test/lib/ports/port_file.h"
+#include "test/unit/crypto/test_pki.h"
+#include "test/unit/ecu/scripted_ecu.h"
 #include "test/unit/service/test_support.h"
 
 namespace ota::service {
@@ -95,6 +104,160 @@ TEST_F(OtaclientMainTest, ServesStatusAndStopsOnSigterm) {
   EXPECT_TRUE(std::filesystem::is_directory(temp_->path() / "slots" / "slot_a"));
   // Stopped: the port file is gone with the listener.
   EXPECT_FALSE(std::filesystem::exists(port_file));
+}
+
+// A TCP listener on 127.0.0.1 the test controls by hand: bound first (nothing listens), then
+// listening, then accepting one connection, all on the test's own schedule.
+class HandListener {
+ public:
+  HandListener() : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return;
+    socklen_t len = sizeof(addr);
+    if (getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port_ = ntohs(addr.sin_port);
+    }
+  }
+  int port() const { return port_; }
+  bool Listen() { return listen(fd_.get(), 4) == 0; }
+  // The next connection, or an invalid fd after `limit` (a safety net, not a wait).
+  fs::UniqueFd Accept(std::chrono::milliseconds limit) {
+    pollfd p = {fd_.get(), POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(limit.count())) != 1) return fs::UniqueFd();
+    return fs::UniqueFd(accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  }
+
+ private:
+  fs::UniqueFd fd_;
+  int port_ = 0;
+};
+
+bool PortAccepts(int port) {
+  fs::UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  return connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+}
+
+// Regression (issue 11 §2g): a SIGTERM that came after the wait for the secondaries but before
+// the reboot still rebooted (main only knew the "waiting for secondaries" window). The process is
+// held right there: after its switch the main ECU waits for a (scripted) secondary, then purges
+// its local otaproxy's cache; the test plays that otaproxy and answers the purge only after
+// SIGTERM was taken in. The directory backend's "reboot" re-executes otaclient, which would
+// confirm slot b and keep running.
+TEST_F(OtaclientMainTest, SigtermAfterTheWaitForSecondariesPreventsTheReboot) {
+  // The image: a tiny v2 rootfs, signed, served by nginx.
+  auto pki = ota::testing::CachedTestPki("otaclient-main-test");
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  const std::filesystem::path rootfs = temp_->path() / "rootfs";
+  std::filesystem::create_directories(rootfs / "etc");
+  std::filesystem::create_directories(rootfs / "usr" / "bin");
+  ASSERT_TRUE(fs::WriteFileAtomic(rootfs / "etc" / "os-release", "v2\n").ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(rootfs / "usr" / "bin" / "tool", "#!/bin/sh\n", 0755).ok());
+  image::BuildOptions build;
+  build.rootfs = rootfs;
+  build.out_dir = temp_->path() / "image";
+  build.key_pem = pki->path("sign.key");
+  build.cert_pem = pki->path("sign.pem");
+  auto built = image::BuildImage(build);
+  ASSERT_TRUE(built.ok()) << built.status();
+  auto nginx = ota::testing::NginxServer::Start(temp_->path() / "image");
+  ASSERT_TRUE(nginx.ok()) << nginx.status();
+
+  // The secondary: UPDATING until the test says otherwise.
+  ecu::testing::ScriptedEcu sub({"ecu-sub"});
+  sub.SetStatus({ecu::testing::Entry("ecu-sub", OtaClientV2::UPDATING)});
+  int sub_port = 0;
+  std::unique_ptr<grpc::Server> sub_server = ecu::testing::Serve("127.0.0.1", &sub_port, &sub);
+  ASSERT_NE(sub_server, nullptr);
+  // The local otaproxy: nothing listens while the image downloads (so they go direct).
+  HandListener otaproxy;
+  ASSERT_GT(otaproxy.port(), 0);
+
+  WriteConfig("ecu_info.yml",
+              StrCat("format_version: 1\necu_id: ecu-main\nip_addr: 127.0.0.1\n",
+                     "available_ecu_ids: [ecu-main, ecu-sub]\nbootloader: dir\n",
+                     "secondaries:\n  - ecu_id: ecu-sub\n    ip_addr: 127.0.0.1\n    port: ",
+                     sub_port, "\n"));
+  WriteConfig("proxy_info.yml",
+              StrCat("enable_local_ota_proxy: true\n", "local_ota_proxy_listen_addr: 127.0.0.1\n",
+                     "local_ota_proxy_listen_port: ", otaproxy.port(), "\n"));
+  const std::filesystem::path slots = temp_->path() / "slots";
+  const auto port_file = temp_->path() / "otaclient.port";
+  ChildProcess daemon;
+  ASSERT_TRUE(daemon.Start(Command({"--dir-slots-root", slots.string(), "--listen-port", "0",
+                                    "--port-file", port_file.string(), "--allow-unverified-image",
+                                    "--poll-interval-active", "1", "--update-nice", "0"})));
+  const absl::StatusOr<int> bound =
+      ota::testing::WaitForPortFile(port_file, daemon.pid(), std::chrono::seconds(20));
+  ASSERT_TRUE(bound.ok()) << bound.status();
+  const int port = *bound;
+
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
+  auto stub = OtaClientV2::OtaClientService::NewStub(grpc::CreateCustomChannel(
+      StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials(), args));
+  OtaClientV2::UpdateRequest request;
+  for (const char* id : {"ecu-main", "ecu-sub"}) {
+    OtaClientV2::UpdateRequestEcu* ecu = request.add_ecu();
+    ecu->set_ecu_id(id);
+    ecu->set_version("v2");
+    ecu->set_url(nginx->get()->HttpUrl("/"));
+    ecu->set_cookies("{}");
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  context.set_wait_for_ready(true);  // the daemon may still be starting
+  OtaClientV2::UpdateResponse response;
+  const grpc::Status rpc = stub->Update(&context, request, &response);
+  ASSERT_TRUE(rpc.ok()) << rpc.error_message();
+  ASSERT_EQ(response.ecu_size(), 2);
+  for (const auto& answer : response.ecu()) {
+    ASSERT_EQ(answer.result(), OtaClientV2::NO_FAILURE) << answer.ecu_id() << answer.message();
+  }
+
+  // The switch is committed once next_boot exists; the main ECU then waits for ecu-sub.
+  const std::filesystem::path next_boot = slots / "boot" / "next_boot";
+  const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!std::filesystem::exists(next_boot) && std::chrono::steady_clock::now() < limit) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // poll interval, not a wait
+  }
+  ASSERT_TRUE(std::filesystem::exists(next_boot)) << "the update never committed its switch";
+  // ecu-sub finishes: the wait ends and the main ECU purges its otaproxy's cache (held here).
+  ASSERT_TRUE(otaproxy.Listen());
+  sub.SetStatus({ecu::testing::Entry("ecu-sub", OtaClientV2::SUCCESS)});
+  fs::UniqueFd purge = otaproxy.Accept(std::chrono::seconds(60));
+  ASSERT_TRUE(purge.valid()) << "the main ECU never purged its otaproxy after the wait";
+
+  // SIGTERM now, between the wait for secondaries and the reboot; the gRPC port closes once
+  // main has taken it in.
+  ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
+  const auto closed_limit = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (PortAccepts(port) && std::chrono::steady_clock::now() < closed_limit) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // poll interval, not a wait
+  }
+  ASSERT_FALSE(PortAccepts(port)) << "otaclient did not stop serving after SIGTERM";
+  // The purge is answered; the session goes on to where it would reboot.
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(write(purge.get(), ok.data(), ok.size()), static_cast<ssize_t>(ok.size()));
+  purge.Reset();
+
+  const ProcessResult result = daemon.Wait(std::chrono::seconds(30));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.err.find("re-executing"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("not rebooting"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("stopped"), std::string::npos) << result.err;
+  // The switch stays armed: slot b is tried at the next start, nothing confirmed it yet.
+  auto armed = fs::ReadFile(next_boot);
+  ASSERT_TRUE(armed.ok()) << armed.status();
+  EXPECT_EQ(*armed, "b");
+  auto default_slot = fs::ReadFile(slots / "boot" / "default");
+  ASSERT_TRUE(default_slot.ok()) << default_slot.status();
+  EXPECT_EQ(*default_slot, "a");
 }
 
 TEST_F(OtaclientMainTest, StartupErrorsExitOneWithTheReason) {

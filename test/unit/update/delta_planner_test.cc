@@ -1,9 +1,13 @@
 // The content-based delta against real trees: what is reused, what is hashed, what is resumed.
 #include "otaclient/update/delta_planner.h"
 
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <memory>
 #include <set>
 
 #include "otaclient/update/content_index.h"
@@ -98,6 +102,55 @@ TEST_F(DeltaPlannerTest, ReusesContentFromAnyPathAndHashesOnlySizeCandidates) {
   // The active slot is read-only for the delta.
   EXPECT_EQ(ReadFile(active_root_ / "old/name/a.bin"), moved);
   EXPECT_FALSE(std::filesystem::exists(active_root_ / ".ota-resources"));
+}
+
+// A mount this test made; unmounted (lazily if busy) when it goes, even on a failed assertion.
+class TestMount {
+ public:
+  static std::unique_ptr<TestMount> Make(const char* source, const std::filesystem::path& target,
+                                         const char* type, unsigned long flags) {
+    std::filesystem::create_directories(target);
+    if (::mount(source, target.c_str(), type, flags, nullptr) != 0) return nullptr;
+    return std::unique_ptr<TestMount>(new TestMount(target));
+  }
+  ~TestMount() { ::umount2(target_.c_str(), MNT_DETACH); }
+  TestMount(const TestMount&) = delete;
+  TestMount& operator=(const TestMount&) = delete;
+
+ private:
+  explicit TestMount(std::filesystem::path target) : target_(std::move(target)) {}
+  std::filesystem::path target_;
+};
+
+// Regression (issue 11 §2h): the active-slot scan crossed into other file systems mounted under
+// the active root (a data partition, a tmpfs, a bind mount) and reused their files as if they
+// were the slot's. It stays on the slot's file system now, like `find -xdev`.
+TEST_F(DeltaPlannerTest, StaysOnTheActiveSlotsFileSystem) {
+  if (::geteuid() != 0) GTEST_SKIP() << "SKIP: mounting needs root";
+  const std::string on_slot = Content(120, 11);   // a file of the slot itself
+  const std::string on_tmpfs = Content(130, 12);  // only on a tmpfs mounted in the slot
+  const std::string via_bind = Content(140, 13);  // only under a bind mount from /dev/shm
+  WriteFile(active_root_ / "usr/lib/kept.bin", on_slot);
+  auto tmpfs = TestMount::Make("ota-delta-test", active_root_ / "var/data", "tmpfs", 0);
+  ASSERT_NE(tmpfs, nullptr) << "mount tmpfs: " << std::strerror(errno);
+  WriteFile(active_root_ / "var/data/deep/file.bin", on_tmpfs);
+  auto shm = fs::TempDir::Create("ota-delta-bind", "/dev/shm");
+  ASSERT_TRUE(shm.ok()) << shm.status();
+  WriteFile(shm->path() / "file.bin", via_bind);
+  auto bind = TestMount::Make(shm->path().c_str(), active_root_ / "srv/bound", nullptr, MS_BIND);
+  ASSERT_NE(bind, nullptr) << "bind mount: " << std::strerror(errno);
+
+  ManifestBuilder b;
+  b.Regular("/usr/lib/kept.bin", on_slot);
+  b.Regular("/data/file.bin", on_tmpfs);
+  b.Regular("/srv/file.bin", via_bind);
+  ContentIndex index;
+  auto result = Plan(b.m, &index);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(MissingHex(*result, index), (std::set<std::string>{Hex(on_tmpfs), Hex(via_bind)}));
+  EXPECT_EQ(ReadFile(Resource(on_slot)), on_slot);
+  EXPECT_FALSE(std::filesystem::exists(Resource(on_tmpfs)));
+  EXPECT_FALSE(std::filesystem::exists(Resource(via_bind)));
 }
 
 TEST_F(DeltaPlannerTest, StopsHashingASizeOnceAllItsContentsAreFound) {

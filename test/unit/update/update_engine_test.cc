@@ -186,6 +186,51 @@ class FdAuditBoot : public boot::BootController {
   std::atomic<int>* open_at_commit_;
 };
 
+// The real controller, but its rollback check (which may block on a real backend: CBoot runs
+// nvbootctrl and mounts the other slot) waits at a gate until the test opens it.
+class CheckGatedBoot : public boot::BootController {
+ public:
+  explicit CheckGatedBoot(std::unique_ptr<boot::BootController> real) : real_(std::move(real)) {}
+  absl::StatusOr<boot::BootState> ConfirmBoot() override { return real_->ConfirmBoot(); }
+  std::filesystem::path ActiveRoot() const override { return real_->ActiveRoot(); }
+  absl::StatusOr<std::filesystem::path> PrepareStandby(
+      std::string_view version, std::span<const std::string_view> keep) override {
+    return real_->PrepareStandby(version, keep);
+  }
+  absl::Status CommitSwitch() override { return real_->CommitSwitch(); }
+  absl::Status OnUpdateFailed(boot::SlotStatus status) override {
+    return real_->OnUpdateFailed(status);
+  }
+  absl::Status CheckRollbackPossible() override {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      entered_ = true;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return open_; });
+    }
+    return real_->CheckRollbackPossible();
+  }
+  absl::Status CommitRollback() override { return real_->CommitRollback(); }
+  absl::Status Reboot() override { return real_->Reboot(); }
+
+  void WaitEntered() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return entered_; });
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::unique_ptr<boot::BootController> real_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false;
+  bool open_ = false;
+};
+
 using Clock = std::chrono::steady_clock;
 
 // Polls `condition` until it holds or `limit` has passed; returns how long it took (or nullopt).
@@ -275,6 +320,11 @@ class UpdateEngineTest : public testing::TempDirTest {
     ASSERT_TRUE(state.ok()) << state.status();
     std::unique_ptr<boot::BootController> boot = std::make_unique<FdAuditBoot>(
         std::move(*dir_boot), slots_ / "slot_b", &standby_fds_at_commit_);
+    if (gate_check_) {
+      auto gated = std::make_unique<CheckGatedBoot>(std::move(boot));
+      check_gated_boot_ = gated.get();
+      boot = std::move(gated);
+    }
     if (gate_boot_) {
       auto gated = std::make_unique<GatedBoot>(std::move(boot));
       gated_boot_ = gated.get();
@@ -406,6 +456,8 @@ class UpdateEngineTest : public testing::TempDirTest {
   PhaseWatcher watcher_;
   bool gate_boot_ = false;
   GatedBoot* gated_boot_ = nullptr;
+  bool gate_check_ = false;
+  CheckGatedBoot* check_gated_boot_ = nullptr;
   std::atomic<int> standby_fds_at_commit_{-1};
   std::atomic<int> reboots_{0};
   std::unique_ptr<UpdateEngine> engine_;
@@ -421,7 +473,7 @@ TEST_F(UpdateEngineTest, FullUpdateReusesLocalContentAndBootsTheNewSlot) {
   EXPECT_EQ(watcher_.seen(),
             (std::vector<std::string>{"ProcessingMetadata", "PreparingStandby", "CalculatingDelta",
                                       "Downloading", "Applying", "Persistents", "PostUpdate",
-                                      "Rebooting", "Committed"}));
+                                      "CommittingSwitch", "Rebooting", "Committed"}));
   EXPECT_EQ(reboots_.load(), 1);
   // CommitSwitch may unmount the standby: the session holds nothing open in it by then.
   EXPECT_EQ(standby_fds_at_commit_.load(), 0);
@@ -926,6 +978,74 @@ TEST_F(UpdateEngineTest, RollbackReturnsToThePreviousSlotAfterAnUpdate) {
   EXPECT_EQ(TreeManifest(slots_ / "slot_a"), v1_tree);
 }
 
+// Regression (issue 11 §2a): the engine keeps the time spent in each phase in a table that was
+// sized up to Failed, but leaves Aborted and RollingBack too (they come after Failed in the
+// enum): leaving them wrote past the table into the members behind it. With
+// _GLIBCXX_ASSERTIONS (every build) such an index aborts the process.
+TEST_F(UpdateEngineTest, LeavingEveryRestingPhaseKeepsThePhaseTimes) {
+  MakeSlotsAndImage(/*compress=*/false);
+  StartEngine();
+  AbortWhileHeldIn("Downloading");
+  ASSERT_TRUE(watcher_.WaitFor("Aborted"));
+  // Leaves Aborted.
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  const StatusSnapshot done = engine_->Snapshot();
+  EXPECT_GT(done.progress.total_elapsed_ms, 0u);
+  EXPECT_LE(done.progress.delta_elapsed_ms + done.progress.download_elapsed_ms +
+                done.progress.apply_elapsed_ms,
+            done.progress.total_elapsed_ms);
+  RestartEngine();  // on v2; slot a holds v1
+  watcher_.Clear();
+  // Leaves RollingBack (to Rebooting).
+  ASSERT_TRUE(engine_->StartRollback().ok());
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  const StatusSnapshot rolled = engine_->Snapshot();
+  EXPECT_EQ(rolled.status, OtaStatus::kRollbacking);
+  // A rollback is no update: no update timer runs, none was frozen by a stray write.
+  EXPECT_EQ(rolled.progress.total_elapsed_ms, 0u);
+  EXPECT_EQ(rolled.progress.delta_elapsed_ms, 0u);
+}
+
+// Regression (issue 11 §2d): StartRollback ran the boot controller's CheckRollbackPossible (CBoot:
+// nvbootctrl plus mounting the standby) on the gRPC handler's thread under control_mu_, so a
+// blocking check held the Rollback call (and every later Update) for as long as it took.
+TEST_F(UpdateEngineTest, RollbackAcksPromptlyWhileTheBootCheckBlocks) {
+  gate_check_ = true;
+  StartEngine({}, [](const http::FetcherConfig&) { return std::make_unique<NotFoundFetcher>(); });
+  const Clock::time_point asked = Clock::now();
+  auto answer = std::async(std::launch::async, [&] { return engine_->StartRollback(); });
+  if (answer.wait_for(std::chrono::seconds(1)) != std::future_status::ready) {
+    check_gated_boot_->Open();  // let the blocked call end before failing
+    answer.wait();
+    FAIL() << "Rollback waited for the boot controller's check";
+  }
+  ASSERT_TRUE(answer.get().ok());
+  EXPECT_LT(Clock::now() - asked, std::chrono::seconds(1));
+  check_gated_boot_->WaitEntered();  // the check runs, on the rollback thread
+  EXPECT_EQ(engine_->Snapshot().status, OtaStatus::kRollbacking);
+  absl::Status busy = engine_->StartUpdate(Request());
+  EXPECT_EQ(busy.code(), absl::StatusCode::kFailedPrecondition) << busy;
+  EXPECT_NE(busy.message().find("a rollback is in progress"), absl::string_view::npos) << busy;
+  EXPECT_EQ(engine_->Abort().message(), "a rollback is in progress; it cannot be aborted");
+  EXPECT_EQ(engine_->StartRollback().code(), absl::StatusCode::kFailedPrecondition);
+  // The check refuses (slot b never held an image): the rollback's result in Status.
+  check_gated_boot_->Open();
+  ASSERT_TRUE(watcher_.WaitFor("Failed"));
+  StatusSnapshot refused = engine_->Snapshot();
+  EXPECT_EQ(refused.status, OtaStatus::kRollbackFailure);
+  EXPECT_EQ(refused.failure_type, static_cast<int>(FailureKind::kRecoverable));
+  EXPECT_NE(refused.failure_reason.find("cannot roll back: rollback not possible: slot b"),
+            std::string::npos)
+      << refused.failure_reason;
+  // A check that answers at once still refuses synchronously, and nothing changes.
+  absl::Status again = engine_->StartRollback();
+  EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition) << again;
+  EXPECT_NE(again.message().find("slot b has status (none)"), absl::string_view::npos) << again;
+  EXPECT_EQ(engine_->Snapshot().status, OtaStatus::kRollbackFailure);
+  EXPECT_EQ(engine_->Snapshot().failure_reason, refused.failure_reason);
+}
+
 TEST_F(UpdateEngineTest, RollbackFailureIsReportedAndRollbackWithoutRebootStopsAtTheSwitch) {
   MakeSlotsAndImage(/*compress=*/false);
   StartEngine();
@@ -972,6 +1092,7 @@ TEST(SessionPhaseTest, TransitionTable) {
                                 P::kApplying,
                                 P::kPersistents,
                                 P::kPostUpdate,
+                                P::kCommittingSwitch,
                                 P::kRebooting,
                                 P::kCommitted};
   for (size_t i = 0; i + 1 < happy.size(); ++i) {
@@ -980,7 +1101,7 @@ TEST(SessionPhaseTest, TransitionTable) {
     EXPECT_EQ(TransitionAllowed(happy[i + 1], happy[i]), i == 0) << SessionPhaseName(happy[i + 1]);
   }
   for (P p : {P::kProcessingMetadata, P::kPreparingStandby, P::kCalculatingDelta, P::kDownloading,
-              P::kApplying, P::kPersistents, P::kPostUpdate}) {
+              P::kApplying, P::kPersistents, P::kPostUpdate, P::kCommittingSwitch}) {
     EXPECT_TRUE(TransitionAllowed(p, P::kFailed)) << SessionPhaseName(p);
     EXPECT_TRUE(IsBusy(p));
   }
@@ -998,15 +1119,30 @@ TEST(SessionPhaseTest, TransitionTable) {
         P::kDownloading, P::kApplying, P::kPersistents, P::kPostUpdate}) {
     EXPECT_TRUE(TransitionAllowed(p, P::kAborted)) << SessionPhaseName(p);
   }
-  for (P p : {P::kIdle, P::kFailed, P::kRebooting, P::kCommitted, P::kRollingBack}) {
+  for (P p : {P::kIdle, P::kFailed, P::kCommittingSwitch, P::kRebooting, P::kCommitted,
+              P::kRollingBack}) {
     EXPECT_FALSE(TransitionAllowed(p, P::kAborted)) << SessionPhaseName(p);
+  }
+  // The point of no return is a phase of its own: no way around it to the reboot.
+  EXPECT_FALSE(TransitionAllowed(P::kPostUpdate, P::kRebooting));
+  EXPECT_FALSE(TransitionAllowed(P::kPostUpdate, P::kCommitted));
+  EXPECT_TRUE(IsBusy(P::kCommittingSwitch));
+  // Every phase has a name, and the sentinel is no phase.
+  for (size_t i = 0; i < kSessionPhaseCount; ++i) {
+    EXPECT_NE(SessionPhaseName(static_cast<P>(i)), "Unknown") << i;
+    EXPECT_FALSE(TransitionAllowed(static_cast<P>(i), P::kCount)) << i;
+    EXPECT_FALSE(TransitionAllowed(P::kCount, static_cast<P>(i))) << i;
   }
   EXPECT_FALSE(IsBusy(P::kAborted));
   EXPECT_TRUE(TransitionAllowed(P::kAborted, P::kValidatingRequest));
-  // Rollback: only from rest, only forward to the switch.
+  // Rollback: only from rest, through the check, only forward to the switch.
   for (P p : {P::kIdle, P::kFailed, P::kAborted}) {
-    EXPECT_TRUE(TransitionAllowed(p, P::kRollingBack)) << SessionPhaseName(p);
+    EXPECT_TRUE(TransitionAllowed(p, P::kCheckingRollback)) << SessionPhaseName(p);
+    EXPECT_TRUE(TransitionAllowed(P::kCheckingRollback, p)) << SessionPhaseName(p);
+    EXPECT_FALSE(TransitionAllowed(p, P::kRollingBack)) << SessionPhaseName(p);
   }
+  EXPECT_TRUE(TransitionAllowed(P::kCheckingRollback, P::kRollingBack));
+  EXPECT_TRUE(IsBusy(P::kCheckingRollback));
   for (P p : {P::kDownloading, P::kCommitted, P::kValidatingRequest}) {
     EXPECT_FALSE(TransitionAllowed(p, P::kRollingBack)) << SessionPhaseName(p);
   }
