@@ -53,7 +53,7 @@ uint64_t Flight::VisibleLocked() const {
   return written_ > 0 ? written_ - 1 : 0;
 }
 
-void Flight::WakeAll(std::vector<Waker> waiters) {
+void Flight::WakeAll(const std::vector<Waker>& waiters) {
   for (const Waker& w : waiters) w.Wake();
 }
 
@@ -67,7 +67,7 @@ void Flight::Finish(State state, std::string failure, int failure_status) {
     failure_status_ = failure_status;
     waiters.swap(waiters_);
   }
-  WakeAll(std::move(waiters));
+  WakeAll(waiters);
 }
 
 bool Flight::OnHead(const UpstreamHead& h) {
@@ -82,7 +82,7 @@ bool Flight::OnHead(const UpstreamHead& h) {
     if (!passthrough_) state_ = State::kStreaming;
     waiters.swap(waiters_);
   }
-  WakeAll(std::move(waiters));
+  WakeAll(waiters);
   return true;
 }
 
@@ -115,7 +115,7 @@ UpstreamSink::Take Flight::OnBody(std::string_view data) {
     // Waking every client per network read costs more than it gains: batch the wake-ups.
     if (offset_ - notified_ >= kNotifyBytes) waiters = TakeWaitersForNewBytesLocked();
   }
-  WakeAll(std::move(waiters));
+  WakeAll(waiters);
   return Take::kTaken;
 }
 
@@ -125,7 +125,7 @@ void Flight::OnBurstEnd() {
     std::lock_guard lock(mu_);
     if (offset_ > notified_) waiters = TakeWaitersForNewBytesLocked();
   }
-  WakeAll(std::move(waiters));
+  WakeAll(waiters);
 }
 
 std::vector<Waker> Flight::TakeWaitersForNewBytesLocked() {

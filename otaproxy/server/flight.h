@@ -76,7 +76,7 @@ class Flight : public UpstreamSink {
   void Finish(State state, std::string failure, int failure_status);
   uint64_t VisibleLocked() const;
   // Wakes the registered clients (called without mu_).
-  void WakeAll(std::vector<Waker> waiters);
+  void WakeAll(const std::vector<Waker>& waiters);
   // Takes the registered clients when `offset_` has new bytes for them (mu_ held).
   std::vector<Waker> TakeWaitersForNewBytesLocked();
 

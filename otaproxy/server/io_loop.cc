@@ -19,7 +19,7 @@ constexpr uint64_t kWakeId = 1;
 constexpr uint64_t kListenId = 2;
 constexpr int kMaxEvents = 128;
 // recv() buffer shared by the loop's connections (a request is copied out of it).
-constexpr size_t kScratchBytes = 16 * 1024;
+constexpr size_t kScratchBytes = size_t{16} * 1024;
 
 }  // namespace
 

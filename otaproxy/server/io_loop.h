@@ -33,9 +33,9 @@ using Request = boost::beast::http::request<boost::beast::http::empty_body>;
 using Clock = std::chrono::steady_clock;
 
 struct ConnectionOptions {
-  size_t header_limit = 16 * 1024;  // request line + headers; beyond: 431
-  int idle_timeout_s = 60;          // waiting for a request
-  int send_timeout_s = 60;          // client not taking bytes
+  size_t header_limit = size_t{16} * 1024;  // request line + headers; beyond: 431
+  int idle_timeout_s = 60;                  // waiting for a request
+  int send_timeout_s = 60;                  // client not taking bytes
 };
 
 // Answers requests (the server). Runs on the connection's I/O thread.

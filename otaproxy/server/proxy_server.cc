@@ -275,7 +275,7 @@ std::unique_ptr<ResponseSource> ProxyServer::Impl::ServeFromFlight(
                                             if (it != flights.end() && it->second.get() == &f)
                                               flights.erase(it);
                                           });
-        temp.reset();
+        temp = std::nullopt;  // handed to the flight
         flights.emplace(key, flight);
       }
     }

@@ -217,6 +217,8 @@ void UpstreamClient::StartTransfer(Command& command) {
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, t.get());
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Transfer::OnBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, t.get());
+  // The id, not the pointer, round-trips through curl: a finished transfer is looked up by it.
+  // NOLINTNEXTLINE(performance-no-int-to-ptr)
   curl_easy_setopt(curl, CURLOPT_PRIVATE, reinterpret_cast<void*>(t->id));
   const CURLMcode rc = curl_multi_add_handle(multi_.get(), curl);
   if (rc != CURLM_OK) {
