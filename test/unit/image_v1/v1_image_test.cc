@@ -369,6 +369,27 @@ TEST_F(V1ImageTest, BundleIsFetchedOnceForManyMembersAndNotAtAllForNone) {
   EXPECT_FALSE(dupes(none.urls));
 }
 
+// Plain (not "+zstd") file and resource tables, as an unfinalized image carries them: read the
+// same way, every content rebuilt.
+TEST_F(V1ImageTest, PlainTablesAreReadToo) {
+  const stdfs::path image =
+      Build("plain", [](v1::V1BuildOptions& o) { o.compress_tables = false; });
+  auto index = fs::ReadFile(image / "index.json");
+  ASSERT_TRUE(index.ok());
+  EXPECT_THAT(*index, HasSubstr("resource_table.v1.sqlite3\""));
+  EXPECT_THAT(*index, ::testing::Not(HasSubstr("+zstd")));
+  auto img = Open(image, tmp_->path() / "certs");
+  ASSERT_TRUE(img.ok()) << img.status();
+  EXPECT_EQ(img->manifest.regulars.size(), 28u);
+  uint64_t bytes = 0;
+  ASSERT_TRUE(FetchAll(*img, tmp_->path() / "res", tmp_->path() / "work", &bytes).ok());
+  auto big = fs::ReadFile(root_ / "opt/big.bin");
+  ASSERT_TRUE(big.ok());
+  auto rebuilt = fs::ReadFile(tmp_->path() / "res" / crypto::ToHex(crypto::Sha256Of(*big)));
+  ASSERT_TRUE(rebuilt.ok());
+  EXPECT_EQ(*rebuilt, *big);
+}
+
 TEST_F(V1ImageTest, IntermediatesSurviveAFailedFetchAndAreNotDownloadedAgain) {
   const stdfs::path image = Build("img");
   auto img = Open(image, tmp_->path() / "certs");
