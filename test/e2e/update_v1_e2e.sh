@@ -11,7 +11,8 @@
 #   update_v1_e2e.sh failures  foreign root, missing intermediate, tampered index.json, tampered
 #                              metadata blob, future iat, a payload for another architecture,
 #                              no payload for (ECU, dev): each FAILURE RECOVERABLE before the
-#                              standby is touched; a tampered resource blob: FAILURE, no switch
+#                              standby is touched; a tampered resource blob: FAILURE, no switch;
+#                              the prd-only image installs with --release-key prd
 #   update_v1_e2e.sh resume    server down mid-download, then the next update succeeds without
 #                              fetching again the blobs verified before
 set -euo pipefail
@@ -144,7 +145,7 @@ failures)
   [[ $(uname -m) == aarch64 ]] && other_arch=x86_64
   build_image_v1 v2x other-arch --ecu-ids ecu2 --architecture "$other_arch"
   expect_refusal "another architecture" "$https/other-arch" "is for $other_arch"
-  build_image_v1 v2x prd-only --ecu-ids ecu2 --release-key prd
+  build_image_v1 v2x prd-only --ecu-ids ecu2,ecu4 --release-key prd
   expect_refusal "only a prd payload" "$https/prd-only" 'no image for ECU "ecu2"'
   # A resource blob tampered with: found while downloading, after the standby was prepared.
   cp -a "$E2E_WORK/www/v2x" "$E2E_WORK/www/bad-resource"
@@ -154,6 +155,11 @@ failures)
   [[ -f "$victim" ]] || fail "new-in-v2/file20.bin is not a plain blob of the image"
   printf 'garbage' | dd of="$victim" bs=1 seek=10 conv=notrunc status=none
   expect_refusal "tampered resource blob" "$https/bad-resource" 'sha256 mismatch' prepared
+  # The prd-only image installs on an ECU whose daemon runs with --release-key prd.
+  setup_ecu ecu4 v1 v1
+  start_otaclient ecu4 --release-key prd
+  request_update ecu4 v2 "$https/prd-only" '{}' >/dev/null || fail "prd update not accepted"
+  assert_tree_on ecu4 b v2 "$expected_tree_v2x"
   ;;
 
 resume)
