@@ -21,6 +21,7 @@
 #include "common/fs/fs.h"
 #include "common/http/curl_fetcher.h"
 #include "common/log/log.h"
+#include "common/util/memory.h"
 #include "common/util/strings.h"
 #include "otaclient/boot/boot_factory.h"
 #include "otaclient/boot/dir_boot_controller.h"
@@ -277,6 +278,8 @@ std::string_view OtaStatusName(ota::boot::SlotStatus status) {
 int main(int argc, char** argv) {
   const Flags flags = ParseFlags(argc, argv);
   ota::log::SetMinLevel(flags.log_level);
+  // Weeks of idling between updates: what a burst of requests or an update allocated goes back.
+  ota::TuneAllocatorForDaemon(/*max_arenas=*/4);
 
   // SIGTERM/SIGINT only write to a pipe; the main thread waits on it and shuts down outside
   // signal context. A handler (not a blocked mask + sigwait) keeps the signal mask that child

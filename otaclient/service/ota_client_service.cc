@@ -11,6 +11,7 @@
 
 #include "common/log/log.h"
 #include "common/util/errors.h"
+#include "common/util/memory.h"
 #include "common/util/strings.h"
 #include "otaclient/ecu/fanout.h"
 #include "otaclient/service/request_limits.h"
@@ -40,6 +41,15 @@ grpc::Status Refused(std::string_view rpc, const absl::Status& why) {
   log::Warning("request refused", {{"rpc", rpc}, {"reason", std::string(why.message())}});
   return {grpc::StatusCode::INVALID_ARGUMENT, std::string(why.message())};
 }
+
+// Update, ClientUpdate, Abort and Rollback are rare and may carry large (or hostile) requests:
+// the memory they took goes back when the call is answered.
+struct ReleaseMemoryAfterCall {
+  ReleaseMemoryAfterCall() = default;
+  ReleaseMemoryAfterCall(const ReleaseMemoryAfterCall&) = delete;
+  ReleaseMemoryAfterCall& operator=(const ReleaseMemoryAfterCall&) = delete;
+  ~ReleaseMemoryAfterCall() { ReleaseFreeMemory(); }
+};
 
 // One log line per ECU answer that is not a plain success (the successes are logged by the ECU
 // that took them).
@@ -168,6 +178,7 @@ void OtaClientServiceImpl::LocalUpdate(const OtaClientV2::UpdateRequest& request
 grpc::Status OtaClientServiceImpl::Update(grpc::ServerContext* /*context*/,
                                           const OtaClientV2::UpdateRequest* request,
                                           OtaClientV2::UpdateResponse* response) {
+  const ReleaseMemoryAfterCall release_memory;
   if (absl::Status bad = CheckUpdateRequest(*request); !bad.ok()) return Refused("Update", bad);
   FanOut<OtaClientV2::UpdateRequest, OtaClientV2::UpdateResponse>(
       "Update", "update", *tree_, &ecu::EcuTree::Update, *request, response,
@@ -178,6 +189,7 @@ grpc::Status OtaClientServiceImpl::Update(grpc::ServerContext* /*context*/,
 grpc::Status OtaClientServiceImpl::ClientUpdate(grpc::ServerContext* /*context*/,
                                                 const OtaClientV2::UpdateRequest* request,
                                                 OtaClientV2::UpdateResponse* response) {
+  const ReleaseMemoryAfterCall release_memory;
   if (absl::Status bad = CheckUpdateRequest(*request); !bad.ok()) {
     return Refused("ClientUpdate", bad);
   }
@@ -214,6 +226,7 @@ void OtaClientServiceImpl::LocalAbort(const OtaClientV2::AbortRequest& request,
 grpc::Status OtaClientServiceImpl::Abort(grpc::ServerContext* /*context*/,
                                          const OtaClientV2::AbortRequest* request,
                                          OtaClientV2::AbortResponse* response) {
+  const ReleaseMemoryAfterCall release_memory;
   if (absl::Status bad = CheckAbortRequest(*request); !bad.ok()) return Refused("Abort", bad);
   FanOut<OtaClientV2::AbortRequest, OtaClientV2::AbortResponse>(
       "Abort", "abort", *tree_, &ecu::EcuTree::Abort, *request, response,
@@ -242,6 +255,7 @@ void OtaClientServiceImpl::LocalRollback(const OtaClientV2::RollbackRequest& req
 grpc::Status OtaClientServiceImpl::Rollback(grpc::ServerContext* /*context*/,
                                             const OtaClientV2::RollbackRequest* request,
                                             OtaClientV2::RollbackResponse* response) {
+  const ReleaseMemoryAfterCall release_memory;
   if (absl::Status bad = CheckRollbackRequest(*request); !bad.ok()) return Refused("Rollback", bad);
   FanOut<OtaClientV2::RollbackRequest, OtaClientV2::RollbackResponse>(
       "Rollback", "rollback", *tree_, &ecu::EcuTree::Rollback, *request, response,

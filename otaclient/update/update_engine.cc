@@ -17,6 +17,7 @@
 #include "common/http/fetcher.h"
 #include "common/log/log.h"
 #include "common/util/errors.h"
+#include "common/util/memory.h"
 #include "common/util/strings.h"
 #include "otaclient/update/background_priority.h"
 #include "otaclient/update/progress.h"
@@ -175,6 +176,7 @@ class UpdateEngineImpl final : public UpdateEngine {
     worker_ = std::thread([this, request] {
       LowerWorkerPriority();
       RunSession(request);
+      ReleaseFreeMemory();  // a 300k-entry session's tables and buffers
     });
     return absl::OkStatus();
   }

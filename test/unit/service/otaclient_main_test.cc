@@ -8,7 +8,10 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -104,6 +107,93 @@ TEST_F(OtaclientMainTest, ServesStatusAndStopsOnSigterm) {
   EXPECT_TRUE(std::filesystem::is_directory(temp_->path() / "slots" / "slot_a"));
   // Stopped: the port file is gone with the listener.
   EXPECT_FALSE(std::filesystem::exists(port_file));
+}
+
+// Resident memory of a process in KiB (VmRSS), or -1.
+long ResidentKib(pid_t pid) {
+  std::ifstream status(StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmRSS:")) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return -1;
+}
+
+// Issue 17: hostile requests (megabytes of URL or version, ten thousand entries) and a burst of
+// 128 concurrent Status callers used to leave the idle daemon at 92-103 MiB. All are refused or
+// answered, and the memory comes back: idle RSS stays under 40 MiB.
+TEST_F(OtaclientMainTest, IdleMemoryComesBackAfterHostileRequests) {
+  WriteConfig("ecu_info.yml",
+              "format_version: 1\necu_id: main\nip_addr: 127.0.0.1\nbootloader: dir\n");
+  WriteConfig("proxy_info.yml", "enable_local_ota_proxy: false\n");
+  const auto port_file = temp_->path() / "otaclient.port";
+  ChildProcess daemon;
+  ASSERT_TRUE(daemon.Start(
+      Command({"--dir-slots-root", (temp_->path() / "slots").string(), "--listen-port", "0",
+               "--port-file", port_file.string(), "--no-reboot", "--allow-unverified-image"})));
+  const absl::StatusOr<int> port =
+      ota::testing::WaitForPortFile(port_file, daemon.pid(), std::chrono::seconds(20));
+  ASSERT_TRUE(port.ok()) << port.status() << daemon.Wait().err;
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
+  args.SetMaxSendMessageSize(64 << 20);
+  auto stub = OtaClientV2::OtaClientService::NewStub(grpc::CreateCustomChannel(
+      StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials(), args));
+  const auto update = [&](const OtaClientV2::UpdateRequest& request) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    OtaClientV2::UpdateResponse response;
+    return stub->Update(&context, request, &response).error_code();
+  };
+  const long started_kib = ResidentKib(daemon.pid());
+  for (int round = 0; round < 3; ++round) {
+    OtaClientV2::UpdateRequest huge_url;
+    auto* entry = huge_url.add_ecu();
+    entry->set_ecu_id("main");
+    entry->set_version("2");
+    entry->set_url("http://127.0.0.1/" + std::string(3 << 20, 'a'));
+    EXPECT_EQ(update(huge_url), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    entry->set_url("http://127.0.0.1/" + std::string(900 << 10, 'a'));
+    EXPECT_EQ(update(huge_url), grpc::StatusCode::INVALID_ARGUMENT);
+    entry->set_url("http://127.0.0.1/img");
+    entry->set_version(std::string(3 << 20, 'v'));
+    EXPECT_EQ(update(huge_url), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    OtaClientV2::UpdateRequest many;
+    for (int i = 0; i < 10000; ++i) {
+      auto* e = many.add_ecu();
+      e->set_ecu_id(StrCat("ecu-", i));
+      e->set_version("2");
+      e->set_url("http://127.0.0.1/img");
+    }
+    EXPECT_EQ(update(many), grpc::StatusCode::INVALID_ARGUMENT);
+    std::vector<std::thread> callers;
+    std::atomic<int> failed{0};
+    for (int c = 0; c < 128; ++c) {
+      callers.emplace_back([&] {
+        for (int i = 0; i < 8; ++i) {
+          grpc::ClientContext context;
+          context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+          OtaClientV2::StatusResponse response;
+          if (!stub->Status(&context, {}, &response).ok()) failed++;
+        }
+      });
+    }
+    for (std::thread& t : callers) t.join();
+    EXPECT_EQ(failed.load(), 0);
+  }
+  // Still serving, and idle.
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  OtaClientV2::StatusResponse status;
+  ASSERT_TRUE(stub->Status(&context, {}, &status).ok());
+  EXPECT_EQ(status.ecu_v2(0).ota_status(), OtaClientV2::INITIALIZED);
+  const long idle_kib = ResidentKib(daemon.pid());
+  EXPECT_GT(idle_kib, 0);
+  EXPECT_LT(idle_kib, 40 * 1024) << "started at " << started_kib << " KiB";
+  std::cerr << "otaclient RSS: started " << started_kib << " KiB, after the hostile set "
+            << idle_kib << " KiB\n";
+  ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
+  EXPECT_EQ(daemon.Wait().exit_code, 0);
 }
 
 // A TCP listener on 127.0.0.1 the test controls by hand: bound first (nothing listens), then
