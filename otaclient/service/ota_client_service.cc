@@ -116,6 +116,26 @@ OtaClientServiceImpl::OtaClientServiceImpl(update::UpdateEngine& engine, Service
   }
 }
 
+template <typename Request, typename Response>
+bool OtaClientServiceImpl::RefusedForEcuInfo(std::string_view rpc, const Request& request,
+                                             Response* response) const {
+  if (config_.ecu_info_error.ok()) return false;
+  const std::string message =
+      StrCat("ECU ", config_.ecu_id, " refuses ", rpc, ": ecu_info is unusable (",
+             config_.ecu_info_error.message(), "); fix it and restart otaclient");
+  for (const auto& entry : request.ecu()) {
+    auto* answer = response->add_ecu();
+    answer->set_ecu_id(entry.ecu_id());
+    answer->set_result(OtaClientV2::UNRECOVERABLE);
+    answer->set_message(message);
+  }
+  log::Error(StrCat(rpc, " refused: ecu_info is unusable"),
+             {{"request_id", request.request_id()},
+              {"entries", std::to_string(request.ecu_size())},
+              {"error", std::string(config_.ecu_info_error.message())}});
+  return true;
+}
+
 void OtaClientServiceImpl::LocalUpdate(const OtaClientV2::UpdateRequest& request,
                                        OtaClientV2::UpdateResponse* response) {
   const std::string& request_id = request.request_id();
@@ -160,6 +180,7 @@ void OtaClientServiceImpl::LocalUpdate(const OtaClientV2::UpdateRequest& request
 grpc::Status OtaClientServiceImpl::Update(grpc::ServerContext* /*context*/,
                                           const OtaClientV2::UpdateRequest* request,
                                           OtaClientV2::UpdateResponse* response) {
+  if (RefusedForEcuInfo("Update", *request, response)) return grpc::Status::OK;
   FanOut<OtaClientV2::UpdateRequest, OtaClientV2::UpdateResponse>(
       "Update", "update", *tree_, &ecu::EcuTree::Update, *request, response,
       [this](const auto& forwarded, auto* out) { LocalUpdate(forwarded, out); });
@@ -169,6 +190,7 @@ grpc::Status OtaClientServiceImpl::Update(grpc::ServerContext* /*context*/,
 grpc::Status OtaClientServiceImpl::ClientUpdate(grpc::ServerContext* /*context*/,
                                                 const OtaClientV2::UpdateRequest* request,
                                                 OtaClientV2::UpdateResponse* response) {
+  if (RefusedForEcuInfo("ClientUpdate", *request, response)) return grpc::Status::OK;
   for (const OtaClientV2::UpdateRequestEcu& entry : request->ecu()) {
     OtaClientV2::UpdateResponseEcu* answer = response->add_ecu();
     answer->set_ecu_id(entry.ecu_id());
@@ -182,26 +204,28 @@ grpc::Status OtaClientServiceImpl::ClientUpdate(grpc::ServerContext* /*context*/
 
 void OtaClientServiceImpl::LocalAbort(const OtaClientV2::AbortRequest& request,
                                       OtaClientV2::AbortResponse* response) {
-  AnswerOwnEntries(config_.ecu_id, request, response, OtaClientV2::ABORT_FAILURE,
-                   [&](const OtaClientV2::AbortRequestEcu&, OtaClientV2::AbortResponseEcu* answer) {
-                     const absl::Status aborted = engine_.Abort();
-                     if (aborted.ok()) {
-                       answer->set_result(OtaClientV2::ABORT_NO_FAILURE);
-                       log::Info("abort accepted", {{"request_id", request.request_id()}});
-                     } else {
-                       answer->set_result(OtaClientV2::ABORT_FAILURE);
-                       answer->set_message(StrCat("ECU ", config_.ecu_id, ": ", aborted.message()));
-                       log::Warning("abort refused",
-                                    {{"request_id", request.request_id()},
-                                     {"code", absl::StatusCodeToString(aborted.code())},
-                                     {"reason", answer->message()}});
-                     }
-                   });
+  // Like the Python client: this ECU is aborted whatever the request lists (even nothing), and
+  // answers once, with the engine's message either way.
+  OtaClientV2::AbortResponseEcu* answer = response->add_ecu();
+  answer->set_ecu_id(config_.ecu_id);
+  const absl::StatusOr<std::string> aborted = engine_.Abort();
+  if (aborted.ok()) {
+    answer->set_result(OtaClientV2::ABORT_NO_FAILURE);
+    answer->set_message(*aborted);
+    log::Info("abort accepted", {{"request_id", request.request_id()}, {"answer", *aborted}});
+  } else {
+    answer->set_result(OtaClientV2::ABORT_FAILURE);
+    answer->set_message(std::string(aborted.status().message()));
+    log::Info("abort refused", {{"request_id", request.request_id()},
+                                {"code", absl::StatusCodeToString(aborted.status().code())},
+                                {"reason", answer->message()}});
+  }
 }
 
 grpc::Status OtaClientServiceImpl::Abort(grpc::ServerContext* /*context*/,
                                          const OtaClientV2::AbortRequest* request,
                                          OtaClientV2::AbortResponse* response) {
+  // Every direct secondary gets it too, whatever it lists (ecu_tree.h, Abort).
   FanOut<OtaClientV2::AbortRequest, OtaClientV2::AbortResponse>(
       "Abort", "abort", *tree_, &ecu::EcuTree::Abort, *request, response,
       [this](const auto& forwarded, auto* out) { LocalAbort(forwarded, out); });
@@ -229,6 +253,7 @@ void OtaClientServiceImpl::LocalRollback(const OtaClientV2::RollbackRequest& req
 grpc::Status OtaClientServiceImpl::Rollback(grpc::ServerContext* /*context*/,
                                             const OtaClientV2::RollbackRequest* request,
                                             OtaClientV2::RollbackResponse* response) {
+  if (RefusedForEcuInfo("Rollback", *request, response)) return grpc::Status::OK;
   FanOut<OtaClientV2::RollbackRequest, OtaClientV2::RollbackResponse>(
       "Rollback", "rollback", *tree_, &ecu::EcuTree::Rollback, *request, response,
       [this](const auto& forwarded, auto* out) { LocalRollback(forwarded, out); });
