@@ -99,10 +99,12 @@ OtaClientV2::FailureType FailureTypeOf(const absl::Status& status) {
 std::string GenerateRequestId() {
   static constexpr char kHex[] = "0123456789abcdef";
   std::random_device device;
-  uint64_t bits = (static_cast<uint64_t>(device()) << 32) | device();
-  std::string id(16, '0');
-  for (int i = 15; i >= 0; --i, bits >>= 4) id[i] = kHex[bits & 0xf];
-  return id;
+  uint32_t bits = device();
+  std::string random(8, '0');
+  for (int i = 7; i >= 0; --i, bits >>= 4) random[i] = kHex[bits & 0xf];
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  return StrCat(now.count(), "-", random);
 }
 
 OtaClientServiceImpl::OtaClientServiceImpl(update::UpdateEngine& engine, ServiceConfig config,

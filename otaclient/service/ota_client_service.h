@@ -35,7 +35,8 @@ struct ServiceConfig {
   absl::Status ecu_info_error;
 };
 
-// A fresh random request id (16 lowercase hex digits) for requests that arrive without one.
+// A fresh request id for requests that arrive without one, in the Python client's format:
+// "<unix seconds>-<8 random lowercase hex digits>".
 std::string GenerateRequestId();
 
 class OtaClientServiceImpl final : public OtaClientV2::OtaClientService::Service {
