@@ -531,11 +531,20 @@ absl::StatusOr<std::vector<Entry>> MappingEntries(const Field& mapping, const Pa
       ctx.Warn(key_mark, path,
                StrCat("repeated key (first given at line ", previous->second,
                       "); this later value is used, as the Python client does"));
-      std::erase_if(entries, [&](const Entry& entry) { return entry.key == name; });
     }
     entries.push_back(Entry{name, Field{std::move(path), value, key_mark}});
   }
-  return entries;
+  if (entries.size() == first_line_of_key.size()) return entries;
+  // Keep each key's last occurrence, in its place. (Built anew: YAML::Node's assignment may
+  // throw, so no erase/assignment of entries.)
+  std::map<std::string, size_t> last_of_key;
+  for (size_t i = 0; i < entries.size(); ++i) last_of_key[entries[i].key] = i;
+  std::vector<Entry> kept;
+  kept.reserve(last_of_key.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (last_of_key[entries[i].key] == i) kept.push_back(entries[i]);
+  }
+  return kept;
 }
 
 absl::StatusOr<std::vector<Field>> SequenceElements(const Field& sequence,
