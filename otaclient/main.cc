@@ -66,7 +66,7 @@ The OTA update daemon of one ECU: serves OtaClientV2.OtaClientService on <ecu_in
 
 Multi-ECU (ecu_info `secondaries`; durations in seconds, decimals allowed):
   --secondary-timeout S     deadline of a forwarded Update/Abort/Rollback and of a Status poll
-                            of a direct secondary (default 5)
+                            of a direct secondary (default 6, as the Python client)
   --poll-interval-active S  Status poll of the secondaries while any ECU of the tree is in an
                             update (default 1)
   --poll-interval-idle S    Status poll of the secondaries otherwise (default 10)

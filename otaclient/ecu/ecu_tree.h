@@ -59,8 +59,9 @@ namespace ota::ecu {
 struct EcuTreeOptions {
   std::string self_ecu_id;
   std::vector<config::SecondaryEcu> children;
-  std::chrono::milliseconds forward_timeout{5000};  // per forwarded Update/Abort/Rollback
-  std::chrono::milliseconds status_timeout{3000};   // per Status poll of a child
+  // The Python client's 6 s (WAITING_SUBECU_ACK_REQ_TIMEOUT and its Status poll deadline).
+  std::chrono::milliseconds forward_timeout{6000};  // per forwarded Update/Abort/Rollback
+  std::chrono::milliseconds status_timeout{6000};   // per Status poll of a child
   std::chrono::milliseconds poll_interval_active{1000};
   std::chrono::milliseconds poll_interval_idle{10000};
   // nullopt: three times the poll interval in force (active or idle).
