@@ -27,11 +27,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// How long Rollback waits for the boot controller's check before acknowledging: a check that
-// answers within it (a few small files) is refused synchronously, a slower one (nvbootctrl, a
-// mount) reports its refusal in Status instead.
-constexpr std::chrono::milliseconds kRollbackCheckWait{300};
-
 uint64_t MillisBetween(Clock::time_point from, Clock::time_point to) {
   if (to <= from) return 0;
   return static_cast<uint64_t>(
@@ -257,7 +252,7 @@ class UpdateEngineImpl final : public UpdateEngine {
     // A check that answers at once (the directory and GRUB backends read a few small files)
     // still refuses here; a slower one does not hold the caller: the rollback is acknowledged
     // and a refusal becomes its result in Status (ROLLBACK_FAILURE with the reason).
-    rollback_cv_.wait_for(lock, kRollbackCheckWait,
+    rollback_cv_.wait_for(lock, options_.rollback_check_wait,
                           [&] { return phase_ != SessionPhase::kCheckingRollback; });
     rollback_answered_ = true;
     if (rollback_refusal_.has_value()) return *std::exchange(rollback_refusal_, std::nullopt);

@@ -2,6 +2,7 @@
 // state machine in update_session.h. The gRPC service talks only to this class.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -85,6 +86,12 @@ struct EngineOptions {
   // Nice value of the session and rollback threads and everything they start (0..19, 0 = as the
   // service); their I/O priority drops to best-effort 7 with it (background_priority.h).
   int worker_nice = 10;
+  // How long StartRollback waits for the boot controller's check before acknowledging: a check
+  // that answers within it (a few small files) is refused synchronously, a slower one (nvbootctrl,
+  // a mount) reports its refusal in Status instead (ROLLBACK_FAILURE). The wait ends as soon as
+  // the check answers. Tests about the refusal itself raise it, so that a loaded machine cannot
+  // turn the synchronous refusal into the Status one.
+  std::chrono::milliseconds rollback_check_wait{300};
   // TEST ONLY, never set in production: called on the session thread right after each phase
   // transition the session makes (names from update_session.h: "ProcessingMetadata", ...,
   // "Committed", "Failed", "Aborted"; a rollback reports "Rebooting", "Committed" or "Failed").

@@ -26,8 +26,9 @@
 //                                               ROLLBACK_FAILURE with the reason)
 //   CheckingRollback runs boot->CheckRollbackPossible() on the rollback thread, never on the
 //   caller's (a gRPC handler): CBoot's check runs nvbootctrl and mounts the other slot.
-//   StartRollback waits for its verdict a short while (kRollbackCheckWait, 300 ms): a quick
-//   refusal is still the call's answer, a slower check is acknowledged and reported in Status.
+//   StartRollback waits for its verdict a short while (EngineOptions::rollback_check_wait,
+//   300 ms): a quick refusal is still the call's answer, a slower check is acknowledged and
+//   reported in Status.
 //
 // The engine's whole state is (kind, phase, abort):
 //   kind   what the session is: an update (ValidatingRequest on) or a rollback

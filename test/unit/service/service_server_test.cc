@@ -54,6 +54,9 @@ class ServiceServerTest : public ::testing::Test {
     // No CA is installed: these updates fail fetching the metadata, before any signature is
     // checked (without this, an empty CA store refuses every update first: E309).
     options.allow_unverified_dev = true;
+    // The dir backend's rollback check reads a few files: refused synchronously however loaded
+    // the machine is.
+    options.rollback_check_wait = std::chrono::minutes(1);
     options.reboot_after_update = false;
     options.fetcher.max_attempts = 1;
     options.fetcher.connect_timeout_s = 2;

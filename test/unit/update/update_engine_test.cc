@@ -343,6 +343,9 @@ class UpdateEngineTest : public testing::TempDirTest {
     options.fetcher.backoff_max_ms = 2;
     options.fetcher.max_attempts = 2;
     options.test_phase_hook = [this](std::string_view phase) { watcher_.OnPhase(phase); };
+    // The dir backend's rollback check reads a few files: its refusal is synchronous however
+    // loaded the machine is (RollbackAcksPromptlyWhileTheBootCheckBlocks keeps the 300 ms).
+    options.rollback_check_wait = std::chrono::minutes(1);
     if (tweak) tweak(options);
     if (!factory) {
       factory = [](const http::FetcherConfig& config) { return http::CreateCurlFetcher(config); };
@@ -1073,7 +1076,8 @@ TEST_F(UpdateEngineTest, LeavingEveryRestingPhaseKeepsThePhaseTimes) {
 // blocking check held the Rollback call (and every later Update) for as long as it took.
 TEST_F(UpdateEngineTest, RollbackAcksPromptlyWhileTheBootCheckBlocks) {
   gate_check_ = true;
-  StartEngine({}, [](const http::FetcherConfig&) { return std::make_unique<NotFoundFetcher>(); });
+  StartEngine([](EngineOptions& o) { o.rollback_check_wait = EngineOptions{}.rollback_check_wait; },
+              [](const http::FetcherConfig&) { return std::make_unique<NotFoundFetcher>(); });
   const Clock::time_point asked = Clock::now();
   auto answer = std::async(std::launch::async, [&] { return engine_->StartRollback(); });
   if (answer.wait_for(std::chrono::seconds(1)) != std::future_status::ready) {
