@@ -13,3 +13,4 @@ ota_add_fuzzer(otaproxy_request_target_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/o
 ota_add_fuzzer(boot_fstab_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/boot_fstab_fuzz.cc LIBS ota_boot)
 ota_add_fuzzer(grub_menu_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/grub_menu_fuzz.cc LIBS ota_boot)
 ota_add_fuzzer(ecu_status_merge_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/ecu_status_merge_fuzz.cc LIBS ota_ecu)
+ota_add_fuzzer(version_detail_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/version_detail_fuzz.cc LIBS ota_boot)
