@@ -17,3 +17,4 @@ ota_add_fuzzer(v1_filter_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/v1_filter_fuzz.
 ota_add_fuzzer(v1_json_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/v1_json_fuzz.cc LIBS ota_image)
 ota_add_fuzzer(v1_jws_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/v1_jws_fuzz.cc LIBS ota_image ota_crypto)
 ota_add_fuzzer(v1_file_table_row_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/v1_file_table_row_fuzz.cc LIBS ota_image)
+ota_add_fuzzer(version_detail_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/version_detail_fuzz.cc LIBS ota_boot)

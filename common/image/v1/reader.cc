@@ -217,9 +217,8 @@ absl::StatusOr<Image> OpenV1Image(http::Fetcher& fetcher, std::string_view base_
   OTA_RETURN_IF_ERROR(WithContext(LoadFileTable(file_table_path, image.manifest),
                                   BlobUrl(base_url, config->file_table.hex())));
   ::unlink(file_table_path.c_str());  // read whole into the model; the space is better freed
+  // Swap files among them are skipped by the persistents step, whatever the format.
   for (const std::string& path : sys.persist_files) {
-    // The deployed client never preserves swap files.
-    if (path == "/swapfile" || path == "/swap.img") continue;
     image.manifest.persistents.push_back(image.manifest.Intern(path));
   }
   image.total_regular_size = config->rootfs_size;
