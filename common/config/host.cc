@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <optional>
 #include <string>
 
 #include "common/config/yaml_fields.h"
+#include "common/util/errors.h"
 #include "common/util/strings.h"
 
 namespace ota::config {
@@ -102,12 +104,101 @@ std::string FormatHostPort(std::string_view host, uint16_t port) {
   return StrCat(host, ":", port);
 }
 
-absl::StatusOr<std::string> NormalizeHttpProxyUrl(std::string_view url) {
-  size_t scheme_end = url.find("://");
+absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url, std::string_view example) {
+  const size_t scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) {
+    return Invalid(StrCat("expected a URL like ", example));
+  }
+  HttpUrl parsed;
+  parsed.scheme = std::string(url.substr(0, scheme_end));
+  std::transform(parsed.scheme.begin(), parsed.scheme.end(), parsed.scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (parsed.scheme != "http" && parsed.scheme != "https") {
+    return Invalid(
+        StrCat("unsupported scheme ", QuoteForMessage(parsed.scheme), ", expected ", example));
+  }
+  std::string_view rest = url.substr(scheme_end + 3);
+  const size_t authority_end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, authority_end);
+  if (authority_end != std::string_view::npos) {
+    std::string_view path = rest.substr(authority_end);
+    if (path.front() != '/' || path.find_first_of("?#") != std::string_view::npos) {
+      return Invalid(StrCat("must not have a query or fragment; expected ", example));
+    }
+    for (char c : path) {
+      if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+        return Invalid("the path contains whitespace or control characters");
+      }
+    }
+    parsed.path = std::string(path);
+  }
+  if (authority.find('@') != std::string_view::npos) {
+    return Invalid("credentials in the URL are not supported");
+  }
+  std::string_view port_text;
+  bool has_port = false;
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) return Invalid("unterminated '[' in IPv6 address");
+    const std::string_view host = authority.substr(1, close - 1);
+    if (!IsValidIpv6(host)) return Invalid(StrCat("invalid IPv6 address ", QuoteForMessage(host)));
+    parsed.host = std::string(host);
+    const std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':')
+        return Invalid(StrCat("unexpected text after ']', expected ", example));
+      port_text = after.substr(1);
+      has_port = true;
+    }
+  } else {
+    const size_t colon = authority.rfind(':');
+    const std::string_view host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      port_text = authority.substr(colon + 1);
+      has_port = true;
+    }
+    if (host.find(':') != std::string_view::npos) {
+      return Invalid(
+          StrCat("IPv6 addresses in a URL must be in brackets: ", parsed.scheme, "://[::1]:8082"));
+    }
+    if (absl::Status host_ok = ValidateHost(host); !host_ok.ok()) {
+      return Invalid(StrCat("invalid host ", QuoteForMessage(host), ": ", host_ok.message()));
+    }
+    parsed.host = std::string(host);
+  }
+  if (has_port) {
+    const std::optional<unsigned> port = ParseDecimal<unsigned>(port_text);
+    if (!port.has_value() || *port < 1 || *port > 65535 ||
+        (port_text.size() > 1 && port_text.front() == '0')) {
+      return Invalid(StrCat("port must be an integer 1-65535, got ", QuoteForMessage(port_text)));
+    }
+    parsed.port = static_cast<uint16_t>(*port);
+  }
+  return parsed;
+}
+
+uint16_t HttpUrl::PortOrDefault() const {
+  if (port.has_value()) return *port;
+  return scheme == "https" ? 443 : 80;
+}
+
+std::string HttpUrl::Origin() const {
+  std::string out = StrCat(scheme, "://");
+  if (host.find(':') != std::string::npos) {
+    StrAppend(&out, "[", host, "]");
+  } else {
+    out.append(host);
+  }
+  if (port.has_value()) StrAppend(&out, ":", *port);
+  return out;
+}
+
+absl::StatusOr<std::string> NormalizeHttpProxyUrl(std::string_view url) {
+  constexpr std::string_view kExample = "http://host:port";
+  if (url.find("://") == std::string_view::npos) {
     return Invalid("expected a URL like http://10.0.0.1:8082");
   }
-  std::string scheme(url.substr(0, scheme_end));
+  std::string scheme(url.substr(0, url.find("://")));
   std::transform(scheme.begin(), scheme.end(), scheme.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (scheme == "https") {
@@ -115,48 +206,14 @@ absl::StatusOr<std::string> NormalizeHttpProxyUrl(std::string_view url) {
         "https is not supported: otaproxies chain over plain http (only the gateway otaproxy "
         "talks TLS, to the OTA server); use http://host:port");
   }
-  if (scheme != "http") {
-    return Invalid(
-        StrCat("unsupported scheme ", QuoteForMessage(scheme), ", expected http://host:port"));
-  }
-  std::string_view authority = url.substr(scheme_end + 3);
+  std::string_view authority = url.substr(url.find("://") + 3);
   if (!authority.empty() && authority.back() == '/') authority.remove_suffix(1);
   if (authority.find_first_of("/?#") != std::string_view::npos) {
     return Invalid("must not have a path, query or fragment; expected http://host:port");
   }
-  if (authority.find('@') != std::string_view::npos) {
-    return Invalid("credentials in the proxy URL are not supported");
-  }
-  std::string_view host;
-  std::string_view port_text;
-  if (!authority.empty() && authority.front() == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) return Invalid("unterminated '[' in IPv6 address");
-    host = authority.substr(1, close - 1);
-    std::string_view rest = authority.substr(close + 1);
-    if (rest.empty() || rest.front() != ':')
-      return Invalid("missing port, expected http://host:port");
-    port_text = rest.substr(1);
-    if (!IsValidIpv6(host)) return Invalid(StrCat("invalid IPv6 address ", QuoteForMessage(host)));
-  } else {
-    size_t colon = authority.rfind(':');
-    if (colon == std::string_view::npos) return Invalid("missing port, expected http://host:port");
-    host = authority.substr(0, colon);
-    port_text = authority.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) {
-      return Invalid("IPv6 addresses in a URL must be in brackets: http://[::1]:8082");
-    }
-    if (absl::Status host_ok = ValidateHost(host); !host_ok.ok()) {
-      return Invalid(StrCat("invalid host ", QuoteForMessage(host), ": ", host_ok.message()));
-    }
-  }
-  unsigned port = 0;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
-      port < 1 || port > 65535 || (port_text.size() > 1 && port_text.front() == '0')) {
-    return Invalid(StrCat("port must be an integer 1-65535, got ", QuoteForMessage(port_text)));
-  }
-  return StrCat("http://", authority);
+  OTA_ASSIGN_OR_RETURN(HttpUrl parsed, ParseHttpUrl(url, kExample));
+  if (!parsed.port.has_value()) return Invalid("missing port, expected http://host:port");
+  return parsed.Origin();
 }
 
 }  // namespace ota::config

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,24 @@ absl::Status ValidateHost(std::string_view host);
 
 // "host:port", with IPv6 literals bracketed ("[::1]:50051"), ready for gRPC or a URL.
 std::string FormatHostPort(std::string_view host, uint16_t port);
+
+// An http(s) URL as the config files write it (logging_server, logging_server_grpc).
+struct HttpUrl {
+  std::string scheme;  // "http" or "https", lower case
+  std::string host;    // a host name or an IP address; IPv6 without brackets
+  std::optional<uint16_t> port;
+  std::string path;  // "" or starting with '/'
+  // The port, or the scheme's default (80, 443).
+  uint16_t PortOrDefault() const;
+  // "scheme://host[:port]" (IPv6 bracketed), without the path.
+  std::string Origin() const;
+  bool operator==(const HttpUrl&) const = default;
+};
+
+// Parses "http[s]://host[:port][/path]" (scheme in any case). No credentials, query or fragment;
+// the host as ValidateHost accepts it (IPv6 in brackets). kInvalidArgument with the reason as the
+// message; `example` is the form the message suggests ("http://10.0.0.1:8083").
+absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url, std::string_view example);
 
 // Accepts "http://host:port" (scheme in any case, optional trailing "/") and returns it
 // normalised to "http://host:port". Anything else (https, other schemes, no port, a path,

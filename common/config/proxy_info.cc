@@ -17,6 +17,25 @@ using internal::Entry;
 using internal::Field;
 using internal::ParseContext;
 
+// logging_server / logging_server_grpc: an http(s) URL, or null (nullopt: turned off).
+absl::StatusOr<std::optional<std::string>> ReadLoggingServerUrl(const Field& field,
+                                                                const ParseContext& ctx) {
+  if (field.value.IsNull()) return std::nullopt;
+  if (!field.value.IsScalar()) {
+    return ctx.Error(field.mark, field.path, "expected an http(s) URL or null");
+  }
+  const std::string url = field.value.Scalar();
+  absl::StatusOr<HttpUrl> parsed = ParseHttpUrl(url, "http://10.0.0.1:8083");
+  if (!parsed.ok()) {
+    return ctx.Error(field.mark, field.path,
+                     StrCat("invalid URL ", internal::QuoteForMessage(url), ": ",
+                            parsed.status().message(), " (null turns the log upload off)"));
+  }
+  std::string path = parsed->path;
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  return StrCat(parsed->Origin(), path);
+}
+
 absl::StatusOr<ProxyInfo> ParseProxyInfoDocument(std::string_view yaml_text,
                                                  std::string_view file_name) {
   ProxyInfo info;
@@ -35,8 +54,18 @@ absl::StatusOr<ProxyInfo> ParseProxyInfoDocument(std::string_view yaml_text,
     const std::string& key = entry.key;
     if (!(key == "enable_local_ota_proxy" || key == "enable_ota_proxy" ||
           key == "upper_ota_proxy" || key == "gateway" || key == "enable_local_ota_proxy_cache" ||
-          key == "local_ota_proxy_listen_addr" || key == "local_ota_proxy_listen_port")) {
+          key == "local_ota_proxy_listen_addr" || key == "local_ota_proxy_listen_port" ||
+          key == "logging_server" || key == "logging_server_grpc")) {
       ctx.Warn(field.mark, field.path, "unknown key, ignored");
+      continue;
+    }
+    // Null means "off" here, not "the default".
+    if (key == "logging_server") {
+      OTA_ASSIGN_OR_RETURN(info.logging_server, ReadLoggingServerUrl(field, ctx));
+      continue;
+    }
+    if (key == "logging_server_grpc") {
+      OTA_ASSIGN_OR_RETURN(info.logging_server_grpc, ReadLoggingServerUrl(field, ctx));
       continue;
     }
     if (field.value.IsNull()) continue;  // "key:" with no value means "use the default"

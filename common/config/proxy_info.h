@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,9 @@
 #include "absl/status/statusor.h"
 
 namespace ota::config {
+
+inline constexpr std::string_view kDefaultLoggingServer = "http://127.0.0.1:8083";
+inline constexpr std::string_view kDefaultLoggingServerGrpc = "http://127.0.0.1:8084";
 
 struct ProxyInfo {
   // Run the local otaproxy (and let otaclient download through it).
@@ -22,6 +26,13 @@ struct ProxyInfo {
   bool enable_local_ota_proxy_cache = true;
   std::string local_ota_proxy_listen_addr = "0.0.0.0";
   uint16_t local_ota_proxy_listen_port = 8082;
+  // Fleet log and metrics upload (common/telemetry/log_uploader.h). The logging server's HTTP
+  // endpoint, "http[s]://host[:port][/path]" without a trailing '/'; nullopt (`logging_server:
+  // null`) turns the upload off. The default is the same with or without a file, as upstream.
+  std::optional<std::string> logging_server = std::string(kDefaultLoggingServer);
+  // Its gRPC endpoint. As in the deployed client only the port is used, with logging_server's
+  // scheme and host; nullopt (`logging_server_grpc: null`): upload over HTTP only.
+  std::optional<std::string> logging_server_grpc = std::string(kDefaultLoggingServerGrpc);
   // The file this came from; empty when no file exists and these are the defaults.
   std::filesystem::path source;
   // Problems that did not stop parsing (unknown keys, deprecated alias, ...); also logged.
@@ -39,7 +50,9 @@ inline constexpr std::string_view kProxyInfoFileName = "proxy_info.yml";
 inline constexpr std::string_view kProxyInfoAltFileName = "proxy_info.yaml";
 
 // Same contract as ParseEcuInfo. The deprecated key `enable_ota_proxy` is accepted and
-// overrides `enable_local_ota_proxy` (with a warning).
+// overrides `enable_local_ota_proxy` (with a warning). `logging_server` and `logging_server_grpc`
+// take an http(s) URL or null (null: off, unlike other keys where an empty value means the
+// default); "" or anything else is an error.
 absl::StatusOr<ProxyInfo> ParseProxyInfo(std::string_view yaml_text, std::string_view file_name);
 absl::StatusOr<ProxyInfo> LoadProxyInfoFile(const std::filesystem::path& file);
 // dir/proxy_info.yml, else dir/proxy_info.yaml, else defaults; same rules as LoadEcuInfo.
