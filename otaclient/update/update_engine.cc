@@ -93,7 +93,7 @@ class UpdateEngineImpl final : public UpdateEngine {
  public:
   UpdateEngineImpl(EngineOptions options, std::unique_ptr<boot::BootController> boot,
                    const boot::BootState& initial_state, FetcherFactory fetcher_factory)
-      : options_(std::move(options)),
+      : options_(MarkingSwitchCommitted(std::move(options), this)),
         boot_(std::move(boot)),
         fetcher_factory_(std::move(fetcher_factory)) {
     snapshot_.status = FromSlotStatus(initial_state.status);
@@ -162,7 +162,10 @@ class UpdateEngineImpl final : public UpdateEngine {
       snapshot_.progress = Progress{};
       snapshot_.progress.update_firmware_version = request.version;
       snapshot_.progress.update_start_timestamp = static_cast<uint64_t>(std::time(nullptr));
+      snapshot_.progress.phase_start_timestamps.at(0) = snapshot_.progress.update_start_timestamp;
       update_start_ = Clock::now();
+      current_request_ = request;
+      session_end_reported_ = false;
       phase_elapsed_ms_.Fill(0);
       frozen_total_ms_.reset();
       finished = std::move(worker_);
@@ -297,7 +300,49 @@ class UpdateEngineImpl final : public UpdateEngine {
         kind_ != SessionKind::kRollback) {
       snapshot_.progress.phase = WirePhase(to);
       snapshot_.progress.v1_phase = DefaultV1Phase(to);
+      MarkPhaseStartLocked(snapshot_.progress.phase);
+      if (to == SessionPhase::kRebooting) {
+        snapshot_.progress.reboot_start_timestamp = static_cast<uint64_t>(std::time(nullptr));
+      }
     }
+  }
+
+  // The first entry of a wire phase, for the metrics record (Progress::phase_start_timestamps).
+  void MarkPhaseStartLocked(UpdatePhase phase) {
+    uint64_t& at = snapshot_.progress.phase_start_timestamps.at(static_cast<size_t>(phase));
+    if (at == 0) at = static_cast<uint64_t>(std::time(nullptr));
+  }
+
+  // Wraps before_reboot (called by the session, and by a rollback, right after the switch is
+  // committed) so that the update's FINALIZING_UPDATE starts there, as the deployed client's
+  // does: the wait for the secondaries belongs to it.
+  static EngineOptions MarkingSwitchCommitted(EngineOptions options, UpdateEngineImpl* engine) {
+    options.before_reboot = [engine, before = std::move(options.before_reboot)] {
+      {
+        std::lock_guard<std::mutex> lock(engine->mu_);
+        if (engine->kind_ == SessionKind::kUpdate) {
+          engine->MarkPhaseStartLocked(UpdatePhase::kFinalizingUpdate);
+        }
+      }
+      if (before) before();
+    };
+    return options;
+  }
+
+  // EngineOptions::on_session_end, once per update session.
+  void ReportSessionEnd(bool committed, bool rebooting) {
+    if (!options_.on_session_end) return;
+    SessionEnd end;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (kind_ != SessionKind::kUpdate || session_end_reported_) return;
+      session_end_reported_ = true;
+      end.request = current_request_;
+    }
+    end.status = Snapshot();
+    end.committed = committed;
+    end.rebooting = rebooting;
+    options_.on_session_end(end);
   }
 
   // Called by the session thread.
@@ -328,6 +373,9 @@ class UpdateEngineImpl final : public UpdateEngine {
         return absl::CancelledError("update interrupted: otaclient is shutting down");
       }
       EnterLocked(to);
+    }
+    if (to == SessionPhase::kRebooting || to == SessionPhase::kCommitted) {
+      ReportSessionEnd(/*committed=*/true, /*rebooting=*/to == SessionPhase::kRebooting);
     }
     if (options_.test_phase_hook) options_.test_phase_hook(SessionPhaseName(to));
     return absl::OkStatus();
@@ -425,6 +473,7 @@ class UpdateEngineImpl final : public UpdateEngine {
         .set_v1_phase = [this](V1Phase p) { SetV1Phase(p); },
         .abort_requested = [this] { return AbortRequested(); },
     };
+    if (options_.on_session_start) options_.on_session_start(request);
     absl::Status status = RunUpdateSession(request, env);
     if (status.ok()) return;
     bool aborted = false;
@@ -448,6 +497,7 @@ class UpdateEngineImpl final : public UpdateEngine {
                                    {"version", request.version},
                                    {"reason", abort_reason},
                                    {"stopped_by", std::string(status.message())}});
+      ReportSessionEnd(/*committed=*/false, /*rebooting=*/false);
       if (options_.test_phase_hook) {
         options_.test_phase_hook(SessionPhaseName(SessionPhase::kAborted));
       }
@@ -464,6 +514,7 @@ class UpdateEngineImpl final : public UpdateEngine {
     log::Error("update failed", {{"version", request.version},
                                  {"code", absl::StatusCodeToString(status.code())},
                                  {"reason", std::string(status.message())}});
+    ReportSessionEnd(/*committed=*/false, /*rebooting=*/false);
     if (options_.test_phase_hook) options_.test_phase_hook(SessionPhaseName(SessionPhase::kFailed));
   }
 
@@ -484,6 +535,8 @@ class UpdateEngineImpl final : public UpdateEngine {
   SessionPhase phase_ = SessionPhase::kIdle;
   StatusSnapshot snapshot_;
   Clock::time_point update_start_{};
+  UpdateRequestParams current_request_;  // the update session's request (metrics)
+  bool session_end_reported_ = true;     // on_session_end was called for this session
   Clock::time_point phase_start_ = Clock::now();
   PerPhase<uint64_t> phase_elapsed_ms_;
   std::optional<uint64_t> frozen_total_ms_;
