@@ -9,9 +9,11 @@
 // unreachable (connection refused or reset) it goes back to waiting, and chooses the transport
 // again once the server answers, so a restarted or reconfigured server is picked up.
 //
-// Sending: records go in arrival order, up to `batch` at a time (gRPC: that many PutLog calls in
-// flight on one channel; HTTP: one keep-alive connection, one POST per record, which is all the
-// server's HTTP API takes). Each call has the deployed client's 3 s deadline. Per record:
+// Sending: records go in arrival order, taken from the queue up to `batch` at a time and sent
+// back to back, one call after the other (gRPC: PutLog calls on one channel; HTTP: POSTs on one
+// keep-alive connection; both APIs take one record per call, and the server stamps the arrival
+// time, so calls are never in flight together). Each call has the deployed client's 3 s
+// deadline. Per record:
 //   delivered, or refused for good (400, NOT_ALLOWED_ECU_ID, NO_MESSAGE) → done;
 //   no answer within the deadline → done too (it may have arrived: resending would feed a slow
 //     server duplicates and never drain the queue) and counted as unconfirmed;
@@ -52,7 +54,7 @@ struct LogUploaderOptions {
   size_t max_bytes = 1 << 20;        // their text
   size_t max_text_bytes = 16 << 10;  // a longer log line's text is cut (upload_line.h)
   size_t max_metrics = 16;           // metrics records queued
-  size_t batch = 8;                  // records per Send (gRPC: calls in flight)
+  size_t batch = 8;                  // records taken from the queue per Send
   std::chrono::milliseconds probe_interval{1000};
   std::chrono::milliseconds min_backoff{200};
   std::chrono::milliseconds max_backoff{5000};

@@ -94,42 +94,41 @@ class GrpcTransport final : public UploadTransport {
 
   std::string_view name() const override { return "grpc"; }
 
+  // One call after the other, never several in flight: the server stamps each record with the
+  // time it arrives and files them in that order, so concurrent calls would shuffle the log.
   std::vector<SendResult> Send(std::span<const UploadRecord> records) override {
-    struct Call {
-      grpc::ClientContext context;
-      PutLogRequest request;
-      PutLogResponse response;
-      grpc::Status status;
-    };
-    auto done = std::make_shared<Completions>();
-    done->pending = records.size();
-    std::vector<std::unique_ptr<Call>> calls;
-    std::vector<grpc::ClientContext*> contexts;
-    const auto deadline = std::chrono::system_clock::now() + kCallTimeout;
-    for (const UploadRecord& record : records) {
-      auto call = std::make_unique<Call>();
-      call->context.set_deadline(deadline);
-      call->request.set_ecu_id(ecu_id_);
-      call->request.set_log_type(record.type == log::RecordType::kMetrics ? METRICS : LOG);
-      call->request.set_level(ToWireLevel(record.level));
-      call->request.set_message(record.message);
-      Call* raw = call.get();
-      contexts.push_back(&raw->context);
-      calls.push_back(std::move(call));
-      stub_->async()->PutLog(&raw->context, &raw->request, &raw->response,
-                             [raw, done](const grpc::Status& status) {
-                               raw->status = status;
-                               done->Done();
-                             });
-    }
-    AwaitAll(done, contexts, cancel_);
     std::vector<SendResult> results;
-    results.reserve(calls.size());
-    for (const auto& call : calls) results.push_back(FromGrpc(call->status, call->response));
+    results.reserve(records.size());
+    for (const UploadRecord& record : records) {
+      if (cancel_.load()) break;  // the rest are unsent: kUnreachable for the uploader
+      results.push_back(Call(record));
+      // The server is gone: the rest would fail the same way (the uploader keeps them).
+      if (results.back() == SendResult::kUnreachable) break;
+    }
     return results;
   }
 
  private:
+  SendResult Call(const UploadRecord& record) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
+    PutLogRequest request;
+    request.set_ecu_id(ecu_id_);
+    request.set_log_type(record.type == log::RecordType::kMetrics ? METRICS : LOG);
+    request.set_level(ToWireLevel(record.level));
+    request.set_message(record.message);
+    PutLogResponse response;
+    grpc::Status status;
+    auto done = std::make_shared<Completions>();
+    done->pending = 1;
+    stub_->async()->PutLog(&context, &request, &response, [&status, done](const grpc::Status& s) {
+      status = s;
+      done->Done();
+    });
+    AwaitAll(done, {&context}, cancel_);
+    return FromGrpc(status, response);
+  }
+
   const std::unique_ptr<OTAClientIoTLoggingService::Stub> stub_;
   const std::string ecu_id_;
   const std::atomic<bool>& cancel_;

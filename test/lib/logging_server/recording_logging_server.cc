@@ -1,17 +1,20 @@
 // A stand-in for the fleet's otaclient-iot-logging-server that records what it receives: the
 // gRPC service OTAClientIoTLoggingService (PutLog, Check) and the HTTP API (POST /<ecu_id>) on
-// 127.0.0.1, each record appended to --out as one JSON line, flushed at once so tests can poll:
+// --address (default 127.0.0.1), each record appended to --out as one JSON line, flushed at once so
+// tests can poll:
 //   {"transport":"grpc","ecu_id":"...","log_type":"LOG"|"METRICS","level":3,"timestamp":0,
 //    "message":"..."}
 //   {"transport":"http","ecu_id":"...","log_type":"","level":0,"timestamp":0,"message":"..."}
 // Like the real server: an empty message is refused (NO_MESSAGE / HTTP 400) and not recorded;
 // with --allowed-ecu only those ids are taken (NOT_ALLOWED_ECU_ID / 400); Check answers SERVING.
 //
+//   --address A                     the loopback address to listen on (127.0.0.x)
 //   --grpc-port N | --no-grpc       gRPC port (0: any free one, written to --grpc-port-file)
 //   --http-port N | --no-http       HTTP port (idem, --http-port-file)
 //   --grpc-port-file F, --http-port-file F   "<port>\n", written atomically once listening
 //   --out FILE                      where records go (appended)
-//   --delay-ms N                    answer every PutLog/POST only after N ms (a slow server)
+//   --delay-ms N                    answer every non-empty PutLog/POST only after N ms (a
+//                                   stalled server; Check and the empty probe answer at once)
 //   --busy-first N                  answer the first N records SERVER_QUEUE_FULL / HTTP 503
 //   --allowed-ecu ID                (repeatable) refuse other ecu ids
 //   --no-check                      Check answers UNIMPLEMENTED (an old server: HTTP is used)
@@ -47,6 +50,7 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 
 struct Options {
+  std::string address = "127.0.0.1";
   std::optional<int> grpc_port = 0;
   std::optional<int> http_port = 0;
   std::string grpc_port_file, http_port_file, out;
@@ -69,10 +73,11 @@ class Recorder {
 
   ErrorCode Put(std::string_view transport, std::string_view ecu_id, std::string_view log_type,
                 int level, uint64_t timestamp, std::string_view message) {
+    // Refused at once, like the real server; the probe of the client (an empty POST) is too.
+    if (message.empty()) return NO_MESSAGE;
     if (options_.delay_ms > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(options_.delay_ms));
     }
-    if (message.empty()) return NO_MESSAGE;
     if (!options_.allowed.empty() && options_.allowed.count(std::string(ecu_id)) == 0) {
       return NOT_ALLOWED_ECU_ID;
     }
@@ -167,7 +172,9 @@ Options ParseOptions(int argc, char** argv) {
       if (!n.has_value() || *n < 0) Usage(name + ": not a number: " + text);
       return *n;
     };
-    if (name == "--grpc-port") {
+    if (name == "--address") {
+      options.address = value();
+    } else if (name == "--grpc-port") {
       options.grpc_port = number();
     } else if (name == "--no-grpc") {
       options.grpc_port.reset();
@@ -223,7 +230,7 @@ int main(int argc, char** argv) {
   if (options.grpc_port.has_value()) {
     int bound = 0;
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(ota::StrCat("127.0.0.1:", *options.grpc_port),
+    builder.AddListeningPort(ota::StrCat(options.address, ":", *options.grpc_port),
                              grpc::InsecureServerCredentials(), &bound);
     builder.RegisterService(&service);
     grpc_server = builder.BuildAndStart();
@@ -237,7 +244,7 @@ int main(int argc, char** argv) {
   if (options.http_port.has_value()) {
     beast::error_code ec;
     acceptor.emplace(io);
-    const asio::ip::tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"),
+    const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(options.address),
                                            static_cast<uint16_t>(*options.http_port));
     acceptor->open(endpoint.protocol(), ec);
     if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
