@@ -181,7 +181,7 @@ std::string SessionMetricsRecorder::OnSessionEnd(const update::SessionEnd& end) 
   if (cache_now.has_value()) {
     cache = cache_at_start.has_value() ? CountersSince(*cache_at_start, *cache_now) : *cache_now;
   }
-  const std::string json = ToJson(BuildSessionMetrics(context_, end, session_id, cache));
+  std::string json = ToJson(BuildSessionMetrics(context_, end, session_id, cache));
   log::Metrics(json);
   return json;
 }
