@@ -158,9 +158,10 @@ LogUploader::Applied LogUploader::Apply(const std::vector<UploadRecord>& batch,
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (size_t i = 0; i < batch.size(); ++i) {
-      // A transport that answers short leaves the rest unsent.
-      const SendResult result = i < results.size() ? results[i] : SendResult::kUnreachable;
-      switch (result) {
+      // A transport that answers short did not try the rest (after a deadline, or cancelled):
+      // they stay queued, first in line for the next turn.
+      if (i >= results.size()) continue;
+      switch (results[i]) {
         case SendResult::kDelivered:
           ++stats_.delivered;
           applied.delivered_any = true;

@@ -100,10 +100,13 @@ class GrpcTransport final : public UploadTransport {
     std::vector<SendResult> results;
     results.reserve(records.size());
     for (const UploadRecord& record : records) {
-      if (cancel_.load()) break;  // the rest are unsent: kUnreachable for the uploader
+      if (cancel_.load()) break;  // the rest stay queued
       results.push_back(Call(record));
-      // The server is gone: the rest would fail the same way (the uploader keeps them).
-      if (results.back() == SendResult::kUnreachable) break;
+      // Gone or stalled: the rest stay queued (upload_transport.h).
+      if (results.back() == SendResult::kUnreachable ||
+          results.back() == SendResult::kUnconfirmed) {
+        break;
+      }
     }
     return results;
   }
@@ -223,18 +226,18 @@ class HttpTransport final : public UploadTransport {
     std::vector<SendResult> results;
     results.reserve(records.size());
     for (const UploadRecord& record : records) {
-      if (cancel_.load()) {
-        results.push_back(SendResult::kUnreachable);
-        continue;
-      }
+      if (cancel_.load()) break;
       CURLcode code = CURLE_OK;
       bool sent = false;
       const std::optional<long> status = poster_.Post(record.message, kCallTimeout, &code, &sent);
       results.push_back(FromHttp(status, code, sent));
-      // The connection is gone: the rest would fail the same way.
-      if (results.back() == SendResult::kUnreachable) break;
+      // Gone or stalled: the rest stay queued (upload_transport.h).
+      if (results.back() == SendResult::kUnreachable ||
+          results.back() == SendResult::kUnconfirmed) {
+        break;
+      }
     }
-    return results;  // short: the uploader keeps the unsent ones
+    return results;
   }
 
  private:

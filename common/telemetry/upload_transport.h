@@ -47,9 +47,12 @@ class UploadTransport {
   virtual ~UploadTransport() = default;
   // "grpc" or "http", for the log.
   virtual std::string_view name() const = 0;
-  // Sends the records (the transport may have several in flight) and returns one result per
-  // record, in order, within about kCallTimeout (sooner once the cancel flag given to Connect is
-  // set: unsent and interrupted records are then kUnreachable).
+  // Sends the records one after the other and returns their results, in order. It may stop
+  // early and answer short: the records without a result were not tried and stay queued. It
+  // stops after a kUnreachable (the rest would fail the same way), after a kUnconfirmed (a
+  // stalled server: each further call would wait out its deadline too; the uploader's next turn
+  // tries again) and once the cancel flag given to Connect is set (an interrupted call is
+  // kUnreachable).
   virtual std::vector<SendResult> Send(std::span<const UploadRecord> records) = 0;
 };
 

@@ -215,58 +215,93 @@ TEST_F(NetworkUploadTest, UploadResumesAfterTheServerRestarts) {
   EXPECT_EQ(messages, (std::vector<std::string>{"before", "while down", "after"}));
 }
 
-// NOT_ALLOWED_ECU_ID is final (not retried); SERVER_QUEUE_FULL is retried until taken.
-TEST_F(NetworkUploadTest, RefusedRecordsAreDroppedAndBusyOnesRetried) {
-  {
-    auto server = RecordingServer::Start(temp_->path(), {"--allowed-ecu", "someone-else"});
-    ASSERT_NE(server, nullptr);
-    LogUploader uploader(
-        CreateNetworkConnector(Endpoints(server->http_port(), server->grpc_port()), kEcuId),
-        FastOptions());
-    uploader.Consume(LogRecord("refused"));
-    ASSERT_TRUE(PollUntil([&] { return uploader.GetStats().rejected == 1; }));
-    EXPECT_EQ(uploader.GetStats().queued, 0u);
-    EXPECT_TRUE(server->Received().empty());
-  }
-  const auto busy_dir = temp_->path() / "busy";
-  std::filesystem::create_directories(busy_dir);
-  auto server = RecordingServer::Start(busy_dir, {"--busy-first", "3"});
-  ASSERT_NE(server, nullptr);
-  LogUploaderOptions options = FastOptions();
-  options.batch = 1;
-  LogUploader uploader(
-      CreateNetworkConnector(Endpoints(server->http_port(), server->grpc_port()), kEcuId), options);
-  uploader.Consume(LogRecord("a"));
-  uploader.Consume(LogRecord("b"));
-  ASSERT_TRUE(server->WaitReceived(2));
-  const std::vector<nlohmann::json> got = server->Received();
-  ASSERT_EQ(got.size(), 2u);
-  EXPECT_EQ(LineMessage(got[0]), "a");
-  EXPECT_EQ(LineMessage(got[1]), "b");
+// How each transport is chosen: gRPC, or HTTP when Check fails (--no-check).
+struct TransportCase {
+  std::string name;
+  std::vector<std::string> flags;
+};
+const std::vector<TransportCase> kTransports = {{"grpc", {}}, {"http", {"--no-check"}}};
+
+std::vector<std::string> With(std::vector<std::string> flags,
+                              const std::vector<std::string>& more) {
+  flags.insert(flags.end(), more.begin(), more.end());
+  return flags;
 }
 
-// A server that accepts connections but never answers a PutLog in time: logging stays a queue
-// operation, every call ends at its 3 s deadline without a resend, and Stop is bounded.
+// NOT_ALLOWED_ECU_ID / HTTP 400 is final (not retried); SERVER_QUEUE_FULL / HTTP 503 is retried
+// until taken.
+TEST_F(NetworkUploadTest, RefusedRecordsAreDroppedAndBusyOnesRetried) {
+  for (const TransportCase& transport : kTransports) {
+    SCOPED_TRACE(transport.name);
+    const auto refused_dir = temp_->path() / (transport.name + "-refused");
+    std::filesystem::create_directories(refused_dir);
+    {
+      auto server = RecordingServer::Start(
+          refused_dir, With(transport.flags, {"--allowed-ecu", "someone-else"}));
+      ASSERT_NE(server, nullptr);
+      LogUploader uploader(
+          CreateNetworkConnector(Endpoints(server->http_port(), server->grpc_port()), kEcuId),
+          FastOptions());
+      uploader.Consume(LogRecord("refused"));
+      ASSERT_TRUE(PollUntil([&] { return uploader.GetStats().rejected == 1; }));
+      EXPECT_EQ(uploader.GetStats().transport, transport.name);
+      EXPECT_EQ(uploader.GetStats().queued, 0u);
+      EXPECT_TRUE(server->Received().empty());
+    }
+    const auto busy_dir = temp_->path() / (transport.name + "-busy");
+    std::filesystem::create_directories(busy_dir);
+    auto server = RecordingServer::Start(busy_dir, With(transport.flags, {"--busy-first", "3"}));
+    ASSERT_NE(server, nullptr);
+    LogUploaderOptions options = FastOptions();
+    options.batch = 1;
+    LogUploader uploader(
+        CreateNetworkConnector(Endpoints(server->http_port(), server->grpc_port()), kEcuId),
+        options);
+    uploader.Consume(LogRecord("a"));
+    uploader.Consume(LogRecord("b"));
+    ASSERT_TRUE(server->WaitReceived(2));
+    const std::vector<nlohmann::json> got = server->Received();
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(LineMessage(got[0]), "a");
+    EXPECT_EQ(LineMessage(got[1]), "b");
+    EXPECT_EQ(got[0]["transport"], transport.name);
+  }
+}
+
+// A server that accepts connections but never answers a record in time: logging stays a queue
+// operation; a call ends at its 3 s deadline, is not sent again, and ends the turn (the rest of
+// the batch stays queued); Stop is bounded.
 TEST_F(NetworkUploadTest, AStalledServerBlocksNeitherTheLoggerNorTheStop) {
-  auto server = RecordingServer::Start(temp_->path(), {"--delay-ms", "60000"});
-  ASSERT_NE(server, nullptr);
-  LogUploaderOptions options = FastOptions();
-  options.max_records = 100;
-  LogUploader uploader(
-      CreateNetworkConnector(Endpoints(server->http_port(), server->grpc_port()), kEcuId), options);
-  ASSERT_TRUE(PollUntil([&] { return uploader.GetStats().connected; }));
-  uploader.Consume(LogRecord("stuck"));
-  const auto start = Clock::now();
-  for (int i = 0; i < 5000; ++i) uploader.Consume(LogRecord(StrCat("line ", i)));
-  EXPECT_LT(Clock::now() - start, seconds(5));  // queueing only; a call would take 3 s each
-  EXPECT_EQ(uploader.GetStats().queued, 100u);
-  // The first batch runs into its deadline: unconfirmed, not sent again.
-  ASSERT_TRUE(PollUntil([&] { return uploader.GetStats().unconfirmed >= 1; }));
-  EXPECT_EQ(uploader.GetStats().delivered, 0u);
-  const auto stop_start = Clock::now();
-  uploader.Stop(milliseconds(200));
-  EXPECT_LT(Clock::now() - stop_start, seconds(5));
-  EXPECT_FALSE(uploader.GetStats().connected);
+  for (const TransportCase& transport : kTransports) {
+    SCOPED_TRACE(transport.name);
+    const auto dir = temp_->path() / transport.name;
+    std::filesystem::create_directories(dir);
+    auto server = RecordingServer::Start(dir, With(transport.flags, {"--delay-ms", "60000"}));
+    ASSERT_NE(server, nullptr);
+    LogUploaderOptions options = FastOptions();
+    options.max_records = 100;
+    LogUploader uploader(
+        CreateNetworkConnector(Endpoints(server->http_port(), server->grpc_port()), kEcuId),
+        options);
+    ASSERT_TRUE(PollUntil([&] { return uploader.GetStats().connected; }));
+    EXPECT_EQ(uploader.GetStats().transport, transport.name);
+    uploader.Consume(LogRecord("stuck"));
+    const auto start = Clock::now();
+    for (int i = 0; i < 5000; ++i) uploader.Consume(LogRecord(StrCat("line ", i)));
+    EXPECT_LT(Clock::now() - start, seconds(5));  // queueing only; a call would take 3 s each
+    EXPECT_EQ(uploader.GetStats().queued, 100u);
+    // The first record runs into its deadline: unconfirmed, not sent again; still connected.
+    ASSERT_TRUE(PollUntil([&] { return uploader.GetStats().unconfirmed >= 1; }));
+    // Applied per record, not once per batch (8 deadlines, 24 s): each call is 3 s apart.
+    LogUploader::Stats stats = uploader.GetStats();
+    EXPECT_LT(stats.unconfirmed, options.batch);
+    EXPECT_EQ(stats.delivered, 0u);
+    EXPECT_TRUE(stats.connected);
+    const auto stop_start = Clock::now();
+    uploader.Stop(milliseconds(200));
+    EXPECT_LT(Clock::now() - stop_start, seconds(5));
+    EXPECT_FALSE(uploader.GetStats().connected);
+  }
 }
 
 }  // namespace
