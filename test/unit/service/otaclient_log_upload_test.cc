@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -132,14 +133,28 @@ class OtaclientLogUploadTest : public ::testing::Test {
   // Starts otaclient (no reboot), requests the update to v2 and waits until the session reported
   // its end (its metrics line); then stops otaclient with SIGTERM. The session's outcome is
   // checked by the caller from the returned stderr and the slot files.
-  ProcessResult UpdateAndStop(std::chrono::milliseconds* stop_took) {
+  // With `reboot`, the directory backend's reboot re-executes otaclient: `before_stop` is called
+  // once the session ended and the re-exec began, and must wait for the new process.
+  ProcessResult UpdateAndStop(std::chrono::milliseconds* stop_took, bool reboot = false,
+                              const std::function<void()>& before_stop = {}) {
     const auto port_file = temp_->path() / "otaclient.port";
     ChildProcess daemon;
-    EXPECT_TRUE(
-        daemon.Start({kOtaclient, "--config-dir", config_dir_.string(), "--certs-dir",
-                      (temp_->path() / "certs").string(), "--dir-slots-root", slots().string(),
-                      "--listen-port", "0", "--port-file", port_file.string(),
-                      "--allow-unverified-image", "--no-reboot", "--update-nice", "0"}));
+    std::vector<std::string> argv = {kOtaclient,
+                                     "--config-dir",
+                                     config_dir_.string(),
+                                     "--certs-dir",
+                                     (temp_->path() / "certs").string(),
+                                     "--dir-slots-root",
+                                     slots().string(),
+                                     "--listen-port",
+                                     "0",
+                                     "--port-file",
+                                     port_file.string(),
+                                     "--allow-unverified-image",
+                                     "--update-nice",
+                                     "0"};
+    if (!reboot) argv.push_back("--no-reboot");
+    EXPECT_TRUE(daemon.Start(argv));
     const absl::StatusOr<int> port =
         ota::testing::WaitForPortFile(port_file, daemon.pid(), std::chrono::seconds(20));
     EXPECT_TRUE(port.ok()) << port.status();
@@ -167,6 +182,10 @@ class OtaclientLogUploadTest : public ::testing::Test {
     }
     // The session's end: its metrics line (bounded: a safety net).
     EXPECT_TRUE(daemon.WaitForStderr("INFO metrics {", std::chrono::seconds(120)));
+    if (reboot) {
+      EXPECT_TRUE(daemon.WaitForStderr("reboot: re-executing otaclient", std::chrono::seconds(60)));
+    }
+    if (before_stop) before_stop();
     const auto stop_start = std::chrono::steady_clock::now();
     EXPECT_EQ(kill(daemon.pid(), SIGTERM), 0);
     ProcessResult result = daemon.Wait(std::chrono::seconds(60));
@@ -240,7 +259,6 @@ TEST_F(OtaclientLogUploadTest, AnUpdateUploadsItsLogAndOneMetricsRecord) {
     }
     return false;
   };
-  EXPECT_TRUE(has_line("log upload: connected transport=grpc"));
   EXPECT_TRUE(has_line("update session session_id="));
   EXPECT_TRUE(has_line("image verified"));
 
@@ -273,6 +291,53 @@ TEST_F(OtaclientLogUploadTest, AnUpdateUploadsItsLogAndOneMetricsRecord) {
     EXPECT_GT(at, 1600000000u);
     previous = at;
   }
+}
+
+// The reboot follows the session's end at once (here: the directory backend re-executes
+// otaclient); the record still reaches the server, because otaclient waits (at most 2 s) for the
+// upload queue before it reboots.
+TEST_F(OtaclientLogUploadTest, TheMetricsRecordIsDeliveredBeforeTheReboot) {
+  const auto server_dir = temp_->path() / "server";
+  std::filesystem::create_directories(server_dir);
+  auto server = RecordingServer::Start(server_dir, {});
+  ASSERT_NE(server, nullptr);
+  WriteProxyInfo(StrCat("http://", RecordingServer::kAddress, ":", server->http_port()),
+                 StrCat("http://", RecordingServer::kAddress, ":", server->grpc_port()));
+  auto count = [&](std::string_view log_type, std::string_view prefix) {
+    size_t n = 0;
+    for (const nlohmann::json& r : server->Received()) {
+      if (r["log_type"] != log_type) continue;
+      if (log_type == "METRICS") {
+        ++n;
+        continue;
+      }
+      const nlohmann::json line =
+          nlohmann::json::parse(r["message"].get<std::string>(), nullptr, false);
+      if (line.is_object() && line["message"].get<std::string>().starts_with(prefix)) ++n;
+    }
+    return n;
+  };
+  std::vector<nlohmann::json> at_reexec;
+  std::chrono::milliseconds stop_took{};
+  const ProcessResult result = UpdateAndStop(&stop_took, /*reboot=*/true, [&] {
+    // What the server had when the old process image was replaced.
+    at_reexec = server->Received();
+    // The re-executed otaclient is up (and uploading) before it is stopped.
+    EXPECT_TRUE(PollUntil([&] { return count("LOG", "otaclient started") == 2; }));
+  });
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  size_t metrics_at_reexec = 0;
+  for (const nlohmann::json& r : at_reexec) metrics_at_reexec += r["log_type"] == "METRICS";
+  EXPECT_EQ(metrics_at_reexec, 1u) << result.err;
+  ASSERT_EQ(count("METRICS", ""), 1u);  // one session, one record, also after the restart
+  nlohmann::json m;
+  for (const nlohmann::json& r : server->Received()) {
+    if (r["log_type"] == "METRICS") m = nlohmann::json::parse(r["message"].get<std::string>());
+  }
+  EXPECT_GE(m["reboot_start_timestamp"].get<uint64_t>(),
+            m["finalizing_update_start_timestamp"].get<uint64_t>());
+  EXPECT_GT(m["finalizing_update_start_timestamp"].get<uint64_t>(), 1600000000u);
+  EXPECT_EQ(m["failed_status"], "");
 }
 
 // Nothing listens at the logging server's ports: the update is not held up, and otaclient stops
