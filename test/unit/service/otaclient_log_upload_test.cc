@@ -34,6 +34,7 @@ using testing::ClosedPort;
 using testing::ProcessResult;
 
 constexpr char kOtaclient[] = OTA_BINARY_DIR "/otaclient/otaclient";
+constexpr char kOtaproxy[] = OTA_BINARY_DIR "/otaproxy/otaproxy";
 
 // The deployed client's metrics fields, in its order (upstream-behaviour-2026.md §7).
 const std::vector<std::string> kMetricsFields = {
@@ -122,11 +123,12 @@ class OtaclientLogUploadTest : public ::testing::Test {
                     .ok());
   }
 
-  void WriteProxyInfo(const std::string& logging_server, const std::string& logging_server_grpc) {
-    ASSERT_TRUE(fs::WriteFileAtomic(
-                    config_dir_ / "proxy_info.yml",
-                    StrCat("enable_local_ota_proxy: false\n", "logging_server: ", logging_server,
-                           "\n", "logging_server_grpc: ", logging_server_grpc, "\n"))
+  // `local_proxy`: the lines about the local otaproxy (default: none).
+  void WriteProxyInfo(const std::string& logging_server, const std::string& logging_server_grpc,
+                      const std::string& local_proxy = "enable_local_ota_proxy: false\n") {
+    ASSERT_TRUE(fs::WriteFileAtomic(config_dir_ / "proxy_info.yml",
+                                    StrCat(local_proxy, "logging_server: ", logging_server, "\n",
+                                           "logging_server_grpc: ", logging_server_grpc, "\n"))
                     .ok());
   }
 
@@ -338,6 +340,45 @@ TEST_F(OtaclientLogUploadTest, TheMetricsRecordIsDeliveredBeforeTheReboot) {
             m["finalizing_update_start_timestamp"].get<uint64_t>());
   EXPECT_GT(m["finalizing_update_start_timestamp"].get<uint64_t>(), 1600000000u);
   EXPECT_EQ(m["failed_status"], "");
+}
+
+// With a local otaproxy, the record carries its counters over the session: the image came
+// through it (requests), from upstream (no local cache hits on a first download).
+TEST_F(OtaclientLogUploadTest, TheRecordCountsTheLocalOtaproxysRequests) {
+  const auto proxy_config = temp_->path() / "otaproxy-config";
+  std::filesystem::create_directories(proxy_config);
+  // gateway: false, or it would fetch the test's http image over https.
+  ASSERT_TRUE(
+      fs::WriteFileAtomic(proxy_config / "proxy_info.yml",
+                          "enable_local_ota_proxy: true\ngateway: false\nlogging_server: null\n")
+          .ok());
+  const auto proxy_port_file = temp_->path() / "otaproxy.port";
+  ChildProcess otaproxy;
+  ASSERT_TRUE(otaproxy.Start({kOtaproxy, "--config-dir", proxy_config.string(), "--cache-dir",
+                              (temp_->path() / "cache").string(), "--listen-addr", "127.0.0.1",
+                              "--disk-soft-percent", "100", "--disk-hard-percent", "100",
+                              "--listen-port", "0", "--port-file", proxy_port_file.string()}));
+  const absl::StatusOr<int> proxy_port =
+      ota::testing::WaitForPortFile(proxy_port_file, otaproxy.pid(), std::chrono::seconds(20));
+  ASSERT_TRUE(proxy_port.ok()) << proxy_port.status();
+
+  const auto server_dir = temp_->path() / "server";
+  std::filesystem::create_directories(server_dir);
+  auto server = RecordingServer::Start(server_dir, {});
+  ASSERT_NE(server, nullptr);
+  WriteProxyInfo(StrCat("http://", RecordingServer::kAddress, ":", server->http_port()),
+                 StrCat("http://", RecordingServer::kAddress, ":", server->grpc_port()),
+                 StrCat("enable_local_ota_proxy: true\nlocal_ota_proxy_listen_addr: 127.0.0.1\n",
+                        "local_ota_proxy_listen_port: ", *proxy_port, "\n"));
+  std::chrono::milliseconds stop_took{};
+  const ProcessResult result = UpdateAndStop(&stop_took);
+  ExpectSwitchedToSlotB(result);
+  const nlohmann::json m = nlohmann::json::parse(MetricsLine(result.err), nullptr, false);
+  ASSERT_TRUE(m.is_object()) << result.err;
+  // The metadata, the file lists and the blobs: several requests, none a local hit.
+  EXPECT_GE(m["cache_total_requests"].get<uint64_t>(), 3u) << m.dump();
+  EXPECT_EQ(m["cache_local_hits"], 0) << m.dump();
+  EXPECT_EQ(m["enable_local_ota_proxy_cache"], true);
 }
 
 // Nothing listens at the logging server's ports: the update is not held up, and otaclient stops
