@@ -28,6 +28,7 @@
 #include "otaclient/boot/boot_factory.h"
 #include "otaclient/boot/dir_boot_controller.h"
 #include "otaclient/ecu/ecu_tree.h"
+#include "otaclient/metrics/progress_logger.h"
 #include "otaclient/metrics/session_metrics.h"
 #include "otaclient/service/download_proxy.h"
 #include "otaclient/service/ota_client_service.h"
@@ -280,6 +281,8 @@ std::string_view OtaStatusName(ota::boot::SlotStatus status) {
 // deployed client sleeps 6 s there). Neither waits when the logging server is not connected.
 constexpr std::chrono::seconds kLogDrainAtStop{2};
 constexpr std::chrono::seconds kLogFlushBeforeReboot{2};
+// How often the progress of a running update is logged (as the deployed client).
+constexpr std::chrono::seconds kProgressLogInterval{60};
 
 // The fleet log upload from proxy_info's logging_server(_grpc); nullptr when it is off (null)
 // or the endpoints do not resolve (logged; otaclient runs on without it).
@@ -420,6 +423,9 @@ int main(int argc, char** argv) {
   };
   std::unique_ptr<ota::update::UpdateEngine> engine = ota::update::CreateUpdateEngine(
       engine_options, std::move(*boot), *boot_state, std::move(fetcher_factory));
+  // The deployed client's "ongoing OTA" line: the progress every 60 s while an update runs.
+  std::optional<ota::metrics::ProgressLogger> progress_log;
+  progress_log.emplace([&engine] { return engine->Snapshot(); }, kProgressLogInterval);
 
   ota::service::ServiceConfig service_config;
   service_config.ecu_id = ecu_info->ecu_id;
@@ -484,6 +490,7 @@ int main(int argc, char** argv) {
     std::_Exit(0);
   }
   tree.Stop();
+  progress_log.reset();  // it reads the engine
   engine.reset();
   ota::log::Info("stopped");
   if (uploader != nullptr) uploader->Stop(kLogDrainAtStop);
