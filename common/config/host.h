@@ -19,6 +19,13 @@ absl::Status ValidateHost(std::string_view host);
 // "host:port", with IPv6 literals bracketed ("[::1]:50051"), ready for gRPC or a URL.
 std::string FormatHostPort(std::string_view host, uint16_t port);
 
+// A proxy URL as upstream's pydantic AnyHttpUrl accepts it: http or https (scheme in any
+// case), a host name or IP address ([...] for IPv6), optional port (default 80 / 443), optional
+// user:password@, optional path/query/fragment (meaningless for a proxy: dropped, and
+// *path_dropped set). Returns "scheme://[user:password@]host:port"; a normalised URL is a fixed
+// point. Anything else is kInvalidArgument with the reason as the message.
+absl::StatusOr<std::string> NormalizeProxyUrl(std::string_view url, bool* path_dropped = nullptr);
+
 // An http(s) URL as the config files write it (logging_server, logging_server_grpc).
 struct HttpUrl {
   std::string scheme;  // "http" or "https", lower case
@@ -36,10 +43,5 @@ struct HttpUrl {
 // the host as ValidateHost accepts it (IPv6 in brackets). kInvalidArgument with the reason as the
 // message; `example` is the form the message suggests ("http://10.0.0.1:8083").
 absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url, std::string_view example);
-
-// Accepts "http://host:port" (scheme in any case, optional trailing "/") and returns it
-// normalised to "http://host:port". Anything else (https, other schemes, no port, a path,
-// credentials) is kInvalidArgument with the reason as the message.
-absl::StatusOr<std::string> NormalizeHttpProxyUrl(std::string_view url);
 
 }  // namespace ota::config

@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -26,17 +27,37 @@ enum class SlotStatus {
 std::string_view SlotStatusName(SlotStatus status);
 absl::StatusOr<SlotStatus> ParseSlotStatus(std::string_view name);
 
+// The release an image belongs to (UpdateRequestEcu release_name/release_id/image_id), kept per
+// slot in its `version_detail` status file like the Python client does (slot_state_store.h).
+struct ReleaseInfo {
+  std::string release_name;
+  std::string release_id;
+  std::string image_id;
+
+  // Upstream writes version_detail only when all three are set.
+  bool complete() const {
+    return !release_name.empty() && !release_id.empty() && !image_id.empty();
+  }
+  bool operator==(const ReleaseInfo&) const = default;
+};
+
 // What the controller concluded at process start about the slot we are running on.
 struct BootState {
   SlotStatus status = SlotStatus::kInitialized;  // status to report for this ECU
   std::string version;                           // firmware version running now ("" unknown)
   std::string failure_reason;                    // set when status is kFailure
   std::string active_slot;                       // e.g. "a"/"b" or a device name
+  ReleaseInfo release;                           // of the running image ("" fields: unknown)
 };
 
 class BootController {
  public:
   virtual ~BootController() = default;
+
+  // The release of the image the next PrepareStandby installs; backends that keep upstream's
+  // status files write it as the standby's version_detail. Set by the session thread right
+  // before PrepareStandby.
+  void SetStandbyRelease(ReleaseInfo release) { standby_release_ = std::move(release); }
 
   // Called once at process start: confirms a freshly booted slot (status UPDATING on the slot we
   // booted → SUCCESS, made the default) or detects a fallback (we came back on the old slot →
@@ -74,6 +95,12 @@ class BootController {
 
   // Restarts the machine into the committed slot. Returns only on failure (or in test backends).
   virtual absl::Status Reboot() = 0;
+
+ protected:
+  const ReleaseInfo& standby_release() const { return standby_release_; }
+
+ private:
+  ReleaseInfo standby_release_;
 };
 
 }  // namespace ota::boot

@@ -148,8 +148,11 @@ SessionMetricsRecorder::SessionMetricsRecorder(MetricsContext context, CacheRead
 namespace {
 
 std::string NewSessionId(std::string_view version) {
+  // GenerateRequestId is "<unix s>-<8 random hex>": its random part.
+  const std::string request_id = service::GenerateRequestId();
+  const size_t dash = request_id.rfind('-');
   return MakeSessionId(version, static_cast<uint64_t>(std::time(nullptr)),
-                       service::GenerateRequestId().substr(0, 8));
+                       request_id.substr(dash == std::string::npos ? 0 : dash + 1, 8));
 }
 
 }  // namespace
