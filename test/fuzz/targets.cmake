@@ -14,3 +14,6 @@ ota_add_fuzzer(boot_fstab_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/boot_fstab_fuz
 ota_add_fuzzer(grub_menu_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/grub_menu_fuzz.cc LIBS ota_boot)
 ota_add_fuzzer(ecu_status_merge_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/ecu_status_merge_fuzz.cc LIBS ota_ecu)
 ota_add_fuzzer(version_detail_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/version_detail_fuzz.cc LIBS ota_boot)
+ota_add_fuzzer(config_http_url_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/config_http_url_fuzz.cc LIBS ota_config)
+ota_add_fuzzer(telemetry_json_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/telemetry_json_fuzz.cc LIBS ota_telemetry ota_util nlohmann_json::nlohmann_json)
+ota_add_fuzzer(metrics_cache_counters_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/metrics_cache_counters_fuzz.cc LIBS ota_metrics)
