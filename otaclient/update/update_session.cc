@@ -182,6 +182,9 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   counters.total_files_size = index.total_file_bytes() == 0 && img.total_regular_size
                                   ? *img.total_regular_size
                                   : index.total_file_bytes();
+  counters.total_directories_num = img.manifest.dirs.size();
+  counters.total_symlinks_num = img.manifest.symlinks.size();
+  counters.image_format = OtaImageFormat::kLegacy;
   log::Info("image verified", {{"url", request.url},
                                {"format", std::string(image::ImageFormatName(img.format))},
                                {"dirs", StrCat(img.manifest.dirs.size())},

@@ -18,3 +18,6 @@ ota_add_fuzzer(v1_json_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/v1_json_fuzz.cc L
 ota_add_fuzzer(v1_jws_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/v1_jws_fuzz.cc LIBS ota_image ota_crypto)
 ota_add_fuzzer(v1_file_table_row_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/v1_file_table_row_fuzz.cc LIBS ota_image)
 ota_add_fuzzer(version_detail_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/version_detail_fuzz.cc LIBS ota_boot)
+ota_add_fuzzer(config_http_url_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/config_http_url_fuzz.cc LIBS ota_config)
+ota_add_fuzzer(telemetry_json_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/telemetry_json_fuzz.cc LIBS ota_telemetry ota_util nlohmann_json::nlohmann_json)
+ota_add_fuzzer(metrics_cache_counters_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/metrics_cache_counters_fuzz.cc LIBS ota_metrics)
