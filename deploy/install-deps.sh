@@ -12,6 +12,8 @@ packages=(
   libsqlite3-dev libzstd-dev nlohmann-json3-dev
   # tools used by tests, demo and benchmarks
   nginx openssl curl jq zstd hyperfine time procps e2fsprogs util-linux fdisk gdisk
+  # getfattr/setfattr: the OTA image v1 tests put xattrs into trees and compare them
+  attr
   # otaproxy's HTTP server (Boost.Beast/Asio, header-only)
   libboost-dev libboost-system-dev
   # boot-loader tests and the real-boot VM test (grub-editenv, i386-pc modules, qemu under TCG)

@@ -47,7 +47,10 @@ The OTA update daemon of one ECU: serves OtaClientV2.OtaClientService on <ecu_in
   --config-dir DIR          ecu_info.yaml and proxy_info.yaml (.yml read when there is no
                             .yaml) (default /boot/ota)
   --certs-dir DIR           CA groups <group>.<name>.pem that image signers must chain to
-                            (default /opt/ota/client/certs)
+                            (default /opt/ota/client/certs); for OTA image v1, every self-signed
+                            certificate (*.pem, *.crt) there is a root
+  --release-key KEY         OTA image v1: the payload variant to install, dev or prd (default
+                            dev, as the deployed client)
   --allow-unverified-image  DEVELOPMENT ONLY: accept images whose signer does not chain to an
                             installed CA
   --listen-port N           gRPC port (default 50051; 0: any free port, see --port-file)
@@ -91,6 +94,7 @@ struct Flags {
   std::filesystem::path config_dir = "/boot/ota";
   std::filesystem::path certs_dir = "/opt/ota/client/certs";
   bool allow_unverified_image = false;
+  std::string release_key = "dev";
   int listen_port = ota::service::kDefaultPort;
   std::filesystem::path port_file;
   std::string boot_backend = "auto";
@@ -165,6 +169,12 @@ Flags ParseFlags(int argc, char** argv) {
     } else if (name == "--allow-unverified-image") {
       no_value();
       flags.allow_unverified_image = true;
+    } else if (name == "--release-key") {
+      flags.release_key = value();
+      if (flags.release_key != "dev" && flags.release_key != "prd") {
+        UsageError(
+            ota::StrCat("release key ", flags.release_key, " unknown (expected dev or prd)"));
+      }
     } else if (name == "--listen-port") {
       flags.listen_port = ParseInt(name, value(), 0, 65535);
     } else if (name == "--port-file") {
@@ -453,6 +463,8 @@ int main(int argc, char** argv) {
   };
   engine_options.certs_dir = flags.certs_dir;
   engine_options.allow_unverified_dev = flags.allow_unverified_image;
+  engine_options.ecu_id = ecu_info.ecu_id;  // OTA image v1 payload choice
+  engine_options.release_key = flags.release_key;
   engine_options.fetcher.ca_bundle = flags.ca_bundle;
   engine_options.fetcher.max_parallel = flags.download_parallel;
   engine_options.reboot_after_update = !flags.no_reboot;

@@ -8,10 +8,13 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <map>
+#include <optional>
 #include <system_error>
 #include <utility>
 
@@ -199,6 +202,13 @@ struct CaStore::Group {
   X509StorePtr store;
 };
 
+struct CaStore::Root {
+  std::string file;     // for messages
+  std::string subject;  // for messages
+  X509Ptr cert;
+  X509StorePtr store;
+};
+
 CaStore::CaStore() = default;
 CaStore::CaStore(CaStore&&) noexcept = default;
 CaStore& CaStore::operator=(CaStore&&) noexcept = default;
@@ -239,6 +249,8 @@ absl::StatusOr<CaStore> CaStore::LoadDir(const std::filesystem::path& dir) {
   if (ec)
     return absl::InternalError(StrCat("listing certs dir ", dir.string(), ": ", ec.message()));
 
+  OTA_RETURN_IF_ERROR(ca.LoadV1Roots());
+
   for (auto& [group_name, files] : files_by_group) {
     std::sort(files.begin(), files.end());
     auto group = std::make_unique<Group>();
@@ -263,6 +275,47 @@ absl::StatusOr<CaStore> CaStore::LoadDir(const std::filesystem::path& dir) {
 }
 
 bool CaStore::empty() const { return groups_.empty(); }
+
+bool CaStore::v1_roots_empty() const { return roots_.empty(); }
+
+absl::Status CaStore::LoadV1Roots() {
+  std::error_code ec;
+  std::vector<std::filesystem::path> files;
+  for (std::filesystem::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.empty() || name.front() == '.') continue;
+    if (!name.ends_with(".pem") && !name.ends_with(".crt")) continue;
+    std::error_code type_ec;
+    if (!std::filesystem::is_regular_file(it->path(), type_ec)) continue;
+    files.push_back(it->path());
+  }
+  if (ec)
+    return absl::InternalError(StrCat("listing certs dir ", dir_.string(), ": ", ec.message()));
+  std::sort(files.begin(), files.end());
+  for (const std::filesystem::path& path : files) {
+    absl::StatusOr<std::string> pem = fs::ReadFile(path);
+    if (!pem.ok()) continue;
+    absl::StatusOr<std::vector<X509Ptr>> certs = ParseCertificates(*pem, path.string());
+    if (!certs.ok()) {
+      ERR_clear_error();
+      continue;  // not a certificate: not a root (as the deployed client)
+    }
+    for (X509Ptr& cert : *certs) {
+      if (X509_self_signed(cert.get(), 1) != 1) continue;
+      auto root = std::make_unique<Root>();
+      root->file = path.filename().string();
+      root->subject = SubjectOf(cert.get());
+      root->store.reset(X509_STORE_new());
+      if (!root->store || X509_STORE_add_cert(root->store.get(), cert.get()) != 1) {
+        return absl::InternalError(StrCat(path.string(), ": X509_STORE: ", TakeOpenSslErrors()));
+      }
+      root->cert = std::move(cert);
+      roots_.push_back(std::move(root));
+    }
+  }
+  ERR_clear_error();
+  return absl::OkStatus();
+}
 
 std::vector<std::string> CaStore::group_names() const {
   std::vector<std::string> names;
@@ -313,6 +366,228 @@ absl::Status CaStore::VerifyCertificate(std::string_view cert_pem, std::time_t n
                                                              " is not trusted by any CA group in ",
                                                              dir_.string(), ": ", reasons)),
                           OtaErrorCode::kMetadataCertVerificationFailed);
+}
+
+namespace {
+
+absl::StatusOr<X509Ptr> ParseDer(std::string_view der, std::string_view what) {
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  if (!cert || p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(StrCat(what, ": not a DER certificate"));
+  }
+  return cert;
+}
+
+std::string ToDer(X509* cert) {
+  int size = i2d_X509(cert, nullptr);
+  if (size <= 0) return "";
+  std::string der(static_cast<size_t>(size), '\0');
+  auto* out = reinterpret_cast<unsigned char*>(der.data());
+  i2d_X509(cert, &out);
+  return der;
+}
+
+// basicConstraints present, critical, CA=TRUE.
+std::optional<std::string> CaConstraintProblem(X509* cert) {
+  const int idx = X509_get_ext_by_NID(cert, NID_basic_constraints, -1);
+  if (idx < 0) return "has no basicConstraints extension";
+  if (X509_EXTENSION_get_critical(X509_get_ext(cert, idx)) != 1) {
+    return "has a basicConstraints extension that is not marked critical";
+  }
+  if ((X509_get_extension_flags(cert) & EXFLAG_CA) == 0) return "has basicConstraints CA=FALSE";
+  return std::nullopt;
+}
+
+bool Issued(X509* issuer, X509* subject) { return X509_check_issued(issuer, subject) == X509_V_OK; }
+
+}  // namespace
+
+absl::StatusOr<std::string> X5cEntryToDer(std::string_view entry) {
+  if (entry.substr(0, 10) == "-----BEGIN") {
+    OTA_ASSIGN_OR_RETURN(std::vector<X509Ptr> certs, ParseCertificates(entry, "x5c PEM entry"));
+    if (certs.size() != 1) {
+      return absl::InvalidArgumentError(
+          StrCat("x5c PEM entry holds ", certs.size(), " certificates, not 1"));
+    }
+    return ToDer(certs.front().get());
+  }
+  if (entry.empty() || entry.size() % 4 != 0 || entry.size() > (1u << 20)) {
+    return absl::InvalidArgumentError(
+        StrCat("x5c entry of ", entry.size(), " characters is not standard base64"));
+  }
+  for (char c : entry) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '=')) {
+      return absl::InvalidArgumentError("x5c entry is not standard base64 (RFC 7515 §4.1.6)");
+    }
+  }
+  std::string der(entry.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(der.data()),
+                                reinterpret_cast<const unsigned char*>(entry.data()),
+                                static_cast<int>(entry.size()));
+  if (n < 0) return absl::InvalidArgumentError("x5c entry is not valid base64");
+  size_t pad = 0;
+  if (entry.ends_with("==")) {
+    pad = 2;
+  } else if (entry.ends_with("=")) {
+    pad = 1;
+  }
+  der.resize(static_cast<size_t>(n) - pad);
+  OTA_RETURN_IF_ERROR(ParseDer(der, "x5c entry").status());
+  return der;
+}
+
+absl::StatusOr<std::vector<std::string>> PemToX5c(std::string_view pem) {
+  OTA_ASSIGN_OR_RETURN(std::vector<X509Ptr> certs, ParseCertificates(pem, "certificate chain"));
+  std::vector<std::string> out;
+  for (const X509Ptr& cert : certs) {
+    const std::string der = ToDer(cert.get());
+    std::string b64(4 * ((der.size() + 2) / 3) + 1, '\0');
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
+                                  reinterpret_cast<const unsigned char*>(der.data()),
+                                  static_cast<int>(der.size()));
+    b64.resize(static_cast<size_t>(n));
+    out.push_back(std::move(b64));
+  }
+  return out;
+}
+
+absl::Status VerifyJwsEs256(std::string_view cert_der, std::string_view signing_input,
+                            std::string_view signature) {
+  OTA_ASSIGN_OR_RETURN(X509Ptr cert, ParseDer(cert_der, "signing certificate"));
+  const std::string subject = SubjectOf(cert.get());
+  if (signature.size() != kRawP256SignatureSize) {
+    return absl::PermissionDeniedError(StrCat("ES256 signature has ", signature.size(),
+                                              " bytes; JWS needs the 64-byte raw r||s form"));
+  }
+  EVP_PKEY* key = X509_get0_pubkey(cert.get());
+  char group[64] = {};
+  size_t group_len = 0;
+  if (key == nullptr || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
+      EVP_PKEY_get_group_name(key, group, sizeof(group), &group_len) != 1 ||
+      std::string_view(group, group_len) != "prime256v1") {
+    ERR_clear_error();
+    return absl::PermissionDeniedError(
+        StrCat("signing certificate ", subject, " has no EC P-256 key, which ES256 needs"));
+  }
+  const std::string der = RawEcdsaToDer(signature);
+  const bool ok = !der.empty() && DigestVerify(key, signing_input, der);
+  ERR_clear_error();
+  if (!ok) {
+    return absl::PermissionDeniedError(
+        StrCat("signature does not verify with the public key of certificate ", subject));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> SignEs256Raw(std::string_view key_pem, std::string_view data) {
+  OTA_ASSIGN_OR_RETURN(std::string der, SignEs256(key_pem, data));
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
+  if (!sig) return absl::InternalError("d2i_ECDSA_SIG failed");
+  std::string raw(kRawP256SignatureSize, '\0');
+  auto* out = reinterpret_cast<unsigned char*>(raw.data());
+  if (BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), out, 32) != 32 ||
+      BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), out + 32, 32) != 32) {
+    return absl::InternalError("BN_bn2binpad failed");
+  }
+  return raw;
+}
+
+absl::StatusOr<std::string> CaStore::VerifyX5cChain(std::span<const std::string> x5c,
+                                                    std::time_t now) const {
+  if (x5c.empty() || x5c.size() > 6) {
+    return absl::PermissionDeniedError(
+        StrCat("x5c holds ", x5c.size(), " certificates; 1 to 6 are allowed"));
+  }
+  std::vector<X509Ptr> certs;
+  for (size_t i = 0; i < x5c.size(); ++i) {
+    absl::StatusOr<std::string> der = X5cEntryToDer(x5c[i]);
+    if (!der.ok()) return WithContext(der.status(), StrCat("x5c[", i, "]"));
+    OTA_ASSIGN_OR_RETURN(X509Ptr cert, ParseDer(*der, StrCat("x5c[", i, "]")));
+    if (X509_self_signed(cert.get(), 0) == 1) {
+      return absl::PermissionDeniedError(StrCat("x5c[", i, "] (", SubjectOf(cert.get()),
+                                                ") is self-signed; a root never travels in x5c"));
+    }
+    certs.push_back(std::move(cert));
+  }
+  // The signing certificate issued none of the others; from it, issuer links must use them all.
+  std::vector<size_t> leaves;
+  for (size_t i = 0; i < certs.size(); ++i) {
+    bool issued_any = false;
+    for (size_t j = 0; j < certs.size(); ++j) {
+      if (i != j && Issued(certs[i].get(), certs[j].get())) issued_any = true;
+    }
+    if (!issued_any) leaves.push_back(i);
+  }
+  if (leaves.size() != 1) {
+    return absl::PermissionDeniedError(
+        StrCat("x5c is not one linear chain (", leaves.size(), " candidate signing certificates)"));
+  }
+  std::vector<size_t> order = {leaves.front()};
+  std::vector<bool> used(certs.size(), false);
+  used[leaves.front()] = true;
+  while (order.size() < certs.size()) {
+    std::optional<size_t> next;
+    for (size_t j = 0; j < certs.size(); ++j) {
+      if (!used[j] && Issued(certs[j].get(), certs[order.back()].get())) next = j;
+    }
+    if (!next) {
+      return absl::PermissionDeniedError(
+          StrCat("x5c is not one linear chain: nothing in it issued ",
+                 SubjectOf(certs[order.back()].get())));
+    }
+    used[*next] = true;
+    order.push_back(*next);
+  }
+  X509* leaf = certs[order.front()].get();
+  const std::string subject = SubjectOf(leaf);
+  if (roots_.empty()) {
+    return absl::PermissionDeniedError(StrCat(
+        "certificate ", subject, ": no self-signed root certificate installed in ", dir_.string()));
+  }
+  BorrowedX509Stack untrusted(sk_X509_new_null());
+  if (!untrusted) return absl::InternalError("sk_X509_new_null failed");
+  for (size_t k = 1; k < order.size(); ++k) {
+    if (sk_X509_push(untrusted.get(), certs[order[k]].get()) <= 0) {
+      return absl::InternalError("sk_X509_push failed");
+    }
+  }
+  std::string reasons;
+  for (const auto& root : roots_) {
+    X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+    if (!ctx || X509_STORE_CTX_init(ctx.get(), root->store.get(), leaf, untrusted.get()) != 1) {
+      return absl::InternalError(StrCat("X509_STORE_CTX_init: ", TakeOpenSslErrors()));
+    }
+    X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx.get()), now);
+    std::string problem;
+    if (X509_verify_cert(ctx.get()) == 1) {
+      STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx.get());
+      for (int d = 1; d < sk_X509_num(chain) && problem.empty(); ++d) {
+        X509* ca = sk_X509_value(chain, d);
+        if (auto bad = CaConstraintProblem(ca)) {
+          problem = StrCat("CA certificate ", SubjectOf(ca), " at depth ", d, " ", *bad);
+        }
+      }
+      if (problem.empty()) {
+        ERR_clear_error();
+        return ToDer(leaf);
+      }
+    } else {
+      const int err = X509_STORE_CTX_get_error(ctx.get());
+      const int depth = X509_STORE_CTX_get_error_depth(ctx.get());
+      X509* at = X509_STORE_CTX_get_current_cert(ctx.get());
+      problem = StrCat(X509_verify_cert_error_string(err), " at depth ", depth,
+                       at != nullptr ? StrCat(" (", SubjectOf(at), ")") : std::string());
+    }
+    StrAppend(&reasons, reasons.empty() ? "" : "; ", "root ", root->file, " (", root->subject,
+              "): ", problem);
+  }
+  ERR_clear_error();
+  return absl::PermissionDeniedError(StrCat("certificate ", subject,
+                                            " is not trusted by any root certificate in ",
+                                            dir_.string(), ": ", reasons));
 }
 
 }  // namespace ota::crypto

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,9 +24,28 @@ absl::Status VerifySignature(std::string_view cert_pem, std::string_view data,
 // Signs `data` with the PEM private key (EC P-256) and returns a DER-encoded signature.
 absl::StatusOr<std::string> SignEs256(std::string_view key_pem, std::string_view data);
 
-// Trust anchors from a certs dir: every `<group>.<name>.pem` file; files sharing the group prefix
-// (the name minus its last two dot-components: "0.root.pem" and "0.interm.pem" → "0") form one
-// store. A certificate is trusted when any group, tried in sorted order, verifies its chain.
+// JWS ES256 as OTA image v1 signs index.jwt: `signature` must be the 64-byte raw r||s (not DER)
+// and the certificate's key EC P-256. `cert_der` is one DER certificate.
+// Errors: kPermissionDenied (wrong size, wrong key type, does not verify), kInvalidArgument for an
+// unparsable certificate.
+absl::Status VerifyJwsEs256(std::string_view cert_der, std::string_view signing_input,
+                            std::string_view signature);
+// Signs `data` like SignEs256 and returns the 64-byte raw r||s form.
+absl::StatusOr<std::string> SignEs256Raw(std::string_view key_pem, std::string_view data);
+
+// One x5c entry (RFC 7515 §4.1.6: standard base64 of a DER certificate; images signed by
+// ota-image-libs before 2026-01 carry a PEM string instead, also accepted) → DER.
+absl::StatusOr<std::string> X5cEntryToDer(std::string_view entry);
+// Certificates of a PEM text → x5c entries (standard base64 DER), in order.
+absl::StatusOr<std::vector<std::string>> PemToX5c(std::string_view pem);
+
+// Trust anchors from a certs dir, two views of the same files:
+//  - legacy CA groups: every `<group>.<name>.pem` file; files sharing the group prefix (the name
+//    minus its last two dot-components: "0.root.pem" and "0.interm.pem" → "0") form one store. A
+//    certificate is trusted when any group, tried in sorted order, verifies its chain.
+//  - OTA image v1 roots: every `*.pem` or `*.crt` file holding a self-signed certificate is a
+//    root of its own (files that are not, or do not parse, are not roots); intermediates come only
+//    from the image's x5c (VerifyX5cChain).
 class CaStore {
  public:
   // Loads the groups in `dir`. A missing or empty dir gives an empty store (see empty()).
@@ -45,11 +65,25 @@ class CaStore {
   // validity dates checked at `now`. kPermissionDenied naming every group tried when none verifies.
   absl::Status VerifyCertificate(std::string_view cert_pem, std::time_t now) const;
 
+  bool v1_roots_empty() const;
+  // OTA image v1 chain policy (reference/ota-image-v1.md §5.3, §5.5): `x5c` holds 1 to 6
+  // certificates (any order, see X5cEntryToDer), none self-signed, forming exactly one linear
+  // chain from the signing certificate (the one that issued none of the others); it must reach one
+  // of the v1 roots using only those intermediates; every CA certificate on the path (the root
+  // included) carries a critical basicConstraints with CA=TRUE and respects pathLen; validity
+  // periods at `now`. Returns the signing certificate (DER). kPermissionDenied naming the
+  // certificate and the problem; kInvalidArgument for an x5c that does not parse.
+  absl::StatusOr<std::string> VerifyX5cChain(std::span<const std::string> x5c,
+                                             std::time_t now) const;
+
  private:
   struct Group;
   CaStore();
   std::filesystem::path dir_;
   std::vector<std::unique_ptr<Group>> groups_;
+  absl::Status LoadV1Roots();
+  struct Root;
+  std::vector<std::unique_ptr<Root>> roots_;
 };
 
 }  // namespace ota::crypto

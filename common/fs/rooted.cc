@@ -4,12 +4,16 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <climits>
 #include <deque>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "common/util/errors.h"
@@ -369,6 +373,14 @@ absl::Status RootedDir::CreateSymlink(std::string_view path, std::string_view ta
 }
 
 absl::Status RootedDir::CopyFileFrom(int src_fd, std::string_view path, const FileAttrs& attrs) {
+  return CreateFile(path, attrs, [&](int out, const std::string& what) {
+    return src_fd >= 0 ? CopyFdContents(src_fd, out, what) : absl::OkStatus();
+  });
+}
+
+absl::Status RootedDir::CreateFile(
+    std::string_view path, const FileAttrs& attrs,
+    const std::function<absl::Status(int out_fd, const std::string& what)>& fill) {
   OTA_ASSIGN_OR_RETURN(Parent p, ResolveParent(path));
   if (p.name.empty()) return absl::InvalidArgumentError("cannot replace the root with a file");
   std::string tmp = TempName();
@@ -380,9 +392,7 @@ absl::Status RootedDir::CopyFileFrom(int src_fd, std::string_view path, const Fi
     ::unlinkat(p.dir.get(), tmp.c_str(), 0);
     return st;
   };
-  if (src_fd >= 0) {
-    if (absl::Status st = CopyFdContents(src_fd, out.get(), what); !st.ok()) return fail(st);
-  }
+  if (absl::Status st = fill(out.get(), what); !st.ok()) return fail(st);
   // Owner before mode: chown clears setuid/setgid.
   if (::fchown(out.get(), attrs.uid, attrs.gid) != 0) {
     return fail(ErrnoStatus(errno, StrCat("chown ", what)));
@@ -473,6 +483,60 @@ absl::Status RootedDir::RemoveFileDurably(std::string_view path) {
 
 absl::Status RootedDir::CreateEmptyFile(std::string_view path, const FileAttrs& attrs) {
   return CopyFileFrom(-1, path, attrs);
+}
+
+absl::Status RootedDir::WriteNewFile(std::string_view path, std::string_view content,
+                                     const FileAttrs& attrs) {
+  return CreateFile(path, attrs, [&](int out, const std::string& what) {
+    return WriteAll(out, content.data(), content.size(), what);
+  });
+}
+
+absl::Status RootedDir::MakeWhiteout(std::string_view path, const FileAttrs& attrs) {
+  OTA_ASSIGN_OR_RETURN(Parent p, ResolveParent(path));
+  if (p.name.empty()) return absl::InvalidArgumentError("cannot replace the root with a device");
+  const std::string what = Describe(path);
+  const mode_t mode = S_IFCHR | (attrs.mode & 0777);
+  std::string name = p.name;
+  bool replacing = false;
+  if (::mknodat(p.dir.get(), name.c_str(), mode, makedev(0, 0)) != 0) {
+    if (errno != EEXIST) return ErrnoStatus(errno, StrCat("mknod (whiteout) ", what));
+    name = TempName();
+    replacing = true;
+    if (::mknodat(p.dir.get(), name.c_str(), mode, makedev(0, 0)) != 0) {
+      return ErrnoStatus(errno, StrCat("mknod (whiteout) temp for ", what));
+    }
+  }
+  auto fail = [&](absl::Status st) {
+    ::unlinkat(p.dir.get(), name.c_str(), 0);
+    return st;
+  };
+  if (::fchownat(p.dir.get(), name.c_str(), attrs.uid, attrs.gid, AT_SYMLINK_NOFOLLOW) != 0) {
+    return fail(ErrnoStatus(errno, StrCat("chown ", what)));
+  }
+  if (::fchmodat(p.dir.get(), name.c_str(), attrs.mode & 07777, 0) != 0) {
+    return fail(ErrnoStatus(errno, StrCat("chmod ", what)));
+  }
+  if (replacing && ::renameat(p.dir.get(), name.c_str(), p.dir.get(), p.name.c_str()) != 0) {
+    return fail(ErrnoStatus(errno, StrCat("replace ", what, " with a whiteout")));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RootedDir::SetXattr(std::string_view path, std::string_view name,
+                                 std::string_view value) {
+  OTA_ASSIGN_OR_RETURN(Parent p, ResolveParent(path));
+  UniqueFd fd(p.name.empty()
+                  ? ::openat(root_fd_.get(), ".", O_PATH | O_CLOEXEC)
+                  : ::openat(p.dir.get(), p.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus(errno, StrCat("open ", Describe(path)));
+  // The magic link names the entry itself (a symlink's own inode when opened O_NOFOLLOW).
+  const std::string proc = StrCat("/proc/self/fd/", fd.get());
+  const std::string attr(name);
+  if (::setxattr(proc.c_str(), attr.c_str(), value.data(), value.size(), 0) != 0) {
+    return ErrnoStatus(errno, StrCat("setxattr ", attr, " on ", Describe(path)));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status RootedDir::Rename(std::string_view from, std::string_view to) {

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -83,6 +84,15 @@ class RootedDir {
   absl::Status RemoveFileDurably(std::string_view path);
   // An empty file at `path`, same replacement and attribute rules as CopyFileFrom.
   absl::Status CreateEmptyFile(std::string_view path, const FileAttrs& attrs);
+  // A file holding exactly `content`, same replacement and attribute rules as CopyFileFrom.
+  absl::Status WriteNewFile(std::string_view path, std::string_view content,
+                            const FileAttrs& attrs);
+  // An overlayfs whiteout (character device 0:0) at `path`, replacing any non-directory there,
+  // then owner, then mode (07777 bits).
+  absl::Status MakeWhiteout(std::string_view path, const FileAttrs& attrs);
+  // setxattr on the entry itself, never following a symlink (works on symlinks and device nodes,
+  // through the entry's O_PATH fd under /proc/self/fd).
+  absl::Status SetXattr(std::string_view path, std::string_view name, std::string_view value);
   // rename(2) inside the root, replacing a non-directory at `to`.
   absl::Status Rename(std::string_view from, std::string_view to);
   // Hard link `new_path` to the file at `existing` (not followed if it is a symlink), replacing a
@@ -114,6 +124,10 @@ class RootedDir {
     int fd(int root_fd) const { return dir.valid() ? dir.get() : root_fd; }
   };
   absl::StatusOr<Parent> ResolveParent(std::string_view path) const;
+  // A new file at `path`: a temp name beside it, `fill` writes its bytes, owner, mode, rename.
+  absl::Status CreateFile(
+      std::string_view path, const FileAttrs& attrs,
+      const std::function<absl::Status(int out_fd, const std::string& what)>& fill);
   // Resolves `rel` (relative, may be empty) to a directory fd, following symlinks inside root.
   absl::StatusOr<UniqueFd> ResolveDir(std::string_view rel, std::string_view what) const;
   absl::StatusOr<UniqueFd> ResolveDirUserSpace(std::string_view rel, std::string_view what) const;

@@ -78,7 +78,12 @@ class CurlFetcher final : public Fetcher {
     }
     auto task = std::make_unique<Task>();
     task->url = RequestUrl(url, !config_.proxy.empty());
-    if (options.no_cache) task->cache_control = "no_cache";
+    if (options.no_cache) {
+      task->cache_control = "no_cache";
+    } else if (options.expected_sha256 && config_.send_cache_control) {
+      // Content pinned by its digest: the proxy may cache it under that key (and verifies it).
+      task->cache_control = StrCat("file_sha256=", crypto::ToHex(*options.expected_sha256));
+    }
     // Upstream replaces every directive with retry_caching after a mismatch.
     task->cache_control_after_mismatch = "retry_caching";
     auto sink = std::make_unique<MemorySink>(task->url, options);
@@ -150,6 +155,7 @@ class CurlFetcher final : public Fetcher {
  private:
   std::string BlobDirectives(const DownloadJob& job) const {
     if (!config_.send_cache_control) return "";
+    if (job.body_sha256) return StrCat("file_sha256=", crypto::ToHex(*job.body_sha256));
     std::string out = StrCat("file_sha256=", crypto::ToHex(job.sha256));
     if (job.compression == content::Compression::kZstd) out.append(",file_compression_alg=zst");
     return out;

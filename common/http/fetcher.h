@@ -38,7 +38,8 @@ struct FetcherConfig {
   // requests (otaproxy's cache key; the sha256 is of the uncompressed file) and put
   // `retry_caching,` in front after a hash mismatch. otaclient sets it exactly when it downloads
   // through a proxy (otaclient/service/download_proxy.h). Off: blobs carry no header, their
-  // retries after a mismatch `retry_caching`. Get() always sends `no_cache` (GetOptions).
+  // retries after a mismatch `retry_caching`. Get() sends `no_cache` unless GetOptions says
+  // otherwise.
   bool send_cache_control = false;
   // Optional, must outlive the fetcher: once set, every call (Get and DownloadAll) stops within
   // about 100 ms, in-flight transfers are dropped and the call returns kCancelled. Lets an owner
@@ -54,7 +55,9 @@ struct GetOptions {
   // When set, the body must hash to this; a mismatch is retried with retry_caching.
   std::optional<crypto::Sha256Digest> expected_sha256;
   size_t max_bytes = 256u << 20;  // refuse bodies larger than this
-  bool no_cache = true;           // send Ota-File-Cache-Control: no_cache
+  // Send Ota-File-Cache-Control: no_cache. When false, a body pinned by expected_sha256 is asked
+  // for like a blob (file_sha256=<hex>, with send_cache_control): a proxy caches and verifies it.
+  bool no_cache = true;
 };
 
 struct DownloadJob {
@@ -64,6 +67,10 @@ struct DownloadJob {
   crypto::Sha256Digest sha256{};  // of the uncompressed content; always verified
   std::optional<uint64_t> size;   // uncompressed size when known; verified too
   content::Compression compression = content::Compression::kNone;  // kZstd: body is decoded
+  // The digest of the body as stored (a content-addressed blob whose name is its own sha256,
+  // e.g. an OTA image v1 zstd blob): when set, a proxy is asked with file_sha256=<this> and no
+  // compression, so it caches and verifies the stored bytes; `sha256` still checks the content.
+  std::optional<crypto::Sha256Digest> body_sha256;
   uint64_t tag = 0;  // caller's id, echoed in the result
 };
 

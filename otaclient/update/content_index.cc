@@ -70,16 +70,17 @@ absl::StatusOr<ContentIndex> ContentIndex::Build(const image::Manifest& manifest
   for (size_t k = 0; k < order.size(); ++k) {
     const image::RegularEntry& e = regulars[order[k]];
     if (e.has_size) index.total_file_bytes_ += e.size;
+    if (e.has_inline) continue;  // carried by the image's metadata: nothing to gather
     if (IsEmptyContent(e.sha256)) {
       if (e.has_size && e.size != 0) {
-        return absl::InvalidArgumentError(StrCat("regulars.txt: '", manifest.Str(e.path),
+        return absl::InvalidArgumentError(StrCat("image regular file '", manifest.Str(e.path),
                                                  "' has the empty file's sha256 but size ",
                                                  e.size));
       }
       continue;
     }
     if (e.has_size && e.size == 0) {
-      return absl::InvalidArgumentError(StrCat("regulars.txt: '", manifest.Str(e.path),
+      return absl::InvalidArgumentError(StrCat("image regular file '", manifest.Str(e.path),
                                                "' has size 0 but sha256 ",
                                                crypto::ToHex(e.sha256)));
     }
@@ -93,7 +94,7 @@ absl::StatusOr<ContentIndex> ContentIndex::Build(const image::Manifest& manifest
     if (e.has_size) {
       if (c.size_known && c.size != e.size) {
         return absl::InvalidArgumentError(StrCat(
-            "regulars.txt: '", manifest.Str(e.path), "' has size ", e.size, " but '",
+            "image regular file '", manifest.Str(e.path), "' has size ", e.size, " but '",
             manifest.Str(regulars[c.first_entry].path), "' with the same sha256 has ", c.size));
       }
       c.size = e.size;

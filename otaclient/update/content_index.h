@@ -22,9 +22,10 @@ struct NeededContent {
 
 class ContentIndex {
  public:
-  // Indexes the regular files of `manifest`. The empty content (sha256 of "") is not indexed:
-  // empty files are created directly. kInvalidArgument when two entries give one digest two
-  // different sizes, or an entry says size 0 with a non-empty digest.
+  // Indexes the regular files of `manifest`. The empty content (sha256 of "") and contents
+  // inlined in the image are not indexed: those files are written directly. kInvalidArgument when
+  // two entries give one digest two different sizes, or an entry says size 0 with a non-empty
+  // digest.
   static absl::StatusOr<ContentIndex> Build(const image::Manifest& manifest);
 
   size_t size() const { return contents_.size(); }

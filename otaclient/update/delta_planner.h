@@ -33,6 +33,10 @@ namespace ota::update {
 // not use) and as a name relative to the slot root.
 inline constexpr std::string_view kResourcesPath = "/.ota-resources";
 inline constexpr std::string_view kResourcesDir = kResourcesPath.substr(1);
+// The image source's intermediates (bundles, compressed forms, slices), kept like the resources
+// dir across an interrupted attempt and removed with it after a successful one.
+inline constexpr std::string_view kDownloadPath = "/.ota-download";
+inline constexpr std::string_view kDownloadDir = kDownloadPath.substr(1);
 
 struct DeltaOptions {
   int hash_threads = 3;

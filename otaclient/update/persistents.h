@@ -1,5 +1,6 @@
-// Persistent files: paths listed in persistents.txt are carried over from the active slot to the
-// standby after the image is written, the way today's Python client does it — best effort:
+// Persistent files: paths the image lists as persistent (legacy: persistents.txt; OTA image v1: the
+// sys_config's persist_files) are carried over from the active slot to the standby after the
+// image is written, the way today's Python client does it — best effort:
 //   - "/swapfile" and "/swap.img" are skipped with a warning (upstream: preserving a swap file
 //     is a misuse of the feature);
 //   - anything that goes wrong with one entry (missing on the active slot, not absolute, a fifo,

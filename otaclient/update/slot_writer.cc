@@ -76,14 +76,25 @@ WorkItems BuildWorkItems(const std::vector<image::RegularEntry>& regulars) {
   return items;
 }
 
+// After owner and mode: setting security.capability must come after the chown, which clears it.
+absl::Status ApplyXattrs(const image::Manifest& manifest, image::XattrsRef xattrs,
+                         std::string_view path, fs::RootedDir& standby) {
+  absl::Status status;
+  manifest.ForEachXattr(xattrs, [&](std::string_view name, std::string_view value) {
+    if (status.ok()) status = standby.SetXattr(path, name, value);
+  });
+  return status;
+}
+
 }  // namespace
 
 absl::Status ApplyDirectories(const image::Manifest& manifest, fs::RootedDir& standby) {
   for (const image::DirEntry& d : manifest.dirs) {
     std::string_view path = manifest.Str(d.path);
-    OTA_RETURN_IF_ERROR(standby.MakeDirs(path, d.mode & 0777));
+    if (path != "/") OTA_RETURN_IF_ERROR(standby.MakeDirs(path, d.mode & 0777));
     OTA_RETURN_IF_ERROR(standby.Lchown(path, d.uid, d.gid));
     OTA_RETURN_IF_ERROR(standby.Chmod(path, d.mode & 07777));
+    OTA_RETURN_IF_ERROR(ApplyXattrs(manifest, d.xattrs, path, standby));
   }
   return absl::OkStatus();
 }
@@ -94,6 +105,21 @@ absl::Status ApplySymlinks(const image::Manifest& manifest, fs::RootedDir& stand
     OTA_RETURN_IF_ERROR(WithParents(
         standby, path, [&] { return standby.CreateSymlink(path, manifest.Str(l.target)); }));
     OTA_RETURN_IF_ERROR(standby.Lchown(path, l.uid, l.gid));
+    OTA_RETURN_IF_ERROR(ApplyXattrs(manifest, l.xattrs, path, standby));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplySpecials(const image::Manifest& manifest, fs::RootedDir& standby) {
+  for (const image::SpecialEntry& x : manifest.specials) {
+    std::string_view path = manifest.Str(x.path);
+    fs::RootedDir::FileAttrs attrs;
+    attrs.mode = x.mode & 07777;
+    attrs.uid = x.uid;
+    attrs.gid = x.gid;
+    OTA_RETURN_IF_ERROR(
+        WithParents(standby, path, [&] { return standby.MakeWhiteout(path, attrs); }));
+    OTA_RETURN_IF_ERROR(ApplyXattrs(manifest, x.xattrs, path, standby));
   }
   return absl::OkStatus();
 }
@@ -108,7 +134,7 @@ absl::Status ApplyRegulars(const image::Manifest& manifest, const ContentIndex& 
   std::vector<std::atomic<uint32_t>> writers_left(index.size());
   for (size_t k = 0; k < items.size(); ++k) {
     const image::RegularEntry& writer = regulars[items.item(k)[0]];
-    if (ContentIndex::IsEmptyContent(writer.sha256)) continue;
+    if (writer.has_inline || ContentIndex::IsEmptyContent(writer.sha256)) continue;
     std::optional<size_t> slot = index.Find(writer.sha256);
     if (!slot.has_value()) {
       return absl::InternalError(StrCat("no content indexed for ", manifest.Str(writer.path)));
@@ -130,7 +156,12 @@ absl::Status ApplyRegulars(const image::Manifest& manifest, const ContentIndex& 
         uint64_t size = writer.has_size ? writer.size : 0;
         ProgressCounters::Op op = ProgressCounters::Op::kCopy;
 
-        if (ContentIndex::IsEmptyContent(writer.sha256)) {
+        if (writer.has_inline) {
+          const std::string_view content = manifest.Str(writer.inline_content);
+          OTA_RETURN_IF_ERROR(WithParents(
+              standby, path, [&] { return standby.WriteNewFile(path, content, attrs); }));
+          size = content.size();
+        } else if (ContentIndex::IsEmptyContent(writer.sha256)) {
           OTA_RETURN_IF_ERROR(
               WithParents(standby, path, [&] { return standby.CreateEmptyFile(path, attrs); }));
           size = 0;
@@ -163,6 +194,7 @@ absl::Status ApplyRegulars(const image::Manifest& manifest, const ContentIndex& 
                 standby, path, [&] { return standby.CopyFileFrom(src->get(), path, attrs); }));
           }
         }
+        OTA_RETURN_IF_ERROR(ApplyXattrs(manifest, writer.xattrs, path, standby));
         counters.AddProcessed(op, size, NanosSince(start));
 
         for (uint32_t member : group.subspan(1)) {

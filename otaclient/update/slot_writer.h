@@ -1,12 +1,14 @@
 // Writes the new image's tree onto the standby slot, every operation confined to the standby by
 // fs::RootedDir (a symlink already on the standby is never followed out of it):
-//   directories  mkdir -p, chown, chmod (owner first: chown clears setuid/setgid)
-//   symlinks     created (replacing), lchown; their mode means nothing on Linux
+//   directories  mkdir -p, chown, chmod (owner first: chown clears setuid/setgid), xattrs
+//   symlinks     created (replacing), lchown, xattrs; their mode means nothing on Linux
+//   specials     overlayfs whiteouts (character device 0:0): mknod, chown, chmod, xattrs
 //   regulars     content from <standby>/.ota-resources/<hex> (see delta_planner.h): copied for
 //                every file that needs it except the last, which takes the resource by rename;
-//                empty files are created directly; hard-link groups (nlink > 1, keyed by the
-//                build host's inode, else by sha256, as the existing client does) are written
-//                once and the other paths link() to it; chown then chmod.
+//                empty files and contents inlined in the image are written directly; xattrs
+//                after owner and mode (chown drops security.capability); hard-link groups (nlink >
+//                1, keyed by the build host's inode, else by sha256, as the existing client does)
+//                are written once and the other paths link() to it; chown then chmod.
 #pragma once
 
 #include <atomic>
@@ -28,6 +30,7 @@ struct ApplyOptions {
 
 absl::Status ApplyDirectories(const image::Manifest& manifest, fs::RootedDir& standby);
 absl::Status ApplySymlinks(const image::Manifest& manifest, fs::RootedDir& standby);
+absl::Status ApplySpecials(const image::Manifest& manifest, fs::RootedDir& standby);
 
 // `downloaded` (per ContentIndex slot, may be empty) only decides the v1 progress bucket:
 // content fetched over the network counts as "download", local content as "copy".

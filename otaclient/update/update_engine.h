@@ -88,6 +88,9 @@ struct SessionEnd {
 struct EngineOptions {
   std::filesystem::path certs_dir = "/opt/ota/client/certs";
   bool allow_unverified_dev = false;  // no CA installed → accept any signer (loudly logged)
+  // OTA image v1: the payload for this ECU is chosen by (ecu_id, release_key).
+  std::string ecu_id = "autoware";
+  std::string release_key = "dev";
   // Proxy, CA bundle, parallelism, retries. Cookies are filled in per request.
   http::FetcherConfig fetcher;
   bool reboot_after_update = true;  // false: stop after CommitSwitch (tests, manual reboot)

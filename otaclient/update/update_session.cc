@@ -1,12 +1,14 @@
 #include "otaclient/update/update_session.h"
 
+#include <sys/utsname.h>
+
 #include <utility>
 #include <vector>
 
 #include "common/crypto/signing.h"
 #include "common/fs/rooted.h"
 #include "common/http/fetcher.h"
-#include "common/image/image_loader.h"
+#include "common/image/image_reader.h"
 #include "common/image/url.h"
 #include "common/log/log.h"
 #include "common/util/errors.h"
@@ -68,84 +70,66 @@ constexpr std::pair<P, P> kTransitions[] = {
     {P::kRollingBack, P::kFailed},  // CommitRollback failed
 };
 
-bool IsReserved(std::string_view path) {
-  return path.substr(0, kResourcesPath.size()) == kResourcesPath &&
-         (path.size() == kResourcesPath.size() || path[kResourcesPath.size()] == '/');
+bool IsUnder(std::string_view path, std::string_view top) {
+  return path.substr(0, top.size()) == top &&
+         (path.size() == top.size() || path[top.size()] == '/');
 }
 
-// The resources dir is ours; an image may not put anything there.
+// The resources and download dirs are ours; an image may not put anything there.
 absl::Status CheckReservedPaths(const image::Manifest& m) {
-  auto check = [&](image::StrRef ref, std::string_view list) -> absl::Status {
-    if (!IsReserved(m.Str(ref))) return absl::OkStatus();
-    return absl::InvalidArgumentError(StrCat(list, ": '", m.Str(ref), "' is under ", kResourcesPath,
-                                             ", which the updater reserves"));
+  auto check = [&](image::StrRef ref, std::string_view kind) -> absl::Status {
+    for (std::string_view top : {kResourcesPath, kDownloadPath}) {
+      if (!IsUnder(m.Str(ref), top)) continue;
+      return absl::InvalidArgumentError(StrCat("image ", kind, " '", m.Str(ref), "' is under ", top,
+                                               ", which the updater reserves"));
+    }
+    return absl::OkStatus();
   };
-  for (const auto& d : m.dirs) OTA_RETURN_IF_ERROR(check(d.path, "dirs.txt"));
-  for (const auto& l : m.symlinks) OTA_RETURN_IF_ERROR(check(l.path, "symlinks.txt"));
-  for (const auto& r : m.regulars) OTA_RETURN_IF_ERROR(check(r.path, "regulars.txt"));
-  for (const auto& p : m.persistents) OTA_RETURN_IF_ERROR(check(p, "persistents.txt"));
+  for (const auto& d : m.dirs) OTA_RETURN_IF_ERROR(check(d.path, "directory"));
+  for (const auto& l : m.symlinks) OTA_RETURN_IF_ERROR(check(l.path, "symlink"));
+  for (const auto& x : m.specials) OTA_RETURN_IF_ERROR(check(x.path, "special file"));
+  for (const auto& r : m.regulars) OTA_RETURN_IF_ERROR(check(r.path, "regular file"));
+  for (const auto& p : m.persistents) OTA_RETURN_IF_ERROR(check(p, "persistent path"));
   return absl::OkStatus();
 }
 
-// Fetches every missing content into the resources dir, in batches so that URL strings exist
-// only for files being downloaded, and only a batch at a time.
-absl::Status DownloadMissing(http::Fetcher& fetcher, const image::LoadedImage& img,
-                             const ContentIndex& index, const std::vector<uint32_t>& missing,
+// Hands every missing content to the image's content source, which makes each appear verified
+// in the resources dir (the source knows the format: blobs, bundles, slices, compression).
+absl::Status DownloadMissing(http::Fetcher& fetcher, image::Image& img, const ContentIndex& index,
+                             const std::vector<uint32_t>& missing,
                              const std::filesystem::path& standby_root, const SessionEnv& env,
                              std::vector<uint8_t>& downloaded) {
-  const image::Metadata& md = img.metadata;
-  const std::filesystem::path resources = standby_root / std::string(kResourcesDir);
+  std::vector<image::ContentRequest> requests;
+  requests.reserve(missing.size());
+  for (uint32_t slot : missing) {
+    const NeededContent& c = index[slot];
+    image::ContentRequest r;
+    r.sha256 = c.sha256;
+    if (c.size_known) r.size = c.size;
+    r.entry = c.first_entry;
+    requests.push_back(r);
+  }
   ProgressCounters& counters = env.counters;
-  http::TransferObserver observer;
-  observer.on_bytes = [&counters](uint64_t bytes) {
+  image::ContentFetchEnv fetch_env;
+  fetch_env.fetcher = &fetcher;
+  fetch_env.resources_dir = standby_root / std::string(kResourcesDir);
+  fetch_env.work_dir = standby_root / std::string(kDownloadDir);
+  fetch_env.cancel = &env.cancel;
+  fetch_env.observer.on_bytes = [&counters](uint64_t bytes) {
     counters.downloaded_bytes.fetch_add(bytes, std::memory_order_relaxed);
   };
-  std::vector<http::DownloadJob> jobs;
-  for (size_t start = 0; start < missing.size(); start += kDownloadBatch) {
-    size_t end = std::min(missing.size(), start + kDownloadBatch);
-    jobs.clear();
-    jobs.reserve(end - start);
-    for (size_t k = start; k < end; ++k) {
-      const NeededContent& c = index[missing[k]];
-      const image::RegularEntry& e = img.manifest.regulars[c.first_entry];
-      const std::string hex = crypto::ToHex(c.sha256);
-      http::DownloadJob job;
-      if (e.compression == image::Compression::kZstd && md.compressed_rootfs_directory) {
-        job.url = image::CompressedBlobUrl(img.base_url, *md.compressed_rootfs_directory, hex);
-        job.compression = image::Compression::kZstd;
-      } else {
-        job.url =
-            image::RegularFileUrl(img.base_url, md.rootfs_directory, img.manifest.Str(e.path));
-      }
-      job.dest = resources / hex;
-      job.sha256 = c.sha256;
-      if (c.size_known) job.size = c.size;
-      job.tag = k - start;
-      jobs.push_back(std::move(job));
-    }
-    absl::Status first_error;
-    auto on_done = [&](const http::DownloadResult& r) {
-      if (!r.status.ok()) {
-        if (first_error.ok()) {
-          first_error = WithContext(r.status, StrCat("downloading ", jobs[r.tag].url));
-        }
-        return false;
-      }
-      downloaded[missing[start + r.tag]] = 1;
-      counters.downloaded_files_num.fetch_add(1, std::memory_order_relaxed);
-      counters.downloaded_files_size.fetch_add(r.file_bytes, std::memory_order_relaxed);
-      counters.downloading_errors.fetch_add(r.retries, std::memory_order_relaxed);
-      return !env.cancel.load();
-    };
-    absl::Status st = fetcher.DownloadAll(jobs, on_done, observer, env.cancel);
-    if (!first_error.ok()) return first_error;
-    OTA_RETURN_IF_ERROR(st);
-    if (env.cancel.load()) return absl::CancelledError("update cancelled during download");
-  }
+  fetch_env.on_content = [&](size_t k, uint64_t bytes, uint32_t retries) {
+    downloaded[missing[k]] = 1;
+    counters.downloaded_files_num.fetch_add(1, std::memory_order_relaxed);
+    counters.downloaded_files_size.fetch_add(bytes, std::memory_order_relaxed);
+    counters.downloading_errors.fetch_add(retries, std::memory_order_relaxed);
+  };
+  OTA_RETURN_IF_ERROR(img.source->Fetch(img.manifest, requests, fetch_env));
+  if (env.cancel.load()) return absl::CancelledError("update cancelled during download");
   for (uint32_t slot : missing) {
     if (downloaded[slot] == 0) {
       return absl::InternalError(
-          StrCat("fetcher did not report the download of ", crypto::ToHex(index[slot].sha256)));
+          StrCat("the image source did not deliver ", crypto::ToHex(index[slot].sha256)));
     }
   }
   return absl::OkStatus();
@@ -177,28 +161,32 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
                                 ": no image can be verified, every update is refused")),
                             OtaErrorCode::kMetadataCertVerificationFailed);
   }
-  image::LoadOptions load_options;
+  image::ReaderOptions load_options;
   load_options.ca_store = &*ca_store;
   load_options.allow_unverified_dev = env.options.allow_unverified_dev;
+  load_options.ecu_id = env.options.ecu_id;
+  load_options.release_key = env.options.release_key;
+  if (struct utsname u; ::uname(&u) == 0) load_options.architecture = u.machine;
   if (ca_store->empty() && env.options.allow_unverified_dev) {
     log::Warning("no CA installed: accepting the image's own signer (development mode)",
                  {{"certs_dir", env.options.certs_dir.string()}});
   }
-  absl::StatusOr<image::LoadedImage> loaded = image::LoadImage(*fetcher, request.url, load_options);
+  absl::StatusOr<image::Image> loaded = image::OpenImage(*fetcher, request.url, load_options);
   if (!loaded.ok()) {
     return WithContext(loaded.status(), StrCat("loading image metadata from ", request.url));
   }
-  image::LoadedImage& img = *loaded;
+  image::Image& img = *loaded;
   OTA_RETURN_IF_ERROR(CheckReservedPaths(img.manifest));
   OTA_ASSIGN_OR_RETURN(ContentIndex index, ContentIndex::Build(img.manifest));
   counters.total_files_num = img.manifest.regulars.size();
-  counters.total_files_size = index.total_file_bytes() == 0 && img.metadata.total_regular_size
-                                  ? *img.metadata.total_regular_size
+  counters.total_files_size = index.total_file_bytes() == 0 && img.total_regular_size
+                                  ? *img.total_regular_size
                                   : index.total_file_bytes();
   counters.total_directories_num = img.manifest.dirs.size();
   counters.total_symlinks_num = img.manifest.symlinks.size();
   counters.image_format = OtaImageFormat::kLegacy;
   log::Info("image verified", {{"url", request.url},
+                               {"format", std::string(image::ImageFormatName(img.format))},
                                {"dirs", StrCat(img.manifest.dirs.size())},
                                {"symlinks", StrCat(img.manifest.symlinks.size())},
                                {"regulars", StrCat(img.manifest.regulars.size())},
@@ -209,7 +197,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   // --- the standby: from here on it is unbootable until CommitSwitch ---
   // The critical part: an abort arriving now is queued and fires when the phase is left.
   OTA_RETURN_IF_ERROR(env.enter(P::kPreparingStandby));
-  constexpr std::string_view kKeep[] = {kResourcesPath};
+  constexpr std::string_view kKeep[] = {kResourcesPath, kDownloadPath};
   absl::StatusOr<std::filesystem::path> prepared = env.boot.PrepareStandby(request.version, kKeep);
   if (!prepared.ok()) return prepared.status();
   standby_prepared = true;
@@ -237,6 +225,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   OTA_RETURN_IF_ERROR(ApplyDirectories(img.manifest, standby));
   env.set_v1_phase(V1Phase::kSymlink);
   OTA_RETURN_IF_ERROR(ApplySymlinks(img.manifest, standby));
+  OTA_RETURN_IF_ERROR(ApplySpecials(img.manifest, standby));
   env.set_v1_phase(V1Phase::kRegular);
   ApplyOptions apply_options;
   apply_options.threads = kApplyThreads;
@@ -249,6 +238,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
 
   OTA_RETURN_IF_ERROR(env.enter(P::kPostUpdate));
   OTA_RETURN_IF_ERROR(standby.RemoveAll(kResourcesDir));
+  OTA_RETURN_IF_ERROR(standby.RemoveAll(kDownloadDir));
   OTA_RETURN_IF_ERROR(standby.SyncFs());
   {
     // CommitSwitch unmounts the standby on block-device backends: no fd of ours may keep it busy.

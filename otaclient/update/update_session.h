@@ -177,7 +177,6 @@ struct SessionEnv {
 // Internal tuning (not configuration).
 inline constexpr int kHashThreads = 3;
 inline constexpr int kApplyThreads = 4;
-inline constexpr size_t kDownloadBatch = 2048;  // jobs handed to the fetcher at once
 
 // Runs one update from ProcessingMetadata to Committed. Returns OK once the boot switch is
 // committed (and Reboot() returned, on test backends), else the failure — after marking the

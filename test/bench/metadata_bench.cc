@@ -1,16 +1,20 @@
 // metadata_bench: times what an ECU does with a large image's metadata before any download:
-// fetch + verify + parse (LoadImage over the real CurlFetcher), index the needed contents
+// fetch + verify + parse (OpenImage over the real CurlFetcher: either format, detected as an
+// ECU does; v1 images: the payload of --ecu-id, default autoware), index the needed contents
 // (ContentIndex::Build) and plan the delta against an active tree (PlanDelta, empty standby in a
 // temp dir). Prints one JSON line with the time of each step and the peak RSS.
 //
 //   metadata_bench --url BASE_URL --certs DIR --active DIR [--standby-parent DIR]
-//                  [--hash-threads N]
+//                  [--hash-threads N] [--ecu-id ID]
 //
 // Steps (all timed, in this order):
 //   load_ca       CaStore::LoadDir(--certs)
-//   load_image    LoadImage: metadata.jwt, certificate, chain, signature, list files fetched
-//                 and checked against their signed hashes, parsed into the Manifest; the time
-//                 spent inside Fetcher::Get is reported apart as `fetch_seconds`
+//   load_image    OpenImage: legacy: metadata.jwt, certificate, chain, signature, list files
+//                 fetched and checked against their signed hashes, parsed into the Manifest;
+//                 v1: oci-layout, index.jwt, chain, signature, index.json, manifest, config,
+//                 file and resource tables downloaded by digest and decompressed to disk, the
+//                 file table read into the Manifest. The time spent inside the fetcher (Get and
+//                 DownloadAll) is reported apart as `fetch_seconds`
 //   index         ContentIndex::Build
 //   delta         PlanDelta against --active
 #include <cstdio>
@@ -26,7 +30,7 @@
 #include "common/fs/rooted.h"
 #include "common/http/curl_fetcher.h"
 #include "common/http/fetcher.h"
-#include "common/image/image_loader.h"
+#include "common/image/image_reader.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
 #include "otaclient/update/content_index.h"
@@ -41,7 +45,7 @@ namespace {
 namespace stdfs = std::filesystem;
 
 constexpr char kUsage[] = R"(usage: metadata_bench --url BASE_URL --certs DIR --active DIR
-                      [--standby-parent DIR] [--hash-threads N]
+                      [--standby-parent DIR] [--hash-threads N] [--ecu-id ID]
 )";
 
 // Forwards to a real fetcher and adds up the wall time and bytes of the Get calls, so the
@@ -64,7 +68,17 @@ class TimingFetcher : public http::Fetcher {
                            const std::function<bool(const http::DownloadResult&)>& on_done,
                            const http::TransferObserver& observer,
                            const http::CancelFlag& cancel) override {
-    return inner_.DownloadAll(jobs, on_done, observer, cancel);
+    const Stopwatch watch;
+    absl::Status st = inner_.DownloadAll(
+        jobs,
+        [&](const http::DownloadResult& r) {
+          bytes_ += r.network_bytes;
+          return on_done(r);
+        },
+        observer, cancel);
+    seconds_ += watch.Seconds();
+    requests_ += jobs.size();
+    return st;
   }
 
   double seconds() const { return seconds_; }
@@ -98,12 +112,13 @@ absl::Status Run(const Flags& flags) {
 
   std::unique_ptr<http::Fetcher> curl = http::CreateCurlFetcher(http::FetcherConfig{});
   TimingFetcher fetcher(*curl);
-  image::LoadOptions load_options;
+  image::ReaderOptions load_options;
   load_options.ca_store = &ca_store;
+  if (flags.Has("ecu-id")) load_options.ecu_id = flags.Get("ecu-id");
   const double load_cpu_start = ProcessCpuSeconds();
   const Stopwatch load_watch;
-  OTA_ASSIGN_OR_RETURN(image::LoadedImage image,
-                       image::LoadImage(fetcher, flags.Get("url"), load_options));
+  OTA_ASSIGN_OR_RETURN(image::Image image,
+                       image::OpenImage(fetcher, flags.Get("url"), load_options));
   const double load_seconds = load_watch.Seconds();
   const double load_cpu_seconds = ProcessCpuSeconds() - load_cpu_start;
 
@@ -129,7 +144,8 @@ absl::Status Run(const Flags& flags) {
   const uint64_t entries =
       m.dirs.size() + m.symlinks.size() + m.regulars.size() + m.persistents.size();
   JsonLine out;
-  out.Add("entries", entries)
+  out.Add("format", std::string(image::ImageFormatName(image.format)))
+      .Add("entries", entries)
       .Add("dirs", static_cast<uint64_t>(m.dirs.size()))
       .Add("symlinks", static_cast<uint64_t>(m.symlinks.size()))
       .Add("regulars", static_cast<uint64_t>(m.regulars.size()))
@@ -163,7 +179,7 @@ absl::Status Run(const Flags& flags) {
 int main(int argc, char** argv) {
   std::string problem;
   auto flags = ota::bench::Flags::Parse(
-      argc, argv, {"url", "certs", "active", "standby-parent", "hash-threads"}, &problem);
+      argc, argv, {"url", "certs", "active", "standby-parent", "hash-threads", "ecu-id"}, &problem);
   if (flags && flags->help()) {
     std::fputs(ota::bench::kUsage, stdout);
     return 0;

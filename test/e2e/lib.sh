@@ -76,6 +76,21 @@ build_image() {
     fail "ota-image build $image"
 }
 
+# build_image_v1 ROOTFS_NAME IMAGE_NAME [extra ota-image args]: an OTA image v1 under $E2E_WORK/www/,
+# signed by pki/sign.key with the x5c chain sign.pem + interm.pem (the root, 1.root.pem in
+# pki/certs, is the v1 trust anchor), persist_files as the legacy images' defaults.
+build_image_v1() {
+  local rootfs=$1 image=$2
+  shift 2
+  mkdir -p "$E2E_WORK/www"
+  cat "$E2E_WORK/pki/sign.pem" "$E2E_WORK/pki/interm.pem" >"$E2E_WORK/pki/chain.pem"
+  printf '%s\n' /etc/hosts /etc/hostname /etc/resolv.conf /etc/netplan >"$E2E_WORK/persist.txt"
+  "$OTA_IMAGE" build --format v1 --rootfs "$E2E_WORK/rootfs/$rootfs" --out "$E2E_WORK/www/$image" \
+    --key "$E2E_WORK/pki/sign.key" --cert "$E2E_WORK/pki/chain.pem" \
+    --persistents "$E2E_WORK/persist.txt" "$@" >"$E2E_WORK/build-$image.log" ||
+    fail "ota-image build --format v1 $image: $(cat "$E2E_WORK/build-$image.log")"
+}
+
 # start_nginx: serves $E2E_WORK/www; sets HTTP_PORT HTTPS_PORT PROXY_PORT CA_PEM NGINX_PID.
 start_nginx() {
   OTA_TEST_PORTS_OWNER=$$ "$HARNESS" start "$E2E_WORK/nginx" "$E2E_WORK/www" >/dev/null ||
@@ -185,6 +200,12 @@ tree_of() {
 # blob_gets IMAGE: number of GET requests nginx saw for the image's blobs (data/ and data.zst/).
 blob_gets() {
   grep -cE "req=\"GET [^ ]*/$1/data(\.zst)?/" "$NGINX_LOG" || true
+}
+
+# v1_blob_counts IMAGE: "count url" per blob URL of an OTA image v1 nginx answered with 200.
+v1_blob_counts() {
+  { grep -E "status=200 " "$NGINX_LOG" | grep -oE "req=\"GET [^ ]*/$1/blobs/sha256/[0-9a-f]{64}" ||
+    true; } | sort | uniq -c | sort -rn
 }
 
 # --- Multi-ECU trees (multi_ecu_proxy_e2e.sh; the same shape as multi_ecu_e2e.sh) ---

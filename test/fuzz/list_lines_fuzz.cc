@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "common/crypto/sha256.h"
-#include "common/image/list_lines.h"
+#include "common/image/legacy/list_lines.h"
 #include "common/image/manifest.h"
 
 namespace {

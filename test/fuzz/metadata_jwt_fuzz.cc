@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/image/metadata.h"
+#include "common/image/legacy/metadata.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
-// ota-image: builds and signs an OTA image (tier4's legacy format) from a rootfs directory, and
-// verifies an image served from a directory or an HTTP(S) URL.
+// ota-image: builds and signs an OTA image (tier4's legacy format, or OTA image v1) from a rootfs
+// directory, and verifies an image of either format served from a directory or an HTTP(S) URL.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -18,9 +18,11 @@
 #include "common/fs/fs.h"
 #include "common/http/curl_fetcher.h"
 #include "common/http/fetcher.h"
-#include "common/image/image_loader.h"
-#include "common/image/image_writer.h"
+#include "common/image/image_reader.h"
+#include "common/image/legacy/loader.h"
+#include "common/image/legacy/writer.h"
 #include "common/image/url.h"
+#include "common/image/v1/writer.h"
 #include "common/util/strings.h"
 
 namespace ota::tools {
@@ -34,7 +36,11 @@ constexpr int kExitUsage = 2;
 
 constexpr std::string_view kSynopsis = R"(usage:
   ota-image build  --rootfs DIR --out DIR --key KEY --cert CERT [--persistents FILE] [--compress]
-  ota-image verify --image DIR|URL --certs DIR [--ca-bundle PEM]
+  ota-image build  --format v1 --rootfs DIR --out DIR --key KEY --cert CHAIN [--ecu-ids A,B]
+                   [--persistents FILE] [v1 knobs, see --help]
+  ota-image verify --image DIR|URL --certs DIR [--ca-bundle PEM] [--ecu-id ID]
+                   [--release-key dev|prd]
+  ota-image convert --image DIR|URL --certs DIR --out DIR --key KEY --cert CHAIN [v1 knobs]
   ota-image --help
 )";
 
@@ -51,12 +57,50 @@ build   Walks the rootfs (symlinks are recorded, never followed) and writes an O
         /boot/initrd.img-*.old-dkms /boot/initrd.img(.old) /boot/vmlinuz(.old) /tmp, and
         fifos, sockets and devices (with a warning).
 
+build --format v1
+        Writes an OTA image v1 (OCI layout: oci-layout, index.json, index.jwt, blobs/sha256/)
+        shaped like tier4's ota-image-builder's: one image manifest per ECU id sharing one
+        zstd-compressed SQLite file table, the resource table, the blobs after the bundle →
+        compress → slice filters, and index.jwt signed ES256 (raw r||s) with an x5c chain.
+          --cert CHAIN          PEM: the signing certificate, then its intermediates (no root)
+          --ecu-ids A,B         ECU ids with a payload each (default autoware)
+          --release-key KEY     dev (default) or prd
+          --architecture ARCH   x86_64 (default), aarch64, ...
+          --hostname NAME       sys_config hostname (default autoware)
+          --persistents FILE    sys_config persist_files (default: none)
+          --iat SECONDS         the signature's issued-at time (default: now)
+          --inline-max N        inline contents of 1..N bytes in the file table (64)
+          --bundle-max-member N, --bundle-target N, --bundle-min-members N
+                                bundle contents of (inline-max, N] bytes (8192) into bundles
+                                closed past N bytes (33554432), a last one kept with >= N
+                                members (128); --no-bundle turns bundling off
+          --compress-min N      zstd resources larger than N bytes (1024) when they shrink by
+                                1.25x; --zstd-level L (9); --no-compress turns it off
+          --slice-threshold N, --slice-size N
+                                slice resources larger than N (67108864) into pieces of N
+                                (50331648); --no-slice turns it off
+          --plain-tables        store the file and resource tables uncompressed
+
 verify  Loads the image as an ECU would (metadata.jwt, certificate chain against the CA groups
         in --certs, signature, list files against their signed hashes), then fetches every
-        regular file's blob and checks its size and sha256.
+        regular file's blob and checks its size and sha256. The format is detected as an ECU
+        does (<image>/oci-layout present: v1). v1: index.jwt (x5c chain to a self-signed root
+        in --certs, ES256, iat), index.json by its pinned digest, the payload of --ecu-id
+        (default autoware, release key dev unless --release-key), every metadata blob by
+        digest, then every content the payload needs, rebuilt from bundles, slices and zstd
+        blobs and checked against its sha256.
           --image DIR|URL     an image directory or its http://, https:// or file:// base URL
           --certs DIR         CA groups: <group>.<name>.pem files, e.g. 1.root.pem 1.interm.pem
+                              (v1: every self-signed certificate there is a root)
           --ca-bundle PEM     CA bundle for HTTPS (default: the system store)
+          --ecu-id ID, --release-key KEY
+                              v1: the payload to check (default autoware, dev)
+
+convert Turns a legacy image into an OTA image v1: the legacy image is verified as an ECU would
+        (chain against the CA groups of --certs, list files, every blob's size and sha256), then
+        written as build --format v1 would write the same tree (same knobs; persist_files from
+        persistents.txt unless --persistents). Owners, modes, links and contents come from the
+        image, so no root and no rootfs are needed.
 
 Exit status: 0 success, 1 failure (the message says what and where), 2 bad usage.
 )";
@@ -147,14 +191,128 @@ std::optional<std::string> MissingFlag(const ParsedFlags& flags,
   return std::nullopt;
 }
 
+std::vector<std::string> SplitCommas(std::string_view s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(',', start);
+    if (end == std::string_view::npos) end = s.size();
+    if (end > start) out.emplace_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::optional<uint64_t> ParseCount(const std::string& text) {
+  if (text.empty() || text.size() > 19 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  return std::stoull(text);
+}
+
+// The v1 knobs shared by build --format v1 and convert; nullopt when they are fine, else the
+// exit code of the usage error already printed.
+std::optional<int> V1Options(ParsedFlags& flags, image::v1::V1BuildOptions& options) {
+  options.out_dir = flags.values["out"];
+  options.key_pem = flags.values["key"];
+  options.cert_pem = flags.values["cert"];
+  if (flags.values.contains("ecu-ids")) options.ecu_ids = SplitCommas(flags.values["ecu-ids"]);
+  if (flags.values.contains("release-key")) options.release_key = flags.values["release-key"];
+  if (options.release_key != "dev" && options.release_key != "prd") {
+    return Usage("--release-key must be dev or prd");
+  }
+  if (flags.values.contains("architecture")) options.architecture = flags.values["architecture"];
+  if (flags.values.contains("hostname")) options.hostname = flags.values["hostname"];
+  if (flags.values.contains("persistents")) {
+    absl::StatusOr<std::vector<std::string>> persist =
+        image::ReadPersistentsFile(flags.values["persistents"]);
+    if (!persist.ok()) return Fail(persist.status());
+    options.persist_files = std::move(*persist);
+  }
+  const std::pair<const char*, uint64_t*> counts[] = {
+      {"inline-max", &options.inline_max},
+      {"bundle-max-member", &options.bundle_member_max},
+      {"bundle-target", &options.bundle_target},
+      {"bundle-min-members", &options.bundle_min_members},
+      {"compress-min", &options.compress_min},
+      {"slice-threshold", &options.slice_threshold},
+      {"slice-size", &options.slice_size},
+  };
+  for (const auto& [name, field] : counts) {
+    if (!flags.values.contains(name)) continue;
+    std::optional<uint64_t> v = ParseCount(flags.values[name]);
+    if (!v) return Usage(StrCat("--", name, " needs a non-negative integer"));
+    *field = *v;
+  }
+  if (options.slice_size == 0) return Usage("--slice-size must be positive");
+  if (flags.values.contains("iat")) {
+    std::optional<uint64_t> v = ParseCount(flags.values["iat"]);
+    if (!v) return Usage("--iat needs Unix seconds");
+    options.iat = static_cast<int64_t>(*v);
+  }
+  if (flags.values.contains("zstd-level")) {
+    std::optional<uint64_t> v = ParseCount(flags.values["zstd-level"]);
+    if (!v || *v < 1 || *v > 22) return Usage("--zstd-level must be 1..22");
+    options.zstd_level = static_cast<int>(*v);
+  }
+  options.bundle = !flags.switches.contains("no-bundle");
+  options.compress = !flags.switches.contains("no-compress");
+  options.slice = !flags.switches.contains("no-slice");
+  options.compress_tables = !flags.switches.contains("plain-tables");
+  return std::nullopt;
+}
+
+int PrintV1Summary(const image::v1::V1BuildOptions& options,
+                   const absl::StatusOr<image::v1::V1BuildSummary>& s) {
+  if (!s.ok()) return Fail(s.status());
+  std::printf(
+      "built OTA image v1 in %s: %llu dirs, %llu non-regular, %llu regular files (%llu inlined); "
+      "%llu resources, %llu bundles of %llu contents, %llu compressed, %llu sliced into %llu "
+      "slices; %llu blobs (%llu bytes)\n",
+      options.out_dir.c_str(), static_cast<unsigned long long>(s->dirs),
+      static_cast<unsigned long long>(s->non_regulars),
+      static_cast<unsigned long long>(s->regulars), static_cast<unsigned long long>(s->inlined),
+      static_cast<unsigned long long>(s->resources), static_cast<unsigned long long>(s->bundles),
+      static_cast<unsigned long long>(s->bundled), static_cast<unsigned long long>(s->compressed),
+      static_cast<unsigned long long>(s->sliced), static_cast<unsigned long long>(s->slices),
+      static_cast<unsigned long long>(s->blobs), static_cast<unsigned long long>(s->blobs_size));
+  return kExitOk;
+}
+
+int RunBuildV1(ParsedFlags& flags) {
+  image::v1::V1BuildOptions options;
+  options.rootfs = flags.values["rootfs"];
+  if (std::optional<int> bad = V1Options(flags, options)) return *bad;
+  return PrintV1Summary(options, image::v1::BuildV1Image(options));
+}
+
 int RunBuild(int argc, char** argv) {
   std::string problem;
   std::optional<ParsedFlags> flags = ParseFlags(
-      argc, argv, 2, {"rootfs", "out", "key", "cert", "persistents"}, {"compress"}, &problem);
+      argc, argv, 2,
+      {"rootfs", "out", "key", "cert", "persistents", "format", "ecu-ids", "release-key",
+       "architecture", "hostname", "iat", "inline-max", "bundle-max-member", "bundle-target",
+       "bundle-min-members", "compress-min", "zstd-level", "slice-threshold", "slice-size"},
+      {"compress", "no-bundle", "no-compress", "no-slice", "plain-tables"}, &problem);
   if (!flags) return Usage(problem);
   if (flags->help) return Help();
   if (auto missing = MissingFlag(*flags, {"rootfs", "out", "key", "cert"})) {
     return Usage(*missing);
+  }
+  const std::string format = flags->values.contains("format") ? flags->values["format"] : "legacy";
+  if (format == "v1") {
+    if (flags->switches.contains("compress")) {
+      return Usage("--compress is for legacy images; v1 compresses by default (--no-compress)");
+    }
+    return RunBuildV1(*flags);
+  }
+  if (format != "legacy") return Usage(StrCat("unknown --format '", format, "' (legacy or v1)"));
+  for (const char* v1_only :
+       {"ecu-ids", "release-key", "architecture", "hostname", "iat", "inline-max",
+        "bundle-max-member", "bundle-target", "bundle-min-members", "compress-min", "zstd-level",
+        "slice-threshold", "slice-size"}) {
+    if (flags->values.contains(v1_only)) return Usage(StrCat("--", v1_only, " needs --format v1"));
   }
   image::BuildOptions options;
   options.rootfs = flags->values["rootfs"];
@@ -201,10 +359,70 @@ struct BlobCheck {
   std::string url;
 };
 
+// v1: the payload's metadata as an ECU loads it, then every content it needs, rebuilt through the
+// image's content source into a scratch dir (each checked against its sha256 there).
+int VerifyV1(http::Fetcher& fetcher, const std::string& base_url, const crypto::CaStore& ca_store,
+             ParsedFlags& flags) {
+  image::ReaderOptions options;
+  options.ca_store = &ca_store;
+  if (flags.values.contains("ecu-id")) options.ecu_id = flags.values["ecu-id"];
+  if (flags.values.contains("release-key")) options.release_key = flags.values["release-key"];
+  absl::StatusOr<image::Image> img =
+      image::OpenImageAs(image::ImageFormat::kV1, fetcher, base_url, options);
+  if (!img.ok()) return Fail(img.status());
+  const image::Manifest& m = img->manifest;
+  std::vector<image::ContentRequest> requests;
+  std::set<std::string> seen;
+  uint64_t total_size = 0, inlined = 0;
+  for (uint32_t i = 0; i < m.regulars.size(); ++i) {
+    const image::RegularEntry& e = m.regulars[i];
+    total_size += e.size;
+    if (e.has_inline) ++inlined;
+    if (e.has_inline || e.size == 0) continue;
+    if (!seen.insert(crypto::ToHex(e.sha256)).second) continue;
+    image::ContentRequest r;
+    r.sha256 = e.sha256;
+    r.size = e.size;
+    r.entry = i;
+    requests.push_back(r);
+  }
+  absl::StatusOr<fs::TempDir> scratch = fs::TempDir::Create("ota-image-verify");
+  if (!scratch.ok()) return Fail(scratch.status());
+  const stdfs::path resources = scratch->path() / "resources";
+  std::error_code ec;
+  stdfs::create_directories(resources, ec);
+  const http::CancelFlag never_cancel{false};
+  size_t delivered = 0;
+  image::ContentFetchEnv env;
+  env.fetcher = &fetcher;
+  env.resources_dir = resources;
+  env.work_dir = scratch->path() / "work";
+  env.cancel = &never_cancel;
+  env.on_content = [&](size_t k, uint64_t, uint32_t) {
+    ++delivered;
+    stdfs::remove(resources / crypto::ToHex(requests[k].sha256), ec);  // keep the scratch small
+  };
+  absl::Status fetched = img->source->Fetch(m, requests, env);
+  if (!fetched.ok()) return Fail(fetched);
+  if (delivered != requests.size()) {
+    return Fail(absl::InternalError(
+        StrCat("only ", delivered, " of ", requests.size(), " contents were delivered")));
+  }
+  std::printf(
+      "verified OTA image v1 %s for ECU %s (%s): signature and certificate chain OK; %zu dirs, "
+      "%zu symlinks, %zu whiteouts, %zu regular files (%llu bytes, %llu inlined), %zu "
+      "persistents; %zu contents rebuilt and matching\n",
+      base_url.c_str(), options.ecu_id.c_str(), options.release_key.c_str(), m.dirs.size(),
+      m.symlinks.size(), m.specials.size(), m.regulars.size(),
+      static_cast<unsigned long long>(total_size), static_cast<unsigned long long>(inlined),
+      m.persistents.size(), requests.size());
+  return kExitOk;
+}
+
 int RunVerify(int argc, char** argv) {
   std::string problem;
-  std::optional<ParsedFlags> flags =
-      ParseFlags(argc, argv, 2, {"image", "certs", "ca-bundle"}, {}, &problem);
+  std::optional<ParsedFlags> flags = ParseFlags(
+      argc, argv, 2, {"image", "certs", "ca-bundle", "ecu-id", "release-key"}, {}, &problem);
   if (!flags) return Usage(problem);
   if (flags->help) return Help();
   if (auto missing = MissingFlag(*flags, {"image", "certs"})) return Usage(*missing);
@@ -213,17 +431,27 @@ int RunVerify(int argc, char** argv) {
   if (!base_url.ok()) return Fail(base_url.status());
   absl::StatusOr<crypto::CaStore> ca_store = crypto::CaStore::LoadDir(flags->values["certs"]);
   if (!ca_store.ok()) return Fail(ca_store.status());
-  if (ca_store->empty()) {
-    return Fail(absl::InvalidArgumentError(
-        StrCat("--certs ", flags->values["certs"],
-               " holds no CA groups (<group>.<name>.pem files); nothing to verify against")));
-  }
 
   http::FetcherConfig config;
   // A mismatch on a static server is not transient; a few attempts cover network hiccups.
   config.max_attempts = 3;
   if (flags->values.contains("ca-bundle")) config.ca_bundle = flags->values["ca-bundle"];
   std::unique_ptr<http::Fetcher> fetcher = http::CreateCurlFetcher(config);
+  absl::StatusOr<image::ImageFormat> format = image::DetectImageFormat(*fetcher, *base_url);
+  if (!format.ok()) return Fail(format.status());
+  if (*format == image::ImageFormat::kV1) {
+    if (ca_store->v1_roots_empty()) {
+      return Fail(absl::InvalidArgumentError(
+          StrCat("--certs ", flags->values["certs"],
+                 " holds no self-signed root certificate; nothing to verify against")));
+    }
+    return VerifyV1(*fetcher, *base_url, *ca_store, *flags);
+  }
+  if (ca_store->empty()) {
+    return Fail(absl::InvalidArgumentError(
+        StrCat("--certs ", flags->values["certs"],
+               " holds no CA groups (<group>.<name>.pem files); nothing to verify against")));
+  }
 
   image::LoadOptions load_options;
   load_options.ca_store = &*ca_store;
@@ -330,12 +558,97 @@ int RunVerify(int argc, char** argv) {
   return kExitOk;
 }
 
+// Legacy image → OTA image v1: the legacy image is loaded and verified as an ECU would, every
+// content fetched (size and sha256 checked), and the v1 image built from that model.
+int RunConvert(int argc, char** argv) {
+  std::string problem;
+  std::optional<ParsedFlags> flags =
+      ParseFlags(argc, argv, 2,
+                 {"image",
+                  "certs",
+                  "ca-bundle",
+                  "out",
+                  "key",
+                  "cert",
+                  "persistents",
+                  "ecu-ids",
+                  "release-key",
+                  "architecture",
+                  "hostname",
+                  "iat",
+                  "inline-max",
+                  "bundle-max-member",
+                  "bundle-target",
+                  "bundle-min-members",
+                  "compress-min",
+                  "zstd-level",
+                  "slice-threshold",
+                  "slice-size"},
+                 {"no-bundle", "no-compress", "no-slice", "plain-tables"}, &problem);
+  if (!flags) return Usage(problem);
+  if (flags->help) return Help();
+  if (auto missing = MissingFlag(*flags, {"image", "certs", "out", "key", "cert"})) {
+    return Usage(*missing);
+  }
+  image::v1::V1BuildOptions options;
+  if (std::optional<int> bad = V1Options(*flags, options)) return *bad;
+  absl::StatusOr<std::string> base_url = ImageBaseUrl(flags->values["image"]);
+  if (!base_url.ok()) return Fail(base_url.status());
+  absl::StatusOr<crypto::CaStore> ca_store = crypto::CaStore::LoadDir(flags->values["certs"]);
+  if (!ca_store.ok()) return Fail(ca_store.status());
+  http::FetcherConfig config;
+  config.max_attempts = 3;
+  if (flags->values.contains("ca-bundle")) config.ca_bundle = flags->values["ca-bundle"];
+  std::unique_ptr<http::Fetcher> fetcher = http::CreateCurlFetcher(config);
+  absl::StatusOr<image::ImageFormat> format = image::DetectImageFormat(*fetcher, *base_url);
+  if (!format.ok()) return Fail(format.status());
+  if (*format != image::ImageFormat::kLegacy) {
+    return Fail(absl::InvalidArgumentError(StrCat(*base_url, " is already an OTA image v1")));
+  }
+  image::ReaderOptions reader;
+  reader.ca_store = &*ca_store;
+  absl::StatusOr<image::Image> img =
+      image::OpenImageAs(image::ImageFormat::kLegacy, *fetcher, *base_url, reader);
+  if (!img.ok()) return Fail(img.status());
+  const image::Manifest& m = img->manifest;
+  if (!flags->values.contains("persistents")) {
+    for (image::StrRef p : m.persistents) options.persist_files.emplace_back(m.Str(p));
+  }
+  std::vector<image::ContentRequest> requests;
+  std::set<std::string> seen;
+  for (uint32_t i = 0; i < m.regulars.size(); ++i) {
+    const image::RegularEntry& e = m.regulars[i];
+    if ((e.has_size && e.size == 0) || e.sha256 == crypto::Sha256Of("")) continue;
+    if (!seen.insert(crypto::ToHex(e.sha256)).second) continue;
+    image::ContentRequest r;
+    r.sha256 = e.sha256;
+    if (e.has_size) r.size = e.size;
+    r.entry = i;
+    requests.push_back(r);
+  }
+  absl::StatusOr<fs::TempDir> scratch = fs::TempDir::Create("ota-image-convert");
+  if (!scratch.ok()) return Fail(scratch.status());
+  const stdfs::path contents = scratch->path() / "contents";
+  std::error_code ec;
+  stdfs::create_directories(contents, ec);
+  const http::CancelFlag never_cancel{false};
+  image::ContentFetchEnv env;
+  env.fetcher = fetcher.get();
+  env.resources_dir = contents;
+  env.work_dir = scratch->path() / "work";
+  env.cancel = &never_cancel;
+  absl::Status fetched = img->source->Fetch(m, requests, env);
+  if (!fetched.ok()) return Fail(fetched);
+  return PrintV1Summary(options, image::v1::BuildV1ImageFromManifest(options, m, contents));
+}
+
 int Main(int argc, char** argv) {
-  if (argc < 2) return Usage("missing command (build or verify)");
+  if (argc < 2) return Usage("missing command (build, verify or convert)");
   std::string_view command = argv[1];
   if (command == "--help" || command == "-h" || command == "help") return Help();
   if (command == "build") return RunBuild(argc, argv);
   if (command == "verify") return RunVerify(argc, argv);
+  if (command == "convert") return RunConvert(argc, argv);
   return Usage(StrCat("unknown command '", command, "'"));
 }
 

@@ -11,10 +11,14 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "common/fs/fs.h"
+#include "common/util/strings.h"
 #include "test/unit/crypto/test_pki.h"
 
 namespace ota::crypto {
@@ -409,6 +413,119 @@ TEST_F(CaStoreTest, StoreIsMovable) {
   EXPECT_TRUE(b.VerifyCertificate(Pki().sign_pem, now_).ok());
   a = std::move(b);
   EXPECT_TRUE(a.VerifyCertificate(Pki().sign_pem, now_).ok());
+}
+
+// --- OTA image v1: x5c chain policy ------------------------------------------------------------
+// Certificates with exactly the extensions each case needs, made by test/unit/crypto/x5c_pki.sh
+// (openssl CLI) once for the suite.
+
+class X5cChainTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto dir = fs::TempDir::Create("ota-x5c-test");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_.emplace(std::move(*dir));
+    ASSERT_TRUE(testing::RunQuietly({"bash", StrCat(OTA_SOURCE_DIR, "/test/unit/crypto/x5c_pki.sh"),
+                                     dir_->path().string()})
+                    .ok());
+  }
+  static void TearDownTestSuite() { dir_.reset(); }
+
+  static std::string Pem(const std::string& name) {
+    return fs::ReadFile(dir_->path() / (name + ".pem")).value_or("");
+  }
+  // x5c entries (standard base64 DER) of the named certificates, in order.
+  static std::vector<std::string> X5c(std::initializer_list<std::string> names) {
+    std::vector<std::string> out;
+    for (const std::string& n : names) {
+      auto entries = PemToX5c(Pem(n));
+      EXPECT_TRUE(entries.ok()) << n;
+      if (entries.ok()) out.insert(out.end(), entries->begin(), entries->end());
+    }
+    return out;
+  }
+  // A certs dir holding the named (self-signed) roots.
+  CaStore StoreOf(std::initializer_list<std::string> roots) {
+    auto certs = fs::TempDir::Create("ota-x5c-certs");
+    EXPECT_TRUE(certs.ok());
+    for (const std::string& r : roots) WriteFile(certs->path() / StrCat("1.", r, ".pem"), Pem(r));
+    auto store = CaStore::LoadDir(certs->path());
+    EXPECT_TRUE(store.ok()) << store.status();
+    certs_.push_back(std::move(*certs));
+    return std::move(*store);
+  }
+
+  static std::optional<fs::TempDir> dir_;
+  std::vector<fs::TempDir> certs_;
+  const std::time_t now_ = std::time(nullptr);
+};
+std::optional<fs::TempDir> X5cChainTest::dir_;
+
+TEST_F(X5cChainTest, AcceptedChains) {
+  const CaStore store = StoreOf({"root"});
+  EXPECT_FALSE(store.v1_roots_empty());
+  auto leaf_der = X5cEntryToDer(X5c({"leaf"})[0]);
+  ASSERT_TRUE(leaf_der.ok());
+  // Signer first, or in any order: the result is always the signing certificate.
+  for (const auto& x5c : {X5c({"leaf", "interm"}), X5c({"interm", "leaf"})}) {
+    auto signer = store.VerifyX5cChain(x5c, now_);
+    ASSERT_TRUE(signer.ok()) << signer.status();
+    EXPECT_EQ(*signer, *leaf_der);
+  }
+  // PEM strings (images signed before 2026-01) are accepted as entries too.
+  const std::vector<std::string> pem = {Pem("leaf"), Pem("interm")};
+  EXPECT_TRUE(store.VerifyX5cChain(pem, now_).ok());
+  // A signer that says CA=TRUE is fine (the policy binds CAs on the path only).
+  EXPECT_TRUE(store.VerifyX5cChain(X5c({"leafca", "interm"}), now_).ok());
+  // A signing certificate issued by the root directly needs no intermediate.
+  EXPECT_TRUE(store.VerifyX5cChain(X5c({"interm"}), now_).ok());
+  // Several roots: the one that fits is found.
+  const CaStore two = StoreOf({"rootnc", "root"});
+  EXPECT_TRUE(two.VerifyX5cChain(X5c({"leaf", "interm"}), now_).ok());
+}
+
+TEST_F(X5cChainTest, RefusedChains) {
+  const CaStore store = StoreOf({"root"});
+  struct Case {
+    const char* name;
+    std::vector<std::string> x5c;
+    const CaStore* store;
+    std::time_t now;
+    const char* reason;
+  };
+  const CaStore nc = StoreOf({"rootnc"});
+  const CaStore pl0 = StoreOf({"rootpl0"});
+  const CaStore empty = StoreOf({});
+  const CaStore interm_only = StoreOf({"interm"});  // not self-signed: not a root
+  std::vector<std::string> seven = X5c({"leaf", "interm"});
+  while (seven.size() < 7) seven.push_back(seven.back());
+  const Case cases[] = {
+      {"root in x5c", X5c({"leaf", "interm", "root"}), &store, now_, "self-signed"},
+      {"no certificate", {}, &store, now_, "1 to 6"},
+      {"seven certificates", seven, &store, now_, "1 to 6"},
+      {"two signers", X5c({"leaf", "other"}), &store, now_, "not one linear chain"},
+      {"missing intermediate", X5c({"leaf"}), &store, now_, "unable to get local issuer"},
+      {"foreign root", X5c({"leafnc", "intnc"}), &store, now_, "not trusted by any root"},
+      {"root basicConstraints not critical", X5c({"leafnc", "intnc"}), &nc, now_,
+       "not marked critical"},
+      {"intermediate without basicConstraints", X5c({"leafnobc", "nobc"}), &store, now_,
+       "invalid CA certificate"},
+      {"root pathlen 0 above an intermediate", X5c({"leafpl", "intpl"}), &pl0, now_, "path length"},
+      {"intermediate expired", X5c({"shortleaf", "short"}), &store, now_ + 3 * 86400, "expired"},
+      {"not yet valid", X5c({"leaf", "interm"}), &store, now_ - 3 * 86400, "not yet valid"},
+      {"no root installed", X5c({"leaf", "interm"}), &empty, now_, "no self-signed root"},
+      {"an intermediate is no root", X5c({"leaf"}), &interm_only, now_, "no self-signed root"},
+      {"garbage entry", {"not base64!"}, &store, now_, "x5c[0]"},
+  };
+  for (const Case& c : cases) {
+    auto signer = c.store->VerifyX5cChain(c.x5c, c.now);
+    ASSERT_FALSE(signer.ok()) << c.name;
+    EXPECT_THAT(std::string(signer.status().message()), HasSubstr(c.reason))
+        << c.name << ": " << signer.status();
+    if (std::string_view(c.name) != "garbage entry") {
+      EXPECT_EQ(signer.status().code(), absl::StatusCode::kPermissionDenied) << c.name;
+    }
+  }
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "common/image/list_lines.h"
+#include "common/image/legacy/list_lines.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

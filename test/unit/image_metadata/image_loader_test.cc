@@ -1,7 +1,5 @@
 // LoadImage against real parts: images written to a temp dir, served over file:// by the real
 // CurlFetcher, signed with a PKI made by deploy/gen-certs.sh, checked with a real CaStore.
-#include "common/image/image_loader.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -17,7 +15,8 @@
 #include "common/crypto/signing.h"
 #include "common/fs/fs.h"
 #include "common/http/curl_fetcher.h"
-#include "common/image/metadata.h"
+#include "common/image/legacy/loader.h"
+#include "common/image/legacy/metadata.h"
 #include "test/unit/crypto/test_pki.h"
 
 namespace ota::image {

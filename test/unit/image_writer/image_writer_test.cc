@@ -1,5 +1,3 @@
-#include "common/image/image_writer.h"
-
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -18,9 +16,10 @@
 #include "common/crypto/sha256.h"
 #include "common/crypto/signing.h"
 #include "common/fs/fs.h"
-#include "common/image/list_lines.h"
+#include "common/image/legacy/list_lines.h"
+#include "common/image/legacy/metadata.h"
+#include "common/image/legacy/writer.h"
 #include "common/image/manifest.h"
-#include "common/image/metadata.h"
 #include "common/util/strings.h"
 
 namespace ota::image {

@@ -250,6 +250,84 @@ TEST_F(OtaImageToolTest, RefusesUntrustedCertificate) {
   EXPECT_THAT(empty.err, HasSubstr("no CA groups"));
 }
 
+// OTA image v1 through the tool: build --format v1 (ECU ids, an x5c chain), verify detects the
+// format and rebuilds every content, damage and a foreign root are caught, and convert turns the
+// legacy image into a v1 image that verifies.
+TEST_F(OtaImageToolTest, V1BuildVerifyAndConvert) {
+  // A content stored as a plain blob (random: no compression, too big for a bundle).
+  std::string random(100 * 1024, '\0');
+  uint32_t x = 12345;
+  for (char& c : random) {
+    x = x * 1103515245u + 12345u;
+    c = static_cast<char>(x >> 24);
+  }
+  Write("/usr/bin/random", random);
+  const std::string chain = (tmp_->path() / "chain.pem").string();
+  ASSERT_TRUE(fs::WriteFileAtomic(chain, fs::ReadFile(Pki("sign.pem")).value() +
+                                             fs::ReadFile(Pki("interm.pem")).value())
+                  .ok());
+  const stdfs::path v1 = www_ / "v1";
+  RunResult build = RunTool(
+      tmp_->path(), {"build", "--format", "v1", "--rootfs", rootfs_.string(), "--out", v1.string(),
+                     "--key", Pki("sign.key").string(), "--cert", chain, "--ecu-ids", "main,sub"});
+  ASSERT_EQ(build.exit_code, 0) << Describe(build);
+  EXPECT_THAT(build.out, HasSubstr("built OTA image v1"));
+  EXPECT_THAT(build.out, HasSubstr("7 regular files"));
+  for (const char* name : {"oci-layout", "index.json", "index.jwt", "blobs/sha256"}) {
+    EXPECT_TRUE(stdfs::exists(v1 / name)) << name;
+  }
+
+  RunResult verify = Verify(v1.string(), {"--ecu-id", "sub"});
+  ASSERT_EQ(verify.exit_code, 0) << Describe(verify);
+  EXPECT_THAT(verify.out, HasSubstr("verified OTA image v1"));
+  EXPECT_THAT(verify.out, HasSubstr("for ECU sub (dev)"));
+  EXPECT_THAT(verify.out, HasSubstr("7 regular files"));
+  // No payload for this ECU / release key.
+  RunResult nobody = Verify(v1.string(), {"--ecu-id", "nobody"});
+  EXPECT_EQ(nobody.exit_code, 1) << Describe(nobody);
+  EXPECT_THAT(nobody.err, HasSubstr("nobody"));
+  RunResult prd = Verify(v1.string(), {"--ecu-id", "main", "--release-key", "prd"});
+  EXPECT_EQ(prd.exit_code, 1) << Describe(prd);
+  // Another root: refused, naming the chain problem.
+  RunResult foreign = RunTool(
+      tmp_->path(), {"verify", "--image", v1.string(), "--certs",
+                     (suite_dir_->path() / "other-pki" / "certs").string(), "--ecu-id", "main"});
+  EXPECT_EQ(foreign.exit_code, 1) << Describe(foreign);
+  EXPECT_THAT(foreign.err, HasSubstr("not trusted by any root"));
+
+  // A damaged resource blob (same size, one byte changed) fails verify, naming it.
+  std::string blob_name;
+  for (const auto& entry : stdfs::directory_iterator(v1 / "blobs/sha256")) {
+    if (entry.file_size() == random.size()) blob_name = entry.path().filename();
+  }
+  ASSERT_FALSE(blob_name.empty()) << "/usr/bin/random is not a plain blob";
+  std::string damaged = random;
+  damaged[500] ^= 1;
+  ASSERT_TRUE(fs::WriteFileAtomic(v1 / "blobs/sha256" / blob_name, damaged).ok());
+  RunResult bad = Verify(v1.string(), {"--ecu-id", "main"});
+  EXPECT_EQ(bad.exit_code, 1) << Describe(bad);
+  EXPECT_THAT(bad.err, HasSubstr(blob_name));
+  EXPECT_THAT(bad.out, Not(HasSubstr("verified")));
+
+  // convert: the legacy image of the same tree becomes a v1 image that verifies.
+  ASSERT_EQ(Build().exit_code, 0);
+  const stdfs::path converted = www_ / "converted";
+  RunResult convert = RunTool(
+      tmp_->path(), {"convert", "--image", image_.string(), "--certs", Certs().string(), "--out",
+                     converted.string(), "--key", Pki("sign.key").string(), "--cert", chain});
+  ASSERT_EQ(convert.exit_code, 0) << Describe(convert);
+  EXPECT_THAT(convert.out, HasSubstr("built OTA image v1"));
+  RunResult converted_ok = Verify(converted.string());
+  ASSERT_EQ(converted_ok.exit_code, 0) << Describe(converted_ok);
+  EXPECT_THAT(converted_ok.out, HasSubstr("7 regular files"));
+  // A v1 image is not converted again.
+  RunResult again = RunTool(tmp_->path(), {"convert", "--image", v1.string(), "--certs",
+                                           Certs().string(), "--out", (www_ / "again").string(),
+                                           "--key", Pki("sign.key").string(), "--cert", chain});
+  EXPECT_EQ(again.exit_code, 1) << Describe(again);
+  EXPECT_THAT(again.err, HasSubstr("already an OTA image v1"));
+}
+
 TEST_F(OtaImageToolTest, VerifyOfMissingImageFails) {
   RunResult verify = Verify((tmp_->path() / "nothing-here").string());
   EXPECT_EQ(verify.exit_code, 1) << Describe(verify);

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "common/fs/fs.h"
-#include "common/image/image_writer.h"
+#include "common/image/legacy/writer.h"
 #include "common/util/strings.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"

@@ -1,6 +1,11 @@
 // Writing an image's tree onto a real standby directory: modes, owners, links, names.
 #include "otaclient/update/slot_writer.h"
 
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
 #include <map>
 
 #include "common/util/errors.h"
@@ -183,6 +188,55 @@ TEST_F(SlotWriterTest, DirectoryInTheWayOfAFileFails) {
   Add(b, "/thing", Content(5, 1));
   EXPECT_FALSE(Apply(b.m).ok());
   EXPECT_TRUE(std::filesystem::is_directory(S("/thing")));
+}
+
+// What only OTA image v1 carries: xattrs (after owner and mode), whiteouts, inlined contents,
+// the root directory's own row, type bits in modes.
+TEST_F(SlotWriterTest, XattrsWhiteoutsAndInlinedContents) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (chown, mknod)";
+  ManifestBuilder b;
+  b.Dir("/", 040750);
+  b.Dir("/etc", 040755);
+  auto xattrs = [&](std::string_view name, std::string_view value) {
+    const uint32_t begin = b.m.BeginXattrs();
+    b.m.AddXattr(name, value);
+    return b.m.EndXattrs(begin);
+  };
+  b.m.dirs.back().xattrs = xattrs("user.dir", "d");
+  image::SpecialEntry wh;
+  wh.mode = S_IFCHR | 0600;
+  wh.uid = 1000;
+  wh.gid = 1001;
+  wh.path = b.m.Intern("/etc/.wh.gone");
+  b.m.specials.push_back(wh);
+  Add(b, "/etc/inline", "tiny\n", 0100640, 7, 8);
+  b.m.regulars.back().has_inline = true;
+  b.m.regulars.back().inline_content = b.m.Intern("tiny\n");
+  contents_.erase(Hex("tiny\n"));  // never a resource
+  Add(b, "/etc/big", Content(5000, 3), 04755);
+  b.m.regulars.back().xattrs = xattrs("user.big", std::string("\0\x01", 2));
+  ASSERT_TRUE(Apply(b.m).ok());
+  ASSERT_TRUE(ApplySpecials(b.m, *standby_).ok());
+
+  struct stat st = Lstat(S("/etc/.wh.gone"));
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_EQ(st.st_rdev, makedev(0, 0));
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_uid, 1000u);
+  EXPECT_EQ(st.st_gid, 1001u);
+  EXPECT_EQ(ReadFile(S("/etc/inline")), "tiny\n");
+  st = Lstat(S("/etc/inline"));
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(st.st_uid, 7u);
+  EXPECT_EQ(Lstat(S("/etc/big")).st_mode & 07777, 04755u);
+  EXPECT_EQ(Lstat(standby_root_).st_mode & 07777, 0750u) << "the root row sets the root's mode";
+  char value[8] = {};
+  ssize_t n = ::lgetxattr(S("/etc/big").c_str(), "user.big", value, sizeof(value));
+  if (n < 0 && errno == ENOTSUP) GTEST_SKIP() << "no user xattrs on this file system";
+  EXPECT_EQ(std::string(value, static_cast<size_t>(std::max<ssize_t>(n, 0))),
+            std::string("\0\x01", 2));
+  n = ::lgetxattr(S("/etc").c_str(), "user.dir", value, sizeof(value));
+  EXPECT_EQ(std::string(value, static_cast<size_t>(std::max<ssize_t>(n, 0))), "d");
 }
 
 }  // namespace

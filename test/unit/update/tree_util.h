@@ -59,7 +59,12 @@ struct ManifestBuilder {
   image::Manifest m;
 
   void Dir(std::string_view path, uint32_t mode = 0755, uint32_t uid = 0, uint32_t gid = 0) {
-    m.dirs.push_back({mode, uid, gid, m.Intern(path)});
+    image::DirEntry d;
+    d.mode = mode;
+    d.uid = uid;
+    d.gid = gid;
+    d.path = m.Intern(path);
+    m.dirs.push_back(d);
   }
   void Symlink(std::string_view path, std::string_view target, uint32_t uid = 0, uint32_t gid = 0) {
     image::SymlinkEntry e;

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "common/http/curl_fetcher.h"
-#include "common/image/image_writer.h"
+#include "common/image/legacy/writer.h"
 #include "gmock/gmock.h"
 #include "otaclient/boot/dir_boot_controller.h"
 #include "otaclient/update/background_priority.h"

@@ -1,9 +1,11 @@
-#include "common/image/image_loader.h"
+#include "common/image/legacy/loader.h"
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "common/crypto/sha256.h"
-#include "common/image/list_lines.h"
+#include "common/image/legacy/list_lines.h"
 #include "common/image/url.h"
 #include "common/log/log.h"
 #include "common/util/errors.h"
@@ -101,6 +103,79 @@ absl::StatusOr<LoadedImage> LoadImage(http::Fetcher& fetcher, std::string_view b
              {"regulars", std::to_string(image.manifest.regulars.size())},
              {"dirs", std::to_string(image.manifest.dirs.size())},
              {"symlinks", std::to_string(image.manifest.symlinks.size())}});
+  return image;
+}
+
+namespace {
+
+class LegacySource final : public ContentSource {
+ public:
+  explicit LegacySource(LoadedImage image) : image_(std::move(image)) {}
+
+  absl::Status Fetch(const Manifest& manifest, std::span<const ContentRequest> contents,
+                     const ContentFetchEnv& env) override {
+    const Metadata& md = image_.metadata;
+    std::vector<http::DownloadJob> jobs;
+    for (size_t start = 0; start < contents.size(); start += kDownloadBatch) {
+      const size_t end = std::min(contents.size(), start + kDownloadBatch);
+      jobs.clear();
+      jobs.reserve(end - start);
+      for (size_t k = start; k < end; ++k) {
+        const ContentRequest& c = contents[k];
+        const RegularEntry& e = manifest.regulars[c.entry];
+        const std::string hex = crypto::ToHex(c.sha256);
+        http::DownloadJob job;
+        if (e.compression == Compression::kZstd && md.compressed_rootfs_directory) {
+          job.url = CompressedBlobUrl(image_.base_url, *md.compressed_rootfs_directory, hex);
+          job.compression = Compression::kZstd;
+        } else {
+          job.url = RegularFileUrl(image_.base_url, md.rootfs_directory, manifest.Str(e.path));
+        }
+        job.dest = env.resources_dir / hex;
+        job.sha256 = c.sha256;
+        job.size = c.size;
+        job.tag = k - start;
+        jobs.push_back(std::move(job));
+      }
+      absl::Status first_error;
+      auto on_done = [&](const http::DownloadResult& r) {
+        if (!r.status.ok()) {
+          if (first_error.ok()) {
+            first_error = WithContext(r.status, StrCat("downloading ", jobs[r.tag].url));
+          }
+          return false;
+        }
+        if (env.on_content) env.on_content(start + r.tag, r.file_bytes, r.retries);
+        return !env.cancel->load();
+      };
+      absl::Status st = env.fetcher->DownloadAll(jobs, on_done, env.observer, *env.cancel);
+      if (!first_error.ok()) return first_error;
+      OTA_RETURN_IF_ERROR(st);
+      if (env.cancel->load()) return absl::CancelledError("update cancelled during download");
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  LoadedImage image_;  // metadata and base URL (its manifest is moved out to Image)
+};
+
+}  // namespace
+
+absl::StatusOr<Image> OpenLegacyImage(http::Fetcher& fetcher, std::string_view base_url,
+                                      const ReaderOptions& options) {
+  LoadOptions load_options;
+  load_options.ca_store = options.ca_store;
+  load_options.allow_unverified_dev = options.allow_unverified_dev;
+  load_options.now = options.now;
+  OTA_ASSIGN_OR_RETURN(LoadedImage loaded, LoadImage(fetcher, base_url, load_options));
+  Image image;
+  image.format = ImageFormat::kLegacy;
+  image.base_url = loaded.base_url;
+  image.total_regular_size = loaded.metadata.total_regular_size;
+  image.manifest = std::move(loaded.manifest);
+  loaded.manifest = Manifest{};
+  image.source = std::make_unique<LegacySource>(std::move(loaded));
   return image;
 }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -27,5 +28,9 @@ struct BuildSummary {
 };
 
 absl::StatusOr<BuildSummary> BuildImage(const BuildOptions& options);
+
+// A persistents file for `--persistents`: one absolute path per line, raw ("/etc/hosts") or in
+// list-file form ("'/etc/hosts'"); blank lines skipped. Errors name file and line.
+absl::StatusOr<std::vector<std::string>> ReadPersistentsFile(const std::filesystem::path& file);
 
 }  // namespace ota::image

@@ -1,4 +1,4 @@
-#include "common/image/image_writer.h"
+#include "common/image/legacy/writer.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -23,8 +23,8 @@
 #include "common/crypto/sha256.h"
 #include "common/crypto/signing.h"
 #include "common/fs/fs.h"
-#include "common/image/list_lines.h"
-#include "common/image/metadata.h"
+#include "common/image/legacy/list_lines.h"
+#include "common/image/legacy/metadata.h"
 #include "common/log/log.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
@@ -141,38 +141,6 @@ absl::StatusOr<std::vector<std::string>> ListDir(int dir_fd, std::string_view wh
   }
   std::sort(names.begin(), names.end());
   return names;
-}
-
-// Paths given in a persistents file: one per line, either raw ("/etc/hosts") or already in
-// list-file form ("'/etc/hosts'"). Blank lines are skipped.
-absl::StatusOr<std::vector<std::string>> ReadPersistents(const stdfs::path& file) {
-  OTA_ASSIGN_OR_RETURN(std::string content, fs::ReadFile(file));
-  std::vector<std::string> paths;
-  size_t line_number = 0;
-  size_t start = 0;
-  while (start <= content.size()) {
-    size_t end = content.find('\n', start);
-    if (end == std::string::npos) end = content.size();
-    std::string_view line = std::string_view(content).substr(start, end - start);
-    start = end + 1;
-    ++line_number;
-    while (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
-    absl::Status status;
-    if (line.front() == '\'') {
-      Manifest parsed;
-      status = ParsePersistentLine(line, parsed);
-      if (status.ok()) paths.emplace_back(parsed.Str(parsed.persistents.front()));
-    } else {
-      status = ValidateImagePath(line);
-      if (status.ok()) paths.emplace_back(line);
-    }
-    if (!status.ok()) {
-      return absl::InvalidArgumentError(
-          StrCat(file.string(), ":", line_number, ": ", status.message()));
-    }
-  }
-  return paths;
 }
 
 // Walks the rootfs and produces the list files and the data/ (and data.zst/) trees.
@@ -542,7 +510,7 @@ absl::StatusOr<BuildSummary> BuildImage(const BuildOptions& options) {
   OTA_ASSIGN_OR_RETURN(std::string cert_pem, fs::ReadFile(options.cert_pem));
   std::vector<std::string> persistents;
   if (options.persistents_file.has_value()) {
-    OTA_ASSIGN_OR_RETURN(persistents, ReadPersistents(*options.persistents_file));
+    OTA_ASSIGN_OR_RETURN(persistents, ReadPersistentsFile(*options.persistents_file));
   } else {
     persistents.assign(kDefaultPersistents.begin(), kDefaultPersistents.end());
   }
@@ -560,6 +528,38 @@ absl::StatusOr<BuildSummary> BuildImage(const BuildOptions& options) {
     for (const stdfs::path& path : partial) stdfs::remove_all(path, ec);
   }
   return summary;
+}
+
+// Paths given in a persistents file: one per line, either raw ("/etc/hosts") or already in
+// list-file form ("'/etc/hosts'"). Blank lines are skipped.
+absl::StatusOr<std::vector<std::string>> ReadPersistentsFile(const std::filesystem::path& file) {
+  OTA_ASSIGN_OR_RETURN(std::string content, fs::ReadFile(file));
+  std::vector<std::string> paths;
+  size_t line_number = 0;
+  size_t start = 0;
+  while (start <= content.size()) {
+    size_t end = content.find('\n', start);
+    if (end == std::string::npos) end = content.size();
+    std::string_view line = std::string_view(content).substr(start, end - start);
+    start = end + 1;
+    ++line_number;
+    while (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+    absl::Status status;
+    if (line.front() == '\'') {
+      Manifest parsed;
+      status = ParsePersistentLine(line, parsed);
+      if (status.ok()) paths.emplace_back(parsed.Str(parsed.persistents.front()));
+    } else {
+      status = ValidateImagePath(line);
+      if (status.ok()) paths.emplace_back(line);
+    }
+    if (!status.ok()) {
+      return absl::InvalidArgumentError(
+          StrCat(file.string(), ":", line_number, ": ", status.message()));
+    }
+  }
+  return paths;
 }
 
 }  // namespace ota::image

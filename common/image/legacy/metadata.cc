@@ -1,4 +1,4 @@
-#include "common/image/metadata.h"
+#include "common/image/legacy/metadata.h"
 
 #include <algorithm>
 #include <charconv>
