@@ -1,12 +1,15 @@
 // The boot seam: owns the A/B slots, the per-slot status/version and the boot switch.
-// Implementations: DirBootController (directory slots; dev, demo, tests), GRUB and CBoot
-// (real block devices; later). The update engine sees only this interface.
+// Implementations: DirBootController (directory slots; dev, demo, tests), GRUB (BIOS and UEFI
+// disk layouts), Jetson CBoot, Jetson UEFI and Raspberry Pi tryboot (real block devices). The
+// update engine sees only this interface.
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -26,17 +29,56 @@ enum class SlotStatus {
 std::string_view SlotStatusName(SlotStatus status);
 absl::StatusOr<SlotStatus> ParseSlotStatus(std::string_view name);
 
+// The release an image belongs to (UpdateRequestEcu release_name/release_id/image_id), kept per
+// slot in its `version_detail` status file like the Python client does (slot_state_store.h).
+struct ReleaseInfo {
+  std::string release_name;
+  std::string release_id;
+  std::string image_id;
+
+  // Upstream writes version_detail only when all three are set.
+  bool complete() const {
+    return !release_name.empty() && !release_id.empty() && !image_id.empty();
+  }
+  bool operator==(const ReleaseInfo&) const = default;
+};
+
 // What the controller concluded at process start about the slot we are running on.
 struct BootState {
   SlotStatus status = SlotStatus::kInitialized;  // status to report for this ECU
   std::string version;                           // firmware version running now ("" unknown)
   std::string failure_reason;                    // set when status is kFailure
   std::string active_slot;                       // e.g. "a"/"b" or a device name
+  ReleaseInfo release;                           // of the running image ("" fields: unknown)
+};
+
+// What an image says about the platform it was built for, read from its signed metadata before
+// the standby is touched (otaclient/update/image_platform.h). Backends that have a compatibility
+// rule check it in CheckImageCompatible.
+struct ImagePlatformInfo {
+  // The Jetson BSP the image's rootfs was built from ("R35.4.1"), from the image's
+  // /etc/nv_tegra_release; nullopt: the image does not say (no check).
+  std::optional<std::string> jetson_bsp_version;
 };
 
 class BootController {
  public:
   virtual ~BootController() = default;
+
+  // What the backend needs to know about an image before PrepareStandby (fetching it costs a
+  // request, so only backends with a compatibility rule ask).
+  virtual bool WantsImagePlatformInfo() const { return false; }
+  // Refuses an image this machine must not install (kFailedPrecondition, RECOVERABLE: nothing
+  // was touched), e.g. Jetson UEFI's BSP guard. Called before PrepareStandby.
+  virtual absl::Status CheckImageCompatible(const ImagePlatformInfo& image) {
+    (void)image;
+    return absl::OkStatus();
+  }
+
+  // The release of the image the next PrepareStandby installs; backends that keep upstream's
+  // status files write it as the standby's version_detail. Set by the session thread right
+  // before PrepareStandby.
+  void SetStandbyRelease(ReleaseInfo release) { standby_release_ = std::move(release); }
 
   // Called once at process start: confirms a freshly booted slot (status UPDATING on the slot we
   // booted → SUCCESS, made the default) or detects a fallback (we came back on the old slot →
@@ -74,6 +116,12 @@ class BootController {
 
   // Restarts the machine into the committed slot. Returns only on failure (or in test backends).
   virtual absl::Status Reboot() = 0;
+
+ protected:
+  const ReleaseInfo& standby_release() const { return standby_release_; }
+
+ private:
+  ReleaseInfo standby_release_;
 };
 
 }  // namespace ota::boot

@@ -9,6 +9,7 @@
 #include "common/fs/rooted.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
+#include "nlohmann/json.hpp"
 
 namespace ota::boot {
 namespace {
@@ -29,7 +30,31 @@ absl::StatusOr<std::string> ReadOptional(const fs::RootedDir& root, const std::s
   return std::string(TrimSpace(*content));
 }
 
+// A JSON string as Python's json.dumps writes it with ensure_ascii (the default).
+std::string JsonString(std::string_view value) {
+  return nlohmann::json(std::string(value))
+      .dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace
+
+std::string FormatVersionDetail(const ReleaseInfo& release) {
+  return StrCat("{\"release_name\": ", JsonString(release.release_name),
+                ", \"release_id\": ", JsonString(release.release_id),
+                ", \"image_id\": ", JsonString(release.image_id), "}");
+}
+
+std::optional<ReleaseInfo> ParseVersionDetail(std::string_view text) {
+  if (text.find('\0') != std::string_view::npos) return std::nullopt;
+  const nlohmann::json json =
+      nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) return std::nullopt;
+  auto field = [&json](const char* key) -> std::string {
+    auto it = json.find(key);
+    return it != json.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  return ReleaseInfo{field("release_name"), field("release_id"), field("image_id")};
+}
 
 std::string SlotStateStore::PathOf(std::string_view name) const {
   return rel_.empty() ? std::string(name) : StrCat(rel_, "/", name);
@@ -51,8 +76,11 @@ absl::StatusOr<SlotState> SlotStateStore::Load() const {
     state.status = *status;
   }
   OTA_ASSIGN_OR_RETURN(state.version, ReadOptional(*root, PathOf(kVersionFile)));
+  if (state.version.size() > kMaxVersionBytes) state.version.resize(kMaxVersionBytes);
   OTA_ASSIGN_OR_RETURN(state.slot_in_use, ReadOptional(*root, PathOf(kSlotInUseFile)));
   OTA_ASSIGN_OR_RETURN(state.failure_reason, ReadOptional(*root, PathOf(kFailureReasonFile)));
+  OTA_ASSIGN_OR_RETURN(std::string detail, ReadOptional(*root, PathOf(kVersionDetailFile)));
+  if (!detail.empty()) state.release = ParseVersionDetail(detail).value_or(ReleaseInfo{});
   return state;
 }
 
@@ -83,12 +111,24 @@ absl::Status SlotStateStore::WriteSlotInUse(std::string_view slot) {
   return WriteField(kSlotInUseFile, slot);
 }
 
-absl::Status SlotStateStore::WriteFailureReason(std::string_view reason) {
-  if (!reason.empty()) return WriteField(kFailureReasonFile, reason);
+absl::Status SlotStateStore::RemoveField(std::string_view name) {
   absl::StatusOr<fs::RootedDir> root = fs::RootedDir::Open(root_);
   if (absl::IsNotFound(root.status())) return absl::OkStatus();
   if (!root.ok()) return root.status();
-  return root->RemoveFileDurably(PathOf(kFailureReasonFile));
+  absl::Status removed = root->RemoveFileDurably(PathOf(name));
+  // The store's directory itself may be missing (a slot never managed): nothing to remove.
+  if (absl::IsNotFound(removed)) return absl::OkStatus();
+  return removed;
+}
+
+absl::Status SlotStateStore::WriteFailureReason(std::string_view reason) {
+  if (!reason.empty()) return WriteField(kFailureReasonFile, reason);
+  return RemoveField(kFailureReasonFile);
+}
+
+absl::Status SlotStateStore::WriteRelease(const ReleaseInfo& release) {
+  if (release.complete()) return WriteField(kVersionDetailFile, FormatVersionDetail(release));
+  return RemoveField(kVersionDetailFile);
 }
 
 }  // namespace ota::boot

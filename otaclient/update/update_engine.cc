@@ -98,6 +98,10 @@ class UpdateEngineImpl final : public UpdateEngine {
         fetcher_factory_(std::move(fetcher_factory)) {
     snapshot_.status = FromSlotStatus(initial_state.status);
     snapshot_.firmware_version = initial_state.version;
+    // The running image's release, from its slot's version_detail (upstream reports it too).
+    snapshot_.release_name = initial_state.release.release_name;
+    snapshot_.release_id = initial_state.release.release_id;
+    snapshot_.image_id = initial_state.release.image_id;
     if (snapshot_.status == OtaStatus::kFailure) {
       // Found at boot (fallback or an interrupted update): the old slot runs, a retry can work.
       snapshot_.failure_type = static_cast<int>(FailureKind::kRecoverable);

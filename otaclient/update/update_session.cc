@@ -13,6 +13,7 @@
 #include "common/util/strings.h"
 #include "otaclient/update/content_index.h"
 #include "otaclient/update/delta_planner.h"
+#include "otaclient/update/image_platform.h"
 #include "otaclient/update/persistents.h"
 #include "otaclient/update/slot_writer.h"
 
@@ -95,7 +96,6 @@ absl::Status DownloadMissing(http::Fetcher& fetcher, const image::LoadedImage& i
                              const ContentIndex& index, const std::vector<uint32_t>& missing,
                              const std::filesystem::path& standby_root, const SessionEnv& env,
                              std::vector<uint8_t>& downloaded) {
-  const image::Metadata& md = img.metadata;
   const std::filesystem::path resources = standby_root / std::string(kResourcesDir);
   ProgressCounters& counters = env.counters;
   http::TransferObserver observer;
@@ -109,18 +109,10 @@ absl::Status DownloadMissing(http::Fetcher& fetcher, const image::LoadedImage& i
     jobs.reserve(end - start);
     for (size_t k = start; k < end; ++k) {
       const NeededContent& c = index[missing[k]];
-      const image::RegularEntry& e = img.manifest.regulars[c.first_entry];
-      const std::string hex = crypto::ToHex(c.sha256);
-      http::DownloadJob job;
-      if (e.compression == image::Compression::kZstd && md.compressed_rootfs_directory) {
-        job.url = image::CompressedBlobUrl(img.base_url, *md.compressed_rootfs_directory, hex);
-        job.compression = image::Compression::kZstd;
-      } else {
-        job.url =
-            image::RegularFileUrl(img.base_url, md.rootfs_directory, img.manifest.Str(e.path));
-      }
-      job.dest = resources / hex;
+      http::DownloadJob job = ContentJob(img, img.manifest.regulars[c.first_entry]);
+      job.dest = resources / crypto::ToHex(c.sha256);
       job.sha256 = c.sha256;
+      job.size.reset();
       if (c.size_known) job.size = c.size;
       job.tag = k - start;
       jobs.push_back(std::move(job));
@@ -193,6 +185,14 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
                                {"symlinks", StrCat(img.manifest.symlinks.size())},
                                {"regulars", StrCat(img.manifest.regulars.size())},
                                {"contents", StrCat(index.size())}});
+
+  // --- what the boot backend says about this image (Jetson UEFI's BSP guard) ---
+  if (env.boot.WantsImagePlatformInfo()) {
+    OTA_ASSIGN_OR_RETURN(boot::ImagePlatformInfo platform,
+                         ReadImagePlatformInfo(*fetcher, img, env.cancel));
+    OTA_RETURN_IF_ERROR(env.boot.CheckImageCompatible(platform));
+  }
+  env.boot.SetStandbyRelease({request.release_name, request.release_id, request.image_id});
 
   // --- the standby: from here on it is unbootable until CommitSwitch ---
   // The critical part: an abort arriving now is queued and fires when the phase is left.

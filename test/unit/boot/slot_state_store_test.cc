@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <string>
 
 #include "common/fs/fs.h"
 #include "gtest/gtest.h"
@@ -89,6 +91,69 @@ TEST_F(SlotStateStoreTest, EmptyStatusFileReadsAsUnmanaged) {
   auto state = SlotStateStore(Dir()).Load();
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_FALSE(state->status.has_value());
+}
+
+// version_detail is byte-compatible with the Python client's json.dumps (default separators,
+// ensure_ascii), both ways.
+TEST(VersionDetail, FormatIsPythonJsonDumps) {
+  EXPECT_EQ(FormatVersionDetail({"r1", "2024.1", "img-9"}),
+            R"({"release_name": "r1", "release_id": "2024.1", "image_id": "img-9"})");
+  // Non-ASCII as \uXXXX (surrogate pairs beyond the BMP), quotes and control bytes escaped.
+  EXPECT_EQ(FormatVersionDetail({"caf\xc3\xa9 \"x\"", "\xf0\x9f\x9a\x97", "a\tb\\"}),
+            R"({"release_name": "caf\u00e9 \"x\"", "release_id": "\ud83d\ude97", )"
+            R"("image_id": "a\tb\\"})");
+}
+
+TEST(VersionDetail, ParseTable) {
+  struct Case {
+    std::string text;
+    std::optional<ReleaseInfo> expected;
+  };
+  const Case cases[] = {
+      {R"({"release_name": "r1", "release_id": "2024.1", "image_id": "img-9"})",
+       ReleaseInfo{"r1", "2024.1", "img-9"}},
+      {R"({"release_id":"x"})", ReleaseInfo{"", "x", ""}},  // missing keys read as ""
+      {R"({"release_name": 5, "image_id": null})", ReleaseInfo{}},
+      {R"({"release_name": "caf\u00e9"})", ReleaseInfo{"caf\xc3\xa9", "", ""}},
+      {"[]", std::nullopt},
+      {"\"r1\"", std::nullopt},
+      {"{", std::nullopt},
+      {"", std::nullopt},
+      {std::string("{\"release_name\": \"a\"}\0", 22), std::nullopt},
+      {"{} trailing", std::nullopt},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(ParseVersionDetail(c.text), c.expected) << c.text;
+  }
+}
+
+TEST_F(SlotStateStoreTest, ReleaseRoundTripAndRemoval) {
+  SlotStateStore store(Dir());
+  ASSERT_TRUE(store.WriteRelease({"r1", "id1", "img1"}).ok());
+  auto raw = fs::ReadFile(Dir() / "version_detail");
+  ASSERT_TRUE(raw.ok());
+  EXPECT_EQ(*raw, R"({"release_name": "r1", "release_id": "id1", "image_id": "img1"})");
+  auto state = store.Load();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->release, (ReleaseInfo{"r1", "id1", "img1"}));
+  // Incomplete (upstream writes only all three): the file goes, so no stale release remains.
+  ASSERT_TRUE(store.WriteRelease({"r2", "", "img2"}).ok());
+  EXPECT_FALSE(stdfs::exists(Dir() / "version_detail"));
+  // A store whose directory does not exist yet: removing is a no-op.
+  EXPECT_TRUE(SlotStateStore(tmp_->path() / "nowhere").WriteRelease({}).ok());
+  // Garbage written by someone else reads as no release, not as an error.
+  std::ofstream(Dir() / "version_detail") << "not json";
+  state = store.Load();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->release, ReleaseInfo{});
+}
+
+TEST_F(SlotStateStoreTest, LongVersionIsCutLikeUpstream) {
+  stdfs::create_directories(Dir());
+  std::ofstream(Dir() / "version") << std::string(3000, 'v');
+  auto state = SlotStateStore(Dir()).Load();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->version, std::string(2048, 'v'));
 }
 
 }  // namespace
