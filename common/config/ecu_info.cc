@@ -20,7 +20,10 @@ using internal::Entry;
 using internal::Field;
 using internal::ParseContext;
 
-constexpr std::string_view kBootloaders[] = {"grub", "cboot", "dir"};
+// The Python client's values (exact, case-sensitive) plus "dir". `rpi_boot` parses (a Pi's
+// ecu_info stays valid) though no backend serves it yet: the boot factory says so.
+constexpr std::string_view kBootloaders[] = {
+    "grub", "cboot", "jetson-cboot", "jetson-uefi", "rpi_boot", "auto_detect", "dir"};
 
 // A block device named the way fstab/blkid name them, or by its path under /dev.
 bool IsDeviceSpec(std::string_view spec) {
@@ -112,7 +115,8 @@ absl::StatusOr<EcuInfo> ParseEcuInfoDocument(std::string_view yaml_text,
       if (std::find(std::begin(kBootloaders), std::end(kBootloaders), bootloader) ==
           std::end(kBootloaders)) {
         return ctx.Error(field.mark, field.path,
-                         StrCat("expected one of grub, cboot, dir (or no value to detect), got ",
+                         StrCat("expected one of grub, cboot, jetson-cboot, jetson-uefi, rpi_boot, "
+                                "auto_detect, dir (or no value to detect), got ",
                                 internal::QuoteForMessage(bootloader)));
       }
       info.bootloader = std::move(bootloader);
