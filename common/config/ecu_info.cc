@@ -20,8 +20,7 @@ using internal::Entry;
 using internal::Field;
 using internal::ParseContext;
 
-// The Python client's values (exact, case-sensitive) plus "dir". `rpi_boot` parses (a Pi's
-// ecu_info stays valid) though no backend serves it yet: the boot factory says so.
+// The Python client's values (exact, case-sensitive) plus "dir".
 constexpr std::string_view kBootloaders[] = {
     "grub", "cboot", "jetson-cboot", "jetson-uefi", "rpi_boot", "auto_detect", "dir"};
 

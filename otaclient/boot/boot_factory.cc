@@ -33,7 +33,8 @@ absl::StatusOr<std::string> ResolveBootBackend(std::string_view flag,
                                                std::string_view ecu_bootloader,
                                                const PlatformProbe& probe) {
   auto canonical = [](std::string_view name) -> std::string {
-    if (name == "dir" || name == "grub" || name == "cboot" || name == "jetson-uefi") {
+    if (name == "dir" || name == "grub" || name == "cboot" || name == "jetson-uefi" ||
+        name == "rpi_boot") {
       return std::string(name);
     }
     if (name == "jetson-cboot") return "cboot";
@@ -42,23 +43,19 @@ absl::StatusOr<std::string> ResolveBootBackend(std::string_view flag,
   if (flag != "auto") {
     std::string backend = canonical(flag);
     if (backend.empty()) {
-      return absl::InvalidArgumentError(
-          StrCat("--boot-backend ", flag, ": expected auto, dir, grub, cboot or jetson-uefi"));
+      return absl::InvalidArgumentError(StrCat(
+          "--boot-backend ", flag, ": expected auto, dir, grub, cboot, jetson-uefi or rpi_boot"));
     }
     return backend;
   }
   // ecu_info's explicit `auto_detect` means the same as no `bootloader` (upstream's default).
   if (!ecu_bootloader.empty() && ecu_bootloader != "auto_detect") {
-    if (ecu_bootloader == "rpi_boot") {
-      return absl::FailedPreconditionError(
-          "ecu_info bootloader 'rpi_boot': this otaclient has no Raspberry Pi backend yet");
-    }
     std::string backend = canonical(ecu_bootloader);
     if (backend.empty()) {
       return absl::InvalidArgumentError(
           StrCat("ecu_info bootloader '", ecu_bootloader,
                  "' is not supported here (expected grub, cboot, jetson-cboot, jetson-uefi, "
-                 "auto_detect or dir)"));
+                 "rpi_boot, auto_detect or dir)"));
     }
     return backend;
   }
@@ -68,9 +65,7 @@ absl::StatusOr<std::string> ResolveBootBackend(std::string_view flag,
   if (probe.machine == "aarch64") {
     if (probe.tegra_chip_id) return std::string("cboot");
     if (probe.device_tree_model.find(kRaspberryPi4Model) != std::string::npos) {
-      return absl::FailedPreconditionError(
-          StrCat("detected a ", kRaspberryPi4Model,
-                 " (rpi_boot): this otaclient has no Raspberry Pi backend yet"));
+      return std::string("rpi_boot");
     }
     return absl::FailedPreconditionError(
         StrCat("aarch64 machine is neither a Jetson (no tegra_chip_id) nor a ", kRaspberryPi4Model,
@@ -103,6 +98,7 @@ absl::StatusOr<std::unique_ptr<BootController>> CreateBootController(BootFactory
     return std::unique_ptr<BootController>(std::move(controller));
   }
   if (backend == "jetson-uefi") return CreateJetsonUefiBootController(std::move(options.uefi));
+  if (backend == "rpi_boot") return CreateRpiBootController(std::move(options.rpi));
   return CreateCbootBootController(std::move(options.cboot));
 }
 

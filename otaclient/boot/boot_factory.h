@@ -1,13 +1,14 @@
 // Chooses and creates the boot backend: the --boot-backend flag wins, `auto` follows ecu_info's
 // `bootloader`, and an empty (or `auto_detect`) `bootloader` detects like the Python otaclient:
 // x86_64 → grub; aarch64 with /sys/module/tegra_fuse/parameters/tegra_chip_id → cboot; aarch64
-// whose /proc/device-tree/model names a "Raspberry Pi 4 Model B" → rpi_boot (refused: no Pi
-// backend yet); anything else is an error asking for `bootloader`. `jetson-uefi` is never
-// guessed (upstream does not either: an Orin without `bootloader` gets cboot, whose startup
-// refuses a BSP >= R34 and names jetson-uefi).
+// whose /proc/device-tree/model names a "Raspberry Pi 4 Model B" → rpi_boot (other Pi models
+// are not detected, like upstream); anything else is an error asking for `bootloader`.
+// `jetson-uefi` is never guessed (upstream does not either: an Orin without `bootloader` gets
+// cboot, whose startup refuses a BSP >= R34 and names jetson-uefi).
 //
 // Backend names: "dir" (directory slots; development/demo), "grub", "cboot" (also accepted:
-// ecu_info's "jetson-cboot"), "jetson-uefi". GRUB-specific otaclient flags (documented in main.cc's
+// ecu_info's "jetson-cboot"), "jetson-uefi", "rpi_boot". GRUB-specific otaclient flags (documented
+// in main.cc's
 // --help):
 //   --grub-boot-dir DIR      mount point of the shared boot partition (default /boot)
 //   --grub-env FILE          GRUB's environment block (default <boot dir>/grub/grubenv; must be
@@ -29,6 +30,7 @@
 #include "otaclient/boot/dir_boot_controller.h"
 #include "otaclient/boot/grub_boot_controller.h"
 #include "otaclient/boot/jetson_uefi_boot_controller.h"
+#include "otaclient/boot/rpi_boot_controller.h"
 
 namespace ota::boot {
 
@@ -46,9 +48,9 @@ struct PlatformProbePaths {
 };
 PlatformProbe ProbePlatform(const PlatformProbePaths& paths = {});
 
-// "dir", "grub", "cboot" or "jetson-uefi" for a flag value ("auto" or a backend name), ecu_info's
-// `bootloader` ("" or "auto_detect" = detect) and the probe. kInvalidArgument naming the source
-// for anything unknown, kFailedPrecondition when detection finds no backend.
+// "dir", "grub", "cboot", "jetson-uefi" or "rpi_boot" for a flag value ("auto" or a backend name),
+// ecu_info's `bootloader` ("" or "auto_detect" = detect) and the probe. kInvalidArgument naming the
+// source for anything unknown, kFailedPrecondition when detection finds no backend.
 absl::StatusOr<std::string> ResolveBootBackend(std::string_view flag,
                                                std::string_view ecu_bootloader,
                                                const PlatformProbe& probe);
@@ -65,6 +67,7 @@ struct BootFactoryOptions {
   GrubBootOptions grub;    // used for "grub"
   CbootOptions cboot;      // used for "cboot"
   JetsonUefiOptions uefi;  // used for "jetson-uefi"
+  RpiBootOptions rpi;      // used for "rpi_boot"
 };
 
 absl::StatusOr<std::unique_ptr<BootController>> CreateBootController(BootFactoryOptions options);

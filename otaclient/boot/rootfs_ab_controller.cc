@@ -193,7 +193,8 @@ absl::StatusOr<BootState> RootfsAbController::ConfirmBootLocked() {
   SlotStateStore store = ActiveStore();
   OTA_ASSIGN_OR_RETURN(SlotState state, store.Load());
   const std::string current = SlotId(slots_.current);
-  if (!state.slot_in_use.empty() && state.slot_in_use != "0" && state.slot_in_use != "1") {
+  if (!state.slot_in_use.empty() && state.slot_in_use != SlotId(0) &&
+      state.slot_in_use != SlotId(1)) {
     log::Warning("ignoring a corrupt slot_in_use",
                  {{"file", (store.dir() / SlotStateStore::kSlotInUseFile).string()},
                   {"value", state.slot_in_use}});

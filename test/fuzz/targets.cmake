@@ -17,3 +17,4 @@ ota_add_fuzzer(jetson_bsp_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/jetson_bsp_fuz
 ota_add_fuzzer(firmware_package_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/firmware_package_fuzz.cc LIBS ota_boot_jetson)
 ota_add_fuzzer(efi_var_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/efi_var_fuzz.cc LIBS ota_boot_jetson)
 ota_add_fuzzer(version_detail_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/version_detail_fuzz.cc LIBS ota_boot)
+ota_add_fuzzer(rpi_boot_files_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/rpi_boot_files_fuzz.cc LIBS ota_boot)

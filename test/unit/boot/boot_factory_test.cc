@@ -29,7 +29,8 @@ TEST(ResolveBootBackend, Table) {
       {"auto", "auto_detect", kJetson, "cboot"},
       {"auto", "auto_detect", kPc, "grub"},
       {"auto", "", kOtherArm, "", absl::StatusCode::kFailedPrecondition},
-      {"auto", "", kPi4, "", absl::StatusCode::kFailedPrecondition},
+      {"auto", "", kPi4, "rpi_boot"},
+      {"auto", "auto_detect", kPi4, "rpi_boot"},
       {"auto", "", kPi5, "", absl::StatusCode::kFailedPrecondition},
       {"auto", "", {"riscv64", false, ""}, "", absl::StatusCode::kFailedPrecondition},
       {"auto", "grub", kJetson, "grub"},
@@ -38,7 +39,8 @@ TEST(ResolveBootBackend, Table) {
       {"auto", "jetson-uefi", kJetson, "jetson-uefi"},
       {"auto", "jetson-uefi", kOtherArm, "jetson-uefi"},
       {"auto", "dir", kPc, "dir"},
-      {"auto", "rpi_boot", kPi4, "", absl::StatusCode::kFailedPrecondition},
+      {"auto", "rpi_boot", kPc, "rpi_boot"},
+      {"rpi_boot", "grub", kPc, "rpi_boot"},
       {"auto", "uboot", kPc, "", absl::StatusCode::kInvalidArgument},
       {"auto", "GRUB", kPc, "", absl::StatusCode::kInvalidArgument},
       {"auto", "jetson_uefi", kPc, "", absl::StatusCode::kInvalidArgument},
@@ -63,9 +65,8 @@ TEST(ResolveBootBackend, Table) {
   }
   auto bad = ResolveBootBackend("auto", "uboot", kPc);
   EXPECT_NE(bad.status().message().find("ecu_info bootloader 'uboot'"), absl::string_view::npos);
-  auto pi = ResolveBootBackend("auto", "", kPi4);
-  EXPECT_NE(pi.status().message().find("Raspberry Pi 4 Model B"), absl::string_view::npos)
-      << pi.status();
+  auto pi5 = ResolveBootBackend("auto", "", kPi5);
+  EXPECT_NE(pi5.status().message().find("Raspberry Pi 5"), absl::string_view::npos) << pi5.status();
   auto arm = ResolveBootBackend("auto", "", kOtherArm);
   EXPECT_NE(arm.status().message().find("set `bootloader` in ecu_info"), absl::string_view::npos)
       << arm.status();
