@@ -20,6 +20,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/fs/fs.h"
@@ -356,6 +357,92 @@ TEST_F(GrubUefiMachineTest, UpdateConfirmFallbackAndBackOnTheUefiLayout) {
   EXPECT_EQ(state.active_slot, "b");
   EXPECT_EQ(state.version, "2.0");
   EXPECT_EQ(EspTree(), esp_before);
+}
+
+// The Python otaclient managed this machine: its grub.cfg, kernels and per-slot state in
+// /boot/ota-slot_<x>/. It updated A→B and rebooted; GRUB booted B.
+class GrubPythonTakeoverTest : public GrubMachineTest {
+ protected:
+  void WritePythonMachine(const std::string& a_status, const std::string& b_status) {
+    const stdfs::path stage = work_ / "stage_b_py";
+    WriteText(stage / "etc/version", "py-2");
+    WriteText(stage / "etc/fstab", StrCat("UUID=", kUuidB, " / ext4 defaults 0 1\nUUID=", kUuidBoot,
+                                          " /boot ext4 defaults 0 2\n"));
+    ASSERT_TRUE(disk_->FormatExt4(part_b_, kUuidB, "rootfs_b", stage).ok());
+    WriteText(boot_dir_ / "grub/grub.cfg",
+              "# OTAClient managed configuration file, DO NOT EDIT!\n"
+              "# Manual edits to this file will NOT be preserved across OTA!\n"
+              "source /grub/ota-slot_a.cfg\nsource /grub/ota-slot_b.cfg\n");
+    for (const auto& [slot, status, version] :
+         {std::tuple<std::string, std::string, std::string>{"a", a_status, "py-1"},
+          {"b", b_status, "py-2"}}) {
+      const stdfs::path dir = boot_dir_ / StrCat("ota-slot_", slot);
+      WriteText(dir / "status", status);
+      WriteText(dir / "version", version);
+      WriteText(dir / "slot_in_use", "ota-slot_b");
+      WriteText(dir / "vmlinuz-5.15.0-py", StrCat("kernel ", version));
+      WriteText(dir / "initrd.img-5.15.0-py", StrCat("initrd ", version));
+    }
+    WriteText(boot_dir_ / "ota-slot_b/version_detail",
+              R"({"release_name": "rel-2", "release_id": "2026.07", "image_id": "img-2"})");
+  }
+};
+
+TEST_F(GrubPythonTakeoverTest, ConfirmsThePythonUpdateThenUpdatesAndRollsBack) {
+  ASSERT_NO_FATAL_FAILURE(WritePythonMachine("FAILURE", "updating"));
+  ASSERT_NO_FATAL_FAILURE(
+      BootPartition(part_b_, StrCat("BOOT_IMAGE=/ota-slot_b/vmlinuz-5.15.0-py root=UUID=", kUuidB,
+                                    " ro console=ttyS0,115200")));
+  {
+    BootState state = Confirm(*Controller());
+    EXPECT_EQ(state.active_slot, "b");
+    EXPECT_EQ(state.status, SlotStatus::kSuccess);
+    EXPECT_EQ(state.version, "py-2");
+    EXPECT_EQ(state.release, (ReleaseInfo{"rel-2", "2026.07", "img-2"}));
+    EXPECT_EQ(Env()["saved_entry"], "slot_b");
+    EXPECT_EQ(ReadText(boot_dir_ / "ota-slots/slot_b/vmlinuz"), "kernel py-2");
+  }
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  EXPECT_EQ(Confirm(*Controller()).status, SlotStatus::kSuccess);
+  {
+    auto controller = Controller();
+    Confirm(*controller);
+    ASSERT_NO_FATAL_FAILURE(Update(*controller, "3.0"));
+  }
+  EXPECT_EQ(GrubReboot(), "slot_a");
+  {
+    auto controller = Controller();
+    BootState state = Confirm(*controller);
+    EXPECT_EQ(state.status, SlotStatus::kSuccess);
+    EXPECT_EQ(state.version, "3.0");
+    ASSERT_TRUE(controller->CheckRollbackPossible().ok()) << controller->CheckRollbackPossible();
+    ASSERT_TRUE(controller->CommitRollback().ok());
+  }
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  EXPECT_EQ(last_kernel_, "kernel py-2");
+  BootState state = Confirm(*Controller());
+  EXPECT_EQ(state.status, SlotStatus::kSuccess);
+  EXPECT_EQ(state.version, "py-2");
+}
+
+TEST_F(GrubPythonTakeoverTest, ReportsThePythonUpdateThatFellBack) {
+  // B never came up: GRUB fell back to A, which Python had marked FAILURE before the switch.
+  ASSERT_NO_FATAL_FAILURE(WritePythonMachine("FAILURE", "UPDATING"));
+  ASSERT_NO_FATAL_FAILURE(
+      BootPartition(part_a_, StrCat("BOOT_IMAGE=/ota-slot_a/vmlinuz-5.15.0-py root=UUID=", kUuidA,
+                                    " ro console=ttyS0,115200")));
+  auto controller = Controller();
+  BootState state = Confirm(*controller);
+  EXPECT_EQ(state.active_slot, "a");
+  EXPECT_EQ(state.status, SlotStatus::kFailure);
+  EXPECT_EQ(state.version, "py-1");
+  EXPECT_NE(state.failure_reason.find("slot b (version py-2) did not boot"), std::string::npos)
+      << state.failure_reason;
+  // The next update goes through.
+  ASSERT_NO_FATAL_FAILURE(Update(*controller, "3.0"));
+  controller.reset();
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  EXPECT_EQ(Confirm(*Controller()).status, SlotStatus::kSuccess);
 }
 
 TEST_F(GrubMachineTest, UpdateAToBThenConfirmThenBToA) {
