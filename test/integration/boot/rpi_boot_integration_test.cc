@@ -89,6 +89,8 @@ class RpiBootIntegrationTest : public ::testing::Test {
     ::setenv("PATH", ((dir_ / "bin").string() + ":" + old_path_).c_str(), 1);
     ::setenv("FAKE_REBOOT_LOG", RebootLog().c_str(), 1);
     ::unsetenv("FAKE_REBOOT_FAIL");
+    // Never the host's reboot: the product runs `reboot` from PATH.
+    ASSERT_EQ(Sh("command -v reboot"), (dir_ / "bin" / "reboot").string() + "\n");
     WriteText(dir_ / "model", std::string(kModel) + std::string(1, '\0'));
 
     auto disk =
