@@ -6,6 +6,7 @@
 
 #include "common/log/log.h"
 #include "common/util/strings.h"
+#include "otaproxy/server/client_socket.h"
 
 namespace ota::proxy {
 namespace {
@@ -36,13 +37,14 @@ std::string StatsJson(const ServerStats& s) {
                 ",\"verify_failures\":", s.verify_failures, ",\"committed\":", s.committed,
                 ",\"rejected_busy\":", s.rejected_busy, ",\"cache_entries\":", s.cache_entries,
                 ",\"cache_bytes\":", s.cache_bytes, ",\"evictions\":", s.evictions,
-                ",\"inflight\":", s.inflight, ",\"index_pending\":", s.index_pending, "}\n");
+                ",\"inflight\":", s.inflight, ",\"connections\":", s.connections,
+                ",\"index_pending\":", s.index_pending, "}\n");
 }
 
-bool HandleAdmin(ClientSocket& sock, std::string_view method, std::string_view target,
-                 bool keep_alive, const std::function<ServerStats()>& stats, CacheStore* store) {
-  if (!IsLoopbackPeer(sock.fd())) {
-    return SendSimple(sock, 403, "otaproxy: admin requests only from loopback\n", keep_alive);
+std::string HandleAdmin(int fd, std::string_view method, std::string_view target, bool keep_alive,
+                        const std::function<ServerStats()>& stats, CacheStore* store) {
+  if (!IsLoopbackPeer(fd)) {
+    return FormatSimple(403, "otaproxy: admin requests only from loopback\n", keep_alive);
   }
   if (target == "/_otaproxy/stats" && method == "GET") {
     const std::string json = StatsJson(stats());
@@ -50,16 +52,15 @@ bool HandleAdmin(ClientSocket& sock, std::string_view method, std::string_view t
     head.content_length = json.size();
     head.content_type = "application/json";
     head.keep_alive = keep_alive;
-    return sock.Send(FormatHead(head)) && sock.Send(json) && keep_alive;
+    return FormatHead(head) + json;
   }
   if (target == "/_otaproxy/purge" && method == "POST") {
     const size_t purged = store != nullptr ? store->Purge() : 0;
     log::Info("cache purged on request", {{"entries", std::to_string(purged)}});
-    return SendSimple(sock, 200, StrCat("{\"purged\":", purged, "}\n"), keep_alive);
+    return FormatSimple(200, StrCat("{\"purged\":", purged, "}\n"), keep_alive);
   }
-  return SendSimple(sock, 404,
-                    "otaproxy: admin endpoints: GET /_otaproxy/stats, POST /_otaproxy/purge\n",
-                    keep_alive);
+  return FormatSimple(
+      404, "otaproxy: admin endpoints: GET /_otaproxy/stats, POST /_otaproxy/purge\n", keep_alive);
 }
 
 }  // namespace ota::proxy

@@ -7,7 +7,6 @@
 #include <string_view>
 
 #include "otaproxy/cache/cache_store.h"
-#include "otaproxy/server/client_socket.h"
 #include "otaproxy/server/proxy_server.h"
 
 namespace ota::proxy {
@@ -15,9 +14,9 @@ namespace ota::proxy {
 // ServerStats as one JSON object and a newline.
 std::string StatsJson(const ServerStats& s);
 
-// Answers an admin request for `target`. `store` may be null (nothing to purge). Returns whether
-// the connection stays open.
-bool HandleAdmin(ClientSocket& sock, std::string_view method, std::string_view target,
-                 bool keep_alive, const std::function<ServerStats()>& stats, CacheStore* store);
+// The complete response (head and body) to an admin request for `target` from the client socket
+// `fd`. `store` may be null (nothing to purge).
+std::string HandleAdmin(int fd, std::string_view method, std::string_view target, bool keep_alive,
+                        const std::function<ServerStats()>& stats, CacheStore* store);
 
 }  // namespace ota::proxy

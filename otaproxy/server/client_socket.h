@@ -1,21 +1,16 @@
-// One client connection's I/O for otaproxy's thread-per-connection front (proxy_server.h): a
-// blocking socket with a read deadline (poll) and a send timeout (SO_SNDTIMEO), read through
-// Boost.Beast's request parser, and the responses written to it.
+// Writing to otaproxy's client sockets (non-blocking, see io_loop.h) and the response heads
+// written to them.
 //
 // No call delivers SIGPIPE, whatever the process's disposition of it: send() uses MSG_NOSIGNAL,
 // and sendfile(), which has no such flag, runs with SIGPIPE blocked in the calling thread (a
-// SIGPIPE it raises is taken back before the thread's mask is restored).
+// SIGPIPE it raises is taken back before the thread's mask is restored). A thread that blocks
+// SIGPIPE for good with SigpipeOwner (the I/O threads) saves the two mask changes per call; a
+// SIGPIPE raised there is taken back too.
 #pragma once
 
-#include <poll.h>
-#include <sys/socket.h>
+#include <signal.h>
 
-#include <boost/asio/buffer.hpp>
-#include <boost/asio/error.hpp>
-#include <boost/system/error_code.hpp>
-#include <boost/system/system_error.hpp>
-#include <cerrno>
-#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -25,48 +20,31 @@
 
 namespace ota::proxy {
 
-class ClientSocket {
+struct IoResult {
+  enum class Status { kOk, kWouldBlock, kClosed };
+  size_t bytes = 0;  // written before the status was reached
+  Status status = Status::kOk;
+};
+
+// One send() of `data` (MSG_NOSIGNAL, MSG_DONTWAIT; MSG_MORE when `more`: the caller writes more
+// at once, so a short head and the start of a body leave in one segment). kOk: all or part
+// written (see bytes); kWouldBlock: nothing written, the socket buffer is full; kClosed: the
+// client is gone.
+IoResult SendSome(int sock, std::string_view data, bool more);
+// One sendfile() of up to `count` bytes of `in_fd` from `offset`.
+IoResult SendFileSome(int sock, int in_fd, uint64_t offset, size_t count);
+
+// While alive, SIGPIPE is blocked in this thread for good and the thread's sendfile() calls
+// skip their own masking (see above). For threads otaproxy owns; restores the mask at the end.
+class SigpipeOwner {
  public:
-  using Clock = std::chrono::steady_clock;
-
-  // Does not own `fd`.
-  ClientSocket(int fd, int send_timeout_s);
-  int fd() const { return fd_; }
-  void set_deadline(Clock::time_point deadline) { deadline_ = deadline; }
-
-  // SyncReadStream for boost::beast::http::read: fails with timed_out at the deadline.
-  template <class MutableBufferSequence>
-  size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
-    ec = {};
-    for (auto it = boost::asio::buffer_sequence_begin(buffers);
-         it != boost::asio::buffer_sequence_end(buffers); ++it) {
-      boost::asio::mutable_buffer b = *it;
-      if (b.size() == 0) continue;
-      return ReadSome(b.data(), b.size(), ec);
-    }
-    return 0;
-  }
-  template <class MutableBufferSequence>
-  size_t read_some(const MutableBufferSequence& buffers) {
-    boost::system::error_code ec;
-    const size_t n = read_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
-  }
-
-  // Each false: the client is gone or stopped reading; close the connection.
-  bool Send(std::string_view data);
-  bool SendFile(int in_fd, uint64_t offset, uint64_t count);
-  // A body piece, framed as a chunk when `chunked`.
-  bool SendBodyFile(bool chunked, int in_fd, uint64_t offset, uint64_t count);
-  bool SendBody(bool chunked, std::string_view data);
-  bool EndChunked();
+  SigpipeOwner();
+  ~SigpipeOwner();
+  SigpipeOwner(const SigpipeOwner&) = delete;
+  SigpipeOwner& operator=(const SigpipeOwner&) = delete;
 
  private:
-  size_t ReadSome(void* data, size_t size, boost::system::error_code& ec);
-
-  int fd_;
-  Clock::time_point deadline_{};
+  sigset_t old_mask_;
 };
 
 // Header values copied from upstream: no control characters.
@@ -85,9 +63,13 @@ struct ResponseHead {
 
 std::string FormatHead(const ResponseHead& h);
 
-// A complete text/plain response. Returns whether the connection stays open: sent and
-// `keep_alive`.
-bool SendSimple(ClientSocket& sock, int status, std::string_view body, bool keep_alive,
-                std::vector<std::pair<std::string, std::string>> extra = {});
+// A complete text/plain response: head and body.
+std::string FormatSimple(int status, std::string_view body, bool keep_alive,
+                         std::vector<std::pair<std::string, std::string>> extra = {});
+
+// Chunked transfer coding: the line before a chunk of `size` bytes, and the end of the body.
+std::string ChunkHeader(uint64_t size);
+inline constexpr std::string_view kChunkEnd = "\r\n";
+inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
 }  // namespace ota::proxy

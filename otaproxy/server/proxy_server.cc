@@ -1,25 +1,17 @@
-// The accept loop, one thread per client connection, request handling (admission, cache
-// lookup, relay, single-flight registry) and the server's lifetime. Pieces: client_socket.h
-// (connection I/O, response heads), flight.h (a download shared by its clients), worker_pool.h
-// (threads running the downloads), admin.h (/_otaproxy/ endpoints).
+// The listener, request handling (admission, cache lookup, relay, single-flight registry) and the
+// server's lifetime. Pieces: io_loop.h and connection.h (the I/O threads and client
+// connections), response.h (what a connection sends), flight.h (a download shared by its
+// clients), relay.h (a request proxied without the cache), admin.h (/_otaproxy/ endpoints),
+// client_socket.h (socket writes, response heads).
 #include "otaproxy/server/proxy_server.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
-#include <chrono>
-#include <list>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -36,15 +28,17 @@
 #include "otaproxy/server/client_socket.h"
 #include "otaproxy/server/counters.h"
 #include "otaproxy/server/flight.h"
+#include "otaproxy/server/io_loop.h"
+#include "otaproxy/server/relay.h"
 #include "otaproxy/server/request_target.h"
-#include "otaproxy/server/worker_pool.h"
 
 namespace ota::proxy {
 namespace beast_http = boost::beast::http;
-using Clock = std::chrono::steady_clock;
-using Request = beast_http::request<beast_http::empty_body>;
 
 namespace {
+
+// Connections accepted per readiness of the listener before the loop serves the others.
+constexpr int kAcceptBatch = 64;
 
 std::string CacheKeyFor(const CacheControl& cc, const std::string& cache_url) {
   if (cc.file_sha256.empty()) return StrCat("url_", crypto::ToHex(crypto::Sha256Of(cache_url)));
@@ -56,52 +50,64 @@ std::string_view ViewOf(boost::beast::string_view v) {
   return std::string_view(v.data(), v.size());
 }
 
+std::unique_ptr<ResponseSource> Bytes(std::string response) {
+  return std::make_unique<BytesResponse>(std::move(response));
+}
+
+// A request admitted under --max-inflight: counted until its response is complete.
+class Admitted : public ResponseSource {
+ public:
+  Admitted(std::unique_ptr<ResponseSource> inner, std::atomic<size_t>& inflight)
+      : inner_(std::move(inner)), inflight_(inflight) {}
+  ~Admitted() override { inflight_.fetch_sub(1); }
+  Fill FillQueue(OutputQueue& out, const Waker& waker) override {
+    return inner_->FillQueue(out, waker);
+  }
+
+ private:
+  std::unique_ptr<ResponseSource> inner_;
+  std::atomic<size_t>& inflight_;
+};
+
 }  // namespace
 
-struct ProxyServer::Impl {
+struct ProxyServer::Impl : public RequestHandler {
   ServerOptions options;
   std::unique_ptr<CacheStore> store;
   UpstreamClient upstream;
 
   fs::UniqueFd listen_fd;
-  fs::UniqueFd wake_fd;  // eventfd: wakes the acceptor on Stop()
   uint16_t port = 0;
-  std::thread acceptor;
   std::atomic<bool> stopping{false};
   bool stopped = false;
   std::mutex stop_mu;
 
-  struct Connection {
-    int fd = -1;
-    std::thread thread;
-    std::atomic<bool> done{false};
-  };
-  std::mutex conns_mu;
-  std::list<std::unique_ptr<Connection>> conns;
-
   std::mutex flights_mu;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights;
-  std::unique_ptr<WorkerPool> pool;
 
   std::atomic<size_t> inflight{0};
+  std::atomic<size_t> open_connections{0};
   Counters counters;
+  // Last: stopped and destroyed before everything their connections use.
+  std::vector<std::unique_ptr<IoLoop>> loops;
 
   Impl(ServerOptions o, std::unique_ptr<CacheStore> s, UpstreamConfig u)
       : options(std::move(o)), store(std::move(s)), upstream(std::move(u)) {}
 
   absl::Status Listen();
-  void AcceptLoop();
-  void ReapConnections(bool all);
-  void ServeConnection(Connection* conn);
-  // Returns false when the connection must be closed.
-  bool HandleRequest(ClientSocket& sock, const Request& req, bool keep_alive);
-  bool Relay(ClientSocket& sock, const UpstreamRequest& request, const std::string& echo,
-             bool keep_alive);
-  bool ServeHit(ClientSocket& sock, OpenEntry& hit, const std::string& echo, bool keep_alive);
-  // Joins the download of `key` or starts it, then streams it to the client.
-  bool ServeFromFlight(ClientSocket& sock, const std::string& key, const std::string& url,
-                       const UpstreamRequest& up, const CacheControl& cc, const std::string& echo,
-                       bool keep_alive);
+  // Loop 0: accepts what is waiting and hands each connection to the least busy loop.
+  void Accept();
+
+  // RequestHandler (on the connection's I/O thread).
+  std::unique_ptr<ResponseSource> Handle(const Request& req, bool keep_alive, int fd) override;
+  bool Stopping() const override { return stopping.load(); }
+
+  std::unique_ptr<ResponseSource> ServeHit(OpenEntry& hit, const std::string& echo,
+                                           bool keep_alive);
+  // Joins the download of `key` or starts it.
+  std::unique_ptr<ResponseSource> ServeFromFlight(const std::string& key, const std::string& url,
+                                                  const UpstreamRequest& up, const CacheControl& cc,
+                                                  const std::string& echo, bool keep_alive);
   ServerStats Stats() const;
 };
 
@@ -120,7 +126,8 @@ absl::Status ProxyServer::Impl::Listen() {
   }
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(result, freeaddrinfo);
   const std::string where = StrCat(options.listen_addr, ":", port_text);
-  fs::UniqueFd fd(::socket(result->ai_family, result->ai_socktype | SOCK_CLOEXEC, 0));
+  fs::UniqueFd fd(
+      ::socket(result->ai_family, result->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd.valid()) return ErrnoStatus(errno, StrCat("socket for ", where));
   int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -134,113 +141,55 @@ absl::Status ProxyServer::Impl::Listen() {
   port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   listen_fd = std::move(fd);
-  wake_fd = fs::UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake_fd.valid()) return ErrnoStatus(errno, "eventfd");
   return absl::OkStatus();
 }
 
-void ProxyServer::Impl::ReapConnections(bool all) {
-  std::list<std::unique_ptr<Connection>> finished;
-  {
-    std::lock_guard lock(conns_mu);
-    for (auto it = conns.begin(); it != conns.end();) {
-      if (all || (*it)->done.load()) {
-        finished.push_back(std::move(*it));
-        it = conns.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-  for (auto& c : finished) {
-    if (c->thread.joinable()) c->thread.join();
-    ::close(c->fd);
-  }
-}
-
-void ProxyServer::Impl::AcceptLoop() {
-  while (!stopping.load()) {
-    pollfd fds[2] = {{listen_fd.get(), POLLIN, 0}, {wake_fd.get(), POLLIN, 0}};
-    const int ready = ::poll(fds, 2, 1000);
-    ReapConnections(false);
-    if (ready <= 0 || (fds[1].revents & POLLIN) != 0) continue;
-    const int fd = ::accept4(listen_fd.get(), nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
+void ProxyServer::Impl::Accept() {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    fs::UniqueFd fd(::accept4(listen_fd.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (!fd.valid()) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE) {
         log::Warning("accept: out of file descriptors");
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // back off, not a sync
+        loops[0]->PauseListener();  // until the next sweep: back off, not a busy loop
       }
-      continue;
+      return;
     }
-    size_t open_connections;
-    {
-      std::lock_guard lock(conns_mu);
-      open_connections = conns.size();
+    if (open_connections.load() >= options.max_connections) {
+      (void)SendSome(
+          fd.get(),
+          FormatSimple(503, "otaproxy: too many connections\n", false, {{"Retry-After", "1"}}),
+          false);
+      continue;  // closed
     }
-    if (open_connections >= options.max_connections) {
-      ClientSocket sock(fd, 1);
-      SendSimple(sock, 503, "otaproxy: too many connections\n", false, {{"Retry-After", "1"}});
-      ::close(fd);
-      continue;
+    open_connections++;
+    IoLoop* target = loops[0].get();
+    for (const auto& loop : loops) {
+      if (loop->connections() < target->connections()) target = loop.get();
     }
-    auto conn = std::make_unique<Connection>();
-    conn->fd = fd;
-    Connection* raw = conn.get();
-    std::lock_guard lock(conns_mu);
-    conns.push_back(std::move(conn));
-    raw->thread = std::thread([this, raw] { ServeConnection(raw); });
+    target->Adopt(std::move(fd));
   }
 }
 
-void ProxyServer::Impl::ServeConnection(Connection* conn) {
-  ClientSocket sock(conn->fd, options.send_timeout_s);
-  boost::beast::flat_buffer buffer;
-  while (!stopping.load()) {
-    beast_http::request_parser<beast_http::empty_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
-    parser.body_limit(0);
-    sock.set_deadline(Clock::now() + std::chrono::seconds(options.idle_timeout_s));
-    boost::system::error_code ec;
-    beast_http::read(sock, buffer, parser, ec);
-    if (ec) {
-      if (ec == beast_http::error::end_of_stream || ec == boost::asio::error::eof ||
-          ec == boost::asio::error::timed_out || stopping.load()) {
-        break;  // the client went away or idled out
-      }
-      if (ec == beast_http::error::header_limit) {
-        SendSimple(sock, 431, "otaproxy: request header fields too large\n", false);
-      } else if (ec == beast_http::error::body_limit || ec == beast_http::error::unexpected_body) {
-        SendSimple(sock, 413, "otaproxy: requests with a body are not accepted\n", false);
-      } else if (ec.category() != boost::system::system_category()) {
-        SendSimple(sock, 400, StrCat("otaproxy: malformed request: ", ec.message(), "\n"), false);
-      }
-      break;
-    }
-    const Request& req = parser.get();
-    const bool keep_alive = req.keep_alive() && !stopping.load();
-    counters.requests++;
-    if (!HandleRequest(sock, req, keep_alive) || !keep_alive) break;
-  }
-  ::shutdown(conn->fd, SHUT_RDWR);
-  conn->done = true;  // the reaper closes the fd after joining, so Stop() never hits a reused fd
-}
-
-bool ProxyServer::Impl::HandleRequest(ClientSocket& sock, const Request& req, bool keep_alive) {
+std::unique_ptr<ResponseSource> ProxyServer::Impl::Handle(const Request& req, bool keep_alive,
+                                                          int fd) {
+  counters.requests++;
   const std::string_view target = ViewOf(req.target());
   if (target.starts_with("/_otaproxy/")) {
-    return HandleAdmin(
-        sock, ViewOf(req.method_string()), target, keep_alive, [this] { return Stats(); },
-        store.get());
+    return Bytes(HandleAdmin(
+        fd, ViewOf(req.method_string()), target, keep_alive, [this] { return Stats(); },
+        store.get()));
   }
   if (req.method() != beast_http::verb::get) {
-    return SendSimple(sock, 405,
-                      StrCat("otaproxy: method ", ViewOf(req.method_string()),
-                             " not supported: only GET is proxied\n"),
-                      keep_alive, {{"Allow", "GET"}});
+    return Bytes(FormatSimple(405,
+                              StrCat("otaproxy: method ", ViewOf(req.method_string()),
+                                     " not supported: only GET is proxied\n"),
+                              keep_alive, {{"Allow", "GET"}}));
   }
   absl::StatusOr<ProxyTarget> parsed = ParseProxyTarget(target);
   if (!parsed.ok()) {
-    return SendSimple(sock, 400, StrCat("otaproxy: ", parsed.status().message(), "\n"), keep_alive);
+    return Bytes(
+        FormatSimple(400, StrCat("otaproxy: ", parsed.status().message(), "\n"), keep_alive));
   }
   CacheControl cc;
   std::string cc_raw;
@@ -248,7 +197,7 @@ bool ProxyServer::Impl::HandleRequest(ClientSocket& sock, const Request& req, bo
     cc_raw = ViewOf(it->value());
     absl::StatusOr<CacheControl> c = ParseCacheControl(cc_raw);
     if (!c.ok()) {
-      return SendSimple(sock, 400, StrCat("otaproxy: ", c.status().message(), "\n"), keep_alive);
+      return Bytes(FormatSimple(400, StrCat("otaproxy: ", c.status().message(), "\n"), keep_alive));
     }
     cc = *std::move(c);
   }
@@ -256,13 +205,9 @@ bool ProxyServer::Impl::HandleRequest(ClientSocket& sock, const Request& req, bo
   if (inflight.fetch_add(1) >= options.max_inflight_requests) {
     inflight.fetch_sub(1);
     counters.rejected_busy++;
-    return SendSimple(sock, 429, "otaproxy: too many requests in flight\n", keep_alive,
-                      {{"Retry-After", "1"}});
+    return Bytes(FormatSimple(429, "otaproxy: too many requests in flight\n", keep_alive,
+                              {{"Retry-After", "1"}}));
   }
-  struct Release {
-    std::atomic<size_t>& n;
-    ~Release() { n.fetch_sub(1); }
-  } release{inflight};
 
   UpstreamRequest up;
   up.url = parsed->UpstreamUrl(options.upstream_https ||
@@ -281,58 +226,82 @@ bool ProxyServer::Impl::HandleRequest(ClientSocket& sock, const Request& req, bo
   // Without a way to verify the bytes (unknown compression) a sha256 key would be a guess.
   const bool verifiable =
       cc.file_sha256.empty() || cc.file_compression_alg.empty() || cc.file_compression_alg == "zst";
+  std::unique_ptr<ResponseSource> source;
   if (!store || cc.no_cache || !verifiable || !store->CachingAllowed()) {
     // Existing entries are still served while the hard limit stops new caching.
     if (store && !cc.no_cache && !cc.retry_caching && verifiable) {
-      if (std::optional<OpenEntry> hit = store->Open(key)) {
-        return ServeHit(sock, *hit, echo, keep_alive);
+      if (std::optional<OpenEntry> hit = store->Open(key))
+        source = ServeHit(*hit, echo, keep_alive);
+    }
+    if (!source) {
+      counters.relayed++;
+      source = Relay::Start(upstream, up, echo, keep_alive, counters);
+    }
+  } else {
+    if (cc.retry_caching) {
+      store->Drop(key);
+    } else if (std::optional<OpenEntry> hit = store->Open(key)) {
+      source = ServeHit(*hit, echo, keep_alive);
+    }
+    if (!source) source = ServeFromFlight(key, url, up, cc, echo, keep_alive);
+  }
+  return std::make_unique<Admitted>(std::move(source), inflight);
+}
+
+std::unique_ptr<ResponseSource> ProxyServer::Impl::ServeFromFlight(
+    const std::string& key, const std::string& url, const UpstreamRequest& up,
+    const CacheControl& cc, const std::string& echo, bool keep_alive) {
+  // Creating a file can take a while: done before taking the registry's lock, and thrown away
+  // when another request started the download meanwhile.
+  std::optional<absl::StatusOr<TempFile>> temp;
+  while (true) {
+    std::shared_ptr<Flight> flight;
+    bool joined = false;
+    std::optional<OpenEntry> hit;
+    {
+      std::lock_guard lock(flights_mu);
+      if (auto it = flights.find(key); it != flights.end()) {
+        flight = it->second;
+        joined = true;
+      } else if (!cc.retry_caching && (hit = store->Open(key))) {
+        // Committed between our first look and taking the lock.
+      } else if (temp && temp->ok()) {
+        flight = std::make_shared<Flight>(key, url, up, cc, **std::move(temp), *store, counters,
+                                          [this](const Flight& f) {
+                                            // Gone from the registry first: a later request starts
+                                            // afresh or finds the entry.
+                                            std::lock_guard lock(flights_mu);
+                                            auto it = flights.find(f.key());
+                                            if (it != flights.end() && it->second.get() == &f)
+                                              flights.erase(it);
+                                          });
+        temp = std::nullopt;  // handed to the flight
+        flights.emplace(key, flight);
       }
     }
-    counters.relayed++;
-    return Relay(sock, up, echo, keep_alive);
-  }
-  if (cc.retry_caching) {
-    store->Drop(key);
-  } else if (std::optional<OpenEntry> hit = store->Open(key)) {
-    return ServeHit(sock, *hit, echo, keep_alive);
-  }
-  return ServeFromFlight(sock, key, url, up, cc, echo, keep_alive);
-}
-
-bool ProxyServer::Impl::ServeFromFlight(ClientSocket& sock, const std::string& key,
-                                        const std::string& url, const UpstreamRequest& up,
-                                        const CacheControl& cc, const std::string& echo,
-                                        bool keep_alive) {
-  std::shared_ptr<Flight> flight;
-  bool joined = false;
-  {
-    std::lock_guard lock(flights_mu);
-    auto it = flights.find(key);
-    if (it != flights.end()) {
-      flight = it->second;
-      joined = true;
-    } else if (std::optional<OpenEntry> hit = cc.retry_caching ? std::nullopt : store->Open(key)) {
-      // Committed between our first look and taking the lock.
-      return ServeHit(sock, *hit, echo, keep_alive);
-    } else {
-      flight = std::make_shared<Flight>(key, url, up, cc);
-      flights.emplace(key, flight);
-      pool->Post([this, flight] {
-        flight->Run(upstream, *store, stopping, counters, [this, &flight] {
-          // Gone from the registry first: a later request starts afresh or finds the entry.
-          std::lock_guard lock(flights_mu);
-          auto it = flights.find(flight->key());
-          if (it != flights.end() && it->second == flight) flights.erase(it);
-        });
-      });
+    if (hit) return ServeHit(*hit, echo, keep_alive);
+    if (!flight) {
+      if (temp) {  // could not create it
+        log::Error("cannot create cache temp file",
+                   {{"error", std::string(temp->status().message())}});
+        return Bytes(
+            FormatSimple(500, StrCat("otaproxy: ", temp->status().message(), "\n"), keep_alive));
+      }
+      temp = store->CreateTemp();
+      continue;
     }
+    if (temp && temp->ok()) store->DiscardTemp((*temp)->path);
+    if (!joined) {
+      counters.upstream_fetches++;
+      upstream.Start(flight->request(), flight, /*limited=*/true);
+    }
+    (joined ? counters.flight_joins : counters.cache_misses)++;
+    return std::make_unique<FlightResponse>(std::move(flight), echo, joined, keep_alive);
   }
-  (joined ? counters.flight_joins : counters.cache_misses)++;
-  return flight->Serve(sock, echo, joined, keep_alive);
 }
 
-bool ProxyServer::Impl::ServeHit(ClientSocket& sock, OpenEntry& hit, const std::string& echo,
-                                 bool keep_alive) {
+std::unique_ptr<ResponseSource> ProxyServer::Impl::ServeHit(OpenEntry& hit, const std::string& echo,
+                                                            bool keep_alive) {
   counters.cache_hits++;
   ResponseHead head;
   head.content_length = hit.entry.size;
@@ -342,52 +311,7 @@ bool ProxyServer::Impl::ServeHit(ClientSocket& sock, OpenEntry& hit, const std::
   head.cache_control_echo = echo;
   head.cache_state = "hit";
   head.keep_alive = keep_alive;
-  return sock.Send(FormatHead(head)) && sock.SendFile(hit.fd.get(), 0, hit.entry.size) &&
-         keep_alive;
-}
-
-bool ProxyServer::Impl::Relay(ClientSocket& sock, const UpstreamRequest& request,
-                              const std::string& echo, bool keep_alive) {
-  counters.upstream_fetches++;
-  bool chunked = false;
-  bool client_ok = true;
-  UpstreamCallbacks callbacks;
-  callbacks.cancel = &stopping;
-  callbacks.on_head = [&](const UpstreamHead& h) {
-    ResponseHead head;
-    head.status = h.status;
-    head.content_length = h.content_length;
-    chunked = !h.content_length.has_value();
-    head.content_type = CleanHeaderValue(h.content_type);
-    head.content_encoding = CleanHeaderValue(h.content_encoding);
-    if (h.status == 200) head.cache_control_echo = echo;
-    head.cache_state = "relay";
-    head.keep_alive = keep_alive;
-    client_ok = sock.Send(FormatHead(head));
-    return client_ok;
-  };
-  callbacks.on_body = [&](std::string_view data) {
-    client_ok = sock.SendBody(chunked, data);
-    return client_ok;
-  };
-  bool head_delivered = false;
-  const absl::Status status = upstream.Fetch(request, callbacks, &head_delivered);
-  if (!head_delivered) {
-    counters.upstream_failures++;
-    log::Warning("upstream request failed", {{"error", std::string(status.message())}});
-    return SendSimple(sock, status.code() == absl::StatusCode::kCancelled ? 503 : 502,
-                      StrCat("otaproxy: ", status.message(), "\n"), keep_alive);
-  }
-  if (!status.ok()) {
-    if (client_ok) {
-      counters.upstream_failures++;
-      log::Warning("upstream transfer broke, client connection closed",
-                   {{"error", std::string(status.message())}});
-    }
-    return false;  // a truncated body: only closing tells the client
-  }
-  if (chunked && !sock.EndChunked()) return false;
-  return keep_alive;
+  return std::make_unique<FileResponse>(FormatHead(head), std::move(hit.fd), hit.entry.size);
 }
 
 ServerStats ProxyServer::Impl::Stats() const {
@@ -409,6 +333,7 @@ ServerStats ProxyServer::Impl::Stats() const {
     s.index_pending = store->index_pending();
   }
   s.inflight = inflight.load();
+  s.connections = open_connections.load();
   return s;
 }
 
@@ -417,14 +342,26 @@ ServerStats ProxyServer::Impl::Stats() const {
 absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(ServerOptions options,
                                                                 std::unique_ptr<CacheStore> store,
                                                                 UpstreamConfig upstream) {
+  upstream.max_limited_transfers = std::max<size_t>(1, options.flight_workers);
   auto impl = std::make_unique<Impl>(std::move(options), std::move(store), std::move(upstream));
   OTA_RETURN_IF_ERROR(impl->Listen());
-  impl->pool = std::make_unique<WorkerPool>(std::max<size_t>(1, impl->options.flight_workers));
+  size_t threads = impl->options.io_threads;
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  const ConnectionOptions connection_options{.header_limit = impl->options.header_limit,
+                                             .idle_timeout_s = impl->options.idle_timeout_s,
+                                             .send_timeout_s = impl->options.send_timeout_s};
   Impl* raw = impl.get();
-  impl->acceptor = std::thread([raw] { raw->AcceptLoop(); });
+  for (size_t i = 0; i < threads; ++i) {
+    auto loop = std::make_unique<IoLoop>(connection_options, *raw, raw->open_connections);
+    OTA_RETURN_IF_ERROR(loop->Init());
+    raw->loops.push_back(std::move(loop));
+  }
+  raw->loops[0]->SetListener(raw->listen_fd.get(), [raw] { raw->Accept(); });
+  for (auto& loop : raw->loops) loop->Start();
   log::Info("otaproxy listening",
             {{"addr", raw->options.listen_addr},
              {"port", std::to_string(raw->port)},
+             {"io_threads", std::to_string(threads)},
              {"cache", raw->store ? raw->store->dir().string() : "off"},
              {"upstream_proxy",
               raw->upstream.config().proxy.empty() ? "none" : raw->upstream.config().proxy},
@@ -438,6 +375,8 @@ ProxyServer::~ProxyServer() { Stop(); }
 
 uint16_t ProxyServer::port() const { return impl_->port; }
 
+size_t ProxyServer::io_threads() const { return impl_->loops.size(); }
+
 ServerStats ProxyServer::Stats() const { return impl_->Stats(); }
 
 void ProxyServer::Stop() {
@@ -445,16 +384,11 @@ void ProxyServer::Stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
   impl_->stopping = true;
-  const uint64_t one = 1;
-  (void)!::write(impl_->wake_fd.get(), &one, sizeof(one));
-  if (impl_->acceptor.joinable()) impl_->acceptor.join();
-  {
-    std::lock_guard lock(impl_->conns_mu);
-    for (auto& c : impl_->conns) ::shutdown(c->fd, SHUT_RDWR);
-  }
-  // Downloads see `stopping` and abort; their clients are woken by the failure.
-  impl_->pool->Stop();
-  impl_->ReapConnections(true);
+  // Connections first (their responses let go of downloads and relays), then the downloads:
+  // each ends as failed, unregistered, its temp file removed.
+  for (auto& loop : impl_->loops) loop->Stop();
+  impl_->listen_fd.Reset();
+  impl_->upstream.Shutdown();
   if (impl_->store) {
     if (absl::Status status = impl_->store->Flush(); !status.ok()) {
       log::Error("cache index flush failed", {{"error", std::string(status.message())}});

@@ -1,18 +1,20 @@
 // The otaproxy HTTP/1.1 front: a forward proxy for absolute-form GET requests with a shared
-// disk cache. Requests are parsed with Boost.Beast; each client connection has its own thread
-// (blocking I/O, client_socket.h); downloads run on a worker pool (flight.h, worker_pool.h).
+// disk cache. Event-driven: a fixed number of I/O threads (io_loop.h) serve every client
+// connection (non-blocking sockets, requests parsed with Boost.Beast, bodies from files with
+// sendfile), and one upstream thread runs every download and relay (upstream_client.h, curl
+// multi). The number of threads does not depend on the number of connections.
 //
 // Per request:
 //   - cache off, `no_cache`, unknown file_compression_alg with file_sha256, or the hard disk
-//     limit reached → relayed straight from upstream (status and body passed through);
+//     limit reached → relayed straight from upstream (status and body passed through; relay.h);
 //   - committed entry → served from disk (sendfile), Content-Length set;
-//   - otherwise → joins the single in-flight download of that key, or starts it. The download
-//     runs on a worker thread into a temp file; every client of the key streams from that file
-//     as bytes arrive. The last byte is released only when the download is complete and
-//     verified (length, and file_sha256 when given, through zstd when file_compression_alg=zst),
-//     so a broken download reaches its clients as a truncated response, never a complete wrong
-//     one, and never becomes a cache entry. Upstream statuses other than 200 are passed through
-//     and not cached; an unreachable upstream, or an https → http redirect (refused, see
+//   - otherwise → joins the single in-flight download of that key, or starts it (flight.h). The
+//     download writes into a temp file; every client of the key sends from that file as bytes
+//     arrive. The last byte is released only when the download is complete and verified
+//     (length, and file_sha256 when given, through zstd when file_compression_alg=zst), so a
+//     broken download reaches its clients as a truncated response, never a complete wrong one,
+//     and never becomes a cache entry. Upstream statuses other than 200 are passed through and
+//     not cached; an unreachable upstream, or an https → http redirect (refused, see
 //     common/http/curl_easy.h), gives 502 with the reason.
 // Cache key: file_sha256 (+ "." + alg) when given, else "url_" + sha256(http URL).
 // Admin (origin-form, loopback clients only): GET /_otaproxy/stats (JSON counters),
@@ -43,7 +45,8 @@ struct ServerOptions {
   size_t header_limit = size_t{16} * 1024;  // bytes of request line + headers; beyond: 431
   int idle_timeout_s = 60;                  // keep-alive connection without a request: closed
   int send_timeout_s = 60;                  // client not reading for this long: closed
-  size_t flight_workers = 32;               // concurrent cache-filling downloads
+  size_t flight_workers = 32;               // concurrent cache-filling downloads (more wait)
+  size_t io_threads = 0;                    // client I/O threads; 0 = one per core
 };
 
 struct ServerStats {
@@ -61,6 +64,7 @@ struct ServerStats {
   uint64_t cache_bytes = 0;
   uint64_t evictions = 0;
   uint64_t inflight = 0;       // requests being handled now
+  uint64_t connections = 0;    // client connections open now
   uint64_t index_pending = 0;  // index changes not yet in the database
 };
 
@@ -75,6 +79,8 @@ class ProxyServer {
   ProxyServer& operator=(const ProxyServer&) = delete;
 
   uint16_t port() const;
+  // Threads serving clients (fixed at start).
+  size_t io_threads() const;
   ServerStats Stats() const;
   // Stops accepting, aborts downloads, closes connections, flushes the index. Idempotent.
   void Stop();

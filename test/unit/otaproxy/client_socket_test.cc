@@ -1,6 +1,6 @@
-// ClientSocket never delivers SIGPIPE, whatever the process does with it: the library leaves the
-// process's disposition alone (that is main's business), so a client that went away must not
-// kill a process that kept the default (terminate).
+// Writes to client sockets never deliver SIGPIPE, whatever the process does with it: the library
+// leaves the process's disposition alone (that is main's business), so a client that went away
+// must not kill a process that kept the default (terminate).
 #include "otaproxy/server/client_socket.h"
 
 #include <fcntl.h>
@@ -10,9 +10,11 @@
 #include <unistd.h>
 
 #include <string>
+#include <thread>
 
 #include "common/fs/fs.h"
 #include "gtest/gtest.h"
+#include "otaproxy/server/response.h"
 
 namespace ota::proxy {
 namespace {
@@ -70,14 +72,16 @@ TEST_F(ClientSocketTest, BareSendfileToAGoneClientRaisesSigpipe) {
 }
 
 TEST_F(ClientSocketTest, WritesToAGoneClientFailWithoutSigpipe) {
-  ClientSocket sock(ours_.get(), 1);
-  EXPECT_FALSE(sock.Send("HTTP/1.1 200 OK\r\n\r\n"));
-  EXPECT_FALSE(sock.SendFile(body_.get(), 0, 100000));
-  EXPECT_FALSE(sock.SendBodyFile(true, body_.get(), 0, 100000));
-  EXPECT_FALSE(sock.SendBodyFile(false, body_.get(), 10, 5000));
-  EXPECT_FALSE(sock.SendBody(true, "piece"));
-  EXPECT_FALSE(sock.EndChunked());
-  EXPECT_FALSE(SendSimple(sock, 502, "gone\n", true));
+  EXPECT_EQ(SendSome(ours_.get(), "HTTP/1.1 200 OK\r\n\r\n", false).status,
+            IoResult::Status::kClosed);
+  EXPECT_EQ(SendSome(ours_.get(), "HTTP/1.1 200 OK\r\n\r\n", true).status,
+            IoResult::Status::kClosed);
+  EXPECT_EQ(SendFileSome(ours_.get(), body_.get(), 0, 100000).status, IoResult::Status::kClosed);
+  EXPECT_EQ(SendFileSome(ours_.get(), body_.get(), 10, 5000).status, IoResult::Status::kClosed);
+  OutputQueue out;
+  out.Add(FormatSimple(502, "gone\n", true));
+  out.AddFile(body_.get(), 0, 100000);
+  EXPECT_EQ(out.WriteTo(ours_.get(), 1 << 20).status, IoResult::Status::kClosed);
   // Still alive; nothing left pending and the thread's mask is as it was.
   EXPECT_FALSE(SigpipePending());
   EXPECT_FALSE(SigpipeBlocked());
@@ -88,13 +92,35 @@ TEST_F(ClientSocketTest, ACallerWhoBlocksSigpipeKeepsWhatItRaised) {
   sigemptyset(&sigpipe);
   sigaddset(&sigpipe, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &sigpipe, nullptr);
-  ClientSocket sock(ours_.get(), 1);
-  EXPECT_FALSE(sock.SendFile(body_.get(), 0, 100000));
+  EXPECT_EQ(SendFileSome(ours_.get(), body_.get(), 0, 100000).status, IoResult::Status::kClosed);
   EXPECT_TRUE(SigpipeBlocked());  // not unblocked behind the caller's back
   EXPECT_TRUE(SigpipePending());  // the caller's to take
   const timespec zero{};
   EXPECT_EQ(sigtimedwait(&sigpipe, nullptr, &zero), SIGPIPE);
   pthread_sigmask(SIG_UNBLOCK, &sigpipe, nullptr);
+}
+
+// The I/O threads block SIGPIPE for their whole life; what their writes raise is taken back.
+TEST_F(ClientSocketTest, ASigpipeOwnerThreadTakesBackWhatItsWritesRaise) {
+  bool blocked_inside = false;
+  IoResult::Status status = IoResult::Status::kOk;
+  bool pending_after = true;
+  bool blocked_after = true;
+  std::thread t([&] {
+    {
+      SigpipeOwner owner;
+      blocked_inside = SigpipeBlocked();
+      status = SendFileSome(ours_.get(), body_.get(), 0, 100000).status;
+      pending_after = SigpipePending();
+    }
+    blocked_after = SigpipeBlocked();
+  });
+  t.join();
+  EXPECT_TRUE(blocked_inside);
+  EXPECT_EQ(status, IoResult::Status::kClosed);
+  EXPECT_FALSE(pending_after);
+  EXPECT_FALSE(blocked_after);  // the thread's mask is restored when the owner ends
+  EXPECT_FALSE(SigpipePending());
 }
 
 }  // namespace
