@@ -225,7 +225,12 @@ class RpiPlatform : public RootfsAbPlatform {
       return WithContext(tool.status(), StrCat("rpi_boot: the new image has no ", kFlashKernel,
                                                " to install its kernel with"));
     }
-    for (std::string_view dir : {"boot/firmware", "proc", "sys", "tmp"}) {
+    // OTA images leave /tmp out (the generator's ignore list), and may lack the others: made
+    // inside the image (never through a symlink leading out of it); the bind targets must then
+    // be real directories.
+    OTA_RETURN_IF_ERROR(image.MakeDirs("tmp", 01777));
+    for (std::string_view dir : {"boot/firmware", "proc", "sys"}) {
+      OTA_RETURN_IF_ERROR(image.MakeDirs(dir));
       absl::Status real = CheckRealDirs(standby, dir);
       if (!real.ok()) {
         return WithContext(real,

@@ -15,7 +15,8 @@
 //              upstream does, so the image's other mounts stay), /boot/ota copied (the running
 //              slot must have one, like upstream); the standby's kernel installed with its own
 //              flash-kernel: system-boot, /proc and /sys bind-mounted into the standby (real
-//              directories of the image, never symlinks), `env -i FK_FORCE=yes PATH=<standard>
+//              directories of the image, made when missing, never symlinks; /tmp made when
+//              missing: OTA images leave it out), `env -i FK_FORCE=yes PATH=<standard>
 //              chroot <standby> /usr/sbin/flash-kernel`, then vmlinuz → vmlinuz_<standby>,
 //              initrd.img → initrd.img_<standby> on system-boot (flash-kernel also refreshes the
 //              shared DTBs and overlays, as upstream)

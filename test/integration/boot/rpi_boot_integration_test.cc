@@ -41,6 +41,7 @@ constexpr const char* kFlashKernel =
     "[ \"$FK_FORCE\" = yes ] || { echo 'FK_FORCE is not yes' >&2; exit 3; }\n"
     "[ -z \"$FAKE_REBOOT_LOG\" ] || { echo 'environment not cleared' >&2; exit 6; }\n"
     "[ -e /proc/self/status ] || { echo 'no /proc' >&2; exit 5; }\n"
+    "[ -d /tmp ] || { echo 'no /tmp' >&2; exit 8; }\n"
     "[ ! -e /etc/fail-flash-kernel ] || { echo 'flash-kernel: failing on demand' >&2; exit 4; "
     "}\n"
     "/bin/busybox cp /boot/vmlinuz-img /boot/firmware/vmlinuz || exit 7\n"
@@ -146,7 +147,8 @@ class RpiBootIntegrationTest : public ::testing::Test {
               "LABEL=system-boot\t/boot/firmware\tvfat\tdefaults\t0\t1\n");
     WriteText(root / "boot/vmlinuz-img", "kernel " + version + "\n");
     WriteText(root / "boot/initrd-img", "initrd " + version + "\n");
-    for (const char* d : {"boot/firmware", "proc", "sys", "tmp", "bin", "usr/sbin"}) {
+    // Like a real OTA image: no /tmp (the generator leaves it out), no /proc.
+    for (const char* d : {"boot/firmware", "sys", "bin", "usr/sbin"}) {
       stdfs::create_directories(root / d);
     }
     std::error_code ec;
@@ -240,12 +242,14 @@ class RpiBootIntegrationTest : public ::testing::Test {
     return PowerOn(log == "argc=1|0 tryboot\n");
   }
 
-  absl::Status Update(const std::string& version, bool fail_flash_kernel = false) {
+  absl::Status Update(const std::string& version, bool fail_flash_kernel = false,
+                      const std::function<void(const stdfs::path&)>& tamper = {}) {
     std::vector<std::string_view> keep = {".ota-resources"};
     auto root = controller_->PrepareStandby(version, keep);
     if (!root.ok()) return root.status();
     WriteImage(*root, version);
     if (fail_flash_kernel) WriteText(*root / "etc/fail-flash-kernel", "");
+    if (tamper) tamper(*root);
     return controller_->CommitSwitch();
   }
 
@@ -397,6 +401,20 @@ TEST_F(RpiBootIntegrationTest, FlashKernelFailureFailsBeforeTheSwitch) {
   auto state = Restart();
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->status, SlotStatus::kFailure);
+}
+
+TEST_F(RpiBootIntegrationTest, ImageWhoseBindTargetIsASymlinkIsRefused) {
+  ASSERT_TRUE(PowerOn(false).ok());
+  // /sys -> / would bind the host's /sys over the image's root directory.
+  absl::Status switched = Update("v2", false, [](const stdfs::path& root) {
+    stdfs::remove_all(root / "sys");
+    stdfs::create_symlink("/", root / "sys");
+  });
+  ASSERT_FALSE(switched.ok());
+  EXPECT_NE(switched.message().find("/sys"), std::string::npos) << switched;
+  EXPECT_EQ(BootFile("tryboot.txt"), ConfigTxt("slot_a"));
+  EXPECT_EQ(Sh("grep -c '" + dir_.string() + "/mnt' /proc/self/mountinfo || true"), "1\n");
+  ASSERT_TRUE(controller_->OnUpdateFailed(SlotStatus::kFailure).ok());
 }
 
 TEST_F(RpiBootIntegrationTest, RefusesAMachineThatIsNotAPi) {
