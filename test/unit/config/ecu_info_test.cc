@@ -271,7 +271,8 @@ TEST(ConfigEcuInfo, RejectedValuesNameFileLineAndField) {
       {"ecu_id: a\nip_addr: [10.0.0.1]\n", At(2, "ip_addr"), "got a list"},
       // bootloader
       {"ecu_id: a\nbootloader: uboot\n", At(2, "bootloader"),
-       "expected one of grub, cboot, dir (or no value to detect), got \"uboot\""},
+       "expected one of grub, cboot, jetson-cboot, jetson-uefi, rpi_boot, auto_detect, dir (or no "
+       "value to detect), got \"uboot\""},
       {"ecu_id: a\nbootloader: GRUB\n", At(2, "bootloader"), "got \"GRUB\""},
       {"ecu_id: a\nbootloader: jetson_uefi\n", At(2, "bootloader"), "got \"jetson_uefi\""},
       {"ecu_id: a\nbootloader: Jetson-UEFI\n", At(2, "bootloader"), "got \"Jetson-UEFI\""},
