@@ -17,6 +17,9 @@ namespace {
 // again within about a second, not after gRPC's default backoff of up to two minutes.
 constexpr int kInitialReconnectBackoffMs = 100;
 constexpr int kMaxReconnectBackoffMs = 1000;
+// A Status answer lists a whole subtree with failure reasons: far more room than a request
+// (1 MiB), but bounded.
+constexpr int kMaxAnswerBytes = 8 << 20;
 
 class GrpcSecondaryTransport final : public SecondaryTransport {
  public:
@@ -27,6 +30,8 @@ class GrpcSecondaryTransport final : public SecondaryTransport {
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kInitialReconnectBackoffMs);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kInitialReconnectBackoffMs);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
+    // A huge answer is that secondary's failure (the call fails), not memory taken from us.
+    args.SetMaxReceiveMessageSize(kMaxAnswerBytes);
     channel_ =
         grpc::CreateCustomChannel(SecondaryTarget(child), grpc::InsecureChannelCredentials(), args);
     stub_ = OtaClientV2::OtaClientService::NewStub(channel_);

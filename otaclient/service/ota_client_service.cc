@@ -13,6 +13,7 @@
 #include "common/util/errors.h"
 #include "common/util/strings.h"
 #include "otaclient/ecu/fanout.h"
+#include "otaclient/service/request_limits.h"
 #include "otaclient/service/status_mapping.h"
 
 namespace ota::service {
@@ -31,6 +32,13 @@ std::string RequestIdOf(const std::string& given, std::string_view rpc) {
   std::string generated = GenerateRequestId();
   log::Info("request without request_id, generated one", {{"rpc", rpc}, {"request_id", generated}});
   return generated;
+}
+
+// A request over the size limits (request_limits.h) is refused whole: nothing of it is
+// forwarded or kept.
+grpc::Status Refused(std::string_view rpc, const absl::Status& why) {
+  log::Warning("request refused", {{"rpc", rpc}, {"reason", std::string(why.message())}});
+  return {grpc::StatusCode::INVALID_ARGUMENT, std::string(why.message())};
 }
 
 // One log line per ECU answer that is not a plain success (the successes are logged by the ECU
@@ -160,6 +168,7 @@ void OtaClientServiceImpl::LocalUpdate(const OtaClientV2::UpdateRequest& request
 grpc::Status OtaClientServiceImpl::Update(grpc::ServerContext* /*context*/,
                                           const OtaClientV2::UpdateRequest* request,
                                           OtaClientV2::UpdateResponse* response) {
+  if (absl::Status bad = CheckUpdateRequest(*request); !bad.ok()) return Refused("Update", bad);
   FanOut<OtaClientV2::UpdateRequest, OtaClientV2::UpdateResponse>(
       "Update", "update", *tree_, &ecu::EcuTree::Update, *request, response,
       [this](const auto& forwarded, auto* out) { LocalUpdate(forwarded, out); });
@@ -169,6 +178,9 @@ grpc::Status OtaClientServiceImpl::Update(grpc::ServerContext* /*context*/,
 grpc::Status OtaClientServiceImpl::ClientUpdate(grpc::ServerContext* /*context*/,
                                                 const OtaClientV2::UpdateRequest* request,
                                                 OtaClientV2::UpdateResponse* response) {
+  if (absl::Status bad = CheckUpdateRequest(*request); !bad.ok()) {
+    return Refused("ClientUpdate", bad);
+  }
   for (const OtaClientV2::UpdateRequestEcu& entry : request->ecu()) {
     OtaClientV2::UpdateResponseEcu* answer = response->add_ecu();
     answer->set_ecu_id(entry.ecu_id());
@@ -202,6 +214,7 @@ void OtaClientServiceImpl::LocalAbort(const OtaClientV2::AbortRequest& request,
 grpc::Status OtaClientServiceImpl::Abort(grpc::ServerContext* /*context*/,
                                          const OtaClientV2::AbortRequest* request,
                                          OtaClientV2::AbortResponse* response) {
+  if (absl::Status bad = CheckAbortRequest(*request); !bad.ok()) return Refused("Abort", bad);
   FanOut<OtaClientV2::AbortRequest, OtaClientV2::AbortResponse>(
       "Abort", "abort", *tree_, &ecu::EcuTree::Abort, *request, response,
       [this](const auto& forwarded, auto* out) { LocalAbort(forwarded, out); });
@@ -229,15 +242,23 @@ void OtaClientServiceImpl::LocalRollback(const OtaClientV2::RollbackRequest& req
 grpc::Status OtaClientServiceImpl::Rollback(grpc::ServerContext* /*context*/,
                                             const OtaClientV2::RollbackRequest* request,
                                             OtaClientV2::RollbackResponse* response) {
+  if (absl::Status bad = CheckRollbackRequest(*request); !bad.ok()) return Refused("Rollback", bad);
   FanOut<OtaClientV2::RollbackRequest, OtaClientV2::RollbackResponse>(
       "Rollback", "rollback", *tree_, &ecu::EcuTree::Rollback, *request, response,
       [this](const auto& forwarded, auto* out) { LocalRollback(forwarded, out); });
   return grpc::Status::OK;
 }
 
-grpc::Status OtaClientServiceImpl::Status(grpc::ServerContext* /*context*/,
-                                          const OtaClientV2::StatusRequest* /*request*/,
-                                          OtaClientV2::StatusResponse* response) {
+grpc::ServerUnaryReactor* OtaClientServiceImpl::Status(
+    grpc::CallbackServerContext* context, const OtaClientV2::StatusRequest* /*request*/,
+    OtaClientV2::StatusResponse* response) {
+  AnswerStatus(response);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+void OtaClientServiceImpl::AnswerStatus(OtaClientV2::StatusResponse* response) const {
   const update::StatusSnapshot snapshot = engine_.Snapshot();
   *response->add_ecu() = ToEcuStatusV1(snapshot, config_.ecu_id);
   *response->add_ecu_v2() = ToEcuStatusV2(snapshot, config_.ecu_id, config_.otaclient_version);
@@ -247,7 +268,6 @@ grpc::Status OtaClientServiceImpl::Status(grpc::ServerContext* /*context*/,
   } else {
     for (const std::string& id : config_.available_ecu_ids) response->add_available_ecu_ids(id);
   }
-  return grpc::Status::OK;
 }
 
 }  // namespace ota::service

@@ -31,7 +31,13 @@ struct ServiceConfig {
 // A fresh random request id (16 lowercase hex digits) for requests that arrive without one.
 std::string GenerateRequestId();
 
-class OtaClientServiceImpl final : public OtaClientV2::OtaClientService::Service {
+// Status is served through gRPC's callback API, the other calls by the synchronous server's
+// thread pool: a Status must never be refused (RESOURCE_EXHAUSTED) because that pool is busy,
+// and answering one never blocks (it copies the engine's snapshot and the tree's cache).
+using OtaClientServiceBase = OtaClientV2::OtaClientService::WithCallbackMethod_Status<
+    OtaClientV2::OtaClientService::Service>;
+
+class OtaClientServiceImpl final : public OtaClientServiceBase {
  public:
   // `tree` (not owned, must outlive the service) reaches the secondaries; nullptr = this ECU has
   // none (a childless tree is used: every other ECU id is answered "unknown").
@@ -46,8 +52,12 @@ class OtaClientServiceImpl final : public OtaClientV2::OtaClientService::Service
                      OtaClientV2::AbortResponse* response) override;
   grpc::Status Rollback(grpc::ServerContext* context, const OtaClientV2::RollbackRequest* request,
                         OtaClientV2::RollbackResponse* response) override;
-  grpc::Status Status(grpc::ServerContext* context, const OtaClientV2::StatusRequest* request,
-                      OtaClientV2::StatusResponse* response) override;
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* context,
+                                   const OtaClientV2::StatusRequest* request,
+                                   OtaClientV2::StatusResponse* response) override;
+
+  // What Status answers: this ECU first, then the cached entries of the secondaries.
+  void AnswerStatus(OtaClientV2::StatusResponse* response) const;
 
  private:
   // This ECU's own answers (appended first to the response).

@@ -6,6 +6,7 @@
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "otaclient/service/request_limits.h"
 #include "proto/otaclient_v2.grpc.pb.h"
 
 namespace ota::service {
@@ -30,9 +31,13 @@ absl::StatusOr<RunningServer> StartServer(grpc::Service& service, const ServerOp
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port);
   builder.RegisterService(&service);
+  // Requests are small; a bigger message is refused by gRPC (RESOURCE_EXHAUSTED) before it is
+  // read into memory.
+  builder.SetMaxReceiveMessageSize(kMaxRequestMessageBytes);
   grpc::ResourceQuota quota("otaclient-service");
   quota.SetMaxThreads(options.max_threads);
   builder.SetResourceQuota(quota);
+  // Only Update, ClientUpdate, Abort and Rollback use this pool; Status is a callback method.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
 
   RunningServer running;

@@ -2,6 +2,9 @@
 # Status latency of a main ECU with 7 secondaries in two levels (8 otaclient processes on
 # 127.0.0.1-127.0.0.8, directory slots), idle and during an update of all eight, next to a
 # direct Status call on a single leaf ECU in the same run. Target: main p99 <= 5 ms.
+# Then many callers at once (a fleet backend, operators and pollers): 1,000 calls with 128 in
+# flight on the main ECU, idle and during the update. Targets: no call refused, p99 <= 5 ms idle
+# and <= 10 ms updating.
 #
 #   main (.1) ─┬─ s1 (.2) ─┬─ s1a (.5)
 #              │           └─ s1b (.6)
@@ -77,6 +80,13 @@ bench() {
 }
 results=()
 while read -r line; do results+=("idle     $line"); done < <(bench --calls "$CALLS")
+# 1,000 calls, 128 in flight at once; a refused call fails the benchmark.
+concurrent() {  # $1: output file
+  "$BENCH" --target "main, 128 callers at once=${IP[main]}:${PORT[main]}" --calls 1000 \
+    --in-flight 128 >"$1" || fail "Status calls were refused: $(cat "$1")"
+}
+concurrent "$E2E_WORK/bench-concurrent.txt"
+while read -r line; do results+=("idle     $line"); done <"$E2E_WORK/bench-concurrent.txt"
 
 args=()
 for ecu in "${ECUS[@]}"; do
@@ -92,6 +102,9 @@ wait_until 30 "all 8 UPDATING" all_updating
 wait "$bench_pid" || fail "status_latency_bench failed during the update"
 [[ "$(count_updating)" == 8 ]] || log "note: not every ECU was still updating at the end"
 while read -r line; do results+=("updating $line"); done <"$E2E_WORK/bench-updating.txt"
+concurrent "$E2E_WORK/bench-updating-concurrent.txt"
+[[ "$(count_updating)" == 8 ]] || log "note: not every ECU was still updating after the 128-caller run"
+while read -r line; do results+=("updating $line"); done <"$E2E_WORK/bench-updating-concurrent.txt"
 
 echo
 where="a fresh ext4"

@@ -139,10 +139,8 @@ TEST(ServiceRequestTest, DuplicateOwnEntryIsRejectedAndOnlyTheFirstStarts) {
 TEST(ServiceRequestTest, EmptyAvailableEcuIdsDefaultToOwnId) {
   RecordingEngine engine;
   OtaClientServiceImpl service(engine, Config());
-  grpc::ServerContext context;
-  OtaClientV2::StatusRequest request;
   OtaClientV2::StatusResponse response;
-  ASSERT_TRUE(service.Status(&context, &request, &response).ok());
+  service.AnswerStatus(&response);
   ASSERT_EQ(response.available_ecu_ids_size(), 1);
   EXPECT_EQ(response.available_ecu_ids(0), "main");
   EXPECT_EQ(response.ecu_v2(0).otaclient_version(), "9.9.9");

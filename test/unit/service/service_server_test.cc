@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -173,6 +174,96 @@ TEST_F(ServiceServerTest, BadUrlOrCookiesAreRecoverableAndChangeNothing) {
         << response.ecu(0).message();
     EXPECT_LT(took.count(), 1000);
   }
+  EXPECT_EQ(GetStatus().ecu_v2(0).ota_status(), OtaClientV2::INITIALIZED);
+}
+
+TEST_F(ServiceServerTest, StatusIsNeverRefusedWhileManyCallsAreInFlight) {
+  // 128 callers with one call in flight each, 1,024 calls in all: far more than the synchronous
+  // server's thread cap (16), which used to answer the surplus RESOURCE_EXHAUSTED.
+  constexpr int kCallers = 128;
+  constexpr int kCallsEach = 8;
+  std::atomic<int> failures{0};
+  std::atomic<int> wrong{0};
+  std::string first_error;
+  std::mutex first_error_mu;
+  std::vector<std::thread> callers;
+  callers.reserve(kCallers);
+  for (int c = 0; c < kCallers; ++c) {
+    callers.emplace_back([&] {
+      for (int i = 0; i < kCallsEach; ++i) {
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+        OtaClientV2::StatusResponse response;
+        const grpc::Status rpc = stub_->Status(&context, {}, &response);
+        if (!rpc.ok()) {
+          failures++;
+          std::lock_guard lock(first_error_mu);
+          if (first_error.empty()) first_error = rpc.error_message();
+        } else if (response.ecu_v2_size() != 1 || response.ecu_v2(0).ecu_id() != "main") {
+          wrong++;
+        }
+      }
+    });
+  }
+  for (std::thread& t : callers) t.join();
+  EXPECT_EQ(failures.load(), 0) << "first error: " << first_error;
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST_F(ServiceServerTest, OversizedRequestsAreRefusedWholeAndChangeNothing) {
+  const auto call_update = [&](const OtaClientV2::UpdateRequest& request) {
+    OtaClientV2::UpdateResponse response;
+    const grpc::Status rpc = stub_->Update(Context().get(), request, &response);
+    EXPECT_EQ(response.ecu_size(), 0) << "a refused request has no per-ECU answers";
+    return rpc;
+  };
+  // A field over its limit: the call fails, naming the field, its size and the limit.
+  OtaClientV2::UpdateRequest long_url =
+      OneEntry("main", "http://127.0.0.1/" + std::string(100 * 1024, 'a'));
+  grpc::Status rpc = call_update(long_url);
+  EXPECT_EQ(rpc.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(rpc.error_message(),
+            "UpdateRequest: ecu[0].url is 102417 bytes; at most 8192 are accepted");
+
+  OtaClientV2::UpdateRequest long_version = OneEntry("main", "http://127.0.0.1/img");
+  long_version.mutable_ecu(0)->set_version(std::string(4096, 'v'));
+  rpc = call_update(long_version);
+  EXPECT_EQ(rpc.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(rpc.error_message(), ::testing::HasSubstr("ecu[0].version is 4096 bytes"));
+
+  OtaClientV2::UpdateRequest many;
+  for (int i = 0; i < 300; ++i) *many.add_ecu() = OneEntry(StrCat("ecu", i), "http://x/").ecu(0);
+  rpc = call_update(many);
+  EXPECT_EQ(rpc.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(rpc.error_message(), "UpdateRequest: 300 ECU entries; at most 256 are accepted");
+
+  // A message over 1 MiB is not even read: gRPC refuses it.
+  rpc = call_update(OneEntry("main", "http://127.0.0.1/" + std::string(3 << 20, 'a')));
+  EXPECT_EQ(rpc.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << rpc.error_message();
+
+  OtaClientV2::AbortRequest abort;
+  abort.add_ecu()->set_ecu_id(std::string(1000, 'e'));
+  OtaClientV2::AbortResponse abort_response;
+  rpc = stub_->Abort(Context().get(), abort, &abort_response);
+  EXPECT_EQ(rpc.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(rpc.error_message(),
+            "AbortRequest: ecu[0].ecu_id is 1000 bytes; at most 256 are accepted");
+
+  OtaClientV2::RollbackRequest rollback;
+  rollback.set_request_id(std::string(300, 'r'));
+  rollback.add_ecu()->set_ecu_id("main");
+  OtaClientV2::RollbackResponse rollback_response;
+  rpc = stub_->Rollback(Context().get(), rollback, &rollback_response);
+  EXPECT_EQ(rpc.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(rpc.error_message(), ::testing::HasSubstr("request_id is 300 bytes"));
+
+  // At the limits a request reaches the engine, which judges the content (not an http URL).
+  OtaClientV2::UpdateRequest at_limit = OneEntry("main", "ftp://h/" + std::string(8192 - 8, 'a'));
+  at_limit.mutable_ecu(0)->set_version(std::string(1024, 'v'));
+  const auto judged = Update(at_limit);
+  ASSERT_EQ(judged.ecu_size(), 1);
+  EXPECT_EQ(judged.ecu(0).result(), OtaClientV2::RECOVERABLE);
+  EXPECT_THAT(judged.ecu(0).message(), ::testing::HasSubstr("http:// or https://"));
   EXPECT_EQ(GetStatus().ecu_v2(0).ota_status(), OtaClientV2::INITIALIZED);
 }
 
