@@ -4,7 +4,7 @@
 #   2. makes a test PKI, sample rootfs trees v1 and v2, and signed OTA images of both
 #   3. serves them with nginx over HTTPS on 127.0.0.1 (cookie-protected location)
 #   4. starts the ECU's local otaproxy the way deploy/otaproxy.service does (from the ECU's
-#      proxy_info.yml: enable_local_ota_proxy, gateway → HTTPS to the server; its port, like
+#      proxy_info.yaml: enable_local_ota_proxy, gateway → HTTPS to the server; its port, like
 #      nginx's and otaclient's, is claimed in the test-port registry, test/lib/ports/ports.sh)
 #   5. starts otaclient on directory slots running v1, asks it (otactl) to update to v2,
 #      shows live progress, lets it "reboot" into the new slot and prints the result and what
@@ -40,7 +40,7 @@ log "nginx serving the images on https://127.0.0.1:$HTTPS_PORT (cookie-protected
 setup_ecu autoware v1 v1
 port_claim proxy_port || fail "no test port for otaproxy"
 # shellcheck disable=SC2154 # proxy_port: set by port_claim
-cat >"$E2E_WORK/autoware/config/proxy_info.yml" <<YML
+cat >"$E2E_WORK/autoware/config/proxy_info.yaml" <<YML
 enable_local_ota_proxy: true
 gateway: true
 enable_local_ota_proxy_cache: true

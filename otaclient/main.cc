@@ -21,6 +21,11 @@
 #include "common/fs/fs.h"
 #include "common/http/curl_fetcher.h"
 #include "common/log/log.h"
+<<<<<<< HEAD
+#include "common/util/memory.h"
+=======
+#include "common/util/errors.h"
+>>>>>>> i13-compat
 #include "common/util/strings.h"
 #include "otaclient/boot/boot_factory.h"
 #include "otaclient/boot/dir_boot_controller.h"
@@ -37,7 +42,8 @@ constexpr char kUsage[] = R"(Usage: otaclient [options]
 
 The OTA update daemon of one ECU: serves OtaClientV2.OtaClientService on <ecu_info ip_addr>:<port>.
 
-  --config-dir DIR          ecu_info.yml and proxy_info.yml (default /boot/ota)
+  --config-dir DIR          ecu_info.yaml and proxy_info.yaml (.yml read when there is no
+                            .yaml) (default /boot/ota)
   --certs-dir DIR           CA groups <group>.<name>.pem that image signers must chain to
                             (default /opt/ota/client/certs)
   --allow-unverified-image  DEVELOPMENT ONLY: accept images whose signer does not chain to an
@@ -66,12 +72,14 @@ The OTA update daemon of one ECU: serves OtaClientV2.OtaClientService on <ecu_in
 
 Multi-ECU (ecu_info `secondaries`; durations in seconds, decimals allowed):
   --secondary-timeout S     deadline of a forwarded Update/Abort/Rollback and of a Status poll
-                            of a direct secondary (default 5)
+                            of a direct secondary (default 6, as the Python client)
   --poll-interval-active S  Status poll of the secondaries while any ECU of the tree is in an
                             update (default 1)
   --poll-interval-idle S    Status poll of the secondaries otherwise (default 10)
   --ecu-drop-timeout S      an ECU not heard from for this long is left out of Status ecu_v2
-                            (listed in the v1 view as RECOVERABLE without status) (default 30)
+                            (listed in the v1 view as RECOVERABLE without status) (default: three
+                            poll intervals, as the Python client: 3 s while an update runs, 30 s
+                            otherwise)
   --secondary-grace-period S  before rebooting after its own update this ECU waits while a
                             direct secondary is still updating; one unreachable for this long
                             stops blocking (default 1200)
@@ -220,12 +228,18 @@ Flags ParseFlags(int argc, char** argv) {
   std::_Exit(1);  // threads may be running: no static destructors under them
 }
 
+// ecu_info's bootloader as the boot factory takes it: auto_detect (deprecated upstream) is what
+// no `bootloader` key means too.
+std::string BootloaderForFactory(const ota::config::EcuInfo& ecu_info) {
+  return ecu_info.bootloader == "auto_detect" ? std::string() : ecu_info.bootloader;
+}
+
 // The boot backend: the flag wins, `auto` follows ecu_info's bootloader.
 absl::StatusOr<std::unique_ptr<ota::boot::BootController>> CreateBootController(
     const Flags& flags, const ota::config::EcuInfo& ecu_info, char** argv, int argc) {
   ota::boot::BootFactoryOptions options;
   options.backend = flags.boot_backend;
-  options.ecu_bootloader = ecu_info.bootloader;
+  options.ecu_bootloader = BootloaderForFactory(ecu_info);
   options.dir.root = flags.dir_slots_root;
   // A "reboot" of the directory backend re-executes this daemon with the same arguments.
   options.dir.reexec_argv.assign(argv, argv + argc);
@@ -287,6 +301,8 @@ std::string_view OtaStatusName(ota::boot::SlotStatus status) {
 int main(int argc, char** argv) {
   const Flags flags = ParseFlags(argc, argv);
   ota::log::SetMinLevel(flags.log_level);
+  // Weeks of idling between updates: what a burst of requests or an update allocated goes back.
+  ota::TuneAllocatorForDaemon(/*max_arenas=*/4);
 
   // SIGTERM/SIGINT only write to a pipe; the main thread waits on it and shuts down outside
   // signal context. A handler (not a blocked mask + sigwait) keeps the signal mask that child
@@ -296,11 +312,30 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  auto ecu_info = ota::config::LoadEcuInfo(flags.config_dir);
-  if (!ecu_info.ok()) Fatal("cannot load ecu_info", ecu_info.status());
-  auto proxy_info = ota::config::LoadProxyInfo(flags.config_dir);
-  if (!proxy_info.ok()) Fatal("cannot load proxy_info", proxy_info.status());
-  ota::log::SetTag(ecu_info->ecu_id);
+  // A missing or invalid config never stops the daemon (a restart loop would leave the ECU
+  // unreachable): as the Python client does, it runs on the defaults. Without a usable ecu_info
+  // every Update is refused with the error; an invalid proxy_info is only logged.
+  absl::StatusOr<ota::config::EcuInfo> loaded_ecu_info = ota::config::LoadEcuInfo(flags.config_dir);
+  const absl::Status ecu_info_error = loaded_ecu_info.status();
+  const ota::config::EcuInfo ecu_info =
+      loaded_ecu_info.ok() ? *std::move(loaded_ecu_info) : ota::config::EcuInfo{};
+  if (!ecu_info_error.ok()) {
+    ota::log::Error(
+        "ecu_info is unusable: running on the defaults (ecu_id autoware, 127.0.0.1, no "
+        "secondaries); every Update is refused until it is fixed and otaclient restarted",
+        {{"error", std::string(ecu_info_error.message())}});
+  }
+  absl::StatusOr<ota::config::ProxyInfo> loaded_proxy_info =
+      ota::config::LoadProxyInfo(flags.config_dir);
+  if (!loaded_proxy_info.ok()) {
+    ota::log::Error(
+        "proxy_info is invalid: using the defaults as the Python client does (local otaproxy "
+        "on 0.0.0.0:8082, no upper proxy)",
+        {{"error", std::string(loaded_proxy_info.status().message())}});
+    loaded_proxy_info = ota::config::ProxyInfo{};
+  }
+  const ota::config::ProxyInfo& proxy_info = *loaded_proxy_info;
+  ota::log::SetTag(ecu_info.ecu_id);
 
   if (flags.allow_unverified_image) {
     ota::log::Warning(
@@ -309,15 +344,37 @@ int main(int argc, char** argv) {
         {{"certs_dir", flags.certs_dir.string()}});
   }
 
-  auto boot = CreateBootController(flags, *ecu_info, argv, argc);
-  if (!boot.ok()) Fatal("cannot create the boot controller", boot.status());
-  auto boot_state = (*boot)->ConfirmBoot();
-  if (!boot_state.ok()) Fatal("cannot confirm the boot state", boot_state.status());
+  // Without a usable boot controller (a backend this build lacks, an undetected platform, an
+  // unreadable boot state) the daemon still serves: Status says why, updates are refused.
+  // The reason is upstream's: E301 for no backend, E302 for a backend that cannot start.
+  std::string cannot_update;
+  std::unique_ptr<ota::boot::BootController> boot;
+  ota::boot::BootState boot_state;
+  if (auto backend = ota::boot::ResolveBootBackend(
+          flags.boot_backend, BootloaderForFactory(ecu_info), ota::boot::MachineArchitecture());
+      !backend.ok()) {
+    cannot_update = ota::DescribeOtaFailure(
+                        ota::OtaStage::kBootStartup,
+                        ota::WithOtaErrorCode(backend.status(),
+                                              ota::OtaErrorCode::kBootControlPlatformUnsupported))
+                        .reason;
+  } else if (auto created = CreateBootController(flags, ecu_info, argv, argc); !created.ok()) {
+    cannot_update = ota::DescribeOtaFailure(ota::OtaStage::kBootStartup, created.status()).reason;
+  } else if (auto confirmed = (*created)->ConfirmBoot(); !confirmed.ok()) {
+    cannot_update = ota::DescribeOtaFailure(ota::OtaStage::kBootStartup, confirmed.status()).reason;
+  } else {
+    boot = *std::move(created);
+    boot_state = *std::move(confirmed);
+  }
+  if (!cannot_update.empty()) {
+    ota::log::Error("this ECU cannot update; serving Status, refusing updates",
+                    {{"reason", cannot_update}});
+  }
 
   // The tree below this ECU: forwarding, the status poller and the reboot-last wait.
   ota::ecu::EcuTreeOptions tree_options = flags.tree;
-  tree_options.self_ecu_id = ecu_info->ecu_id;
-  tree_options.children = ecu_info->secondaries;
+  tree_options.self_ecu_id = ecu_info.ecu_id;
+  tree_options.children = ecu_info.secondaries;
   ota::ecu::EcuTree tree(tree_options);
 
   ota::update::EngineOptions engine_options;
@@ -326,8 +383,8 @@ int main(int argc, char** argv) {
   std::atomic<bool> waiting_for_secondaries{false};
   // The others in the fleet, for the otaproxy purge below.
   std::vector<std::string> other_ecu_ids;
-  for (const std::string& id : ecu_info->available_ecu_ids) {
-    if (id != ecu_info->ecu_id) other_ecu_ids.push_back(id);
+  for (const std::string& id : ecu_info.available_ecu_ids) {
+    if (id != ecu_info.ecu_id) other_ecu_ids.push_back(id);
   }
   engine_options.before_reboot = [&tree, &waiting_for_secondaries, &proxy_info, &other_ecu_ids] {
     waiting_for_secondaries = true;
@@ -337,7 +394,7 @@ int main(int argc, char** argv) {
     // (download_proxy.h).
     OtaClientV2::StatusResponse children;
     tree.AppendChildrenStatus(&children);
-    ota::service::PurgeLocalOtaProxyAfterFleetUpdate(*proxy_info, children, other_ecu_ids);
+    ota::service::PurgeLocalOtaProxyAfterFleetUpdate(proxy_info, children, other_ecu_ids);
   };
   engine_options.certs_dir = flags.certs_dir;
   engine_options.allow_unverified_dev = flags.allow_unverified_image;
@@ -348,7 +405,7 @@ int main(int argc, char** argv) {
   // The proxy is chosen per update, so an otaproxy started after us is used (see
   // download_proxy.h: a local proxy that is enabled but not listening falls back to
   // upper_ota_proxy, else direct).
-  const ota::config::ProxyInfo proxy = *proxy_info;
+  const ota::config::ProxyInfo proxy = proxy_info;
   auto fetcher_factory = [proxy](const ota::http::FetcherConfig& config) {
     ota::http::FetcherConfig with_proxy = config;
     const ota::service::DownloadProxyChoice choice =
@@ -363,16 +420,19 @@ int main(int argc, char** argv) {
         {{"proxy", choice.proxy.empty() ? "direct" : choice.proxy}, {"reason", choice.reason}});
     return ota::http::CreateCurlFetcher(with_proxy);
   };
-  std::unique_ptr<ota::update::UpdateEngine> engine = ota::update::CreateUpdateEngine(
-      engine_options, std::move(*boot), *boot_state, std::move(fetcher_factory));
+  std::unique_ptr<ota::update::UpdateEngine> engine =
+      boot != nullptr ? ota::update::CreateUpdateEngine(engine_options, std::move(boot), boot_state,
+                                                        std::move(fetcher_factory))
+                      : ota::update::CreateUnavailableUpdateEngine(cannot_update);
 
   ota::service::ServiceConfig service_config;
-  service_config.ecu_id = ecu_info->ecu_id;
-  service_config.available_ecu_ids = ecu_info->available_ecu_ids;
-  for (const auto& secondary : ecu_info->secondaries) {
+  service_config.ecu_id = ecu_info.ecu_id;
+  service_config.available_ecu_ids = ecu_info.available_ecu_ids;
+  for (const auto& secondary : ecu_info.secondaries) {
     service_config.secondary_ecu_ids.push_back(secondary.ecu_id);
   }
   service_config.otaclient_version = std::string(ota::service::OtaClientVersion());
+  service_config.ecu_info_error = ecu_info_error;
   tree.Start([&engine] {
     const ota::update::OtaStatus status = engine->Snapshot().status;
     return status == ota::update::OtaStatus::kUpdating ||
@@ -382,7 +442,7 @@ int main(int argc, char** argv) {
   ota::service::OtaClientServiceImpl service(*engine, service_config, &tree);
 
   ota::service::ServerOptions server_options;
-  server_options.listen_address = ecu_info->ip_addr;
+  server_options.listen_address = ecu_info.ip_addr;
   server_options.port = flags.listen_port;
   auto server = ota::service::StartServer(service, server_options);
   if (!server.ok()) Fatal("cannot start the gRPC server", server.status());
@@ -398,17 +458,17 @@ int main(int argc, char** argv) {
 
   ota::log::Info(
       "otaclient started",
-      {{"ecu_id", ecu_info->ecu_id},
+      {{"ecu_id", ecu_info.ecu_id},
        {"otaclient_version", ota::service::OtaClientVersion()},
        {"listen", server->address},
        {"port", std::to_string(server->port)},
-       {"active_slot", boot_state->active_slot},
-       {"firmware_version", boot_state->version},
-       {"secondaries", std::to_string(ecu_info->secondaries.size())},
-       {"status", OtaStatusName(boot_state->status)},
-       {"failure_reason", boot_state->failure_reason},
-       {"ecu_info", ecu_info->source.empty() ? "defaults" : ecu_info->source.string()},
-       {"proxy_info", proxy_info->source.empty() ? "defaults" : proxy_info->source.string()}});
+       {"active_slot", boot_state.active_slot},
+       {"firmware_version", boot_state.version},
+       {"secondaries", std::to_string(ecu_info.secondaries.size())},
+       {"status", cannot_update.empty() ? OtaStatusName(boot_state.status) : "FAILURE"},
+       {"failure_reason", cannot_update.empty() ? boot_state.failure_reason : cannot_update},
+       {"ecu_info", ecu_info.source.empty() ? "defaults" : ecu_info.source.string()},
+       {"proxy_info", proxy_info.source.empty() ? "defaults" : proxy_info.source.string()}});
 
   const int signal_number = WaitForStopSignal();
   ota::log::Info("stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});

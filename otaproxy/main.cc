@@ -1,4 +1,4 @@
-// otaproxy: the caching HTTP forward proxy of a vehicle's ECUs. Flags, proxy_info.yml, wiring
+// otaproxy: the caching HTTP forward proxy of a vehicle's ECUs. Flags, proxy_info.yaml, wiring
 // of cache store, upstream client and server, and a graceful stop on SIGTERM/SIGINT.
 #include <malloc.h>
 #include <signal.h>
@@ -27,11 +27,11 @@ constexpr char kUsage[] = R"(Usage: otaproxy [options]
        otaproxy --purge [--cache-dir DIR]
 
 HTTP forward proxy with a shared disk cache for OTA downloads (GET, absolute-form URLs).
-Listens on proxy_info.yml's local_ota_proxy_listen_addr:local_ota_proxy_listen_port, fetches
+Listens on proxy_info.yaml's local_ota_proxy_listen_addr:local_ota_proxy_listen_port, fetches
 through upper_ota_proxy when set, with https when `gateway: true` and no upper proxy, and caches
 when enable_local_ota_proxy_cache is true.
 
-  --config-dir DIR          proxy_info.yml / proxy_info.yaml (default /boot/ota; absent = defaults)
+  --config-dir DIR          proxy_info.yaml, else .yml (default /boot/ota; absent = defaults)
   --listen-addr ADDR        overrides local_ota_proxy_listen_addr
   --listen-port N           overrides local_ota_proxy_listen_port (0 = any free port)
   --port-file FILE          once listening, write the port to FILE ("<port>\n", atomically);
@@ -40,7 +40,7 @@ when enable_local_ota_proxy_cache is true.
   --no-cache                relay only (overrides enable_local_ota_proxy_cache)
   --cache-dir DIR           cache location (default /ota-cache)
   --init-cache              empty the cache at start (e.g. after a successful fleet update)
-  --force                   run even when proxy_info.yml says enable_local_ota_proxy: false
+  --force                   run even when proxy_info.yaml says enable_local_ota_proxy: false
                             (otherwise otaproxy exits 0 at once: nothing to serve)
   --purge                   empty the cache and exit (refused while an otaproxy uses it; a
                             running one is purged with: curl -X POST http://127.0.0.1:PORT/_otaproxy/purge)

@@ -33,7 +33,8 @@ absl::StatusOr<std::optional<FoundFile>> FindConfigFile(const std::filesystem::p
   if (has_primary && has_alternative) {
     std::string warning =
         StrCat("both ", primary_path.string(), " and ", alternative_path.string(), " exist; using ",
-               primary_path.string(), " and ignoring the other");
+               primary_path.string(), " (the file the Python otaclient reads) and ignoring ",
+               alternative_path.string());
     log::Warning("config", {{"warning", warning}});
     return FoundFile{primary_path, std::move(warning)};
   }

@@ -15,8 +15,8 @@ struct FoundFile {
   std::string warning;  // non-empty when both spellings exist (already logged)
 };
 
-// dir/<primary> if it exists, else dir/<alternative>, else nullopt. A name that exists but is
-// a dangling symlink or cannot be examined is an error, not "absent".
+// dir/<primary> if it exists, else dir/<alternative>, else nullopt (both: primary, warned). A name
+// that exists but is a dangling symlink or cannot be examined is an error, not "absent".
 absl::StatusOr<std::optional<FoundFile>> FindConfigFile(const std::filesystem::path& dir,
                                                         std::string_view primary,
                                                         std::string_view alternative);

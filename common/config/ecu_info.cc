@@ -20,9 +20,17 @@ using internal::Entry;
 using internal::Field;
 using internal::ParseContext;
 
-// The Python client's values (exact, case-sensitive) plus "dir".
-constexpr std::string_view kBootloaders[] = {
-    "grub", "cboot", "jetson-cboot", "jetson-uefi", "rpi_boot", "auto_detect", "dir"};
+// Upstream's BootloaderType values (exactly these lowercase strings), and our directory backend.
+constexpr std::string_view kBootloaders[] = {"auto_detect", "grub",     "cboot", "jetson-cboot",
+                                             "jetson-uefi", "rpi_boot", "dir"};
+
+// A null value where upstream's field is not Optional: the whole file is invalid there.
+absl::Status NullNotAllowed(const Field& field, const ParseContext& ctx, std::string_view what) {
+  return ctx.Error(field.mark, field.path,
+                   StrCat("expected ", what,
+                          ", got null (an empty value; leave the key out for "
+                          "the default)"));
+}
 
 // A block device named the way fstab/blkid name them, or by its path under /dev.
 bool IsDeviceSpec(std::string_view spec) {
@@ -55,7 +63,7 @@ absl::StatusOr<SecondaryEcu> ParseSecondary(const Field& element, const ParseCon
       OTA_ASSIGN_OR_RETURN(secondary.ip_addr, internal::ReadHost(field, ctx));
       has_ip_addr = true;
     } else if (entry.key == "port") {
-      if (field.value.IsNull()) continue;
+      if (field.value.IsNull()) return NullNotAllowed(field, ctx, "an integer 1-65535");
       OTA_ASSIGN_OR_RETURN(secondary.port, internal::ReadPort(field, ctx));
     } else {
       ctx.Warn(field.mark, field.path, "unknown key, ignored");
@@ -72,7 +80,12 @@ absl::StatusOr<EcuInfo> ParseEcuInfoDocument(std::string_view yaml_text,
   info.source = std::filesystem::path(file_name);
   ParseContext ctx(file_name, &info.warnings);
   OTA_ASSIGN_OR_RETURN(YAML::Node root, internal::LoadRootMapping(yaml_text, ctx));
-  if (root.IsNull()) return info;  // empty file: the defaults, as upstream
+  if (root.IsNull()) {
+    // Upstream: not a mapping, so the file is invalid (its defaults then apply and updates are
+    // refused); the ECU needs at least its ecu_id.
+    return ctx.Error(YAML::Mark::null_mark(), "",
+                     "no settings (an empty file or only comments): ecu_id is required");
+  }
 
   Field root_field{"", root, root.Mark()};
   OTA_ASSIGN_OR_RETURN(std::vector<Entry> entries, internal::MappingEntries(root_field, ctx));
@@ -97,29 +110,40 @@ absl::StatusOr<EcuInfo> ParseEcuInfoDocument(std::string_view yaml_text,
       ctx.Warn(field.mark, field.path, "unknown key, ignored");
       continue;
     }
-    if (field.value.IsNull()) continue;  // "key:" with no value means "use the default"
     if (entry.key == "format_version") {
+      if (field.value.IsNull()) return NullNotAllowed(field, ctx, "an integer");
+      // Any integer, as upstream (it does not check the value); only 1 exists.
       OTA_ASSIGN_OR_RETURN(int64_t version,
                            internal::ReadInt(field, std::numeric_limits<int32_t>::min(),
                                              std::numeric_limits<int32_t>::max(), ctx));
       if (version != 1) {
-        return ctx.Error(field.mark, field.path,
-                         StrCat("unsupported format version ", version, ", expected 1"));
+        ctx.Warn(field.mark, field.path,
+                 StrCat("format version ", version, " is not 1; reading it as version 1"));
       }
-      info.format_version = 1;
+      info.format_version = static_cast<int>(version);
     } else if (entry.key == "ip_addr") {
+      if (field.value.IsNull()) return NullNotAllowed(field, ctx, "an IP address");
       OTA_ASSIGN_OR_RETURN(info.ip_addr, internal::ReadHost(field, ctx));
     } else if (entry.key == "bootloader") {
+      if (field.value.IsNull()) {
+        return NullNotAllowed(field, ctx, "a bootloader name (or no key to detect)");
+      }
       OTA_ASSIGN_OR_RETURN(std::string bootloader, internal::ReadString(field, ctx));
-      if (std::find(std::begin(kBootloaders), std::end(kBootloaders), bootloader) ==
-          std::end(kBootloaders)) {
+      if (!IsKnownBootloader(bootloader)) {
         return ctx.Error(field.mark, field.path,
-                         StrCat("expected one of grub, cboot, jetson-cboot, jetson-uefi, rpi_boot, "
-                                "auto_detect, dir (or no value to detect), got ",
+                         StrCat("expected one of grub, jetson-cboot, jetson-uefi, rpi_boot, "
+                                "auto_detect, cboot (deprecated) or dir, got ",
                                 internal::QuoteForMessage(bootloader)));
+      }
+      if (bootloader == "auto_detect") {
+        ctx.Warn(field.mark, field.path,
+                 "auto_detect is deprecated (upstream too): name the bootloader");
+      } else if (bootloader == "cboot") {
+        ctx.Warn(field.mark, field.path, "cboot is the deprecated name of jetson-cboot");
       }
       info.bootloader = std::move(bootloader);
     } else if (entry.key == "boot_slot_a" || entry.key == "boot_slot_b") {
+      if (field.value.IsNull()) continue;  // ours, not upstream's: no value means detect
       OTA_ASSIGN_OR_RETURN(std::string spec, internal::ReadString(field, ctx));
       if (!IsDeviceSpec(spec)) {
         return ctx.Error(field.mark, field.path,
@@ -130,6 +154,7 @@ absl::StatusOr<EcuInfo> ParseEcuInfoDocument(std::string_view yaml_text,
       (entry.key == "boot_slot_a" ? info.boot_slot_a : info.boot_slot_b) = std::move(spec);
       slot_fields.push_back(field);
     } else if (entry.key == "secondaries") {
+      if (field.value.IsNull()) return NullNotAllowed(field, ctx, "a list (write [] for none)");
       OTA_ASSIGN_OR_RETURN(
           std::vector<Field> elements,
           internal::SequenceElements(field, "a list of {ecu_id, ip_addr, port}", ctx));
@@ -140,6 +165,7 @@ absl::StatusOr<EcuInfo> ParseEcuInfoDocument(std::string_view yaml_text,
         secondary_id_fields.push_back(Field{StrCat(element.path, ".ecu_id"), {}, ecu_id_mark});
       }
     } else if (entry.key == "available_ecu_ids") {
+      if (field.value.IsNull()) return NullNotAllowed(field, ctx, "a list (write [] for none)");
       OTA_ASSIGN_OR_RETURN(available_elements,
                            internal::SequenceElements(field, "a list of ECU ids", ctx));
       available_field = field;
@@ -187,9 +213,11 @@ absl::StatusOr<EcuInfo> ParseEcuInfoDocument(std::string_view yaml_text,
         OTA_ASSIGN_OR_RETURN(std::string id, internal::ReadEcuId(element, ctx));
         auto [previous, inserted] = line_of_available.emplace(id, element.mark.line + 1);
         if (!inserted) {
-          return ctx.Error(element.mark, element.path,
-                           StrCat("duplicate ECU id ", internal::QuoteForMessage(id),
-                                  " (already listed at line ", previous->second, ")"));
+          // Upstream keeps the first of each (dict.fromkeys); say so.
+          ctx.Warn(element.mark, element.path,
+                   StrCat("duplicate ECU id ", internal::QuoteForMessage(id),
+                          " (already listed at line ", previous->second, "), ignored"));
+          continue;
         }
         info.available_ecu_ids.push_back(std::move(id));
       }
@@ -204,6 +232,11 @@ absl::StatusOr<EcuInfo> ParseEcuInfoDocument(std::string_view yaml_text,
 }
 
 }  // namespace
+
+bool IsKnownBootloader(std::string_view bootloader) {
+  return std::find(std::begin(kBootloaders), std::end(kBootloaders), bootloader) !=
+         std::end(kBootloaders);
+}
 
 absl::StatusOr<EcuInfo> ParseEcuInfo(std::string_view yaml_text, std::string_view file_name) {
   ParseContext ctx(file_name, nullptr);
@@ -220,10 +253,10 @@ absl::StatusOr<EcuInfo> LoadEcuInfo(const std::filesystem::path& dir) {
   OTA_ASSIGN_OR_RETURN(std::optional<internal::FoundFile> found,
                        internal::FindConfigFile(dir, kEcuInfoFileName, kEcuInfoAltFileName));
   if (!found.has_value()) {
-    log::Info("config: no ecu_info file, using defaults",
-              {{"dir", dir.string()}, {"ecu_id", "autoware"}});
-    return EcuInfo{};
+    return absl::NotFoundError(StrCat((dir / kEcuInfoFileName).string(), ": no such file (nor ",
+                                      (dir / kEcuInfoAltFileName).string(), ")"));
   }
+  log::Info("config: reading ecu_info", {{"file", found->path.string()}});
   OTA_ASSIGN_OR_RETURN(EcuInfo info, LoadEcuInfoFile(found->path));
   if (!found->warning.empty()) info.warnings.insert(info.warnings.begin(), found->warning);
   return info;

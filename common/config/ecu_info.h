@@ -1,5 +1,7 @@
-// ecu_info.yml: who this ECU is, where it listens and which secondary ECUs it talks to.
-// See deploy/ecu_info.yml for an annotated sample.
+// ecu_info.yaml: who this ECU is, where it listens and which secondary ECUs it talks to.
+// See deploy/ecu_info.yaml for an annotated sample. The file is read the way today's Python
+// otaclient reads it (PyYAML, YAML 1.1 scalars, pydantic strict types): every file it accepts
+// loads here with the same meaning; what it rejects is an error naming file, line and field.
 #pragma once
 
 #include <cstdint>
@@ -24,13 +26,15 @@ struct SecondaryEcu {
 struct EcuInfo {
   int format_version = 1;
   std::string ecu_id = "autoware";
-  // Also the address the gRPC service binds to.
-  std::string ip_addr = "localhost";
+  // Also the address the gRPC service binds to. (Upstream takes IP addresses only; a host name
+  // is accepted here too.)
+  std::string ip_addr = "127.0.0.1";
   // Direct children only; their own children are reached through them.
   std::vector<SecondaryEcu> secondaries;
   // Every ECU id of the tree (main ECU), default {ecu_id}. Reported in StatusResponse.
   std::vector<std::string> available_ecu_ids = {"autoware"};
-  // "" = detect; otherwise one of "grub", "cboot", "dir" (directory slots, dev/test).
+  // As written in the file: "" (no key) or "auto_detect" = detect; "grub", "jetson-cboot" (or its
+  // deprecated alias "cboot"), "jetson-uefi", "rpi_boot", or "dir" (directory slots, dev/test).
   std::string bootloader;
   // Optional explicit A/B rootfs devices (block-device boot backends), both or neither:
   // "PARTUUID=…", "UUID=…", "LABEL=…", "PARTLABEL=…" or "/dev/…". Empty: detected.
@@ -45,21 +49,27 @@ struct EcuInfo {
   bool operator==(const EcuInfo&) const = default;
 };
 
-inline constexpr std::string_view kEcuInfoFileName = "ecu_info.yml";
-inline constexpr std::string_view kEcuInfoAltFileName = "ecu_info.yaml";
+// The Python client reads only ecu_info.yaml; ecu_info.yml is still read when there is no .yaml.
+inline constexpr std::string_view kEcuInfoFileName = "ecu_info.yaml";
+inline constexpr std::string_view kEcuInfoAltFileName = "ecu_info.yml";
+
+// The `bootloader` values of ecu_info ("" = key absent).
+bool IsKnownBootloader(std::string_view bootloader);
 
 // Parses the text of an ecu_info file; `file_name` is used in messages and as `source`.
-// Empty text (or only comments) gives the defaults. Any invalid content is kInvalidArgument
-// "<file>:<line>: field \"<field>\": <problem>"; never throws.
+// Any invalid content is kInvalidArgument "<file>:<line>: field \"<field>\": <problem>"; an
+// empty document (empty file, only comments) is invalid too, as upstream: ecu_id is required.
+// Never throws.
 absl::StatusOr<EcuInfo> ParseEcuInfo(std::string_view yaml_text, std::string_view file_name);
 
 // Reads and parses one file. kInvalidArgument for bad content, not a regular file or too big;
 // the errno-mapped status when it cannot be read.
 absl::StatusOr<EcuInfo> LoadEcuInfoFile(const std::filesystem::path& file);
 
-// Loads dir/ecu_info.yml, else dir/ecu_info.yaml (both present: .yml wins, with a warning),
-// else returns the defaults with an empty `source`. An existing but invalid or unreadable
-// file is an error, never a fallback to the defaults.
+// Loads dir/ecu_info.yaml, else dir/ecu_info.yml (both present: .yaml wins, with a warning naming
+// the ignored one); logs which file it used. No file is kNotFound naming both paths; an invalid
+// or unreadable file is an error too. The daemon then runs on EcuInfo{} (the upstream defaults:
+// "autoware", 127.0.0.1, no secondaries) and refuses updates with that error, as upstream does.
 absl::StatusOr<EcuInfo> LoadEcuInfo(const std::filesystem::path& dir);
 
 }  // namespace ota::config

@@ -102,7 +102,8 @@ std::string FormatHostPort(std::string_view host, uint16_t port) {
   return StrCat(host, ":", port);
 }
 
-absl::StatusOr<std::string> NormalizeHttpProxyUrl(std::string_view url) {
+absl::StatusOr<std::string> NormalizeProxyUrl(std::string_view url, bool* path_dropped) {
+  if (path_dropped != nullptr) *path_dropped = false;
   size_t scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) {
     return Invalid("expected a URL like http://10.0.0.1:8082");
@@ -110,39 +111,48 @@ absl::StatusOr<std::string> NormalizeHttpProxyUrl(std::string_view url) {
   std::string scheme(url.substr(0, scheme_end));
   std::transform(scheme.begin(), scheme.end(), scheme.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (scheme == "https") {
-    return Invalid(
-        "https is not supported: otaproxies chain over plain http (only the gateway otaproxy "
-        "talks TLS, to the OTA server); use http://host:port");
+  if (scheme != "http" && scheme != "https") {
+    return Invalid(StrCat("unsupported scheme ", QuoteForMessage(scheme),
+                          ", expected http://host[:port] or https://host[:port]"));
   }
-  if (scheme != "http") {
-    return Invalid(
-        StrCat("unsupported scheme ", QuoteForMessage(scheme), ", expected http://host:port"));
+  std::string_view rest = url.substr(scheme_end + 3);
+  for (char c : rest) {
+    if (std::isspace(static_cast<unsigned char>(c)) || static_cast<unsigned char>(c) < 0x20) {
+      return Invalid("contains whitespace or control characters");
+    }
   }
-  std::string_view authority = url.substr(scheme_end + 3);
-  if (!authority.empty() && authority.back() == '/') authority.remove_suffix(1);
-  if (authority.find_first_of("/?#") != std::string_view::npos) {
-    return Invalid("must not have a path, query or fragment; expected http://host:port");
+  // A path, query or fragment means nothing to a proxy (upstream's requests ignores it).
+  std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (authority.size() != rest.size() && rest.substr(authority.size()) != "/" &&
+      path_dropped != nullptr) {
+    *path_dropped = true;
   }
-  if (authority.find('@') != std::string_view::npos) {
-    return Invalid("credentials in the proxy URL are not supported");
+  std::string_view userinfo;
+  if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    userinfo = authority.substr(0, at + 1);  // "user:password@", kept for the proxy
+    authority.remove_prefix(at + 1);
   }
   std::string_view host;
   std::string_view port_text;
+  bool has_port = false;
   if (!authority.empty() && authority.front() == '[') {
     size_t close = authority.find(']');
     if (close == std::string_view::npos) return Invalid("unterminated '[' in IPv6 address");
     host = authority.substr(1, close - 1);
-    std::string_view rest = authority.substr(close + 1);
-    if (rest.empty() || rest.front() != ':')
-      return Invalid("missing port, expected http://host:port");
-    port_text = rest.substr(1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return Invalid("unexpected text after the IPv6 address");
+      has_port = true;
+      port_text = after.substr(1);
+    }
     if (!IsValidIpv6(host)) return Invalid(StrCat("invalid IPv6 address ", QuoteForMessage(host)));
   } else {
     size_t colon = authority.rfind(':');
-    if (colon == std::string_view::npos) return Invalid("missing port, expected http://host:port");
     host = authority.substr(0, colon);
-    port_text = authority.substr(colon + 1);
+    if (colon != std::string_view::npos) {
+      has_port = true;
+      port_text = authority.substr(colon + 1);
+    }
     if (host.find(':') != std::string_view::npos) {
       return Invalid("IPv6 addresses in a URL must be in brackets: http://[::1]:8082");
     }
@@ -150,13 +160,16 @@ absl::StatusOr<std::string> NormalizeHttpProxyUrl(std::string_view url) {
       return Invalid(StrCat("invalid host ", QuoteForMessage(host), ": ", host_ok.message()));
     }
   }
-  unsigned port = 0;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
-      port < 1 || port > 65535 || (port_text.size() > 1 && port_text.front() == '0')) {
-    return Invalid(StrCat("port must be an integer 1-65535, got ", QuoteForMessage(port_text)));
+  unsigned port = scheme == "https" ? 443 : 80;
+  if (has_port) {
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
+        port < 1 || port > 65535) {
+      return Invalid(StrCat("port must be an integer 1-65535, got ", QuoteForMessage(port_text)));
+    }
   }
-  return StrCat("http://", authority);
+  const bool bracket = !authority.empty() && authority.front() == '[';
+  return StrCat(scheme, "://", userinfo, bracket ? "[" : "", host, bracket ? "]" : "", ":", port);
 }
 
 }  // namespace ota::config

@@ -18,9 +18,11 @@ absl::Status ValidateHost(std::string_view host);
 // "host:port", with IPv6 literals bracketed ("[::1]:50051"), ready for gRPC or a URL.
 std::string FormatHostPort(std::string_view host, uint16_t port);
 
-// Accepts "http://host:port" (scheme in any case, optional trailing "/") and returns it
-// normalised to "http://host:port". Anything else (https, other schemes, no port, a path,
-// credentials) is kInvalidArgument with the reason as the message.
-absl::StatusOr<std::string> NormalizeHttpProxyUrl(std::string_view url);
+// A proxy URL as upstream's pydantic AnyHttpUrl accepts it: http or https (scheme in any
+// case), a host name or IP address ([...] for IPv6), optional port (default 80 / 443), optional
+// user:password@, optional path/query/fragment (meaningless for a proxy: dropped, and
+// *path_dropped set). Returns "scheme://[user:password@]host:port"; a normalised URL is a fixed
+// point. Anything else is kInvalidArgument with the reason as the message.
+absl::StatusOr<std::string> NormalizeProxyUrl(std::string_view url, bool* path_dropped = nullptr);
 
 }  // namespace ota::config

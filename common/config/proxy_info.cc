@@ -1,5 +1,6 @@
 #include "common/config/proxy_info.h"
 
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -17,67 +18,111 @@ using internal::Entry;
 using internal::Field;
 using internal::ParseContext;
 
+absl::Status NullNotAllowed(const Field& field, const ParseContext& ctx, std::string_view what) {
+  return ctx.Error(field.mark, field.path,
+                   StrCat("expected ", what,
+                          ", got null (an empty value; leave the key out for "
+                          "the default)"));
+}
+
 absl::StatusOr<ProxyInfo> ParseProxyInfoDocument(std::string_view yaml_text,
                                                  std::string_view file_name) {
   ProxyInfo info;
   info.source = std::filesystem::path(file_name);
   ParseContext ctx(file_name, &info.warnings);
   OTA_ASSIGN_OR_RETURN(YAML::Node root, internal::LoadRootMapping(yaml_text, ctx));
-  if (root.IsNull()) return info;  // empty file: the defaults, as upstream
+  if (root.IsNull()) {
+    return ctx.Error(YAML::Mark::null_mark(), "",
+                     "no settings (an empty file or only comments); delete the file for the "
+                     "defaults");
+  }
+  // A file that does not enable the local otaproxy has none (upstream's field default).
+  info.enable_local_ota_proxy = false;
 
   OTA_ASSIGN_OR_RETURN(std::vector<Entry> entries,
                        internal::MappingEntries(Field{"", root, root.Mark()}, ctx));
+  std::optional<bool> enable_local;
   std::optional<bool> deprecated_enable;
   std::optional<Field> deprecated_field;
-  bool has_enable_local = false;
+  std::optional<bool> gateway;
   for (const Entry& entry : entries) {
     const Field& field = entry.field;
     const std::string& key = entry.key;
-    if (!(key == "enable_local_ota_proxy" || key == "enable_ota_proxy" ||
-          key == "upper_ota_proxy" || key == "gateway" || key == "enable_local_ota_proxy_cache" ||
-          key == "local_ota_proxy_listen_addr" || key == "local_ota_proxy_listen_port")) {
-      ctx.Warn(field.mark, field.path, "unknown key, ignored");
-      continue;
-    }
-    if (field.value.IsNull()) continue;  // "key:" with no value means "use the default"
-    if (key == "enable_local_ota_proxy") {
-      OTA_ASSIGN_OR_RETURN(info.enable_local_ota_proxy, internal::ReadBool(field, ctx));
-      has_enable_local = true;
-    } else if (key == "enable_ota_proxy") {
-      OTA_ASSIGN_OR_RETURN(deprecated_enable, internal::ReadBool(field, ctx));
-      deprecated_field = field;
-    } else if (key == "gateway") {
-      OTA_ASSIGN_OR_RETURN(info.gateway, internal::ReadBool(field, ctx));
-    } else if (key == "enable_local_ota_proxy_cache") {
-      OTA_ASSIGN_OR_RETURN(info.enable_local_ota_proxy_cache, internal::ReadBool(field, ctx));
-    } else if (key == "local_ota_proxy_listen_addr") {
-      OTA_ASSIGN_OR_RETURN(info.local_ota_proxy_listen_addr, internal::ReadHost(field, ctx));
-    } else if (key == "local_ota_proxy_listen_port") {
-      OTA_ASSIGN_OR_RETURN(info.local_ota_proxy_listen_port, internal::ReadPort(field, ctx));
-    } else if (key == "upper_ota_proxy") {
+    if (key == "upper_ota_proxy") {
+      if (field.value.IsNull()) continue;  // Optional upstream: none
       if (!field.value.IsScalar()) {
         return ctx.Error(field.mark, field.path, "expected an http://host:port URL");
       }
-      // An explicitly empty string means "no upper proxy", like an absent key (as upstream).
-      if (field.value.Scalar().empty()) continue;
-      OTA_ASSIGN_OR_RETURN(std::string url, internal::ReadString(field, ctx));
-      absl::StatusOr<std::string> normalized = NormalizeHttpProxyUrl(url);
+      OTA_ASSIGN_OR_RETURN(std::string url, internal::ReadString(field, ctx, true));
+      bool path_dropped = false;
+      absl::StatusOr<std::string> normalized = NormalizeProxyUrl(url, &path_dropped);
       if (!normalized.ok()) {
         return ctx.Error(field.mark, field.path,
                          StrCat("invalid URL ", internal::QuoteForMessage(url), ": ",
                                 normalized.status().message()));
       }
+      if (path_dropped) {
+        ctx.Warn(field.mark, field.path, "the path, query or fragment of a proxy URL is ignored");
+      }
       info.upper_ota_proxy = *std::move(normalized);
+    } else if (key == "external_nfs_cache_mnt_point") {
+      if (field.value.IsNull()) continue;  // Optional upstream
+      OTA_ASSIGN_OR_RETURN(std::string path, internal::ReadString(field, ctx, true));
+      ctx.Warn(field.mark, field.path, "accepted but not used: otaproxy has no NFS cache yet");
+      info.external_nfs_cache_mnt_point = std::move(path);
+    } else if (key == "gateway") {
+      // Removed upstream: any value loads there and is ignored. Ours keeps a boolean for
+      // otaproxy, and ignores anything else with a warning.
+      if (field.value.IsNull()) continue;
+      absl::StatusOr<bool> value = internal::ReadBool(field, ctx);
+      if (value.ok()) {
+        gateway = *value;
+      } else {
+        ctx.Warn(field.mark, field.path, "not true or false; ignored (the key is deprecated)");
+      }
+    } else if (key == "enable_ota_proxy") {
+      deprecated_field = field;  // read below, only when enable_local_ota_proxy is absent
+    } else if (key == "enable_local_ota_proxy" || key == "enable_local_ota_proxy_cache") {
+      if (field.value.IsNull()) return NullNotAllowed(field, ctx, "true or false");
+      OTA_ASSIGN_OR_RETURN(bool value, internal::ReadBool(field, ctx));
+      if (key == "enable_local_ota_proxy") {
+        enable_local = value;
+      } else {
+        info.enable_local_ota_proxy_cache = value;
+      }
+    } else if (key == "local_ota_proxy_listen_addr") {
+      if (field.value.IsNull()) return NullNotAllowed(field, ctx, "an IP address");
+      OTA_ASSIGN_OR_RETURN(info.local_ota_proxy_listen_addr, internal::ReadHost(field, ctx));
+    } else if (key == "local_ota_proxy_listen_port") {
+      if (field.value.IsNull()) return NullNotAllowed(field, ctx, "an integer 1-65535");
+      OTA_ASSIGN_OR_RETURN(info.local_ota_proxy_listen_port, internal::ReadPort(field, ctx));
+    } else if (key == "format_version") {
+      if (field.value.IsNull()) return NullNotAllowed(field, ctx, "an integer");
+      OTA_ASSIGN_OR_RETURN(int64_t version,
+                           internal::ReadInt(field, std::numeric_limits<int32_t>::min(),
+                                             std::numeric_limits<int32_t>::max(), ctx));
+      info.format_version = static_cast<int>(version);
+    } else {
+      ctx.Warn(field.mark, field.path, "unknown key, ignored");
     }
   }
-  if (deprecated_enable.has_value()) {
-    std::string note = "deprecated, use enable_local_ota_proxy; its value wins";
-    if (has_enable_local && info.enable_local_ota_proxy != *deprecated_enable) {
-      StrAppend(&note, " over the conflicting enable_local_ota_proxy");
+  if (deprecated_field.has_value()) {
+    if (enable_local.has_value()) {
+      // Upstream's AliasChoices takes the first name present and never looks at the other.
+      ctx.Warn(deprecated_field->mark, deprecated_field->path,
+               "deprecated, use enable_local_ota_proxy; enable_local_ota_proxy is set too and "
+               "wins, this one is ignored");
+    } else {
+      const Field& field = *deprecated_field;
+      if (field.value.IsNull()) return NullNotAllowed(field, ctx, "true or false");
+      OTA_ASSIGN_OR_RETURN(deprecated_enable, internal::ReadBool(field, ctx));
+      ctx.Warn(field.mark, field.path, "deprecated, use enable_local_ota_proxy");
     }
-    ctx.Warn(deprecated_field->mark, deprecated_field->path, note);
-    info.enable_local_ota_proxy = *deprecated_enable;
   }
+  // Upstream's alias order: the new name first.
+  info.enable_local_ota_proxy = enable_local.value_or(deprecated_enable.value_or(false));
+  // The gateway is the ECU without an upper otaproxy (upstream's rule) unless a file says else.
+  info.gateway = gateway.value_or(info.upper_ota_proxy.empty());
   return info;
 }
 
@@ -109,9 +154,11 @@ absl::StatusOr<ProxyInfo> LoadProxyInfo(const std::filesystem::path& dir) {
   OTA_ASSIGN_OR_RETURN(std::optional<internal::FoundFile> found,
                        internal::FindConfigFile(dir, kProxyInfoFileName, kProxyInfoAltFileName));
   if (!found.has_value()) {
-    log::Info("config: no proxy_info file, using defaults", {{"dir", dir.string()}});
+    log::Info("config: no proxy_info file, using the defaults (local otaproxy on)",
+              {{"dir", dir.string()}});
     return ProxyInfo{};
   }
+  log::Info("config: reading proxy_info", {{"file", found->path.string()}});
   OTA_ASSIGN_OR_RETURN(ProxyInfo info, LoadProxyInfoFile(found->path));
   if (!found->warning.empty()) info.warnings.insert(info.warnings.begin(), found->warning);
   return info;

@@ -1,9 +1,13 @@
-// proxy_info.yml: whether this ECU runs a local otaproxy and where downloads go upstream.
-// See deploy/proxy_info.yml for an annotated sample.
+// proxy_info.yaml: whether this ECU runs a local otaproxy and where downloads go upstream.
+// See deploy/proxy_info.yaml for an annotated sample. Read the way today's Python otaclient reads
+// it (PyYAML, YAML 1.1 scalars, pydantic strict types): a missing file and a missing key are not
+// the same — no file gives the main-ECU profile below (local otaproxy on), while a file without
+// `enable_local_ota_proxy` means no local otaproxy.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,16 +16,25 @@
 
 namespace ota::config {
 
+// The defaults are upstream's DEFAULT_PROXY_INFO: what applies when there is no file (or, in
+// otaclient, when the file is invalid: the error is logged, as upstream does).
 struct ProxyInfo {
-  // Run the local otaproxy (and let otaclient download through it).
+  int format_version = 1;
+  // Run the local otaproxy (and let otaclient download through it). In a file that does not
+  // name it (nor its old name enable_ota_proxy): false.
   bool enable_local_ota_proxy = true;
-  // "http://host:port" of the parent ECU's otaproxy; "" = none (this ECU is the gateway).
+  // "scheme://host:port" of the parent ECU's otaproxy (normalised, see NormalizeProxyUrl);
+  // "" = none (this ECU is the gateway).
   std::string upper_ota_proxy;
-  // The local otaproxy fetches from the OTA server with HTTPS.
+  // Deprecated key: upstream ignores it and takes the gateway role from "no upper_ota_proxy",
+  // which is also the default here. otaclient does not use it; otaproxy still honours an explicit
+  // value (the otaproxy rewrite decides).
   bool gateway = true;
   bool enable_local_ota_proxy_cache = true;
   std::string local_ota_proxy_listen_addr = "0.0.0.0";
   uint16_t local_ota_proxy_listen_port = 8082;
+  // A pre-mounted NFS cache for otaproxy; accepted (upstream's key), not used yet.
+  std::optional<std::string> external_nfs_cache_mnt_point;
   // The file this came from; empty when no file exists and these are the defaults.
   std::filesystem::path source;
   // Problems that did not stop parsing (unknown keys, deprecated alias, ...); also logged.
@@ -35,14 +48,18 @@ struct ProxyInfo {
   bool operator==(const ProxyInfo&) const = default;
 };
 
-inline constexpr std::string_view kProxyInfoFileName = "proxy_info.yml";
-inline constexpr std::string_view kProxyInfoAltFileName = "proxy_info.yaml";
+// The Python client reads only proxy_info.yaml; proxy_info.yml is still read when there is no
+// .yaml.
+inline constexpr std::string_view kProxyInfoFileName = "proxy_info.yaml";
+inline constexpr std::string_view kProxyInfoAltFileName = "proxy_info.yml";
 
-// Same contract as ParseEcuInfo. The deprecated key `enable_ota_proxy` is accepted and
-// overrides `enable_local_ota_proxy` (with a warning).
+// Same contract as ParseEcuInfo (an empty document is invalid, as upstream). The deprecated key
+// `enable_ota_proxy` is accepted with a warning; `enable_local_ota_proxy` wins when both are set.
 absl::StatusOr<ProxyInfo> ParseProxyInfo(std::string_view yaml_text, std::string_view file_name);
 absl::StatusOr<ProxyInfo> LoadProxyInfoFile(const std::filesystem::path& file);
-// dir/proxy_info.yml, else dir/proxy_info.yaml, else defaults; same rules as LoadEcuInfo.
+// dir/proxy_info.yaml, else dir/proxy_info.yml (both: .yaml wins, warned), else the defaults
+// with an empty `source`; logs which file it used. An invalid file is an error: otaclient then
+// logs it and runs on the defaults, like upstream; otaproxy refuses to start.
 absl::StatusOr<ProxyInfo> LoadProxyInfo(const std::filesystem::path& dir);
 
 }  // namespace ota::config

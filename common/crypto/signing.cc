@@ -150,10 +150,11 @@ absl::Status VerifySignature(std::string_view cert_pem, std::string_view data,
   }
   ERR_clear_error();
   if (!ok) {
-    return absl::PermissionDeniedError(
-        StrCat("signature does not verify with the public key of certificate ",
-               SubjectOf(certs.front().get()), " (", signature.size(), "-byte signature over ",
-               data.size(), " bytes)"));
+    return WithOtaErrorCode(absl::PermissionDeniedError(StrCat(
+                                "signature does not verify with the public key of certificate ",
+                                SubjectOf(certs.front().get()), " (", signature.size(),
+                                "-byte signature over ", data.size(), " bytes)")),
+                            OtaErrorCode::kMetadataCertVerificationFailed);
   }
   return absl::OkStatus();
 }
@@ -274,8 +275,10 @@ absl::Status CaStore::VerifyCertificate(std::string_view cert_pem, std::time_t n
   OTA_ASSIGN_OR_RETURN(std::vector<X509Ptr> certs, ParseCertificates(cert_pem, "certificate"));
   const std::string subject = SubjectOf(certs.front().get());
   if (groups_.empty()) {
-    return absl::PermissionDeniedError(
-        StrCat("certificate ", subject, ": no CA certificates installed in ", dir_.string()));
+    return WithOtaErrorCode(
+        absl::PermissionDeniedError(
+            StrCat("certificate ", subject, ": no CA certificates installed in ", dir_.string())),
+        OtaErrorCode::kMetadataCertVerificationFailed);
   }
   // Certificates after the leaf are untrusted intermediates that may help build the chain.
   BorrowedX509Stack untrusted(sk_X509_new_null());
@@ -306,9 +309,10 @@ absl::Status CaStore::VerifyCertificate(std::string_view cert_pem, std::time_t n
               X509_STORE_CTX_get_error_depth(ctx.get()));
   }
   ERR_clear_error();
-  return absl::PermissionDeniedError(StrCat("certificate ", subject,
-                                            " is not trusted by any CA group in ", dir_.string(),
-                                            ": ", reasons));
+  return WithOtaErrorCode(absl::PermissionDeniedError(StrCat("certificate ", subject,
+                                                             " is not trusted by any CA group in ",
+                                                             dir_.string(), ": ", reasons)),
+                          OtaErrorCode::kMetadataCertVerificationFailed);
 }
 
 }  // namespace ota::crypto

@@ -2,13 +2,18 @@
 
 #include <algorithm>
 
+#include "common/util/errors.h"
 #include "common/util/strings.h"
 
 namespace ota::http {
 
 AttemptOutcome ClassifyHttpCode(std::string_view url, long code, long retry_after_s) {
   std::string msg = StrCat("GET ", url, ": HTTP ", static_cast<int64_t>(code));
-  if (code == 401 || code == 403) return {absl::PermissionDeniedError(msg)};
+  // The server refused the request's credentials (cookies): reported as E204 like upstream.
+  if (code == 401 || code == 403) {
+    return {WithOtaErrorCode(absl::PermissionDeniedError(msg),
+                             OtaErrorCode::kUpdateRequestCookieInvalid)};
+  }
   if (code == 404 || code == 410) return {absl::NotFoundError(msg)};
   if (code == 408 || code == 429 || code >= 500) {
     return {absl::UnavailableError(msg), true, retry_after_s};

@@ -19,6 +19,7 @@
 //   kInternal, others   local I/O failures, broken slot, bugs                     → UNRECOVERABLE
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -42,6 +43,83 @@ bool IsLocalFailure(const absl::Status& status);
 
 // Prefixes context to a status message, keeping its code and marks: "loading metadata: <msg>".
 absl::Status WithContext(const absl::Status& status, std::string_view context);
+
+// --- The failure of an OTA operation as Status reports it ---------------------------------
+//
+// Fleets parse failure_reason's error code: the Python otaclient reports
+// "E<3 digits>: <fixed description>", and its FailureType follows from the code (1xx network
+// and 2xx: RECOVERABLE, 3xx: UNRECOVERABLE). Ours is "E<code>: <the same description>: <what
+// and where>": the same prefix, then the detail the Python client only logs.
+//
+// The code depends on the stage the operation failed in and on the error, like upstream's:
+//   stage \ error        marked  ENOSPC  local(errno)  cancelled  HTTP 404  content  network
+//   metadata              mark    E307    E300          E200       E203      E203     E101
+//   prepare standby       mark    E307    E303          E200       E303      E303     E303
+//   delta                 mark    E307    E312          E200       E312      E312     E312
+//   download              mark    E307    E313          E200       E203      E100     E100
+//   apply, persistents,
+//   post-update           mark    E307    E313          E200       E313      E313     E313
+//   commit switch         mark    E307    E304          E200       E304      E304     E304
+//   boot startup          mark    E302 (E301 when marked: no backend for this platform)
+//   rollback check        E202 (the other slot holds no image to go back to)
+//   rollback commit       E306
+// "marked": WithOtaErrorCode set the code where the error arose: HTTP 401/403 is E204 (the
+// server refused the request's cookies), an image whose certificate chain, signature or CA
+// store fails is E309. "content": malformed or not matching its signed hash (kInvalidArgument,
+// kDataLoss). "network": any other remote error (kUnavailable, kDeadlineExceeded, TLS failures).
+// A local failure found in the metadata stage (a broken CA dir is marked E309) is E300.
+
+// The codes of upstream's OTAErrorCode (src/otaclient/errors.py) that this client reports.
+enum class OtaErrorCode : int {
+  kNetwork = 100,
+  kOtaMetaDownloadFailed = 101,
+  kRecoverable = 200,
+  kInvalidStatusForRollback = 202,
+  kOtaImageInvalid = 203,
+  kUpdateRequestCookieInvalid = 204,
+  kUnrecoverable = 300,
+  kBootControlPlatformUnsupported = 301,
+  kBootControlStartupFailed = 302,
+  kBootControlPreUpdateFailed = 303,
+  kBootControlPostUpdateFailed = 304,
+  kBootControlPostRollbackFailed = 306,
+  kStandbySlotInsufficientSpace = 307,
+  kMetadataCertVerificationFailed = 309,
+  kUpdateDeltaGenerationFailed = 312,
+  kApplyOtaUpdateFailed = 313,
+};
+
+// "E203"
+std::string OtaErrorCodeName(OtaErrorCode code);
+// Upstream's fixed description of the code, word for word (fleets match on it).
+std::string_view OtaErrorDescription(OtaErrorCode code);
+// RECOVERABLE for 1xx and 2xx, UNRECOVERABLE for 3xx.
+FailureKind FailureKindOfCode(OtaErrorCode code);
+
+enum class OtaStage {
+  kMetadata,
+  kPrepareStandby,
+  kDelta,
+  kDownload,
+  kApply,  // applying, persistent files, post-update (resources removed, sync)
+  kCommitSwitch,
+  kBootStartup,
+  kRollbackCheck,
+  kRollbackCommit,
+};
+
+// Marks `status` with the code it must be reported with whatever stage it surfaces in (OK
+// stays OK; an existing mark is kept: the first one set, nearest the cause, wins).
+absl::Status WithOtaErrorCode(absl::Status status, OtaErrorCode code);
+
+// The code of a failure (the table above); `status` must not be OK.
+OtaErrorCode OtaErrorCodeOf(OtaStage stage, const absl::Status& status);
+
+struct OtaFailure {
+  FailureKind kind;    // the wire's failure_type
+  std::string reason;  // the wire's failure_reason: "E203: <description>: <message>"
+};
+OtaFailure DescribeOtaFailure(OtaStage stage, const absl::Status& status);
 
 }  // namespace ota
 

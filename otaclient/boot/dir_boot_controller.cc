@@ -10,6 +10,7 @@
 #include "common/log/log.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
+#include "otaclient/boot/slot_state_store.h"
 
 namespace ota::boot {
 namespace {
@@ -23,6 +24,21 @@ std::string_view Trim(std::string_view s) {
 }
 
 std::string OtherSlot(std::string_view slot) { return slot == "a" ? "b" : "a"; }
+
+std::string ToUpper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return out;
+}
+
+// A slot_in_use value naming one of our slots ("a", "b", "slot_a", "slot_b"), else "".
+std::string SlotOfSlotInUse(std::string_view value) {
+  if (value == "a" || value == "slot_a") return "a";
+  if (value == "b" || value == "slot_b") return "b";
+  return {};
+}
 
 }  // namespace
 
@@ -83,9 +99,13 @@ absl::StatusOr<std::optional<SlotStatus>> DirBootController::ReadStatus(
   absl::StatusOr<std::string> content = fs::ReadFile(path);
   if (absl::IsNotFound(content.status())) return std::optional<SlotStatus>();
   if (!content.ok()) return content.status();
-  absl::StatusOr<SlotStatus> status = ParseSlotStatus(*content);
+  // As the Python client reads it (a slot it left behind is taken over as it is): any case, and
+  // a value it does not know is no status at all.
+  absl::StatusOr<SlotStatus> status = ParseSlotStatus(ToUpper(Trim(*content)));
   if (!status.ok()) {
-    return absl::DataLossError(StrCat(path.string(), ": ", status.status().message()));
+    log::Warning("unknown slot status, read as none (as the Python client does)",
+                 {{"file", path.string()}, {"content", std::string(Trim(*content))}});
+    return std::optional<SlotStatus>();
   }
   return std::optional<SlotStatus>(*status);
 }
@@ -113,6 +133,19 @@ absl::StatusOr<BootState> DirBootController::ConfirmBoot() {
 
 absl::StatusOr<BootState> DirBootController::ConfirmBootLocked() {
   OTA_ASSIGN_OR_RETURN(std::optional<std::string> default_slot, ReadSlotName("default"));
+  if (!default_slot.has_value()) {
+    // Never booted by us: a state left by the Python client names the slot to run in the
+    // slot_in_use files (both slots' status dirs hold the same value).
+    for (std::string_view slot : {"a", "b"}) {
+      std::string in_use = SlotOfSlotInUse(ReadOptionalFile(SlotStateFile(slot, "slot_in_use")));
+      if (!in_use.empty()) {
+        log::Info("no boot default yet: taking the slot_in_use left in the slot state",
+                  {{"slot", in_use}});
+        default_slot = in_use;
+        break;
+      }
+    }
+  }
   // A corrupt one-shot is dropped (a boot loader would ignore it too) rather than wedging boot.
   absl::StatusOr<std::optional<std::string>> next = ReadSlotName("next_boot");
   if (!next.ok()) {
@@ -124,9 +157,9 @@ absl::StatusOr<BootState> DirBootController::ConfirmBootLocked() {
   if (next->has_value()) {
     OTA_RETURN_IF_ERROR(RemoveFileDurably(BootDir() / "next_boot"));
   }
-  if (!default_slot.has_value()) {
-    OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(BootDir() / "default", "a"));
-    default_slot = "a";
+  if (!default_slot.has_value()) default_slot = "a";
+  if (!std::filesystem::exists(BootDir() / "default")) {
+    OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(BootDir() / "default", *default_slot));
   }
   OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(BootDir() / "booted", booted));
   booted_ = booted;
@@ -138,6 +171,12 @@ absl::StatusOr<BootState> DirBootController::ConfirmBootLocked() {
   BootState state;
   state.active_slot = booted;
   state.version = ReadOptionalFile(SlotStateFile(booted, "version"));
+  if (state.version.size() > SlotStateStore::kMaxVersionBytes) {
+    state.version.resize(SlotStateStore::kMaxVersionBytes);  // as upstream reads it
+  }
+  state.release = ParseVersionDetail(
+                      ReadOptionalFile(SlotStateFile(booted, SlotStateStore::kVersionDetailFile)))
+                      .value_or(ReleaseInfo{});
   log::Info("booted slot", {{"slot", booted},
                             {"via", next->has_value() ? "one-shot" : "default"},
                             {"version", state.version}});
@@ -184,14 +223,20 @@ absl::StatusOr<BootState> DirBootController::ConfirmBootLocked() {
     booted_status = SlotStatus::kInitialized;
   }
   state.status = *booted_status;
-  // The outcome of the last operation on the other slot stays visible until the next update.
-  if (other_status == SlotStatus::kFailure || other_status == SlotStatus::kAborted ||
-      other_status == SlotStatus::kRollbackFailure) {
+  // The outcome of our last operation on the other slot stays visible until the next update.
+  // Ours always come with a failure_reason: a bare FAILURE there is the Python client's (its
+  // pre-update marks the slot it updates FROM as FAILURE, and after the switch that is the
+  // other slot), which it never reports: neither do we.
+  const std::string other_reason = ReadOptionalFile(SlotStateFile(other, "failure_reason"));
+  if ((other_status == SlotStatus::kFailure || other_status == SlotStatus::kAborted ||
+       other_status == SlotStatus::kRollbackFailure) &&
+      !other_reason.empty()) {
     state.status = *other_status;
-    state.failure_reason = ReadOptionalFile(SlotStateFile(other, "failure_reason"));
-    if (state.failure_reason.empty()) {
-      state.failure_reason = StrCat("last update of slot ", other, " failed");
-    }
+    state.failure_reason = other_reason;
+  } else if (state.status == SlotStatus::kFailure) {
+    // The running slot itself says FAILURE (the Python client's mark of a failed update).
+    state.failure_reason = StrCat("the last update failed (status FAILURE recorded in ",
+                                  SlotStateFile(booted, "status").string(), ")");
   }
   return state;
 }
@@ -226,6 +271,9 @@ absl::StatusOr<std::filesystem::path> DirBootController::PrepareStandby(
   }
   OTA_RETURN_IF_ERROR(WriteStatus(standby, SlotStatus::kUpdating));
   OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(SlotStateFile(standby, "version"), version));
+  // The release the Python client records beside the version (complete, or no file).
+  OTA_RETURN_IF_ERROR(
+      SlotStateStore(BootDir() / StrCat("slot_", standby)).WriteRelease(standby_release()));
   OTA_RETURN_IF_ERROR(RemoveFileDurably(SlotStateFile(standby, "failure_reason")));
   OTA_RETURN_IF_ERROR(RemoveFileDurably(SlotStateFile(standby, "switch_committed")));
   standby_prepared_ = true;

@@ -10,12 +10,18 @@
 //   R/boot/booted               the slot the current process booted (written by ConfirmBoot)
 //   R/boot/slot_<x>/status      SlotStatus name (boot_controller.h), written atomically
 //   R/boot/slot_<x>/version     firmware version of that slot
+//   R/boot/slot_<x>/version_detail  the release of that slot's image, in the Python client's
+//                               format (slot_state_store.h); reported for the running slot
 //   R/boot/slot_<x>/failure_reason  why the last update of that slot failed (when it did)
 //   R/boot/slot_<x>/switch_committed  present once CommitSwitch armed the one-shot into the
 //                               slot (removed by PrepareStandby): tells "did not boot" from
 //                               "interrupted before the switch" when we are back on the other
 //                               slot
 // A slot whose status is UPDATING is never made the default.
+// Taking over a state the Python client's files describe: status names are read in any case
+// and an unknown one as none; without R/boot/default the slot named by slot_in_use ("a", "b",
+// "slot_a", "slot_b") boots; a FAILURE on the other slot without our failure_reason is its
+// pre-update mark of the slot it left, not reported.
 // Rollback: possible when the other slot's status is SUCCESS (the slot an update came from is
 // promoted from INITIALIZED to SUCCESS when the new slot is confirmed: it ran until then).
 // CommitRollback marks it ROLLBACKING and arms the one-shot; ConfirmBoot turns ROLLBACKING into

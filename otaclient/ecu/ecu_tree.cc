@@ -23,6 +23,9 @@ using std::chrono::milliseconds;
 constexpr milliseconds kCallbackSlack{500};
 // How often WaitForChildren repeats what it is waiting for (it also says so at every change).
 constexpr auto kWaitLogEvery = std::chrono::seconds(30);
+// Without --ecu-drop-timeout an ECU leaves ecu_v2 after this many poll intervals of silence
+// (upstream's DISCONNECTED_ECU_TIMEOUT_FACTOR).
+constexpr int kDropPolls = 3;
 
 bool IsBusy(OtaClientV2::StatusOta status) {
   return status == OtaClientV2::UPDATING || status == OtaClientV2::CLIENT_UPDATING ||
@@ -94,13 +97,16 @@ struct EcuTree::Shared {
   int outstanding = 0;
   Clock::time_point started = Clock::now();
   std::string self;
-  milliseconds drop_after{};
+  std::optional<milliseconds> drop_after;  // nullopt: kDropPolls poll intervals
+  milliseconds poll_interval{};            // the interval in force (the poller sets it)
   milliseconds status_timeout{};
   std::vector<ChildState> children;
   std::map<std::string, CachedEcu> ecus;
 
+  milliseconds DropAfter() const { return drop_after.value_or(kDropPolls * poll_interval); }
+
   bool Fresh(const CachedEcu& ecu, Clock::time_point now) const {
-    return now - ecu.heard <= drop_after;
+    return now - ecu.heard <= DropAfter();
   }
 
   // The cached entry of `id` when the latest answer of child `index` carried it.
@@ -128,7 +134,7 @@ struct EcuTree::Shared {
                    {{"ecu_id", id},
                     {"via", children[child].ecu_id},
                     {"silent_ms", std::to_string(Millis(now - ecu.heard))},
-                    {"drop_after_ms", std::to_string(drop_after.count())}});
+                    {"drop_after_ms", std::to_string(DropAfter().count())}});
     }
   }
 
@@ -234,6 +240,7 @@ EcuTree::EcuTree(EcuTreeOptions options, const TransportFactory& factory)
     : options_(std::move(options)), shared_(std::make_shared<Shared>()) {
   shared_->self = options_.self_ecu_id;
   shared_->drop_after = options_.drop_after;
+  shared_->poll_interval = options_.poll_interval_idle;
   shared_->status_timeout = options_.status_timeout;
   for (const config::SecondaryEcu& child : options_.children) {
     transports_.push_back(factory(child));
@@ -302,6 +309,7 @@ void EcuTree::PollerLoop() {
     const milliseconds interval = (local_busy || shared_->AnyBusyLocked(now))
                                       ? options_.poll_interval_active
                                       : options_.poll_interval_idle;
+    shared_->poll_interval = interval;
     std::vector<size_t> due;
     Clock::time_point wake = now + std::min(interval, options_.poll_interval_active);
     for (size_t i = 0; i < shared_->children.size(); ++i) {
@@ -437,22 +445,12 @@ void EcuTree::WaitForChildren() {
   }
 }
 
-template <typename Request, typename Response, typename Entry>
-Response EcuTree::FanOut(const Request& request, const std::string& rpc, int failure_result,
-                         void (SecondaryTransport::*call)(const Request&, milliseconds,
-                                                          Done<Response>),
-                         const std::function<void(Response*)>& local) {
-  std::vector<std::string> requested;
-  for (const auto& entry : request.ecu()) requested.push_back(entry.ecu_id());
-  std::vector<ChildView> views;
-  {
-    std::lock_guard<std::mutex> lock(shared_->mu);
-    for (const auto& child : shared_->children) {
-      views.push_back({child.ecu_id, child.target, child.subtree});
-    }
-  }
-  const std::vector<size_t> targets = ForwardTargets(options_.self_ecu_id, views, requested);
-
+template <typename Request, typename Response>
+std::vector<std::pair<size_t, ChildResult<Response>>> EcuTree::Forward(
+    const Request& request, const std::string& rpc, const std::vector<ChildView>& views,
+    const std::vector<size_t>& targets,
+    void (SecondaryTransport::*call)(const Request&, milliseconds, Done<Response>),
+    const std::function<void()>& meanwhile) {
   struct Pending {
     std::mutex mu;
     std::condition_variable cv;
@@ -488,8 +486,7 @@ Response EcuTree::FanOut(const Request& request, const std::string& rpc, int fai
         });
   }
 
-  Response response;
-  local(&response);
+  meanwhile();
 
   std::vector<std::pair<size_t, ChildResult<Response>>> forwarded;
   {
@@ -511,10 +508,34 @@ Response EcuTree::FanOut(const Request& request, const std::string& rpc, int fai
                                        static_cast<long>(options_.forward_timeout.count()))}});
     }
   }
+  if (!targets.empty()) PollNow();
+  return forwarded;
+}
+
+std::vector<ChildView> EcuTree::ChildViews() const {
+  std::vector<ChildView> views;
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  for (const auto& child : shared_->children) {
+    views.push_back({child.ecu_id, child.target, child.subtree});
+  }
+  return views;
+}
+
+template <typename Request, typename Response, typename Entry>
+Response EcuTree::FanOut(const Request& request, const std::string& rpc, int failure_result,
+                         void (SecondaryTransport::*call)(const Request&, milliseconds,
+                                                          Done<Response>),
+                         const std::function<void(Response*)>& local) {
+  std::vector<std::string> requested;
+  for (const auto& entry : request.ecu()) requested.push_back(entry.ecu_id());
+  const std::vector<ChildView> views = ChildViews();
+  const std::vector<size_t> targets = ForwardTargets(options_.self_ecu_id, views, requested);
+  Response response;
+  const auto forwarded =
+      Forward<Request, Response>(request, rpc, views, targets, call, [&] { local(&response); });
   MergeChildAnswers<Entry, Response>(options_.self_ecu_id, views, requested, forwarded, rpc,
                                      static_cast<long>(options_.forward_timeout.count()),
                                      failure_result, response.mutable_ecu());
-  if (!targets.empty()) PollNow();
   return response;
 }
 
@@ -540,8 +561,8 @@ OtaClientV2::UpdateResponse EcuTree::Update(
     }
     OtaClientV2::StatusResponseEcuV2& v2 = it->second.v2;
     v2.set_ota_status(OtaClientV2::UPDATING);
-    v2.clear_failure_type();
-    v2.clear_failure_reason();
+    v2.set_failure_type(OtaClientV2::NO_FAILURE);  // as every entry carries them
+    v2.set_failure_reason("");
     v2.clear_failure_traceback();
     v2.mutable_update_status()->Clear();
     v2.mutable_update_status()->set_update_firmware_version(version);
@@ -554,9 +575,17 @@ OtaClientV2::UpdateResponse EcuTree::Update(
 OtaClientV2::AbortResponse EcuTree::Abort(
     const OtaClientV2::AbortRequest& request,
     const std::function<void(OtaClientV2::AbortResponse*)>& local) {
-  return FanOut<OtaClientV2::AbortRequest, OtaClientV2::AbortResponse,
-                OtaClientV2::AbortResponseEcu>(request, "Abort", OtaClientV2::ABORT_FAILURE,
-                                               &SecondaryTransport::Abort, local);
+  const std::vector<ChildView> views = ChildViews();
+  std::vector<size_t> everyone(views.size());
+  for (size_t i = 0; i < views.size(); ++i) everyone[i] = i;
+  OtaClientV2::AbortResponse own;
+  const auto forwarded = Forward<OtaClientV2::AbortRequest, OtaClientV2::AbortResponse>(
+      request, "Abort", views, everyone, &SecondaryTransport::Abort, [&] { local(&own); });
+  OtaClientV2::AbortResponse response;
+  MergeAbortAnswers(views, forwarded, static_cast<long>(options_.forward_timeout.count()),
+                    response.mutable_ecu());
+  for (const OtaClientV2::AbortResponseEcu& entry : own.ecu()) *response.add_ecu() = entry;
+  return response;
 }
 
 OtaClientV2::RollbackResponse EcuTree::Rollback(

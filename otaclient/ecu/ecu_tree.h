@@ -12,8 +12,9 @@
 //   - Each ecu_v2 entry of a child's answer (the child's own and its descendants', so
 //     grandchildren flow up) is stored under its ecu_id with the time it was heard. Entries
 //     naming this ECU or already owned by an earlier child are ignored (with a warning).
-//   - Drop rule: an ECU not heard from for longer than `drop_after` (default 30 s, i.e. three
-//     idle polls) is left out of ecu_v2; it is then listed in the v1 `ecu` view only, as
+//   - Drop rule: an ECU not heard from for longer than `drop_after` (default: three times the
+//     current poll interval, like upstream: 3 s while an update runs, 30 s when idle) is left
+//     out of ecu_v2; it is then listed in the v1 `ecu` view only, as
 //     {ecu_id, result: RECOVERABLE} without status (what the original daemon answered for a
 //     child that did not answer), and the reason is logged once. A direct child never heard
 //     from is listed the same way. available_ecu_ids is always this ECU's ecu_info list.
@@ -43,11 +44,13 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/config/ecu_info.h"
+#include "otaclient/ecu/fanout.h"
 #include "otaclient/ecu/secondary_transport.h"
 #include "proto/otaclient_v2.pb.h"
 
@@ -56,11 +59,13 @@ namespace ota::ecu {
 struct EcuTreeOptions {
   std::string self_ecu_id;
   std::vector<config::SecondaryEcu> children;
-  std::chrono::milliseconds forward_timeout{5000};  // per forwarded Update/Abort/Rollback
-  std::chrono::milliseconds status_timeout{3000};   // per Status poll of a child
+  // The Python client's 6 s (WAITING_SUBECU_ACK_REQ_TIMEOUT and its Status poll deadline).
+  std::chrono::milliseconds forward_timeout{6000};  // per forwarded Update/Abort/Rollback
+  std::chrono::milliseconds status_timeout{6000};   // per Status poll of a child
   std::chrono::milliseconds poll_interval_active{1000};
   std::chrono::milliseconds poll_interval_idle{10000};
-  std::chrono::milliseconds drop_after{30000};
+  // nullopt: three times the poll interval in force (active or idle).
+  std::optional<std::chrono::milliseconds> drop_after;
   std::chrono::milliseconds unreachable_grace{std::chrono::minutes(20)};
 };
 
@@ -91,6 +96,9 @@ class EcuTree {
   OtaClientV2::UpdateResponse Update(
       const OtaClientV2::UpdateRequest& request,
       const std::function<void(OtaClientV2::UpdateResponse*)>& local);
+  // Abort follows the Python client instead (fanout.h, MergeAbortAnswers): the request goes to
+  // every direct child whatever it lists, `local` answers for this ECU, and the answer holds each
+  // child's whole answer followed by this ECU's.
   OtaClientV2::AbortResponse Abort(const OtaClientV2::AbortRequest& request,
                                    const std::function<void(OtaClientV2::AbortResponse*)>& local);
   OtaClientV2::RollbackResponse Rollback(
@@ -109,6 +117,15 @@ class EcuTree {
 
  private:
   struct Shared;
+  std::vector<ChildView> ChildViews() const;
+  // Sends `request` to the children `targets` (indices into `views`) in parallel, runs
+  // `meanwhile`, and returns each target's result once all answered or forward_timeout passed.
+  template <typename Request, typename Response>
+  std::vector<std::pair<size_t, ChildResult<Response>>> Forward(
+      const Request& request, const std::string& rpc, const std::vector<ChildView>& views,
+      const std::vector<size_t>& targets,
+      void (SecondaryTransport::*call)(const Request&, std::chrono::milliseconds, Done<Response>),
+      const std::function<void()>& meanwhile);
   template <typename Request, typename Response, typename Entry>
   Response FanOut(const Request& request, const std::string& rpc, int failure_result,
                   void (SecondaryTransport::*call)(const Request&, std::chrono::milliseconds,

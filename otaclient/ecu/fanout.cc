@@ -140,6 +140,24 @@ void MergeChildAnswers(const std::string& self_id, const std::vector<ChildView>&
   }
 }
 
+void MergeAbortAnswers(
+    const std::vector<ChildView>& children,
+    const std::vector<std::pair<size_t, ChildResult<OtaClientV2::AbortResponse>>>& forwarded,
+    long timeout_ms, google::protobuf::RepeatedPtrField<OtaClientV2::AbortResponseEcu>* out) {
+  for (const auto& [index, result] : forwarded) {
+    const ChildView& child = children[index];
+    if (result.answered && result.status.ok()) {
+      for (const OtaClientV2::AbortResponseEcu& entry : result.response.ecu()) *out->Add() = entry;
+      continue;
+    }
+    std::string message =
+        result.answered && result.status.error_code() == grpc::StatusCode::UNIMPLEMENTED
+            ? StrCat("ECU ", child.ecu_id, " does not support the abort endpoint (UNIMPLEMENTED)")
+            : ChildErrorMessage(child, "Abort", result.answered, result.status, timeout_ms);
+    SetFailure(out->Add(), child.ecu_id, OtaClientV2::ABORT_FAILURE, std::move(message));
+  }
+}
+
 template void MergeChildAnswers(
     const std::string&, const std::vector<ChildView>&, const std::vector<std::string>&,
     const std::vector<std::pair<size_t, ChildResult<OtaClientV2::UpdateResponse>>>&,

@@ -1,7 +1,8 @@
 // Pure rules of the multi-ECU fan-out (no I/O): which direct children a request is forwarded
 // to, and how the children's per-ECU answers are merged with this ECU's own.
 //
-// Forwarding rule (Update, Abort, Rollback alike): the WHOLE request (same request_id) goes to
+// Forwarding rule (Update and Rollback; Abort has upstream's own, see MergeAbortAnswers): the
+// WHOLE request (same request_id) goes to
 // every direct child C for which the request names
 //   - C itself, or
 //   - an ECU of C's known subtree: the ids in C's last Status answer (its ecu_v2 and v1 entries
@@ -69,5 +70,16 @@ void MergeChildAnswers(const std::string& self_id, const std::vector<ChildView>&
                        const std::vector<std::pair<size_t, ChildResult<Response>>>& forwarded,
                        const std::string& rpc, long timeout_ms, int failure_result,
                        google::protobuf::RepeatedPtrField<Entry>* out);
+
+// Abort's rule is the Python client's, not the one above: the request goes to EVERY direct
+// child whatever its list names (each child aborts itself and forwards to all of its own), and
+// the answer is each child's whole AbortResponse, in `forwarded` order, appended to `out`. A
+// child that did not answer gets one ABORT_FAILURE entry under its own id: "ECU <id> does not
+// support the abort endpoint (UNIMPLEMENTED)" for a child without Abort, else the
+// ChildErrorMessage. (This ECU's own entry is the caller's to append.)
+void MergeAbortAnswers(
+    const std::vector<ChildView>& children,
+    const std::vector<std::pair<size_t, ChildResult<OtaClientV2::AbortResponse>>>& forwarded,
+    long timeout_ms, google::protobuf::RepeatedPtrField<OtaClientV2::AbortResponseEcu>* out);
 
 }  // namespace ota::ecu

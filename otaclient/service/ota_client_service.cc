@@ -11,6 +11,7 @@
 
 #include "common/log/log.h"
 #include "common/util/errors.h"
+#include "common/util/memory.h"
 #include "common/util/strings.h"
 #include "otaclient/ecu/fanout.h"
 #include "otaclient/service/request_limits.h"
@@ -40,6 +41,15 @@ grpc::Status Refused(std::string_view rpc, const absl::Status& why) {
   log::Warning("request refused", {{"rpc", rpc}, {"reason", std::string(why.message())}});
   return {grpc::StatusCode::INVALID_ARGUMENT, std::string(why.message())};
 }
+
+// Update, ClientUpdate, Abort and Rollback are rare and may carry large (or hostile) requests:
+// the memory they took goes back when the call is answered.
+struct ReleaseMemoryAfterCall {
+  ReleaseMemoryAfterCall() = default;
+  ReleaseMemoryAfterCall(const ReleaseMemoryAfterCall&) = delete;
+  ReleaseMemoryAfterCall& operator=(const ReleaseMemoryAfterCall&) = delete;
+  ~ReleaseMemoryAfterCall() { ReleaseFreeMemory(); }
+};
 
 // One log line per ECU answer that is not a plain success (the successes are logged by the ECU
 // that took them).
@@ -107,10 +117,12 @@ OtaClientV2::FailureType FailureTypeOf(const absl::Status& status) {
 std::string GenerateRequestId() {
   static constexpr char kHex[] = "0123456789abcdef";
   std::random_device device;
-  uint64_t bits = (static_cast<uint64_t>(device()) << 32) | device();
-  std::string id(16, '0');
-  for (int i = 15; i >= 0; --i, bits >>= 4) id[i] = kHex[bits & 0xf];
-  return id;
+  uint32_t bits = device();
+  std::string random(8, '0');
+  for (int i = 7; i >= 0; --i, bits >>= 4) random[i] = kHex[bits & 0xf];
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  return StrCat(now.count(), "-", random);
 }
 
 OtaClientServiceImpl::OtaClientServiceImpl(update::UpdateEngine& engine, ServiceConfig config,
@@ -122,6 +134,26 @@ OtaClientServiceImpl::OtaClientServiceImpl(update::UpdateEngine& engine, Service
     childless_tree_ = std::make_unique<ecu::EcuTree>(std::move(options));
     tree_ = childless_tree_.get();
   }
+}
+
+template <typename Request, typename Response>
+bool OtaClientServiceImpl::RefusedForEcuInfo(std::string_view rpc, const Request& request,
+                                             Response* response) const {
+  if (config_.ecu_info_error.ok()) return false;
+  const std::string message =
+      StrCat("ECU ", config_.ecu_id, " refuses ", rpc, ": ecu_info is unusable (",
+             config_.ecu_info_error.message(), "); fix it and restart otaclient");
+  for (const auto& entry : request.ecu()) {
+    auto* answer = response->add_ecu();
+    answer->set_ecu_id(entry.ecu_id());
+    answer->set_result(OtaClientV2::UNRECOVERABLE);
+    answer->set_message(message);
+  }
+  log::Error(StrCat(rpc, " refused: ecu_info is unusable"),
+             {{"request_id", request.request_id()},
+              {"entries", std::to_string(request.ecu_size())},
+              {"error", std::string(config_.ecu_info_error.message())}});
+  return true;
 }
 
 void OtaClientServiceImpl::LocalUpdate(const OtaClientV2::UpdateRequest& request,
@@ -168,7 +200,9 @@ void OtaClientServiceImpl::LocalUpdate(const OtaClientV2::UpdateRequest& request
 grpc::Status OtaClientServiceImpl::Update(grpc::ServerContext* /*context*/,
                                           const OtaClientV2::UpdateRequest* request,
                                           OtaClientV2::UpdateResponse* response) {
+  const ReleaseMemoryAfterCall release_memory;
   if (absl::Status bad = CheckUpdateRequest(*request); !bad.ok()) return Refused("Update", bad);
+  if (RefusedForEcuInfo("Update", *request, response)) return grpc::Status::OK;
   FanOut<OtaClientV2::UpdateRequest, OtaClientV2::UpdateResponse>(
       "Update", "update", *tree_, &ecu::EcuTree::Update, *request, response,
       [this](const auto& forwarded, auto* out) { LocalUpdate(forwarded, out); });
@@ -178,9 +212,11 @@ grpc::Status OtaClientServiceImpl::Update(grpc::ServerContext* /*context*/,
 grpc::Status OtaClientServiceImpl::ClientUpdate(grpc::ServerContext* /*context*/,
                                                 const OtaClientV2::UpdateRequest* request,
                                                 OtaClientV2::UpdateResponse* response) {
+  const ReleaseMemoryAfterCall release_memory;
   if (absl::Status bad = CheckUpdateRequest(*request); !bad.ok()) {
     return Refused("ClientUpdate", bad);
   }
+  if (RefusedForEcuInfo("ClientUpdate", *request, response)) return grpc::Status::OK;
   for (const OtaClientV2::UpdateRequestEcu& entry : request->ecu()) {
     OtaClientV2::UpdateResponseEcu* answer = response->add_ecu();
     answer->set_ecu_id(entry.ecu_id());
@@ -194,27 +230,30 @@ grpc::Status OtaClientServiceImpl::ClientUpdate(grpc::ServerContext* /*context*/
 
 void OtaClientServiceImpl::LocalAbort(const OtaClientV2::AbortRequest& request,
                                       OtaClientV2::AbortResponse* response) {
-  AnswerOwnEntries(config_.ecu_id, request, response, OtaClientV2::ABORT_FAILURE,
-                   [&](const OtaClientV2::AbortRequestEcu&, OtaClientV2::AbortResponseEcu* answer) {
-                     const absl::Status aborted = engine_.Abort();
-                     if (aborted.ok()) {
-                       answer->set_result(OtaClientV2::ABORT_NO_FAILURE);
-                       log::Info("abort accepted", {{"request_id", request.request_id()}});
-                     } else {
-                       answer->set_result(OtaClientV2::ABORT_FAILURE);
-                       answer->set_message(StrCat("ECU ", config_.ecu_id, ": ", aborted.message()));
-                       log::Warning("abort refused",
-                                    {{"request_id", request.request_id()},
-                                     {"code", absl::StatusCodeToString(aborted.code())},
-                                     {"reason", answer->message()}});
-                     }
-                   });
+  // Like the Python client: this ECU is aborted whatever the request lists (even nothing), and
+  // answers once, with the engine's message either way.
+  OtaClientV2::AbortResponseEcu* answer = response->add_ecu();
+  answer->set_ecu_id(config_.ecu_id);
+  const absl::StatusOr<std::string> aborted = engine_.Abort();
+  if (aborted.ok()) {
+    answer->set_result(OtaClientV2::ABORT_NO_FAILURE);
+    answer->set_message(*aborted);
+    log::Info("abort accepted", {{"request_id", request.request_id()}, {"answer", *aborted}});
+  } else {
+    answer->set_result(OtaClientV2::ABORT_FAILURE);
+    answer->set_message(std::string(aborted.status().message()));
+    log::Info("abort refused", {{"request_id", request.request_id()},
+                                {"code", absl::StatusCodeToString(aborted.status().code())},
+                                {"reason", answer->message()}});
+  }
 }
 
 grpc::Status OtaClientServiceImpl::Abort(grpc::ServerContext* /*context*/,
                                          const OtaClientV2::AbortRequest* request,
                                          OtaClientV2::AbortResponse* response) {
+  const ReleaseMemoryAfterCall release_memory;
   if (absl::Status bad = CheckAbortRequest(*request); !bad.ok()) return Refused("Abort", bad);
+  // Every direct secondary gets it too, whatever it lists (ecu_tree.h, Abort).
   FanOut<OtaClientV2::AbortRequest, OtaClientV2::AbortResponse>(
       "Abort", "abort", *tree_, &ecu::EcuTree::Abort, *request, response,
       [this](const auto& forwarded, auto* out) { LocalAbort(forwarded, out); });
@@ -242,7 +281,9 @@ void OtaClientServiceImpl::LocalRollback(const OtaClientV2::RollbackRequest& req
 grpc::Status OtaClientServiceImpl::Rollback(grpc::ServerContext* /*context*/,
                                             const OtaClientV2::RollbackRequest* request,
                                             OtaClientV2::RollbackResponse* response) {
+  const ReleaseMemoryAfterCall release_memory;
   if (absl::Status bad = CheckRollbackRequest(*request); !bad.ok()) return Refused("Rollback", bad);
+  if (RefusedForEcuInfo("Rollback", *request, response)) return grpc::Status::OK;
   FanOut<OtaClientV2::RollbackRequest, OtaClientV2::RollbackResponse>(
       "Rollback", "rollback", *tree_, &ecu::EcuTree::Rollback, *request, response,
       [this](const auto& forwarded, auto* out) { LocalRollback(forwarded, out); });

@@ -1,24 +1,26 @@
 // The OtaClientV2.OtaClientService for one ECU: validates requests, hands this ECU's update to the
 // UpdateEngine and reports its status. Answers fast: Update only waits for the engine's
 // acknowledgement (milliseconds), Status only copies the engine's snapshot.
-// Multi-ECU: Update/Abort/Rollback entries for other ECUs are forwarded to the direct secondaries
-// through an ecu::EcuTree (rules in otaclient/ecu/fanout.h), and Status adds the tree's cached
-// entries (otaclient/ecu/ecu_tree.h); Status never waits for a secondary. A request without
-// request_id gets one (GenerateRequestId), logged here and carried in the forwarded request.
-// Local Abort/Rollback go to UpdateEngine::Abort()/StartRollback(); their errors (also
-// kUnimplemented) become this ECU's per-ECU answer.
+// Multi-ECU: Update/Rollback entries for other ECUs are forwarded to the direct secondaries
+// through an ecu::EcuTree (rules in otaclient/ecu/fanout.h); Abort, as the Python client does it,
+// goes to every direct secondary and aborts this ECU whatever the request lists. Status adds the
+// tree's cached entries (otaclient/ecu/ecu_tree.h); Status never waits for a secondary. A request
+// without request_id gets one (GenerateRequestId), logged here and carried in the forwarded
+// request. Local Abort/Rollback go to UpdateEngine::Abort()/StartRollback(); their answers and
+// errors (also kUnimplemented) become this ECU's per-ECU answer.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "otaclient/ecu/ecu_tree.h"
 #include "otaclient/update/update_engine.h"
 #include "proto/otaclient_v2.grpc.pb.h"
 
 namespace ota::service {
 
-// What the service needs to know about its place in the ECU tree (from ecu_info.yml).
+// What the service needs to know about its place in the ECU tree (from ecu_info.yaml).
 struct ServiceConfig {
   std::string ecu_id;
   // Reported in StatusResponse.available_ecu_ids; empty means [ecu_id].
@@ -26,9 +28,15 @@ struct ServiceConfig {
   // Direct children from ecu_info's secondaries (informational; reaching them is the tree's job).
   std::vector<std::string> secondary_ecu_ids;
   std::string otaclient_version;
+  // Not OK when ecu_info is missing or invalid: the service then runs on the default ecu_info
+  // (as the Python client does) and answers every entry of Update, ClientUpdate and Rollback
+  // UNRECOVERABLE with this error (file, line and field), forwarding nothing. Status and Abort
+  // work as usual.
+  absl::Status ecu_info_error;
 };
 
-// A fresh random request id (16 lowercase hex digits) for requests that arrive without one.
+// A fresh request id for requests that arrive without one, in the Python client's format:
+// "<unix seconds>-<8 random lowercase hex digits>".
 std::string GenerateRequestId();
 
 // Status is served through gRPC's callback API, the other calls by the synchronous server's
@@ -65,6 +73,9 @@ class OtaClientServiceImpl final : public OtaClientServiceBase {
   void LocalAbort(const OtaClientV2::AbortRequest& request, OtaClientV2::AbortResponse* out);
   void LocalRollback(const OtaClientV2::RollbackRequest& request,
                      OtaClientV2::RollbackResponse* out);
+  // ecu_info_error is set: every entry of `request` gets UNRECOVERABLE with it; true then.
+  template <typename Request, typename Response>
+  bool RefusedForEcuInfo(std::string_view rpc, const Request& request, Response* response) const;
 
   update::UpdateEngine& engine_;
   const ServiceConfig config_;

@@ -14,6 +14,12 @@ OtaClientV2::FailureType FailureTypeToWire(int failure_type) {
   return static_cast<OtaClientV2::FailureType>(failure_type);
 }
 
+// Like upstream, only a failed operation carries its failure; every other status reports
+// NO_FAILURE and "" (an aborted update included: ABORTED says it all).
+bool CarriesFailure(update::OtaStatus status) {
+  return status == update::OtaStatus::kFailure || status == update::OtaStatus::kRollbackFailure;
+}
+
 void FillUpdateStatus(const update::Progress& p, OtaClientV2::UpdateStatus* out) {
   out->set_update_firmware_version(p.update_firmware_version);
   out->set_total_files_size_uncompressed(p.total_files_size);
@@ -74,10 +80,10 @@ OtaClientV2::StatusResponseEcuV2 ToEcuStatusV2(const update::StatusSnapshot& sna
   out.set_release_id(snapshot.release_id);
   out.set_image_id(snapshot.image_id);
   out.set_ota_status(ToWire(snapshot.status));
-  if (snapshot.status == update::OtaStatus::kFailure) {
-    out.set_failure_type(FailureTypeToWire(snapshot.failure_type));
-    out.set_failure_reason(snapshot.failure_reason);
-  }
+  // Set on every entry, as upstream does (fleets read them without checking presence).
+  const bool failed = CarriesFailure(snapshot.status);
+  out.set_failure_type(failed ? FailureTypeToWire(snapshot.failure_type) : OtaClientV2::NO_FAILURE);
+  out.set_failure_reason(failed ? snapshot.failure_reason : std::string());
   if (snapshot.status == update::OtaStatus::kUpdating) {
     FillUpdateStatus(snapshot.progress, out.mutable_update_status());
   }
@@ -91,8 +97,9 @@ OtaClientV2::StatusResponseEcu ToEcuStatusV1(const update::StatusSnapshot& snaps
   out.set_result(OtaClientV2::NO_FAILURE);
   OtaClientV2::Status* status = out.mutable_status();
   status->set_status(ToWire(snapshot.status));
-  status->set_failure(FailureTypeToWire(snapshot.failure_type));
-  status->set_failure_reason(snapshot.failure_reason);
+  const bool failed = CarriesFailure(snapshot.status);
+  status->set_failure(failed ? FailureTypeToWire(snapshot.failure_type) : OtaClientV2::NO_FAILURE);
+  status->set_failure_reason(failed ? snapshot.failure_reason : std::string());
   status->set_version(snapshot.firmware_version);
   FillStatusProgress(snapshot.progress, status->mutable_progress());
   return out;

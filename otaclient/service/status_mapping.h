@@ -14,7 +14,8 @@ namespace ota::service {
 
 void MillisToDuration(uint64_t millis, google::protobuf::Duration* out);
 
-// v2 view. update_status is set only while UPDATING, failure_type/failure_reason only on FAILURE.
+// v2 view. update_status is set only while UPDATING; failure_type and failure_reason are set on
+// every entry: the snapshot's on FAILURE and ROLLBACK_FAILURE, NO_FAILURE and "" otherwise.
 OtaClientV2::StatusResponseEcuV2 ToEcuStatusV2(const update::StatusSnapshot& snapshot,
                                                std::string_view ecu_id,
                                                std::string_view otaclient_version);

@@ -17,6 +17,7 @@
 #include "common/http/fetcher.h"
 #include "common/log/log.h"
 #include "common/util/errors.h"
+#include "common/util/memory.h"
 #include "common/util/strings.h"
 #include "otaclient/update/background_priority.h"
 #include "otaclient/update/progress.h"
@@ -26,11 +27,6 @@ namespace ota::update {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// How long Rollback waits for the boot controller's check before acknowledging: a check that
-// answers within it (a few small files) is refused synchronously, a slower one (nvbootctrl, a
-// mount) reports its refusal in Status instead.
-constexpr std::chrono::milliseconds kRollbackCheckWait{300};
 
 uint64_t MillisBetween(Clock::time_point from, Clock::time_point to) {
   if (to <= from) return 0;
@@ -94,8 +90,19 @@ class UpdateEngineImpl final : public UpdateEngine {
   UpdateEngineImpl(EngineOptions options, std::unique_ptr<boot::BootController> boot,
                    const boot::BootState& initial_state, FetcherFactory fetcher_factory)
       : options_(std::move(options)),
+        session_options_(options_),
         boot_(std::move(boot)),
         fetcher_factory_(std::move(fetcher_factory)) {
+    if (options_.before_reboot) {
+      // The wait before the reboot (for the secondaries) is upstream's FINALIZING_UPDATE.
+      session_options_.before_reboot = [this] {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          snapshot_.progress.phase = UpdatePhase::kFinalizingUpdate;
+        }
+        options_.before_reboot();
+      };
+    }
     snapshot_.status = FromSlotStatus(initial_state.status);
     snapshot_.firmware_version = initial_state.version;
     // The running image's release, from its slot's version_detail (upstream reports it too).
@@ -160,9 +167,8 @@ class UpdateEngineImpl final : public UpdateEngine {
       snapshot_.status = OtaStatus::kUpdating;
       snapshot_.failure_type = 0;
       snapshot_.failure_reason.clear();
-      snapshot_.release_name = request.release_name;
-      snapshot_.release_id = request.release_id;
-      snapshot_.image_id = request.image_id;
+      // The release fields stay the running image's: the requested ones are recorded with the
+      // new slot and reported once it runs (as upstream).
       snapshot_.progress = Progress{};
       snapshot_.progress.update_firmware_version = request.version;
       snapshot_.progress.update_start_timestamp = static_cast<uint64_t>(std::time(nullptr));
@@ -179,42 +185,37 @@ class UpdateEngineImpl final : public UpdateEngine {
     worker_ = std::thread([this, request] {
       LowerWorkerPriority();
       RunSession(request);
+      ReleaseFreeMemory();  // a 300k-entry session's tables and buffers
     });
     return absl::OkStatus();
   }
 
-  absl::Status Abort() override {
+  absl::StatusOr<std::string> Abort() override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (rollback_running()) {
-      return absl::FailedPreconditionError("a rollback is in progress; it cannot be aborted");
-    }
-    if (!IsBusy(phase_)) {
-      return absl::FailedPreconditionError(phase_ == SessionPhase::kAborted
-                                               ? "no update is running (the last one was aborted)"
-                                               : "no update is running");
-    }
-    if (phase_ == SessionPhase::kCommittingSwitch || phase_ == SessionPhase::kRebooting ||
-        phase_ == SessionPhase::kCommitted) {
-      return absl::FailedPreconditionError(
-          "the boot switch is committed; the update can no longer be aborted");
+    if (rollback_running() || !IsBusy(phase_)) {
+      return absl::FailedPreconditionError("Cannot abort: no active OTA update in progress");
     }
     if (abort_ != AbortState::kNone) {
       log::Info("abort already requested", {{"phase", SessionPhaseName(phase_)}});
-      return absl::OkStatus();  // idempotent: the first request is being carried out
+      return std::string("Abort already in progress");  // the first request is carried out
     }
-    snapshot_.status = OtaStatus::kAborting;
+    if (IsFinalPhase(phase_)) {
+      return absl::FailedPreconditionError("Cannot abort: update is in FINAL_PHASE");
+    }
     abort_phase_ = phase_;
     if (phase_ == SessionPhase::kPreparingStandby) {
+      // The critical zone: the status stays UPDATING until the zone is left (Enter()).
       abort_ = AbortState::kQueued;
       log::Info("abort queued: the standby is being prepared; it fires when that part ends",
                 {{"phase", SessionPhaseName(phase_)}});
-      return absl::OkStatus();
+      return std::string("Abort queued, will proceed after critical zone exits");
     }
     abort_ = AbortState::kRequested;
+    snapshot_.status = OtaStatus::kAborting;
     log::Info("abort requested", {{"phase", SessionPhaseName(phase_)}});
     cancel_.store(true);
     cancel_.notify_all();
-    return absl::OkStatus();
+    return std::string("Abort accepted, aborting update immediately");
   }
 
   absl::Status StartRollback() override {
@@ -253,7 +254,7 @@ class UpdateEngineImpl final : public UpdateEngine {
     // A check that answers at once (the directory and GRUB backends read a few small files)
     // still refuses here; a slower one does not hold the caller: the rollback is acknowledged
     // and a refusal becomes its result in Status (ROLLBACK_FAILURE with the reason).
-    rollback_cv_.wait_for(lock, kRollbackCheckWait,
+    rollback_cv_.wait_for(lock, options_.rollback_check_wait,
                           [&] { return phase_ != SessionPhase::kCheckingRollback; });
     rollback_answered_ = true;
     if (rollback_refusal_.has_value()) return *std::exchange(rollback_refusal_, std::nullopt);
@@ -319,6 +320,7 @@ class UpdateEngineImpl final : public UpdateEngine {
       if (!committed && abort_ == AbortState::kQueued) {
         // Leaving PreparingStandby, the critical part: the queued abort fires now.
         abort_ = AbortState::kRequested;
+        snapshot_.status = OtaStatus::kAborting;
         log::Info("queued abort fires: the standby is prepared",
                   {{"phase", SessionPhaseName(phase_)}});
         cancel_.store(true);
@@ -371,10 +373,11 @@ class UpdateEngineImpl final : public UpdateEngine {
           snapshot_ = rollback_resting_status_;
           rollback_refusal_ = possible;
         } else {
+          const OtaFailure failure = DescribeOtaFailure(OtaStage::kRollbackCheck, possible);
           EnterLocked(SessionPhase::kFailed);
           snapshot_.status = OtaStatus::kRollbackFailure;
-          snapshot_.failure_type = static_cast<int>(FailureKindOf(possible));
-          snapshot_.failure_reason = std::string(possible.message());
+          snapshot_.failure_type = static_cast<int>(failure.kind);
+          snapshot_.failure_reason = failure.reason;
         }
         rollback_cv_.notify_all();
       }
@@ -395,10 +398,12 @@ class UpdateEngineImpl final : public UpdateEngine {
     if (!committed.ok()) {
       {
         std::lock_guard<std::mutex> lock(mu_);
+        const OtaFailure failure = DescribeOtaFailure(OtaStage::kRollbackCommit,
+                                                      WithContext(committed, "rollback failed"));
         EnterLocked(SessionPhase::kFailed);
         snapshot_.status = OtaStatus::kRollbackFailure;
-        snapshot_.failure_type = static_cast<int>(FailureKindOf(committed));
-        snapshot_.failure_reason = StrCat("rollback failed: ", committed.message());
+        snapshot_.failure_type = static_cast<int>(failure.kind);
+        snapshot_.failure_reason = failure.reason;
       }
       log::Error("rollback failed", {{"error", std::string(committed.message())}});
       if (options_.test_phase_hook) {
@@ -420,7 +425,7 @@ class UpdateEngineImpl final : public UpdateEngine {
 
   void RunSession(const UpdateRequestParams& request) {
     SessionEnv env{
-        .options = options_,
+        .options = session_options_,
         .boot = *boot_,
         .fetcher_factory = fetcher_factory_,
         .counters = counters_,
@@ -459,10 +464,12 @@ class UpdateEngineImpl final : public UpdateEngine {
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
+      // The phase the session failed in decides the error code, as upstream's stages do.
+      const OtaFailure failure = DescribeOtaFailure(FailureStage(phase_), status);
       EnterLocked(SessionPhase::kFailed);
       snapshot_.status = OtaStatus::kFailure;
-      snapshot_.failure_type = static_cast<int>(FailureKindOf(status));
-      snapshot_.failure_reason = std::string(status.message());
+      snapshot_.failure_type = static_cast<int>(failure.kind);
+      snapshot_.failure_reason = failure.reason;
       frozen_total_ms_ = MillisBetween(update_start_, Clock::now());
     }
     log::Error("update failed", {{"version", request.version},
@@ -472,6 +479,8 @@ class UpdateEngineImpl final : public UpdateEngine {
   }
 
   const EngineOptions options_;
+  // What the session runs with: options_, its before_reboot reporting FINALIZING_UPDATE first.
+  EngineOptions session_options_;
   const std::unique_ptr<boot::BootController> boot_;
   const FetcherFactory fetcher_factory_;
   // Set by Abort() and by the destructor; read by every long step of the session.
@@ -505,7 +514,36 @@ class UpdateEngineImpl final : public UpdateEngine {
   std::thread worker_;
 };
 
+class UnavailableUpdateEngine final : public UpdateEngine {
+ public:
+  explicit UnavailableUpdateEngine(std::string failure_reason) {
+    snapshot_.status = OtaStatus::kFailure;
+    snapshot_.failure_type = static_cast<int>(FailureKind::kUnrecoverable);
+    snapshot_.failure_reason = std::move(failure_reason);
+  }
+
+  absl::Status StartUpdate(const UpdateRequestParams& /*request*/) override { return Refusal(); }
+  absl::Status StartRollback() override { return Refusal(); }
+  absl::StatusOr<std::string> Abort() override {
+    return absl::FailedPreconditionError("Cannot abort: no active OTA update in progress");
+  }
+  StatusSnapshot Snapshot() const override { return snapshot_; }
+
+ private:
+  // UNRECOVERABLE: this ECU cannot take updates until it is fixed and otaclient restarted.
+  absl::Status Refusal() const {
+    return LocalFailure(absl::FailedPreconditionError(
+        StrCat("this ECU cannot update: ", snapshot_.failure_reason)));
+  }
+
+  StatusSnapshot snapshot_;
+};
+
 }  // namespace
+
+std::unique_ptr<UpdateEngine> CreateUnavailableUpdateEngine(std::string failure_reason) {
+  return std::make_unique<UnavailableUpdateEngine>(std::move(failure_reason));
+}
 
 std::unique_ptr<UpdateEngine> CreateUpdateEngine(EngineOptions options,
                                                  std::unique_ptr<boot::BootController> boot,

@@ -2,6 +2,7 @@
 // state machine in update_session.h. The gRPC service talks only to this class.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -9,6 +10,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/http/fetcher.h"
 #include "otaclient/boot/boot_controller.h"
 #include "otaclient/update/status_snapshot.h"
@@ -36,14 +38,20 @@ class UpdateEngine {
   // stops downloads, hashing and apply workers within well under a second, the session thread
   // then marks the standby ABORTED (unbootable, /.ota-resources kept so the next update resumes)
   // and the status goes ABORTING → ABORTED. The next StartUpdate works at once.
-  // OK: the abort was accepted and runs (returns without waiting for the session to end).
-  // During the critical part of preparing the standby (PrepareStandby: marking, cleaning,
-  // formatting, mounting) it is queued instead ("abort queued") and fires when that part ends.
-  // A second Abort while one is queued or running: OK again (idempotent), nothing changes.
-  // kFailedPrecondition with a reason when nothing is running ("no update is running"; also after
-  // the update was aborted), a rollback runs, or the boot switch is committed ("the boot switch is
-  // committed; the update can no longer be aborted" — from just before CommitSwitch on).
-  virtual absl::Status Abort() { return absl::UnimplementedError("abort is not implemented"); }
+  // The rules and messages are the Python client's (they are the AbortResponseEcu's message):
+  //   nothing running (idle, finished, failed, aborted, a rollback): kFailedPrecondition
+  //     "Cannot abort: no active OTA update in progress"
+  //   an abort already queued or running: OK "Abort already in progress" (nothing changes)
+  //   the final phase, from the persistent files on (Persistents, PostUpdate, CommittingSwitch
+  //     and after): kFailedPrecondition "Cannot abort: update is in FINAL_PHASE"
+  //   the critical zone (PreparingStandby: marking, cleaning, formatting, mounting the standby):
+  //     OK "Abort queued, will proceed after critical zone exits"; the status stays UPDATING
+  //     until the zone is left, then ABORTING
+  //   otherwise: OK "Abort accepted, aborting update immediately" (status ABORTING at once).
+  // Returns without waiting for the session to end.
+  virtual absl::StatusOr<std::string> Abort() {
+    return absl::UnimplementedError("abort is not implemented");
+  }
 
   // Switches back to the other slot when it holds the previous good image (wire Rollback), with
   // the same try-once-then-confirm mechanism as an update. Returns within ~300 ms: the status
@@ -78,6 +86,12 @@ struct EngineOptions {
   // Nice value of the session and rollback threads and everything they start (0..19, 0 = as the
   // service); their I/O priority drops to best-effort 7 with it (background_priority.h).
   int worker_nice = 10;
+  // How long StartRollback waits for the boot controller's check before acknowledging: a check
+  // that answers within it (a few small files) is refused synchronously, a slower one (nvbootctrl,
+  // a mount) reports its refusal in Status instead (ROLLBACK_FAILURE). The wait ends as soon as
+  // the check answers. Tests about the refusal itself raise it, so that a loaded machine cannot
+  // turn the synchronous refusal into the Status one.
+  std::chrono::milliseconds rollback_check_wait{300};
   // TEST ONLY, never set in production: called on the session thread right after each phase
   // transition the session makes (names from update_session.h: "ProcessingMetadata", ...,
   // "Committed", "Failed", "Aborted"; a rollback reports "Rebooting", "Committed" or "Failed").
@@ -94,5 +108,12 @@ std::unique_ptr<UpdateEngine> CreateUpdateEngine(EngineOptions options,
                                                  std::unique_ptr<boot::BootController> boot,
                                                  const boot::BootState& initial_state,
                                                  FetcherFactory fetcher_factory);
+
+// The engine of an ECU that cannot update: there is no usable boot controller (a `bootloader`
+// this build has no backend for, a platform not detected, a boot state that cannot be read).
+// The daemon keeps serving: Status reports FAILURE / UNRECOVERABLE with `failure_reason`, every
+// StartUpdate and StartRollback is refused UNRECOVERABLE with the same reason (nothing starts),
+// Abort answers that no update is running.
+std::unique_ptr<UpdateEngine> CreateUnavailableUpdateEngine(std::string failure_reason);
 
 }  // namespace ota::update

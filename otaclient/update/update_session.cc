@@ -54,9 +54,7 @@ constexpr std::pair<P, P> kTransitions[] = {
     {P::kPreparingStandby, P::kAborted},
     {P::kCalculatingDelta, P::kAborted},
     {P::kDownloading, P::kAborted},
-    {P::kApplying, P::kAborted},
-    {P::kPersistents, P::kAborted},
-    {P::kPostUpdate, P::kAborted},  // the last phase before the point of no return
+    {P::kApplying, P::kAborted},  // the last abortable phase: the final phase follows
     // Rollback.
     {P::kIdle, P::kCheckingRollback},
     {P::kFailed, P::kCheckingRollback},
@@ -157,10 +155,19 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   fetcher_config.cancel = &env.cancel;  // metadata and list fetches stop on abort too
   std::unique_ptr<http::Fetcher> fetcher = env.fetcher_factory(fetcher_config);
   if (fetcher == nullptr) return absl::InternalError("fetcher factory returned no fetcher");
+  // No usable CA store: no image can be trusted, refused before anything is fetched (E309, like
+  // upstream).
   absl::StatusOr<crypto::CaStore> ca_store = crypto::CaStore::LoadDir(env.options.certs_dir);
   if (!ca_store.ok()) {
-    return WithContext(ca_store.status(),
-                       StrCat("loading CA certificates from ", env.options.certs_dir.string()));
+    return WithOtaErrorCode(WithContext(ca_store.status(), StrCat("loading CA certificates from ",
+                                                                  env.options.certs_dir.string())),
+                            OtaErrorCode::kMetadataCertVerificationFailed);
+  }
+  if (ca_store->empty() && !env.options.allow_unverified_dev) {
+    return WithOtaErrorCode(absl::PermissionDeniedError(StrCat(
+                                "no CA certificates installed in ", env.options.certs_dir.string(),
+                                ": no image can be verified, every update is refused")),
+                            OtaErrorCode::kMetadataCertVerificationFailed);
   }
   image::LoadOptions load_options;
   load_options.ca_store = &*ca_store;
@@ -314,6 +321,11 @@ bool TransitionAllowed(SessionPhase from, SessionPhase to) {
   return false;
 }
 
+bool IsFinalPhase(SessionPhase phase) {
+  return phase == P::kPersistents || phase == P::kPostUpdate || phase == P::kCommittingSwitch ||
+         phase == P::kRebooting || phase == P::kCommitted;
+}
+
 bool IsBusy(SessionPhase phase) {
   return phase != P::kIdle && phase != P::kFailed && phase != P::kAborted && phase != P::kCount;
 }
@@ -347,6 +359,37 @@ UpdatePhase WirePhase(SessionPhase phase) {
       break;
   }
   return UpdatePhase::kInitializing;
+}
+
+OtaStage FailureStage(SessionPhase phase) {
+  switch (phase) {
+    case P::kIdle:
+    case P::kValidatingRequest:
+    case P::kProcessingMetadata:
+      return OtaStage::kMetadata;
+    case P::kPreparingStandby:
+      return OtaStage::kPrepareStandby;
+    case P::kCalculatingDelta:
+      return OtaStage::kDelta;
+    case P::kDownloading:
+      return OtaStage::kDownload;
+    case P::kCommittingSwitch:
+      return OtaStage::kCommitSwitch;
+    case P::kCheckingRollback:
+      return OtaStage::kRollbackCheck;
+    case P::kRollingBack:
+      return OtaStage::kRollbackCommit;
+    case P::kApplying:
+    case P::kPersistents:
+    case P::kPostUpdate:
+    case P::kRebooting:
+    case P::kCommitted:
+    case P::kFailed:
+    case P::kAborted:
+    case P::kCount:
+      break;
+  }
+  return OtaStage::kApply;
 }
 
 V1Phase DefaultV1Phase(SessionPhase phase) {

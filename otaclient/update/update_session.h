@@ -10,10 +10,9 @@
 //                                                                       └─► Committed ◄─┘
 //   (CommittingSwitch ─► Committed directly: reboot_after_update off, or a stop requested)
 //   Any phase from ProcessingMetadata up to CommittingSwitch (before CommitSwitch succeeded)
-//   ─► Failed; the same phases except CommittingSwitch ─► Aborted when UpdateEngine::Abort()
-//   stopped the session (see below); ValidatingRequest ─► Aborted too when Abort() came before
-//   the session thread started. Failed, Aborted ─► ValidatingRequest (the next update may start
-//   at once).
+//   ─► Failed; ProcessingMetadata .. Applying ─► Aborted when UpdateEngine::Abort() stopped the
+//   session (see below); ValidatingRequest ─► Aborted too when Abort() came before the session
+//   thread started. Failed, Aborted ─► ValidatingRequest (the next update may start at once).
 //
 //   Rollback (UpdateEngine::StartRollback):
 //     Idle | Failed | Aborted ─► CheckingRollback ─► RollingBack ─► Rebooting ─► Committed
@@ -27,19 +26,21 @@
 //                                               ROLLBACK_FAILURE with the reason)
 //   CheckingRollback runs boot->CheckRollbackPossible() on the rollback thread, never on the
 //   caller's (a gRPC handler): CBoot's check runs nvbootctrl and mounts the other slot.
-//   StartRollback waits for its verdict a short while (kRollbackCheckWait, 300 ms): a quick
-//   refusal is still the call's answer, a slower check is acknowledged and reported in Status.
+//   StartRollback waits for its verdict a short while (EngineOptions::rollback_check_wait,
+//   300 ms): a quick refusal is still the call's answer, a slower check is acknowledged and
+//   reported in Status.
 //
 // The engine's whole state is (kind, phase, abort):
 //   kind   what the session is: an update (ValidatingRequest on) or a rollback
 //          (CheckingRollback on); set when the engine accepts one, kept while it rests in
 //          Failed/Aborted/Committed.
 //          Rebooting and Committed after a rollback belong to the rollback (Abort says so).
-//   phase  SessionPhase below; CommittingSwitch is the point of no return: it is entered only
-//          when no abort was requested and the engine is not stopping, and from then on an
-//          abort is refused. It lasts from just before CommitSwitch until the reboot decision,
-//          so it includes the wait for secondaries (EngineOptions::before_reboot).
-//   abort  None ─► Requested   Abort() in ValidatingRequest .. PostUpdate except
+//   phase  SessionPhase below; Persistents opens the final phase (upstream's FINAL_PHASE): it is
+//          entered only when no abort was requested and the engine is not stopping, and from
+//          then on an abort is refused. CommittingSwitch is the point of no return for a stop:
+//          it lasts from just before CommitSwitch until the reboot decision, so it includes the
+//          wait for secondaries (EngineOptions::before_reboot).
+//   abort  None ─► Requested   Abort() in ValidatingRequest .. Applying except
 //                              PreparingStandby: the cancel flag is set at once
 //          None ─► Queued      Abort() in PreparingStandby, the critical part
 //          Queued ─► Requested the session leaves PreparingStandby (its next phase transition,
@@ -51,10 +52,11 @@
 // which makes the next phase transition fail with kCancelled; worker threads are joined as
 // those steps return. Two windows change the rule:
 //   critical part  PreparingStandby: boot->PrepareStandby() (mark unbootable, clean/format,
-//                  mount) is not interrupted: an abort arriving then is queued (status ABORTING)
-//                  and fires the moment the session leaves the phase.
-//   final part     from CommittingSwitch on (after the resources dir is removed and the standby
-//                  synced) an abort is refused: the boot switch is (being) committed.
+//                  mount) is not interrupted: an abort arriving then is queued (the status stays
+//                  UPDATING, as upstream) and fires the moment the session leaves the phase.
+//   final part     from Persistents on (the image is applied; persistent files, post-update,
+//                  the boot switch, the wait for secondaries) an abort is refused, as
+//                  upstream's FINAL_PHASE.
 // An aborted session leaves the standby unbootable (boot->OnUpdateFailed(kAborted) when it had
 // been prepared) and keeps /.ota-resources, so the next update resumes. Status: ABORTING from the
 // accepted Abort() until the session thread is done, then ABORTED (no failure type; the reason
@@ -99,6 +101,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "common/util/errors.h"
 #include "otaclient/boot/boot_controller.h"
 #include "otaclient/update/progress.h"
 #include "otaclient/update/status_snapshot.h"
@@ -144,10 +147,14 @@ std::string_view SessionPhaseName(SessionPhase phase);
 bool TransitionAllowed(SessionPhase from, SessionPhase to);
 // A session owns the slots in every phase except Idle, Failed and Aborted.
 bool IsBusy(SessionPhase phase);
+// Persistents and after: an abort is refused (upstream's FINAL_PHASE).
+bool IsFinalPhase(SessionPhase phase);
 // The wire's v2 UpdatePhase and the v1 phase shown for a session phase (during Applying the
 // session refines the v1 phase into DIRECTORY / SYMLINK / REGULAR as it goes).
 UpdatePhase WirePhase(SessionPhase phase);
 V1Phase DefaultV1Phase(SessionPhase phase);
+// The stage whose E-code (common/util/errors.h) a failure in `phase` is reported with.
+OtaStage FailureStage(SessionPhase phase);
 
 // What a session needs from the engine that runs it.
 struct SessionEnv {

@@ -206,7 +206,7 @@ OURS_PID=
 start_ours() {  # fresh empty cache each time
   rm -rf "$CACHE_ROOT/ours-cache" "$E2E_WORK/ours/port"
   mkdir -p "$E2E_WORK/ours/config"
-  printf 'gateway: false\n' >"$E2E_WORK/ours/config/proxy_info.yml"
+  printf 'enable_local_ota_proxy: true\ngateway: false\n' >"$E2E_WORK/ours/config/proxy_info.yaml"
   "$OTAPROXY" --config-dir "$E2E_WORK/ours/config" --listen-addr 127.0.0.1 --listen-port 0 \
     --port-file "$E2E_WORK/ours/port" --cache-dir "$CACHE_ROOT/ours-cache" \
     --disk-soft-percent 95 --disk-hard-percent 98 --log-level warning >>"$E2E_WORK/ours.log" 2>&1 &

@@ -106,13 +106,13 @@ setup_ecu() {
   mkdir -p "$dir/slots/boot/slot_a" "$dir/config"
   cp -a "$E2E_WORK/rootfs/$rootfs" "$dir/slots/slot_a"
   printf '%s' "$version" >"$dir/slots/boot/slot_a/version"
-  cat >"$dir/config/ecu_info.yml" <<YML
+  cat >"$dir/config/ecu_info.yaml" <<YML
 format_version: 1
 ecu_id: "$name"
 ip_addr: "127.0.0.1"
 bootloader: dir
 YML
-  cat >"$dir/config/proxy_info.yml" <<YML
+  cat >"$dir/config/proxy_info.yaml" <<YML
 enable_local_ota_proxy: false
 YML
 }
@@ -192,7 +192,7 @@ blob_gets() {
 # separated direct children), PORT and PID, and may set TREE_FLAGS (extra otaclient flags) and
 # expected_tree_v1/expected_tree_v2 (tree_of output) for tree_assert_v2_on_b.
 
-# tree_setup ROOTFS VERSION: ports, slots and ecu_info.yml for every ECU in ECUS. The ports are
+# tree_setup ROOTFS VERSION: ports, slots and ecu_info.yaml for every ECU in ECUS. The ports are
 # registry claims: a parent's ecu_info names its children's, and an ECU comes back on its port
 # after its "reboot" (re-exec) or a restart.
 tree_setup() {
@@ -215,7 +215,7 @@ tree_setup() {
           echo "  - {ecu_id: \"$child\", ip_addr: \"${IP[$child]}\", port: ${PORT[$child]}}"
         done
       fi
-    } >"$E2E_WORK/$ecu/config/ecu_info.yml"
+    } >"$E2E_WORK/$ecu/config/ecu_info.yaml"
   done
 }
 tree_ctl() {  # tree_ctl ECU SUBCOMMAND ARGS...: otactl against that ECU's own address
@@ -284,15 +284,15 @@ tree_assert_v2_on_b() {  # tree_assert_v2_on_b ECU: SUCCESS after its "reboot", 
 # --- otaproxy (demo.sh, multi_ecu_proxy_e2e.sh) ---
 OTAPROXY=$OTA_BIN_DIR/otaproxy/otaproxy
 # start_otaproxy NAME CONFIG_DIR [flags]: otaproxy as deploy/otaproxy.service runs it (listen
-# address/port from CONFIG_DIR/proxy_info.yml: a registry claim, as the ECUs' configs name it),
+# address/port from CONFIG_DIR/proxy_info.yaml: a registry claim, as the ECUs' configs name it),
 # cache in $E2E_WORK/NAME-cache; sets OTAPROXY_PORT_<NAME>, records the PID. Disk-percent limits
 # off: the test machine's disk fill level must not decide what is cached.
 start_otaproxy() {
   local name=$1 config=$2 port pid
   shift 2
   [[ -x "$OTAPROXY" ]] || fail "missing binary $OTAPROXY (build first)"
-  port=$(sed -n 's/^local_ota_proxy_listen_port: *\([0-9]*\).*/\1/p' "$config/proxy_info.yml")
-  [[ -n "$port" ]] || fail "$config/proxy_info.yml has no local_ota_proxy_listen_port"
+  port=$(sed -n 's/^local_ota_proxy_listen_port: *\([0-9]*\).*/\1/p' "$config/proxy_info.yaml")
+  [[ -n "$port" ]] || fail "$config/proxy_info.yaml has no local_ota_proxy_listen_port"
   rm -f "$E2E_WORK/otaproxy-$name.port"
   "$OTAPROXY" --config-dir "$config" --cache-dir "$E2E_WORK/$name-cache" \
     --disk-soft-percent 100 --disk-hard-percent 100 --port-file "$E2E_WORK/otaproxy-$name.port" \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Multi-ECU update through otaproxy, real processes: four otaclient daemons on 127.0.0.1-4 with
 # directory slots, the main ECU's otaproxy (started the way deploy/otaproxy.service starts it:
-# from the main's proxy_info.yml, gateway: https to nginx with the test CA), one nginx.
+# from the main's proxy_info.yaml, gateway: https to nginx with the test CA), one nginx.
 #
 #   main (127.0.0.1, otaproxy) ─┬─ sub1 (127.0.0.2) ── sub1a (127.0.0.4)
 #                               └─ sub2 (127.0.0.3)
@@ -41,10 +41,10 @@ TREE_FLAGS=(--poll-interval-active 0.2 --poll-interval-idle 1 --secondary-timeou
   --ecu-drop-timeout 3 --secondary-grace-period 600)
 tree_setup v1 v1
 
-# Named in every ECU's proxy_info.yml before otaproxy starts: a registry claim.
+# Named in every ECU's proxy_info.yaml before otaproxy starts: a registry claim.
 port_claim proxy_port || fail "no test port for otaproxy"
 # shellcheck disable=SC2154 # proxy_port: set by port_claim
-cat >"$E2E_WORK/main/config/proxy_info.yml" <<YML
+cat >"$E2E_WORK/main/config/proxy_info.yaml" <<YML
 enable_local_ota_proxy: true
 gateway: true
 enable_local_ota_proxy_cache: true
@@ -52,7 +52,7 @@ local_ota_proxy_listen_addr: "127.0.0.1"
 local_ota_proxy_listen_port: $proxy_port
 YML
 for ecu in sub1 sub2 sub1a; do
-  cat >"$E2E_WORK/$ecu/config/proxy_info.yml" <<YML
+  cat >"$E2E_WORK/$ecu/config/proxy_info.yaml" <<YML
 enable_local_ota_proxy: false
 gateway: false
 enable_local_ota_proxy_cache: false

@@ -45,7 +45,8 @@ start_proxy() {
   local name=$1 yaml=$2 pid
   shift 2
   mkdir -p "$E2E_WORK/$name/config"
-  printf '%s\n' "$yaml" >"$E2E_WORK/$name/config/proxy_info.yml"
+  # A proxy_info file that does not enable the local otaproxy has none (as upstream reads it).
+  printf 'enable_local_ota_proxy: true\n%s\n' "$yaml" >"$E2E_WORK/$name/config/proxy_info.yaml"
   rm -f "$E2E_WORK/$name/port"
   "$OTAPROXY" --config-dir "$E2E_WORK/$name/config" --listen-addr 127.0.0.1 --listen-port 0 \
     --port-file "$E2E_WORK/$name/port" --cache-dir "$E2E_WORK/$name/cache" \

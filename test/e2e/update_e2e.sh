@@ -2,11 +2,13 @@
 # End to end, real processes: nginx (HTTPS, cookie-protected location), otaclient with directory
 # slots, otactl. Updates v1 → v2 and checks the standby byte for byte, then the failure cases.
 #   update_e2e.sh success   clean update: tree identical to the image, only changed content fetched
-#   update_e2e.sh failures  wrong cookie, tampered list, untrusted CA, server down mid-download
-#                           (then a resumed update that succeeds), corrupted blob (each failure:
-#                           FAILURE RECOVERABLE, active slot untouched, no boot switch), and a busy
-#                           second Update during a slow update that still succeeds
-#   update_e2e.sh proxy     downloads through proxy_info.yml's upper_ota_proxy (nginx forward proxy)
+#   update_e2e.sh failures  wrong cookie (E204), tampered list (E203), untrusted CA (E309,
+#                           UNRECOVERABLE), server down mid-download (E100; then a resumed update
+#                           that succeeds), corrupted blob (E100) — each failure: FAILURE with the
+#                           Python client's error code and FailureType, active slot untouched, no
+#                           boot switch — and a busy second Update during a slow update that still
+#                           succeeds
+#   update_e2e.sh proxy     downloads through proxy_info.yaml's upper_ota_proxy (nginx forward proxy)
 #   update_e2e.sh abort     `otactl abort` mid-download: ABORTED within a second, same process, active
 #                           slot untouched, standby ABORTED; then a resumed update succeeds
 #   update_e2e.sh rollback  update v1 → v2, then `otactl rollback`: running v1 on slot a, SUCCESS
@@ -69,40 +71,46 @@ success)
 failures)
   https=https://127.0.0.1:$HTTPS_PORT
 
-  expect_failure() {  # expect_failure ECU WHAT URL COOKIES REASON_REGEX
-    local ecu=$1 what=$2 url=$3 cookies=$4 reason=$5
+  expect_failure() {  # expect_failure ECU WHAT URL COOKIES REASON_REGEX [FAILURE_TYPE]
+    local ecu=$1 what=$2 url=$3 cookies=$4 reason=$5 want_type=${6:-RECOVERABLE}
     local before
     before=$(tree_of "$E2E_WORK/$ecu/slots/slot_a")
     request_update "$ecu" "$url" "$cookies" >/dev/null || fail "$what: update not accepted"
     wait_until 60 "$what → FAILURE" status_is "$ecu" FAILURE
-    check_failure "$ecu" "$what" "$reason" "$before"
+    check_failure "$ecu" "$what" "$reason" "$before" "$want_type"
   }
-  check_failure() {  # check_failure ECU WHAT REASON_REGEX ACTIVE_TREE_BEFORE
-    local ecu=$1 what=$2 reason=$3 before=$4 type msg
+  # check_failure ECU WHAT REASON_REGEX ACTIVE_TREE_BEFORE [FAILURE_TYPE]: the reason starts with
+  # the Python client's "E<code>: <description>" (REASON_REGEX includes it).
+  check_failure() {
+    local ecu=$1 what=$2 reason=$3 before=$4 want_type=${5:-RECOVERABLE} type msg
     type=$(status_field "$ecu" '.failure_type')
     msg=$(status_field "$ecu" '.failure_reason')
-    [[ "$type" == RECOVERABLE ]] || fail "$what: failure type $type, want RECOVERABLE ($msg)"
+    [[ "$type" == "$want_type" ]] || fail "$what: failure type $type, want $want_type ($msg)"
     [[ "$msg" =~ $reason ]] || fail "$what: reason '$msg' does not match /$reason/"
     [[ "$(tree_of "$E2E_WORK/$ecu/slots/slot_a")" == "$before" ]] || fail "$what: active slot changed"
     [[ "$(cat "$E2E_WORK/$ecu/slots/boot/default" 2>/dev/null || echo a)" == a ]] ||
       fail "$what: boot default moved"
     [[ ! -e "$E2E_WORK/$ecu/slots/boot/next_boot" ]] || fail "$what: a boot switch was committed"
-    log "$what: FAILURE RECOVERABLE, active slot untouched: $msg"
+    log "$what: FAILURE $type, active slot untouched: $msg"
   }
 
   # --- metadata-phase failures: nothing downloaded, standby never prepared.
   setup_ecu ecu2 v1 v1
   start_otaclient ecu2
-  expect_failure ecu2 "wrong cookie" "$https/protected/v2" '{"ota-token": "wrong"}' 'HTTP 403'
+  expect_failure ecu2 "wrong cookie" "$https/protected/v2" '{"ota-token": "wrong"}' \
+    '^E204: failed to complete OTA as cookie is invalid: .*HTTP 403'
 
   cp -a "$E2E_WORK/www/v2" "$E2E_WORK/www/v2-tampered"
   sed -i '1s/^0[0-7]*,/0777,/' "$E2E_WORK/www/v2-tampered/regulars.txt"
-  expect_failure ecu2 "tampered list" "$https/v2-tampered" '{}' 'regulars.txt.*sha256 mismatch'
+  expect_failure ecu2 "tampered list" "$https/v2-tampered" '{}' \
+    '^E203: failed to complete OTA as OTA image is broken: .*regulars.txt.*sha256 mismatch'
 
   bash "$OTA_SOURCE_DIR/deploy/gen-certs.sh" "$E2E_WORK/pki-other" >/dev/null
   "$OTA_IMAGE" build --rootfs "$E2E_WORK/rootfs/v2" --out "$E2E_WORK/www/v2-untrusted" \
     --key "$E2E_WORK/pki-other/sign.key" --cert "$E2E_WORK/pki-other/sign.pem" >/dev/null 2>&1
-  expect_failure ecu2 "untrusted CA" "$https/v2-untrusted" '{}' 'not trusted by any CA group'
+  expect_failure ecu2 "untrusted CA" "$https/v2-untrusted" '{}' \
+    '^E309: .*certificate verification failed for OTA metadata.jwt: .*not trusted by any CA group' \
+    UNRECOVERABLE
 
   # --- server down mid-download (slow location; nginx stopped once files are arriving).
   before=$(tree_of "$E2E_WORK/ecu2/slots/slot_a")
@@ -115,7 +123,9 @@ failures)
   wait_until 60 "downloads under way" downloads_started
   stop_nginx
   wait_until 120 "server down → FAILURE" status_is ecu2 FAILURE
-  check_failure ecu2 "server down" 'Connection refused|Couldn.t connect|connect|closed|transfer' "$before"
+  check_failure ecu2 "server down" \
+    '^E100: network unstable, please check the network connection: .*(Connection refused|Couldn.t connect|connect|closed|transfer)' \
+    "$before"
 
   # The next Update works and resumes: verified blobs are not fetched again.
   start_nginx
@@ -135,7 +145,7 @@ failures)
   build_image v2 v2-corrupt
   victim=$E2E_WORK/www/v2-corrupt/data/usr/share/new-in-v2/file3.bin
   printf 'garbage' | dd of="$victim" bs=1 seek=10 conv=notrunc status=none
-  expect_failure ecu3 "corrupted blob" "$https/v2-corrupt" '{}' 'file3.bin: sha256 mismatch'
+  expect_failure ecu3 "corrupted blob" "$https/v2-corrupt" '{}' '^E100: .*file3.bin: sha256 mismatch'
 
   # --- busy: a second Update while one runs is rejected and does not disturb it.
   setup_ecu ecu4 v1 v1
@@ -150,10 +160,10 @@ failures)
   assert_success_on_b ecu4
   ;;
 proxy)
-  # Downloads through an HTTP forward proxy named by proxy_info.yml's upper_ota_proxy (the
+  # Downloads through an HTTP forward proxy named by proxy_info.yaml's upper_ota_proxy (the
   # harness's nginx proxy port), with the local otaproxy disabled.
   setup_ecu ecu5 v1 v1
-  cat >"$E2E_WORK/ecu5/config/proxy_info.yml" <<YML
+  cat >"$E2E_WORK/ecu5/config/proxy_info.yaml" <<YML
 enable_local_ota_proxy: false
 upper_ota_proxy: "http://127.0.0.1:$PROXY_PORT"
 YML
@@ -172,7 +182,8 @@ abort)
   active_before=$(tree_of "$slots/slot_a")
   start_otaclient ecu6
   if out=$(otactl ecu6 abort --ecu ecu6); then fail "abort with nothing running succeeded: $out"; fi
-  [[ "$out" =~ ABORT_FAILURE.*no\ update\ is\ running ]] || fail "idle abort answer: $out"
+  [[ "$out" =~ ABORT_FAILURE.*Cannot\ abort:\ no\ active\ OTA\ update\ in\ progress ]] ||
+    fail "idle abort answer: $out"
 
   request_update ecu6 "$https/slow/v2" '{}' >/dev/null || fail "slow update not accepted"
   downloading() {
@@ -183,7 +194,7 @@ abort)
   wait_until 60 "downloads under way" downloading
   started=$(date +%s%N)
   out=$(otactl ecu6 abort --ecu ecu6) || fail "abort refused: $out"
-  [[ "$out" =~ ecu6.*ABORT_NO_FAILURE ]] || fail "abort answer: $out"
+  [[ "$out" =~ ecu6.*ABORT_NO_FAILURE.*Abort\ accepted ]] || fail "abort answer: $out"
   wait_until 5 "ecu6 ABORTED" status_is ecu6 ABORTED
   took_ms=$((($(date +%s%N) - started) / 1000000))
   # Includes otactl's and jq's process start-ups and the 0.2 s status polling on a busy CI
@@ -199,7 +210,7 @@ abort)
     fail "abort: partial files left"
   log "abort: ABORTED ${took_ms} ms after otactl abort, otaclient still running, active slot untouched"
   if out=$(otactl ecu6 abort --ecu ecu6); then fail "second abort succeeded: $out"; fi
-  [[ "$out" =~ no\ update\ is\ running ]] || fail "second abort answer: $out"
+  [[ "$out" =~ no\ active\ OTA\ update\ in\ progress ]] || fail "second abort answer: $out"
 
   # The next Update works at once and resumes from the kept downloads.
   : >"$NGINX_LOG"

@@ -32,11 +32,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 .rfind("fuzz.yml", 0) == 0);
     return 0;
   }
-  Require(info->format_version == 1);
   Require(!info->ecu_id.empty());
   Require(ota::config::ValidateHost(info->ip_addr).ok());
-  Require(info->bootloader.empty() || info->bootloader == "grub" || info->bootloader == "cboot" ||
-          info->bootloader == "dir");
+  Require(info->bootloader.empty() || ota::config::IsKnownBootloader(info->bootloader));
   std::set<std::string> ids = {info->ecu_id};
   for (const ota::config::SecondaryEcu& secondary : info->secondaries) {
     Require(secondary.port != 0);

@@ -33,11 +33,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Require(ota::config::ValidateHost(info->local_ota_proxy_listen_addr).ok());
   if (!info->upper_ota_proxy.empty()) {
     // Normalised form is a fixed point.
-    absl::StatusOr<std::string> again = ota::config::NormalizeHttpProxyUrl(info->upper_ota_proxy);
-    Require(again.ok() && *again == info->upper_ota_proxy);
+    bool path_dropped = true;
+    absl::StatusOr<std::string> again =
+        ota::config::NormalizeProxyUrl(info->upper_ota_proxy, &path_dropped);
+    Require(again.ok() && *again == info->upper_ota_proxy && !path_dropped);
+  }
+  // The gateway role follows upstream's rule unless the (deprecated) key says otherwise.
+  if (text.find("gateway") == std::string_view::npos) {
+    Require(info->gateway == info->upper_ota_proxy.empty());
   }
   std::string proxy = info->ProxyForOtaClient();
-  Require(proxy.empty() || proxy.rfind("http://", 0) == 0);
+  Require(proxy.empty() || proxy.rfind("http://", 0) == 0 || proxy.rfind("https://", 0) == 0);
   Require(!info->enable_local_ota_proxy || !proxy.empty());
   return 0;
 }

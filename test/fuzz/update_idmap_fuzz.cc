@@ -22,17 +22,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   while (parts.size() < 4) parts.emplace_back();
 
   ota::update::IdMapper mapper(parts[0], parts[1], parts[2], parts[3]);
-  for (uint32_t uid : {0u, 1u, 1000u, 65534u, 4294967295u}) {
-    for (uint32_t gid : {0u, 1u, 1000u}) (void)mapper.Map(uid, gid);
+  for (uint32_t id : {0u, 1u, 1000u, 65534u, 4294967295u}) {
+    (void)mapper.MapUid(id);
+    (void)mapper.MapGid(id);
   }
 
   // Self-map: a single well-formed "name:x:id" line maps onto itself.
   ota::update::IdMapper self(parts[0], parts[1], parts[0], parts[1]);
-  (void)self.Map(0, 0);
+  (void)self.MapUid(0);
+  (void)self.MapGid(0);
   const std::string passwd = "solo:x:4242:0::/:/bin/sh\n";
   const std::string group = "sologroup:x:4343:\n";
   ota::update::IdMapper one(passwd, group, passwd, group);
-  auto mapped = one.Map(4242, 4343);
-  if (!mapped || mapped->first != 4242 || mapped->second != 4343) __builtin_trap();
+  if (one.MapUid(4242) != 4242u || one.MapGid(4343) != 4343u) __builtin_trap();
   return 0;
 }

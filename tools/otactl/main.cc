@@ -47,9 +47,9 @@ Commands:
   rollback   ask ECUs to roll back to the previous slot
 
 Options every command takes:
-  --target HOST:PORT  daemon to talk to (default: ip_addr from <config-dir>/ecu_info.yml with
+  --target HOST:PORT  daemon to talk to (default: ip_addr from <config-dir>/ecu_info.yaml with
                       port 50051, else 127.0.0.1:50051)
-  --config-dir DIR    where ecu_info.yml lives (default /boot/ota)
+  --config-dir DIR    where ecu_info.yaml lives (default /boot/ota)
   --timeout S         deadline of each call in seconds (default 5)
   -h, --help          help for the command
 
@@ -100,8 +100,11 @@ NO_FAILURE); the update's progress and outcome are then visible with `otactl sta
 constexpr char kAbortHelp[] =
     R"(Usage: otactl abort [--ecu ID ...] [--request-id ID] [common options]
 
-Asks the listed ECUs (default: every ECU in the daemon's available_ecu_ids) to abort a running
-update and prints the answer per ECU. Exit code 1 if any ECU answered ABORT_FAILURE.
+Asks the daemon to abort a running update and prints the answer per ECU. Like the Python
+client, the daemon aborts itself and every ECU below it whatever the request lists (--ecu,
+default: every ECU in its available_ecu_ids, is sent as given); an ECU with nothing to abort
+answers ABORT_FAILURE "Cannot abort: no active OTA update in progress". Exit code 1 if any ECU
+answered ABORT_FAILURE.
 )";
 
 constexpr char kRollbackHelp[] =

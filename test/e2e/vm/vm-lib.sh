@@ -311,13 +311,13 @@ make_system_disk() {
   write_plain_grub_cfg "$mnt/grub/grub.cfg" "${loop}p$VM_P_A"
   [[ -f "$mnt/grub/grubenv" ]] || grub-editenv "$mnt/grub/grubenv" create
   mkdir -p "$mnt/ota"
-  cat >"$mnt/ota/ecu_info.yml" <<YML
+  cat >"$mnt/ota/ecu_info.yaml" <<YML
 format_version: 1
 ecu_id: "vm"
 ip_addr: "127.0.0.1"
 bootloader: grub
 YML
-  printf 'enable_local_ota_proxy: false\n' >"$mnt/ota/proxy_info.yml"
+  printf 'enable_local_ota_proxy: false\n' >"$mnt/ota/proxy_info.yaml"
   sync
   vm_umount "$mnt"
   detach_loop "$loop"

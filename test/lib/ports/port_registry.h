@@ -7,7 +7,7 @@
 //     --port-file FILE (otaclient, otaproxy); the test reads the port from FILE (port_file.h,
 //     lib.sh's wait_port_file). No registry involved.
 //   * a port needed before its server starts (a config that names it: nginx's three ports, a
-//     secondary listed in its parent's ecu_info, an otaproxy named in proxy_info.yml), a server
+//     secondary listed in its parent's ecu_info, an otaproxy named in proxy_info.yaml), a server
 //     that must come back on the same port (a restarted or re-executed daemon), or a port that
 //     must stay closed (a connection-refused test): a claim from this registry.
 //

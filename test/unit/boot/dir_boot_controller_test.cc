@@ -230,12 +230,82 @@ TEST_F(DirBootControllerTest, CorruptBootStateIsAnErrorNamingTheFile) {
   auto state = boot->ConfirmBoot();
   EXPECT_EQ(state.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(state.status().message().find("boot/default"), std::string::npos);
+}
 
+// Status files are read as the Python client reads them: any case, and a name it does not know
+// is no status (INITIALIZED, written back), never an error that stops otaclient.
+TEST_F(DirBootControllerTest, StatusNamesAreReadAsUpstreamReadsThem) {
   WriteText(root_ / "boot/default", "a\n");
+  WriteText(root_ / "boot/slot_a/status", "success\n");
+  auto state = Boot()->ConfirmBoot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
+
   WriteText(root_ / "boot/slot_a/status", "HAPPY");
   state = Boot()->ConfirmBoot();
-  EXPECT_EQ(state.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_NE(state.status().message().find("slot_a/status"), std::string::npos);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->status, SlotStatus::kInitialized);
+  EXPECT_EQ(BootFile("slot_a/status"), "INITIALIZED");
+}
+
+// The release of an update is kept with its slot in the Python client's version_detail format
+// and reported once that slot runs; an incomplete one leaves no file (none stale either).
+TEST_F(DirBootControllerTest, ReleaseIsRecordedWithTheStandbyAndReportedOnceItRuns) {
+  auto boot = Boot();
+  ASSERT_TRUE(boot->ConfirmBoot().ok());
+  boot->SetStandbyRelease({"rel-1", "2024.1", "img-1"});
+  ASSERT_TRUE(boot->PrepareStandby("v2", kKeepResources).ok());
+  EXPECT_EQ(BootFile("slot_b/version_detail"),
+            R"({"release_name": "rel-1", "release_id": "2024.1", "image_id": "img-1"})");
+  ASSERT_TRUE(boot->CommitSwitch().ok());
+  auto next = Boot();
+  auto state = next->ConfirmBoot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "b");
+  EXPECT_EQ(state->release, (ReleaseInfo{"rel-1", "2024.1", "img-1"}));
+
+  // The next update of slot a carries no image_id: no version_detail there.
+  WriteText(root_ / "boot/slot_a/version_detail", R"({"release_name": "stale"})");
+  next->SetStandbyRelease({"rel-2", "2024.2", ""});
+  ASSERT_TRUE(next->PrepareStandby("v3", kKeepResources).ok());
+  EXPECT_FALSE(HasBootFile("slot_a/version_detail"));
+}
+
+// What the Python client leaves on a machine after an update from slot a to slot b: slot b
+// SUCCESS with its version and release, slot a FAILURE (its pre-update mark of the slot it
+// left), slot_in_use "b" in both, no boot/default of ours. Taken over as it is: slot b runs,
+// SUCCESS, with its version and release; slot a's mark is not reported.
+TEST_F(DirBootControllerTest, TakesOverTheStateThePythonClientLeft) {
+  WriteText(root_ / "boot/slot_b/status", "SUCCESS");
+  WriteText(root_ / "boot/slot_b/version", "2.1.0");
+  WriteText(root_ / "boot/slot_b/slot_in_use", "b");
+  WriteText(root_ / "boot/slot_b/version_detail",
+            R"({"release_name": "r-2.1", "release_id": "id-21", "image_id": "img-21"})");
+  WriteText(root_ / "boot/slot_a/status", "FAILURE");
+  WriteText(root_ / "boot/slot_a/version", "2.0.0");
+  WriteText(root_ / "boot/slot_a/slot_in_use", "b");
+  auto boot = Boot();
+  auto state = boot->ConfirmBoot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "b");
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
+  EXPECT_EQ(state->version, "2.1.0");
+  EXPECT_EQ(state->release, (ReleaseInfo{"r-2.1", "id-21", "img-21"}));
+  EXPECT_EQ(state->failure_reason, "");
+  EXPECT_EQ(BootFile("default"), "b");
+  EXPECT_EQ(boot->ActiveRoot(), root_ / "slot_b");
+}
+
+// The Python client marks the running slot FAILURE when an update from it fails: reported.
+TEST_F(DirBootControllerTest, PythonFailureMarkOnTheRunningSlotIsReported) {
+  WriteText(root_ / "boot/slot_a/status", "FAILURE");
+  WriteText(root_ / "boot/slot_a/version", "2.0.0");
+  auto state = Boot()->ConfirmBoot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->status, SlotStatus::kFailure);
+  EXPECT_EQ(state->version, "2.0.0");
+  EXPECT_NE(state->failure_reason.find("slot_a/status"), std::string::npos)
+      << state->failure_reason;
 }
 
 TEST_F(DirBootControllerTest, SlotStatusNamesRoundTrip) {

@@ -113,12 +113,15 @@ TEST(VersionDetail, ParseTable) {
       {R"({"release_name": "r1", "release_id": "2024.1", "image_id": "img-9"})",
        ReleaseInfo{"r1", "2024.1", "img-9"}},
       {R"({"release_id":"x"})", ReleaseInfo{"", "x", ""}},  // missing keys read as ""
-      {R"({"release_name": 5, "image_id": null})", ReleaseInfo{}},
-      {R"({"release_name": "caf\u00e9"})", ReleaseInfo{"caf\xc3\xa9", "", ""}},
+      {R"({"release_name": 5, "image_id": null, "extra": [1]})", ReleaseInfo{}},
+      {R"({"release_name": "caf\u00e9", "release_id": "\ud83d\ude97"})",
+       ReleaseInfo{"caf\xc3\xa9", "\xf0\x9f\x9a\x97", ""}},
+      {"{\"image_id\": \"x\"}\n", ReleaseInfo{"", "", "x"}},
       {"[]", std::nullopt},
       {"\"r1\"", std::nullopt},
       {"{", std::nullopt},
       {"", std::nullopt},
+      {R"({"release_name": "\ud800"})", std::nullopt},  // a lone surrogate: not JSON text
       {std::string("{\"release_name\": \"a\"}\0", 22), std::nullopt},
       {"{} trailing", std::nullopt},
   };

@@ -64,35 +64,61 @@ TEST(ConfigHost, FormatHostPortBracketsIpv6) {
   EXPECT_EQ(FormatHostPort("fe80::1%eth0", 65535), "[fe80::1%eth0]:65535");
 }
 
-TEST(ConfigHost, NormalizeHttpProxyUrl) {
+TEST(ConfigHost, NormalizeProxyUrl) {
   struct Case {
     std::string url;
     std::string normalized;  // "" = expect an error
+    bool path_dropped = false;
   };
   const std::vector<Case> cases = {
       {"http://10.0.0.1:8082", "http://10.0.0.1:8082"},
       {"http://10.0.0.1:8082/", "http://10.0.0.1:8082"},
       {"Http://proxy:1", "http://proxy:1"},
       {"http://[::1]:8082", "http://[::1]:8082"},
-      {"http://10.0.0.1:8082//", ""},
-      {"http://10.0.0.1:8082#f", ""},
-      {"https://10.0.0.1:8082", ""},
+      // What upstream's AnyHttpUrl accepts too.
+      {"http://10.0.0.1", "http://10.0.0.1:80"},
+      {"HTTPS://proxy", "https://proxy:443"},
+      {"https://10.0.0.1:8443/", "https://10.0.0.1:8443"},
+      {"http://[::1]", "http://[::1]:80"},
+      {"http://10.0.0.1:08082", "http://10.0.0.1:8082"},
+      {"http://user:pw@10.0.0.1:8082", "http://user:pw@10.0.0.1:8082"},
+      {"http://10.0.0.1:8082//", "http://10.0.0.1:8082", true},
+      {"http://10.0.0.1:8082#f", "http://10.0.0.1:8082", true},
+      {"http://10.0.0.1:8082/ota?x=1", "http://10.0.0.1:8082", true},
+      {"http://h?x", "http://h:80", true},
+      // Not URLs of a proxy.
+      {"socks5://h:1", ""},
+      {"ftp://h", ""},
+      {"10.0.0.1:8082", ""},
       {"http:/10.0.0.1:8082", ""},
       {"http://", ""},
+      {"http://:1", ""},
       {"http://[]:1", ""},
+      {"http://[::1", ""},
+      {"http://[::1]x", ""},
+      {"http://::1:8082", ""},
+      {"http://h:", ""},
+      {"http://h:0", ""},
+      {"http://h:65536", ""},
       {"http://h:-1", ""},
       {"http://h:+1", ""},
       {"http://h: 1", ""},
+      {"http://h\t:1", ""},
+      {"http://a..b:1", ""},
       {"", ""},
   };
   for (const Case& c : cases) {
-    absl::StatusOr<std::string> result = NormalizeHttpProxyUrl(c.url);
+    bool path_dropped = !c.path_dropped;
+    absl::StatusOr<std::string> result = NormalizeProxyUrl(c.url, &path_dropped);
     if (c.normalized.empty()) {
       EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << c.url;
-    } else {
-      ASSERT_TRUE(result.ok()) << c.url << ": " << result.status();
-      EXPECT_EQ(*result, c.normalized);
+      continue;
     }
+    ASSERT_TRUE(result.ok()) << c.url << ": " << result.status();
+    EXPECT_EQ(*result, c.normalized) << c.url;
+    EXPECT_EQ(path_dropped, c.path_dropped) << c.url;
+    // A normalised URL is a fixed point.
+    EXPECT_EQ(NormalizeProxyUrl(*result).value_or("error"), *result);
   }
 }
 

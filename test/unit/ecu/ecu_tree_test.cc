@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
@@ -157,7 +158,7 @@ TEST_F(EcuTreeTest, SilentEcusAreDroppedAfterTheTimeoutAndComeBack) {
   ASSERT_TRUE(Eventually([&] { return V2().size() == 2; }));
   // Kept while within drop_after (its last status), dropped after it.
   // (its last answer came at most one idle poll interval before the stop)
-  EXPECT_GE(Clock::now() - stopped, options_.drop_after - options_.poll_interval_idle);
+  EXPECT_GE(Clock::now() - stopped, *options_.drop_after - options_.poll_interval_idle);
   EXPECT_EQ(V2(), (Strings{"sub1:SUCCESS", "sub1a:SUCCESS"}));
   EXPECT_EQ(V1(), (Strings{"sub1:0:SUCCESS", "sub1a:0:SUCCESS", "sub2:1"}));
 
@@ -172,6 +173,76 @@ TEST_F(EcuTreeTest, SilentEcusAreDroppedAfterTheTimeoutAndComeBack) {
   EXPECT_TRUE(Eventually([&] {
     return V2() == Strings{"sub1:SUCCESS", "sub2:SUCCESS"};
   })) << ::testing::PrintToString(V2());
+}
+
+// Without a drop timeout, a silent ECU leaves ecu_v2 after three poll intervals, like upstream:
+// the active interval's while an update runs, the idle one's otherwise.
+TEST_F(EcuTreeTest, DefaultDropWindowIsThreePollIntervals) {
+  options_.drop_after.reset();
+  options_.poll_interval_active = milliseconds(50);
+  options_.poll_interval_idle = milliseconds(1000);
+  std::atomic<bool> busy{false};
+  StartTree([&] { return busy.load(); });
+  ASSERT_TRUE(Eventually([&] { return V2().size() == 3; }));
+
+  // Idle: kept for at least two idle intervals after its last answer.
+  auto stopped = Clock::now();
+  children_["sub2"].Stop();
+  ASSERT_TRUE(Eventually([&] { return V2().size() == 2; }, milliseconds(10000)));
+  EXPECT_GE(Clock::now() - stopped, 3 * options_.poll_interval_idle - options_.poll_interval_idle);
+  EXPECT_EQ(V1(), (Strings{"sub1:0:SUCCESS", "sub1a:0:SUCCESS", "sub2:1"}));
+
+  // While this ECU updates: the grandchild that disappears from its parent's answer is gone
+  // well before one idle window.
+  busy = true;
+  children_["sub1"].ecu->SetStatus({Entry("sub1", OtaClientV2::SUCCESS)});
+  stopped = Clock::now();
+  ASSERT_TRUE(Eventually([&] { return V2() == Strings{"sub1:SUCCESS"}; }));
+  EXPECT_LT(Clock::now() - stopped, 2 * options_.poll_interval_idle);
+}
+
+OtaClientV2::AbortResponseEcu AbortAnswer(const std::string& id,
+                                          OtaClientV2::AbortFailureType result,
+                                          const std::string& message) {
+  OtaClientV2::AbortResponseEcu answer;
+  answer.set_ecu_id(id);
+  answer.set_result(result);
+  answer.set_message(message);
+  return answer;
+}
+
+// Upstream's Abort: every direct child gets the request whatever it lists; the answer is each
+// child's whole answer (grandchildren included), a child without the endpoint named as such,
+// then this ECU's own.
+TEST_F(EcuTreeTest, AbortGoesToEveryChildWhateverTheRequestLists) {
+  children_["sub1"].ecu->SetAbortAnswers(
+      {AbortAnswer("sub1a", OtaClientV2::ABORT_NO_FAILURE,
+                   "Abort accepted, aborting update immediately"),
+       AbortAnswer("sub1", OtaClientV2::ABORT_FAILURE,
+                   "Cannot abort: no active OTA update in progress")});
+  StartTree();
+  ASSERT_TRUE(Eventually([&] { return V2().size() == 3; }));
+  OtaClientV2::AbortRequest request;
+  request.set_request_id("req-abort");
+  request.add_ecu()->set_ecu_id("sub1a");  // names neither sub2 nor this ECU
+  bool local_called = false;
+  const OtaClientV2::AbortResponse response = tree_->Abort(request, [&](auto* out) {
+    local_called = true;
+    *out->add_ecu() = AbortAnswer("main", OtaClientV2::ABORT_NO_FAILURE,
+                                  "Abort accepted, aborting update immediately");
+  });
+  EXPECT_TRUE(local_called);
+  ASSERT_EQ(children_["sub1"].ecu->aborts().size(), 1u);
+  ASSERT_EQ(children_["sub2"].ecu->aborts().size(), 1u);
+  EXPECT_EQ(children_["sub2"].ecu->aborts()[0].request_id(), "req-abort");
+  std::vector<std::string> answers;
+  for (const auto& e : response.ecu()) {
+    answers.push_back(e.ecu_id() + ":" + std::to_string(e.result()) + ":" + e.message());
+  }
+  EXPECT_EQ(answers, (Strings{"sub1a:0:Abort accepted, aborting update immediately",
+                              "sub1:1:Cannot abort: no active OTA update in progress",
+                              "sub2:1:ECU sub2 does not support the abort endpoint (UNIMPLEMENTED)",
+                              "main:0:Abort accepted, aborting update immediately"}));
 }
 
 TEST_F(EcuTreeTest, SlowOrGarbageChildrenNeverSlowStatusDown) {

@@ -146,5 +146,46 @@ TEST(MergeChildAnswersTest, AbortUsesAbortFailure) {
             "ECU sub3: secondary sub3 (127.0.0.4:50051) did not answer Abort within 100 ms");
 }
 
+// Abort's merge (upstream's rule): whole child answers in order; a failed child is one
+// ABORT_FAILURE under its own id.
+TEST(MergeAbortAnswersTest, WholeChildAnswersThenFailuresPerChild) {
+  ChildResult<OtaClientV2::AbortResponse> sub1;
+  sub1.answered = true;
+  for (const char* id : {"sub1a", "sub1", "sub1b"}) {
+    auto* e = sub1.response.add_ecu();
+    e->set_ecu_id(id);
+    e->set_result(OtaClientV2::ABORT_NO_FAILURE);
+    e->set_message("Abort accepted, aborting update immediately");
+  }
+  ChildResult<OtaClientV2::AbortResponse> sub2;  // never answered
+  ChildResult<OtaClientV2::AbortResponse> sub3;
+  sub3.answered = true;
+  sub3.status = grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "");
+  google::protobuf::RepeatedPtrField<OtaClientV2::AbortResponseEcu> out;
+  MergeAbortAnswers(Tree(), {{0, sub1}, {1, sub2}, {2, sub3}}, 100, &out);
+  ASSERT_EQ(out.size(), 5);
+  EXPECT_EQ(out[0].ecu_id(), "sub1a");
+  EXPECT_EQ(out[1].ecu_id(), "sub1");
+  EXPECT_EQ(out[2].ecu_id(), "sub1b");
+  EXPECT_EQ(out[2].result(), OtaClientV2::ABORT_NO_FAILURE);
+  EXPECT_EQ(out[3].ecu_id(), "sub2");
+  EXPECT_EQ(out[3].result(), OtaClientV2::ABORT_FAILURE);
+  EXPECT_EQ(out[3].message(),
+            "secondary sub2 (127.0.0.3:50051) did not answer Abort within 100 ms");
+  EXPECT_EQ(out[4].ecu_id(), "sub3");
+  EXPECT_EQ(out[4].result(), OtaClientV2::ABORT_FAILURE);
+  EXPECT_EQ(out[4].message(), "ECU sub3 does not support the abort endpoint (UNIMPLEMENTED)");
+
+  // A child that fails otherwise: its error.
+  ChildResult<OtaClientV2::AbortResponse> down;
+  down.answered = true;
+  down.status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
+  out.Clear();
+  MergeAbortAnswers(Tree(), {{2, down}}, 100, &out);
+  ASSERT_EQ(out.size(), 1);
+  EXPECT_EQ(out[0].message(),
+            "secondary sub3 (127.0.0.4:50051) is unreachable: connection refused");
+}
+
 }  // namespace
 }  // namespace ota::ecu

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -67,6 +68,25 @@ class ScriptedEcu final : public OtaClientV2::OtaClientService::Service {
     std::lock_guard<std::mutex> lock(mu_);
     return updates_;
   }
+  // Abort answers with these entries (its subtree's own answers); until set, Abort is
+  // UNIMPLEMENTED, like a daemon older than the abort endpoint.
+  void SetAbortAnswers(std::vector<OtaClientV2::AbortResponseEcu> answers) {
+    std::lock_guard<std::mutex> lock(mu_);
+    abort_answers_ = std::move(answers);
+  }
+  std::vector<OtaClientV2::AbortRequest> aborts() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return aborts_;
+  }
+
+  grpc::Status Abort(grpc::ServerContext*, const OtaClientV2::AbortRequest* request,
+                     OtaClientV2::AbortResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    aborts_.push_back(*request);
+    if (!abort_answers_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "");
+    for (const auto& answer : *abort_answers_) *response->add_ecu() = answer;
+    return grpc::Status::OK;
+  }
 
   grpc::Status Status(grpc::ServerContext*, const OtaClientV2::StatusRequest*,
                       OtaClientV2::StatusResponse* response) override {
@@ -117,6 +137,8 @@ class ScriptedEcu final : public OtaClientV2::OtaClientService::Service {
   std::chrono::milliseconds status_delay_{0}, update_delay_{0};
   int status_calls_ = 0;
   std::vector<OtaClientV2::UpdateRequest> updates_;
+  std::optional<std::vector<OtaClientV2::AbortResponseEcu>> abort_answers_;
+  std::vector<OtaClientV2::AbortRequest> aborts_;
 };
 
 // Answers every call with bytes that are no protobuf message at all.

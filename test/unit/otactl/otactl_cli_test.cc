@@ -113,7 +113,7 @@ TEST(OtactlAbortRollbackCliTest, DaemonDownIsExitFourNamingTheTarget) {
 TEST(OtactlAbortRollbackCliTest, DefaultTargetComesFromEcuInfo) {
   auto dir = fs::TempDir::Create("otactl-cli-test");
   ASSERT_TRUE(dir.ok()) << dir.status();
-  ASSERT_TRUE(fs::WriteFileAtomic(dir->path() / "ecu_info.yml",
+  ASSERT_TRUE(fs::WriteFileAtomic(dir->path() / "ecu_info.yaml",
                                   "format_version: 1\necu_id: main\nip_addr: 127.0.0.9\n")
                   .ok());
   Outcome out =

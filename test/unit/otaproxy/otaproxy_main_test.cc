@@ -56,7 +56,7 @@ class OtaproxyMainTest : public ::testing::Test {
     ASSERT_TRUE(dir.ok()) << dir.status();
     temp_ = std::make_unique<fs::TempDir>(std::move(*dir));
     std::filesystem::create_directories(temp_->path() / "config");
-    ASSERT_TRUE(fs::WriteFileAtomic(temp_->path() / "config" / "proxy_info.yml",
+    ASSERT_TRUE(fs::WriteFileAtomic(temp_->path() / "config" / "proxy_info.yaml",
                                     "enable_local_ota_proxy: true\n")
                     .ok());
   }

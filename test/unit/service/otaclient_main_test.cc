@@ -8,7 +8,11 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -59,10 +63,10 @@ class OtaclientMainTest : public ::testing::Test {
 };
 
 TEST_F(OtaclientMainTest, ServesStatusAndStopsOnSigterm) {
-  WriteConfig("ecu_info.yml",
+  WriteConfig("ecu_info.yaml",
               "format_version: 1\necu_id: ecu-main\nip_addr: 127.0.0.1\n"
               "available_ecu_ids: [ecu-main, ecu-sub]\nbootloader: dir\n");
-  WriteConfig("proxy_info.yml", "enable_local_ota_proxy: false\n");
+  WriteConfig("proxy_info.yaml", "enable_local_ota_proxy: false\n");
   const auto port_file = temp_->path() / "otaclient.port";
   ChildProcess daemon;
   ASSERT_TRUE(daemon.Start(
@@ -104,6 +108,93 @@ TEST_F(OtaclientMainTest, ServesStatusAndStopsOnSigterm) {
   EXPECT_TRUE(std::filesystem::is_directory(temp_->path() / "slots" / "slot_a"));
   // Stopped: the port file is gone with the listener.
   EXPECT_FALSE(std::filesystem::exists(port_file));
+}
+
+// Resident memory of a process in KiB (VmRSS), or -1.
+long ResidentKib(pid_t pid) {
+  std::ifstream status(StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmRSS:")) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return -1;
+}
+
+// Issue 17: hostile requests (megabytes of URL or version, ten thousand entries) and a burst of
+// 128 concurrent Status callers used to leave the idle daemon at 92-103 MiB. All are refused or
+// answered, and the memory comes back: idle RSS stays under 40 MiB.
+TEST_F(OtaclientMainTest, IdleMemoryComesBackAfterHostileRequests) {
+  WriteConfig("ecu_info.yaml",
+              "format_version: 1\necu_id: main\nip_addr: 127.0.0.1\nbootloader: dir\n");
+  WriteConfig("proxy_info.yml", "enable_local_ota_proxy: false\n");
+  const auto port_file = temp_->path() / "otaclient.port";
+  ChildProcess daemon;
+  ASSERT_TRUE(daemon.Start(
+      Command({"--dir-slots-root", (temp_->path() / "slots").string(), "--listen-port", "0",
+               "--port-file", port_file.string(), "--no-reboot", "--allow-unverified-image"})));
+  const absl::StatusOr<int> port =
+      ota::testing::WaitForPortFile(port_file, daemon.pid(), std::chrono::seconds(20));
+  ASSERT_TRUE(port.ok()) << port.status() << daemon.Wait().err;
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
+  args.SetMaxSendMessageSize(64 << 20);
+  auto stub = OtaClientV2::OtaClientService::NewStub(grpc::CreateCustomChannel(
+      StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials(), args));
+  const auto update = [&](const OtaClientV2::UpdateRequest& request) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    OtaClientV2::UpdateResponse response;
+    return stub->Update(&context, request, &response).error_code();
+  };
+  const long started_kib = ResidentKib(daemon.pid());
+  for (int round = 0; round < 3; ++round) {
+    OtaClientV2::UpdateRequest huge_url;
+    auto* entry = huge_url.add_ecu();
+    entry->set_ecu_id("main");
+    entry->set_version("2");
+    entry->set_url("http://127.0.0.1/" + std::string(3 << 20, 'a'));
+    EXPECT_EQ(update(huge_url), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    entry->set_url("http://127.0.0.1/" + std::string(900 << 10, 'a'));
+    EXPECT_EQ(update(huge_url), grpc::StatusCode::INVALID_ARGUMENT);
+    entry->set_url("http://127.0.0.1/img");
+    entry->set_version(std::string(3 << 20, 'v'));
+    EXPECT_EQ(update(huge_url), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    OtaClientV2::UpdateRequest many;
+    for (int i = 0; i < 10000; ++i) {
+      auto* e = many.add_ecu();
+      e->set_ecu_id(StrCat("ecu-", i));
+      e->set_version("2");
+      e->set_url("http://127.0.0.1/img");
+    }
+    EXPECT_EQ(update(many), grpc::StatusCode::INVALID_ARGUMENT);
+    std::vector<std::thread> callers;
+    std::atomic<int> failed{0};
+    for (int c = 0; c < 128; ++c) {
+      callers.emplace_back([&] {
+        for (int i = 0; i < 8; ++i) {
+          grpc::ClientContext context;
+          context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+          OtaClientV2::StatusResponse response;
+          if (!stub->Status(&context, {}, &response).ok()) failed++;
+        }
+      });
+    }
+    for (std::thread& t : callers) t.join();
+    EXPECT_EQ(failed.load(), 0);
+  }
+  // Still serving, and idle.
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  OtaClientV2::StatusResponse status;
+  ASSERT_TRUE(stub->Status(&context, {}, &status).ok());
+  EXPECT_EQ(status.ecu_v2(0).ota_status(), OtaClientV2::INITIALIZED);
+  const long idle_kib = ResidentKib(daemon.pid());
+  EXPECT_GT(idle_kib, 0);
+  EXPECT_LT(idle_kib, 40 * 1024) << "started at " << started_kib << " KiB";
+  std::cerr << "otaclient RSS: started " << started_kib << " KiB, after the hostile set "
+            << idle_kib << " KiB\n";
+  ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
+  EXPECT_EQ(daemon.Wait().exit_code, 0);
 }
 
 // A TCP listener on 127.0.0.1 the test controls by hand: bound first (nothing listens), then
@@ -178,12 +269,12 @@ TEST_F(OtaclientMainTest, SigtermAfterTheWaitForSecondariesPreventsTheReboot) {
   HandListener otaproxy;
   ASSERT_GT(otaproxy.port(), 0);
 
-  WriteConfig("ecu_info.yml",
+  WriteConfig("ecu_info.yaml",
               StrCat("format_version: 1\necu_id: ecu-main\nip_addr: 127.0.0.1\n",
                      "available_ecu_ids: [ecu-main, ecu-sub]\nbootloader: dir\n",
                      "secondaries:\n  - ecu_id: ecu-sub\n    ip_addr: 127.0.0.1\n    port: ",
                      sub_port, "\n"));
-  WriteConfig("proxy_info.yml",
+  WriteConfig("proxy_info.yaml",
               StrCat("enable_local_ota_proxy: true\n", "local_ota_proxy_listen_addr: 127.0.0.1\n",
                      "local_ota_proxy_listen_port: ", otaproxy.port(), "\n"));
   const std::filesystem::path slots = temp_->path() / "slots";
@@ -260,6 +351,7 @@ TEST_F(OtaclientMainTest, SigtermAfterTheWaitForSecondariesPreventsTheReboot) {
   EXPECT_EQ(*default_slot, "a");
 }
 
+// Only not being able to listen (or to say where) stops otaclient.
 TEST_F(OtaclientMainTest, StartupErrorsExitOneWithTheReason) {
   struct Case {
     std::string ecu_info;
@@ -267,18 +359,8 @@ TEST_F(OtaclientMainTest, StartupErrorsExitOneWithTheReason) {
     std::string message_part;
   };
   const std::string slots = (temp_->path() / "slots").string();
-  // GRUB pointed at a plain directory (never the host's /boot): refused, nothing written.
-  const std::string no_boot = (temp_->path() / "no-boot").string();
   const std::string bad_port_file = (temp_->path() / "no-such-dir" / "otaclient.port").string();
   const Case cases[] = {
-      {"ecu_id: [broken\n", {"--dir-slots-root", slots}, "ecu_info.yml"},
-      {"ecu_id: e\nbootloader: grub\n",
-       {"--dir-slots-root", slots, "--grub-boot-dir", no_boot},
-       "cannot create the boot controller"},
-      {"ecu_id: e\n",
-       {"--dir-slots-root", slots, "--grub-boot-dir", no_boot, "--boot-backend", "grub"},
-       "cannot create the boot controller"},
-      {"ecu_id: e\nbootloader: dir\n", {}, "needs --dir-slots-root"},
       {"ecu_id: e\nip_addr: 192.0.2.1\nbootloader: dir\n",
        {"--dir-slots-root", slots, "--listen-port", "0"},
        "cannot listen for gRPC on 192.0.2.1:0"},
@@ -288,12 +370,156 @@ TEST_F(OtaclientMainTest, StartupErrorsExitOneWithTheReason) {
        StrCat("otaclient: cannot write the port file ", bad_port_file, ": ")},
   };
   for (const Case& c : cases) {
-    WriteConfig("ecu_info.yml", c.ecu_info);
+    WriteConfig("ecu_info.yaml", c.ecu_info);
     const ProcessResult result = RunProcess(Command(c.flags));
     EXPECT_EQ(result.exit_code, 1) << c.ecu_info << result.err;
     EXPECT_NE(result.err.find(c.message_part), std::string::npos)
         << "want: " << c.message_part << "\ngot: " << result.err;
   }
+}
+
+// A missing or broken ecu_info, a bootloader this build has no backend for, or a backend that
+// cannot start never stop otaclient (no restart loop): it serves Status, says why in it, and
+// refuses every Update UNRECOVERABLE with the reason.
+TEST_F(OtaclientMainTest, ConfigAndBootProblemsKeepServingAndRefuseUpdates) {
+  struct Case {
+    std::string name;
+    std::optional<std::string> ecu_info;  // nullopt: no file at all
+    std::vector<std::string> flags;
+    std::string ecu_id;
+    OtaClientV2::StatusOta status;
+    std::string status_reason_part;  // "" = no failure reason expected
+    std::string update_message_part;
+  };
+  const std::string slots = (temp_->path() / "slots").string();
+  const std::string no_boot = (temp_->path() / "no-boot").string();
+  const std::string ecu_info_path = (config_dir_ / "ecu_info.yaml").string();
+  const std::vector<Case> cases = {
+      {"broken ecu_info",
+       "format_version: 1\necu_id: main\nsecondaries:\n  - {ecu_id: s, ip_addr: 10.0.0.2, "
+       "port: x}\n",
+       {"--dir-slots-root", slots, "--boot-backend", "dir"},
+       "autoware",
+       OtaClientV2::INITIALIZED,
+       "",
+       StrCat("ECU autoware refuses Update: ecu_info is unusable (", ecu_info_path,
+              ":4: field \"secondaries[0].port\": expected an integer 1-65535")},
+      {"missing ecu_info",
+       std::nullopt,
+       {"--dir-slots-root", slots, "--boot-backend", "dir"},
+       "autoware",
+       OtaClientV2::INITIALIZED,
+       "",
+       StrCat("ecu_info is unusable (", ecu_info_path, ": no such file (nor ")},
+      {"empty ecu_info",
+       "# nothing\n",
+       {"--dir-slots-root", slots, "--boot-backend", "dir"},
+       "autoware",
+       OtaClientV2::INITIALIZED,
+       "",
+       "no settings (an empty file or only comments): ecu_id is required"},
+      {"bootloader without a backend here",
+       "ecu_id: e\nip_addr: 127.0.0.1\nbootloader: rpi_boot\n",
+       {"--dir-slots-root", slots},
+       "e",
+       OtaClientV2::FAILURE,
+       "E301: unrecoverable OTA error, please contact technical support: bootloader for this ECU "
+       "is not supported: ",
+       "this ECU cannot update: E301: "},
+      {"GRUB on a machine that is not laid out for it",
+       "ecu_id: e\nip_addr: 127.0.0.1\nbootloader: grub\n",
+       {"--dir-slots-root", slots, "--grub-boot-dir", no_boot},
+       "e",
+       OtaClientV2::FAILURE,
+       "E302: unrecoverable OTA error, please contact technical support: boot controller "
+       "startup failed: ",
+       "this ECU cannot update: E302: "},
+      {"directory backend without its root",
+       "ecu_id: e\nip_addr: 127.0.0.1\nbootloader: dir\n",
+       {},
+       "e",
+       OtaClientV2::FAILURE,
+       "needs --dir-slots-root",
+       "this ECU cannot update: E302: "},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::filesystem::remove(config_dir_ / "ecu_info.yaml");
+    if (c.ecu_info) WriteConfig("ecu_info.yaml", *c.ecu_info);
+    const auto port_file = temp_->path() / "otaclient.port";
+    std::vector<std::string> flags = c.flags;
+    for (const char* f : {"--listen-port", "0", "--port-file"}) flags.emplace_back(f);
+    flags.push_back(port_file.string());
+    ChildProcess daemon;
+    ASSERT_TRUE(daemon.Start(Command(flags)));
+    const absl::StatusOr<int> port =
+        ota::testing::WaitForPortFile(port_file, daemon.pid(), std::chrono::seconds(20));
+    ASSERT_TRUE(port.ok()) << port.status() << daemon.Wait().err;
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
+    auto stub = OtaClientV2::OtaClientService::NewStub(grpc::CreateCustomChannel(
+        StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials(), args));
+
+    grpc::ClientContext status_context;
+    status_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    OtaClientV2::StatusResponse status;
+    ASSERT_TRUE(stub->Status(&status_context, {}, &status).ok());
+    ASSERT_EQ(status.ecu_v2_size(), 1);
+    EXPECT_EQ(status.ecu_v2(0).ecu_id(), c.ecu_id);
+    EXPECT_EQ(status.ecu_v2(0).ota_status(), c.status);
+    if (c.status_reason_part.empty()) {
+      EXPECT_EQ(status.ecu_v2(0).failure_reason(), "");
+    } else {
+      EXPECT_EQ(status.ecu_v2(0).failure_type(), OtaClientV2::UNRECOVERABLE);
+      EXPECT_NE(status.ecu_v2(0).failure_reason().find(c.status_reason_part), std::string::npos)
+          << status.ecu_v2(0).failure_reason();
+    }
+
+    OtaClientV2::UpdateRequest request;
+    auto* entry = request.add_ecu();
+    entry->set_ecu_id(c.ecu_id);
+    entry->set_version("v2");
+    entry->set_url("http://127.0.0.1:9/image");
+    entry->set_cookies("{}");
+    grpc::ClientContext update_context;
+    update_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    OtaClientV2::UpdateResponse response;
+    ASSERT_TRUE(stub->Update(&update_context, request, &response).ok());
+    ASSERT_EQ(response.ecu_size(), 1);
+    EXPECT_EQ(response.ecu(0).result(), OtaClientV2::UNRECOVERABLE);
+    EXPECT_NE(response.ecu(0).message().find(c.update_message_part), std::string::npos)
+        << response.ecu(0).message();
+
+    // Still the same process, serving; a stop is clean.
+    ASSERT_EQ(kill(daemon.pid(), 0), 0);
+    ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
+    const ProcessResult result = daemon.Wait();
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+  }
+}
+
+// An invalid proxy_info is logged with file, line and field, and the defaults apply (as the
+// Python client does); the daemon runs.
+TEST_F(OtaclientMainTest, InvalidProxyInfoIsLoggedAndTheDefaultsApply) {
+  WriteConfig("ecu_info.yaml", "ecu_id: e\nip_addr: 127.0.0.1\nbootloader: dir\n");
+  WriteConfig("proxy_info.yaml", "enable_local_ota_proxy: false\nupper_ota_proxy: ''\n");
+  const auto port_file = temp_->path() / "otaclient.port";
+  ChildProcess daemon;
+  ASSERT_TRUE(daemon.Start(Command({"--dir-slots-root", (temp_->path() / "slots").string(),
+                                    "--listen-port", "0", "--port-file", port_file.string()})));
+  const absl::StatusOr<int> port =
+      ota::testing::WaitForPortFile(port_file, daemon.pid(), std::chrono::seconds(20));
+  ASSERT_TRUE(port.ok()) << port.status() << daemon.Wait().err;
+  ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
+  const ProcessResult result = daemon.Wait();
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.err.find("proxy_info is invalid: using the defaults"), std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find((config_dir_ / "proxy_info.yaml").string() +
+                            ":2: field \\\"upper_ota_proxy\\\": invalid URL"),
+            std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find("proxy_info=defaults"), std::string::npos) << result.err;
 }
 
 TEST_F(OtaclientMainTest, FlagErrorsExitTwoAndHelpExitsZero) {

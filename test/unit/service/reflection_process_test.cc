@@ -70,12 +70,12 @@ class ReflectionProcessTest : public ::testing::Test {
                 ChildProcess* process, int* port) {
     const auto config = temp_->path() / id / "config";
     std::filesystem::create_directories(config);
-    ASSERT_TRUE(fs::WriteFileAtomic(config / "ecu_info.yml",
+    ASSERT_TRUE(fs::WriteFileAtomic(config / "ecu_info.yaml",
                                     StrCat("format_version: 1\necu_id: ", id, "\nip_addr: ", ip,
                                            "\nbootloader: dir\n", extra))
                     .ok());
     ASSERT_TRUE(
-        fs::WriteFileAtomic(config / "proxy_info.yml", "enable_local_ota_proxy: false\n").ok());
+        fs::WriteFileAtomic(config / "proxy_info.yaml", "enable_local_ota_proxy: false\n").ok());
     const auto port_file = temp_->path() / id / "otaclient.port";
     ASSERT_TRUE(
         process->Start({kOtaclient, "--config-dir", config.string(), "--certs-dir",

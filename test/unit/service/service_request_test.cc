@@ -3,6 +3,8 @@
 // engine is exercised in service_server_test.cc).
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <ctime>
 #include <set>
 #include <string>
 #include <vector>
@@ -41,14 +43,25 @@ OtaClientV2::UpdateResponse CallUpdate(OtaClientServiceImpl& service,
   return response;
 }
 
-TEST(ServiceRequestTest, GeneratedRequestIdsAreSixteenHexDigitsAndDiffer) {
+TEST(ServiceRequestTest, GeneratedRequestIdsAreUnixSecondsDashEightHexAndDiffer) {
   std::set<std::string> ids;
+  const int64_t before = std::time(nullptr);
   for (int i = 0; i < 100; ++i) {
     const std::string id = GenerateRequestId();
-    ASSERT_EQ(id.size(), 16u);
-    EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+    const size_t dash = id.find('-');
+    ASSERT_NE(dash, std::string::npos) << id;
+    const std::string seconds = id.substr(0, dash);
+    const std::string random = id.substr(dash + 1);
+    ASSERT_FALSE(seconds.empty()) << id;
+    EXPECT_EQ(seconds.find_first_not_of("0123456789"), std::string::npos) << id;
+    const int64_t at = std::stoll(seconds);
+    EXPECT_GE(at, before) << id;
+    EXPECT_LE(at, static_cast<int64_t>(std::time(nullptr))) << id;
+    ASSERT_EQ(random.size(), 8u) << id;
+    EXPECT_EQ(random.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
     ids.insert(id);
   }
+  // 100 draws of 32 random bits: a repeat is a broken generator, not bad luck.
   EXPECT_EQ(ids.size(), 100u);
 }
 
@@ -88,7 +101,10 @@ TEST(ServiceRequestTest, EmptyRequestIdIsGenerated) {
   CallUpdate(service, request);
   CallUpdate(service, request);
   ASSERT_EQ(engine.requests.size(), 2u);
-  EXPECT_EQ(engine.requests[0].request_id.size(), 16u);
+  // "<unix seconds>-<8 hex>", as the Python client generates them.
+  const std::string& id = engine.requests[0].request_id;
+  ASSERT_GE(id.size(), 10u) << id;
+  EXPECT_EQ(id[id.size() - 9], '-') << id;
   EXPECT_NE(engine.requests[0].request_id, engine.requests[1].request_id);
 }
 

@@ -52,6 +52,12 @@ class ServiceServerTest : public ::testing::Test {
 
     update::EngineOptions options;
     options.certs_dir = temp_->path() / "certs";
+    // No CA is installed: these updates fail fetching the metadata, before any signature is
+    // checked (without this, an empty CA store refuses every update first: E309).
+    options.allow_unverified_dev = true;
+    // The dir backend's rollback check reads a few files: refused synchronously however loaded
+    // the machine is.
+    options.rollback_check_wait = std::chrono::minutes(1);
     options.reboot_after_update = false;
     options.fetcher.max_attempts = 1;
     options.fetcher.connect_timeout_s = 2;
@@ -145,12 +151,19 @@ TEST_F(ServiceServerTest, StatusListsAvailableEcusAndBothViewsOfThisEcu) {
   EXPECT_EQ(v2.otaclient_version(), std::string(OtaClientVersion()));
   EXPECT_FALSE(v2.otaclient_version().empty());
   EXPECT_FALSE(v2.has_update_status());
-  EXPECT_FALSE(v2.has_failure_type());
+  ASSERT_TRUE(v2.has_failure_type());
+  EXPECT_EQ(v2.failure_type(), OtaClientV2::NO_FAILURE);
   ASSERT_EQ(status.ecu_size(), 1);
   EXPECT_EQ(status.ecu(0).ecu_id(), "main");
   EXPECT_EQ(status.ecu(0).result(), OtaClientV2::NO_FAILURE);
   EXPECT_EQ(status.ecu(0).status().status(), OtaClientV2::INITIALIZED);
   EXPECT_TRUE(status.ecu(0).status().has_progress());
+  // failure_type and failure_reason are on every entry, as upstream fills them.
+  ASSERT_TRUE(status.ecu_v2(0).has_failure_type());
+  EXPECT_EQ(status.ecu_v2(0).failure_type(), OtaClientV2::NO_FAILURE);
+  ASSERT_TRUE(status.ecu_v2(0).has_failure_reason());
+  EXPECT_EQ(status.ecu_v2(0).failure_reason(), "");
+  EXPECT_FALSE(status.ecu_v2(0).has_update_status());
 }
 
 TEST_F(ServiceServerTest, BadUrlOrCookiesAreRecoverableAndChangeNothing) {
@@ -332,6 +345,11 @@ TEST_F(ServiceServerTest, AcceptedUpdateShowsProgressIsBusyThenFailsRecoverably)
   EXPECT_EQ(f2.ota_status(), OtaClientV2::FAILURE);
   ASSERT_TRUE(f2.has_failure_type());
   EXPECT_EQ(f2.failure_type(), OtaClientV2::RECOVERABLE);
+  // Nothing listens: the metadata cannot be fetched, upstream's E101.
+  EXPECT_TRUE(f2.failure_reason().starts_with(
+      "E101: failed to download OTA meta due to network unstable, please check the network "
+      "connection: "))
+      << f2.failure_reason();
   EXPECT_NE(f2.failure_reason().find(url), std::string::npos) << f2.failure_reason();
   EXPECT_FALSE(f2.has_update_status());
   EXPECT_EQ(failed.ecu(0).status().status(), OtaClientV2::FAILURE);
@@ -355,15 +373,20 @@ TEST_F(ServiceServerTest, IdleAbortAndRollbackAreRefusedPerEcuAndClientUpdateUns
   EXPECT_EQ(rollback_response.ecu(1).ecu_id(), "sub1");
   EXPECT_EQ(rollback_response.ecu(1).result(), OtaClientV2::RECOVERABLE);
 
-  OtaClientV2::AbortRequest abort;
-  abort.add_ecu()->set_ecu_id("main");
-  OtaClientV2::AbortResponse abort_response;
-  ASSERT_TRUE(stub_->Abort(Context().get(), abort, &abort_response).ok());
-  ASSERT_EQ(abort_response.ecu_size(), 1);
-  EXPECT_EQ(abort_response.ecu(0).ecu_id(), "main");
-  EXPECT_EQ(abort_response.ecu(0).result(), OtaClientV2::ABORT_FAILURE);
-  EXPECT_TRUE(abort_response.ecu(0).message().starts_with("ECU main: "))
-      << abort_response.ecu(0).message();
+  // Abort reaches this ECU whatever the request lists (nothing, another ECU), as upstream, and
+  // answers once with upstream's words.
+  for (const std::vector<std::string>& listed :
+       {std::vector<std::string>{"main"}, std::vector<std::string>{},
+        std::vector<std::string>{"sub1", "sub2"}}) {
+    OtaClientV2::AbortRequest abort;
+    for (const std::string& id : listed) abort.add_ecu()->set_ecu_id(id);
+    OtaClientV2::AbortResponse abort_response;
+    ASSERT_TRUE(stub_->Abort(Context().get(), abort, &abort_response).ok());
+    ASSERT_EQ(abort_response.ecu_size(), 1) << listed.size();
+    EXPECT_EQ(abort_response.ecu(0).ecu_id(), "main");
+    EXPECT_EQ(abort_response.ecu(0).result(), OtaClientV2::ABORT_FAILURE);
+    EXPECT_EQ(abort_response.ecu(0).message(), "Cannot abort: no active OTA update in progress");
+  }
 
   OtaClientV2::UpdateResponse client_update;
   ASSERT_TRUE(
@@ -373,6 +396,65 @@ TEST_F(ServiceServerTest, IdleAbortAndRollbackAreRefusedPerEcuAndClientUpdateUns
   EXPECT_EQ(client_update.ecu(0).result(), OtaClientV2::RECOVERABLE);
   EXPECT_EQ(client_update.ecu(0).message(), "ClientUpdate is not supported yet");
   EXPECT_EQ(GetStatus().ecu_v2(0).ota_status(), OtaClientV2::INITIALIZED);
+}
+
+// ecu_info missing or invalid (ServiceConfig::ecu_info_error): Status as usual; Update,
+// ClientUpdate and Rollback answered UNRECOVERABLE for every entry with the error, nothing
+// started; Abort still handled.
+TEST_F(ServiceServerTest, UnusableEcuInfoRefusesUpdatesWithTheErrorAndServesStatus) {
+  ServiceConfig config;
+  config.ecu_id = "autoware";
+  config.otaclient_version = "9.9.9";
+  config.ecu_info_error = absl::InvalidArgumentError(
+      "/boot/ota/ecu_info.yaml:3: field \"secondaries[0].port\": expected an integer 1-65535");
+  OtaClientServiceImpl refusing(*engine_, config);
+  auto server = StartServer(refusing, ServerOptions{.listen_address = "127.0.0.1", .port = 0});
+  ASSERT_TRUE(server.ok()) << server.status();
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
+  auto stub = OtaClientV2::OtaClientService::NewStub(grpc::CreateCustomChannel(
+      StrCat("127.0.0.1:", server->port), grpc::InsecureChannelCredentials(), args));
+
+  OtaClientV2::UpdateRequest request = OneEntry("autoware", "http://127.0.0.1/x");
+  *request.add_ecu() = OneEntry("sub1", "http://127.0.0.1/x").ecu(0);
+  const std::string expected_message =
+      "ECU autoware refuses Update: ecu_info is unusable (/boot/ota/ecu_info.yaml:3: field "
+      "\"secondaries[0].port\": expected an integer 1-65535); fix it and restart otaclient";
+  OtaClientV2::UpdateResponse update;
+  ASSERT_TRUE(stub->Update(Context().get(), request, &update).ok());
+  ASSERT_EQ(update.ecu_size(), 2);
+  for (int i : {0, 1}) {
+    EXPECT_EQ(update.ecu(i).ecu_id(), request.ecu(i).ecu_id());
+    EXPECT_EQ(update.ecu(i).result(), OtaClientV2::UNRECOVERABLE);
+    EXPECT_EQ(update.ecu(i).message(), expected_message);
+  }
+  OtaClientV2::UpdateResponse client_update;
+  ASSERT_TRUE(stub->ClientUpdate(Context().get(), request, &client_update).ok());
+  ASSERT_EQ(client_update.ecu_size(), 2);
+  EXPECT_EQ(client_update.ecu(0).result(), OtaClientV2::UNRECOVERABLE);
+  EXPECT_NE(client_update.ecu(0).message().find("refuses ClientUpdate: ecu_info is unusable"),
+            std::string::npos);
+  OtaClientV2::RollbackRequest rollback;
+  rollback.add_ecu()->set_ecu_id("autoware");
+  OtaClientV2::RollbackResponse rollback_response;
+  ASSERT_TRUE(stub->Rollback(Context().get(), rollback, &rollback_response).ok());
+  ASSERT_EQ(rollback_response.ecu_size(), 1);
+  EXPECT_EQ(rollback_response.ecu(0).result(), OtaClientV2::UNRECOVERABLE);
+
+  OtaClientV2::StatusResponse status;
+  ASSERT_TRUE(stub->Status(Context().get(), {}, &status).ok());
+  ASSERT_EQ(status.ecu_v2_size(), 1);
+  EXPECT_EQ(status.ecu_v2(0).ecu_id(), "autoware");
+  EXPECT_EQ(status.ecu_v2(0).ota_status(), OtaClientV2::INITIALIZED);  // nothing started
+  ASSERT_EQ(status.available_ecu_ids_size(), 1);
+  EXPECT_EQ(status.available_ecu_ids(0), "autoware");
+
+  OtaClientV2::AbortRequest abort;
+  OtaClientV2::AbortResponse abort_response;
+  ASSERT_TRUE(stub->Abort(Context().get(), abort, &abort_response).ok());
+  ASSERT_EQ(abort_response.ecu_size(), 1);
+  EXPECT_EQ(abort_response.ecu(0).message(), "Cannot abort: no active OTA update in progress");
+  server->server->Shutdown();
 }
 
 // Waits for one completion-queue event and checks it is `tag` and succeeded.
@@ -517,7 +599,9 @@ TEST_F(ServiceServerTest, OtactlStatusTableAndUpdateExitCodes) {
   ProcessResult abort = RunProcess({kOtactl, "abort", "--target", target_, "--ecu", "main"});
   EXPECT_EQ(abort.exit_code, 1);
   // Nothing runs: refused by the engine, as this ECU's per-ECU answer.
-  EXPECT_NE(abort.out.find("ABORT_FAILURE  ECU main: "), std::string::npos) << abort.out;
+  EXPECT_NE(abort.out.find("main  ABORT_FAILURE  Cannot abort: no active OTA update in progress"),
+            std::string::npos)
+      << abort.out;
 }
 
 TEST_F(ServiceServerTest, OtactlStatusExitsThreeWhileUpdating) {

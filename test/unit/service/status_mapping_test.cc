@@ -81,8 +81,11 @@ TEST(ServiceStatusMappingTest, V2WhileUpdatingHasEveryUpdateStatusField) {
   EXPECT_EQ(v2.release_id(), "rel-id");
   EXPECT_EQ(v2.image_id(), "img-id");
   EXPECT_EQ(v2.ota_status(), OtaClientV2::UPDATING);
-  EXPECT_FALSE(v2.has_failure_type());
-  EXPECT_FALSE(v2.has_failure_reason());
+  // Present on every entry (as upstream fills them): NO_FAILURE and "" while updating.
+  ASSERT_TRUE(v2.has_failure_type());
+  EXPECT_EQ(v2.failure_type(), OtaClientV2::NO_FAILURE);
+  ASSERT_TRUE(v2.has_failure_reason());
+  EXPECT_EQ(v2.failure_reason(), "");
   EXPECT_FALSE(v2.has_failure_traceback());
   ASSERT_TRUE(v2.has_update_status());
   const OtaClientV2::UpdateStatus& u = v2.update_status();
@@ -125,19 +128,32 @@ TEST(ServiceStatusMappingTest, V2OutOfRangeFailureTypeIsReportedUnrecoverable) {
   EXPECT_EQ(ToEcuStatusV2(snapshot, "main", "x").failure_type(), OtaClientV2::UNRECOVERABLE);
 }
 
-TEST(ServiceStatusMappingTest, V2OtherStatusesCarryNeitherFailureNorUpdateStatus) {
+// As upstream: failure_type and failure_reason on every entry; the snapshot's only for FAILURE
+// and ROLLBACK_FAILURE, NO_FAILURE and "" otherwise (a leftover reason is not shown).
+TEST(ServiceStatusMappingTest, V2FailureFieldsAreOnEveryEntryAndSetOnlyForFailures) {
   const update::OtaStatus statuses[] = {
       update::OtaStatus::kInitialized,    update::OtaStatus::kSuccess,
       update::OtaStatus::kRollbacking,    update::OtaStatus::kRollbackFailure,
       update::OtaStatus::kClientUpdating, update::OtaStatus::kAborting,
-      update::OtaStatus::kAborted};
+      update::OtaStatus::kAborted,        update::OtaStatus::kFailure};
   for (update::OtaStatus status : statuses) {
+    const bool failed =
+        status == update::OtaStatus::kFailure || status == update::OtaStatus::kRollbackFailure;
     const auto v2 = ToEcuStatusV2(DistinctSnapshot(status), "sub", "0.1.0");
     EXPECT_EQ(static_cast<int>(v2.ota_status()), static_cast<int>(status));
-    EXPECT_FALSE(v2.has_failure_type()) << static_cast<int>(status);
-    EXPECT_FALSE(v2.has_failure_reason()) << static_cast<int>(status);
+    ASSERT_TRUE(v2.has_failure_type()) << static_cast<int>(status);
+    ASSERT_TRUE(v2.has_failure_reason()) << static_cast<int>(status);
+    EXPECT_EQ(v2.failure_type(), failed ? OtaClientV2::RECOVERABLE : OtaClientV2::NO_FAILURE)
+        << static_cast<int>(status);
+    EXPECT_EQ(v2.failure_reason(), failed ? "download of /usr/bin/x failed: HTTP 503" : "")
+        << static_cast<int>(status);
     EXPECT_FALSE(v2.has_update_status()) << static_cast<int>(status);
+    EXPECT_FALSE(v2.has_failure_traceback());
     EXPECT_EQ(v2.firmware_version(), "v1.2.3");
+    // The v1 view says the same.
+    const auto v1 = ToEcuStatusV1(DistinctSnapshot(status), "sub");
+    EXPECT_EQ(v1.status().failure(), v2.failure_type());
+    EXPECT_EQ(v1.status().failure_reason(), v2.failure_reason());
   }
 }
 
@@ -147,8 +163,8 @@ TEST(ServiceStatusMappingTest, V1HasStatusAndAllSixteenProgressFields) {
   EXPECT_EQ(v1.result(), OtaClientV2::NO_FAILURE);
   const OtaClientV2::Status& s = v1.status();
   EXPECT_EQ(s.status(), OtaClientV2::UPDATING);
-  EXPECT_EQ(s.failure(), OtaClientV2::RECOVERABLE);
-  EXPECT_EQ(s.failure_reason(), "download of /usr/bin/x failed: HTTP 503");
+  EXPECT_EQ(s.failure(), OtaClientV2::NO_FAILURE);  // only failures carry one
+  EXPECT_EQ(s.failure_reason(), "");
   EXPECT_EQ(s.version(), "v1.2.3");
   ASSERT_TRUE(s.has_progress());
   const OtaClientV2::StatusProgress& p = s.progress();
@@ -193,6 +209,8 @@ TEST(ServiceStatusMappingTest, DefaultSnapshotIsInitializedNoFailure) {
   const auto v2 = ToEcuStatusV2(empty, "e", "v");
   EXPECT_EQ(v2.ota_status(), OtaClientV2::INITIALIZED);
   EXPECT_FALSE(v2.has_update_status());
+  EXPECT_TRUE(v2.has_failure_type());
+  EXPECT_EQ(v2.failure_type(), OtaClientV2::NO_FAILURE);
 }
 
 }  // namespace

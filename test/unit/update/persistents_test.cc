@@ -59,7 +59,7 @@ class PersistentsTest : public testing::TempDirTest {
   std::filesystem::path active_root_, standby_root_;
 };
 
-TEST_F(PersistentsTest, RemapsOwnersByNameAndMergesIntoExistingDirs) {
+TEST_F(PersistentsTest, RemapsOwnersByNameAndReplacesExistingDirs) {
   MkDir(active_root_ / "home", 0755, 0, 0);
   MkDir(active_root_ / "home/alice", 0750, 1000, 1000);
   WriteFile(active_root_ / "home/alice/notes.txt", "alice's notes", 0640, 1000, 1000);
@@ -68,12 +68,13 @@ TEST_F(PersistentsTest, RemapsOwnersByNameAndMergesIntoExistingDirs) {
   WriteFile(active_root_ / "home/alice/sub/deep", "deep", 04750, 1001, 1001);
   std::filesystem::create_symlink("/nonexistent/target", active_root_ / "home/alice/dangling");
   ASSERT_EQ(::lchown((active_root_ / "home/alice/dangling").c_str(), 12345678, 87654321), 0);
+  std::filesystem::create_directory_symlink("sub", active_root_ / "home/alice/sublink");
   struct timespec old_times[2] = {{1500000000, 0}, {1500000000, 0}};
   ASSERT_EQ(::utimensat(AT_FDCWD, (active_root_ / "home/alice/notes.txt").c_str(), old_times, 0),
             0);
 
   // The standby already has /home/alice (from the image) with its own owner/mode and content.
-  MkDir(standby_root_ / "home", 0755, 0, 0);
+  MkDir(standby_root_ / "home", 0711, 7, 7);
   MkDir(standby_root_ / "home/alice", 0711, 7, 7);
   WriteFile(standby_root_ / "home/alice/from-image", "image file");
   WriteFile(standby_root_ / "home/alice/notes.txt", "image version", 0644);
@@ -82,11 +83,16 @@ TEST_F(PersistentsTest, RemapsOwnersByNameAndMergesIntoExistingDirs) {
   b.Persistent("/home/alice");
   ASSERT_TRUE(Copy(b.m).ok());
 
+  // The existing parent is kept as it is.
+  EXPECT_EQ(Lstat(standby_root_ / "home").st_mode & 07777, 0711u);
+  EXPECT_EQ(Lstat(standby_root_ / "home").st_uid, 7u);
   const auto s = standby_root_ / "home/alice";
-  // Existing directory: merged into, owner and mode untouched, image content kept.
-  EXPECT_EQ(Lstat(s).st_mode & 07777, 0711u);
-  EXPECT_EQ(Lstat(s).st_uid, 7u);
-  EXPECT_EQ(ReadFile(s / "from-image"), "image file");
+  // The directory itself is replaced, as upstream: the active slot's owner and mode, and the
+  // image's own content there is gone.
+  EXPECT_EQ(Lstat(s).st_mode & 07777, 0750u);
+  EXPECT_EQ(Lstat(s).st_uid, 2000u);
+  EXPECT_EQ(Lstat(s).st_gid, 2000u);
+  EXPECT_FALSE(std::filesystem::exists(s / "from-image"));
   // Files: content, mode, mtime, remapped owners.
   EXPECT_EQ(ReadFile(s / "notes.txt"), "alice's notes");
   EXPECT_EQ(Lstat(s / "notes.txt").st_uid, 2000u);
@@ -97,9 +103,11 @@ TEST_F(PersistentsTest, RemapsOwnersByNameAndMergesIntoExistingDirs) {
   EXPECT_EQ(Lstat(s / "sub").st_uid, 2001u);
   EXPECT_EQ(Lstat(s / "sub").st_gid, 60u);
   EXPECT_EQ(Lstat(s / "sub").st_mode & 07777, 0700u);
-  EXPECT_EQ(Lstat(s / "sub/deep").st_mode & 07777, 04750u);  // setuid survives the chown
+  // Setuid survives (ours; upstream's chown after chmod clears it).
+  EXPECT_EQ(Lstat(s / "sub/deep").st_mode & 07777, 04750u);
   EXPECT_EQ(Lstat(s / "sub/deep").st_uid, 2001u);
-  // Unmappable ids: both originals kept.
+  // Symlinks are recreated, to directories too; unmappable ids are kept.
+  EXPECT_EQ(std::filesystem::read_symlink(s / "sublink"), "sub");
   EXPECT_EQ(std::filesystem::read_symlink(s / "dangling"), "/nonexistent/target");
   EXPECT_EQ(Lstat(s / "dangling").st_uid, 12345678u);
   EXPECT_EQ(Lstat(s / "dangling").st_gid, 87654321u);
@@ -122,13 +130,31 @@ TEST_F(PersistentsTest, CreatesMissingAncestorsWithSourceOwnership) {
   EXPECT_EQ(Lstat(standby_root_ / "var/lib/app/state.db").st_gid, 2001u);
 }
 
-TEST_F(PersistentsTest, UidMappableButGidNotKeepsBoth) {
+// Upstream maps each id on its own: a mappable uid is mapped even when the gid is not.
+TEST_F(PersistentsTest, UidAndGidAreMappedEachOnItsOwn) {
   WriteFile(active_root_ / "data/f", "x", 0644, 1000, 4444);
+  WriteFile(active_root_ / "data/g", "y", 0644, 4444, 1001);
   ManifestBuilder b;
   b.Persistent("/data/f");
+  b.Persistent("/data/g");
   ASSERT_TRUE(Copy(b.m).ok());
-  EXPECT_EQ(Lstat(standby_root_ / "data/f").st_uid, 1000u);
+  EXPECT_EQ(Lstat(standby_root_ / "data/f").st_uid, 2000u);
   EXPECT_EQ(Lstat(standby_root_ / "data/f").st_gid, 4444u);
+  EXPECT_EQ(Lstat(standby_root_ / "data/g").st_uid, 4444u);
+  EXPECT_EQ(Lstat(standby_root_ / "data/g").st_gid, 2001u);
+}
+
+// A standby ancestor that is a symlink to a directory is followed (inside the standby) and kept.
+TEST_F(PersistentsTest, StandbyParentSymlinkToADirectoryIsKept) {
+  WriteFile(active_root_ / "var/lib/app/state.db", "db", 0660, 1001, 1001);
+  std::filesystem::create_directories(standby_root_ / "data/lib");
+  std::filesystem::create_directories(standby_root_ / "var");
+  std::filesystem::create_directory_symlink("/data/lib", standby_root_ / "var/lib");
+  ManifestBuilder b;
+  b.Persistent("/var/lib/app/state.db");
+  ASSERT_TRUE(Copy(b.m).ok());
+  EXPECT_EQ(std::filesystem::read_symlink(standby_root_ / "var/lib"), "/data/lib");
+  EXPECT_EQ(ReadFile(standby_root_ / "data/lib/app/state.db"), "db");
 }
 
 TEST_F(PersistentsTest, MissingAndBlankEntriesAreSkipped) {
@@ -155,15 +181,42 @@ TEST_F(PersistentsTest, ReplacesWhateverIsInTheWay) {
   EXPECT_TRUE(std::filesystem::is_directory(standby_root_ / "opt/tree"));
 }
 
-TEST_F(PersistentsTest, SpecialFilesAreAnUnrecoverableError) {
+// Best effort, as upstream: special files are skipped with a warning, an entry that cannot be
+// carried over is a warning, swap files are ignored, and the other entries are copied.
+TEST_F(PersistentsTest, ProblemsAreWarningsAndTheRestIsCopied) {
   std::filesystem::create_directories(active_root_ / "run-state");
   ASSERT_EQ(::mkfifo((active_root_ / "run-state/fifo").c_str(), 0600), 0);
+  WriteFile(active_root_ / "run-state/pid", "42");
+  ASSERT_EQ(::mkfifo((active_root_ / "top-fifo").c_str(), 0600), 0);
+  WriteFile(active_root_ / "swapfile", "swap");
+  WriteFile(active_root_ / "swap.img", "swap");
+  WriteFile(active_root_ / "plain", "a file");  // a file where the entry wants a directory
+  WriteFile(active_root_ / "etc/hostname", "ecu-1\n");
   ManifestBuilder b;
   b.Persistent("/run-state");
+  b.Persistent("/top-fifo");
+  b.Persistent("/swapfile");
+  b.Persistent("/swap.img");
+  b.Persistent("/plain/below");
+  b.Persistent("relative/path");
+  b.Persistent("/etc/hostname");
+  ::testing::internal::CaptureStderr();
   absl::Status st = Copy(b.m);
-  EXPECT_EQ(st.code(), absl::StatusCode::kInternal);
-  EXPECT_NE(st.message().find("fifo"), std::string::npos) << st;
-  EXPECT_EQ(ota::FailureKindOf(st), ota::FailureKind::kUnrecoverable);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_EQ(ReadFile(standby_root_ / "run-state/pid"), "42");
+  EXPECT_FALSE(std::filesystem::exists(standby_root_ / "run-state/fifo"));
+  EXPECT_FALSE(std::filesystem::exists(standby_root_ / "top-fifo"));
+  EXPECT_FALSE(std::filesystem::exists(standby_root_ / "swapfile"));
+  EXPECT_FALSE(std::filesystem::exists(standby_root_ / "swap.img"));
+  EXPECT_FALSE(std::filesystem::exists(standby_root_ / "plain"));
+  EXPECT_EQ(ReadFile(standby_root_ / "etc/hostname"), "ecu-1\n");
+  for (const char* expected :
+       {"skipping a special file", "path=/top-fifo", "not a regular file, symlink or directory",
+        "swap file is listed", "path=/swapfile", "path=/swap.img", "path=/plain/below",
+        "path=relative/path", "preserved=2 skipped=5"}) {
+    EXPECT_NE(log.find(expected), std::string::npos) << expected << "\n" << log;
+  }
 }
 
 TEST_F(PersistentsTest, SymlinksOnTheActiveSlotResolveInsideIt) {
@@ -184,10 +237,11 @@ TEST_F(PersistentsTest, SymlinksOnTheActiveSlotResolveInsideIt) {
 TEST(IdMapperTest, MapsByNameWithLaterLinesWinning) {
   IdMapper m("a:x:1:1\nb:x:2:2\nc:x:2:2\n", "g:x:10:\nh:x:12:\n",
              "a:x:100:1\na:x:150:1\nc:x:300:3\n", "g:x:11:\n");
-  EXPECT_EQ(m.Map(1, 10), std::make_optional(std::make_pair<uid_t, gid_t>(150, 11)));
-  EXPECT_EQ(m.Map(2, 10), std::make_optional(std::make_pair<uid_t, gid_t>(300, 11)));  // 2 → c
-  EXPECT_EQ(m.Map(1, 12), std::nullopt);  // group h has no counterpart
-  EXPECT_EQ(m.Map(99, 10), std::nullopt);
+  EXPECT_EQ(m.MapUid(1), 150u);
+  EXPECT_EQ(m.MapUid(2), 300u);  // 2 → c
+  EXPECT_EQ(m.MapGid(10), 11u);
+  EXPECT_EQ(m.MapGid(12), std::nullopt);  // group h has no counterpart
+  EXPECT_EQ(m.MapUid(99), std::nullopt);
 }
 
 // One source passwd line per case; the destination knows every name with uid 7000.
@@ -221,10 +275,10 @@ TEST(IdMapperTest, PasswdLineVectors) {
   for (const Case& c : cases) {
     std::string dst = "alice:x:7000:0\nünï:x:7000:0\n";
     IdMapper m(c.line + "\n", group_src, dst, group_dst);
-    auto result = m.Map(c.uid, 0);
+    auto result = m.MapUid(c.uid);
     EXPECT_EQ(result.has_value(), c.mapped) << "'" << c.line << "'";
     if (result) {
-      EXPECT_EQ(result->first, 7000u) << "'" << c.line << "'";
+      EXPECT_EQ(*result, 7000u) << "'" << c.line << "'";
     }
   }
 }

@@ -132,6 +132,7 @@ class GatedBoot : public boot::BootController {
       std::string_view version, std::span<const std::string_view> keep) override {
     entered_.set_value();
     gate_.get_future().wait();
+    real_->SetStandbyRelease(standby_release());  // the session set it on this wrapper
     return real_->PrepareStandby(version, keep);
   }
   absl::Status CommitSwitch() override { return real_->CommitSwitch(); }
@@ -160,6 +161,7 @@ class FdAuditBoot : public boot::BootController {
   std::filesystem::path ActiveRoot() const override { return real_->ActiveRoot(); }
   absl::StatusOr<std::filesystem::path> PrepareStandby(
       std::string_view version, std::span<const std::string_view> keep) override {
+    real_->SetStandbyRelease(standby_release());  // the session set it on this wrapper
     return real_->PrepareStandby(version, keep);
   }
   absl::Status CommitSwitch() override {
@@ -195,6 +197,7 @@ class CheckGatedBoot : public boot::BootController {
   std::filesystem::path ActiveRoot() const override { return real_->ActiveRoot(); }
   absl::StatusOr<std::filesystem::path> PrepareStandby(
       std::string_view version, std::span<const std::string_view> keep) override {
+    real_->SetStandbyRelease(standby_release());  // the session set it on this wrapper
     return real_->PrepareStandby(version, keep);
   }
   absl::Status CommitSwitch() override { return real_->CommitSwitch(); }
@@ -382,11 +385,17 @@ class UpdateEngineTest : public testing::TempDirTest {
     }
     EngineOptions options;
     options.certs_dir = pki_.dir.empty() ? tmp() / "no-certs" : pki_.certs_dir();
+    // Without a PKI the test's update fails before any signature is checked; an empty CA store
+    // would refuse it first (E309, NoCaInstalledRefusesTheImage).
+    options.allow_unverified_dev = pki_.dir.empty();
     options.fetcher.max_parallel = 8;
     options.fetcher.backoff_initial_ms = 1;
     options.fetcher.backoff_max_ms = 2;
     options.fetcher.max_attempts = 2;
     options.test_phase_hook = [this](std::string_view phase) { watcher_.OnPhase(phase); };
+    // The dir backend's rollback check reads a few files: its refusal is synchronous however
+    // loaded the machine is (RollbackAcksPromptlyWhileTheBootCheckBlocks keeps the 300 ms).
+    options.rollback_check_wait = std::chrono::minutes(1);
     if (tweak) tweak(options);
     if (!factory) {
       factory = [](const http::FetcherConfig& config) { return http::CreateCurlFetcher(config); };
@@ -422,9 +431,9 @@ class UpdateEngineTest : public testing::TempDirTest {
     EXPECT_FALSE(stdfs::exists(slots_ / "boot/next_boot"));
     EXPECT_EQ(BootFile("default"), "a");
     EXPECT_EQ(reboots_.load(), 0);
-    absl::Status again = engine_->Abort();
-    EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition);
-    EXPECT_EQ(again.message(), "no update is running (the last one was aborted)");
+    absl::StatusOr<std::string> again = engine_->Abort();
+    EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(again.status().message(), "Cannot abort: no active OTA update in progress");
   }
 
   // The next update after an abort runs to the end and yields exactly v2.
@@ -449,9 +458,10 @@ class UpdateEngineTest : public testing::TempDirTest {
     watcher_.HoldAt(phase);
     ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
     ASSERT_TRUE(watcher_.WaitHeld());
-    ASSERT_TRUE(engine_->Abort().ok());
+    EXPECT_EQ(engine_->Abort().value_or("refused"), "Abort accepted, aborting update immediately");
     EXPECT_EQ(engine_->Snapshot().status, OtaStatus::kAborting);
-    EXPECT_TRUE(engine_->Abort().ok());  // idempotent while aborting
+    // Idempotent while aborting.
+    EXPECT_EQ(engine_->Abort().value_or("refused"), "Abort already in progress");
     absl::Status busy = engine_->StartUpdate(Request("v3"));
     EXPECT_EQ(busy.code(), absl::StatusCode::kFailedPrecondition) << busy;
     watcher_.Release();
@@ -465,6 +475,8 @@ class UpdateEngineTest : public testing::TempDirTest {
     r.url = nginx_ ? nginx_->HttpUrl("/") : "http://127.0.0.1:9/";
     r.cookies_json = R"({"CloudFront-Policy": "abc"})";
     r.release_name = "release-2";
+    r.release_id = "2024.10";
+    r.image_id = "img-\xc3\xa9";  // non-ASCII: \u00e9 in version_detail, as json.dumps writes it
     r.request_id = "req-1";
     return r;
   }
@@ -548,7 +560,13 @@ TEST_F(UpdateEngineTest, FullUpdateReusesLocalContentAndBootsTheNewSlot) {
   EXPECT_EQ(s.progress.phase, UpdatePhase::kFinalizingUpdate);
   EXPECT_EQ(s.progress.v1_phase, V1Phase::kPostProcessing);
   EXPECT_EQ(s.progress.update_firmware_version, "v2");
-  EXPECT_EQ(s.release_name, "release-2");
+  // Until the new slot runs, the release fields are the running image's (none here).
+  EXPECT_EQ(s.release_name, "");
+  EXPECT_EQ(s.release_id, "");
+  EXPECT_EQ(s.image_id, "");
+  // The requested release is recorded with the new slot, in the Python client's format.
+  EXPECT_EQ(BootFile("slot_b/version_detail"),
+            R"({"release_name": "release-2", "release_id": "2024.10", "image_id": "img-\u00e9"})");
   EXPECT_EQ(s.progress.total_files_num, summary_.regulars);
   EXPECT_EQ(s.progress.total_files_size, summary_.total_regular_size);
   EXPECT_EQ(s.progress.processed_files_num, summary_.regulars);
@@ -590,7 +608,48 @@ TEST_F(UpdateEngineTest, FullUpdateReusesLocalContentAndBootsTheNewSlot) {
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->status, boot::SlotStatus::kSuccess);
   EXPECT_EQ(state->version, "v2");
+  EXPECT_EQ(state->release, (boot::ReleaseInfo{"release-2", "2024.10", "img-\xc3\xa9"}));
   EXPECT_EQ((*boot)->ActiveRoot(), slots_ / "slot_b");
+  // An engine started there reports them for the running slot.
+  boot.value().reset();
+  StartEngine();
+  const StatusSnapshot after = engine_->Snapshot();
+  EXPECT_EQ(after.status, OtaStatus::kSuccess);
+  EXPECT_EQ(after.firmware_version, "v2");
+  EXPECT_EQ(after.release_name, "release-2");
+  EXPECT_EQ(after.release_id, "2024.10");
+  EXPECT_EQ(after.image_id, "img-\xc3\xa9");
+}
+
+// An update without all three release fields leaves no version_detail (upstream writes it only
+// when all are set), and removes a stale one the standby slot had from an earlier image.
+TEST_F(UpdateEngineTest, IncompleteReleaseFieldsRecordNoVersionDetail) {
+  MakeSlotsAndImage(/*compress=*/false);
+  WriteFile(slots_ / "boot/slot_b/version_detail",
+            R"({"release_name": "old", "release_id": "old", "image_id": "old"})");
+  StartEngine();
+  UpdateRequestParams request = Request();
+  request.image_id.clear();
+  ASSERT_TRUE(engine_->StartUpdate(request).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  EXPECT_FALSE(stdfs::exists(slots_ / "boot/slot_b/version_detail"));
+  RestartEngine();
+  EXPECT_EQ(engine_->Snapshot().firmware_version, "v2");
+  EXPECT_EQ(engine_->Snapshot().release_name, "");
+}
+
+// Waiting for the secondaries before the reboot is upstream's FINALIZING_UPDATE phase.
+TEST_F(UpdateEngineTest, TheWaitBeforeTheRebootIsFinalizingUpdate) {
+  MakeSlotsAndImage(/*compress=*/false);
+  std::optional<StatusSnapshot> seen_in_wait;
+  StartEngine(
+      [&](EngineOptions& o) { o.before_reboot = [&] { seen_in_wait = engine_->Snapshot(); }; });
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  ASSERT_TRUE(seen_in_wait.has_value());
+  EXPECT_EQ(seen_in_wait->status, OtaStatus::kUpdating);
+  EXPECT_EQ(seen_in_wait->progress.phase, UpdatePhase::kFinalizingUpdate);
+  EXPECT_EQ(BootFile("next_boot"), "b");  // the switch was committed before the wait
 }
 
 // The real fetcher; records the priority of the threads that fetch and that take the results.
@@ -698,6 +757,9 @@ TEST_F(UpdateEngineTest, BusyWhileRunningAndMetadataFailureTouchesNoSlot) {
   StatusSnapshot failed = engine_->Snapshot();
   EXPECT_EQ(failed.status, OtaStatus::kFailure);
   EXPECT_EQ(failed.failure_type, 1);  // 404: recoverable
+  EXPECT_TRUE(failed.failure_reason.starts_with(
+      "E203: failed to complete OTA as OTA image is broken: loading image metadata from "))
+      << failed.failure_reason;
   EXPECT_NE(failed.failure_reason.find("metadata.jwt"), std::string::npos) << failed.failure_reason;
   EXPECT_EQ(failed.progress.phase, UpdatePhase::kProcessingMetadata);
   // PrepareStandby never ran: no status for slot b, its content untouched.
@@ -746,8 +808,11 @@ TEST_F(UpdateEngineTest, NoCaInstalledRefusesTheImage) {
   ASSERT_TRUE(watcher_.WaitFor("Failed"));
   StatusSnapshot s = engine_->Snapshot();
   EXPECT_EQ(s.status, OtaStatus::kFailure);
-  EXPECT_EQ(s.failure_type, 1);
-  EXPECT_NE(s.failure_reason.find("no CA"), std::string::npos) << s.failure_reason;
+  EXPECT_EQ(s.failure_type, 2);  // E309, as upstream
+  EXPECT_TRUE(s.failure_reason.starts_with(
+      "E309: unrecoverable OTA error, please contact technical support: certificate "
+      "verification failed for OTA metadata.jwt: no CA certificates installed in "))
+      << s.failure_reason;
   EXPECT_FALSE(stdfs::exists(slots_ / "boot/slot_b/status"));
   EXPECT_EQ(ReadFile(slots_ / "slot_b/marker"), "untouched");
 }
@@ -764,6 +829,7 @@ TEST_F(UpdateEngineTest, FailedDownloadKeepsResourcesAndTheRetryResumes) {
   StatusSnapshot first = engine_->Snapshot();
   EXPECT_EQ(first.status, OtaStatus::kFailure);
   EXPECT_EQ(first.failure_type, 1);
+  EXPECT_TRUE(first.failure_reason.starts_with("E203: ")) << first.failure_reason;  // HTTP 404
   EXPECT_NE(first.failure_reason.find("file7.bin"), std::string::npos) << first.failure_reason;
   EXPECT_EQ(first.progress.phase, UpdatePhase::kDownloadingOtaFiles);
   EXPECT_EQ(BootFile("slot_b/status"), "FAILURE");
@@ -784,20 +850,19 @@ TEST_F(UpdateEngineTest, FailedDownloadKeepsResourcesAndTheRetryResumes) {
             TreeManifest(v2_, "etc/hostname home/autoware"));
 }
 
-TEST_F(UpdateEngineTest, SpecialPersistentFileIsUnrecoverableAndMarksTheStandby) {
+// Persistent files are best effort, as upstream: a fifo where a persistent directory should be
+// is skipped with a warning, and the update goes on (the image's own copy stays).
+TEST_F(UpdateEngineTest, SpecialPersistentFileIsSkippedAndTheUpdateGoesOn) {
   MakeSlotsAndImage(/*compress=*/false);
   stdfs::remove_all(slots_ / "slot_a/home/autoware");
   ASSERT_EQ(::mkfifo((slots_ / "slot_a/home/autoware").c_str(), 0600), 0);
   StartEngine();
   ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
-  ASSERT_TRUE(watcher_.WaitFor("Failed"));
-  StatusSnapshot s = engine_->Snapshot();
-  EXPECT_EQ(s.failure_type, 2);
-  EXPECT_NE(s.failure_reason.find("/home/autoware"), std::string::npos) << s.failure_reason;
-  EXPECT_EQ(s.progress.phase, UpdatePhase::kProcessingPostupdate);
-  EXPECT_EQ(s.progress.v1_phase, V1Phase::kPersistent);
-  EXPECT_EQ(BootFile("slot_b/status"), "FAILURE");
-  EXPECT_EQ(reboots_.load(), 0);
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  EXPECT_EQ(CountSeen("Failed"), 0);
+  EXPECT_EQ(BootFile("next_boot"), "b");
+  EXPECT_TRUE(stdfs::is_directory(slots_ / "slot_b/home/autoware"));
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/etc/hostname"), "ecu-real-name\n");
 }
 
 TEST_F(UpdateEngineTest, ShutdownDuringDownloadCancelsAndMarksTheStandbyFailed) {
@@ -863,13 +928,13 @@ TEST_F(UpdateEngineTest, ImagePlatformCheckRunsBeforeTheStandbyIsTouched) {
 
 TEST_F(UpdateEngineTest, AbortWithNothingRunningIsRefused) {
   StartEngine({}, [](const http::FetcherConfig&) { return std::make_unique<NotFoundFetcher>(); });
-  absl::Status idle = engine_->Abort();
-  EXPECT_EQ(idle.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(idle.message(), "no update is running");
+  absl::StatusOr<std::string> idle = engine_->Abort();
+  EXPECT_EQ(idle.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(idle.status().message(), "Cannot abort: no active OTA update in progress");
   // After a failed update nothing runs either.
   ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
   ASSERT_TRUE(watcher_.WaitFor("Failed"));
-  EXPECT_EQ(engine_->Abort().message(), "no update is running");
+  EXPECT_EQ(engine_->Abort().status().message(), "Cannot abort: no active OTA update in progress");
   EXPECT_EQ(engine_->Snapshot().status, OtaStatus::kFailure);
 }
 
@@ -893,9 +958,11 @@ TEST_F(UpdateEngineTest, AbortDuringStandbyPreparationIsQueuedUntilItEnds) {
   std::future<void> entered = gated_boot_->Entered();
   ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
   entered.wait();  // the session is inside PrepareStandby now
-  ASSERT_TRUE(engine_->Abort().ok());
-  EXPECT_EQ(engine_->Snapshot().status, OtaStatus::kAborting);
-  EXPECT_TRUE(engine_->Abort().ok());  // idempotent while queued
+  EXPECT_EQ(engine_->Abort().value_or("refused"),
+            "Abort queued, will proceed after critical zone exits");
+  // As upstream: UPDATING until the critical zone is left.
+  EXPECT_EQ(engine_->Snapshot().status, OtaStatus::kUpdating);
+  EXPECT_EQ(engine_->Abort().value_or("refused"), "Abort already in progress");
   // Queued, not executed: the critical part has not even marked the standby yet.
   EXPECT_FALSE(stdfs::exists(slots_ / "boot/slot_b/status"));
   EXPECT_EQ(CountSeen("Aborted"), 0);
@@ -985,30 +1052,27 @@ TEST_F(UpdateEngineTest, AbortDuringApplyMarksTheStandbyAborted) {
   ExpectNextUpdateSucceeds();
 }
 
-TEST_F(UpdateEngineTest, AbortInPostUpdateBeforeTheSwitchStillWins) {
-  MakeSlotsAndImage(/*compress=*/false);
-  const std::string active_before = TreeManifest(slots_ / "slot_a");
-  StartEngine();
-  AbortWhileHeldIn("PostUpdate");  // the last phase in which an abort is accepted
-  ExpectAborted("PostUpdate", active_before, /*standby_prepared=*/true);
-  EXPECT_EQ(CountSeen("Rebooting"), 0);
-  EXPECT_EQ(CountSeen("Committed"), 0);
-}
-
-TEST_F(UpdateEngineTest, AbortAfterTheSwitchIsCommittedIsRefused) {
+// Upstream's final phase starts once the image is applied: from the persistent files on, an
+// abort is refused and the update goes on to its switch.
+TEST_F(UpdateEngineTest, AbortInTheFinalPhaseIsRefused) {
   MakeSlotsAndImage(/*compress=*/false);
   StartEngine();
-  watcher_.HoldAt("Rebooting");  // CommitSwitch succeeded, Reboot() not called yet
-  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
-  ASSERT_TRUE(watcher_.WaitHeld());
-  absl::Status refused = engine_->Abort();
-  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(refused.message(), "the boot switch is committed; the update can no longer be aborted");
-  EXPECT_EQ(engine_->Snapshot().status, OtaStatus::kUpdating);
-  watcher_.Release();
+  for (const char* phase : {"Persistents", "PostUpdate", "CommittingSwitch", "Rebooting"}) {
+    SCOPED_TRACE(phase);
+    watcher_.HoldAt(phase);
+    if (std::string_view(phase) == "Persistents") {
+      ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+    }
+    ASSERT_TRUE(watcher_.WaitHeld());
+    absl::StatusOr<std::string> refused = engine_->Abort();
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(refused.status().message(), "Cannot abort: update is in FINAL_PHASE");
+    EXPECT_EQ(engine_->Snapshot().status, OtaStatus::kUpdating);
+    watcher_.Release();
+  }
   ASSERT_TRUE(watcher_.WaitFor("Committed"));
-  EXPECT_EQ(engine_->Abort().message(),
-            "the boot switch is committed; the update can no longer be aborted");
+  EXPECT_EQ(engine_->Abort().status().message(), "Cannot abort: update is in FINAL_PHASE");
+  EXPECT_EQ(CountSeen("Aborted"), 0);
   EXPECT_EQ(reboots_.load(), 1);
   EXPECT_EQ(BootFile("next_boot"), "b");
   EXPECT_EQ(BootFile("slot_b/status"), "UPDATING");
@@ -1050,7 +1114,7 @@ TEST_F(UpdateEngineTest, RollbackReturnsToThePreviousSlotAfterAnUpdate) {
   EXPECT_EQ(BootFile("next_boot"), "a");
   EXPECT_EQ(BootFile("slot_a/status"), "ROLLBACKING");
   EXPECT_EQ(BootFile("default"), "b");  // until slot a confirms
-  EXPECT_EQ(engine_->Abort().message(), "a rollback is in progress; it cannot be aborted");
+  EXPECT_EQ(engine_->Abort().status().message(), "Cannot abort: no active OTA update in progress");
   EXPECT_EQ(engine_->StartUpdate(Request("v3")).code(), absl::StatusCode::kFailedPrecondition);
 
   RestartEngine();  // boots slot a once and confirms it
@@ -1096,7 +1160,8 @@ TEST_F(UpdateEngineTest, LeavingEveryRestingPhaseKeepsThePhaseTimes) {
 // blocking check held the Rollback call (and every later Update) for as long as it took.
 TEST_F(UpdateEngineTest, RollbackAcksPromptlyWhileTheBootCheckBlocks) {
   gate_check_ = true;
-  StartEngine({}, [](const http::FetcherConfig&) { return std::make_unique<NotFoundFetcher>(); });
+  StartEngine([](EngineOptions& o) { o.rollback_check_wait = EngineOptions{}.rollback_check_wait; },
+              [](const http::FetcherConfig&) { return std::make_unique<NotFoundFetcher>(); });
   const Clock::time_point asked = Clock::now();
   auto answer = std::async(std::launch::async, [&] { return engine_->StartRollback(); });
   if (answer.wait_for(std::chrono::seconds(1)) != std::future_status::ready) {
@@ -1111,7 +1176,7 @@ TEST_F(UpdateEngineTest, RollbackAcksPromptlyWhileTheBootCheckBlocks) {
   absl::Status busy = engine_->StartUpdate(Request());
   EXPECT_EQ(busy.code(), absl::StatusCode::kFailedPrecondition) << busy;
   EXPECT_NE(busy.message().find("a rollback is in progress"), absl::string_view::npos) << busy;
-  EXPECT_EQ(engine_->Abort().message(), "a rollback is in progress; it cannot be aborted");
+  EXPECT_EQ(engine_->Abort().status().message(), "Cannot abort: no active OTA update in progress");
   EXPECT_EQ(engine_->StartRollback().code(), absl::StatusCode::kFailedPrecondition);
   // The check refuses (slot b never held an image): the rollback's result in Status.
   check_gated_boot_->Open();
@@ -1197,15 +1262,19 @@ TEST(SessionPhaseTest, TransitionTable) {
   EXPECT_FALSE(IsBusy(P::kIdle));
   EXPECT_FALSE(IsBusy(P::kFailed));
   EXPECT_TRUE(IsBusy(P::kCommitted));
-  // Abort: from every phase that may fail, never once the switch is committed.
-  for (P p :
-       {P::kValidatingRequest, P::kProcessingMetadata, P::kPreparingStandby, P::kCalculatingDelta,
-        P::kDownloading, P::kApplying, P::kPersistents, P::kPostUpdate}) {
+  // Abort: from every phase up to Applying, never in the final phase (upstream's FINAL_PHASE).
+  for (P p : {P::kValidatingRequest, P::kProcessingMetadata, P::kPreparingStandby,
+              P::kCalculatingDelta, P::kDownloading, P::kApplying}) {
     EXPECT_TRUE(TransitionAllowed(p, P::kAborted)) << SessionPhaseName(p);
+    EXPECT_FALSE(IsFinalPhase(p)) << SessionPhaseName(p);
   }
-  for (P p : {P::kIdle, P::kFailed, P::kCommittingSwitch, P::kRebooting, P::kCommitted,
-              P::kRollingBack}) {
+  for (P p : {P::kIdle, P::kFailed, P::kPersistents, P::kPostUpdate, P::kCommittingSwitch,
+              P::kRebooting, P::kCommitted, P::kRollingBack}) {
     EXPECT_FALSE(TransitionAllowed(p, P::kAborted)) << SessionPhaseName(p);
+  }
+  for (P p :
+       {P::kPersistents, P::kPostUpdate, P::kCommittingSwitch, P::kRebooting, P::kCommitted}) {
+    EXPECT_TRUE(IsFinalPhase(p)) << SessionPhaseName(p);
   }
   // The point of no return is a phase of its own: no way around it to the reboot.
   EXPECT_FALSE(TransitionAllowed(P::kPostUpdate, P::kRebooting));
