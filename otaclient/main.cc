@@ -21,11 +21,8 @@
 #include "common/fs/fs.h"
 #include "common/http/curl_fetcher.h"
 #include "common/log/log.h"
-<<<<<<< HEAD
-#include "common/util/memory.h"
-=======
 #include "common/util/errors.h"
->>>>>>> i13-compat
+#include "common/util/memory.h"
 #include "common/util/strings.h"
 #include "otaclient/boot/boot_factory.h"
 #include "otaclient/boot/dir_boot_controller.h"
