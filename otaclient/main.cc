@@ -348,7 +348,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<ota::boot::BootController> boot;
   ota::boot::BootState boot_state;
   if (auto backend = ota::boot::ResolveBootBackend(
-          flags.boot_backend, BootloaderForFactory(ecu_info), ota::boot::MachineArchitecture());
+          flags.boot_backend, BootloaderForFactory(ecu_info), ota::boot::ProbePlatform());
       !backend.ok()) {
     cannot_update = ota::DescribeOtaFailure(
                         ota::OtaStage::kBootStartup,
