@@ -83,7 +83,6 @@ TEST(FirmwareManifest, RejectionTable) {
       {"[]", ""},
       {"", "empty"},
       {"a: [", "YAML"},
-      {replace("hardware_series: ORIN", "hardware_series: ORIN\nhardware_series: X"), "duplicate"},
   };
   for (const Case& c : cases) {
     auto manifest = ParseFirmwareManifest(c.yaml, "m.yaml");
@@ -94,6 +93,17 @@ TEST(FirmwareManifest, RejectionTable) {
     EXPECT_NE(manifest.status().message().find("m.yaml"), absl::string_view::npos)
         << manifest.status();
   }
+}
+
+// A repeated key is not an error: the later value counts (as PyYAML, which the Python client's
+// manifest reader uses, and as every config file of this project: common/config).
+TEST(FirmwareManifest, RepeatedKeyTakesTheLaterValue) {
+  std::string yaml = kManifest;
+  const std::string from = "hardware_series: ORIN";
+  yaml.replace(yaml.find(from), from.size(), "hardware_series: X\nhardware_series: ORIN");
+  auto manifest = ParseFirmwareManifest(yaml, "m.yaml");
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  EXPECT_EQ(manifest->hardware_series, "ORIN");
 }
 
 TEST(FirmwareUpdateRequest, Table) {
