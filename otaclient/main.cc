@@ -21,12 +21,17 @@
 #include "common/fs/fs.h"
 #include "common/http/curl_fetcher.h"
 #include "common/log/log.h"
+#include "common/telemetry/log_uploader.h"
+#include "common/telemetry/network_transport.h"
+#include "common/telemetry/upload_endpoints.h"
 #include "common/util/errors.h"
 #include "common/util/memory.h"
 #include "common/util/strings.h"
 #include "otaclient/boot/boot_factory.h"
 #include "otaclient/boot/dir_boot_controller.h"
 #include "otaclient/ecu/ecu_tree.h"
+#include "otaclient/metrics/progress_logger.h"
+#include "otaclient/metrics/session_metrics.h"
 #include "otaclient/service/download_proxy.h"
 #include "otaclient/service/ota_client_service.h"
 #include "otaclient/service/server.h"
@@ -293,6 +298,46 @@ std::string_view OtaStatusName(ota::boot::SlotStatus status) {
   return ota::boot::SlotStatusName(status);
 }
 
+// How long the log upload may go on sending when otaclient stops, and before a reboot (the
+// deployed client sleeps 6 s there). Neither waits when the logging server is not connected.
+constexpr std::chrono::seconds kLogDrainAtStop{2};
+constexpr std::chrono::seconds kLogFlushBeforeReboot{2};
+// How often the progress of a running update is logged (as the deployed client).
+constexpr std::chrono::seconds kProgressLogInterval{60};
+
+// The fleet log upload from proxy_info's logging_server(_grpc); nullptr when it is off (null)
+// or the endpoints do not resolve (logged; otaclient runs on without it).
+std::unique_ptr<ota::telemetry::LogUploader> StartLogUpload(const ota::config::ProxyInfo& proxy,
+                                                            const std::string& ecu_id) {
+  auto endpoints = ota::telemetry::ResolveUploadEndpoints(proxy, ecu_id);
+  if (!endpoints.ok()) {
+    ota::log::Warning("log upload off: cannot resolve the logging server",
+                      {{"error", std::string(endpoints.status().message())}});
+    return nullptr;
+  }
+  if (!endpoints->has_value()) {
+    ota::log::Info("log upload off (proxy_info logging_server: null)");
+    return nullptr;
+  }
+  const ota::telemetry::UploadEndpoints resolved = **endpoints;
+  ota::log::Info("log upload to the fleet logging server",
+                 {{"http", resolved.http_url},
+                  {"grpc", resolved.grpc_target.empty() ? "none" : resolved.grpc_target}});
+  return std::make_unique<ota::telemetry::LogUploader>(
+      ota::telemetry::CreateNetworkConnector(resolved, ecu_id));
+}
+
+// The local otaproxy's cache counters for the metrics record (nullopt: no local otaproxy, or it
+// does not answer within a second).
+std::optional<ota::metrics::CacheCounters> ReadLocalOtaProxyCounters(
+    const ota::config::ProxyInfo& proxy) {
+  if (!proxy.enable_local_ota_proxy) return std::nullopt;
+  absl::StatusOr<std::string> stats = ota::service::LocalOtaProxyAdmin(
+      proxy, "GET", "/_otaproxy/stats", std::chrono::milliseconds(1000));
+  if (!stats.ok()) return std::nullopt;
+  return ota::metrics::CacheCountersFromStatsJson(*stats);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -333,6 +378,10 @@ int main(int argc, char** argv) {
   }
   const ota::config::ProxyInfo& proxy_info = *loaded_proxy_info;
   ota::log::SetTag(ecu_info.ecu_id);
+  // From here on every log line is also uploaded (never waiting for the server).
+  std::unique_ptr<ota::telemetry::LogUploader> uploader =
+      StartLogUpload(proxy_info, ecu_info.ecu_id);
+  ota::log::ScopedSink upload_sink(uploader.get());
 
   if (flags.allow_unverified_image) {
     ota::log::Warning(
@@ -393,6 +442,25 @@ int main(int argc, char** argv) {
     tree.AppendChildrenStatus(&children);
     ota::service::PurgeLocalOtaProxyAfterFleetUpdate(proxy_info, children, other_ecu_ids);
   };
+  // One metrics record per update session, to the log (and so to the upload) at its end.
+  const absl::StatusOr<std::string> backend = ota::boot::ResolveBootBackend(
+      flags.boot_backend, BootloaderForFactory(ecu_info), ota::boot::MachineArchitecture());
+  ota::metrics::SessionMetricsRecorder session_metrics(
+      {.ecu_id = ecu_info.ecu_id,
+       .otaclient_version = std::string(ota::service::OtaClientVersion()),
+       .bootloader_type =
+           std::string(ota::metrics::UpstreamBootloaderType(backend.ok() ? *backend : "")),
+       .enable_local_ota_proxy_cache = proxy_info.enable_local_ota_proxy_cache},
+      [&proxy_info] { return ReadLocalOtaProxyCounters(proxy_info); });
+  engine_options.on_session_start = [&session_metrics](const ota::update::UpdateRequestParams& r) {
+    session_metrics.OnSessionStart(r);
+  };
+  engine_options.on_session_end = [&session_metrics,
+                                   &uploader](const ota::update::SessionEnd& end) {
+    session_metrics.OnSessionEnd(end);
+    // The reboot ends this process: give the upload a moment to send what is queued.
+    if (end.rebooting && uploader != nullptr) uploader->Flush(kLogFlushBeforeReboot);
+  };
   engine_options.certs_dir = flags.certs_dir;
   engine_options.allow_unverified_dev = flags.allow_unverified_image;
   engine_options.fetcher.ca_bundle = flags.ca_bundle;
@@ -421,6 +489,9 @@ int main(int argc, char** argv) {
       boot != nullptr ? ota::update::CreateUpdateEngine(engine_options, std::move(boot), boot_state,
                                                         std::move(fetcher_factory))
                       : ota::update::CreateUnavailableUpdateEngine(cannot_update);
+  // The deployed client's "ongoing OTA" line: the progress every 60 s while an update runs.
+  std::optional<ota::metrics::ProgressLogger> progress_log;
+  progress_log.emplace([&engine] { return engine->Snapshot(); }, kProgressLogInterval);
 
   ota::service::ServiceConfig service_config;
   service_config.ecu_id = ecu_info.ecu_id;
@@ -482,10 +553,13 @@ int main(int argc, char** argv) {
     // make the session reboot (the engine never interrupts after the commit), so stop here: the
     // new slot boots on the next start.
     ota::log::Info("stopped while waiting for secondaries; the committed slot boots next time");
+    if (uploader != nullptr) uploader->Stop(kLogDrainAtStop);
     std::_Exit(0);
   }
   tree.Stop();
+  progress_log.reset();  // it reads the engine
   engine.reset();
   ota::log::Info("stopped");
+  if (uploader != nullptr) uploader->Stop(kLogDrainAtStop);
   return 0;
 }

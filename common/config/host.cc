@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <optional>
 #include <string>
 
 #include "common/config/yaml_fields.h"
@@ -170,6 +171,95 @@ absl::StatusOr<std::string> NormalizeProxyUrl(std::string_view url, bool* path_d
   }
   const bool bracket = !authority.empty() && authority.front() == '[';
   return StrCat(scheme, "://", userinfo, bracket ? "[" : "", host, bracket ? "]" : "", ":", port);
+}
+
+absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url, std::string_view example) {
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) {
+    return Invalid(StrCat("expected a URL like ", example));
+  }
+  HttpUrl parsed;
+  parsed.scheme = std::string(url.substr(0, scheme_end));
+  std::transform(parsed.scheme.begin(), parsed.scheme.end(), parsed.scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (parsed.scheme != "http" && parsed.scheme != "https") {
+    return Invalid(
+        StrCat("unsupported scheme ", QuoteForMessage(parsed.scheme), ", expected ", example));
+  }
+  std::string_view rest = url.substr(scheme_end + 3);
+  const size_t authority_end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, authority_end);
+  if (authority_end != std::string_view::npos) {
+    std::string_view path = rest.substr(authority_end);
+    if (path.front() != '/' || path.find_first_of("?#") != std::string_view::npos) {
+      return Invalid(StrCat("must not have a query or fragment; expected ", example));
+    }
+    for (char c : path) {
+      if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+        return Invalid("the path contains whitespace or control characters");
+      }
+    }
+    parsed.path = std::string(path);
+  }
+  if (authority.find('@') != std::string_view::npos) {
+    return Invalid("credentials in the URL are not supported");
+  }
+  std::string_view port_text;
+  bool has_port = false;
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) return Invalid("unterminated '[' in IPv6 address");
+    const std::string_view host = authority.substr(1, close - 1);
+    if (!IsValidIpv6(host)) return Invalid(StrCat("invalid IPv6 address ", QuoteForMessage(host)));
+    parsed.host = std::string(host);
+    const std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':')
+        return Invalid(StrCat("unexpected text after ']', expected ", example));
+      port_text = after.substr(1);
+      has_port = true;
+    }
+  } else {
+    const size_t colon = authority.rfind(':');
+    const std::string_view host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      port_text = authority.substr(colon + 1);
+      has_port = true;
+    }
+    if (host.find(':') != std::string_view::npos) {
+      return Invalid(
+          StrCat("IPv6 addresses in a URL must be in brackets: ", parsed.scheme, "://[::1]:8082"));
+    }
+    if (absl::Status host_ok = ValidateHost(host); !host_ok.ok()) {
+      return Invalid(StrCat("invalid host ", QuoteForMessage(host), ": ", host_ok.message()));
+    }
+    parsed.host = std::string(host);
+  }
+  if (has_port) {
+    const std::optional<unsigned> port = ParseDecimal<unsigned>(port_text);
+    if (!port.has_value() || *port < 1 || *port > 65535 ||
+        (port_text.size() > 1 && port_text.front() == '0')) {
+      return Invalid(StrCat("port must be an integer 1-65535, got ", QuoteForMessage(port_text)));
+    }
+    parsed.port = static_cast<uint16_t>(*port);
+  }
+  return parsed;
+}
+
+uint16_t HttpUrl::PortOrDefault() const {
+  if (port.has_value()) return *port;
+  return scheme == "https" ? 443 : 80;
+}
+
+std::string HttpUrl::Origin() const {
+  std::string out = StrCat(scheme, "://");
+  if (host.find(':') != std::string::npos) {
+    StrAppend(&out, "[", host, "]");
+  } else {
+    out.append(host);
+  }
+  if (port.has_value()) StrAppend(&out, ":", *port);
+  return out;
 }
 
 }  // namespace ota::config

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -24,5 +25,23 @@ std::string FormatHostPort(std::string_view host, uint16_t port);
 // *path_dropped set). Returns "scheme://[user:password@]host:port"; a normalised URL is a fixed
 // point. Anything else is kInvalidArgument with the reason as the message.
 absl::StatusOr<std::string> NormalizeProxyUrl(std::string_view url, bool* path_dropped = nullptr);
+
+// An http(s) URL as the config files write it (logging_server, logging_server_grpc).
+struct HttpUrl {
+  std::string scheme;  // "http" or "https", lower case
+  std::string host;    // a host name or an IP address; IPv6 without brackets
+  std::optional<uint16_t> port;
+  std::string path;  // "" or starting with '/'
+  // The port, or the scheme's default (80, 443).
+  uint16_t PortOrDefault() const;
+  // "scheme://host[:port]" (IPv6 bracketed), without the path.
+  std::string Origin() const;
+  bool operator==(const HttpUrl&) const = default;
+};
+
+// Parses "http[s]://host[:port][/path]" (scheme in any case). No credentials, query or fragment;
+// the host as ValidateHost accepts it (IPv6 in brackets). kInvalidArgument with the reason as the
+// message; `example` is the form the message suggests ("http://10.0.0.1:8083").
+absl::StatusOr<HttpUrl> ParseHttpUrl(std::string_view url, std::string_view example);
 
 }  // namespace ota::config

@@ -18,6 +18,25 @@ using internal::Entry;
 using internal::Field;
 using internal::ParseContext;
 
+// logging_server / logging_server_grpc: an http(s) URL, or null (nullopt: turned off).
+absl::StatusOr<std::optional<std::string>> ReadLoggingServerUrl(const Field& field,
+                                                                const ParseContext& ctx) {
+  if (field.value.IsNull()) return std::nullopt;
+  if (!field.value.IsScalar()) {
+    return ctx.Error(field.mark, field.path, "expected an http(s) URL or null");
+  }
+  const std::string url = field.value.Scalar();
+  absl::StatusOr<HttpUrl> parsed = ParseHttpUrl(url, "http://10.0.0.1:8083");
+  if (!parsed.ok()) {
+    return ctx.Error(field.mark, field.path,
+                     StrCat("invalid URL ", internal::QuoteForMessage(url), ": ",
+                            parsed.status().message(), " (null turns the log upload off)"));
+  }
+  std::string path = parsed->path;
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  return StrCat(parsed->Origin(), path);
+}
+
 absl::Status NullNotAllowed(const Field& field, const ParseContext& ctx, std::string_view what) {
   return ctx.Error(field.mark, field.path,
                    StrCat("expected ", what,
@@ -65,6 +84,10 @@ absl::StatusOr<ProxyInfo> ParseProxyInfoDocument(std::string_view yaml_text,
         ctx.Warn(field.mark, field.path, "the path, query or fragment of a proxy URL is ignored");
       }
       info.upper_ota_proxy = *std::move(normalized);
+    } else if (key == "logging_server" || key == "logging_server_grpc") {
+      // Null means "off" here (upstream's None), not "the default".
+      OTA_ASSIGN_OR_RETURN(std::optional<std::string> url, ReadLoggingServerUrl(field, ctx));
+      (key == "logging_server" ? info.logging_server : info.logging_server_grpc) = std::move(url);
     } else if (key == "external_nfs_cache_mnt_point") {
       if (field.value.IsNull()) continue;  // Optional upstream
       OTA_ASSIGN_OR_RETURN(std::string path, internal::ReadString(field, ctx, true));

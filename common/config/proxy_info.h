@@ -16,6 +16,9 @@
 
 namespace ota::config {
 
+inline constexpr std::string_view kDefaultLoggingServer = "http://127.0.0.1:8083";
+inline constexpr std::string_view kDefaultLoggingServerGrpc = "http://127.0.0.1:8084";
+
 // The defaults are upstream's DEFAULT_PROXY_INFO: what applies when there is no file (or, in
 // otaclient, when the file is invalid: the error is logged, as upstream does).
 struct ProxyInfo {
@@ -33,6 +36,13 @@ struct ProxyInfo {
   bool enable_local_ota_proxy_cache = true;
   std::string local_ota_proxy_listen_addr = "0.0.0.0";
   uint16_t local_ota_proxy_listen_port = 8082;
+  // Fleet log and metrics upload (common/telemetry/log_uploader.h). The logging server's HTTP
+  // endpoint, "http[s]://host[:port][/path]" without a trailing '/'; nullopt (`logging_server:
+  // null`) turns the upload off. The default is the same with or without a file, as upstream.
+  std::optional<std::string> logging_server = std::string(kDefaultLoggingServer);
+  // Its gRPC endpoint. As in the deployed client only the port is used, with logging_server's
+  // scheme and host; nullopt (`logging_server_grpc: null`): upload over HTTP only.
+  std::optional<std::string> logging_server_grpc = std::string(kDefaultLoggingServerGrpc);
   // A pre-mounted NFS cache for otaproxy; accepted (upstream's key), not used yet.
   std::optional<std::string> external_nfs_cache_mnt_point;
   // The file this came from; empty when no file exists and these are the defaults.
@@ -55,6 +65,8 @@ inline constexpr std::string_view kProxyInfoAltFileName = "proxy_info.yml";
 
 // Same contract as ParseEcuInfo (an empty document is invalid, as upstream). The deprecated key
 // `enable_ota_proxy` is accepted with a warning; `enable_local_ota_proxy` wins when both are set.
+// `logging_server` and `logging_server_grpc` take an http(s) URL or null (null: off; "" or
+// anything else is an error).
 absl::StatusOr<ProxyInfo> ParseProxyInfo(std::string_view yaml_text, std::string_view file_name);
 absl::StatusOr<ProxyInfo> LoadProxyInfoFile(const std::filesystem::path& file);
 // dir/proxy_info.yaml, else dir/proxy_info.yml (both: .yaml wins, warned), else the defaults

@@ -12,6 +12,7 @@
 #include "common/log/log.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
+#include "common/util/utf8.h"
 
 namespace ota::config::internal {
 namespace {
@@ -394,41 +395,7 @@ std::string QuoteForMessage(std::string_view value) {
   return out;
 }
 
-bool IsValidUtf8(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    unsigned char lead = static_cast<unsigned char>(text[i]);
-    size_t length;
-    uint32_t code_point;
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    } else if ((lead & 0xe0) == 0xc0) {
-      length = 2;
-      code_point = lead & 0x1f;
-    } else if ((lead & 0xf0) == 0xe0) {
-      length = 3;
-      code_point = lead & 0x0f;
-    } else if ((lead & 0xf8) == 0xf0) {
-      length = 4;
-      code_point = lead & 0x07;
-    } else {
-      return false;
-    }
-    if (i + length > text.size()) return false;
-    for (size_t k = 1; k < length; ++k) {
-      unsigned char cont = static_cast<unsigned char>(text[i + k]);
-      if ((cont & 0xc0) != 0x80) return false;
-      code_point = (code_point << 6) | (cont & 0x3f);
-    }
-    static constexpr uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (code_point < kMinForLength[length]) return false;            // overlong
-    if (code_point > 0x10ffff) return false;                         // beyond Unicode
-    if (code_point >= 0xd800 && code_point <= 0xdfff) return false;  // surrogate
-    i += length;
-  }
-  return true;
-}
+bool IsValidUtf8(std::string_view text) { return ota::IsValidUtf8(text); }
 
 std::string ParseContext::Where(const YAML::Mark& mark) const {
   std::string name = file_name_.empty() ? std::string("<input>") : file_name_;

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 
 #include "absl/synchronization/mutex.h"
@@ -14,6 +16,13 @@ namespace {
 std::atomic<int> g_min_level{static_cast<int>(Level::kInfo)};
 absl::Mutex g_tag_mu;
 std::string g_tag ABSL_GUARDED_BY(g_tag_mu);
+
+// The sink: lines hold the lock shared while they hand a record over, ScopedSink's destructor
+// takes it exclusively, so a removed sink is never called again. A std::shared_mutex (pthread
+// rwlock) rather than absl::Mutex so that ThreadSanitizer sees it (Debian's abseil is not
+// instrumented).
+std::shared_mutex g_sink_mu;
+Sink* g_sink = nullptr;  // guarded by g_sink_mu
 
 constexpr std::string_view kLevelNames[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
@@ -41,6 +50,27 @@ void AppendValue(std::string* out, std::string_view value) {
   out->push_back('"');
 }
 
+// "[tag] LEVEL " + text + "\n" in one write(), which keeps lines from concurrent threads whole.
+void WriteStderr(Level level, std::string_view text) {
+  std::string line;
+  {
+    absl::MutexLock lock(&g_tag_mu);
+    if (!g_tag.empty()) StrAppend(&line, "[", g_tag, "] ");
+  }
+  StrAppend(&line, kLevelNames[static_cast<int>(level)], " ", text, "\n");
+  [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
+}
+
+void HandToSink(RecordType type, Level level, std::string_view text, const Where& where) {
+  std::shared_lock lock(g_sink_mu);
+  if (g_sink == nullptr) return;
+  g_sink->Consume(Record{.type = type,
+                         .level = level,
+                         .time = std::chrono::system_clock::now(),
+                         .text = text,
+                         .where = where});
+}
+
 }  // namespace
 
 void SetMinLevel(Level level) { g_min_level.store(static_cast<int>(level)); }
@@ -64,21 +94,35 @@ void SetTag(std::string tag) {
   g_tag = std::move(tag);
 }
 
-void Write(Level level, std::string_view message, std::initializer_list<Field> fields) {
+void Write(Level level, std::string_view message, std::initializer_list<Field> fields,
+           Where where) {
   if (static_cast<int>(level) < g_min_level.load(std::memory_order_relaxed)) return;
-  std::string line;
-  {
-    absl::MutexLock lock(&g_tag_mu);
-    if (!g_tag.empty()) StrAppend(&line, "[", g_tag, "] ");
-  }
-  StrAppend(&line, kLevelNames[static_cast<int>(level)], " ", message);
+  std::string text(message);
   for (const auto& [key, value] : fields) {
-    StrAppend(&line, " ", key, "=");
-    AppendValue(&line, value);
+    StrAppend(&text, " ", key, "=");
+    AppendValue(&text, value);
   }
-  line.push_back('\n');
-  // One write() per line keeps lines from concurrent threads whole.
-  [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
+  WriteStderr(level, text);
+  HandToSink(RecordType::kLog, level, text, where);
+}
+
+void Metrics(std::string_view json, Where where) {
+  // Whatever the minimum level: one line per update session, and the fleet's dashboards need it.
+  WriteStderr(Level::kInfo, StrCat("metrics ", json));
+  HandToSink(RecordType::kMetrics, Level::kInfo, json, where);
+}
+
+ScopedSink::ScopedSink(Sink* sink) {
+  std::unique_lock lock(g_sink_mu);
+  if (g_sink != nullptr || sink == nullptr) return;
+  g_sink = sink;
+  installed_ = true;
+}
+
+ScopedSink::~ScopedSink() {
+  if (!installed_) return;
+  std::unique_lock lock(g_sink_mu);
+  g_sink = nullptr;
 }
 
 }  // namespace ota::log

@@ -101,10 +101,12 @@ bool FleetSucceeded(const OtaClientV2::StatusResponse& children,
   return FleetNotSucceededReason(children, ecu_ids).empty();
 }
 
-absl::Status PurgeLocalOtaProxy(const config::ProxyInfo& info, std::chrono::milliseconds timeout) {
+absl::StatusOr<std::string> LocalOtaProxyAdmin(const config::ProxyInfo& info,
+                                               std::string_view method, std::string_view path,
+                                               std::chrono::milliseconds timeout) {
   config::ProxyInfo local = info;
   local.enable_local_ota_proxy = true;
-  const std::string url = StrCat(local.ProxyForOtaClient(), "/_otaproxy/purge");
+  const std::string url = StrCat(local.ProxyForOtaClient(), path);
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> easy(curl_easy_init(), curl_easy_cleanup);
   if (!easy) return absl::InternalError("curl_easy_init failed");
   std::string body;
@@ -114,8 +116,10 @@ absl::Status PurgeLocalOtaProxy(const config::ProxyInfo& info, std::chrono::mill
   };
   char errbuf[CURL_ERROR_SIZE] = "";
   curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(easy.get(), CURLOPT_POST, 1L);
-  curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDS, "");
+  if (method == "POST") {
+    curl_easy_setopt(easy.get(), CURLOPT_POST, 1L);
+    curl_easy_setopt(easy.get(), CURLOPT_POSTFIELDS, "");
+  }
   curl_easy_setopt(easy.get(), CURLOPT_PROXY, "");  // never through http_proxy & co.
   curl_easy_setopt(easy.get(), CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
@@ -124,16 +128,21 @@ absl::Status PurgeLocalOtaProxy(const config::ProxyInfo& info, std::chrono::mill
   curl_easy_setopt(easy.get(), CURLOPT_ERRORBUFFER, errbuf);
   const CURLcode result = curl_easy_perform(easy.get());
   if (result != CURLE_OK) {
-    return absl::UnavailableError(StrCat("otaproxy purge ", url, ": ",
+    return absl::UnavailableError(StrCat("otaproxy ", method, " ", url, ": ",
                                          errbuf[0] != '\0' ? errbuf : curl_easy_strerror(result)));
   }
   long code = 0;
   curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &code);
   if (code != 200) {
     while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
-    return absl::UnavailableError(StrCat("otaproxy purge ", url, ": HTTP ", code, " ", body));
+    return absl::UnavailableError(
+        StrCat("otaproxy ", method, " ", url, ": HTTP ", code, " ", body));
   }
-  return absl::OkStatus();
+  return body;
+}
+
+absl::Status PurgeLocalOtaProxy(const config::ProxyInfo& info, std::chrono::milliseconds timeout) {
+  return LocalOtaProxyAdmin(info, "POST", "/_otaproxy/purge", timeout).status();
 }
 
 void PurgeLocalOtaProxyAfterFleetUpdate(const config::ProxyInfo& info,

@@ -22,8 +22,10 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/config/proxy_info.h"
 #include "proto/otaclient_v2.pb.h"
 
@@ -59,6 +61,14 @@ bool FleetSucceeded(const OtaClientV2::StatusResponse& children,
 // Why FleetSucceeded is false, for the log: "sub2 FAILURE, sub1a not reported" ("" when true).
 std::string FleetNotSucceededReason(const OtaClientV2::StatusResponse& children,
                                     std::span<const std::string> ecu_ids);
+
+// A request to the local otaproxy's admin endpoint: `method` ("GET" or "POST", empty body)
+// http://<local otaproxy><path> (the address ProxyForOtaClient() gives when enabled; never
+// through a proxy). The body of a 200 answer; kUnavailable (not reachable, non-200) naming the
+// URL and the reason.
+absl::StatusOr<std::string> LocalOtaProxyAdmin(const config::ProxyInfo& info,
+                                               std::string_view method, std::string_view path,
+                                               std::chrono::milliseconds timeout);
 
 // POST http://<local otaproxy>/_otaproxy/purge (the address ProxyForOtaClient() gives; otaproxy
 // accepts it from loopback only, so a proxy listening on a non-loopback address refuses it).

@@ -2,6 +2,18 @@
 
 namespace ota::update {
 
+std::string_view OtaImageFormatName(OtaImageFormat format) {
+  switch (format) {
+    case OtaImageFormat::kUnknown:
+      return "";
+    case OtaImageFormat::kLegacy:
+      return "legacy";
+    case OtaImageFormat::kV1:
+      return "v1";
+  }
+  return "";
+}
+
 void ProgressCounters::Reset() {
   for (std::atomic<uint64_t>* c : {&total_files_num,
                                    &total_files_size,
@@ -24,9 +36,12 @@ void ProgressCounters::Reset() {
                                    &delta_files_hashed,
                                    &delta_bytes_hashed,
                                    &delta_reused,
-                                   &delta_resumed}) {
+                                   &delta_resumed,
+                                   &total_directories_num,
+                                   &total_symlinks_num}) {
     c->store(0, std::memory_order_relaxed);
   }
+  image_format.store(OtaImageFormat::kUnknown, std::memory_order_relaxed);
 }
 
 void ProgressCounters::FillCounters(Progress& out) const {
@@ -49,6 +64,9 @@ void ProgressCounters::FillCounters(Progress& out) const {
   out.size_download = get(size_download);
   out.copy_elapsed_ms = get(copy_elapsed_ns) / 1000000;
   out.link_elapsed_ms = get(link_elapsed_ns) / 1000000;
+  out.total_directories_num = get(total_directories_num);
+  out.total_symlinks_num = get(total_symlinks_num);
+  out.image_format = image_format.load(std::memory_order_relaxed);
 }
 
 void ProgressCounters::AddProcessed(Op op, uint64_t size, uint64_t elapsed_ns) {

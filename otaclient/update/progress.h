@@ -30,6 +30,10 @@ struct ProgressCounters {
   std::atomic<uint64_t> delta_bytes_hashed{0};
   std::atomic<uint64_t> delta_reused{0};   // contents copied from the active slot
   std::atomic<uint64_t> delta_resumed{0};  // contents already valid in the resources dir
+  // The image beside its regular files (for the metrics record; not on the wire).
+  std::atomic<uint64_t> total_directories_num{0};
+  std::atomic<uint64_t> total_symlinks_num{0};
+  std::atomic<OtaImageFormat> image_format{OtaImageFormat::kUnknown};
 
   void Reset();
   // Copies the counters into `out` (phase, timestamps and elapsed times are left alone).

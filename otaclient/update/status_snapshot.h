@@ -2,8 +2,11 @@
 // StatusProgress view and the v2 UpdateStatus view. Readers never block the update.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace ota::update {
 
@@ -30,6 +33,12 @@ enum class UpdatePhase : int {
   kProcessingPostupdate = 5,
   kFinalizingUpdate = 6,
 };
+inline constexpr size_t kUpdatePhaseCount = 7;
+
+// The format of the image an update loaded (the fleet metrics' ota_image_format).
+enum class OtaImageFormat : uint8_t { kUnknown, kLegacy, kV1 };
+// "" (not known yet), "legacy", "v1".
+std::string_view OtaImageFormatName(OtaImageFormat format);
 
 // Values equal the wire's StatusProgressPhase (v1 view).
 enum class V1Phase : int {
@@ -68,6 +77,16 @@ struct Progress {
   uint64_t apply_elapsed_ms = 0;
   uint64_t copy_elapsed_ms = 0;
   uint64_t link_elapsed_ms = 0;
+  // For the fleet's per-session metrics record (otaclient/metrics/session_metrics.h), not on the
+  // wire. Unix seconds at which the session first entered each wire phase (index: UpdatePhase;
+  // 0: not reached). FINALIZING_UPDATE starts when the boot switch is committed (the wait for the
+  // secondaries follows); reboot_start_timestamp is when Reboot() was about to be called.
+  std::array<uint64_t, kUpdatePhaseCount> phase_start_timestamps{};
+  uint64_t reboot_start_timestamp = 0;
+  // The image beside its regular files: directories, symlinks, format.
+  uint64_t total_directories_num = 0;
+  uint64_t total_symlinks_num = 0;
+  OtaImageFormat image_format = OtaImageFormat::kUnknown;
 };
 
 struct StatusSnapshot {

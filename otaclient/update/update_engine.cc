@@ -93,16 +93,17 @@ class UpdateEngineImpl final : public UpdateEngine {
         session_options_(options_),
         boot_(std::move(boot)),
         fetcher_factory_(std::move(fetcher_factory)) {
-    if (options_.before_reboot) {
-      // The wait before the reboot (for the secondaries) is upstream's FINALIZING_UPDATE.
-      session_options_.before_reboot = [this] {
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          snapshot_.progress.phase = UpdatePhase::kFinalizingUpdate;
-        }
-        options_.before_reboot();
-      };
-    }
+    // Right after the switch is committed: the wait before the reboot (for the secondaries) is
+    // upstream's FINALIZING_UPDATE, and the metrics record's finalizing_update_start_timestamp
+    // starts there.
+    session_options_.before_reboot = [this] {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (options_.before_reboot) snapshot_.progress.phase = UpdatePhase::kFinalizingUpdate;
+        MarkPhaseStartLocked(UpdatePhase::kFinalizingUpdate);
+      }
+      if (options_.before_reboot) options_.before_reboot();
+    };
     snapshot_.status = FromSlotStatus(initial_state.status);
     snapshot_.firmware_version = initial_state.version;
     // The running image's release, from its slot's version_detail (upstream reports it too).
@@ -172,7 +173,10 @@ class UpdateEngineImpl final : public UpdateEngine {
       snapshot_.progress = Progress{};
       snapshot_.progress.update_firmware_version = request.version;
       snapshot_.progress.update_start_timestamp = static_cast<uint64_t>(std::time(nullptr));
+      snapshot_.progress.phase_start_timestamps.at(0) = snapshot_.progress.update_start_timestamp;
       update_start_ = Clock::now();
+      current_request_ = request;
+      session_end_reported_ = false;
       phase_elapsed_ms_.Fill(0);
       frozen_total_ms_.reset();
       finished = std::move(worker_);
@@ -302,7 +306,33 @@ class UpdateEngineImpl final : public UpdateEngine {
         kind_ != SessionKind::kRollback) {
       snapshot_.progress.phase = WirePhase(to);
       snapshot_.progress.v1_phase = DefaultV1Phase(to);
+      MarkPhaseStartLocked(snapshot_.progress.phase);
+      if (to == SessionPhase::kRebooting) {
+        snapshot_.progress.reboot_start_timestamp = static_cast<uint64_t>(std::time(nullptr));
+      }
     }
+  }
+
+  // The first entry of a wire phase, for the metrics record (Progress::phase_start_timestamps).
+  void MarkPhaseStartLocked(UpdatePhase phase) {
+    uint64_t& at = snapshot_.progress.phase_start_timestamps.at(static_cast<size_t>(phase));
+    if (at == 0) at = static_cast<uint64_t>(std::time(nullptr));
+  }
+
+  // EngineOptions::on_session_end, once per update session.
+  void ReportSessionEnd(bool committed, bool rebooting) {
+    if (!options_.on_session_end) return;
+    SessionEnd end;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (kind_ != SessionKind::kUpdate || session_end_reported_) return;
+      session_end_reported_ = true;
+      end.request = current_request_;
+    }
+    end.status = Snapshot();
+    end.committed = committed;
+    end.rebooting = rebooting;
+    options_.on_session_end(end);
   }
 
   // Called by the session thread.
@@ -334,6 +364,9 @@ class UpdateEngineImpl final : public UpdateEngine {
         return absl::CancelledError("update interrupted: otaclient is shutting down");
       }
       EnterLocked(to);
+    }
+    if (to == SessionPhase::kRebooting || to == SessionPhase::kCommitted) {
+      ReportSessionEnd(/*committed=*/true, /*rebooting=*/to == SessionPhase::kRebooting);
     }
     if (options_.test_phase_hook) options_.test_phase_hook(SessionPhaseName(to));
     return absl::OkStatus();
@@ -434,6 +467,7 @@ class UpdateEngineImpl final : public UpdateEngine {
         .set_v1_phase = [this](V1Phase p) { SetV1Phase(p); },
         .abort_requested = [this] { return AbortRequested(); },
     };
+    if (options_.on_session_start) options_.on_session_start(request);
     absl::Status status = RunUpdateSession(request, env);
     if (status.ok()) return;
     bool aborted = false;
@@ -457,6 +491,7 @@ class UpdateEngineImpl final : public UpdateEngine {
                                    {"version", request.version},
                                    {"reason", abort_reason},
                                    {"stopped_by", std::string(status.message())}});
+      ReportSessionEnd(/*committed=*/false, /*rebooting=*/false);
       if (options_.test_phase_hook) {
         options_.test_phase_hook(SessionPhaseName(SessionPhase::kAborted));
       }
@@ -475,6 +510,7 @@ class UpdateEngineImpl final : public UpdateEngine {
     log::Error("update failed", {{"version", request.version},
                                  {"code", absl::StatusCodeToString(status.code())},
                                  {"reason", std::string(status.message())}});
+    ReportSessionEnd(/*committed=*/false, /*rebooting=*/false);
     if (options_.test_phase_hook) options_.test_phase_hook(SessionPhaseName(SessionPhase::kFailed));
   }
 
@@ -497,6 +533,8 @@ class UpdateEngineImpl final : public UpdateEngine {
   SessionPhase phase_ = SessionPhase::kIdle;
   StatusSnapshot snapshot_;
   Clock::time_point update_start_{};
+  UpdateRequestParams current_request_;  // the update session's request (metrics)
+  bool session_end_reported_ = true;     // on_session_end was called for this session
   Clock::time_point phase_start_ = Clock::now();
   PerPhase<uint64_t> phase_elapsed_ms_;
   std::optional<uint64_t> frozen_total_ms_;

@@ -74,6 +74,17 @@ class UpdateEngine {
   virtual void RequestStop() {}
 };
 
+// How an update session ended, for EngineOptions::on_session_end (the fleet metrics record).
+struct SessionEnd {
+  UpdateRequestParams request;
+  // The status at that moment: kFailure or kAborted, or still kUpdating when committed (SUCCESS
+  // comes with the first start in the new slot); progress holds the counters and the phase
+  // timestamps.
+  StatusSnapshot status;
+  bool committed = false;  // the boot switch is committed
+  bool rebooting = false;  // Reboot() is called as soon as the hook returns
+};
+
 struct EngineOptions {
   std::filesystem::path certs_dir = "/opt/ota/client/certs";
   bool allow_unverified_dev = false;  // no CA installed → accept any signer (loudly logged)
@@ -86,6 +97,14 @@ struct EngineOptions {
   // Nice value of the session and rollback threads and everything they start (0..19, 0 = as the
   // service); their I/O priority drops to best-effort 7 with it (background_priority.h).
   int worker_nice = 10;
+  // Optional observers of update sessions (never called for rollbacks), on the session thread:
+  // on_session_start before the first phase; on_session_end once per session, after it entered
+  // Failed or Aborted, or once the switch is committed: right before Reboot() (after
+  // before_reboot), or on entering Committed when there is no reboot. The reboot waits for
+  // on_session_end: it must be quick (it may flush the log upload for a bounded moment, as the
+  // deployed client sleeps 6 s before its reboot).
+  std::function<void(const UpdateRequestParams& request)> on_session_start;
+  std::function<void(const SessionEnd& end)> on_session_end;
   // How long StartRollback waits for the boot controller's check before acknowledging: a check
   // that answers within it (a few small files) is refused synchronously, a slower one (nvbootctrl,
   // a mount) reports its refusal in Status instead (ROLLBACK_FAILURE). The wait ends as soon as

@@ -187,6 +187,9 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   counters.total_files_size = index.total_file_bytes() == 0 && img.metadata.total_regular_size
                                   ? *img.metadata.total_regular_size
                                   : index.total_file_bytes();
+  counters.total_directories_num = img.manifest.dirs.size();
+  counters.total_symlinks_num = img.manifest.symlinks.size();
+  counters.image_format = OtaImageFormat::kLegacy;
   log::Info("image verified", {{"url", request.url},
                                {"dirs", StrCat(img.manifest.dirs.size())},
                                {"symlinks", StrCat(img.manifest.symlinks.size())},

@@ -162,6 +162,8 @@ local_ota_proxy_listen_addr: "127.0.0.1"
 local_ota_proxy_listen_port: $closed_proxy_port
 logging_server: "http://127.0.0.1:8083"
 logging_server_grpc: "http://127.0.0.1:8084"
+# A key of a newer Python client: warned, ignored.
+key_of_a_newer_client: 1
 YML
   # The per-slot state after the Python client updated slot b → slot a: written as it writes
   # them (no trailing newline, json.dumps with its default separators and ASCII escapes).
@@ -192,8 +194,11 @@ YML
     fail "release fields: $(own .)"
   [[ "$(own '.failure_type // "NO_FAILURE"')" == NO_FAILURE && "$(own '.failure_reason // ""')" == "" ]] ||
     fail "a failure is reported after takeover: $(own .)"
-  grep -q "unknown key, ignored" "$E2E_WORK/otaclient-autoware.log" ||
+  grep -qF 'key_of_a_newer_client\": unknown key, ignored' "$E2E_WORK/otaclient-autoware.log" ||
     fail "the keys we do not use were not logged"
+  # The fleet log upload is on, to the Python client's logging server addresses.
+  grep -q "log upload to the fleet logging server http=http://127.0.0.1:8083/autoware grpc=127.0.0.1:8084" \
+    "$E2E_WORK/otaclient-autoware.log" || fail "the log upload does not use logging_server*"
   grep -q "config: reading ecu_info file=$dir/config/ecu_info.yaml" "$E2E_WORK/otaclient-autoware.log" ||
     fail "the ecu_info file used was not logged"
   # Starting changed none of the Python client's state files (the boot default is ours).

@@ -42,6 +42,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (text.find("gateway") == std::string_view::npos) {
     Require(info->gateway == info->upper_ota_proxy.empty());
   }
+  // Logging URLs: parseable, without a trailing '/', and a fixed point of the parser.
+  for (const auto* url : {&info->logging_server, &info->logging_server_grpc}) {
+    if (!url->has_value()) continue;
+    absl::StatusOr<ota::config::HttpUrl> parsed = ota::config::ParseHttpUrl(**url, "x");
+    Require(parsed.ok() && !(*url)->ends_with('/'));
+    Require(parsed->Origin() + parsed->path == **url);
+  }
   std::string proxy = info->ProxyForOtaClient();
   Require(proxy.empty() || proxy.rfind("http://", 0) == 0 || proxy.rfind("https://", 0) == 0);
   Require(!info->enable_local_ota_proxy || !proxy.empty());

@@ -18,3 +18,6 @@ ota_add_fuzzer(firmware_package_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/firmware
 ota_add_fuzzer(efi_var_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/efi_var_fuzz.cc LIBS ota_boot_jetson)
 ota_add_fuzzer(version_detail_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/version_detail_fuzz.cc LIBS ota_boot)
 ota_add_fuzzer(rpi_boot_files_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/rpi_boot_files_fuzz.cc LIBS ota_boot)
+ota_add_fuzzer(config_http_url_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/config_http_url_fuzz.cc LIBS ota_config)
+ota_add_fuzzer(telemetry_json_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/telemetry_json_fuzz.cc LIBS ota_telemetry ota_util nlohmann_json::nlohmann_json)
+ota_add_fuzzer(metrics_cache_counters_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/metrics_cache_counters_fuzz.cc LIBS ota_metrics)

@@ -213,14 +213,16 @@ TEST(RunProgram, CapturesOutputAndExitCode) {
 // hangs. Every child now has a limit; on expiry its whole process group is killed, SIGTERM then
 // SIGKILL. Here the child and its grandchild ignore SIGTERM, so only SIGKILL ends them.
 TEST(RunProgram, TimeoutKillsTheWholeProcessGroup) {
-  // Orphans (the grandchild, once its parent is killed) are reparented to this process, so the
-  // test can wait for the grandchild and see how it ended.
+  // Orphans are reparented to this process, so the test can wait for the grandchild and see how
+  // it ended. The grandchild is orphaned at once (started by a subshell that exits): were it the
+  // shell's own child, the shell's pending wait4(-1) could reap it in the kernel in the instant
+  // both die of the SIGKILL, and this test would find no child to wait for.
   ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
   auto dir = fs::TempDir::Create("run-timeout");
   ASSERT_TRUE(dir.ok()) << dir.status();
   const std::string pidfile = (dir->path() / "grandchild").string();
-  const std::string script = "trap '' TERM; sleep 30 & echo $! > " + pidfile + ".tmp; mv " +
-                             pidfile + ".tmp " + pidfile + "; sleep 30";
+  const std::string script = "trap '' TERM; (sleep 30 & echo $! > " + pidfile + ".tmp; mv " +
+                             pidfile + ".tmp " + pidfile + "); sleep 30";
   const auto start = std::chrono::steady_clock::now();
   auto result = RunProgram({"sh", "-c", script}, std::chrono::milliseconds(1500));
   const auto took = std::chrono::steady_clock::now() - start;

@@ -1,6 +1,7 @@
 #include "common/config/proxy_info.h"
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,66 @@ TEST(ConfigProxyInfo, DefaultsAreTheMainEcuProfile) {
   EXPECT_EQ(info.local_ota_proxy_listen_port, 8082);
   EXPECT_TRUE(info.source.empty());
   EXPECT_EQ(info.ProxyForOtaClient(), "http://127.0.0.1:8082");
+  // Log upload on, to the fleet logging server on this host (upstream's defaults).
+  EXPECT_EQ(info.logging_server, "http://127.0.0.1:8083");
+  EXPECT_EQ(info.logging_server_grpc, "http://127.0.0.1:8084");
+}
+
+// Upstream: both default to the local logging server whether the file exists or not; null turns
+// the upload (or its gRPC transport) off.
+TEST(ConfigProxyInfo, LoggingServerKeys) {
+  struct Case {
+    std::string yaml;
+    std::optional<std::string> server, grpc;
+  };
+  const std::optional<std::string> kServer = "http://127.0.0.1:8083";
+  const std::optional<std::string> kGrpc = "http://127.0.0.1:8084";
+  const std::vector<Case> cases = {
+      {"enable_local_ota_proxy: true\n", kServer, kGrpc},
+      {"logging_server: null\n", std::nullopt, kGrpc},
+      {"logging_server:\n", std::nullopt, kGrpc},
+      {"logging_server: ~\n", std::nullopt, kGrpc},
+      {"logging_server_grpc: null\n", kServer, std::nullopt},
+      {"logging_server: null\nlogging_server_grpc: null\n", std::nullopt, std::nullopt},
+      {"logging_server: HTTP://Logs.Local:8083/\n", "http://Logs.Local:8083", kGrpc},
+      {"logging_server: https://logs:8443/api/v1/\n", "https://logs:8443/api/v1", kGrpc},
+      {"logging_server: 'http://[fd00::2]:8083'\n", "http://[fd00::2]:8083", kGrpc},
+      {"logging_server: http://10.0.0.1\nlogging_server_grpc: http://10.0.0.1:9084\n",
+       "http://10.0.0.1", "http://10.0.0.1:9084"},
+      {"logging_server_grpc: http://10.0.0.1\n", kServer, "http://10.0.0.1"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.yaml);
+    const ProxyInfo info = ParseOk(c.yaml);
+    EXPECT_EQ(info.logging_server, c.server);
+    EXPECT_EQ(info.logging_server_grpc, c.grpc);
+    EXPECT_THAT(info.warnings, IsEmpty());
+  }
+
+  struct Bad {
+    std::string yaml, where, reason;
+  };
+  const std::vector<Bad> bad = {
+      {"logging_server: ''\n", At(1, "logging_server"),
+       "invalid URL \"\": expected a URL like http://10.0.0.1:8083 (null turns the log upload "
+       "off)"},
+      {"logging_server: 'null'\n", At(1, "logging_server"), "invalid URL \"null\""},
+      {"logging_server: 8083\n", At(1, "logging_server"), "invalid URL \"8083\""},
+      {"logging_server: ftp://logs:21\n", At(1, "logging_server"), "unsupported scheme \"ftp\""},
+      {"logging_server: http://logs:8083/?x=1\n", At(1, "logging_server"),
+       "must not have a query or fragment"},
+      {"logging_server: http://u:p@logs:8083\n", At(1, "logging_server"), "credentials"},
+      {"logging_server: [http://logs:8083]\n", At(1, "logging_server"),
+       "expected an http(s) URL or null"},
+      {"logging_server_grpc: http://logs:0\n", At(1, "logging_server_grpc"),
+       "port must be an integer 1-65535, got \"0\""},
+      {"logging_server_grpc: 'http://lo gs:1'\n", At(1, "logging_server_grpc"),
+       "contains whitespace"},
+  };
+  for (const Bad& c : bad) {
+    SCOPED_TRACE(c.yaml);
+    EXPECT_TRUE(IsConfigError(ParseProxyInfo(c.yaml, kFile), c.where, c.reason));
+  }
 }
 
 // Upstream: an empty document is invalid (otaclient then runs on the defaults).

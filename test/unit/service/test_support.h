@@ -76,6 +76,8 @@ class ChildProcess {
     if (pipe2(err_pipe, O_CLOEXEC) != 0) return false;
     out_ = fs::UniqueFd(out_pipe[0]);
     err_ = fs::UniqueFd(err_pipe[0]);
+    out_open_ = err_open_ = true;
+    seen_ = {};
     fs::UniqueFd out_write(out_pipe[1]), err_write(err_pipe[1]);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
@@ -92,35 +94,24 @@ class ChildProcess {
 
   pid_t pid() const { return pid_; }
 
+  // Reads output until stderr holds `needle` (true), both pipes close or `limit` passes
+  // (false). What was read is kept for Wait()'s result.
+  bool WaitForStderr(std::string_view needle, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (seen_.err.find(needle) == std::string::npos) {
+      if ((!out_open_ && !err_open_) || !ReadSome(deadline)) return false;
+    }
+    return true;
+  }
+
   // Reads output until both pipes close, then reaps. Gives up after `timeout` (kills the child).
   ProcessResult Wait(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-    ProcessResult result;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    bool out_open = true, err_open = true;
-    while (out_open || err_open) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) break;
-      pollfd fds[2] = {{out_open ? out_.get() : -1, POLLIN, 0},
-                       {err_open ? err_.get() : -1, POLLIN, 0}};
-      if (poll(fds, 2, static_cast<int>(left.count())) <= 0) continue;
-      char buf[4096];
-      if (fds[0].revents != 0) {
-        const ssize_t n = read(out_.get(), buf, sizeof(buf));
-        if (n > 0)
-          result.out.append(buf, static_cast<size_t>(n));
-        else
-          out_open = false;
-      }
-      if (fds[1].revents != 0) {
-        const ssize_t n = read(err_.get(), buf, sizeof(buf));
-        if (n > 0)
-          result.err.append(buf, static_cast<size_t>(n));
-        else
-          err_open = false;
-      }
+    while ((out_open_ || err_open_) && ReadSome(deadline)) {
     }
-    if (out_open || err_open) kill(pid_, SIGKILL);
+    ProcessResult result = std::move(seen_);
+    seen_ = {};
+    if (out_open_ || err_open_) kill(pid_, SIGKILL);
     int status = 0;
     if (waitpid(pid_, &status, 0) == pid_ && WIFEXITED(status)) {
       result.exit_code = WEXITSTATUS(status);
@@ -130,8 +121,36 @@ class ChildProcess {
   }
 
  private:
+  // One poll of the open pipes; false once `deadline` passed.
+  bool ReadSome(std::chrono::steady_clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd fds[2] = {{out_open_ ? out_.get() : -1, POLLIN, 0},
+                     {err_open_ ? err_.get() : -1, POLLIN, 0}};
+    if (poll(fds, 2, static_cast<int>(left.count())) <= 0) return true;
+    char buf[4096];
+    if (fds[0].revents != 0) {
+      const ssize_t n = read(out_.get(), buf, sizeof(buf));
+      if (n > 0)
+        seen_.out.append(buf, static_cast<size_t>(n));
+      else
+        out_open_ = false;
+    }
+    if (fds[1].revents != 0) {
+      const ssize_t n = read(err_.get(), buf, sizeof(buf));
+      if (n > 0)
+        seen_.err.append(buf, static_cast<size_t>(n));
+      else
+        err_open_ = false;
+    }
+    return true;
+  }
+
   pid_t pid_ = -1;
   fs::UniqueFd out_, err_;
+  bool out_open_ = true, err_open_ = true;
+  ProcessResult seen_;  // read so far
 };
 
 inline ProcessResult RunProcess(const std::vector<std::string>& argv) {

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <ctime>
 #include <future>
 #include <mutex>
 #include <set>
@@ -20,6 +21,7 @@
 
 #include "common/http/curl_fetcher.h"
 #include "common/image/image_writer.h"
+#include "gmock/gmock.h"
 #include "otaclient/boot/dir_boot_controller.h"
 #include "otaclient/update/background_priority.h"
 #include "otaclient/update/content_index.h"
@@ -652,6 +654,110 @@ TEST_F(UpdateEngineTest, TheWaitBeforeTheRebootIsFinalizingUpdate) {
   EXPECT_EQ(BootFile("next_boot"), "b");  // the switch was committed before the wait
 }
 
+// What EngineOptions::on_session_start / on_session_end saw.
+struct SessionRecord {
+  std::mutex mu;
+  std::vector<std::string> starts;  // request ids
+  std::vector<SessionEnd> ends;
+  std::vector<int> reboots_at_end;  // reboots already done when the end was reported
+  void Observe(EngineOptions& options, std::atomic<int>* reboots) {
+    options.on_session_start = [this](const UpdateRequestParams& request) {
+      std::lock_guard<std::mutex> lock(mu);
+      starts.push_back(request.request_id);
+    };
+    options.on_session_end = [this, reboots](const SessionEnd& end) {
+      std::lock_guard<std::mutex> lock(mu);
+      ends.push_back(end);
+      reboots_at_end.push_back(reboots->load());
+    };
+  }
+};
+
+// The fleet metrics record is fed from here: one end per session, reported before the reboot,
+// with the first entry of each wire phase (unix seconds, in order) and the image's shape.
+TEST_F(UpdateEngineTest, SessionObserversGetOneEndBeforeTheRebootWithPhaseTimes) {
+  MakeSlotsAndImage();
+  SessionRecord record;
+  const uint64_t before = static_cast<uint64_t>(std::time(nullptr));
+  StartEngine([&](EngineOptions& o) { record.Observe(o, &reboots_); });
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  const uint64_t after = static_cast<uint64_t>(std::time(nullptr));
+
+  std::lock_guard<std::mutex> lock(record.mu);
+  EXPECT_EQ(record.starts, std::vector<std::string>{"req-1"});
+  ASSERT_EQ(record.ends.size(), 1u);
+  const SessionEnd& end = record.ends[0];
+  EXPECT_EQ(record.reboots_at_end[0], 0);  // reported before Reboot()
+  EXPECT_EQ(reboots_.load(), 1);
+  EXPECT_TRUE(end.committed);
+  EXPECT_TRUE(end.rebooting);
+  EXPECT_EQ(end.request.request_id, "req-1");
+  EXPECT_EQ(end.request.version, "v2");
+  EXPECT_EQ(end.status.status, OtaStatus::kUpdating);
+  const Progress& p = end.status.progress;
+  uint64_t previous = before;
+  for (size_t phase = 0; phase < kUpdatePhaseCount; ++phase) {
+    SCOPED_TRACE(phase);
+    EXPECT_GE(p.phase_start_timestamps.at(phase), previous);
+    EXPECT_LE(p.phase_start_timestamps.at(phase), after);
+    previous = p.phase_start_timestamps.at(phase);
+  }
+  EXPECT_EQ(p.phase_start_timestamps.at(0), p.update_start_timestamp);
+  EXPECT_GE(p.reboot_start_timestamp, previous);
+  EXPECT_LE(p.reboot_start_timestamp, after);
+  EXPECT_EQ(p.total_files_num, summary_.regulars);
+  EXPECT_EQ(p.total_directories_num, summary_.dirs);
+  EXPECT_EQ(p.total_symlinks_num, summary_.symlinks);
+  EXPECT_EQ(p.image_format, OtaImageFormat::kLegacy);
+  EXPECT_GT(p.downloaded_bytes, 0u);
+  EXPECT_EQ(p.downloaded_files_num, p.total_download_files_num);
+}
+
+TEST_F(UpdateEngineTest, SessionObserversSeeFailuresAbortsAndCommitsWithoutReboot) {
+  MakeSlotsAndImage();
+  SessionRecord record;
+  StartEngine([&](EngineOptions& o) {
+    record.Observe(o, &reboots_);
+    o.reboot_after_update = false;
+  });
+  // A failure: the image is not there.
+  UpdateRequestParams missing = Request();
+  missing.url = nginx_->HttpUrl("/no-such-image/");
+  missing.request_id = "req-missing";
+  ASSERT_TRUE(engine_->StartUpdate(missing).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Failed"));
+  // An abort, held in Downloading.
+  AbortWhileHeldIn("Downloading");
+  ASSERT_TRUE(watcher_.WaitFor("Aborted"));
+  // A committed update without a reboot: reported on entering Committed.
+  const int committed_before = CountSeen("Committed");
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Committed", committed_before + 1));
+  std::lock_guard<std::mutex> lock(record.mu);
+  EXPECT_EQ(record.starts, (std::vector<std::string>{"req-missing", "req-1", "req-1"}));
+  ASSERT_EQ(record.ends.size(), 3u);
+  const SessionEnd& failed = record.ends[0];
+  EXPECT_FALSE(failed.committed);
+  EXPECT_FALSE(failed.rebooting);
+  EXPECT_EQ(failed.status.status, OtaStatus::kFailure);
+  EXPECT_EQ(failed.status.failure_type, 1);
+  EXPECT_THAT(failed.status.failure_reason, ::testing::HasSubstr("no-such-image"));
+  EXPECT_GT(failed.status.progress.phase_start_timestamps.at(1), 0u);  // metadata was reached
+  EXPECT_EQ(failed.status.progress.phase_start_timestamps.at(2), 0u);  // delta was not
+  EXPECT_EQ(failed.status.progress.image_format, OtaImageFormat::kUnknown);
+  const SessionEnd& aborted = record.ends[1];
+  EXPECT_FALSE(aborted.committed);
+  EXPECT_EQ(aborted.status.status, OtaStatus::kAborted);
+  EXPECT_GT(aborted.status.progress.phase_start_timestamps.at(3), 0u);  // downloading
+  EXPECT_EQ(aborted.status.progress.phase_start_timestamps.at(4), 0u);
+  const SessionEnd& committed = record.ends[2];
+  EXPECT_TRUE(committed.committed);
+  EXPECT_FALSE(committed.rebooting);
+  EXPECT_EQ(committed.status.progress.reboot_start_timestamp, 0u);
+  EXPECT_GT(committed.status.progress.phase_start_timestamps.at(6), 0u);  // finalizing
+}
+
 // The real fetcher; records the priority of the threads that fetch and that take the results.
 class PriorityRecordingFetcher : public http::Fetcher {
  public:
@@ -1101,7 +1207,11 @@ TEST_F(UpdateEngineTest, RollbackReturnsToThePreviousSlotAfterAnUpdate) {
   ASSERT_TRUE(watcher_.WaitFor("Committed"));
   EXPECT_EQ(engine_->StartRollback().code(), absl::StatusCode::kFailedPrecondition);
 
-  RestartEngine();  // boots v2 on slot b, confirms it
+  // Boots v2 on slot b and confirms it; the new engine's session observers see no rollback.
+  engine_.reset();
+  watcher_.Clear();
+  SessionRecord record;
+  StartEngine([&](EngineOptions& o) { record.Observe(o, &reboots_); });
   StatusSnapshot on_v2 = engine_->Snapshot();
   EXPECT_EQ(on_v2.status, OtaStatus::kSuccess);
   EXPECT_EQ(on_v2.firmware_version, "v2");
@@ -1116,6 +1226,11 @@ TEST_F(UpdateEngineTest, RollbackReturnsToThePreviousSlotAfterAnUpdate) {
   EXPECT_EQ(BootFile("default"), "b");  // until slot a confirms
   EXPECT_EQ(engine_->Abort().status().message(), "Cannot abort: no active OTA update in progress");
   EXPECT_EQ(engine_->StartUpdate(Request("v3")).code(), absl::StatusCode::kFailedPrecondition);
+  {
+    std::lock_guard<std::mutex> lock(record.mu);
+    EXPECT_TRUE(record.starts.empty());
+    EXPECT_TRUE(record.ends.empty());
+  }
 
   RestartEngine();  // boots slot a once and confirms it
   StatusSnapshot back = engine_->Snapshot();
