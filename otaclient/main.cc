@@ -444,7 +444,7 @@ int main(int argc, char** argv) {
   };
   // One metrics record per update session, to the log (and so to the upload) at its end.
   const absl::StatusOr<std::string> backend = ota::boot::ResolveBootBackend(
-      flags.boot_backend, BootloaderForFactory(ecu_info), ota::boot::MachineArchitecture());
+      flags.boot_backend, BootloaderForFactory(ecu_info), ota::boot::ProbePlatform());
   ota::metrics::SessionMetricsRecorder session_metrics(
       {.ecu_id = ecu_info.ecu_id,
        .otaclient_version = std::string(ota::service::OtaClientVersion()),
