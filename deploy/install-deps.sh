@@ -18,6 +18,8 @@ packages=(
   libboost-dev libboost-system-dev
   # boot-loader tests and the real-boot VM test (grub-editenv, i386-pc modules, qemu under TCG)
   grub-common grub-pc-bin qemu-system-x86 busybox-static cpio
+  # its UEFI run (OVMF, x86_64-efi GRUB, the ESP) and the FAT partitions of the Jetson/Pi tests
+  ovmf grub-efi-amd64-bin dosfstools mtools
 )
 
 missing=()

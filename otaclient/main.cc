@@ -56,8 +56,10 @@ The OTA update daemon of one ECU: serves OtaClientV2.OtaClientService on <ecu_in
   --listen-port N           gRPC port (default 50051; 0: any free port, see --port-file)
   --port-file FILE          once listening, write the port to FILE ("<port>\n", atomically);
                             removed again when otaclient stops
-  --boot-backend B          auto|dir|grub|cboot; auto follows ecu_info's `bootloader`, and
-                            without one the CPU (x86_64: grub, aarch64: cboot) (default auto)
+  --boot-backend B          auto|dir|grub|cboot|jetson-uefi|rpi_boot; auto follows ecu_info's
+                            `bootloader`, and without one detects (x86_64: grub; aarch64 with
+                            tegra_chip_id: cboot; a Raspberry Pi 4 Model B: rpi_boot;
+                            jetson-uefi is never guessed) (default auto)
   --dir-slots-root DIR      root of the directory backend's slots (slot_a/, slot_b/, boot/)
   --grub-boot-dir DIR       GRUB: mount point of the shared boot partition (default /boot)
   --grub-env FILE           GRUB: environment block (default <grub boot dir>/grub/grubenv)
@@ -183,9 +185,12 @@ Flags ParseFlags(int argc, char** argv) {
     } else if (name == "--boot-backend") {
       flags.boot_backend = value();
       if (flags.boot_backend != "dir" && flags.boot_backend != "auto" &&
-          flags.boot_backend != "grub" && flags.boot_backend != "cboot") {
+          flags.boot_backend != "grub" && flags.boot_backend != "cboot" &&
+          flags.boot_backend != "jetson-cboot" && flags.boot_backend != "jetson-uefi" &&
+          flags.boot_backend != "rpi_boot") {
         UsageError(ota::StrCat("boot backend ", flags.boot_backend,
-                               " unknown (expected auto, dir, grub or cboot)"));
+                               " unknown (expected auto, dir, grub, cboot, jetson-uefi or "
+                               "rpi_boot)"));
       }
     } else if (name == "--dir-slots-root") {
       flags.dir_slots_root = value();
@@ -255,6 +260,11 @@ absl::StatusOr<std::unique_ptr<ota::boot::BootController>> CreateBootController(
   options.grub.kernel_args = flags.grub_kernel_args;
   options.grub.panic_seconds = flags.grub_panic_seconds;
   options.grub.slot_override = {ecu_info.boot_slot_a, ecu_info.boot_slot_b};
+  // Jetson and Pi: ecu_info's boot_slot_a/b name the rootfs of slot 0/1 (default: partitions
+  // 1/2 (Jetson) or 2/3 (Pi) of the running rootfs's disk).
+  options.cboot.rootfs_devices = {ecu_info.boot_slot_a, ecu_info.boot_slot_b};
+  options.uefi.rootfs_devices = {ecu_info.boot_slot_a, ecu_info.boot_slot_b};
+  options.rpi.rootfs_devices = {ecu_info.boot_slot_a, ecu_info.boot_slot_b};
   return ota::boot::CreateBootController(std::move(options));
 }
 
@@ -397,7 +407,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<ota::boot::BootController> boot;
   ota::boot::BootState boot_state;
   if (auto backend = ota::boot::ResolveBootBackend(
-          flags.boot_backend, BootloaderForFactory(ecu_info), ota::boot::MachineArchitecture());
+          flags.boot_backend, BootloaderForFactory(ecu_info), ota::boot::ProbePlatform());
       !backend.ok()) {
     cannot_update = ota::DescribeOtaFailure(
                         ota::OtaStage::kBootStartup,
@@ -444,7 +454,7 @@ int main(int argc, char** argv) {
   };
   // One metrics record per update session, to the log (and so to the upload) at its end.
   const absl::StatusOr<std::string> backend = ota::boot::ResolveBootBackend(
-      flags.boot_backend, BootloaderForFactory(ecu_info), ota::boot::MachineArchitecture());
+      flags.boot_backend, BootloaderForFactory(ecu_info), ota::boot::ProbePlatform());
   ota::metrics::SessionMetricsRecorder session_metrics(
       {.ecu_id = ecu_info.ecu_id,
        .otaclient_version = std::string(ota::service::OtaClientVersion()),

@@ -61,6 +61,14 @@ MountSpec StandbyMountSpec() {
   return spec;
 }
 
+MountSpec FatMountSpec(std::string_view fs_type) {
+  MountSpec spec;
+  spec.fs_type = std::string(fs_type);
+  spec.flags = MS_NOATIME | MS_NODEV | MS_NOSUID | MS_NOEXEC;
+  if (fs_type == "vfat") spec.data = "quiet";
+  return spec;
+}
+
 MountSpec ReadOnlyMountSpec() {
   MountSpec spec;
   spec.flags = MS_RDONLY | MS_NOATIME | MS_NODEV | MS_NOSUID | MS_NOEXEC;

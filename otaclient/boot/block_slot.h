@@ -33,6 +33,13 @@ struct MountSpec {
 };
 MountSpec StandbyMountSpec();   // rw, noatime, nodev
 MountSpec ReadOnlyMountSpec();  // ro, noatime, nodev, nosuid, noexec
+// A FAT boot partition (an EFI system partition, the Pi's system-boot): vfat, rw, noatime,
+// nodev, nosuid, noexec, `quiet` (FAT has no owners or modes: chmod/chown succeed silently, so
+// the durable temp + rename writes of common/fs work unchanged). Not the ext4 options
+// (commit=, data=, journal_async_commit) the Python client passes, which vfat refuses.
+// `fs_type` other than "vfat" exists for test machines whose kernel has no FAT driver (the
+// partition is then an ext4 stand-in; same flags, no `quiet`).
+MountSpec FatMountSpec(std::string_view fs_type = "vfat");
 
 // A mounted file system; unmounts on destruction (best effort, lazily if busy, logged).
 // Mount points are made private so a mount under it never propagates to the host namespace.

@@ -1,9 +1,11 @@
 // The boot seam: owns the A/B slots, the per-slot status/version and the boot switch.
-// Implementations: DirBootController (directory slots; dev, demo, tests), GRUB and CBoot
-// (real block devices; later). The update engine sees only this interface.
+// Implementations: DirBootController (directory slots; dev, demo, tests), GRUB (BIOS and UEFI
+// disk layouts), Jetson CBoot, Jetson UEFI and Raspberry Pi tryboot (real block devices). The
+// update engine sees only this interface.
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -50,9 +52,28 @@ struct BootState {
   ReleaseInfo release;                           // of the running image ("" fields: unknown)
 };
 
+// What an image says about the platform it was built for, read from its signed metadata before
+// the standby is touched (otaclient/update/image_platform.h). Backends that have a compatibility
+// rule check it in CheckImageCompatible.
+struct ImagePlatformInfo {
+  // The Jetson BSP the image's rootfs was built from ("R35.4.1"), from the image's
+  // /etc/nv_tegra_release; nullopt: the image does not say (no check).
+  std::optional<std::string> jetson_bsp_version;
+};
+
 class BootController {
  public:
   virtual ~BootController() = default;
+
+  // What the backend needs to know about an image before PrepareStandby (fetching it costs a
+  // request, so only backends with a compatibility rule ask).
+  virtual bool WantsImagePlatformInfo() const { return false; }
+  // Refuses an image this machine must not install (kFailedPrecondition, RECOVERABLE: nothing
+  // was touched), e.g. Jetson UEFI's BSP guard. Called before PrepareStandby.
+  virtual absl::Status CheckImageCompatible(const ImagePlatformInfo& image) {
+    (void)image;
+    return absl::OkStatus();
+  }
 
   // The release of the image the next PrepareStandby installs; backends that keep upstream's
   // status files write it as the standby's version_detail. Set by the session thread right

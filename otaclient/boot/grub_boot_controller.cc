@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <system_error>
@@ -272,6 +273,53 @@ absl::Status GrubBootController::InstallRunningKernelLocked() {
              options_.boot_dir.string()));
 }
 
+absl::Status GrubBootController::ImportPythonStateLocked() {
+  for (const std::string slot : {"a", "b"}) {
+    const stdfs::path theirs = options_.boot_dir / StrCat("ota-slot_", slot);
+    std::error_code ec;
+    if (!stdfs::is_directory(theirs, ec)) continue;
+    SlotStateStore ours = Store(slot);
+    OTA_ASSIGN_OR_RETURN(SlotState existing, ours.Load());
+    if (existing.status.has_value()) continue;  // ours wins
+    auto read = [&theirs](std::string_view name) -> std::string {
+      absl::StatusOr<std::string> text = fs::ReadFile(theirs / std::string(name));
+      return text.ok() ? std::string(TrimSpace(*text)) : std::string();
+    };
+    // Upstream reads the status case-insensitively; unknown text counts as missing.
+    std::string status_text = read("status");
+    std::transform(status_text.begin(), status_text.end(), status_text.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    absl::StatusOr<SlotStatus> status = ParseSlotStatus(status_text);
+    std::string version = read("version");
+    if (version.size() > SlotStateStore::kMaxVersionBytes) {
+      version.resize(SlotStateStore::kMaxVersionBytes);
+    }
+    const std::string in_use = read("slot_in_use");
+    const std::string slot_in_use = in_use == "ota-slot_a"   ? "a"
+                                    : in_use == "ota-slot_b" ? "b"
+                                                             : "";
+    const ReleaseInfo release = ParseVersionDetail(read("version_detail")).value_or(ReleaseInfo{});
+    const std::string other = slot == "a" ? "b" : "a";
+    if (status.ok() && *status == SlotStatus::kFailure && slot_in_use == other) {
+      // Upstream marks the slot an update starts from FAILURE (its "last operation") and
+      // keeps it; here the outcome lives on the target slot, and this one holds the image it
+      // ran, a rollback target.
+      status = SlotStatus::kSuccess;
+    }
+    if (status.ok()) OTA_RETURN_IF_ERROR(ours.WriteStatus(*status));
+    OTA_RETURN_IF_ERROR(ours.WriteVersion(version));
+    OTA_RETURN_IF_ERROR(ours.WriteRelease(release));
+    if (!slot_in_use.empty()) OTA_RETURN_IF_ERROR(ours.WriteSlotInUse(slot_in_use));
+    log::Info("took over the Python otaclient's slot state",
+              {{"slot", slot},
+               {"from", theirs.string()},
+               {"status", status.ok() ? std::string(SlotStatusName(*status)) : "(none)"},
+               {"version", version},
+               {"slot_in_use", in_use}});
+  }
+  return absl::OkStatus();
+}
+
 absl::Status GrubBootController::EnsureManagedLocked() {
   absl::StatusOr<std::string> current = fs::ReadFile(GrubCfg());
   if (!current.ok() && !absl::IsNotFound(current.status())) return current.status();
@@ -284,6 +332,7 @@ absl::Status GrubBootController::EnsureManagedLocked() {
   log::Info("first start on a machine not yet managed: setting up the GRUB A/B layout",
             {{"grub_cfg", GrubCfg().string()}, {"active_slot", layout_.active_slot}});
   Step("init:begin");
+  OTA_RETURN_IF_ERROR(ImportPythonStateLocked());
   if (!kernel_installed) OTA_RETURN_IF_ERROR(InstallRunningKernelLocked());
   Step("init:kernel");
   const stdfs::path backup = GrubCfg().parent_path() / std::string(kDistroBackupName);
@@ -326,6 +375,7 @@ absl::StatusOr<BootState> GrubBootController::ConfirmBootLocked() {
   BootState state;
   state.active_slot = active;
   state.version = mine.version;
+  state.release = mine.release;
   log::Info("booted slot", {{"slot", active},
                             {"device", layout_.active.node.string()},
                             {"version", mine.version},
@@ -409,6 +459,7 @@ absl::StatusOr<stdfs::path> GrubBootController::PrepareStandby(
   SlotStateStore store = Store(standby);
   OTA_RETURN_IF_ERROR(store.WriteStatus(SlotStatus::kUpdating));
   OTA_RETURN_IF_ERROR(store.WriteVersion(version));
+  OTA_RETURN_IF_ERROR(store.WriteRelease(standby_release()));
   OTA_RETURN_IF_ERROR(store.WriteFailureReason(""));
   OTA_RETURN_IF_ERROR(store.WriteSlotInUse(standby));
   Step("prepare:status");

@@ -12,9 +12,12 @@
 //
 // Flow (each step durable before the next; a crash anywhere never makes GRUB boot a
 // half-written slot):
-//   first start on an unmanaged machine (grub.cfg not ours): copy the running kernel into
-//     ota-slots/slot_<active>/, back up the distro cfg, grubenv saved_entry=<active>, write our
-//     menu atomically. Idempotent: an interrupted first start is simply redone.
+//   first start on an unmanaged machine (grub.cfg not ours): the Python client's slot state
+//     (<boot>/ota-slot_<x>/) imported when present, so its status, version and an update it
+//     left at UPDATING are carried over (confirmed, or FAILURE when GRUB fell back); copy the
+//     running kernel into ota-slots/slot_<active>/, back up the distro cfg, grubenv
+//     saved_entry=<active>, write our menu atomically. Idempotent: an interrupted first start is
+//     simply redone.
 //   PrepareStandby: grubenv next_entry unset + saved_entry=<active> (nothing points at the
 //     standby), standby's kernel removed from the boot partition, standby status UPDATING,
 //     then mount + clean (or mkfs.ext4 keeping UUID/label) the standby.
@@ -109,6 +112,10 @@ class GrubBootController : public BootController {
   std::string Standby() const { return layout_.standby_slot(); }
 
   absl::Status EnsureManagedLocked();
+  // First start on a machine the Python otaclient managed: its per-slot state in
+  // <boot>/ota-slot_<x>/ (status, version, version_detail, slot_in_use "ota-slot_<x>") becomes
+  // ours for every slot that has none yet.
+  absl::Status ImportPythonStateLocked();
   absl::Status WriteMenuLocked(std::string_view fallback_slot);
   absl::Status InstallRunningKernelLocked();
   absl::Status WriteStandbyBootFilesLocked();

@@ -58,8 +58,23 @@ absl::StatusOr<int> ParseNvbootctrlSlotCount(std::string_view output) {
   return count;
 }
 
+UnifiedAb UnifiedAbFromExitCode(int exit_code) {
+  switch (exit_code) {
+    case 0:
+      return UnifiedAb::kEnabled;
+    case 70:
+      return UnifiedAb::kRootfsOnly;
+    case 69:
+      return UnifiedAb::kDisabled;
+    default:
+      return UnifiedAb::kUnknown;
+  }
+}
+
 std::vector<std::string> Nvbootctrl::Args(std::string_view command, int slot) const {
-  std::vector<std::string> args = {binary_, "-t", "rootfs", std::string(command)};
+  std::vector<std::string> args = {binary_};
+  if (target_ == NvbootctrlTarget::kRootfs) args.insert(args.end(), {"-t", "rootfs"});
+  args.emplace_back(command);
   if (slot >= 0) args.push_back(std::to_string(slot));
   return args;
 }
@@ -109,6 +124,25 @@ absl::StatusOr<bool> Nvbootctrl::IsSlotBootable(int slot) const {
 
 absl::StatusOr<bool> Nvbootctrl::IsSlotMarkedSuccessful(int slot) const {
   return Query("is-slot-marked-successful", slot);
+}
+
+absl::StatusOr<std::string> Nvbootctrl::DumpSlotsInfo() const { return Run("dump-slots-info"); }
+
+absl::StatusOr<CommandResult> Nvbootctrl::Verify() const {
+  std::vector<std::string> args = Args("verify");
+  log::Debug("nvbootctrl", {{"command", DescribeArgv(args)}});
+  return RunProgram(args, kNvbootctrlTimeout);
+}
+
+absl::StatusOr<UnifiedAb> Nvbootctrl::IsUnifiedEnabled() const {
+  const std::vector<std::string> args = {binary_, "is-unified-enabled"};
+  log::Debug("nvbootctrl", {{"command", DescribeArgv(args)}});
+  OTA_ASSIGN_OR_RETURN(CommandResult result, RunProgram(args, kNvbootctrlTimeout));
+  if (result.exit_code >= 126) {
+    return absl::InternalError(StrCat("`", DescribeArgv(args), "` failed with exit ",
+                                      result.exit_code, ": ", Quote(result.err)));
+  }
+  return UnifiedAbFromExitCode(result.exit_code);
 }
 
 }  // namespace ota::boot

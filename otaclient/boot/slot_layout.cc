@@ -257,6 +257,32 @@ bool IsKnownSpec(std::string_view spec) {
 
 }  // namespace
 
+std::string PartitionDeviceName(std::string_view disk, int number) {
+  const bool digit_end = !disk.empty() && disk.back() >= '0' && disk.back() <= '9';
+  return StrCat(disk, digit_end ? "p" : "", number);
+}
+
+absl::StatusOr<BlockDevice> DescribePartitionOf(const SystemPaths& paths, std::string_view disk,
+                                                int number, std::string_view what) {
+  const std::string name = PartitionDeviceName(disk, number);
+  const stdfs::path dev_file = paths.sys / "class" / "block" / name / "dev";
+  absl::StatusOr<std::string> dev = fs::ReadFile(dev_file);
+  if (!dev.ok()) {
+    return absl::FailedPreconditionError(StrCat(what, ": partition ", number, " of ", disk, " (",
+                                                name, ") does not exist (", dev.status().message(),
+                                                ")"));
+  }
+  OTA_ASSIGN_OR_RETURN(DeviceNumber device, ParseDeviceNumber(*dev, dev_file.string()));
+  return DescribeBlockDevice(paths, device.major, device.minor);
+}
+
+absl::StatusOr<BlockDevice> DescribeMountSource(const SystemPaths& paths,
+                                                const stdfs::path& mount_point) {
+  OTA_ASSIGN_OR_RETURN(std::string mountinfo, fs::ReadFile(paths.mountinfo));
+  OTA_ASSIGN_OR_RETURN(DeviceNumber number, FindMountDevice(mountinfo, mount_point));
+  return DescribeBlockDevice(paths, number.major, number.minor);
+}
+
 absl::StatusOr<BlockDevice> DescribeDeviceNode(const SystemPaths& paths, const stdfs::path& node) {
   struct stat st;
   if (::stat(node.c_str(), &st) != 0) return ErrnoStatus(errno, StrCat("stat ", node.string()));

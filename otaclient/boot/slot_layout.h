@@ -138,6 +138,17 @@ struct DeviceSpecOptions {
 absl::StatusOr<BlockDevice> ResolveDeviceSpec(const SystemPaths& paths, std::string_view spec,
                                               std::string_view what,
                                               const DeviceSpecOptions& options = {});
+// Kernel name of partition `number` of `disk`: "mmcblk0" + 2 → "mmcblk0p2", "loop3" + 1 →
+// "loop3p1", "sda" + 2 → "sda2" (a name ending in a digit takes a "p").
+std::string PartitionDeviceName(std::string_view disk, int number);
+// Partition `number` of `disk` as the kernel lists it; kFailedPrecondition "<what>: partition N
+// of <disk> does not exist" when it does not.
+absl::StatusOr<BlockDevice> DescribePartitionOf(const SystemPaths& paths, std::string_view disk,
+                                                int number, std::string_view what);
+// The block device mounted at `mount_point` (the top of its mount stack in paths.mountinfo).
+absl::StatusOr<BlockDevice> DescribeMountSource(const SystemPaths& paths,
+                                                const std::filesystem::path& mount_point);
+
 // The block device at `node` (stat → major:minor → DescribeBlockDevice).
 absl::StatusOr<BlockDevice> DescribeDeviceNode(const SystemPaths& paths,
                                                const std::filesystem::path& node);

@@ -29,6 +29,9 @@
 
 namespace ota::boot {
 
+// Where Jetson and Raspberry Pi slots keep their status files: inside each slot's own rootfs.
+inline constexpr std::string_view kInRootfsStatusDir = "boot/ota-status";
+
 struct SlotState {
   std::optional<SlotStatus> status;  // nullopt: no status file (never managed)
   std::string version;               // "" when absent

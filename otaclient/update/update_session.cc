@@ -15,6 +15,7 @@
 #include "common/util/strings.h"
 #include "otaclient/update/content_index.h"
 #include "otaclient/update/delta_planner.h"
+#include "otaclient/update/image_platform.h"
 #include "otaclient/update/persistents.h"
 #include "otaclient/update/slot_writer.h"
 
@@ -192,6 +193,12 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
                                {"regulars", StrCat(img.manifest.regulars.size())},
                                {"contents", StrCat(index.size())}});
 
+  // --- what the boot backend says about this image (Jetson UEFI's BSP guard) ---
+  if (env.boot.WantsImagePlatformInfo()) {
+    OTA_ASSIGN_OR_RETURN(boot::ImagePlatformInfo platform,
+                         ReadImagePlatformInfo(*fetcher, img, env.cancel));
+    OTA_RETURN_IF_ERROR(env.boot.CheckImageCompatible(platform));
+  }
   env.boot.SetStandbyRelease({request.release_name, request.release_id, request.image_id});
 
   // --- the standby: from here on it is unbootable until CommitSwitch ---

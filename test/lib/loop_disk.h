@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -31,7 +32,8 @@ namespace ota::testing {
 struct PartitionSpec {
   std::string name;  // GPT partition name
   int size_mib = 16;
-  std::string partuuid;  // fixed GPT partition UUID
+  std::string partuuid;       // fixed GPT partition UUID
+  std::string type = "8300";  // sgdisk type code ("ef00": EFI system partition)
 };
 
 class LoopDisk {
@@ -54,9 +56,10 @@ class LoopDisk {
     std::vector<std::string> sgdisk = {"sgdisk", "-o"};
     for (size_t i = 0; i < parts.size(); ++i) {
       const std::string n = std::to_string(i + 1);
-      sgdisk.insert(sgdisk.end(),
-                    {"-n", StrCat(n, ":0:+", parts[i].size_mib, "M"), "-t", StrCat(n, ":8300"),
-                     "-c", StrCat(n, ":", parts[i].name), "-u", StrCat(n, ":", parts[i].partuuid)});
+      sgdisk.insert(
+          sgdisk.end(),
+          {"-n", StrCat(n, ":0:+", parts[i].size_mib, "M"), "-t", StrCat(n, ":", parts[i].type),
+           "-c", StrCat(n, ":", parts[i].name), "-u", StrCat(n, ":", parts[i].partuuid)});
     }
     sgdisk.push_back(disk->image_.string());
     if (absl::Status st = boot::RunProgramChecked(sgdisk).status(); !st.ok()) return st;
@@ -97,6 +100,27 @@ class LoopDisk {
   const std::string& device() const { return device_; }
   std::string PartitionNode(int number) const { return StrCat(device_, "p", number); }
   const std::filesystem::path& work_dir() const { return work_dir_; }
+
+  // The file system a FAT boot partition (an ESP, the Pi's system-boot) gets in tests: vfat
+  // when this kernel can mount it, else ext4 (these CI hosts' kernels have no FAT driver; the
+  // product is told with its `*_fs_type` option). Says which on stderr, once.
+  static const std::string& FatStandInType() {
+    static const std::string type = [] {
+      absl::StatusOr<std::string> fs = boot::RunProgramChecked({"cat", "/proc/filesystems"});
+      const bool vfat = fs.ok() && fs->find("\tvfat\n") != std::string::npos;
+      if (!vfat) std::fprintf(stderr, "note: no vfat in this kernel: FAT partitions are ext4\n");
+      return std::string(vfat ? "vfat" : "ext4");
+    }();
+    return type;
+  }
+  // A FAT boot partition with a label (FatStandInType() decides which file system).
+  absl::Status FormatFat(int number, const std::string& label) const {
+    if (FatStandInType() == "vfat") {
+      return boot::RunProgramChecked({"mkfs.vfat", "-n", label, PartitionNode(number)}).status();
+    }
+    return boot::RunProgramChecked({"mkfs.ext4", "-F", "-q", "-L", label, PartitionNode(number)})
+        .status();
+  }
 
   // mkfs.ext4 (-F -q) with a fixed UUID and label, populated from `stage` when given.
   absl::Status FormatExt4(int number, const std::string& uuid, const std::string& label,

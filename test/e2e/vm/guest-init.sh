@@ -40,9 +40,12 @@ ip link set lo up
 root_majmin=$(awk '$5 == "/" { print $3; exit }' /proc/self/mountinfo)
 root_partn=$(sed -n 's/^PARTN=//p' "/sys/dev/block/$root_majmin/uevent")
 root_dev=$(sed -n 's/^DEVNAME=//p' "/sys/dev/block/$root_majmin/uevent")
+# BIOS machine: A = p2, B = p3; UEFI machine (the ESP is p1, /boot p2): A = p3, B = p4.
+slot_a_partn=2
+[ -d /sys/firmware/efi ] && slot_a_partn=3
 case $root_partn in
-2) slot=a ;;
-3) slot=b ;;
+"$slot_a_partn") slot=a ;;
+$((slot_a_partn + 1))) slot=b ;;
 *) slot=unknown ;;
 esac
 marker "boot slot=$slot partn=$root_partn dev=$root_dev image=$(cat /etc/vm-image 2>/dev/null)" \

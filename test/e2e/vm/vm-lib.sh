@@ -17,7 +17,21 @@ GRUB2_COMMON=$OTA_VM_CACHE/grub2-common
 VM_KERNEL=$OTA_VM_CACHE/kernel/vmlinuz
 VM_MODULES=$OTA_VM_CACHE/kernel/modules  # *.ko + load-order (deploy/fetch-vm-debs.sh)
 
-# Fixed GPT identities of the system disk (p4 bios_grub first, then /boot, slot A, slot B).
+# Firmware of the machine (OTA_VM_FIRMWARE): bios = SeaBIOS, GRUB for i386-pc, disk p4 bios_grub
+# (first) + p1 /boot + p2 slot A + p3 slot B; uefi = OVMF, GRUB for x86_64-efi at the ESP's
+# removable-media path, disk p1 ESP (vfat) + p2 /boot + p3 slot A + p4 slot B (the layout of a
+# UEFI install; otaclient's GRUB backend finds the slots the same way on both).
+VM_FIRMWARE=${OTA_VM_FIRMWARE:-bios}
+if [[ $VM_FIRMWARE == uefi ]]; then
+  VM_P_BOOT=2 VM_P_A=3 VM_P_B=4
+else
+  VM_P_BOOT=1 VM_P_A=2 VM_P_B=3
+fi
+OVMF_CODE=/usr/share/OVMF/OVMF_CODE.fd
+OVMF_VARS=/usr/share/OVMF/OVMF_VARS.fd
+
+# Fixed GPT identities of the system disk.
+PARTUUID_ESP=8a1f3c52-0b6e-4c1a-9d43-2f0a7e6b1c0e
 PARTUUID_BOOT=8a1f3c52-0b6e-4c1a-9d43-2f0a7e6b1c01
 PARTUUID_A=8a1f3c52-0b6e-4c1a-9d43-2f0a7e6b1c0a
 PARTUUID_B=8a1f3c52-0b6e-4c1a-9d43-2f0a7e6b1c0b
@@ -50,6 +64,17 @@ vm_check_prerequisites() {
     -x "$GRUB2_COMMON/usr/sbin/grub-install" ]] ||
     vm_skip "run deploy/fetch-vm-debs.sh (cloud kernel, its virtio modules + grub2-common cache" \
       "$OTA_VM_CACHE missing or from an older version of the script)"
+  case $VM_FIRMWARE in
+  bios) ;;
+  uefi)
+    [[ -f $OVMF_CODE && -f $OVMF_VARS ]] || vm_skip "ovmf not installed ($OVMF_CODE)"
+    [[ -d /usr/lib/grub/x86_64-efi ]] || vm_skip "grub-efi-amd64-bin (x86_64-efi) not installed"
+    for tool in grub-mkimage mkfs.vfat mmd mcopy; do
+      command -v "$tool" >/dev/null || vm_skip "$tool not installed (deploy/install-deps.sh)"
+    done
+    ;;
+  *) fail "OTA_VM_FIRMWARE=$VM_FIRMWARE: expected bios or uefi" ;;
+  esac
   local probe
   probe=$(losetup -f 2>/dev/null) || vm_skip "no free loop device"
   [[ -n "$probe" ]] || vm_skip "no free loop device"
@@ -243,33 +268,47 @@ menuentry 'Debian GNU/Linux (slot A)' {
 CFG
 }
 
-# make_system_disk ROOTFS_A_NAME: $E2E_WORK/disk.img, 1 GiB sparse GPT: p4 bios_grub (first),
-# p1 /boot (ext4, label boot: GRUB, grubenv, /boot/ota configs), p2 slot A (ext4 made from the
-# staged tree), p3 slot B (empty ext4). GRUB installed for BIOS with grub-install.
+# make_system_disk ROOTFS_A_NAME: $E2E_WORK/disk.img, 1 GiB sparse GPT with /boot (ext4, label
+# boot: GRUB, grubenv, /boot/ota configs), slot A (ext4 made from the staged tree) and slot B (empty
+# ext4), numbered as VM_FIRMWARE says. bios: p4 bios_grub, GRUB installed with grub-install.
+# uefi: p1 ESP (vfat) with GRUB built by grub-mkimage as EFI/BOOT/BOOTX64.EFI (the path firmware
+# boots without NVRAM entries; written with mtools, the host needs no vfat driver), which finds
+# /boot by its UUID and reads grub/grub.cfg and grub/x86_64-efi/ modules there, as an installed
+# GRUB does.
 make_system_disk() {
   local disk=$E2E_WORK/disk.img loop mnt=$E2E_WORK/mnt/boot
   rm -f "$disk"
   truncate -s 1G "$disk"
-  sgdisk -U "$DISK_GUID" \
-    -n 4:2048:+1M -t 4:EF02 -c 4:bios_grub \
-    -n 1:0:+64M -t 1:8300 -c 1:boot -u "1:$PARTUUID_BOOT" \
-    -n 2:0:+420M -t 2:8300 -c 2:rootfs_a -u "2:$PARTUUID_A" \
-    -n 3:0:+420M -t 3:8300 -c 3:rootfs_b -u "3:$PARTUUID_B" "$disk" >"$E2E_WORK/sgdisk.log" 2>&1 ||
+  local layout
+  if [[ $VM_FIRMWARE == uefi ]]; then
+    layout=(-n 1:2048:+32M -t 1:EF00 -c 1:esp -u "1:$PARTUUID_ESP")
+  else
+    layout=(-n 4:2048:+1M -t 4:EF02 -c 4:bios_grub)
+  fi
+  sgdisk -U "$DISK_GUID" "${layout[@]}" \
+    -n "$VM_P_BOOT:0:+64M" -t "$VM_P_BOOT:8300" -c "$VM_P_BOOT:boot" -u "$VM_P_BOOT:$PARTUUID_BOOT" \
+    -n "$VM_P_A:0:+420M" -t "$VM_P_A:8300" -c "$VM_P_A:rootfs_a" -u "$VM_P_A:$PARTUUID_A" \
+    -n "$VM_P_B:0:+420M" -t "$VM_P_B:8300" -c "$VM_P_B:rootfs_b" -u "$VM_P_B:$PARTUUID_B" \
+    "$disk" >"$E2E_WORK/sgdisk.log" 2>&1 ||
     { cat "$E2E_WORK/sgdisk.log" >&2; fail "sgdisk"; }
   attach_loop "$disk"
   loop=$LOOP
-  mkfs.ext4 -q -L boot "${loop}p1" || fail "mkfs /boot"
-  mkfs.ext4 -q -L rootfs_a -d "$E2E_WORK/rootfs/$1" "${loop}p2" || fail "mkfs slot A"
-  mkfs.ext4 -q -L rootfs_b "${loop}p3" || fail "mkfs slot B"
-  vm_mount "${loop}p1" "$mnt"
-  # grub-probe asks udev for a partition's sysfs path; udev is not installed on this host.
-  mkdir -p "$E2E_WORK/shim"
-  install -m 0755 "$VM_DIR/udevadm-shim.sh" "$E2E_WORK/shim/udevadm"
-  PATH=$E2E_WORK/shim:$PATH "$GRUB2_COMMON/usr/sbin/grub-install" --target=i386-pc \
-    --boot-directory="$mnt" --modules="part_gpt ext2 search_fs_uuid" \
-    --no-floppy "$loop" >"$E2E_WORK/grub-install.log" 2>&1 ||
-    { cat "$E2E_WORK/grub-install.log" >&2; fail "grub-install"; }
-  write_plain_grub_cfg "$mnt/grub/grub.cfg" "${loop}p2"
+  mkfs.ext4 -q -L boot "${loop}p$VM_P_BOOT" || fail "mkfs /boot"
+  mkfs.ext4 -q -L rootfs_a -d "$E2E_WORK/rootfs/$1" "${loop}p$VM_P_A" || fail "mkfs slot A"
+  mkfs.ext4 -q -L rootfs_b "${loop}p$VM_P_B" || fail "mkfs slot B"
+  vm_mount "${loop}p$VM_P_BOOT" "$mnt"
+  if [[ $VM_FIRMWARE == uefi ]]; then
+    install_efi_grub "${loop}p1" "${loop}p$VM_P_BOOT" "$mnt"
+  else
+    # grub-probe asks udev for a partition's sysfs path; udev is not installed on this host.
+    mkdir -p "$E2E_WORK/shim"
+    install -m 0755 "$VM_DIR/udevadm-shim.sh" "$E2E_WORK/shim/udevadm"
+    PATH=$E2E_WORK/shim:$PATH "$GRUB2_COMMON/usr/sbin/grub-install" --target=i386-pc \
+      --boot-directory="$mnt" --modules="part_gpt ext2 search_fs_uuid" \
+      --no-floppy "$loop" >"$E2E_WORK/grub-install.log" 2>&1 ||
+      { cat "$E2E_WORK/grub-install.log" >&2; fail "grub-install"; }
+  fi
+  write_plain_grub_cfg "$mnt/grub/grub.cfg" "${loop}p$VM_P_A"
   [[ -f "$mnt/grub/grubenv" ]] || grub-editenv "$mnt/grub/grubenv" create
   mkdir -p "$mnt/ota"
   cat >"$mnt/ota/ecu_info.yaml" <<YML
@@ -285,14 +324,37 @@ YML
   check_system_disk
 }
 
+# install_efi_grub ESP_DEV BOOT_DEV BOOT_MNT: GRUB for x86_64-efi on the ESP (vfat, removable-media
+# path), its modules and prefix on /boot.
+install_efi_grub() {
+  local esp=$1 boot_uuid
+  boot_uuid=$(blkid -s UUID -o value "$2") || fail "no UUID on $2"
+  mkfs.vfat -n ESP "$esp" >"$E2E_WORK/mkfs-esp.log" 2>&1 ||
+    { cat "$E2E_WORK/mkfs-esp.log" >&2; fail "mkfs.vfat ESP"; }
+  mkdir -p "$3/grub/x86_64-efi"
+  cp /usr/lib/grub/x86_64-efi/*.mod /usr/lib/grub/x86_64-efi/*.lst "$3/grub/x86_64-efi/"
+  cat >"$E2E_WORK/efi-early.cfg" <<CFG
+search --no-floppy --fs-uuid --set=root $boot_uuid
+set prefix=(\$root)/grub
+CFG
+  grub-mkimage -O x86_64-efi -o "$E2E_WORK/BOOTX64.EFI" -c "$E2E_WORK/efi-early.cfg" -p /grub \
+    part_gpt ext2 fat search search_fs_uuid normal configfile linux echo test loadenv serial \
+    terminal >"$E2E_WORK/grub-mkimage.log" 2>&1 ||
+    { cat "$E2E_WORK/grub-mkimage.log" >&2; fail "grub-mkimage"; }
+  # (mtools complain on stderr that a partition node has no floppy geometry: logged, not shown.)
+  { mmd -i "$esp" ::/EFI ::/EFI/BOOT && mcopy -i "$esp" "$E2E_WORK/BOOTX64.EFI" \
+    ::/EFI/BOOT/BOOTX64.EFI; } >"$E2E_WORK/mtools.log" 2>&1 ||
+    { cat "$E2E_WORK/mtools.log" >&2; fail "writing EFI/BOOT/BOOTX64.EFI onto the ESP"; }
+}
+
 # check_system_disk: GRUB's own file system code reads the image like the guest's GRUB will
 # (catches an image GRUB cannot read before we spend a boot on it).
 check_system_disk() {
   local disk=$E2E_WORK/disk.img
-  grub-fstest "$disk" cat '(loop0,gpt1)/grub/grub.cfg' >"$E2E_WORK/fstest-cfg.txt" 2>&1 ||
+  grub-fstest "$disk" cat "(loop0,gpt$VM_P_BOOT)/grub/grub.cfg" >"$E2E_WORK/fstest-cfg.txt" 2>&1 ||
     { cat "$E2E_WORK/fstest-cfg.txt" >&2; fail "grub-fstest cannot read /grub/grub.cfg"; }
   grep -q menuentry "$E2E_WORK/fstest-cfg.txt" || fail "grub.cfg on the image has no menuentry"
-  grub-fstest "$disk" ls '(loop0,gpt2)/boot/' >"$E2E_WORK/fstest-boot.txt" 2>&1 || true
+  grub-fstest "$disk" ls "(loop0,gpt$VM_P_A)/boot/" >"$E2E_WORK/fstest-boot.txt" 2>&1 || true
   grep -q vmlinuz "$E2E_WORK/fstest-boot.txt" || fail "grub-fstest finds no /boot/vmlinuz in slot A"
   grep -q initrd.img "$E2E_WORK/fstest-boot.txt" ||
     fail "grub-fstest finds no /boot/initrd.img in slot A"
@@ -365,7 +427,14 @@ boot_vm() {
   # virtio-blk disks (SeaBIOS boots the system disk by its bootindex; the guest's initramfs loads
   # virtio_blk). cache=unsafe: the guest's flushes do not wait for the host's writeback; guest
   # writes still reach the image file at once, so killing qemu remains a power cut.
-  timeout -k 5 "$limit" qemu-system-x86_64 "${accel[@]}" -m 512 -smp 1 -no-reboot \
+  local firmware=()
+  if [[ $VM_FIRMWARE == uefi ]]; then
+    # OVMF: its code read-only, the machine's variable store a copy made once per machine.
+    [[ -f $E2E_WORK/OVMF_VARS.fd ]] || cp "$OVMF_VARS" "$E2E_WORK/OVMF_VARS.fd"
+    firmware=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE"
+      -drive "if=pflash,format=raw,unit=1,file=$E2E_WORK/OVMF_VARS.fd")
+  fi
+  timeout -k 5 "$limit" qemu-system-x86_64 "${accel[@]}" "${firmware[@]}" -m 512 -smp 1 -no-reboot \
     -display none -monitor none -serial "file:$VM_LOG" -nic none -pidfile "$pidfile" \
     -drive "file=$E2E_WORK/disk.img,if=none,id=sys,format=raw,cache=unsafe" \
     -device virtio-blk-pci,drive=sys,serial=sys,bootindex=0 \

@@ -15,6 +15,9 @@
 #     4 Rollback after a successful update → back on the previous slot, confirmed
 #   vm_e2e.sh boot       only builds the machine and boots it once (harness smoke check)
 #
+# OTA_VM_FIRMWARE=uefi runs the same scenarios on a UEFI machine: OVMF firmware, GRUB for
+# x86_64-efi on an EFI system partition, disk ESP + /boot + A + B (vm-lib.sh); needs ovmf,
+# grub-efi-amd64-bin, dosfstools and mtools as well.
 # Needs root, loop devices, qemu-system-x86, grub-pc-bin, busybox-static and the cache made by
 # deploy/fetch-vm-debs.sh; exits 77 with "SKIP: ..." when one is missing. OTA_VM_KVM=1 opts into
 # KVM (not usable on the CI machines: ../shared/reference/vm-boot.md). E2E_KEEP=1 keeps the work
@@ -49,8 +52,8 @@ log "machine built in $((SECONDS - t0)) s (rootfs $(du -sh "$E2E_WORK/rootfs/v1"
 # slot_tree SLOT: prints the file tree of rootfs slot SLOT (a/b) as the host sees it with qemu stopped
 # (read-only loop mount without journal replay), to prove a slot was not written.
 slot_tree() {
-  local part=2 start loop mnt=$E2E_WORK/mnt/slot
-  [[ $1 == b ]] && part=3
+  local part=$VM_P_A start loop mnt=$E2E_WORK/mnt/slot
+  [[ $1 == b ]] && part=$VM_P_B
   start=$(sgdisk -i "$part" "$E2E_WORK/disk.img" | awk '/First sector/ {print $3}')
   loop=$(losetup -f --show -r -o $((start * 512)) "$E2E_WORK/disk.img") || fail "losetup slot $1"
   VM_LOOPS+=("$loop")
@@ -61,7 +64,7 @@ slot_tree() {
 }
 
 # boot_file PATH: a file of the /boot partition as GRUB itself reads it (qemu stopped).
-boot_file() { grub-fstest "$E2E_WORK/disk.img" cat "(loop0,gpt1)$1" 2>&1; }
+boot_file() { grub-fstest "$E2E_WORK/disk.img" cat "(loop0,gpt$VM_P_BOOT)$1" 2>&1; }
 grubenv_vars() { boot_file /grub/grubenv | grep -v '^#' | tr '\n' ' '; }
 
 # expect_managed_grub: /boot holds the configuration our GRUB boot controller generates (both

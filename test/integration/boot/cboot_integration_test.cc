@@ -1,9 +1,11 @@
 // The CBoot controller on real block devices: a GPT disk on a loop device with rootfs A (p1) and
-// B (p2), each a real ext4 with /boot/extlinux/extlinux.conf; the fake nvbootctrl
-// (test/lib/fake-nvbootctrl) on PATH keeps the boot loader's slot state in a file. A "reboot"
-// unmounts everything, lets the fake decide like CBoot which slot comes up (`fake-boot`), mounts
-// that slot as the running root and creates a new controller on it, which is what a restarted
-// otaclient sees.
+// B (p2), each a real ext4 with /boot/extlinux/extlinux.conf, /etc/nv_tegra_release and
+// /etc/nv_boot_control.conf; the fake nvbootctrl (test/lib/fake-nvbootctrl) and nv_update_engine
+// (test/lib/fake-nv-update-engine) on PATH keep the boot loader's slot and firmware state in a
+// file. A "reboot" unmounts everything, lets the fake decide like CBoot which slot comes up
+// (`fake-boot`), mounts that slot as the running root and creates a new controller on it, which
+// is what a restarted otaclient sees. Most tests run twice: unified A/B off (rootfs-only A/B,
+// `-t rootfs`) and on (the bootloader chain carries the rootfs, no -t).
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -33,6 +36,11 @@ namespace {
 namespace stdfs = std::filesystem;
 
 constexpr const char* kFake = OTA_SOURCE_DIR "/test/lib/fake-nvbootctrl";
+constexpr const char* kFakeUpdateEngine = OTA_SOURCE_DIR "/test/lib/fake-nv-update-engine";
+constexpr const char* kNvTegraRelease =
+    "# R32 (release), REVISION: 6.1, GCID: 27863751, BOARD: t186ref, EABI: aarch64, DATE: "
+    "Mon Jul 26 19:36:31 UTC 2021\n";
+constexpr const char* kTnspec = "2888-400-0004-M.0-1-2-jetson-xavier-rqx580-";
 constexpr const char* kImageExtlinux =
     "TIMEOUT 30\nDEFAULT primary\n\nLABEL primary\n      LINUX /boot/Image\n"
     "      APPEND ${cbootargs} quiet root=/dev/mmcblk0p1 rw rootwait rootfstype=ext4\n";
@@ -78,8 +86,13 @@ void RunKilledAt(const CbootOptions& base, const std::string& kill_at,
       << "child did not die at " << kill_at << " (status " << wait_status << ")";
 }
 
-class CbootIntegrationTest : public ::testing::Test {
+// The unified A/B answer the fake gives: 70 rootfs-only A/B, 0 unified.
+class CbootIntegrationTest : public ::testing::TestWithParam<int> {
  protected:
+  bool Unified() const { return GetParam() == 0; }
+  // An nvbootctrl call as the product makes it for the slot chain in use.
+  std::string Nv(const std::string& call) const { return Unified() ? call : "-t rootfs " + call; }
+
   void SetUp() override {
     // Unique partition identities: tests run in parallel, and the config-override test finds
     // its partitions by PARTUUID/PARTLABEL among every block device of the host.
@@ -98,12 +111,15 @@ class CbootIntegrationTest : public ::testing::Test {
     // The fake nvbootctrl on PATH, with its state and call log in the temp dir.
     stdfs::create_directories(dir_ / "bin");
     stdfs::create_symlink(kFake, dir_ / "bin" / "nvbootctrl");
+    stdfs::create_symlink(kFakeUpdateEngine, dir_ / "bin" / "nv_update_engine");
     old_path_ = getenv("PATH") ? getenv("PATH") : "";
     ::setenv("PATH", ((dir_ / "bin").string() + ":" + old_path_).c_str(), 1);
     ::setenv("FAKE_NVBOOTCTRL_STATE", (dir_ / "nvbootctrl.state").c_str(), 1);
     ::setenv("FAKE_NVBOOTCTRL_LOG", (dir_ / "nvbootctrl.log").c_str(), 1);
+    ::setenv("FAKE_NV_UPDATE_ENGINE_LOG", (dir_ / "nv_update_engine.log").c_str(), 1);
     ::unsetenv("FAKE_NVBOOTCTRL_FAIL");
-    Sh("nvbootctrl fake-init 0");
+    ::unsetenv("FAKE_NV_UPDATE_ENGINE_FAIL");
+    FakeInit(0);
 
     auto disk = ota::testing::LoopDisk::Create(
         dir_, {{"APP", 16, partuuid_a_}, {partlabel_b_, 16, partuuid_b_}});
@@ -113,7 +129,9 @@ class CbootIntegrationTest : public ::testing::Test {
     // Factory content: both slots carry v1 with their own extlinux.conf and fstab.
     for (int slot : {0, 1}) {
       const stdfs::path stage = dir_ / ("stage" + std::to_string(slot));
+      WriteJetsonFiles(stage);
       WriteText(stage / "boot/extlinux/extlinux.conf", kImageExtlinux);
+      WriteText(stage / "boot/ota/ecu_info.yaml", "ecu_id: main\n");
       WriteText(stage / "etc/fstab", "/dev/root / ext4 defaults 0 1\n");
       WriteText(stage / "etc/os-release", "v1\n");
       Sh("mkfs.ext4 -q -F -L APP" + std::string(slot == 0 ? "" : "_b") + " -d '" + stage.string() +
@@ -132,8 +150,32 @@ class CbootIntegrationTest : public ::testing::Test {
     emmc_.reset();
   }
 
+  void FakeInit(int slot) {
+    Sh("nvbootctrl fake-init " + std::to_string(slot) + " " + std::to_string(GetParam()));
+  }
   int FakeGet(const std::string& key) { return std::stoi(Sh("nvbootctrl fake-get " + key)); }
+  std::string FakeGetText(const std::string& key) {
+    return Trimmed(Sh("nvbootctrl fake-get " + key));
+  }
   std::string Calls() { return ReadText(dir_ / "nvbootctrl.log"); }
+  std::string EngineCalls() { return ReadText(dir_ / "nv_update_engine.log"); }
+  // The nvbootctrl calls of the product that change state, in order.
+  std::string StateCalls() {
+    std::string out;
+    std::istringstream in(Calls());
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("set-") != std::string::npos || line.find("mark-") != std::string::npos) {
+        out += line + "\n";
+      }
+    }
+    return out;
+  }
+  // The /etc files CBoot reads at startup.
+  static void WriteJetsonFiles(const stdfs::path& root) {
+    WriteText(root / "etc/nv_tegra_release", kNvTegraRelease);
+    WriteText(root / "etc/nv_boot_control.conf",
+              std::string("TNSPEC ") + kTnspec + "\nTEGRA_OTA_BOOT_DEVICE /dev/mmcblk0boot0\n");
+  }
   std::string SlotDevice(int slot) { return disk_->PartitionNode(slot + 1); }
   stdfs::path ActiveRoot() { return dir_ / "active"; }
 
@@ -177,10 +219,46 @@ class CbootIntegrationTest : public ::testing::Test {
 
   // Writes a minimal "image" into the standby root (what the update engine would do).
   static void WriteImage(const stdfs::path& root, const std::string& version) {
+    WriteJetsonFiles(root);
     WriteText(root / "boot/extlinux/extlinux.conf", kImageExtlinux);
     WriteText(root / "boot/Image", "kernel " + version + "\n");
+    WriteText(root / "boot/ota/ecu_info.yaml", "ecu_id: from-the-image\n");
     WriteText(root / "etc/fstab", "/dev/root / ext4 defaults 0 1\n");
     WriteText(root / "etc/os-release", version + "\n");
+  }
+
+  // A BUP firmware package in the image: firmware_update.yaml requesting `requested`, a
+  // manifest for `bsp` and board `board_rev`, and the payload "FAKE-BUP version=<fw> <quality>".
+  struct Firmware {
+    std::string fw = "R32.7.4";
+    std::string quality = "good";
+    std::string bsp = "r32.7.4";
+    std::string board_rev = "M.0";
+    bool corrupt_digest = false;
+    std::string requested = "bl_only_payload";
+  };
+  static void WriteFirmware(const stdfs::path& root, const Firmware& f) {
+    const std::string payload = "FAKE-BUP version=" + f.fw + " " + f.quality + "\n";
+    WriteText(root / "opt/ota/firmware/bl_only_payload", payload);
+    std::string digest =
+        Trimmed(Sh("sha256sum '" + (root / "opt/ota/firmware/bl_only_payload").string() +
+                   "' | cut -d' ' -f1"));
+    if (f.corrupt_digest) digest[0] = digest[0] == '0' ? '1' : '0';
+    WriteText(root / "opt/ota/firmware/firmware_update.yaml",
+              "format_version: 1\nfirmware_list: [" + f.requested + "]\n");
+    WriteText(root / "opt/ota/firmware/firmware_manifest.yaml",
+              "format_version: 1\nhardware_type: nvidia_jetson\nhardware_series: XAVIER\n"
+              "hardware_model: AGX\nfirmware_spec:\n  bsp_version: " +
+                  f.bsp +
+                  "\n  firmware_compat:\n    board_id: \"2888\"\n    board_sku: \"0004\"\n"
+                  "    board_rev: " +
+                  f.board_rev +
+                  "\n    fab_id: \"400\"\n"
+                  "    board_conf: jetson-xavier-rqx580\nfirmware_packages:\n"
+                  "  - payload_name: bl_only_payload\n"
+                  "    file_location: file:///opt/ota/firmware/bl_only_payload\n"
+                  "    type: BUP\n    digest: sha256:" +
+                  digest + "\n");
   }
 
   // PrepareStandby + image + CommitSwitch.
@@ -215,7 +293,7 @@ class CbootIntegrationTest : public ::testing::Test {
   std::unique_ptr<BootController> controller_;
 };
 
-TEST_F(CbootIntegrationTest, UpdateConfirmFailRetryRollback) {
+TEST_P(CbootIntegrationTest, UpdateConfirmFailRetryRollback) {
   // First start on a factory machine.
   auto state = Boot();
   ASSERT_TRUE(state.ok()) << state.status();
@@ -232,9 +310,13 @@ TEST_F(CbootIntegrationTest, UpdateConfirmFailRetryRollback) {
   WriteImage(*root, "v2");
   ASSERT_TRUE(controller_->CommitSwitch().ok());
   EXPECT_EQ(FakeGet("active"), 1);
-  EXPECT_EQ(Calls(),
-            "-t rootfs get-number-slots\n-t rootfs get-current-slot\n"
-            "-t rootfs set-slot-as-unbootable 1\n-t rootfs set-active-boot-slot 1\n");
+  // Unbootable first, the switch last; the bootloader follows the rootfs (or carries it).
+  EXPECT_EQ(StateCalls(), Unified() ? "set-slot-as-unbootable 1\nset-active-boot-slot 1\n"
+                                    : "-t rootfs set-slot-as-unbootable 1\n"
+                                      "-t rootfs set-active-boot-slot 1\nset-active-boot-slot 1\n");
+  EXPECT_EQ(EngineCalls(), "");  // no firmware in this image
+  // /boot/ota comes from the running slot, not from the image.
+  EXPECT_EQ(ReadSlotFile(1, "boot/ota/ecu_info.yaml"), "ecu_id: main\n");
   const std::string conf_b = ReadSlotFile(1, "boot/extlinux/extlinux.conf");
   EXPECT_NE(conf_b.find(std::string("root=PARTUUID=") + partuuid_b_ + " rw"), std::string::npos)
       << conf_b;
@@ -251,6 +333,7 @@ TEST_F(CbootIntegrationTest, UpdateConfirmFailRetryRollback) {
   EXPECT_EQ(state->status, SlotStatus::kSuccess);
   EXPECT_EQ(state->version, "v2");
   EXPECT_EQ(FakeGet("successful1"), 1);
+  EXPECT_EQ(EngineCalls(), "--verify\n");
   EXPECT_EQ(ReadText(ActiveRoot() / "etc/os-release"), "v2\n");
   state = Reboot();  // stays on B
   ASSERT_TRUE(state.ok()) << state.status();
@@ -309,7 +392,7 @@ TEST_F(CbootIntegrationTest, UpdateConfirmFailRetryRollback) {
   EXPECT_NE(rollback.message().find("unbootable"), absl::string_view::npos) << rollback;
 }
 
-TEST_F(CbootIntegrationTest, FailedUpdateLeavesStandbyUnbootableAndActiveUntouched) {
+TEST_P(CbootIntegrationTest, FailedUpdateLeavesStandbyUnbootableAndActiveUntouched) {
   ASSERT_TRUE(Boot().ok());
   std::vector<std::string_view> keep;
   auto root = controller_->PrepareStandby("v2", keep);
@@ -347,7 +430,7 @@ std::string DirSnapshot(const stdfs::path& dir) {
 // active root is "/", so an image whose /boot (or /boot/ota-status) is an absolute symlink made
 // the standby's UPDATING status land on the running slot. Here the active root is a mount in the
 // temp dir, so the image's links point at its absolute path, as they would at "/" on the ECU.
-TEST_F(CbootIntegrationTest, ImageSymlinksNeverLeadStandbyWritesOntoTheActiveSlot) {
+TEST_P(CbootIntegrationTest, ImageSymlinksNeverLeadStandbyWritesOntoTheActiveSlot) {
   ASSERT_TRUE(Boot().ok());
   const stdfs::path active_status = ActiveRoot() / "boot/ota-status";
   std::vector<std::string_view> keep;
@@ -386,7 +469,7 @@ TEST_F(CbootIntegrationTest, ImageSymlinksNeverLeadStandbyWritesOntoTheActiveSlo
   EXPECT_EQ(state->version, "v3");
 }
 
-TEST_F(CbootIntegrationTest, StandbyWithoutFileSystemIsFormatted) {
+TEST_P(CbootIntegrationTest, StandbyWithoutFileSystemIsFormatted) {
   Sh("dd if=/dev/zero of=" + SlotDevice(1) + " bs=1M count=2 conv=fsync status=none");
   ASSERT_TRUE(Boot().ok());
   Update("v2");
@@ -403,9 +486,10 @@ TEST_F(CbootIntegrationTest, StandbyWithoutFileSystemIsFormatted) {
 
 // The Python otaclient wrote B and switched (its files have no trailing newline); our first
 // start on B must finalise that update like its own.
-TEST_F(CbootIntegrationTest, FinalizesAnUpdateWrittenByThePythonClient) {
+TEST_P(CbootIntegrationTest, FinalizesAnUpdateWrittenByThePythonClient) {
   for (int slot : {0, 1}) {
     const stdfs::path stage = dir_ / ("py-stage" + std::to_string(slot));
+    WriteJetsonFiles(stage);
     WriteText(stage / "boot/extlinux/extlinux.conf", kImageExtlinux);
     WriteText(stage / "etc/os-release", slot == 0 ? "py-1\n" : "py-2\n");
     WriteText(stage / "boot/ota-status/status", slot == 0 ? "SUCCESS" : "UPDATING");
@@ -413,7 +497,7 @@ TEST_F(CbootIntegrationTest, FinalizesAnUpdateWrittenByThePythonClient) {
     WriteText(stage / "boot/ota-status/slot_in_use", "1");
     Sh("mkfs.ext4 -q -F -d '" + stage.string() + "' " + SlotDevice(slot));
   }
-  Sh("nvbootctrl -t rootfs set-active-boot-slot 1 && nvbootctrl fake-boot");
+  Sh("nvbootctrl " + Nv("set-active-boot-slot 1") + " && nvbootctrl fake-boot");
   auto state = Boot();
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->active_slot, "1");
@@ -425,7 +509,7 @@ TEST_F(CbootIntegrationTest, FinalizesAnUpdateWrittenByThePythonClient) {
   EXPECT_TRUE(controller_->CheckRollbackPossible().ok()) << controller_->CheckRollbackPossible();
 }
 
-TEST_F(CbootIntegrationTest, SlotDevicesFromConfigByPartuuidAndPartlabel) {
+TEST_P(CbootIntegrationTest, SlotDevicesFromConfigByPartuuidAndPartlabel) {
   rootfs_override_ = {std::string("PARTUUID=") + partuuid_a_, "PARTLABEL=" + partlabel_b_};
   auto state = Boot();
   ASSERT_TRUE(state.ok()) << state.status();
@@ -445,7 +529,7 @@ TEST_F(CbootIntegrationTest, SlotDevicesFromConfigByPartuuidAndPartlabel) {
   EXPECT_EQ(state.status().code(), absl::StatusCode::kInvalidArgument) << state.status();
 }
 
-TEST_F(CbootIntegrationTest, NvbootctrlFailureAtTheSwitchIsReported) {
+TEST_P(CbootIntegrationTest, NvbootctrlFailureAtTheSwitchIsReported) {
   ASSERT_TRUE(Boot().ok());
   std::vector<std::string_view> keep;
   auto root = controller_->PrepareStandby("v2", keep);
@@ -460,8 +544,8 @@ TEST_F(CbootIntegrationTest, NvbootctrlFailureAtTheSwitchIsReported) {
   EXPECT_EQ(FakeGet("bootable1"), 0);
 }
 
-TEST_F(CbootIntegrationTest, RefusesWhenNvbootctrlDisagreesWithTheMountedRoot) {
-  Sh("nvbootctrl fake-init 0");
+TEST_P(CbootIntegrationTest, RefusesWhenNvbootctrlDisagreesWithTheMountedRoot) {
+  FakeInit(0);
   // Mount B as the "running" root while nvbootctrl says slot 0.
   auto mounted = MountedFileSystem::Mount(SlotDevice(1), ActiveRoot(), StandbyMountSpec());
   ASSERT_TRUE(mounted.ok()) << mounted.status();
@@ -473,7 +557,7 @@ TEST_F(CbootIntegrationTest, RefusesWhenNvbootctrlDisagreesWithTheMountedRoot) {
   EXPECT_NE(state.status().message().find("slot 0"), absl::string_view::npos) << state.status();
 }
 
-TEST_F(CbootIntegrationTest, ExternalRootfsMirrorsBootToEmmc) {
+TEST_P(CbootIntegrationTest, ExternalRootfsMirrorsBootToEmmc) {
   // A second disk stands in for the eMMC holding /boot of each slot.
   auto emmc = ota::testing::LoopDisk::Create(
       dir_ / "emmc", {{"boot_a", 16, "6a1c0d2e-0000-4000-8000-0000000000e1"},
@@ -505,12 +589,13 @@ TEST_F(CbootIntegrationTest, ExternalRootfsMirrorsBootToEmmc) {
 
 // kill -9 of otaclient after every step of the update: the boot loader must never be pointed
 // at a half-written slot, and the machine must be able to update afterwards.
-TEST_F(CbootIntegrationTest, KilledAtEveryStepNeverBootsAHalfWrittenSlot) {
-  const std::vector<std::string> steps = {"prepare:1", "prepare:2", "prepare:3", "commit:1",
-                                          "commit:2",  "commit:3",  "commit:4",  "commit:5"};
+TEST_P(CbootIntegrationTest, KilledAtEveryStepNeverBootsAHalfWrittenSlot) {
+  const std::vector<std::string> steps = {"prepare:1", "prepare:2", "prepare:3",
+                                          "commit:1",  "commit:2",  "commit:3",
+                                          "commit:4",  "commit:5",  "commit:6"};
   for (const std::string& kill_at : steps) {
     SCOPED_TRACE(kill_at);
-    Sh("nvbootctrl fake-init 0");
+    FakeInit(0);
     auto state = Reboot();
     ASSERT_TRUE(state.ok()) << state.status();
     ASSERT_EQ(state->active_slot, "0");
@@ -523,6 +608,7 @@ TEST_F(CbootIntegrationTest, KilledAtEveryStepNeverBootsAHalfWrittenSlot) {
       auto root = c.PrepareStandby(version, keep);
       if (!root.ok()) return false;
       WriteImage(*root, version);
+      WriteFirmware(*root, Firmware{});  // the BUP step is one of the steps killed
       return c.CommitSwitch().ok();
     });
 
@@ -530,15 +616,16 @@ TEST_F(CbootIntegrationTest, KilledAtEveryStepNeverBootsAHalfWrittenSlot) {
     ASSERT_TRUE(state.ok()) << state.status();
     if (state->active_slot == "1") {
       // Only after the very last step; and then the slot is complete.
-      EXPECT_EQ(kill_at, "commit:5");
+      EXPECT_EQ(kill_at, "commit:6");
       EXPECT_EQ(state->status, SlotStatus::kSuccess);
+      EXPECT_EQ(FakeGetText("bl_fw1"), "R32.7.4");
       EXPECT_EQ(state->version, "v-" + kill_at);
       EXPECT_NE(ReadText(ActiveRoot() / "boot/extlinux/extlinux.conf")
                     .find(std::string("root=PARTUUID=") + partuuid_b_),
                 std::string::npos);
       continue;
     }
-    EXPECT_NE(kill_at, "commit:5");
+    EXPECT_NE(kill_at, "commit:6");
     // Killed before the switch: still on A; an update had started, so FAILURE is reported
     // (except when killed before anything was recorded).
     if (kill_at != "prepare:1") {
@@ -558,7 +645,7 @@ TEST_F(CbootIntegrationTest, KilledAtEveryStepNeverBootsAHalfWrittenSlot) {
   }
 }
 
-TEST_F(CbootIntegrationTest, KilledWhileConfirmingOrRollingBack) {
+TEST_P(CbootIntegrationTest, KilledWhileConfirmingOrRollingBack) {
   ASSERT_TRUE(Boot().ok());
   Update("v2");
   // The first start on B dies between mark-boot-successful and writing SUCCESS.
@@ -600,6 +687,165 @@ TEST_F(CbootIntegrationTest, KilledWhileConfirmingOrRollingBack) {
   EXPECT_EQ(state->status, SlotStatus::kSuccess);
   EXPECT_EQ(ReadText(ActiveRoot() / "etc/os-release"), "v1\n");
 }
+
+// --- BUP firmware (nv_update_engine) ---
+
+TEST_P(CbootIntegrationTest, BupFirmwareGoesToTheStandbyBootloaderBeforeTheSwitch) {
+  ASSERT_TRUE(Boot().ok());
+  std::vector<std::string_view> keep;
+  auto root = controller_->PrepareStandby("v2", keep);
+  ASSERT_TRUE(root.ok()) << root.status();
+  WriteImage(*root, "v2");
+  WriteFirmware(*root, Firmware{});
+  ASSERT_TRUE(controller_->CommitSwitch().ok());
+  // Upstream's argv: --no-reboot only with rootfs-only A/B; the payload is our verified copy.
+  const std::string engine = EngineCalls();
+  EXPECT_EQ(engine.rfind(Unified() ? "-i bl-only --payload " : "-i bl --payload ", 0), 0u)
+      << engine;
+  EXPECT_EQ(engine.find("/opt/ota/firmware/"), std::string::npos) << engine;
+  EXPECT_EQ(engine.find("--no-reboot") != std::string::npos, !Unified()) << engine;
+  EXPECT_EQ(FakeGetText("bl_fw1"), "R32.7.4");
+  EXPECT_EQ(FakeGetText("bl_fw0"), "R32.6.1");  // the running bootloader slot untouched
+  auto state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "1");
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
+  EXPECT_EQ(FakeGet("bl_current"), 1);
+}
+
+TEST_P(CbootIntegrationTest, BadBupIsReportedAfterTheReboot) {
+  ASSERT_TRUE(Boot().ok());
+  std::vector<std::string_view> keep;
+  auto root = controller_->PrepareStandby("v2", keep);
+  ASSERT_TRUE(root.ok()) << root.status();
+  WriteImage(*root, "v2");
+  Firmware bad;
+  bad.quality = "bad";
+  WriteFirmware(*root, bad);
+  ASSERT_TRUE(controller_->CommitSwitch().ok());
+  auto state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->status, SlotStatus::kFailure);
+  if (Unified()) {
+    // The whole chain fell back: the old slot reports the failed update.
+    EXPECT_EQ(state->active_slot, "0");
+    EXPECT_NE(state->failure_reason.find("did not complete"), std::string::npos)
+        << state->failure_reason;
+  } else {
+    // The new rootfs runs on the old bootloader: nv_update_engine --verify says so.
+    EXPECT_EQ(state->active_slot, "1");
+    EXPECT_EQ(FakeGet("bl_current"), 0);
+    EXPECT_NE(state->failure_reason.find("bootloader"), std::string::npos) << state->failure_reason;
+  }
+}
+
+TEST_P(CbootIntegrationTest, FirmwareRequestThatAppliesNothingFailsBeforeTheSwitch) {
+  struct Case {
+    std::string name;
+    Firmware firmware;
+    std::string expect;
+  };
+  Firmware mismatch;
+  mismatch.corrupt_digest = true;
+  Firmware other_board;
+  other_board.board_rev = "L.0";
+  Firmware uefi_package;
+  uefi_package.bsp = "r35.4.1";
+  Firmware not_requested;
+  not_requested.requested = "something_else";
+  const Case cases[] = {{"digest mismatch", mismatch, "none of its BUP payloads"},
+                        {"other board", other_board, "not for this board"},
+                        {"UEFI package", uefi_package, "R35.4.1"},
+                        {"nothing requested of it", not_requested, "none of its BUP payloads"}};
+  ASSERT_TRUE(Boot().ok());
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<std::string_view> keep;
+    auto root = controller_->PrepareStandby("v2", keep);
+    ASSERT_TRUE(root.ok()) << root.status();
+    WriteImage(*root, "v2");
+    WriteFirmware(*root, c.firmware);
+    absl::Status commit = controller_->CommitSwitch();
+    EXPECT_EQ(commit.code(), absl::StatusCode::kFailedPrecondition) << commit;
+    EXPECT_NE(commit.message().find(c.expect), absl::string_view::npos) << commit;
+    EXPECT_EQ(FakeGet("active"), 0);
+    EXPECT_EQ(FakeGet("bootable1"), 0);
+    EXPECT_EQ(FakeGetText("bl_fw1"), "R32.6.1");
+    ASSERT_TRUE(controller_->OnUpdateFailed(SlotStatus::kFailure).ok());
+  }
+  EXPECT_EQ(EngineCalls(), "");
+}
+
+TEST_P(CbootIntegrationTest, NvUpdateEngineFailureFailsTheUpdate) {
+  ASSERT_TRUE(Boot().ok());
+  std::vector<std::string_view> keep;
+  auto root = controller_->PrepareStandby("v2", keep);
+  ASSERT_TRUE(root.ok()) << root.status();
+  WriteImage(*root, "v2");
+  WriteFirmware(*root, Firmware{});
+  ::setenv("FAKE_NV_UPDATE_ENGINE_FAIL", "install", 1);
+  absl::Status commit = controller_->CommitSwitch();
+  ::unsetenv("FAKE_NV_UPDATE_ENGINE_FAIL");
+  EXPECT_FALSE(commit.ok());
+  EXPECT_NE(commit.message().find("nv_update_engine"), absl::string_view::npos) << commit;
+  EXPECT_EQ(FakeGet("active"), 0);
+  ASSERT_TRUE(controller_->OnUpdateFailed(SlotStatus::kFailure).ok());
+  auto state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "0");
+  EXPECT_EQ(state->status, SlotStatus::kFailure);
+}
+
+TEST_P(CbootIntegrationTest, NoTnspecSkipsTheFirmware) {
+  ASSERT_TRUE(Boot().ok());
+  WriteText(ActiveRoot() / "etc/nv_boot_control.conf", "TEGRA_CHIPID 0x19\n");
+  ASSERT_TRUE(Restart().ok());
+  std::vector<std::string_view> keep;
+  auto root = controller_->PrepareStandby("v2", keep);
+  ASSERT_TRUE(root.ok()) << root.status();
+  WriteImage(*root, "v2");
+  WriteFirmware(*root, Firmware{});
+  ASSERT_TRUE(controller_->CommitSwitch().ok());
+  EXPECT_EQ(EngineCalls(), "");
+  EXPECT_EQ(FakeGet("active"), 1);
+}
+
+TEST_P(CbootIntegrationTest, RefusesAUefiBspAndAMissingReleaseFile) {
+  ASSERT_TRUE(Boot().ok());
+  WriteText(ActiveRoot() / "etc/nv_tegra_release",
+            "# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64\n");
+  auto state = Restart();
+  EXPECT_EQ(state.status().code(), absl::StatusCode::kFailedPrecondition) << state.status();
+  EXPECT_NE(state.status().message().find("jetson-uefi"), absl::string_view::npos)
+      << state.status();
+  stdfs::remove(ActiveRoot() / "etc/nv_tegra_release");
+  state = Restart();
+  EXPECT_FALSE(state.ok());
+  EXPECT_NE(state.status().message().find("nv_tegra_release"), absl::string_view::npos)
+      << state.status();
+}
+
+// Below R32.6.1 there is no unified A/B: nvbootctrl is not even asked.
+TEST_P(CbootIntegrationTest, OldBspIsRootfsOnlyWithoutAsking) {
+  ASSERT_TRUE(Boot().ok());
+  WriteText(ActiveRoot() / "etc/nv_tegra_release",
+            "# R32 (release), REVISION: 5.2, GCID: 1, BOARD: t186ref, EABI: aarch64\n");
+  stdfs::remove(dir_ / "nvbootctrl.log");
+  auto state = Restart();
+  if (Unified()) {
+    // The fake refuses -t rootfs while unified A/B is on: the product used it, as it must here.
+    EXPECT_FALSE(state.ok());
+  } else {
+    ASSERT_TRUE(state.ok()) << state.status();
+  }
+  EXPECT_EQ(Calls().find("is-unified-enabled"), std::string::npos) << Calls();
+}
+
+INSTANTIATE_TEST_SUITE_P(UnifiedAb, CbootIntegrationTest, ::testing::Values(70, 0),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return info.param == 0 ? std::string("UnifiedOn")
+                                                  : std::string("UnifiedOff");
+                         });
 
 }  // namespace
 }  // namespace ota::boot

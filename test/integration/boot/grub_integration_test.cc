@@ -20,6 +20,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/fs/fs.h"
@@ -41,6 +42,7 @@ namespace stdfs = std::filesystem;
 constexpr char kPartuuidBoot[] = "6b3c9a10-2d4e-4f60-8a1b-000000000b00";
 constexpr char kPartuuidA[] = "6b3c9a10-2d4e-4f60-8a1b-00000000000a";
 constexpr char kPartuuidB[] = "6b3c9a10-2d4e-4f60-8a1b-00000000000b";
+constexpr char kPartuuidEsp[] = "6b3c9a10-2d4e-4f60-8a1b-000000000e00";
 constexpr char kUuidBoot[] = "11111111-2222-4333-8444-000000000b00";
 constexpr char kUuidA[] = "11111111-2222-4333-8444-00000000000a";
 constexpr char kUuidB[] = "11111111-2222-4333-8444-00000000000b";
@@ -78,9 +80,17 @@ class GrubMachineTest : public ::testing::Test {
     ASSERT_TRUE(tmp.ok()) << tmp.status();
     tmp_ = std::make_unique<fs::TempDir>(std::move(*tmp));
     work_ = tmp_->path();
-    auto disk = testing::LoopDisk::Create(
-        work_ / "disk",
-        {{"boot", 8, kPartuuidBoot}, {"rootfs_a", 24, kPartuuidA}, {"rootfs_b", 24, kPartuuidB}});
+    std::vector<testing::PartitionSpec> parts = {
+        {"boot", 8, kPartuuidBoot}, {"rootfs_a", 24, kPartuuidA}, {"rootfs_b", 24, kPartuuidB}};
+    if (uefi_) {
+      // UEFI layout: the EFI system partition first (GPT type ef00), then /boot, A, B.
+      parts.insert(parts.begin(), {"EFI System Partition", 8, kPartuuidEsp, "ef00"});
+      esp_part_ = 1;
+      boot_part_ = 2;
+      part_a_ = 3;
+      part_b_ = 4;
+    }
+    auto disk = testing::LoopDisk::Create(work_ / "disk", parts);
     if (absl::IsUnavailable(disk.status())) GTEST_SKIP() << disk.status().message();
     ASSERT_TRUE(disk.ok()) << disk.status();
     disk_ = std::move(*disk);
@@ -93,26 +103,41 @@ class GrubMachineTest : public ::testing::Test {
                      " /boot ext4 defaults 0 2\n/dev/sdz1 /data ext4 nofail 0 2\n"));
     WriteText(stage / "etc" / "version", "A-1");
     WriteText(stage / "slot-a-original", "untouched");
-    ASSERT_TRUE(disk_->FormatExt4(1, kUuidBoot, "boot").ok());
-    ASSERT_TRUE(disk_->FormatExt4(2, kUuidA, "rootfs_a", stage).ok());
-    ASSERT_TRUE(disk_->FormatExt4(3, kUuidB, "rootfs_b").ok());
+    ASSERT_TRUE(disk_->FormatExt4(boot_part_, kUuidBoot, "boot").ok());
+    ASSERT_TRUE(disk_->FormatExt4(part_a_, kUuidA, "rootfs_a", stage).ok());
+    ASSERT_TRUE(disk_->FormatExt4(part_b_, kUuidB, "rootfs_b").ok());
+    if (esp_part_ != 0) {
+      ASSERT_TRUE(disk_->FormatFat(esp_part_, "ESP").ok());
+    }
 
     boot_dir_ = disk_->work_dir() / "mnt" / "boot";
     root_dir_ = disk_->work_dir() / "mnt" / "root";
     mount_dir_ = disk_->work_dir() / "mnt" / "ota";
     auto boot_mount =
-        MountedFileSystem::Mount(disk_->PartitionNode(1), boot_dir_, StandbyMountSpec());
+        MountedFileSystem::Mount(disk_->PartitionNode(boot_part_), boot_dir_, StandbyMountSpec());
     ASSERT_TRUE(boot_mount.ok()) << boot_mount.status();
     boot_mount_.emplace(std::move(*boot_mount));
+    if (esp_part_ != 0) {
+      // The distro's ESP at /boot/efi with GRUB's UEFI stub (otaclient never touches it).
+      auto esp = MountedFileSystem::Mount(disk_->PartitionNode(esp_part_), boot_dir_ / "efi",
+                                          FatMountSpec(testing::LoopDisk::FatStandInType()));
+      ASSERT_TRUE(esp.ok()) << esp.status();
+      esp_mount_.emplace(std::move(*esp));
+      WriteText(boot_dir_ / "efi/EFI/debian/grub.cfg",
+                StrCat("search.fs_uuid ", kUuidBoot, " root\nset prefix=($root)'/grub'\n",
+                       "configfile $prefix/grub.cfg\n"));
+      WriteText(boot_dir_ / "efi/EFI/debian/grubx64.efi", "GRUB EFI binary");
+    }
     WriteText(boot_dir_ / "grub" / "grub.cfg", kDistroCfg);
     // Power on: the distro's GRUB booted slot A.
     ASSERT_NO_FATAL_FAILURE(
-        BootPartition(2, StrCat("BOOT_IMAGE=/boot/vmlinuz root=PARTUUID=", kPartuuidA,
-                                " ro console=ttyS0,115200 panic=5")));
+        BootPartition(part_a_, StrCat("BOOT_IMAGE=/boot/vmlinuz root=PARTUUID=", kPartuuidA,
+                                      " ro console=ttyS0,115200 panic=5")));
   }
 
   void TearDown() override {
     root_mount_.reset();
+    esp_mount_.reset();
     boot_mount_.reset();
     disk_.reset();  // unmounts leftovers, detaches the loop device
   }
@@ -128,12 +153,20 @@ class GrubMachineTest : public ::testing::Test {
     root_mount_.emplace(std::move(*mounted));
     struct stat root_st, boot_st;
     ASSERT_EQ(::stat(disk_->PartitionNode(number).c_str(), &root_st), 0);
-    ASSERT_EQ(::stat(disk_->PartitionNode(1).c_str(), &boot_st), 0);
-    WriteText(work_ / "mountinfo",
-              StrCat("21 1 ", major(root_st.st_rdev), ":", minor(root_st.st_rdev),
-                     " / / rw,relatime shared:1 - ext4 /dev/root rw\n", "22 21 ",
-                     major(boot_st.st_rdev), ":", minor(boot_st.st_rdev), " / ", boot_dir_.string(),
-                     " rw,relatime shared:2 - ext4 ", disk_->PartitionNode(1), " rw\n"));
+    ASSERT_EQ(::stat(disk_->PartitionNode(boot_part_).c_str(), &boot_st), 0);
+    std::string mountinfo =
+        StrCat("21 1 ", major(root_st.st_rdev), ":", minor(root_st.st_rdev),
+               " / / rw,relatime shared:1 - ext4 /dev/root rw\n", "22 21 ", major(boot_st.st_rdev),
+               ":", minor(boot_st.st_rdev), " / ", boot_dir_.string(),
+               " rw,relatime shared:2 - ext4 ", disk_->PartitionNode(boot_part_), " rw\n");
+    if (esp_part_ != 0) {
+      struct stat esp_st;
+      ASSERT_EQ(::stat(disk_->PartitionNode(esp_part_).c_str(), &esp_st), 0);
+      StrAppend(&mountinfo, "23 22 ", major(esp_st.st_rdev), ":", minor(esp_st.st_rdev), " / ",
+                (boot_dir_ / "efi").string(), " rw,relatime shared:3 - vfat ",
+                disk_->PartitionNode(esp_part_), " rw\n");
+    }
+    WriteText(work_ / "mountinfo", mountinfo);
     WriteText(work_ / "cmdline", cmdline + "\n");
     booted_partition_ = number;
     reboots_++;
@@ -144,8 +177,8 @@ class GrubMachineTest : public ::testing::Test {
     const std::string cfg = ReadText(boot_dir_ / "grub" / "grub.cfg");
     if (cfg == kDistroCfg) {
       // Not taken over yet: the distro's menu boots slot A with its own kernel.
-      BootPartition(2, StrCat("BOOT_IMAGE=/boot/vmlinuz root=PARTUUID=", kPartuuidA,
-                              " ro console=ttyS0,115200 panic=5"));
+      BootPartition(part_a_, StrCat("BOOT_IMAGE=/boot/vmlinuz root=PARTUUID=", kPartuuidA,
+                                    " ro console=ttyS0,115200 panic=5"));
       last_kernel_ = ReadText(root_dir_ / "boot" / "vmlinuz");
       return "distro";
     }
@@ -170,8 +203,8 @@ class GrubMachineTest : public ::testing::Test {
         << decision->kernel;
     auto root = KernelCmdlineValue(decision->kernel_cmdline, "root");
     EXPECT_TRUE(root.has_value());
-    int number = root == StrCat("PARTUUID=", kPartuuidA)   ? 2
-                 : root == StrCat("PARTUUID=", kPartuuidB) ? 3
+    int number = root == StrCat("PARTUUID=", kPartuuidA)   ? part_a_
+                 : root == StrCat("PARTUUID=", kPartuuidB) ? part_b_
                                                            : 0;
     EXPECT_NE(number, 0) << decision->kernel_cmdline;
     if (number == 0) return "";
@@ -237,7 +270,10 @@ class GrubMachineTest : public ::testing::Test {
   stdfs::path work_;
   std::unique_ptr<testing::LoopDisk> disk_;
   stdfs::path boot_dir_, root_dir_, mount_dir_;
-  std::optional<MountedFileSystem> boot_mount_, root_mount_;
+  std::optional<MountedFileSystem> boot_mount_, esp_mount_, root_mount_;
+  // Partition numbers: BIOS layout /boot, A, B; UEFI layout ESP, /boot, A, B.
+  bool uefi_ = false;
+  int esp_part_ = 0, boot_part_ = 1, part_a_ = 2, part_b_ = 3;
   int booted_partition_ = 0;
   int reboots_ = 0;
   std::string last_kernel_;
@@ -268,6 +304,145 @@ TEST_F(GrubMachineTest, FirstStartTakesOverTheDistroConfigIdempotently) {
   EXPECT_EQ(Confirm(*Controller()).status, SlotStatus::kInitialized);
   EXPECT_EQ(ReadText(boot_dir_ / "grub" / "grub.cfg.otaclient-distro-backup"), kDistroCfg);
   EXPECT_EQ(ReadText(boot_dir_ / "grub" / "grub.cfg"), menu);
+}
+
+// The same machine with the UEFI disk layout (ESP, /boot, A, B — told apart from BIOS by the
+// ESP in front, as upstream does): the slots are found the same way (the two unmounted ext4
+// partitions besides /boot), updates, confirmation and fallback work, and the ESP with GRUB's
+// UEFI stub (which chains to /boot/grub/grub.cfg) is never written.
+class GrubUefiMachineTest : public GrubMachineTest {
+ protected:
+  GrubUefiMachineTest() { uefi_ = true; }
+  std::string EspTree() {
+    return RunProgramChecked({"bash", "-c",
+                              "cd '" + (boot_dir_ / "efi").string() +
+                                  "' && find . -type f -print0 | sort -z | xargs -0 sha256sum"})
+        .value_or("<unreadable>");
+  }
+};
+
+TEST_F(GrubUefiMachineTest, UpdateConfirmFallbackAndBackOnTheUefiLayout) {
+  const std::string esp_before = EspTree();
+  ASSERT_NE(esp_before.find("grubx64.efi"), std::string::npos) << esp_before;
+  {
+    auto controller = Controller();
+    ASSERT_NE(controller, nullptr);
+    EXPECT_EQ(controller->layout().active.node, disk_->PartitionNode(part_a_));
+    EXPECT_EQ(controller->layout().standby.node, disk_->PartitionNode(part_b_));
+    ASSERT_TRUE(controller->layout().boot.has_value());
+    EXPECT_EQ(controller->layout().boot->node, disk_->PartitionNode(boot_part_));
+    Confirm(*controller);
+    ASSERT_NO_FATAL_FAILURE(Update(*controller, "2.0"));
+  }
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  EXPECT_EQ(booted_partition_, part_b_);
+  EXPECT_EQ(last_kernel_, "kernel 2.0");
+  {
+    BootState state = Confirm(*Controller());
+    EXPECT_EQ(state.status, SlotStatus::kSuccess);
+    EXPECT_EQ(state.active_slot, "b");
+    EXPECT_EQ(Env()["saved_entry"], "slot_b");
+  }
+  // B → A, and A never comes up: back on B with FAILURE.
+  {
+    auto controller = Controller();
+    Confirm(*controller);
+    ASSERT_NO_FATAL_FAILURE(Update(*controller, "3.0"));
+  }
+  EXPECT_EQ(GrubReboot(), "slot_a");
+  EXPECT_EQ(booted_partition_, part_a_);
+  EXPECT_EQ(GrubReboot(), "slot_b");  // A hung: reset
+  BootState state = Confirm(*Controller());
+  EXPECT_EQ(state.status, SlotStatus::kFailure);
+  EXPECT_EQ(state.active_slot, "b");
+  EXPECT_EQ(state.version, "2.0");
+  EXPECT_EQ(EspTree(), esp_before);
+}
+
+// The Python otaclient managed this machine: its grub.cfg, kernels and per-slot state in
+// /boot/ota-slot_<x>/. It updated A→B and rebooted; GRUB booted B.
+class GrubPythonTakeoverTest : public GrubMachineTest {
+ protected:
+  void WritePythonMachine(const std::string& a_status, const std::string& b_status) {
+    const stdfs::path stage = work_ / "stage_b_py";
+    WriteText(stage / "etc/version", "py-2");
+    WriteText(stage / "etc/fstab", StrCat("UUID=", kUuidB, " / ext4 defaults 0 1\nUUID=", kUuidBoot,
+                                          " /boot ext4 defaults 0 2\n"));
+    ASSERT_TRUE(disk_->FormatExt4(part_b_, kUuidB, "rootfs_b", stage).ok());
+    WriteText(boot_dir_ / "grub/grub.cfg",
+              "# OTAClient managed configuration file, DO NOT EDIT!\n"
+              "# Manual edits to this file will NOT be preserved across OTA!\n"
+              "source /grub/ota-slot_a.cfg\nsource /grub/ota-slot_b.cfg\n");
+    for (const auto& [slot, status, version] :
+         {std::tuple<std::string, std::string, std::string>{"a", a_status, "py-1"},
+          {"b", b_status, "py-2"}}) {
+      const stdfs::path dir = boot_dir_ / StrCat("ota-slot_", slot);
+      WriteText(dir / "status", status);
+      WriteText(dir / "version", version);
+      WriteText(dir / "slot_in_use", "ota-slot_b");
+      WriteText(dir / "vmlinuz-5.15.0-py", StrCat("kernel ", version));
+      WriteText(dir / "initrd.img-5.15.0-py", StrCat("initrd ", version));
+    }
+    WriteText(boot_dir_ / "ota-slot_b/version_detail",
+              R"({"release_name": "rel-2", "release_id": "2026.07", "image_id": "img-2"})");
+  }
+};
+
+TEST_F(GrubPythonTakeoverTest, ConfirmsThePythonUpdateThenUpdatesAndRollsBack) {
+  ASSERT_NO_FATAL_FAILURE(WritePythonMachine("FAILURE", "updating"));
+  ASSERT_NO_FATAL_FAILURE(
+      BootPartition(part_b_, StrCat("BOOT_IMAGE=/ota-slot_b/vmlinuz-5.15.0-py root=UUID=", kUuidB,
+                                    " ro console=ttyS0,115200")));
+  {
+    BootState state = Confirm(*Controller());
+    EXPECT_EQ(state.active_slot, "b");
+    EXPECT_EQ(state.status, SlotStatus::kSuccess);
+    EXPECT_EQ(state.version, "py-2");
+    EXPECT_EQ(state.release, (ReleaseInfo{"rel-2", "2026.07", "img-2"}));
+    EXPECT_EQ(Env()["saved_entry"], "slot_b");
+    EXPECT_EQ(ReadText(boot_dir_ / "ota-slots/slot_b/vmlinuz"), "kernel py-2");
+  }
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  EXPECT_EQ(Confirm(*Controller()).status, SlotStatus::kSuccess);
+  {
+    auto controller = Controller();
+    Confirm(*controller);
+    ASSERT_NO_FATAL_FAILURE(Update(*controller, "3.0"));
+  }
+  EXPECT_EQ(GrubReboot(), "slot_a");
+  {
+    auto controller = Controller();
+    BootState state = Confirm(*controller);
+    EXPECT_EQ(state.status, SlotStatus::kSuccess);
+    EXPECT_EQ(state.version, "3.0");
+    ASSERT_TRUE(controller->CheckRollbackPossible().ok()) << controller->CheckRollbackPossible();
+    ASSERT_TRUE(controller->CommitRollback().ok());
+  }
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  EXPECT_EQ(last_kernel_, "kernel py-2");
+  BootState state = Confirm(*Controller());
+  EXPECT_EQ(state.status, SlotStatus::kSuccess);
+  EXPECT_EQ(state.version, "py-2");
+}
+
+TEST_F(GrubPythonTakeoverTest, ReportsThePythonUpdateThatFellBack) {
+  // B never came up: GRUB fell back to A, which Python had marked FAILURE before the switch.
+  ASSERT_NO_FATAL_FAILURE(WritePythonMachine("FAILURE", "UPDATING"));
+  ASSERT_NO_FATAL_FAILURE(
+      BootPartition(part_a_, StrCat("BOOT_IMAGE=/ota-slot_a/vmlinuz-5.15.0-py root=UUID=", kUuidA,
+                                    " ro console=ttyS0,115200")));
+  auto controller = Controller();
+  BootState state = Confirm(*controller);
+  EXPECT_EQ(state.active_slot, "a");
+  EXPECT_EQ(state.status, SlotStatus::kFailure);
+  EXPECT_EQ(state.version, "py-1");
+  EXPECT_NE(state.failure_reason.find("slot b (version py-2) did not boot"), std::string::npos)
+      << state.failure_reason;
+  // The next update goes through.
+  ASSERT_NO_FATAL_FAILURE(Update(*controller, "3.0"));
+  controller.reset();
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  EXPECT_EQ(Confirm(*Controller()).status, SlotStatus::kSuccess);
 }
 
 TEST_F(GrubMachineTest, UpdateAToBThenConfirmThenBToA) {

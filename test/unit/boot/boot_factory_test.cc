@@ -10,31 +10,52 @@ namespace ota::boot {
 namespace {
 
 struct Case {
-  std::string flag, bootloader, machine;
+  std::string flag, bootloader;
+  PlatformProbe probe;
   std::string backend;  // "" = error
   absl::StatusCode code = absl::StatusCode::kOk;
 };
 
+const PlatformProbe kPc{"x86_64", false, ""};
+const PlatformProbe kJetson{"aarch64", true, "NVIDIA Jetson AGX Orin Developer Kit"};
+const PlatformProbe kPi4{"aarch64", false, "Raspberry Pi 4 Model B Rev 1.4"};
+const PlatformProbe kPi5{"aarch64", false, "Raspberry Pi 5 Model B Rev 1.0"};
+const PlatformProbe kOtherArm{"aarch64", false, ""};
+
 TEST(ResolveBootBackend, Table) {
   const Case cases[] = {
-      {"auto", "", "x86_64", "grub"},
-      {"auto", "", "aarch64", "cboot"},
-      {"auto", "", "riscv64", "", absl::StatusCode::kFailedPrecondition},
-      {"auto", "grub", "aarch64", "grub"},
-      {"auto", "cboot", "x86_64", "cboot"},
-      {"auto", "jetson-cboot", "x86_64", "cboot"},
-      {"auto", "dir", "x86_64", "dir"},
-      {"auto", "rpi_boot", "x86_64", "", absl::StatusCode::kInvalidArgument},
-      {"auto", "GRUB", "x86_64", "", absl::StatusCode::kInvalidArgument},
-      {"dir", "grub", "x86_64", "dir"},
-      {"grub", "cboot", "aarch64", "grub"},
-      {"cboot", "", "x86_64", "cboot"},
-      {"uefi", "", "x86_64", "", absl::StatusCode::kInvalidArgument},
-      {"", "", "x86_64", "", absl::StatusCode::kInvalidArgument},
+      {"auto", "", kPc, "grub"},
+      {"auto", "", kJetson, "cboot"},  // jetson-uefi is never guessed
+      {"auto", "auto_detect", kJetson, "cboot"},
+      {"auto", "auto_detect", kPc, "grub"},
+      {"auto", "", kOtherArm, "", absl::StatusCode::kFailedPrecondition},
+      {"auto", "", kPi4, "rpi_boot"},
+      {"auto", "auto_detect", kPi4, "rpi_boot"},
+      {"auto", "", kPi5, "", absl::StatusCode::kFailedPrecondition},
+      {"auto", "", {"riscv64", false, ""}, "", absl::StatusCode::kFailedPrecondition},
+      {"auto", "grub", kJetson, "grub"},
+      {"auto", "cboot", kPc, "cboot"},
+      {"auto", "jetson-cboot", kPc, "cboot"},
+      {"auto", "jetson-uefi", kJetson, "jetson-uefi"},
+      {"auto", "jetson-uefi", kOtherArm, "jetson-uefi"},
+      {"auto", "dir", kPc, "dir"},
+      {"auto", "rpi_boot", kPc, "rpi_boot"},
+      {"rpi_boot", "grub", kPc, "rpi_boot"},
+      {"auto", "uboot", kPc, "", absl::StatusCode::kInvalidArgument},
+      {"auto", "GRUB", kPc, "", absl::StatusCode::kInvalidArgument},
+      {"auto", "jetson_uefi", kPc, "", absl::StatusCode::kInvalidArgument},
+      {"dir", "grub", kPc, "dir"},
+      {"grub", "cboot", kJetson, "grub"},
+      {"cboot", "", kPc, "cboot"},
+      {"jetson-uefi", "cboot", kJetson, "jetson-uefi"},  // the flag wins
+      {"jetson-cboot", "", kPc, "cboot"},
+      {"uefi", "", kPc, "", absl::StatusCode::kInvalidArgument},
+      {"", "", kPc, "", absl::StatusCode::kInvalidArgument},
   };
   for (const Case& c : cases) {
-    auto backend = ResolveBootBackend(c.flag, c.bootloader, c.machine);
-    const std::string where = c.flag + "/" + c.bootloader + "/" + c.machine;
+    auto backend = ResolveBootBackend(c.flag, c.bootloader, c.probe);
+    const std::string where =
+        c.flag + "/" + c.bootloader + "/" + c.probe.machine + "/" + c.probe.device_tree_model;
     if (c.backend.empty()) {
       EXPECT_EQ(backend.status().code(), c.code) << where;
     } else {
@@ -42,8 +63,31 @@ TEST(ResolveBootBackend, Table) {
       EXPECT_EQ(*backend, c.backend) << where;
     }
   }
-  auto bad = ResolveBootBackend("auto", "rpi_boot", "x86_64");
-  EXPECT_NE(bad.status().message().find("ecu_info bootloader 'rpi_boot'"), absl::string_view::npos);
+  auto bad = ResolveBootBackend("auto", "uboot", kPc);
+  EXPECT_NE(bad.status().message().find("ecu_info bootloader 'uboot'"), absl::string_view::npos);
+  auto pi5 = ResolveBootBackend("auto", "", kPi5);
+  EXPECT_NE(pi5.status().message().find("Raspberry Pi 5"), absl::string_view::npos) << pi5.status();
+  auto arm = ResolveBootBackend("auto", "", kOtherArm);
+  EXPECT_NE(arm.status().message().find("set `bootloader` in ecu_info"), absl::string_view::npos)
+      << arm.status();
+}
+
+TEST(ProbePlatform, ReadsTheChipIdFileAndTheDeviceTreeModel) {
+  auto tmp = fs::TempDir::Create("boot-probe");
+  ASSERT_TRUE(tmp.ok());
+  PlatformProbePaths paths{tmp->path() / "tegra_chip_id", tmp->path() / "model"};
+  PlatformProbe none = ProbePlatform(paths);
+  EXPECT_FALSE(none.tegra_chip_id);
+  EXPECT_EQ(none.device_tree_model, "");
+  EXPECT_EQ(none.machine, MachineArchitecture());
+  // The device tree's string property ends in NUL; the chip id file's content does not matter.
+  ASSERT_TRUE(fs::WriteFileAtomic(paths.device_tree_model,
+                                  std::string("Raspberry Pi 4 Model B Rev 1.4\0", 31))
+                  .ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(paths.tegra_chip_id, "35\n").ok());
+  PlatformProbe found = ProbePlatform(paths);
+  EXPECT_TRUE(found.tegra_chip_id);
+  EXPECT_EQ(found.device_tree_model, "Raspberry Pi 4 Model B Rev 1.4");
 }
 
 TEST(CreateBootController, DirBackend) {

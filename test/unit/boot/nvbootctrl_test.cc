@@ -11,6 +11,7 @@
 #include "common/fs/fs.h"
 #include "gtest/gtest.h"
 #include "otaclient/boot/command.h"
+#include "otaclient/boot/jetson_bsp.h"
 
 namespace ota::boot {
 namespace {
@@ -149,6 +150,52 @@ TEST_F(NvbootctrlFakeTest, GarbageOutputIsAnError) {
   std::ofstream(state_) << "current=7\nactive=0\nbootable0=1\nbootable1=1\n";
   absl::StatusOr<int> slot = nv_.GetCurrentSlot();
   EXPECT_FALSE(slot.ok());
+}
+
+TEST_F(NvbootctrlFakeTest, UnifiedAbDrivesTheBootloaderChainOnly) {
+  ASSERT_TRUE(RunProgramChecked({kFake, "fake-init", "0", "0"}).ok());
+  Nvbootctrl bootloader(kFake, NvbootctrlTarget::kBootloader);
+  EXPECT_EQ(*bootloader.IsUnifiedEnabled(), UnifiedAb::kEnabled);
+  // -t rootfs is refused while unified A/B is on: the product must not use it then.
+  EXPECT_FALSE(nv_.GetCurrentSlot().ok());
+  ASSERT_TRUE(bootloader.SetSlotAsUnbootable(1).ok());
+  EXPECT_FALSE(*bootloader.IsSlotBootable(1));
+  ASSERT_TRUE(bootloader.SetActiveBootSlot(1).ok());
+  ASSERT_EQ(*RunProgramChecked({kFake, "fake-boot"}), "1\n");
+  EXPECT_EQ(*bootloader.GetCurrentSlot(), 1);
+  EXPECT_EQ(*RunProgramChecked({kFake, "fake-get", "current"}), "1\n");  // rootfs follows
+  EXPECT_EQ(Log(),
+            "is-unified-enabled\n-t rootfs get-current-slot\nset-slot-as-unbootable 1\n"
+            "is-slot-bootable 1\nset-active-boot-slot 1\nget-current-slot\n");
+}
+
+TEST_F(NvbootctrlFakeTest, UnifiedAbExitCodes) {
+  Nvbootctrl bootloader(kFake, NvbootctrlTarget::kBootloader);
+  for (const auto& [code, expected] :
+       {std::pair{"0", UnifiedAb::kEnabled}, std::pair{"70", UnifiedAb::kRootfsOnly},
+        std::pair{"69", UnifiedAb::kDisabled}, std::pair{"3", UnifiedAb::kUnknown}}) {
+    ASSERT_TRUE(RunProgramChecked({kFake, "fake-init", "0", code}).ok());
+    EXPECT_EQ(*bootloader.IsUnifiedEnabled(), expected) << code;
+  }
+}
+
+TEST_F(NvbootctrlFakeTest, UefiVariantSpeaksDumpSlotsInfo) {
+  static constexpr const char* kUefiFake = OTA_SOURCE_DIR "/test/lib/fake-nvbootctrl-uefi";
+  ASSERT_TRUE(RunProgramChecked({kUefiFake, "fake-init", "1", "36.3.0"}).ok());
+  Nvbootctrl uefi(kUefiFake, NvbootctrlTarget::kBootloader);
+  EXPECT_EQ(*uefi.GetCurrentSlot(), 1);
+  ASSERT_TRUE(uefi.SetActiveBootSlot(0).ok());
+  auto info = ParseDumpSlotsInfo(*uefi.DumpSlotsInfo());
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(*info->firmware_version, (BspVersion{36, 3, 0}));
+  EXPECT_EQ(info->current_bootloader_slot, 1);
+  EXPECT_EQ(info->active_bootloader_slot, 0);
+  EXPECT_EQ(info->slot_status[0], "normal");
+  auto verified = uefi.Verify();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_EQ(verified->exit_code, 0);
+  // A CBoot-style call (-t rootfs) is an error on UEFI.
+  EXPECT_FALSE(Nvbootctrl(kUefiFake).GetCurrentSlot().ok());
 }
 
 TEST(NvbootctrlTest, MissingBinaryIsAnErrorNotFalse) {

@@ -236,6 +236,44 @@ class CheckGatedBoot : public boot::BootController {
   bool open_ = false;
 };
 
+// The real controller behind a Jetson-UEFI-like BSP guard: it asks for the image's platform
+// facts and accepts only `firmware_bsp`, recording what it was shown.
+class BspGuardBoot : public boot::BootController {
+ public:
+  BspGuardBoot(std::unique_ptr<boot::BootController> real, std::string firmware_bsp)
+      : real_(std::move(real)), firmware_bsp_(std::move(firmware_bsp)) {}
+  absl::StatusOr<boot::BootState> ConfirmBoot() override { return real_->ConfirmBoot(); }
+  std::filesystem::path ActiveRoot() const override { return real_->ActiveRoot(); }
+  bool WantsImagePlatformInfo() const override { return true; }
+  absl::Status CheckImageCompatible(const boot::ImagePlatformInfo& image) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    shown_ = image.jetson_bsp_version.value_or("(none)");
+    if (image.jetson_bsp_version && *image.jetson_bsp_version != firmware_bsp_) {
+      return absl::FailedPreconditionError(StrCat("BSP compatibility: image ", shown_));
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::filesystem::path> PrepareStandby(
+      std::string_view version, std::span<const std::string_view> keep) override {
+    return real_->PrepareStandby(version, keep);
+  }
+  absl::Status CommitSwitch() override { return real_->CommitSwitch(); }
+  absl::Status OnUpdateFailed(boot::SlotStatus status) override {
+    return real_->OnUpdateFailed(status);
+  }
+  absl::Status Reboot() override { return real_->Reboot(); }
+  std::string shown() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return shown_;
+  }
+
+ private:
+  std::unique_ptr<boot::BootController> real_;
+  std::string firmware_bsp_;
+  std::mutex mu_;
+  std::string shown_;
+};
+
 using Clock = std::chrono::steady_clock;
 
 // Polls `condition` until it holds or `limit` has passed; returns how long it took (or nullopt).
@@ -279,7 +317,8 @@ class UpdateEngineTest : public testing::TempDirTest {
 
   // v1 on slot a (the running system) and a signed v2 image built from a changed copy; with
   // `big_random_bytes`, v2 also gets a new incompressible file of that size (a long download).
-  void MakeSlotsAndImage(bool compress = true, size_t big_random_bytes = 0) {
+  void MakeSlotsAndImage(bool compress = true, size_t big_random_bytes = 0,
+                         const std::vector<std::pair<std::string, std::string>>& extra_files = {}) {
     auto pki = ota::testing::CachedTestPki("engine-test");
     ASSERT_TRUE(pki.ok()) << pki.status();
     pki_ = std::move(*pki);
@@ -291,6 +330,12 @@ class UpdateEngineTest : public testing::TempDirTest {
       const stdfs::path copy = tmp() / "v2-big";
       Run(StrCat("cp -a ", v2_.string(), " ", copy.string(), " && head -c ", big_random_bytes,
                  " /dev/urandom > ", copy.string(), "/usr/share/big-random.bin"));
+      v2_ = copy;
+    }
+    if (!extra_files.empty()) {
+      const stdfs::path copy = tmp() / "v2-extra";
+      Run(StrCat("cp -a ", v2_.string(), " ", copy.string()));
+      for (const auto& [path, content] : extra_files) WriteFile(copy / path, content);
       v2_ = copy;
     }
     WriteFile(tmp() / "persistents.txt", "/etc/hostname\n/home/autoware\n/etc/not-there\n");
@@ -325,6 +370,11 @@ class UpdateEngineTest : public testing::TempDirTest {
     ASSERT_TRUE(state.ok()) << state.status();
     std::unique_ptr<boot::BootController> boot = std::make_unique<FdAuditBoot>(
         std::move(*dir_boot), slots_ / "slot_b", &standby_fds_at_commit_);
+    if (bsp_guard_) {
+      auto guarded = std::make_unique<BspGuardBoot>(std::move(boot), *bsp_guard_);
+      bsp_guard_boot_ = guarded.get();
+      boot = std::move(guarded);
+    }
     if (gate_check_) {
       auto gated = std::make_unique<CheckGatedBoot>(std::move(boot));
       check_gated_boot_ = gated.get();
@@ -472,6 +522,8 @@ class UpdateEngineTest : public testing::TempDirTest {
   GatedBoot* gated_boot_ = nullptr;
   bool gate_check_ = false;
   CheckGatedBoot* check_gated_boot_ = nullptr;
+  std::optional<std::string> bsp_guard_;  // the firmware BSP of a BspGuardBoot
+  BspGuardBoot* bsp_guard_boot_ = nullptr;
   std::atomic<int> standby_fds_at_commit_{-1};
   std::atomic<int> reboots_{0};
   std::unique_ptr<UpdateEngine> engine_;
@@ -946,6 +998,38 @@ TEST_F(UpdateEngineTest, InitialStateComesFromTheBootController) {
   EXPECT_EQ(s.failure_type, 1);
   EXPECT_EQ(s.failure_reason, "new slot b did not boot; running a");
   EXPECT_EQ(s.firmware_version, "v1");
+}
+
+// The Jetson UEFI BSP guard's seam: the image's own /etc/nv_tegra_release (a signed, zstd
+// compressed content) reaches the backend before the standby is touched; a refusal is a
+// RECOVERABLE failure with both slots untouched, a match lets the update run.
+TEST_F(UpdateEngineTest, ImagePlatformCheckRunsBeforeTheStandbyIsTouched) {
+  MakeSlotsAndImage(/*compress=*/true, 0,
+                    {{"etc/nv_tegra_release",
+                      "# R36 (release), REVISION: 3.0, GCID: 36923193, BOARD: generic, EABI: "
+                      "aarch64, DATE: Thu Apr 25 03:14:05 UTC 2024\n"}});
+  WriteFile(slots_ / "slot_b/marker", "standby content before");
+  bsp_guard_ = "R35.4.1";
+  StartEngine();
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Failed"));
+  StatusSnapshot failed = engine_->Snapshot();
+  EXPECT_EQ(failed.status, OtaStatus::kFailure);
+  EXPECT_EQ(failed.failure_type, 1);  // recoverable
+  EXPECT_NE(failed.failure_reason.find("BSP compatibility: image R36.3.0"), std::string::npos)
+      << failed.failure_reason;
+  EXPECT_EQ(bsp_guard_boot_->shown(), "R36.3.0");
+  EXPECT_FALSE(stdfs::exists(slots_ / "boot/slot_b/status"));
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/marker"), "standby content before");
+
+  // The same image on a machine whose firmware matches: the update runs to the switch.
+  engine_.reset();
+  watcher_.Clear();
+  bsp_guard_ = "R36.3.0";
+  StartEngine();
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  EXPECT_EQ(BootFile("next_boot"), "b");
 }
 
 TEST_F(UpdateEngineTest, AbortWithNothingRunningIsRefused) {
