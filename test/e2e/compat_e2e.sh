@@ -6,8 +6,9 @@
 #                           supervisor loop doing what systemd's Restart=/RestartSec= would) with
 #                           a broken ecu_info.yaml: it stays up (started once, never restarted),
 #                           answers Status, and answers Update UNRECOVERABLE naming file, line and
-#                           field; then with `bootloader: jetson-uefi` (no such backend in this
-#                           build): Status FAILURE UNRECOVERABLE "E301: ...", Update refused.
+#                           field; then with `bootloader: jetson-uefi` on a machine that is no
+#                           Jetson (the backend cannot start): Status FAILURE UNRECOVERABLE
+#                           "E302: ...", Update refused.
 #   compat_e2e.sh takeover  configs and per-slot state files exactly as the Python client leaves
 #                           them after its own update (directory backend; slot a running v1 with
 #                           its version_detail, slot b marked FAILURE by its pre-update, the
@@ -101,7 +102,7 @@ YML
   kill "$SUPERVISOR_PID"
   wait "$SUPERVISOR_PID" 2>/dev/null || true
 
-  # A bootloader value upstream knows but this build has no backend for.
+  # A bootloader whose backend cannot start here (this machine is no Jetson).
   dir=$E2E_WORK/uefi
   mkdir -p "$dir/config" "$dir/slots"
   cat >"$dir/config/ecu_info.yaml" <<'YML'
@@ -118,16 +119,16 @@ YML
   [[ "$(jq -r '.ecu_v2[0].ota_status' <<<"$json")" == FAILURE ]] || fail "status: $json"
   [[ "$(jq -r '.ecu_v2[0].failure_type' <<<"$json")" == UNRECOVERABLE ]] || fail "type: $json"
   reason=$(jq -r '.ecu_v2[0].failure_reason' <<<"$json")
-  [[ "$reason" == "E301: unrecoverable OTA error, please contact technical support: bootloader for this ECU is not supported: "*jetson-uefi* ]] ||
+  [[ "$reason" == "E302: unrecoverable OTA error, please contact technical support: boot controller startup failed: jetson-uefi: "* ]] ||
     fail "reason: $reason"
   if out=$(ctl_at "$port" update --ecu autoware --version v2 --url http://127.0.0.1:9/v2 \
     --cookies '{}' 2>&1); then
-    fail "Update accepted without a boot backend: $out"
+    fail "Update accepted without a working boot backend: $out"
   fi
-  [[ "$out" =~ UNRECOVERABLE.*this\ ECU\ cannot\ update:\ E301 ]] || fail "Update answer: $out"
+  [[ "$out" =~ UNRECOVERABLE.*this\ ECU\ cannot\ update:\ E302 ]] || fail "Update answer: $out"
   mapfile -t starts <"$dir/starts"
   ((${#starts[@]} == 1)) || fail "otaclient was started ${#starts[@]} times"
-  log "jetson-uefi: serving, Status FAILURE E301, Update refused, started once"
+  log "jetson-uefi: serving, Status FAILURE E302, Update refused, started once"
   ;;
 
 takeover)

@@ -418,14 +418,14 @@ TEST_F(OtaclientMainTest, ConfigAndBootProblemsKeepServingAndRefuseUpdates) {
        OtaClientV2::INITIALIZED,
        "",
        "no settings (an empty file or only comments): ecu_id is required"},
-      {"bootloader without a backend here",
+      {"a Raspberry Pi backend on a machine that is no Pi",
        "ecu_id: e\nip_addr: 127.0.0.1\nbootloader: rpi_boot\n",
        {"--dir-slots-root", slots},
        "e",
        OtaClientV2::FAILURE,
-       "E301: unrecoverable OTA error, please contact technical support: bootloader for this ECU "
-       "is not supported: ",
-       "this ECU cannot update: E301: "},
+       "E302: unrecoverable OTA error, please contact technical support: boot controller "
+       "startup failed: rpi_boot: ",
+       "this ECU cannot update: E302: "},
       {"GRUB on a machine that is not laid out for it",
        "ecu_id: e\nip_addr: 127.0.0.1\nbootloader: grub\n",
        {"--dir-slots-root", slots, "--grub-boot-dir", no_boot},
