@@ -22,6 +22,7 @@
 #include "test/lib/nginx/nginx_fixture.h"
 #include "test/lib/ports/port_file.h"
 #include "test/unit/crypto/test_pki.h"
+#include "test/unit/metrics/deployed_metrics_fields.h"
 #include "test/unit/service/test_support.h"
 
 namespace ota::service {
@@ -36,44 +37,7 @@ using testing::ProcessResult;
 constexpr char kOtaclient[] = OTA_BINARY_DIR "/otaclient/otaclient";
 constexpr char kOtaproxy[] = OTA_BINARY_DIR "/otaproxy/otaproxy";
 
-// The deployed client's metrics fields, in its order (upstream-behaviour-2026.md §7).
-const std::vector<std::string> kMetricsFields = {
-    "initializing_start_timestamp",
-    "processing_metadata_start_timestamp",
-    "delta_calculation_start_timestamp",
-    "download_start_timestamp",
-    "apply_update_start_timestamp",
-    "post_update_start_timestamp",
-    "finalizing_update_start_timestamp",
-    "reboot_start_timestamp",
-    "ecu_id",
-    "request_id",
-    "session_id",
-    "current_firmware_version",
-    "standby_firmware_version",
-    "target_firmware_version",
-    "otaclient_version",
-    "failure_type",
-    "failure_reason",
-    "failed_status",
-    "use_inplace_mode",
-    "ota_image_format",
-    "ota_image_total_files_size",
-    "ota_image_total_regulars_num",
-    "ota_image_total_directories_num",
-    "ota_image_total_symlinks_num",
-    "delta_download_files_num",
-    "delta_download_files_size",
-    "downloaded_bytes",
-    "downloaded_errors",
-    "bootloader_type",
-    "enable_local_ota_proxy_cache",
-    "cache_total_requests",
-    "cache_cdn_hits",
-    "cache_external_hits",
-    "cache_external_nfs_hits",
-    "cache_local_hits",
-};
+using ::ota::testing::kDeployedMetricsFields;
 
 // The keys of a JSON object in the order they appear in its text (nlohmann sorts them).
 std::vector<std::string> KeysInTextOrder(const std::string& text) {
@@ -267,7 +231,7 @@ TEST_F(OtaclientLogUploadTest, AnUpdateUploadsItsLogAndOneMetricsRecord) {
   // The record: the deployed client's fields in its order, the same JSON as on stderr.
   const std::string text = metrics[0]["message"].get<std::string>();
   EXPECT_EQ(text, MetricsLine(result.err));
-  EXPECT_EQ(KeysInTextOrder(text), kMetricsFields);
+  EXPECT_EQ(KeysInTextOrder(text), kDeployedMetricsFields);
   const nlohmann::json m = nlohmann::json::parse(text);
   EXPECT_EQ(m["ecu_id"], "ecu-main");
   EXPECT_EQ(m["request_id"], "req-log-upload");
@@ -287,8 +251,8 @@ TEST_F(OtaclientLogUploadTest, AnUpdateUploadsItsLogAndOneMetricsRecord) {
   EXPECT_EQ(m["reboot_start_timestamp"], 0);  // --no-reboot
   uint64_t previous = 0;
   for (size_t i = 0; i < 7; ++i) {
-    SCOPED_TRACE(kMetricsFields[i]);
-    const uint64_t at = m[kMetricsFields[i]].get<uint64_t>();
+    SCOPED_TRACE(kDeployedMetricsFields[i]);
+    const uint64_t at = m[kDeployedMetricsFields[i]].get<uint64_t>();
     EXPECT_GE(at, previous);
     EXPECT_GT(at, 1600000000u);
     previous = at;
