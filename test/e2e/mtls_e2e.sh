@@ -61,6 +61,9 @@ out=$("$OTACTL" status --target "$main_target" --timeout 3 2>&1)
 code=$?
 set -e
 [[ $code -eq 4 ]] || fail "a plain-text client got exit code $code (want 4, refused): $out"
+# The main says why (gRPC logs the failed handshake before it closes the connection).
+main_log_says() { grep -q "$1" "$E2E_WORK/otaclient-main.log"; }
+wait_until 5 "the main logs the plain-text handshake" main_log_says "wrong version number"
 log "plain-text otactl refused: $out"
 
 # gRPC by hand: the Status request (an empty message, 5 framing bytes) over HTTP/2 + TLS.
@@ -81,6 +84,8 @@ if out=$(grpc_status_by_curl "$main_target" --cacert "$TLS/ca.pem"); then
   fail "a TLS client without a certificate was answered: $out"
 fi
 grep -qi '^grpc-status' <<<"$out" && fail "a client without a certificate got a gRPC answer: $out"
+wait_until 5 "the main logs the missing client certificate" main_log_says \
+  "peer did not return a certificate"
 log "TLS client without a certificate refused: $(tail -1 <<<"$out")"
 # A certificate of another CA (the client itself trusts the right CA).
 if out=$(grpc_status_by_curl "$main_target" --cacert "$TLS/ca.pem" --cert "$TLS/intruder.pem" \
@@ -88,6 +93,8 @@ if out=$(grpc_status_by_curl "$main_target" --cacert "$TLS/ca.pem" --cert "$TLS/
   fail "a client with a certificate of another CA was answered: $out"
 fi
 grep -qi '^grpc-status' <<<"$out" && fail "a client of another CA got a gRPC answer: $out"
+wait_until 5 "the main logs the foreign client certificate" main_log_says \
+  "certificate verify failed"
 log "TLS client with a certificate of another CA refused: $(tail -1 <<<"$out")"
 # otactl with that certificate, its CA bundle trusting both CAs: only the daemon can say no.
 cat "$TLS/ca.pem" "$TLS/other-ca.pem" >"$TLS/both-cas.pem"
