@@ -22,7 +22,7 @@ struct ServerOptions {
   int max_threads = 16;
   // nullptr: plain gRPC (as the vehicles in the field expect); else e.g. mutual TLS
   // (common/crypto/grpc_tls.h).
-  std::shared_ptr<grpc::ServerCredentials> credentials;
+  std::shared_ptr<grpc::ServerCredentials> credentials = nullptr;
 };
 
 struct RunningServer {
