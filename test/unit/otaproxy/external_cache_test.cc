@@ -189,7 +189,9 @@ TEST(ExternalCacheEnabledByEnvTest, ReadLikeAPydanticBool) {
     std::string warning;
     EXPECT_EQ(ExternalCacheEnabledByEnv(c.value, &warning), c.enabled);
     EXPECT_EQ(!warning.empty(), c.warned) << warning;
-    if (c.warned) EXPECT_THAT(warning, HasSubstr("OTACLIENT_OTAPROXY_ENABLE_EXTERNAL_CACHE"));
+    if (c.warned) {
+      EXPECT_THAT(warning, HasSubstr("OTACLIENT_OTAPROXY_ENABLE_EXTERNAL_CACHE"));
+    }
   }
 }
 
