@@ -74,10 +74,10 @@ offline_layout() {
 }
 
 # Content the update fetches: distinct non-empty digests of v2 absent from v1 (the v1 slot).
-needed_downloads() {
+needed_digests() {
   local empty=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
   comm -23 <(cut -d, -f5 "$E2E_WORK/www/v2/regulars.txt" | grep -v "$empty" | sort -u) \
-    <(cut -d, -f5 "$E2E_WORK/rootfs/v1.regulars" | sort -u) | wc -l
+    <(cut -d, -f5 "$E2E_WORK/rootfs/v1.regulars" | sort -u)
 }
 
 # The ECU: its otaclient downloads through its local otaproxy (enable_local_ota_proxy), which
@@ -126,8 +126,14 @@ stop_proxy_pid() {  # SIGTERM (otaproxy unmounts what it mounted), reaped, off t
 while IFS= read -r -d '' f; do
   printf 'x,x,x,x,%s\n' "$(sha256sum <"$f" | cut -c1-64)"
 done < <(find "$E2E_WORK/rootfs/v1" -type f -print0) >"$E2E_WORK/rootfs/v1.regulars"
-want=$(needed_downloads)
+want=$(needed_digests | wc -l)
 ((want > 5)) || fail "the v2 image changes too few files ($want) for a meaningful test"
+# Some of them are compressed in the image: the .zst form is served too.
+want_zst=$(comm -12 <(needed_digests) \
+  <(find "$E2E_WORK/www/v2/data.zst" -name '*.zst' -printf '%f\n' | sed 's/\.zst$//' | sort))
+want_zst=$(grep -c . <<<"$want_zst" || true)
+((want_zst > 0)) || fail "no compressed blob among the downloads: the .zst form would go untested"
+log "the update needs $want blobs, $want_zst of them compressed (.zst)"
 
 case $scenario in
 usb)
