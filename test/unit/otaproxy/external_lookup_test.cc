@@ -20,50 +20,18 @@
 #include "otaproxy/server/admin.h"
 #include "otaproxy/server/proxy_server.h"
 #include "test/lib/nginx/nginx_fixture.h"
+#include "test/unit/otaproxy/proxy_get.h"
 
 namespace ota::proxy {
 namespace {
 
+using ::ota::proxy::testing::ProxyGet;
 using ::ota::testing::NginxServer;
+using Got = ::ota::proxy::testing::ProxyResponse;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr char kUpstream[] = "from upstream\n";
-
-struct Got {
-  CURLcode result = CURLE_OK;
-  long status = 0;
-  std::string body;
-  std::string headers;
-};
-
-size_t Append(char* data, size_t size, size_t count, void* out) {
-  static_cast<std::string*>(out)->append(data, size * count);
-  return size * count;
-}
-
-Got ProxyGet(uint16_t port, const std::string& url, const std::string& cache_control) {
-  Got out;
-  CURL* curl = curl_easy_init();
-  curl_slist* list = nullptr;
-  if (!cache_control.empty()) {
-    list = curl_slist_append(list, ("Ota-File-Cache-Control: " + cache_control).c_str());
-  }
-  const std::string proxy = "http://127.0.0.1:" + std::to_string(port);
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_PROXY, proxy.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Append);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out.body);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &Append);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &out.headers);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-  out.result = curl_easy_perform(curl);
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
-  curl_slist_free_all(list);
-  curl_easy_cleanup(curl);
-  return out;
-}
 
 class ExternalLookupTest : public ::testing::Test {
  protected:
@@ -120,7 +88,9 @@ class ExternalLookupTest : public ::testing::Test {
   }
   Got Get(const ProxyServer& proxy, const std::string& cache_control,
           const std::string& path = "/f.txt") {
-    Got got = ProxyGet(proxy.port(), nginx_->HttpUrl(path), cache_control);
+    std::vector<std::string> headers;
+    if (!cache_control.empty()) headers.push_back("Ota-File-Cache-Control: " + cache_control);
+    Got got = ProxyGet(proxy.port(), nginx_->HttpUrl(path), headers);
     EXPECT_EQ(got.result, CURLE_OK) << curl_easy_strerror(got.result);
     EXPECT_EQ(got.status, 200) << got.body;
     return got;

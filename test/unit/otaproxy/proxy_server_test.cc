@@ -16,47 +16,19 @@
 #include "gtest/gtest.h"
 #include "otaproxy/cache/cache_store.h"
 #include "test/lib/nginx/nginx_fixture.h"
+#include "test/unit/otaproxy/proxy_get.h"
 
 namespace ota::proxy {
 namespace {
 
+using ::ota::proxy::testing::ProxyGet;
 using ::ota::testing::EntriesFor;
 using ::ota::testing::NginxServer;
+using Response = ::ota::proxy::testing::ProxyResponse;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 constexpr char kContent[] = "redirected content\n";
-
-struct Response {
-  CURLcode result = CURLE_OK;
-  long status = 0;
-  std::string body;
-};
-
-size_t Append(char* data, size_t size, size_t count, void* out) {
-  static_cast<std::string*>(out)->append(data, size * count);
-  return size * count;
-}
-
-// GET `url` through the proxy at `port` with extra request `headers`.
-Response ProxyGet(uint16_t port, const std::string& url, const std::vector<std::string>& headers) {
-  Response out;
-  CURL* curl = curl_easy_init();
-  curl_slist* list = nullptr;
-  for (const std::string& h : headers) list = curl_slist_append(list, h.c_str());
-  const std::string proxy = "http://127.0.0.1:" + std::to_string(port);
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_PROXY, proxy.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Append);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out.body);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-  out.result = curl_easy_perform(curl);
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
-  curl_slist_free_all(list);
-  curl_easy_cleanup(curl);
-  return out;
-}
 
 class ProxyServerTest : public ::testing::Test {
  protected:
