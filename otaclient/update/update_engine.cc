@@ -575,7 +575,7 @@ absl::Status ValidateUpdateRequest(const UpdateRequestParams& request) {
   OTA_RETURN_IF_ERROR(ValidateUrl(request.url));
   absl::StatusOr<std::map<std::string, std::string>> cookies =
       http::ParseCookiesJson(request.cookies_json);
-  if (!cookies.ok()) return WithContext(cookies.status(), "cookies");
+  if (!cookies.ok()) return cookies.status();  // its messages start with "cookies: "
   return absl::OkStatus();
 }
 
