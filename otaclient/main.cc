@@ -18,6 +18,7 @@
 
 #include "common/config/ecu_info.h"
 #include "common/config/proxy_info.h"
+#include "common/crypto/grpc_tls.h"
 #include "common/fs/fs.h"
 #include "common/http/curl_fetcher.h"
 #include "common/log/log.h"
@@ -75,6 +76,15 @@ The OTA update daemon of one ECU: serves OtaClientV2.OtaClientService on <ecu_in
                             (default 10)
   --no-reboot               stop after switching the boot slot instead of rebooting
 
+Mutual TLS of the gRPC service and of the calls to the secondaries (all three or none; none:
+plain gRPC as the vehicles in the field expect; otaclient does not start when they are
+incomplete, unreadable or do not fit together):
+  --grpc-tls-cert PEM       this ECU's certificate (+ intermediates), used as server and as
+                            client; it must name ecu_info ip_addr as an IP subjectAltName
+  --grpc-tls-key PEM        its private key (unencrypted)
+  --grpc-tls-ca PEM         the CA every peer's certificate must be signed by: clients without
+                            such a certificate are refused, and so are secondaries
+
 Multi-ECU (ecu_info `secondaries`; durations in seconds, decimals allowed):
   --secondary-timeout S     deadline of a forwarded Update/Abort/Rollback and of a Status poll
                             of a direct secondary (default 6, as the Python client)
@@ -109,7 +119,8 @@ struct Flags {
   int download_parallel = 16;
   int update_nice = 10;
   bool no_reboot = false;
-  ota::ecu::EcuTreeOptions tree;  // timing flags; ids and children come from ecu_info
+  ota::crypto::GrpcTlsFiles grpc_tls;  // all empty: plain gRPC
+  ota::ecu::EcuTreeOptions tree;       // timing flags; ids and children come from ecu_info
   ota::log::Level log_level = ota::log::Level::kInfo;
 };
 
@@ -211,6 +222,15 @@ Flags ParseFlags(int argc, char** argv) {
     } else if (name == "--no-reboot") {
       no_value();
       flags.no_reboot = true;
+    } else if (name == ota::crypto::kGrpcTlsCertFlag) {
+      flags.grpc_tls.cert = value();
+      if (flags.grpc_tls.cert.empty()) UsageError(ota::StrCat(name, " needs a path"));
+    } else if (name == ota::crypto::kGrpcTlsKeyFlag) {
+      flags.grpc_tls.key = value();
+      if (flags.grpc_tls.key.empty()) UsageError(ota::StrCat(name, " needs a path"));
+    } else if (name == ota::crypto::kGrpcTlsCaFlag) {
+      flags.grpc_tls.ca = value();
+      if (flags.grpc_tls.ca.empty()) UsageError(ota::StrCat(name, " needs a path"));
     } else if (name == "--secondary-timeout") {
       flags.tree.forward_timeout = ParseSeconds(name, value(), 0.1, 600);
       flags.tree.status_timeout = flags.tree.forward_timeout;
@@ -353,6 +373,10 @@ std::optional<ota::metrics::CacheCounters> ReadLocalOtaProxyCounters(
 int main(int argc, char** argv) {
   const Flags flags = ParseFlags(argc, argv);
   ota::log::SetMinLevel(flags.log_level);
+  // Asked for TLS but cannot have it: never fall back to plain gRPC.
+  const absl::StatusOr<std::optional<ota::crypto::GrpcTlsIdentity>> grpc_tls =
+      ota::crypto::LoadGrpcTls(flags.grpc_tls, ota::crypto::TlsUse::kClientAndServer);
+  if (!grpc_tls.ok()) Fatal("cannot set up gRPC TLS", grpc_tls.status());
   // Weeks of idling between updates: what a burst of requests or an update allocated goes back.
   ota::TuneAllocatorForDaemon(/*max_arenas=*/4);
 
@@ -431,7 +455,10 @@ int main(int argc, char** argv) {
   ota::ecu::EcuTreeOptions tree_options = flags.tree;
   tree_options.self_ecu_id = ecu_info.ecu_id;
   tree_options.children = ecu_info.secondaries;
-  ota::ecu::EcuTree tree(tree_options);
+  ota::ecu::EcuTree tree(tree_options, [credentials = ota::crypto::GrpcChannelCredentials(
+                                            *grpc_tls)](const ota::config::SecondaryEcu& child) {
+    return ota::ecu::CreateGrpcSecondaryTransportWith(child, credentials);
+  });
 
   ota::update::EngineOptions engine_options;
   // The main ECU reboots last: after its own switch it waits for its direct children.
@@ -524,6 +551,7 @@ int main(int argc, char** argv) {
   ota::service::ServerOptions server_options;
   server_options.listen_address = ecu_info.ip_addr;
   server_options.port = flags.listen_port;
+  server_options.credentials = ota::crypto::GrpcServerCredentials(*grpc_tls);
   auto server = ota::service::StartServer(service, server_options);
   if (!server.ok()) Fatal("cannot start the gRPC server", server.status());
   // The bound port for whoever started us (--listen-port 0): a file that appears only complete.
@@ -542,6 +570,7 @@ int main(int argc, char** argv) {
        {"otaclient_version", ota::service::OtaClientVersion()},
        {"listen", server->address},
        {"port", std::to_string(server->port)},
+       {"grpc_tls", grpc_tls->has_value() ? "mutual" : "off"},
        {"active_slot", boot_state.active_slot},
        {"firmware_version", boot_state.version},
        {"secondaries", std::to_string(ecu_info.secondaries.size())},

@@ -91,7 +91,6 @@ absl::StatusOr<ProxyInfo> ParseProxyInfoDocument(std::string_view yaml_text,
     } else if (key == "external_nfs_cache_mnt_point") {
       if (field.value.IsNull()) continue;  // Optional upstream
       OTA_ASSIGN_OR_RETURN(std::string path, internal::ReadString(field, ctx, true));
-      ctx.Warn(field.mark, field.path, "accepted but not used: otaproxy has no NFS cache yet");
       info.external_nfs_cache_mnt_point = std::move(path);
     } else if (key == "gateway") {
       // Removed upstream: any value loads there and is ignored. Ours keeps a boolean for

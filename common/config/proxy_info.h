@@ -43,7 +43,8 @@ struct ProxyInfo {
   // Its gRPC endpoint. As in the deployed client only the port is used, with logging_server's
   // scheme and host; nullopt (`logging_server_grpc: null`): upload over HTTP only.
   std::optional<std::string> logging_server_grpc = std::string(kDefaultLoggingServerGrpc);
-  // A pre-mounted NFS cache for otaproxy; accepted (upstream's key), not used yet.
+  // A pre-mounted NFS share otaproxy reads blobs from (<path>/data/<sha256>[.zst], never
+  // written); used only when it is a mount point when otaproxy starts (otaproxy/README.md).
   std::optional<std::string> external_nfs_cache_mnt_point;
   // The file this came from; empty when no file exists and these are the defaults.
   std::filesystem::path source;

@@ -590,4 +590,72 @@ absl::StatusOr<std::string> CaStore::VerifyX5cChain(std::span<const std::string>
                                             dir_.string(), ": ", reasons));
 }
 
+absl::Status CheckTlsIdentity(std::string_view cert_pem, std::string_view key_pem,
+                              std::string_view ca_pem, TlsUse use) {
+  OTA_ASSIGN_OR_RETURN(std::vector<X509Ptr> certs, ParseCertificates(cert_pem, "certificate"));
+  OTA_ASSIGN_OR_RETURN(std::vector<X509Ptr> cas, ParseCertificates(ca_pem, "CA"));
+  X509* leaf = certs.front().get();
+  const std::string subject = SubjectOf(leaf);
+
+  ERR_clear_error();
+  OTA_ASSIGN_OR_RETURN(BioPtr key_bio, MemoryBio(key_pem, "key"));
+  EvpPkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, NoPassphrase, nullptr));
+  if (!key) {
+    return absl::InvalidArgumentError(
+        StrCat("key: not an unencrypted PEM private key: ", TakeOpenSslErrors()));
+  }
+  if (X509_check_private_key(leaf, key.get()) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(
+        StrCat("key: does not belong to the certificate ", subject, " (another key pair)"));
+  }
+
+  X509StorePtr store(X509_STORE_new());
+  if (!store) return absl::InternalError("X509_STORE_new failed");
+  for (const X509Ptr& ca : cas) {
+    if (X509_STORE_add_cert(store.get(), ca.get()) != 1) {  // takes its own reference
+      return absl::InternalError(StrCat("X509_STORE_add_cert: ", TakeOpenSslErrors()));
+    }
+  }
+  BorrowedX509Stack untrusted(sk_X509_new_null());
+  if (!untrusted) return absl::InternalError("sk_X509_new_null failed");
+  for (size_t i = 1; i < certs.size(); ++i) {
+    if (sk_X509_push(untrusted.get(), certs[i].get()) <= 0) {
+      return absl::InternalError("sk_X509_push failed");
+    }
+  }
+  struct Check {
+    int purpose;
+    std::string_view role;
+  };
+  std::vector<Check> checks = {{X509_PURPOSE_SSL_CLIENT, "TLS client"}};
+  if (use == TlsUse::kClientAndServer) checks.push_back({X509_PURPOSE_SSL_SERVER, "TLS server"});
+  for (const Check& check : checks) {
+    X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+    if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), leaf, untrusted.get()) != 1) {
+      return absl::InternalError(StrCat("X509_STORE_CTX_init: ", TakeOpenSslErrors()));
+    }
+    X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx.get()), X509_V_FLAG_NO_CHECK_TIME);
+    if (X509_STORE_CTX_set_purpose(ctx.get(), check.purpose) != 1) {
+      return absl::InternalError(StrCat("X509_STORE_CTX_set_purpose: ", TakeOpenSslErrors()));
+    }
+    if (X509_verify_cert(ctx.get()) != 1) {
+      const int err = X509_STORE_CTX_get_error(ctx.get());
+      ERR_clear_error();
+      if (err == X509_V_ERR_INVALID_PURPOSE) {
+        return absl::InvalidArgumentError(StrCat(
+            "certificate: ", subject, " may not be used as a ", check.role,
+            " (its extendedKeyUsage must allow ",
+            use == TlsUse::kClientAndServer ? "serverAuth and clientAuth" : "clientAuth", ")"));
+      }
+      return absl::InvalidArgumentError(
+          StrCat("certificate: ", subject,
+                 " does not chain to the CA: ", X509_verify_cert_error_string(err), " at depth ",
+                 X509_STORE_CTX_get_error_depth(ctx.get())));
+    }
+  }
+  ERR_clear_error();
+  return absl::OkStatus();
+}
+
 }  // namespace ota::crypto

@@ -46,6 +46,19 @@ absl::StatusOr<std::vector<std::string>> PemToX5c(std::string_view pem);
 //  - OTA image v1 roots: every `*.pem` or `*.crt` file holding a self-signed certificate is a
 //    root of its own (files that are not, or do not parse, are not roots); intermediates come only
 //    from the image's x5c (VerifyX5cChain).
+// What a TLS identity is used for; its certificate's extendedKeyUsage must allow it (a
+// certificate without that extension allows both).
+enum class TlsUse { kClient, kClientAndServer };
+
+// Checks a TLS identity as gRPC takes it (PEM texts) before it is used, so that a mistake is one
+// clear startup error instead of failing handshakes: `cert_pem` (the leaf, optionally followed by
+// intermediates) must carry the public key of `key_pem` (an unencrypted PEM private key), chain to
+// a certificate in `ca_pem` and allow `use`. Validity dates are not checked: an ECU's clock may
+// be wrong at boot, and every handshake checks them anyway. kInvalidArgument saying what is wrong
+// ("certificate: ...", "key: ...", "CA: ...").
+absl::Status CheckTlsIdentity(std::string_view cert_pem, std::string_view key_pem,
+                              std::string_view ca_pem, TlsUse use);
+
 class CaStore {
  public:
   // Loads the groups in `dir`. A missing or empty dir gives an empty store (see empty()).

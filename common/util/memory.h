@@ -9,6 +9,9 @@ namespace ota {
 // session, an Update/Abort/Rollback call), never per Status call.
 void ReleaseFreeMemory();
 
+// This process's resident set in KiB (/proc/self/statm), or -1 when it cannot be read.
+long ResidentSetKib();
+
 // Sets glibc's allocator for a long-lived daemon; call first thing in main (before any thread).
 // A fixed mmap threshold (glibc otherwise raises it as large blocks are freed, after which such
 // blocks stay in the heap) returns any block over 128 KiB when it is freed; `max_arenas` instead

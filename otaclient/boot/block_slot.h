@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -59,6 +60,10 @@ class MountedFileSystem {
   bool mounted() const { return !target_.empty(); }
   // syncfs, then umount(2); an error (e.g. EBUSY) is returned and the object stays mounted.
   absl::Status SyncAndUnmount();
+  // Leaves the file system mounted and forgets it: a mount meant to outlive this process (the
+  // otaproxy unit's root helper mounts the USB cache for the service, see
+  // otaproxy/external/usb_cache_mount.h). Returns the mount point.
+  std::filesystem::path Release() { return std::exchange(target_, {}); }
 
  private:
   explicit MountedFileSystem(std::filesystem::path target) : target_(std::move(target)) {}

@@ -23,7 +23,8 @@ constexpr int kMaxAnswerBytes = 8 << 20;
 
 class GrpcSecondaryTransport final : public SecondaryTransport {
  public:
-  explicit GrpcSecondaryTransport(const config::SecondaryEcu& child) {
+  GrpcSecondaryTransport(const config::SecondaryEcu& child,
+                         const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
     grpc::ChannelArguments args;
     // Vehicle-internal addresses never go through an http_proxy from the environment.
     args.SetInt(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
@@ -32,8 +33,11 @@ class GrpcSecondaryTransport final : public SecondaryTransport {
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
     // A huge answer is that secondary's failure (the call fails), not memory taken from us.
     args.SetMaxReceiveMessageSize(kMaxAnswerBytes);
-    channel_ =
-        grpc::CreateCustomChannel(SecondaryTarget(child), grpc::InsecureChannelCredentials(), args);
+    // With TLS, the child's certificate must name the address dialled (ecu_info ip_addr) as an
+    // IP subjectAltName: there is no target name override.
+    channel_ = grpc::CreateCustomChannel(
+        SecondaryTarget(child),
+        credentials != nullptr ? credentials : grpc::InsecureChannelCredentials(), args);
     stub_ = OtaClientV2::OtaClientService::NewStub(channel_);
   }
 
@@ -134,7 +138,13 @@ std::string SecondaryTarget(const config::SecondaryEcu& child) {
 
 std::unique_ptr<SecondaryTransport> CreateGrpcSecondaryTransport(
     const config::SecondaryEcu& child) {
-  return std::make_unique<GrpcSecondaryTransport>(child);
+  return CreateGrpcSecondaryTransportWith(child, nullptr);
+}
+
+std::unique_ptr<SecondaryTransport> CreateGrpcSecondaryTransportWith(
+    const config::SecondaryEcu& child,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
+  return std::make_unique<GrpcSecondaryTransport>(child, credentials);
 }
 
 }  // namespace ota::ecu

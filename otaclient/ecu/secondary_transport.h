@@ -16,6 +16,7 @@
 #include <string>
 
 #include "common/config/ecu_info.h"
+#include "grpcpp/security/credentials.h"
 #include "grpcpp/support/status.h"
 #include "proto/otaclient_v2.pb.h"
 
@@ -46,5 +47,9 @@ std::string SecondaryTarget(const config::SecondaryEcu& child);
 // reused for every call. Pending calls must finish before the transport is destroyed: owners
 // wait for their `done` callbacks (see ecu_tree.h).
 std::unique_ptr<SecondaryTransport> CreateGrpcSecondaryTransport(const config::SecondaryEcu& child);
+// The same over `credentials` (e.g. mutual TLS, common/crypto/grpc_tls.h; nullptr: insecure).
+std::unique_ptr<SecondaryTransport> CreateGrpcSecondaryTransportWith(
+    const config::SecondaryEcu& child,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials);
 
 }  // namespace ota::ecu

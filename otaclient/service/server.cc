@@ -29,7 +29,10 @@ absl::StatusOr<RunningServer> StartServer(grpc::Service& service, const ServerOp
   int bound_port = 0;
   // gRPC sets SO_REUSEPORT by default: a second daemon would then share the port silently.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(
+      address,
+      options.credentials != nullptr ? options.credentials : grpc::InsecureServerCredentials(),
+      &bound_port);
   builder.RegisterService(&service);
   // Requests are small; a bigger message is refused by gRPC (RESOURCE_EXHAUSTED) before it is
   // read into memory.

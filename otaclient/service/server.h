@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "grpcpp/impl/codegen/service_type.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 
 namespace ota::service {
@@ -19,6 +20,9 @@ struct ServerOptions {
   // Sync-server thread cap. Update handlers only wait for the engine's ack and Status never
   // blocks, but a few slow clients must not starve Status: keep well above the original's 2.
   int max_threads = 16;
+  // nullptr: plain gRPC (as the vehicles in the field expect); else e.g. mutual TLS
+  // (common/crypto/grpc_tls.h).
+  std::shared_ptr<grpc::ServerCredentials> credentials = nullptr;
 };
 
 struct RunningServer {
@@ -30,7 +34,8 @@ struct RunningServer {
 // "host:port", bracketing bare IPv6 literals.
 std::string JoinHostPort(const std::string& host, int port);
 
-// Registers `service` (not owned; must outlive the server), binds insecurely and starts serving.
+// Registers `service` (not owned; must outlive the server), binds with options.credentials and
+// starts serving.
 // kUnavailable when the address cannot be bound.
 absl::StatusOr<RunningServer> StartServer(grpc::Service& service, const ServerOptions& options);
 

@@ -181,6 +181,8 @@ class UpdateEngineImpl final : public UpdateEngine {
       LowerWorkerPriority();
       RunSession(request);
       ReleaseFreeMemory();  // a 300k-entry session's tables and buffers
+      log::Info("update session ended, memory released",
+                {{"resident_kib", std::to_string(ResidentSetKib())}});
     });
     return absl::OkStatus();
   }

@@ -94,7 +94,9 @@ absl::StatusOr<std::unique_ptr<CacheIndex>> CacheIndex::Open(const std::filesyst
       std::filesystem::remove(db_path.string() + suffix, ec);
     }
     db = OpenDb(db_path);
-    if (!db.ok()) return db.status();
+    if (!db.ok()) {
+      return WithContext(db.status(), StrCat("cannot open or re-create ", db_path.string()));
+    }
   }
   std::unique_ptr<CacheIndex> index(new CacheIndex(*db, options));
   OTA_RETURN_IF_ERROR(index->LoadAll());

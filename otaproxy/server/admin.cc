@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include "common/log/log.h"
+#include "common/util/json.h"
 #include "common/util/strings.h"
 #include "otaproxy/server/client_socket.h"
 
@@ -30,6 +31,8 @@ bool IsLoopbackPeer(int fd) {
 }  // namespace
 
 std::string StatsJson(const ServerStats& s) {
+  std::string cache_error;
+  AppendJsonString(&cache_error, s.cache_error);
   return StrCat("{\"requests\":", s.requests, ",\"cache_hits\":", s.cache_hits,
                 ",\"cache_misses\":", s.cache_misses, ",\"flight_joins\":", s.flight_joins,
                 ",\"relayed\":", s.relayed, ",\"upstream_fetches\":", s.upstream_fetches,
@@ -38,7 +41,11 @@ std::string StatsJson(const ServerStats& s) {
                 ",\"rejected_busy\":", s.rejected_busy, ",\"cache_entries\":", s.cache_entries,
                 ",\"cache_bytes\":", s.cache_bytes, ",\"evictions\":", s.evictions,
                 ",\"inflight\":", s.inflight, ",\"connections\":", s.connections,
-                ",\"index_pending\":", s.index_pending, "}\n");
+                ",\"index_pending\":", s.index_pending, ",\"cdn_hits\":", s.cdn_hits,
+                ",\"external_hits\":", s.external_hits,
+                ",\"external_nfs_hits\":", s.external_nfs_hits, ",\"cache\":\"", s.cache,
+                "\",\"cache_error\":", cache_error, ",\"usb_cache\":", s.usb_cache,
+                ",\"nfs_cache\":", s.nfs_cache, "}\n");
 }
 
 std::string HandleAdmin(int fd, std::string_view method, std::string_view target, bool keep_alive,

@@ -71,6 +71,7 @@ void Flight::Finish(State state, std::string failure, int failure_status) {
 }
 
 bool Flight::OnHead(const UpstreamHead& h) {
+  if (h.cdn_hit && h.status == 200) counters_.cdn_hits++;
   std::vector<Waker> waiters;
   {
     std::lock_guard lock(mu_);

@@ -104,6 +104,10 @@ struct ProxyServer::Impl : public RequestHandler {
 
   std::unique_ptr<ResponseSource> ServeHit(OpenEntry& hit, const std::string& echo,
                                            bool keep_alive);
+  // The blob from an external cache, or null when it has none.
+  std::unique_ptr<ResponseSource> ServeExternal(const ExternalCache& cache,
+                                                const std::string& sha256,
+                                                std::atomic<uint64_t>& hits, bool keep_alive);
   // Joins the download of `key` or starts it.
   std::unique_ptr<ResponseSource> ServeFromFlight(const std::string& key, const std::string& url,
                                                   const UpstreamRequest& up, const CacheControl& cc,
@@ -226,12 +230,24 @@ std::unique_ptr<ResponseSource> ProxyServer::Impl::Handle(const Request& req, bo
   // Without a way to verify the bytes (unknown compression) a sha256 key would be a guess.
   const bool verifiable =
       cc.file_sha256.empty() || cc.file_compression_alg.empty() || cc.file_compression_alg == "zst";
+  // External caches (only where caching is on: see ServerOptions) answer requests that name
+  // their blob by sha256 and neither refuse the cache nor retry it: USB first, then the local
+  // cache, then NFS, then the download (upstream's order).
+  const bool external = !cc.file_sha256.empty() && !cc.no_cache && !cc.retry_caching;
   std::unique_ptr<ResponseSource> source;
+  if (external && options.usb_cache) {
+    source = ServeExternal(*options.usb_cache, cc.file_sha256, counters.external_hits, keep_alive);
+  }
+  if (source) return std::make_unique<Admitted>(std::move(source), inflight);
   if (!store || cc.no_cache || !verifiable || !store->CachingAllowed()) {
     // Existing entries are still served while the hard limit stops new caching.
     if (store && !cc.no_cache && !cc.retry_caching && verifiable) {
       if (std::optional<OpenEntry> hit = store->Open(key))
         source = ServeHit(*hit, echo, keep_alive);
+    }
+    if (!source && external && options.nfs_cache) {
+      source =
+          ServeExternal(*options.nfs_cache, cc.file_sha256, counters.external_nfs_hits, keep_alive);
     }
     if (!source) {
       counters.relayed++;
@@ -242,6 +258,10 @@ std::unique_ptr<ResponseSource> ProxyServer::Impl::Handle(const Request& req, bo
       store->Drop(key);
     } else if (std::optional<OpenEntry> hit = store->Open(key)) {
       source = ServeHit(*hit, echo, keep_alive);
+    }
+    if (!source && external && options.nfs_cache) {
+      source =
+          ServeExternal(*options.nfs_cache, cc.file_sha256, counters.external_nfs_hits, keep_alive);
     }
     if (!source) source = ServeFromFlight(key, url, up, cc, echo, keep_alive);
   }
@@ -314,6 +334,25 @@ std::unique_ptr<ResponseSource> ProxyServer::Impl::ServeHit(OpenEntry& hit, cons
   return std::make_unique<FileResponse>(FormatHead(head), std::move(hit.fd), hit.entry.size);
 }
 
+std::unique_ptr<ResponseSource> ProxyServer::Impl::ServeExternal(const ExternalCache& cache,
+                                                                 const std::string& sha256,
+                                                                 std::atomic<uint64_t>& hits,
+                                                                 bool keep_alive) {
+  std::optional<ExternalHit> hit = cache.Find(sha256);
+  if (!hit) return nullptr;
+  hits++;
+  ResponseHead head;
+  head.content_length = hit->size;
+  head.content_type = "application/octet-stream";
+  // What the blob is, whatever the client asked for: a client that asked for the uncompressed
+  // file decompresses a .zst answer (upstream's protocol).
+  head.cache_control_echo = hit->zst ? StrCat("file_sha256=", sha256, ",file_compression_alg=zst")
+                                     : StrCat("file_sha256=", sha256);
+  head.cache_state = "external";
+  head.keep_alive = keep_alive;
+  return std::make_unique<FileResponse>(FormatHead(head), std::move(hit->fd), hit->size);
+}
+
 ServerStats ProxyServer::Impl::Stats() const {
   ServerStats s;
   s.requests = counters.requests;
@@ -326,6 +365,13 @@ ServerStats ProxyServer::Impl::Stats() const {
   s.verify_failures = counters.verify_failures;
   s.committed = counters.committed;
   s.rejected_busy = counters.rejected_busy;
+  s.cdn_hits = counters.cdn_hits;
+  s.external_hits = counters.external_hits;
+  s.external_nfs_hits = counters.external_nfs_hits;
+  s.cache = store ? "on" : (options.cache_error.empty() ? "off" : "failed");
+  s.cache_error = options.cache_error;
+  s.usb_cache = options.usb_cache != nullptr;
+  s.nfs_cache = options.nfs_cache != nullptr;
   if (store) {
     s.cache_entries = store->entries();
     s.cache_bytes = store->total_bytes();
@@ -358,14 +404,18 @@ absl::StatusOr<std::unique_ptr<ProxyServer>> ProxyServer::Start(ServerOptions op
   }
   raw->loops[0]->SetListener(raw->listen_fd.get(), [raw] { raw->Accept(); });
   for (auto& loop : raw->loops) loop->Start();
-  log::Info("otaproxy listening",
-            {{"addr", raw->options.listen_addr},
-             {"port", std::to_string(raw->port)},
-             {"io_threads", std::to_string(threads)},
-             {"cache", raw->store ? raw->store->dir().string() : "off"},
-             {"upstream_proxy",
-              raw->upstream.config().proxy.empty() ? "none" : raw->upstream.config().proxy},
-             {"upstream_https", raw->options.upstream_https ? "true" : "false"}});
+  log::Info(
+      "otaproxy listening",
+      {{"addr", raw->options.listen_addr},
+       {"port", std::to_string(raw->port)},
+       {"io_threads", std::to_string(threads)},
+       {"cache", raw->store ? raw->store->dir().string()
+                            : (raw->options.cache_error.empty() ? "off" : "failed")},
+       {"usb_cache", raw->options.usb_cache ? raw->options.usb_cache->root().string() : "none"},
+       {"nfs_cache", raw->options.nfs_cache ? raw->options.nfs_cache->root().string() : "none"},
+       {"upstream_proxy",
+        raw->upstream.config().proxy.empty() ? "none" : raw->upstream.config().proxy},
+       {"upstream_https", raw->options.upstream_https ? "true" : "false"}});
   return std::unique_ptr<ProxyServer>(new ProxyServer(std::move(impl)));
 }
 

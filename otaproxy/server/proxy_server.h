@@ -4,10 +4,13 @@
 // sendfile), and one upstream thread runs every download and relay (upstream_client.h, curl
 // multi). The number of threads does not depend on the number of connections.
 //
-// Per request:
+// Per request (the order of today's Python otaproxy):
+//   - with file_sha256, neither no_cache nor retry_caching, and a USB external cache: the blob
+//     from it when it has one (external_cache.h; sendfile);
 //   - cache off, `no_cache`, unknown file_compression_alg with file_sha256, or the hard disk
 //     limit reached → relayed straight from upstream (status and body passed through; relay.h);
 //   - committed entry → served from disk (sendfile), Content-Length set;
+//   - with file_sha256 etc. as above and an NFS external cache: the blob from it when it has one;
 //   - otherwise → joins the single in-flight download of that key, or starts it (flight.h). The
 //     download writes into a temp file; every client of the key sends from that file as bytes
 //     arrive. The last byte is released only when the download is complete and verified
@@ -28,6 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "otaproxy/cache/cache_store.h"
+#include "otaproxy/external/external_cache.h"
 #include "otaproxy/upstream/upstream_client.h"
 
 namespace ota::proxy {
@@ -47,14 +51,24 @@ struct ServerOptions {
   int send_timeout_s = 60;                  // client not reading for this long: closed
   size_t flight_workers = 32;               // concurrent cache-filling downloads (more wait)
   size_t io_threads = 0;                    // client I/O threads; 0 = one per core
+  // Read-only external caches (null: none). Given only where caching is on (the gateway with
+  // enable_local_ota_proxy_cache), also when the local cache could not be opened.
+  std::shared_ptr<const ExternalCache> usb_cache;
+  std::shared_ptr<const ExternalCache> nfs_cache;
+  // Why the local cache is off although configured on (it could not be opened: relay only);
+  // shown in the stats. "" = no such failure.
+  std::string cache_error;
 };
 
 struct ServerStats {
   uint64_t requests = 0;
   uint64_t cache_hits = 0;
-  uint64_t cache_misses = 0;  // downloads started to fill the cache
-  uint64_t flight_joins = 0;  // requests served from a download already in flight
-  uint64_t relayed = 0;       // requests proxied without the cache
+  uint64_t cache_misses = 0;       // downloads started to fill the cache
+  uint64_t flight_joins = 0;       // requests served from a download already in flight
+  uint64_t relayed = 0;            // requests proxied without the cache
+  uint64_t cdn_hits = 0;           // upstream responses with `X-Cache: Hit...` (the CDN's cache)
+  uint64_t external_hits = 0;      // served from the USB external cache
+  uint64_t external_nfs_hits = 0;  // served from the NFS external cache
   uint64_t upstream_fetches = 0;
   uint64_t upstream_failures = 0;
   uint64_t verify_failures = 0;  // downloads that failed length or sha256 verification
@@ -66,6 +80,12 @@ struct ServerStats {
   uint64_t inflight = 0;       // requests being handled now
   uint64_t connections = 0;    // client connections open now
   uint64_t index_pending = 0;  // index changes not yet in the database
+  // "on", "off" (not configured: child ECU, enable_local_ota_proxy_cache false, --no-cache) or
+  // "failed" (configured, could not be opened: relay only; cache_error says why).
+  std::string cache = "off";
+  std::string cache_error;
+  bool usb_cache = false;  // a USB external cache is in use
+  bool nfs_cache = false;  // an NFS external cache is in use
 };
 
 class ProxyServer {

@@ -42,6 +42,7 @@ std::unique_ptr<ResponseSource> Relay::Start(UpstreamClient& upstream,
 }
 
 bool Relay::OnHead(const UpstreamHead& head) {
+  if (head.cdn_hit && head.status == 200) counters_.cdn_hits++;
   Waker waiter;
   {
     std::lock_guard lock(mu_);
@@ -106,7 +107,12 @@ ResponseSource::Fill Relay::Source::FillQueue(OutputQueue& out, const Waker& wak
       chunked_ = !r.head_.content_length.has_value();
       head.content_type = CleanHeaderValue(r.head_.content_type);
       head.content_encoding = CleanHeaderValue(r.head_.content_encoding);
-      if (r.head_.status == 200) head.cache_control_echo = echo_;
+      if (r.head_.status == 200) {
+        // Behind an upper otaproxy its echo says what the body is (it may have answered a
+        // plain request with a .zst blob from an external cache); else ours.
+        const std::string upper_echo = CleanHeaderValue(r.head_.cache_control);
+        head.cache_control_echo = upper_echo.empty() ? echo_ : upper_echo;
+      }
       head.cache_state = "relay";
       head.keep_alive = keep_alive_;
       out.Add(FormatHead(head));

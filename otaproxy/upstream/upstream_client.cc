@@ -6,6 +6,7 @@
 #include <future>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "common/log/log.h"
 #include "common/util/strings.h"
 
@@ -78,6 +79,10 @@ struct UpstreamClient::Transfer {
       t->head.content_type = HeaderValue(line, 12);
     } else if (HeaderNameIs(line, "content-encoding")) {
       t->head.content_encoding = HeaderValue(line, 16);
+    } else if (HeaderNameIs(line, "ota-file-cache-control")) {
+      t->head.cache_control = HeaderValue(line, 22);
+    } else if (HeaderNameIs(line, "x-cache")) {
+      t->head.cdn_hit = absl::StartsWithIgnoreCase(HeaderValue(line, 7), "hit");
     }
     return size * count;
   }

@@ -48,6 +48,10 @@ struct UpstreamHead {
   std::optional<uint64_t> content_length;
   std::string content_type;
   std::string content_encoding;
+  // Ota-File-Cache-Control of the response (an upper otaproxy's echo); "" = none.
+  std::string cache_control;
+  // `X-Cache: Hit...` (any case): the CDN in front of the server answered from its cache.
+  bool cdn_hit = false;
 };
 
 // Receives one transfer, on the client's thread. Calls: OnHead once (before the first body

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh [--quick] [--only 1,2,3,4] [--runs N]
+# run.sh [--quick] [--only 1,2,3,4,5] [--runs N]
 #
 # The benchmarks of the C++ otaclient, each against a reference tool measured in the same run
 # on the same data (see test/bench/README.md for what every number means):
@@ -9,6 +9,8 @@
 #   4  metadata of a 300k-entry image: fetch, verify, parse, delta planning
 #                                                          vs  the bare I/O floor (curl + openssl
 #                                                              dgst of the same files + a find walk)
+#   5  idle RSS of otaclient after an update of that 300k-entry image
+#                                                      vs  its idle RSS before the update
 # Results: a markdown table on stdout and in $OTA_BENCH_DIR/results.md.
 #
 # Environment:
@@ -24,7 +26,7 @@ usage() {
 }
 
 quick=0
-only=1,2,3,4
+only=1,2,3,4,5
 runs=""
 while (($#)); do
   case $1 in
@@ -44,7 +46,7 @@ while (($#)); do
   esac
   shift
 done
-[[ $only =~ ^[1-4](,[1-4])*$ ]] || usage
+[[ $only =~ ^[1-5](,[1-5])*$ ]] || usage
 wanted() { [[ ",$only," == *",$1,"* ]]; }
 
 BENCH_DIR=${OTA_BENCH_DIR:-/var/tmp/ota-bench}
@@ -166,7 +168,7 @@ fi
 if wanted 2 || wanted 3; then
   cached "www/$mixed" "$(image_stamp "$mixed")" build_bench_image "www/$mixed" "trees/$mixed"
 fi
-if wanted 4; then
+if wanted 4 || wanted 5; then
   cached "trees/$tiny" "gen=$GEN_FORMAT tiny ${tiny_args[*]} variant=0" \
     gen_tree "trees/$tiny" tiny 0 "${tiny_args[@]}"
   # Same paths and sizes, other content: the active slot of the metadata benchmark.
@@ -178,7 +180,7 @@ fi
 if wanted 1 || wanted 2 || wanted 3; then
   mixed_totals=$(tree_totals "$BENCH_DIR/trees/$mixed") # "FILES BYTES"
 fi
-if wanted 2 || wanted 3 || wanted 4; then
+if wanted 2 || wanted 3 || wanted 4 || wanted 5; then
   OTA_TEST_PORTS_OWNER=$$ "$HARNESS" start "$E2E_WORK/nginx" "$BENCH_DIR/www" >/dev/null ||
     fail "nginx did not start"
   # shellcheck disable=SC1091 # written by the harness: HTTP_PORT, CA_PEM, ...
@@ -467,6 +469,75 @@ bench_metadata() {
   detail "4c: source: /work/shared/reference/upstream-2026.md §4 (PR #604 and #719 metrics; those images list 294,680 regular files, 23.6 GB)."
 }
 
+# ---------------------------------------------------------------------------------------------
+# 5. Memory given back after an update at fleet scale (issue 17): the daemon idles for weeks
+# between updates and must not keep the high-water mark of a 300k-entry session.
+bench_idle_rss() {
+  local ecu=big dir=$E2E_WORK/big
+  local url="http://127.0.0.1:$HTTP_PORT/$tiny"
+  log "5. idle RSS after an update of $url"
+  local i
+  : >"$E2E_WORK/idle-rss.runs"
+  for ((i = 1; i <= n_update_runs; i++)); do
+    rm -rf "${dir:?}"
+    mkdir -p "$dir/slots/boot/slot_a" "$dir/config"
+    # The active slot holds the same tree (hard-linked: it is only read), so every content is
+    # reused and the session still walks, plans and writes all 300k entries.
+    cp -al "$BENCH_DIR/trees/$tiny" "$dir/slots/slot_a"
+    printf v1 >"$dir/slots/boot/slot_a/version"
+    printf 'format_version: 1\necu_id: "%s"\nip_addr: "127.0.0.1"\nbootloader: dir\n' "$ecu" \
+      >"$dir/config/ecu_info.yaml"
+    printf 'enable_local_ota_proxy: false\n' >"$dir/config/proxy_info.yaml"
+    : >"$E2E_WORK/otaclient-$ecu.log"
+    start_otaclient "$ecu" --no-reboot
+    # shellcheck disable=SC2154 # set by start_otaclient
+    local pid=$OTA_PID_big port=$OTA_PORT_big
+    local before
+    before=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+    "$OTACTL" update --target "127.0.0.1:$port" --ecu "$ecu" --version v2 --url "$url" \
+      --cookies '{}' >"$E2E_WORK/otactl-update.out" 2>&1 ||
+      fail "5: otactl update failed: $(cat "$E2E_WORK/otactl-update.out")"
+    # The session's worker logs this line after it has handed its memory back.
+    local tick deadline=$((SECONDS + 1800))
+    exec {tick}<> <(:)
+    until grep -q "update session ended, memory released" "$E2E_WORK/otaclient-$ecu.log"; do
+      read -r -t 0.1 -u "$tick" _ || true
+      [[ -d /proc/$pid ]] || fail "5: otaclient exited during the update"
+      ((SECONDS < deadline)) || fail "5: the session did not end within 30 min"
+    done
+    exec {tick}<&-
+    [[ "$(cat "$dir/slots/boot/next_boot" 2>/dev/null)" == b ]] ||
+      fail "5: the update did not switch to b: $(tail -3 "$E2E_WORK/otaclient-$ecu.log")"
+    local after hwm
+    after=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+    hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    local kept=() p
+    for p in "${E2E_PIDS[@]}"; do [[ $p == "$pid" ]] || kept+=("$p"); done
+    E2E_PIDS=("${kept[@]}")
+    rm -rf "${dir:?}"
+    log "   run $i: idle RSS before $((before / 1024)) MiB, peak $((hwm / 1024)) MiB, idle after $((after / 1024)) MiB"
+    echo "$before $hwm $after" >>"$E2E_WORK/idle-rss.runs"
+  done
+  local before hwm after
+  before=$(cut -d' ' -f1 "$E2E_WORK/idle-rss.runs" | median)
+  hwm=$(cut -d' ' -f2 "$E2E_WORK/idle-rss.runs" | maximum)
+  after=$(cut -d' ' -f3 "$E2E_WORK/idle-rss.runs" | maximum)
+  row 5 "Idle RSS of otaclient after an update of the $(thousands "$(image_entries "$BENCH_DIR/www/$tiny")")-entry image of row 4 (active slot identical: every entry planned and written)" \
+    "$(fmt "$(calc "$after / 1024")" 1) MiB (worst of $n_update_runs runs; peak during the session $(fmt "$(calc "$hwm / 1024")" 1) MiB)" \
+    "$(fmt "$(calc "$before / 1024")" 1) MiB (the same daemon idle before the update)" \
+    "$(fmt "$(calc "$after / $before")") ×" "≤ 40 MiB" "$(verdict "$after <= 40 * 1024")"
+  detail "5: per run (idle before / peak / idle after, MiB): $(awk '{ printf "%s%.1f / %.1f / %.1f", sep, $1 / 1024, $2 / 1024, $3 / 1024; sep = "; " }' "$E2E_WORK/idle-rss.runs"). Idle after = VmRSS once the worker has logged that the session ended and its memory was released (malloc_trim)."
+}
+
+# The number of list entries (directories, symlinks, regular and persistent files) of a legacy image.
+image_entries() { # image_entries IMAGE_DIR
+  local lists
+  mapfile -t lists < <(metadata_payload "$1/metadata.jwt" | jq -r '.[] | to_entries[] | select(.key | IN("directory", "symboliclink", "regular", "persistent")) | .value')
+  (cd "$1" && cat "${lists[@]}" | grep -c .)
+}
+
 # The decoded payload (second segment) of a metadata.jwt.
 metadata_payload() {
   local seg
@@ -482,6 +553,7 @@ SECONDS=0
 wanted 1 && bench_delta_scan
 if wanted 2 || wanted 3; then bench_full_update; fi
 wanted 4 && bench_metadata
+wanted 5 && bench_idle_rss
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 commit=$(git -C "$OTA_SOURCE_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)

@@ -210,7 +210,9 @@ v1_blob_counts() {
 
 # --- Multi-ECU trees (multi_ecu_proxy_e2e.sh; the same shape as multi_ecu_e2e.sh) ---
 # The caller declares ECUS=(main ...) (main first), associative arrays IP, CHILDREN (space
-# separated direct children), PORT and PID, and may set TREE_FLAGS (extra otaclient flags) and
+# separated direct children), PORT and PID, and may set TREE_FLAGS (extra otaclient flags),
+# define tree_ecu_flags ECU (prints flags for that ECU only, one per line), set TREE_CTL_FLAGS
+# (extra otactl flags, e.g. mutual TLS) and
 # expected_tree_v1/expected_tree_v2 (tree_of output) for tree_assert_v2_on_b.
 
 # tree_setup ROOTFS VERSION: ports, slots and ecu_info.yaml for every ECU in ECUS. The ports are
@@ -242,14 +244,16 @@ tree_setup() {
 tree_ctl() {  # tree_ctl ECU SUBCOMMAND ARGS...: otactl against that ECU's own address
   local ecu=$1 sub=$2
   shift 2
-  "$OTACTL" "$sub" --target "${IP[$ecu]}:${PORT[$ecu]}" "$@"
+  "$OTACTL" "$sub" --target "${IP[$ecu]}:${PORT[$ecu]}" "${TREE_CTL_FLAGS[@]}" "$@"
 }
 tree_start_ecu() {  # tree_start_ecu ECU: the daemon on its own address, PID recorded
   local ecu=$1 dir=$E2E_WORK/$1
+  local -a own=()
+  if declare -F tree_ecu_flags >/dev/null; then mapfile -t own < <(tree_ecu_flags "$ecu"); fi
   rm -f "$dir/otaclient.port"
   "$OTACLIENT" --config-dir "$dir/config" --certs-dir "$E2E_WORK/pki/certs" \
     --boot-backend dir --dir-slots-root "$dir/slots" --listen-port "${PORT[$ecu]}" \
-    --port-file "$dir/otaclient.port" --ca-bundle "$CA_PEM" "${TREE_FLAGS[@]}" \
+    --port-file "$dir/otaclient.port" --ca-bundle "$CA_PEM" "${TREE_FLAGS[@]}" "${own[@]}" \
     >>"$E2E_WORK/otaclient-$ecu.log" 2>&1 &
   PID[$ecu]=$!
   E2E_PIDS+=($!)

@@ -14,10 +14,18 @@
 #                            retry_caching passed up the chain
 #   otaproxy_e2e.sh limits   soft limit evicts least recently used, hard limit (bytes and file
 #                            system %) keeps proxying without caching; 405/400/431/429; purge
+#   otaproxy_e2e.sh child    child ECU (upper_ota_proxy set, cache left at its default: on) →
+#                            gateway (no upper proxy, no gateway key: https) → nginx: the child
+#                            writes no cache file and relays over http with
+#                            Ota-File-Cache-Control, the gateway caches, one upstream GET per
+#                            blob; --upper-proxy makes a child of a file without upper proxy
+#   otaproxy_e2e.sh broken-cache  a cache dir that cannot be created, a cache database that
+#                            cannot be opened: otaproxy starts anyway, relays every request, and
+#                            its log and /_otaproxy/stats say why (cache "failed", the path)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-scenario=${1:?usage: otaproxy_e2e.sh cache|faults|chain|limits}
+scenario=${1:?usage: otaproxy_e2e.sh cache|faults|chain|limits|child|broken-cache}
 OTAPROXY=$OTA_BIN_DIR/otaproxy/otaproxy
 
 fail() {
@@ -369,6 +377,84 @@ limits)
   [[ -z "$(ls -A "$E2E_WORK/p/cache/data")" ]] || fail "offline purge left files"
   log "purge: endpoint and --purge"
   ;;
+child)
+  make_files "$E2E_WORK/www/set" 5
+  start_nginx
+  # The gateway: no upper proxy and no gateway key, so https to the server (upstream's rule).
+  start_proxy main '' --ca-bundle "$CA_PEM"
+  # The child: only upper_ota_proxy; enable_local_ota_proxy_cache is left at its default (true).
+  start_proxy child "upper_ota_proxy: \"http://127.0.0.1:$PORT_main\""
+  [[ $(stat_of child cache) == off && $(stat_of main cache) == on ]] ||
+    fail "cache states: child $(stat_of child cache), main $(stat_of main cache)"
+  for round in 1 2; do
+    for i in 0 1 2 3 4; do
+      sha=$(sha_of "$E2E_WORK/www/set/f$i")
+      # The client names the server's https port with http:// (clients force http through a
+      # proxy); only the gateway turns it into https.
+      through child -H "$(cc_header "file_sha256=$sha")" -D "$E2E_WORK/h" -o "$E2E_WORK/got" \
+        "http://127.0.0.1:$HTTPS_PORT/set/f$i"
+      cmp -s "$E2E_WORK/got" "$E2E_WORK/www/set/f$i" || fail "round $round: f$i bytes differ"
+      grep -qi "^Ota-File-Cache-Control: file_sha256=$sha" "$E2E_WORK/h" ||
+        fail "round $round: no echo through the child"
+      # The child passed the header up: the gateway keyed its entry by the sha256.
+      [[ -e "$E2E_WORK/main/cache/data/$sha" ]] || fail "gateway did not cache f$i by sha256"
+    done
+  done
+  [[ ! -e "$E2E_WORK/child/cache" || -z "$(find "$E2E_WORK/child/cache" -type f)" ]] ||
+    fail "the child ECU wrote cache files: $(find "$E2E_WORK/child/cache" -type f | head -3)"
+  for i in 0 1 2 3 4; do
+    [[ $(upstream_gets "/set/f$i") == 1 ]] || fail "f$i: $(upstream_gets "/set/f$i") upstream GETs"
+  done
+  grep -q "^port=$HTTP_PORT " "$NGINX_LOG" && fail "something reached nginx over plain http"
+  # The gateway does not pass Ota-File-Cache-Control to the server (nginx logs "-" for none).
+  leaked=$({ grep -E 'req="GET /set/' "$NGINX_LOG" || true; } | { grep -v 'cc="-"' || true; })
+  [[ -z $leaked ]] || fail "Ota-File-Cache-Control reached the server: $(head -1 <<<"$leaked")"
+  [[ $(stat_of child relayed) == 10 && $(stat_of child cache_hits) == 0 ]] ||
+    fail "child: relayed $(stat_of child relayed), hits $(stat_of child cache_hits)"
+  [[ $(stat_of main cache_hits) == 5 ]] || fail "gateway hits: $(stat_of main cache_hits)"
+  log "child: no cache file, relayed over http with the header; gateway cached; 1 GET per blob"
+  # --upper-proxy overrides the file (no upper proxy there): a child too.
+  start_proxy child2 '' --upper-proxy "http://127.0.0.1:$PORT_main"
+  [[ $(stat_of child2 cache) == off ]] || fail "--upper-proxy child caches"
+  through child2 -o "$E2E_WORK/got" "http://127.0.0.1:$HTTPS_PORT/set/f0"
+  cmp -s "$E2E_WORK/got" "$E2E_WORK/www/set/f0" || fail "child2: bytes differ"
+  [[ ! -e "$E2E_WORK/child2/cache" || -z "$(find "$E2E_WORK/child2/cache" -type f)" ]] ||
+    fail "the --upper-proxy child wrote cache files"
+  log "child: --upper-proxy makes a relaying child as well"
+  ;;
+
+broken-cache)
+  printf 'relayed content\n' >"$E2E_WORK/www/blob"
+  sha=$(sha_of "$E2E_WORK/www/blob")
+  start_nginx
+  base=http://127.0.0.1:$HTTP_PORT
+  # 1. The cache directory cannot be created (a file is in the way).
+  printf 'not a directory\n' >"$E2E_WORK/in-the-way"
+  start_proxy nodir "$PLAIN" --cache-dir "$E2E_WORK/in-the-way/cache"
+  # 2. The cache database cannot be opened nor re-created (a non-empty directory in its place).
+  mkdir -p "$E2E_WORK/nodb/cache/index.db/x"
+  start_proxy nodb "$PLAIN"
+  for name in nodir nodb; do
+    for round in 1 2; do
+      through "$name" -H "$(cc_header "file_sha256=$sha")" -D "$E2E_WORK/h" -o "$E2E_WORK/got" \
+        "$base/blob"
+      cmp -s "$E2E_WORK/got" "$E2E_WORK/www/blob" || fail "$name: relayed bytes differ"
+      grep -qi "^X-Otaproxy-Cache: relay" "$E2E_WORK/h" || fail "$name: not relayed"
+    done
+    [[ $(stat_of "$name" cache) == failed ]] || fail "$name: stats cache is $(stat_of "$name" cache)"
+    [[ $(stat_of "$name" relayed) == 2 ]] || fail "$name: relayed $(stat_of "$name" relayed)"
+    grep -q "cannot open the cache: relaying without caching" "$E2E_WORK/proxy-$name.log" ||
+      fail "$name: no error logged"
+  done
+  [[ $(stat_of nodir cache_error) == *"$E2E_WORK/in-the-way/cache"* ]] ||
+    fail "nodir: cache_error does not name the path: $(stat_of nodir cache_error)"
+  [[ $(stat_of nodb cache_error) == *"$E2E_WORK/nodb/cache"*index.db* ]] ||
+    fail "nodb: cache_error does not name the database: $(stat_of nodb cache_error)"
+  grep -q "$E2E_WORK/in-the-way/cache" "$E2E_WORK/proxy-nodir.log" || fail "nodir: log lacks the path"
+  [[ $(upstream_gets "/blob") == 4 ]] || fail "expected 4 relayed GETs, got $(upstream_gets "/blob")"
+  log "broken cache dir / database: otaproxy relays, log and stats say why"
+  ;;
+
 *) fail "unknown scenario $scenario" ;;
 esac
 log "PASS otaproxy $scenario"

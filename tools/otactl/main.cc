@@ -19,6 +19,7 @@
 
 #include "common/config/ecu_info.h"
 #include "common/config/host.h"
+#include "common/crypto/grpc_tls.h"
 #include "common/fs/fs.h"
 #include "common/log/log.h"
 #include "common/util/errors.h"
@@ -51,6 +52,11 @@ Options every command takes:
                       port 50051, else 127.0.0.1:50051)
   --config-dir DIR    where ecu_info.yaml lives (default /boot/ota)
   --timeout S         deadline of each call in seconds (default 5)
+  --grpc-tls-cert PEM, --grpc-tls-key PEM, --grpc-tls-ca PEM
+                      mutual TLS, for a daemon started with the same options (all three or
+                      none): a client certificate signed by the daemon's CA, its key and the
+                      CA. The daemon's certificate must name the host of --target (an IP
+                      subjectAltName for an address)
   -h, --help          help for the command
 
 Exit codes: 0 ok, 1 an ECU failed or rejected the request, 2 usage error,
@@ -119,6 +125,9 @@ struct CommonOptions {
   std::filesystem::path config_dir = "/boot/ota";
   std::chrono::milliseconds timeout{5000};
   std::string request_id;
+  crypto::GrpcTlsFiles tls;  // all empty: plain gRPC
+  // Loaded from `tls` once every option is parsed (LoadTls).
+  std::optional<crypto::GrpcTlsIdentity> tls_identity;
 };
 
 // Walks the arguments of one command; --opt value and --opt=value both work.
@@ -179,6 +188,14 @@ absl::StatusOr<bool> TakeCommonOption(const std::string& name, ArgCursor& args,
     common.timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
   } else if (name == "--request-id") {
     OTA_ASSIGN_OR_RETURN(common.request_id, args.Value(name));
+  } else if (name == crypto::kGrpcTlsCertFlag || name == crypto::kGrpcTlsKeyFlag ||
+             name == crypto::kGrpcTlsCaFlag) {
+    OTA_ASSIGN_OR_RETURN(std::string path, args.Value(name));
+    if (path.empty()) return absl::InvalidArgumentError(StrCat(name, " is empty"));
+    std::string& slot = name == crypto::kGrpcTlsCertFlag  ? common.tls.cert
+                        : name == crypto::kGrpcTlsKeyFlag ? common.tls.key
+                                                          : common.tls.ca;
+    slot = std::move(path);
   } else {
     return false;
   }
@@ -203,16 +220,17 @@ class DaemonClient {
   // Resolves the default target once all options are known (--config-dir may come last).
   static DaemonClient For(const CommonOptions& common) {
     return DaemonClient(common.target.empty() ? DefaultTarget(common.config_dir) : common.target,
-                        common.timeout);
+                        common.timeout, common.tls_identity);
   }
 
-  DaemonClient(std::string target, std::chrono::milliseconds timeout)
+  DaemonClient(std::string target, std::chrono::milliseconds timeout,
+               const std::optional<crypto::GrpcTlsIdentity>& tls)
       : target_(std::move(target)), timeout_(timeout) {
     grpc::ChannelArguments channel_args;
     // The daemon is on the vehicle network; an operator's http_proxy must not capture it.
     channel_args.SetInt(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
     stub_ = OtaClientV2::OtaClientService::NewStub(
-        grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), channel_args));
+        grpc::CreateCustomChannel(target_, crypto::GrpcChannelCredentials(tls), channel_args));
   }
 
   const std::string& target() const { return target_; }
@@ -464,6 +482,13 @@ int RunPerEcuCommand(const std::string& command, const CommonOptions& common,
   return code;
 }
 
+// The --grpc-tls-* files, read and checked (a client certificate suffices here).
+absl::Status LoadTls(CommonOptions& common) {
+  OTA_ASSIGN_OR_RETURN(common.tls_identity,
+                       crypto::LoadGrpcTls(common.tls, crypto::TlsUse::kClient));
+  return absl::OkStatus();
+}
+
 bool WantsHelp(const std::vector<std::string>& args) {
   for (const std::string& arg : args) {
     if (arg == "-h" || arg == "--help") return true;
@@ -509,15 +534,18 @@ int Main(int argc, char** argv) {
   if (command == "status") {
     absl::StatusOr<StatusOptions> options = ParseStatusOptions(args, common);
     if (!options.ok()) return UsageFailure(command, options.status());
+    if (absl::Status tls = LoadTls(common); !tls.ok()) return UsageFailure(command, tls);
     return RunStatus(common, *options);
   }
   if (command == "update") {
     absl::StatusOr<OtaClientV2::UpdateRequest> request = ParseUpdateOptions(args, common);
     if (!request.ok()) return UsageFailure(command, request.status());
+    if (absl::Status tls = LoadTls(common); !tls.ok()) return UsageFailure(command, tls);
     return RunUpdate(common, *request);
   }
   absl::StatusOr<std::vector<std::string>> ecus = ParseEcuList(args, common);
   if (!ecus.ok()) return UsageFailure(command, ecus.status());
+  if (absl::Status tls = LoadTls(common); !tls.ok()) return UsageFailure(command, tls);
   if (command == "abort") {
     return RunPerEcuCommand<OtaClientV2::AbortRequest, OtaClientV2::AbortResponse>(
         command, common, std::move(*ecus), &OtaClientV2::OtaClientService::Stub::Abort,

@@ -21,6 +21,7 @@
 #   and localhost, signed by a CA made here: DIR/ca.pem; DIR/wrong-ca.pem is an unrelated CA)
 #   /protected/...  the same files, 403 unless the request has the cookie ota-token=secret
 #   /slow/...       the same files, sent at 128 KiB/s
+#   /cdn-hit/...    the same files with `X-Cache: Hit from cloudfront` (a CDN cache hit)
 #   /redirect/X     302 to /X on the same server; /to-http/X: 302 to http://127.0.0.1:HTTP_PORT/X
 #   /status/<code>/... answers <code> for 400 401 403 404 408 429 500 502 503 (429 and 503
 #                   carry Retry-After: 1)
@@ -90,6 +91,10 @@ location /protected/ {
 }
 location /slow/ {
   limit_rate 128k;
+  alias "$root/";
+}
+location /cdn-hit/ {
+  add_header X-Cache "Hit from cloudfront";
   alias "$root/";
 }
 location /redirect/ {

@@ -77,6 +77,14 @@ TEST(OtactlAbortRollbackCliTest, BadCommandLinesAreUsageErrors) {
       {{"rollback", "--target"}, "--target needs a value"},
       {{"rollback", "--version", "v2"}, "rollback: unknown option \"--version\""},
       {{"abortt"}, "unknown command \"abortt\""},
+      {{"rollback", "--grpc-tls-cert"}, "--grpc-tls-cert needs a value"},
+      {{"abort", "--grpc-tls-ca="}, "--grpc-tls-ca is empty"},
+      // Mutual TLS takes all three files (checked before any call).
+      {{"abort", "--ecu", "main", "--grpc-tls-cert", "/nonexistent/c.pem"},
+       "missing: --grpc-tls-key, --grpc-tls-ca"},
+      {{"rollback", "--grpc-tls-cert", "/nonexistent/c.pem", "--grpc-tls-key", "/nonexistent/k.pem",
+        "--grpc-tls-ca", "/nonexistent/ca.pem"},
+       "--grpc-tls-cert: open /nonexistent/c.pem: "},
   };
   for (const Case& c : cases) {
     Outcome out = RunOtactl(c.args);

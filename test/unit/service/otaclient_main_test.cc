@@ -360,6 +360,7 @@ TEST_F(OtaclientMainTest, StartupErrorsExitOneWithTheReason) {
   };
   const std::string slots = (temp_->path() / "slots").string();
   const std::string bad_port_file = (temp_->path() / "no-such-dir" / "otaclient.port").string();
+  const std::string missing_pem = (temp_->path() / "no-such.pem").string();
   const Case cases[] = {
       {"ecu_id: e\nip_addr: 192.0.2.1\nbootloader: dir\n",
        {"--dir-slots-root", slots, "--listen-port", "0"},
@@ -368,6 +369,17 @@ TEST_F(OtaclientMainTest, StartupErrorsExitOneWithTheReason) {
       {"ecu_id: e\nip_addr: 127.0.0.1\nbootloader: dir\n",
        {"--dir-slots-root", slots, "--listen-port", "0", "--port-file", bad_port_file},
        StrCat("otaclient: cannot write the port file ", bad_port_file, ": ")},
+      // Asked for mutual TLS but it cannot be set up: never plain gRPC instead (the file
+      // contents are checked in test/unit/crypto/grpc_tls_test.cc).
+      {"ecu_id: e\nip_addr: 127.0.0.1\nbootloader: dir\n",
+       {"--dir-slots-root", slots, "--listen-port", "0", "--grpc-tls-cert", missing_pem},
+       "otaclient: cannot set up gRPC TLS: gRPC TLS needs all of --grpc-tls-cert, "
+       "--grpc-tls-key and --grpc-tls-ca (or none for plain gRPC); missing: --grpc-tls-key, "
+       "--grpc-tls-ca"},
+      {"ecu_id: e\nip_addr: 127.0.0.1\nbootloader: dir\n",
+       {"--dir-slots-root", slots, "--listen-port", "0", "--grpc-tls-cert", missing_pem,
+        "--grpc-tls-key", missing_pem, "--grpc-tls-ca", missing_pem},
+       StrCat("otaclient: cannot set up gRPC TLS: --grpc-tls-cert: open ", missing_pem, ": ")},
   };
   for (const Case& c : cases) {
     WriteConfig("ecu_info.yaml", c.ecu_info);
@@ -536,6 +548,8 @@ TEST_F(OtaclientMainTest, FlagErrorsExitTwoAndHelpExitsZero) {
       {"--log-level", "loud"},
       {"--no-reboot=yes"},
       {"--config-dir"},
+      {"--grpc-tls-ca="},
+      {"--grpc-tls-key"},
   };
   for (const auto& flags : bad) {
     const ProcessResult result = RunProcess(Command(flags));
