@@ -40,7 +40,7 @@ otaproxy relays. Where it caches it also reads the external caches: a USB storag
 ota_cache_src mounted at the external cache mount point, and proxy_info.yaml's
 external_nfs_cache_mnt_point when that is a mount point (see otaproxy/README.md).
 
-  --config-dir DIR          proxy_info.yaml, else .yml (default /boot/ota; absent = defaults)
+  --config-dir DIR          proxy_info.yaml, else .yml (default /boot/ota; absent or invalid = defaults)
   --listen-addr ADDR        overrides local_ota_proxy_listen_addr
   --listen-port N           overrides local_ota_proxy_listen_port (0 = any free port)
   --port-file FILE          once listening, write the port to FILE ("<port>\n", atomically);
@@ -269,6 +269,20 @@ struct Plan {
   bool https = false;
 };
 
+// proxy_info as the Python otaproxy reads it: a file that is missing or invalid means the
+// defaults (local otaproxy on 0.0.0.0:8082, caching, no upper proxy), with the error logged.
+// otaclient falls back the same way and then downloads through this proxy, so exiting here would
+// leave the ECU unable to update.
+ota::config::ProxyInfo LoadProxyInfoOrDefaults(const Flags& flags) {
+  absl::StatusOr<ota::config::ProxyInfo> info = ota::config::LoadProxyInfo(flags.config_dir);
+  if (info.ok()) return *std::move(info);
+  ota::log::Error(
+      "proxy_info is invalid: using the defaults as the Python otaproxy does (local otaproxy "
+      "on 0.0.0.0:8082, caching, no upper proxy)",
+      {{"error", std::string(info.status().message())}});
+  return ota::config::ProxyInfo{};
+}
+
 Plan PlanFor(const Flags& flags, const ota::config::ProxyInfo& info) {
   Plan plan;
   plan.upper = flags.upper_proxy.value_or(info.upper_ota_proxy);
@@ -327,17 +341,12 @@ int RunExternalCacheHelper(const Flags& flags) {
     }
     return 0;
   }
-  absl::StatusOr<ota::config::ProxyInfo> info = ota::config::LoadProxyInfo(flags.config_dir);
-  if (!info.ok()) {
-    ota::log::Warning("USB cache not mounted: cannot load proxy_info",
-                      {{"error", std::string(info.status().message())}});
-    return 0;
-  }
-  if (!info->enable_local_ota_proxy && !flags.force) {
+  const ota::config::ProxyInfo info = LoadProxyInfoOrDefaults(flags);
+  if (!info.enable_local_ota_proxy && !flags.force) {
     ota::log::Info("USB cache not mounted: enable_local_ota_proxy is false");
     return 0;
   }
-  if (!PlanFor(flags, *info).cache) {
+  if (!PlanFor(flags, info).cache) {
     ota::log::Info(
         "USB cache not mounted: this otaproxy does not cache (child ECU, or "
         "enable_local_ota_proxy_cache false)");
@@ -430,23 +439,22 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  absl::StatusOr<ota::config::ProxyInfo> info = ota::config::LoadProxyInfo(flags.config_dir);
-  if (!info.ok()) Fatal("cannot load proxy_info", info.status());
-  if (!info->enable_local_ota_proxy && !flags.force) {
+  const ota::config::ProxyInfo info = LoadProxyInfoOrDefaults(flags);
+  if (!info.enable_local_ota_proxy && !flags.force) {
     ota::log::Info("enable_local_ota_proxy is false in proxy_info: not starting",
-                   {{"proxy_info", info->source.string()}});
+                   {{"proxy_info", info.source.string()}});
     return 0;
   }
-  const Plan plan = PlanFor(flags, *info);
-  if (!plan.upper.empty() && info->enable_local_ota_proxy_cache && !flags.no_cache) {
+  const Plan plan = PlanFor(flags, info);
+  if (!plan.upper.empty() && info.enable_local_ota_proxy_cache && !flags.no_cache) {
     ota::log::Info("child ECU: relaying to the upper otaproxy, which caches; no cache here",
                    {{"upper_ota_proxy", plan.upper}});
   }
 
   ota::proxy::ServerOptions server = flags.server;
-  server.listen_addr = flags.listen_addr.value_or(info->local_ota_proxy_listen_addr);
+  server.listen_addr = flags.listen_addr.value_or(info.local_ota_proxy_listen_addr);
   server.listen_port =
-      static_cast<uint16_t>(flags.listen_port.value_or(info->local_ota_proxy_listen_port));
+      static_cast<uint16_t>(flags.listen_port.value_or(info.local_ota_proxy_listen_port));
   // The gateway ECU talks TLS to the server; behind an upper otaproxy the upper one does, and
   // gets the client's Ota-File-Cache-Control.
   server.upstream_https = plan.https;
@@ -486,7 +494,7 @@ int main(int argc, char** argv) {
                       {{"cache_dir", flags.cache_dir.string()},
                        {"error", std::string(opened.status().message())}});
     }
-    OpenExternalCaches(flags, *info, server, usb_mount);
+    OpenExternalCaches(flags, info, server, usb_mount);
   }
   // Our own references to the external caches go, so only the server holds their directories
   // open: the USB cache can be unmounted once the server is gone.
@@ -510,7 +518,7 @@ int main(int argc, char** argv) {
     }
   }
   ota::log::Info("otaproxy ready",
-                 {{"proxy_info", info->source.empty() ? "defaults" : info->source.string()},
+                 {{"proxy_info", info.source.empty() ? "defaults" : info.source.string()},
                   {"port", std::to_string((*proxy)->port())}});
 
   int signal_number = 0;

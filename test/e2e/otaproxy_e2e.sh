@@ -22,6 +22,9 @@
 #   otaproxy_e2e.sh broken-cache  a cache dir that cannot be created, a cache database that
 #                            cannot be opened: otaproxy starts anyway, relays every request, and
 #                            its log and /_otaproxy/stats say why (cache "failed", the path)
+#   otaproxy_e2e.sh broken-config  an invalid proxy_info.yaml: otaproxy starts with the defaults
+#                            (as the Python otaproxy and our otaclient do), caches, and logs the
+#                            error naming the file
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -453,6 +456,28 @@ broken-cache)
   grep -q "$E2E_WORK/in-the-way/cache" "$E2E_WORK/proxy-nodir.log" || fail "nodir: log lacks the path"
   [[ $(upstream_gets "/blob") == 4 ]] || fail "expected 4 relayed GETs, got $(upstream_gets "/blob")"
   log "broken cache dir / database: otaproxy relays, log and stats say why"
+  ;;
+broken-config)
+  printf 'cached content\n' >"$E2E_WORK/www/blob"
+  sha=$(sha_of "$E2E_WORK/www/blob")
+  start_nginx
+  base=http://127.0.0.1:$HTTP_PORT
+  # An invalid port rejects the whole file. With the defaults otaproxy is the gateway, which
+  # fetches with https: its client asks for http://127.0.0.1:HTTPS_PORT/blob, as a gateway's
+  # clients do, and otaproxy fetches it over TLS.
+  start_proxy badcfg "local_ota_proxy_listen_port: not-a-port" --ca-bundle "$CA_PEM"
+  grep -q "proxy_info is invalid: using the defaults" "$E2E_WORK/proxy-badcfg.log" ||
+    fail "no error logged for the invalid proxy_info"
+  grep -q "$E2E_WORK/badcfg/config/proxy_info.yaml" "$E2E_WORK/proxy-badcfg.log" ||
+    fail "the error does not name the file: $(cat "$E2E_WORK/proxy-badcfg.log")"
+  [[ $(stat_of badcfg cache) == on ]] || fail "the defaults cache, stats say $(stat_of badcfg cache)"
+  through badcfg -H "$(cc_header "file_sha256=$sha")" -o "$E2E_WORK/got" "http://127.0.0.1:$HTTPS_PORT/blob"
+  cmp -s "$E2E_WORK/got" "$E2E_WORK/www/blob" || fail "bytes through the defaults differ"
+  through badcfg -H "$(cc_header "file_sha256=$sha")" -D "$E2E_WORK/h" -o "$E2E_WORK/got" \
+    "http://127.0.0.1:$HTTPS_PORT/blob"
+  grep -qi "^X-Otaproxy-Cache: hit" "$E2E_WORK/h" || fail "second request not a cache hit: $(cat "$E2E_WORK/h")"
+  [[ $(upstream_gets "/blob") == 1 ]] || fail "expected 1 upstream GET, got $(upstream_gets "/blob")"
+  log "invalid proxy_info: otaproxy runs with the defaults, caches, and logs the error"
   ;;
 
 *) fail "unknown scenario $scenario" ;;

@@ -21,10 +21,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   word.erase(std::find_if_not(word.rbegin(), word.rend(), blank).base(), word.end());
   std::transform(word.begin(), word.end(), word.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  const bool is_false = word == "0" || word == "false" || word == "f" || word == "no" ||
-                        word == "n" || word == "off";
-  const bool is_true = word == "1" || word == "true" || word == "t" || word == "yes" ||
-                       word == "y" || word == "on";
+  const bool is_false =
+      word == "0" || word == "false" || word == "f" || word == "no" || word == "n" || word == "off";
+  const bool is_true =
+      word == "1" || word == "true" || word == "t" || word == "yes" || word == "y" || word == "on";
   if (enabled == is_false) std::abort();
   if (warning.empty() != (is_false || is_true)) std::abort();
   return 0;
