@@ -23,25 +23,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Made once per test process; removed at exit.
-const std::filesystem::path& PkiDir() {
-  static const fs::TempDir dir = [] {
-    auto made = fs::TempDir::Create("grpc-tls-test");
-    if (!made.ok()) {
-      std::fprintf(stderr, "temp dir: %s\n", made.status().ToString().c_str());
-      std::abort();
-    }
-    const absl::Status pki =
-        testing::RunQuietly({"bash", StrCat(OTA_SOURCE_DIR, "/test/lib/make-grpc-tls-pki.sh"),
-                             made->path().string(), "ecu=127.0.0.1", "ecu2=127.0.0.2"});
-    if (!pki.ok()) {
-      std::fprintf(stderr, "make-grpc-tls-pki.sh failed: %s\n", pki.ToString().c_str());
-      std::abort();
-    }
-    return std::move(*made);
-  }();
-  return dir.path();
-}
+const std::filesystem::path& PkiDir() { return testing::GrpcTlsPkiDir("grpc-tls-test"); }
 
 std::string Path(const std::string& name) { return (PkiDir() / name).string(); }
 

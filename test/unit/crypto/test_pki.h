@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -54,6 +56,28 @@ inline absl::Status RunQuietly(const std::vector<std::string>& argv) {
     return absl::InternalError(StrCat(argv[0], " failed with wait status ", status));
   }
   return absl::OkStatus();
+}
+
+// The gRPC mutual-TLS test PKI (test/lib/make-grpc-tls-pki.sh: a CA, ECU certificates for
+// 127.0.0.1 and 127.0.0.2, an operator, another CA, ...), made once per test process in a temp
+// dir named after `prefix` and removed at exit. Aborts when it cannot be made.
+inline const std::filesystem::path& GrpcTlsPkiDir(const char* prefix) {
+  static const fs::TempDir dir = [prefix] {
+    auto made = fs::TempDir::Create(prefix);
+    if (!made.ok()) {
+      std::fprintf(stderr, "temp dir: %s\n", made.status().ToString().c_str());
+      std::abort();
+    }
+    const absl::Status pki =
+        RunQuietly({"bash", StrCat(OTA_SOURCE_DIR, "/test/lib/make-grpc-tls-pki.sh"),
+                    made->path().string(), "ecu=127.0.0.1", "ecu2=127.0.0.2"});
+    if (!pki.ok()) {
+      std::fprintf(stderr, "make-grpc-tls-pki.sh failed: %s\n", pki.ToString().c_str());
+      std::abort();
+    }
+    return std::move(*made);
+  }();
+  return dir.path();
 }
 
 inline absl::Status RunGenCerts(const std::filesystem::path& out_dir, bool expired) {
