@@ -12,6 +12,7 @@
 #include "common/log/log.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
+#include "common/util/utf8.h"
 
 namespace ota::config {
 namespace {
@@ -232,6 +233,25 @@ absl::StatusOr<EcuInfo> ParseEcuInfoDocument(std::string_view yaml_text,
 }
 
 }  // namespace
+
+absl::Status CheckEcuId(std::string_view id) {
+  if (id.size() > kMaxEcuIdBytes) {
+    return absl::InvalidArgumentError(StrCat("ECU id longer than ", kMaxEcuIdBytes, " bytes"));
+  }
+  if (!ota::IsValidUtf8(id)) return absl::InvalidArgumentError("ECU id is not valid UTF-8");
+  for (char c : id) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      return absl::InvalidArgumentError(
+          StrCat("ECU id contains a control character: ", internal::QuoteForMessage(id)));
+    }
+  }
+  if (!id.empty() && (id.front() == ' ' || id.back() == ' ')) {
+    return absl::InvalidArgumentError(
+        StrCat("ECU id has leading or trailing spaces: ", internal::QuoteForMessage(id)));
+  }
+  return absl::OkStatus();
+}
 
 bool IsKnownBootloader(std::string_view bootloader) {
   return std::find(std::begin(kBootloaders), std::end(kBootloaders), bootloader) !=

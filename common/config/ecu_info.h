@@ -4,12 +4,14 @@
 // loads here with the same meaning; what it rejects is an error naming file, line and field.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace ota::config {
@@ -52,6 +54,13 @@ struct EcuInfo {
 // The Python client reads only ecu_info.yaml; ecu_info.yml is still read when there is no .yaml.
 inline constexpr std::string_view kEcuInfoFileName = "ecu_info.yaml";
 inline constexpr std::string_view kEcuInfoAltFileName = "ecu_info.yml";
+
+// An ECU id as ecu_info accepts it, and as this ECU accepts one reported by a secondary
+// (otaclient/ecu/child_answer.h): at most kMaxEcuIdBytes bytes of UTF-8, no control character
+// (bytes below 0x20, DEL), no leading or trailing space. The empty id passes: whether one may be
+// empty is the caller's rule. kInvalidArgument naming the problem ("ECU id ...").
+inline constexpr size_t kMaxEcuIdBytes = 255;
+absl::Status CheckEcuId(std::string_view id);
 
 // The `bootloader` values of ecu_info ("" = key absent).
 bool IsKnownBootloader(std::string_view bootloader);

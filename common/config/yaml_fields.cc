@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "common/config/ecu_info.h"
 #include "common/config/host.h"
 #include "common/log/log.h"
 #include "common/util/errors.h"
@@ -20,7 +21,6 @@ namespace {
 constexpr std::string_view kStrTag = "tag:yaml.org,2002:str";
 constexpr std::string_view kIntTag = "tag:yaml.org,2002:int";
 constexpr std::string_view kBoolTag = "tag:yaml.org,2002:bool";
-constexpr size_t kMaxEcuIdBytes = 255;
 
 // yaml-cpp tags: "?" for plain scalars, "!" for quoted ones, the full URI for explicit "!!x".
 bool IsPlain(const YAML::Node& node) { return node.Tag() == "?"; }
@@ -591,23 +591,8 @@ absl::StatusOr<std::string> ReadString(const Field& field, const ParseContext& c
 
 absl::StatusOr<std::string> ReadEcuId(const Field& field, const ParseContext& ctx) {
   OTA_ASSIGN_OR_RETURN(std::string id, ReadString(field, ctx));
-  if (id.size() > kMaxEcuIdBytes) {
-    return ctx.Error(field.mark, field.path,
-                     StrCat("ECU id longer than ", kMaxEcuIdBytes, " bytes"));
-  }
-  if (!IsValidUtf8(id)) {
-    return ctx.Error(field.mark, field.path, "ECU id is not valid UTF-8");
-  }
-  for (char c : id) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      return ctx.Error(field.mark, field.path,
-                       StrCat("ECU id contains a control character: ", QuoteForMessage(id)));
-    }
-  }
-  if (id.front() == ' ' || id.back() == ' ') {
-    return ctx.Error(field.mark, field.path,
-                     StrCat("ECU id has leading or trailing spaces: ", QuoteForMessage(id)));
+  if (absl::Status bad = CheckEcuId(id); !bad.ok()) {
+    return ctx.Error(field.mark, field.path, std::string(bad.message()));
   }
   return id;
 }

@@ -5,6 +5,7 @@
 
 #include "common/http/fetcher.h"
 #include "common/util/strings.h"
+#include "common/util/utf8.h"
 #include "nlohmann/json.hpp"
 
 namespace ota::http {
@@ -12,6 +13,7 @@ namespace {
 
 // Real requests carry a few CloudFront cookies (~2 KiB); the cap bounds parser work on garbage.
 constexpr size_t kMaxCookiesJsonBytes = size_t{64} * 1024;
+constexpr size_t kMaxParseErrorBytes = 512;
 
 bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
@@ -32,13 +34,14 @@ bool IsValidCookieValue(std::string_view value) {
   return true;
 }
 
-// For error messages: a rejected name may hold control characters that would garble a log line.
+// For error messages, which end up in the service's answers (protobuf strings, so valid UTF-8)
+// and log lines: a name may be long, hold control characters that would garble a log line, or
+// be cut in the middle of a character. At most 64 bytes of it (then "...").
 std::string Printable(std::string_view text) {
-  std::string out(text.substr(0, 64));
+  std::string out = ValidUtf8Prefix(text, 64 + 3);
   for (char& c : out) {
     if (IsControl(static_cast<unsigned char>(c))) c = '?';
   }
-  if (text.size() > 64) out.append("...");
   return out;
 }
 
@@ -57,8 +60,11 @@ absl::StatusOr<std::map<std::string, std::string>> ParseCookiesJson(std::string_
   try {
     parsed = nlohmann::json::parse(json);
   } catch (const nlohmann::json::exception& e) {
-    // nlohmann reports parse errors only by exception; the message names the byte position.
-    return absl::InvalidArgumentError(StrCat("cookies: not valid JSON: ", e.what()));
+    // nlohmann reports parse errors only by exception; the message names the byte position and
+    // quotes the token read so far, which may be long or end inside a character: bounded and
+    // made valid UTF-8 (the message goes into the service's answer, a protobuf string).
+    return absl::InvalidArgumentError(
+        StrCat("cookies: not valid JSON: ", ValidUtf8Prefix(e.what(), kMaxParseErrorBytes)));
   }
   if (!parsed.is_object()) {
     return absl::InvalidArgumentError(
@@ -72,13 +78,13 @@ absl::StatusOr<std::map<std::string, std::string>> ParseCookiesJson(std::string_
           "\" (must be non-empty, without spaces, control characters, '=', ';', ',' or '\"')"));
     }
     if (!value.is_string()) {
-      return absl::InvalidArgumentError(
-          StrCat("cookies: value of \"", name, "\" must be a string, got ", value.type_name()));
+      return absl::InvalidArgumentError(StrCat("cookies: value of \"", Printable(name),
+                                               "\" must be a string, got ", value.type_name()));
     }
     const auto& text = value.get_ref<const std::string&>();
     if (!IsValidCookieValue(text)) {
-      return absl::InvalidArgumentError(
-          StrCat("cookies: value of \"", name, "\" contains ';' or a control character"));
+      return absl::InvalidArgumentError(StrCat("cookies: value of \"", Printable(name),
+                                               "\" contains ';' or a control character"));
     }
     cookies[name] = text;
   }

@@ -1,5 +1,6 @@
 #include "common/util/utf8.h"
 
+#include <algorithm>
 #include <cstdint>
 
 namespace ota {
@@ -43,6 +44,25 @@ bool IsValidUtf8(std::string_view text) {
     i += n;
   }
   return true;
+}
+
+std::string ValidUtf8Prefix(std::string_view text, size_t max_bytes) {
+  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+  static constexpr std::string_view kCut = "...";
+  std::string out;
+  size_t i = 0;
+  while (i < text.size() && out.size() <= max_bytes) {
+    const size_t n = Utf8SequenceLength(text.substr(i));
+    out.append(n == 0 ? kReplacement : text.substr(i, n));
+    i += n == 0 ? 1 : n;
+  }
+  if (i == text.size() && out.size() <= max_bytes) return out;
+  // Too long: whole characters only, then the cut mark.
+  size_t keep = max_bytes - std::min(max_bytes, kCut.size());
+  while (keep > 0 && (static_cast<uint8_t>(out[keep]) & 0xC0) == 0x80) --keep;
+  out.resize(keep);
+  out.append(kCut);
+  return out;
 }
 
 }  // namespace ota

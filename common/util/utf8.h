@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace ota {
@@ -13,5 +14,10 @@ size_t Utf8SequenceLength(std::string_view text);
 
 // True when `text` is well-formed UTF-8 throughout.
 bool IsValidUtf8(std::string_view text);
+
+// `text` made fit for a message that goes into a protobuf string field: every byte that is not
+// part of a valid UTF-8 sequence becomes U+FFFD, and the result is cut at a character boundary
+// to at most `max_bytes` bytes (ending with "..." when cut; max_bytes >= 3).
+std::string ValidUtf8Prefix(std::string_view text, size_t max_bytes);
 
 }  // namespace ota

@@ -87,6 +87,7 @@ struct EcuTree::Shared {
     bool poll_now = true;
     Clock::time_point last_completed;
     std::optional<bool> reachable;  // as last logged
+    std::string refused;            // why its last answer was refused (child_answer.h), logged
   };
 
   std::mutex mu;
@@ -100,6 +101,7 @@ struct EcuTree::Shared {
   std::optional<milliseconds> drop_after;  // nullopt: kDropPolls poll intervals
   milliseconds poll_interval{};            // the interval in force (the poller sets it)
   milliseconds status_timeout{};
+  ChildAnswerLimits limits;
   std::vector<ChildState> children;
   std::map<std::string, CachedEcu> ecus;
 
@@ -138,8 +140,19 @@ struct EcuTree::Shared {
     }
   }
 
+  // True when `id` is another direct child of this ECU than child `index`: only that child's
+  // own answers speak for it.
+  bool IsOtherChildLocked(size_t index, const std::string& id) const {
+    for (size_t i = 0; i < children.size(); ++i) {
+      if (i != index && children[i].ecu_id == id) return true;
+    }
+    return false;
+  }
+
   void OnPollResult(size_t index, Clock::time_point poll_start, const grpc::Status& status,
                     const OtaClientV2::StatusResponse& response) {
+    // Checked before the lock: the answer may be large, Status readers must not wait for it.
+    const absl::Status valid = status.ok() ? CheckChildAnswer(response, limits) : absl::OkStatus();
     std::lock_guard<std::mutex> lock(mu);
     const Clock::time_point now = Clock::now();
     --outstanding;
@@ -156,6 +169,20 @@ struct EcuTree::Shared {
                                          status, static_cast<long>(status_timeout.count()))}});
       }
       child.reachable = false;
+      child.refused.clear();
+      LogDropsLocked(index, now);
+      cv.notify_all();
+      return;
+    }
+    if (!valid.ok()) {
+      // That child's failure, not ours: the answer is not used at all (as no answer).
+      if (child.refused != valid.message()) {
+        child.refused = std::string(valid.message());
+        log::Warning(
+            "secondary's Status answer refused: not used",
+            {{"ecu_id", child.ecu_id}, {"target", child.target}, {"reason", child.refused}});
+      }
+      child.reachable = false;
       LogDropsLocked(index, now);
       cv.notify_all();
       return;
@@ -164,25 +191,44 @@ struct EcuTree::Shared {
       log::Info("secondary answers Status", {{"ecu_id", child.ecu_id}, {"target", child.target}});
     }
     child.reachable = true;
+    child.refused.clear();
     ++child.answers;
 
     std::set<std::string> subtree = {child.ecu_id};
     std::vector<std::string> order;
-    auto accept = [&](const std::string& id) -> CachedEcu* {
-      if (id.empty()) return nullptr;
+    // Whether child `index` may speak for `id`; an entry it may not is logged (`entry`). Its
+    // available_ecu_ids (its ecu_info list, which may well name the whole vehicle) are not.
+    auto may_report = [&](const std::string& id, bool entry) {
+      if (id.empty()) return false;
       if (id == self) {
-        log::Warning("secondary reports an entry with this ECU's id; ignored (ECU tree loop?)",
-                     {{"secondary", child.ecu_id}, {"ecu_id", id}});
-        return nullptr;
+        if (entry) {
+          log::Warning("secondary reports an entry with this ECU's id; ignored (ECU tree loop?)",
+                       {{"secondary", child.ecu_id}, {"ecu_id", id}});
+        }
+        return false;
+      }
+      if (IsOtherChildLocked(index, id)) {
+        if (entry) {
+          log::Warning(
+              "secondary reports an entry for another direct secondary of this ECU; ignored",
+              {{"secondary", child.ecu_id}, {"ecu_id", id}});
+        }
+        return false;
       }
       auto it = ecus.find(id);
       if (it != ecus.end() && it->second.child != index && Fresh(it->second, now)) {
-        log::Warning("two secondaries report the same ECU id; keeping the first",
-                     {{"ecu_id", id},
-                      {"kept_via", children[it->second.child].ecu_id},
-                      {"ignored_via", child.ecu_id}});
-        return nullptr;
+        if (entry) {
+          log::Warning("two secondaries report the same ECU id; keeping the first",
+                       {{"ecu_id", id},
+                        {"kept_via", children[it->second.child].ecu_id},
+                        {"ignored_via", child.ecu_id}});
+        }
+        return false;
       }
+      return true;
+    };
+    auto accept = [&](const std::string& id) -> CachedEcu* {
+      if (!may_report(id, /*entry=*/true)) return nullptr;
       CachedEcu& ecu = ecus[id];
       ecu.child = index;
       ecu.heard = now;
@@ -214,7 +260,30 @@ struct EcuTree::Shared {
         ecu->v1 = entry;
       }
     }
-    for (const std::string& id : response.available_ecu_ids()) subtree.insert(id);
+    for (const std::string& id : response.available_ecu_ids()) {
+      if (!subtree.contains(id) && may_report(id, /*entry=*/false)) subtree.insert(id);
+    }
+    // Ids of earlier answers stay known, up to the limit; past it, only this answer's count and
+    // the cache forgets what only older answers of this child named.
+    if (child.subtree) {
+      std::set<std::string> known = subtree;
+      known.insert(child.subtree->begin(), child.subtree->end());
+      if (known.size() <= limits.max_entries) {
+        subtree = std::move(known);
+      } else {
+        log::Warning("secondary's answers name too many ECU ids over time; forgetting older ones",
+                     {{"ecu_id", child.ecu_id},
+                      {"ids", std::to_string(known.size())},
+                      {"limit", std::to_string(limits.max_entries)}});
+        for (auto it = ecus.begin(); it != ecus.end();) {
+          if (it->second.child == index && !subtree.contains(it->first)) {
+            it = ecus.erase(it);
+          } else {
+            ++it;
+          }
+        }
+      }
+    }
     for (const std::string& id : child.order) {
       auto it = ecus.find(id);
       if (it != ecus.end() && it->second.child == index &&
@@ -222,7 +291,6 @@ struct EcuTree::Shared {
         order.push_back(id);
       }
     }
-    if (child.subtree) subtree.insert(child.subtree->begin(), child.subtree->end());
     child.subtree = std::move(subtree);
     child.order = std::move(order);
     child.last_answer = now;
@@ -242,6 +310,7 @@ EcuTree::EcuTree(EcuTreeOptions options, const TransportFactory& factory)
   shared_->drop_after = options_.drop_after;
   shared_->poll_interval = options_.poll_interval_idle;
   shared_->status_timeout = options_.status_timeout;
+  shared_->limits = options_.answer_limits;
   for (const config::SecondaryEcu& child : options_.children) {
     transports_.push_back(factory(child));
     Shared::ChildState state;
@@ -474,9 +543,18 @@ std::vector<std::pair<size_t, ChildResult<Response>>> EcuTree::Forward(
     (transports_[targets[k]].get()->*call)(
         request, options_.forward_timeout,
         [pending, shared, k](const grpc::Status& status, Response response) {
+          // A garbage or huge answer is that child's failure: dropped here, only the reason
+          // is kept (child_answer.h).
+          std::string refused;
+          if (status.ok()) {
+            if (absl::Status bad = CheckChildAnswer(response, shared->limits); !bad.ok()) {
+              refused = std::string(bad.message());
+              response = Response();
+            }
+          }
           {
             std::lock_guard<std::mutex> lock(pending->mu);
-            pending->results[k] = {true, status, std::move(response)};
+            pending->results[k] = {true, status, std::move(response), std::move(refused)};
             --pending->remaining;
             pending->cv.notify_all();
           }
@@ -498,14 +576,14 @@ std::vector<std::pair<size_t, ChildResult<Response>>> EcuTree::Forward(
     }
   }
   for (const auto& [index, result] : forwarded) {
-    if (!result.answered || !result.status.ok()) {
+    if (!result.ok()) {
       log::Warning(
           "secondary did not take the request",
           {{"rpc", rpc},
            {"request_id", request.request_id()},
            {"secondary", views[index].ecu_id},
-           {"error", ChildErrorMessage(views[index], rpc, result.answered, result.status,
-                                       static_cast<long>(options_.forward_timeout.count()))}});
+           {"error", ChildFailureMessage(views[index], rpc, result,
+                                         static_cast<long>(options_.forward_timeout.count()))}});
     }
   }
   if (!targets.empty()) PollNow();

@@ -9,9 +9,16 @@
 //     10 s) otherwise; a forwarded request triggers an immediate poll. Polls are asynchronous
 //     and independent: a slow or dead child delays nobody else, and Status itself never waits
 //     for a child (it copies the cache).
+//   - A child's answer is first checked whole (child_answer.h): a garbage or huge answer is
+//     that child's failed poll (logged with the reason when it changes), nothing of it is used.
 //   - Each ecu_v2 entry of a child's answer (the child's own and its descendants', so
 //     grandchildren flow up) is stored under its ecu_id with the time it was heard. Entries
-//     naming this ECU or already owned by an earlier child are ignored (with a warning).
+//     naming this ECU, another direct child of this ECU (its own answers are the only source
+//     for it) or an ECU already owned by an earlier child are ignored (with a warning); so are
+//     such ids in its available_ecu_ids (which only widen where requests are forwarded).
+//   - Each child's known subtree (the ids it reported, kept across answers) holds at most
+//     answer_limits.max_entries ids: a child whose answers over time name more loses the
+//     entries only its older answers named, so a child inventing new ids cannot grow memory.
 //   - Drop rule: an ECU not heard from for longer than `drop_after` (default: three times the
 //     current poll interval, like upstream: 3 s while an update runs, 30 s when idle) is left
 //     out of ecu_v2; it is then listed in the v1 `ecu` view only, as
@@ -50,6 +57,7 @@
 #include <vector>
 
 #include "common/config/ecu_info.h"
+#include "otaclient/ecu/child_answer.h"
 #include "otaclient/ecu/fanout.h"
 #include "otaclient/ecu/secondary_transport.h"
 #include "proto/otaclient_v2.pb.h"
@@ -67,6 +75,8 @@ struct EcuTreeOptions {
   // nullopt: three times the poll interval in force (active or idle).
   std::optional<std::chrono::milliseconds> drop_after;
   std::chrono::milliseconds unreachable_grace{std::chrono::minutes(20)};
+  // What a child's answers may hold (child_answer.h).
+  ChildAnswerLimits answer_limits;
 };
 
 using TransportFactory =

@@ -4,9 +4,13 @@
 #include <utility>
 
 #include "common/util/strings.h"
+#include "common/util/utf8.h"
 
 namespace ota::ecu {
 namespace {
+
+// What of a child's gRPC error text is quoted in messages.
+constexpr size_t kMaxChildErrorBytes = 1024;
 
 bool Contains(const std::vector<std::string>& ids, const std::string& id) {
   return std::find(ids.begin(), ids.end(), id) != ids.end();
@@ -62,11 +66,23 @@ std::string ChildErrorMessage(const ChildView& child, const std::string& rpc, bo
   if (!answered || status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     return StrCat(who, " did not answer ", rpc, " within ", timeout_ms, " ms");
   }
+  // The child's error text goes into this ECU's own answers: bounded and valid UTF-8 (issue 17).
+  const std::string details = ValidUtf8Prefix(status.error_message(), kMaxChildErrorBytes);
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    return StrCat(who, " is unreachable: ", status.error_message());
+    return StrCat(who, " is unreachable: ", details);
   }
   return StrCat(who, " failed ", rpc, ": gRPC code ", static_cast<int>(status.error_code()), ": ",
-                status.error_message());
+                details);
+}
+
+std::string ChildFailureMessage(const ChildView& child, const std::string& rpc, bool answered,
+                                const grpc::Status& status, const std::string& refused,
+                                long timeout_ms) {
+  if (answered && status.ok() && !refused.empty()) {
+    return StrCat("secondary ", child.ecu_id, " (", child.target, ") answered ", rpc,
+                  " with an invalid answer: ", refused);
+  }
+  return ChildErrorMessage(child, rpc, answered, status, timeout_ms);
 }
 
 template <typename Entry, typename Response>
@@ -99,11 +115,9 @@ void MergeChildAnswers(const std::string& self_id, const std::vector<ChildView>&
       if (result == nullptr) {  // cannot happen when `forwarded` follows ForwardTargets
         SetFailure(answer, id, failure_result,
                    StrCat("ECU ", id, ": ", rpc, " was not forwarded to secondary ", child.ecu_id));
-      } else if (!result->answered || !result->status.ok()) {
-        SetFailure(
-            answer, id, failure_result,
-            StrCat("ECU ", id, ": ",
-                   ChildErrorMessage(child, rpc, result->answered, result->status, timeout_ms)));
+      } else if (!result->ok()) {
+        SetFailure(answer, id, failure_result,
+                   StrCat("ECU ", id, ": ", ChildFailureMessage(child, rpc, *result, timeout_ms)));
       } else if (const Entry* entry = entry_in(result->response, id)) {
         *answer = *entry;
       } else {
@@ -117,10 +131,9 @@ void MergeChildAnswers(const std::string& self_id, const std::vector<ChildView>&
     const Entry* found = nullptr;
     std::string unreachable;
     for (const auto& [index, result] : forwarded) {
-      if (!result.answered || !result.status.ok()) {
-        StrAppend(
-            &unreachable, unreachable.empty() ? "" : "; ",
-            ChildErrorMessage(children[index], rpc, result.answered, result.status, timeout_ms));
+      if (!result.ok()) {
+        StrAppend(&unreachable, unreachable.empty() ? "" : "; ",
+                  ChildFailureMessage(children[index], rpc, result, timeout_ms));
         continue;
       }
       const Entry* entry = entry_in(result.response, id);
@@ -146,14 +159,14 @@ void MergeAbortAnswers(
     long timeout_ms, google::protobuf::RepeatedPtrField<OtaClientV2::AbortResponseEcu>* out) {
   for (const auto& [index, result] : forwarded) {
     const ChildView& child = children[index];
-    if (result.answered && result.status.ok()) {
+    if (result.ok()) {
       for (const OtaClientV2::AbortResponseEcu& entry : result.response.ecu()) *out->Add() = entry;
       continue;
     }
     std::string message =
         result.answered && result.status.error_code() == grpc::StatusCode::UNIMPLEMENTED
             ? StrCat("ECU ", child.ecu_id, " does not support the abort endpoint (UNIMPLEMENTED)")
-            : ChildErrorMessage(child, "Abort", result.answered, result.status, timeout_ms);
+            : ChildFailureMessage(child, "Abort", result, timeout_ms);
     SetFailure(out->Add(), child.ecu_id, OtaClientV2::ABORT_FAILURE, std::move(message));
   }
 }

@@ -16,8 +16,8 @@
 // Merge rule, per requested ECU id X (answers keep the request's order, this ECU first):
 //   - X is this ECU: the local answer.
 //   - X is C or in C's known subtree: C's answer for X; C failed (timeout, unreachable, gRPC
-//     error) or its answer lacks X → RECOVERABLE (Abort: ABORT_FAILURE) with a message naming
-//     C, its address and the error.
+//     error, an answer refused by child_answer.h) or its answer lacks X → RECOVERABLE (Abort:
+//     ABORT_FAILURE) with a message naming C, its address and the error.
 //   - X unplaced: the first child answer for X that is not an "unknown ECU" answer, else
 //     RECOVERABLE "unknown ECU id".
 #pragma once
@@ -54,11 +54,28 @@ struct ChildResult {
   bool answered = false;  // false: no callback by the deadline (treated as DEADLINE_EXCEEDED)
   grpc::Status status;
   Response response;
+  // Non-empty: the child answered, but its answer broke a limit (child_answer.h) and was
+  // dropped; why. The child then failed the call like one that did not answer.
+  std::string refused;
+
+  bool ok() const { return answered && status.ok() && refused.empty(); }
 };
 
 // "secondary C (ip:port) did not answer <rpc> within N ms" / "...: UNAVAILABLE: <details>".
 std::string ChildErrorMessage(const ChildView& child, const std::string& rpc, bool answered,
                               const grpc::Status& status, long timeout_ms);
+
+// Why a call that is not ok() failed: ChildErrorMessage, or for a refused answer
+// "secondary C (ip:port) answered <rpc> with an invalid answer: <reason>".
+std::string ChildFailureMessage(const ChildView& child, const std::string& rpc, bool answered,
+                                const grpc::Status& status, const std::string& refused,
+                                long timeout_ms);
+template <typename Response>
+std::string ChildFailureMessage(const ChildView& child, const std::string& rpc,
+                                const ChildResult<Response>& result, long timeout_ms) {
+  return ChildFailureMessage(child, rpc, result.answered, result.status, result.refused,
+                             timeout_ms);
+}
 
 // Merges per-ECU answers (UpdateResponseEcu, AbortResponseEcu or RollbackResponseEcu).
 // `local` is this ECU's own answers (already in the response order the caller wants for its own

@@ -76,15 +76,6 @@ absl::Status ValidateUrl(std::string_view url) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateRequest(const UpdateRequestParams& request) {
-  if (request.version.empty()) return absl::InvalidArgumentError("version must not be empty");
-  OTA_RETURN_IF_ERROR(ValidateUrl(request.url));
-  absl::StatusOr<std::map<std::string, std::string>> cookies =
-      http::ParseCookiesJson(request.cookies_json);
-  if (!cookies.ok()) return WithContext(cookies.status(), "cookies");
-  return absl::OkStatus();
-}
-
 class UpdateEngineImpl final : public UpdateEngine {
  public:
   UpdateEngineImpl(EngineOptions options, std::unique_ptr<boot::BootController> boot,
@@ -153,7 +144,7 @@ class UpdateEngineImpl final : public UpdateEngine {
       }
       const SessionPhase resting = phase_;
       EnterLocked(SessionPhase::kValidatingRequest);
-      if (absl::Status valid = ValidateRequest(request); !valid.ok()) {
+      if (absl::Status valid = ValidateUpdateRequest(request); !valid.ok()) {
         log::Warning("update request rejected",
                      {{"request_id", request.request_id}, {"error", std::string(valid.message())}});
         EnterLocked(resting);
@@ -580,6 +571,15 @@ class UnavailableUpdateEngine final : public UpdateEngine {
 };
 
 }  // namespace
+
+absl::Status ValidateUpdateRequest(const UpdateRequestParams& request) {
+  if (request.version.empty()) return absl::InvalidArgumentError("version must not be empty");
+  OTA_RETURN_IF_ERROR(ValidateUrl(request.url));
+  absl::StatusOr<std::map<std::string, std::string>> cookies =
+      http::ParseCookiesJson(request.cookies_json);
+  if (!cookies.ok()) return cookies.status();  // its messages start with "cookies: "
+  return absl::OkStatus();
+}
 
 std::unique_ptr<UpdateEngine> CreateUnavailableUpdateEngine(std::string failure_reason) {
   return std::make_unique<UnavailableUpdateEngine>(std::move(failure_reason));

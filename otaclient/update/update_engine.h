@@ -25,6 +25,11 @@ struct UpdateRequestParams {
   std::string request_id;
 };
 
+// What StartUpdate checks before anything else (kInvalidArgument naming the problem): a version,
+// an http:// or https:// URL with a host and no whitespace or control characters, cookies ""
+// or a JSON object of strings (http::ParseCookiesJson).
+absl::Status ValidateUpdateRequest(const UpdateRequestParams& request);
+
 class UpdateEngine {
  public:
   virtual ~UpdateEngine() = default;

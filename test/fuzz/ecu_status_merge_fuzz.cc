@@ -4,60 +4,26 @@
 // tree must not crash, must never list this ECU's own id or a duplicate id in ecu_v2, and must
 // answer every requested ECU exactly once.
 #include <algorithm>
-#include <condition_variable>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 
 #include "common/log/log.h"
 #include "otaclient/ecu/ecu_tree.h"
+#include "test/unit/ecu/inline_transport.h"
+
+using ota::ecu::testing::InlineScript;
+using ota::ecu::testing::InlineTransport;
 
 namespace {
 
 void Require(bool condition) {
   if (!condition) std::abort();
 }
-
-// Answers at once (inline) with the fuzzed messages; counts Status answers given.
-class InlineTransport final : public ota::ecu::SecondaryTransport {
- public:
-  InlineTransport(OtaClientV2::StatusResponse status, OtaClientV2::UpdateResponse update)
-      : status_(std::move(status)), update_(std::move(update)) {}
-
-  void Update(const OtaClientV2::UpdateRequest&, std::chrono::milliseconds,
-              ota::ecu::Done<OtaClientV2::UpdateResponse> done) override {
-    done(grpc::Status::OK, update_);
-  }
-  void Status(std::chrono::milliseconds,
-              ota::ecu::Done<OtaClientV2::StatusResponse> done) override {
-    done(grpc::Status::OK, status_);
-    std::lock_guard<std::mutex> lock(mu_);
-    ++answered_;
-    cv_.notify_all();
-  }
-  void Abort(const OtaClientV2::AbortRequest&, std::chrono::milliseconds,
-             ota::ecu::Done<OtaClientV2::AbortResponse> done) override {
-    done(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no"), {});
-  }
-  void Rollback(const OtaClientV2::RollbackRequest&, std::chrono::milliseconds,
-                ota::ecu::Done<OtaClientV2::RollbackResponse> done) override {
-    done(grpc::Status::OK, {});
-  }
-  void WaitAnswered() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return answered_ > 0; });
-  }
-
- private:
-  OtaClientV2::StatusResponse status_;
-  OtaClientV2::UpdateResponse update_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int answered_ = 0;
-};
 
 }  // namespace
 
@@ -90,17 +56,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.poll_interval_idle = std::chrono::hours(1);
   options.poll_interval_active = std::chrono::hours(1);
   options.unreachable_grace = std::chrono::milliseconds(0);
-  InlineTransport* transports[2] = {nullptr, nullptr};
+  std::map<std::string, std::shared_ptr<InlineScript>> scripts;
+  for (const char* id : {"a", "b"}) scripts[id] = std::make_shared<InlineScript>();
+  scripts["a"]->SetStatus(status_a);
+  scripts["b"]->SetStatus(status_b);
+  for (auto& [id, script] : scripts) script->SetUpdate(update_a);
   ota::ecu::EcuTree tree(options, [&](const ota::config::SecondaryEcu& child) {
-    const bool is_a = child.ecu_id == "a";
-    auto transport =
-        std::make_unique<InlineTransport>(is_a ? status_a : status_b, is_a ? update_a : update_a);
-    transports[is_a ? 0 : 1] = transport.get();
-    return std::unique_ptr<ota::ecu::SecondaryTransport>(std::move(transport));
+    return std::unique_ptr<ota::ecu::SecondaryTransport>(
+        std::make_unique<InlineTransport>(scripts.at(child.ecu_id)));
   });
   tree.Start(nullptr);
-  transports[0]->WaitAnswered();
-  transports[1]->WaitAnswered();
+  for (auto& [id, script] : scripts) Require(script->WaitAnswers(0));
 
   OtaClientV2::StatusResponse merged;
   tree.AppendChildrenStatus(&merged);

@@ -135,6 +135,61 @@ TEST(MergeChildAnswersTest, MissingEntryGarbageAndUnplacedIds) {
   EXPECT_NE(merged[3].message().find("secondary sub3"), std::string::npos) << merged[3].message();
 }
 
+// Issue 17: an answer refused by child_answer.h is its sender's failure, with the reason, for
+// every ECU it owns and for unplaced ids; nothing of it is used (not even an entry it holds).
+TEST(MergeChildAnswersTest, RefusedAnswerIsTheOwnersFailureWithTheReason) {
+  ChildResult<OtaClientV2::UpdateResponse> sub1 =
+      Ok({Answer("sub1", OtaClientV2::NO_FAILURE), Answer("sub1a", OtaClientV2::NO_FAILURE)});
+  sub1.refused = "ecu[1].message is not valid UTF-8";
+  ChildResult<OtaClientV2::UpdateResponse> sub2 = Ok({Answer("ghost", OtaClientV2::NO_FAILURE)});
+  sub2.refused = "ecu: 300 entries; at most 256 are accepted";
+  const auto merged = Merge({"sub1", "sub1a", "ghost"}, {{0, sub1}, {1, sub2}});
+  ASSERT_EQ(merged.size(), 3);
+  for (const auto& e : merged) EXPECT_EQ(e.result(), OtaClientV2::RECOVERABLE) << e.ecu_id();
+  EXPECT_EQ(merged[0].message(),
+            "ECU sub1: secondary sub1 (127.0.0.2:50051) answered Update with an invalid answer: "
+            "ecu[1].message is not valid UTF-8");
+  EXPECT_EQ(merged[1].message(),
+            "ECU sub1a: secondary sub1 (127.0.0.2:50051) answered Update with an invalid answer: "
+            "ecu[1].message is not valid UTF-8");
+  EXPECT_EQ(merged[2].message(),
+            "unknown ECU id \"ghost\": neither main nor any ECU reported by its secondaries "
+            "(not heard: secondary sub1 (127.0.0.2:50051) answered Update with an invalid "
+            "answer: ecu[1].message is not valid UTF-8; secondary sub2 (127.0.0.3:50051) "
+            "answered Update with an invalid answer: ecu: 300 entries; at most 256 are "
+            "accepted)");
+
+  ChildResult<OtaClientV2::AbortResponse> aborted;
+  aborted.answered = true;
+  aborted.response.add_ecu()->set_ecu_id("sub3");
+  aborted.refused = "ecu[0].message is 40000 bytes; at most 32768 are accepted";
+  google::protobuf::RepeatedPtrField<OtaClientV2::AbortResponseEcu> out;
+  MergeAbortAnswers(Tree(), {{2, aborted}}, 100, &out);
+  ASSERT_EQ(out.size(), 1);
+  EXPECT_EQ(out[0].ecu_id(), "sub3");
+  EXPECT_EQ(out[0].result(), OtaClientV2::ABORT_FAILURE);
+  EXPECT_EQ(
+      out[0].message(),
+      "secondary sub3 (127.0.0.4:50051) answered Abort with an invalid answer: ecu[0].message "
+      "is 40000 bytes; at most 32768 are accepted");
+}
+
+// A child's gRPC error text is quoted in this ECU's own answers: at most 1 KiB of it, invalid
+// UTF-8 replaced (else this ECU's answer would not parse at its caller).
+TEST(MergeChildAnswersTest, AChildsErrorTextIsQuotedBoundedAndAsValidUtf8) {
+  ChildResult<OtaClientV2::UpdateResponse> failed;
+  failed.answered = true;
+  failed.status = grpc::Status(grpc::StatusCode::INTERNAL, "bad \xff" + std::string(5000, 'e'));
+  const auto merged = Merge({"sub3"}, {{2, failed}});
+  ASSERT_EQ(merged.size(), 1);
+  const std::string prefix =
+      "ECU sub3: secondary sub3 (127.0.0.4:50051) failed Update: gRPC code 13: bad \xEF\xBF\xBD";
+  ASSERT_TRUE(merged[0].message().starts_with(prefix)) << merged[0].message().substr(0, 100);
+  // The quoted part ("bad " onwards) is 1 KiB exactly.
+  EXPECT_EQ(merged[0].message().size(), prefix.size() - 7 + 1024);
+  EXPECT_TRUE(merged[0].message().ends_with("eee...")) << merged[0].message();
+}
+
 TEST(MergeChildAnswersTest, AbortUsesAbortFailure) {
   google::protobuf::RepeatedPtrField<OtaClientV2::AbortResponseEcu> out;
   MergeChildAnswers<OtaClientV2::AbortResponseEcu, OtaClientV2::AbortResponse>(

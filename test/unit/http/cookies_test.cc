@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/http/fetcher.h"
+#include "common/util/utf8.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -97,6 +98,38 @@ TEST(HttpCookies, ErrorNeverEchoesAValue) {
   EXPECT_THAT(std::string(parsed.status().message()), ::testing::HasSubstr("CloudFront-Signature"));
   EXPECT_THAT(std::string(parsed.status().message()),
               ::testing::Not(::testing::HasSubstr("s3cr3t")));
+}
+
+// Issue 17: a name is quoted at most 64 bytes long and never cut inside a character: the message
+// goes into the service's answer (a protobuf string: valid UTF-8 only, or the caller cannot parse
+// the answer) and into log lines.
+TEST(HttpCookies, ErrorsQuoteLongNamesShortAndAsValidUtf8) {
+  // "é" (2 bytes) straddles the 64-byte cut.
+  const std::string name = std::string(63, 'n') + "\xc3\xa9" + std::string(5000, 'n');
+  for (const std::string& json :
+       {"{\"" + name + " x\":\"v\"}", "{\"" + name + "\":1}", "{\"" + name + "\":\"a;b\"}"}) {
+    auto parsed = ParseCookiesJson(json);
+    ASSERT_FALSE(parsed.ok());
+    const std::string message(parsed.status().message());
+    EXPECT_LT(message.size(), 200u) << message;
+    EXPECT_TRUE(IsValidUtf8(message)) << message;
+    EXPECT_NE(message.find("\"" + std::string(63, 'n') + "...\""), std::string::npos) << message;
+  }
+}
+
+// Issue 17: the JSON parser's message quotes the token it read, which may end inside a
+// character (the lexer reads bytes) or be a whole 60 KiB string: bounded and valid UTF-8.
+TEST(HttpCookies, ParseErrorsAreBoundedAndValidUtf8) {
+  for (const std::string& json :
+       {std::string("{\"a\": \xc3\xa9}"), std::string("{\"a\": \xe2\x82\xac}"),
+        "{\"" + std::string(60000, 'k') + "\x01\":\"v\"}"}) {
+    auto parsed = ParseCookiesJson(json);
+    ASSERT_FALSE(parsed.ok());
+    const std::string message(parsed.status().message());
+    EXPECT_TRUE(message.starts_with("cookies: not valid JSON: ")) << message;
+    EXPECT_TRUE(IsValidUtf8(message)) << message;
+    EXPECT_LE(message.size(), 600u);
+  }
 }
 
 TEST(HttpCookies, DeepNestingIsAnErrorNotACrash) {

@@ -21,6 +21,7 @@
 
 #include "common/http/curl_fetcher.h"
 #include "common/image/legacy/writer.h"
+#include "common/image/v1/writer.h"
 #include "gmock/gmock.h"
 #include "otaclient/boot/dir_boot_controller.h"
 #include "otaclient/update/background_priority.h"
@@ -338,6 +339,20 @@ class UpdateEngineTest : public testing::TempDirTest {
       for (const auto& [path, content] : extra_files) WriteFile(copy / path, content);
       v2_ = copy;
     }
+    if (v1_inline_max_) {
+      BuildV1Image(*v1_inline_max_);
+    } else {
+      BuildLegacyImage(compress);
+    }
+    // The running system has its own identity, which must survive the update.
+    WriteFile(slots_ / "slot_a/etc/hostname", "ecu-real-name\n");
+    WriteFile(slots_ / "slot_a/home/autoware/runtime-state", "state", 0600, 1000, 1000);
+    auto nginx = ota::testing::NginxServer::Start(tmp() / "image");
+    ASSERT_TRUE(nginx.ok()) << nginx.status();
+    nginx_ = std::move(*nginx);
+  }
+
+  void BuildLegacyImage(bool compress) {
     WriteFile(tmp() / "persistents.txt", "/etc/hostname\n/home/autoware\n/etc/not-there\n");
     image::BuildOptions options;
     options.rootfs = v2_;
@@ -349,12 +364,26 @@ class UpdateEngineTest : public testing::TempDirTest {
     auto summary = image::BuildImage(options);
     ASSERT_TRUE(summary.ok()) << summary.status();
     summary_ = *summary;
-    // The running system has its own identity, which must survive the update.
-    WriteFile(slots_ / "slot_a/etc/hostname", "ecu-real-name\n");
-    WriteFile(slots_ / "slot_a/home/autoware/runtime-state", "state", 0600, 1000, 1000);
-    auto nginx = ota::testing::NginxServer::Start(tmp() / "image");
-    ASSERT_TRUE(nginx.ok()) << nginx.status();
-    nginx_ = std::move(*nginx);
+  }
+
+  // The same tree as an OTA image v1 (tools/ota-image build --format v1 uses this writer),
+  // signed with the x5c chain signer + intermediate; contents of up to `inline_max` bytes are
+  // inlined in its file table, the others are resource blobs (small thresholds: bundles and
+  // compression happen).
+  void BuildV1Image(uint64_t inline_max) {
+    WriteFile(tmp() / "chain.pem", pki_.sign_pem + pki_.interm_pem);
+    image::v1::V1BuildOptions options;
+    options.rootfs = v2_;
+    options.out_dir = tmp() / "image";
+    options.key_pem = pki_.path("sign.key");
+    options.cert_pem = tmp() / "chain.pem";
+    options.persist_files = {"/etc/hostname", "/home/autoware", "/etc/not-there"};
+    options.inline_max = inline_max;
+    options.bundle_member_max = 4096;
+    options.bundle_target = 64 << 10;
+    options.bundle_min_members = 2;
+    auto built = image::v1::BuildV1Image(options);
+    ASSERT_TRUE(built.ok()) << built.status();
   }
 
   void StartEngine(std::function<void(EngineOptions&)> tweak = {}, FetcherFactory factory = {}) {
@@ -522,6 +551,8 @@ class UpdateEngineTest : public testing::TempDirTest {
   GatedBoot* gated_boot_ = nullptr;
   bool gate_check_ = false;
   CheckGatedBoot* check_gated_boot_ = nullptr;
+  // Set before MakeSlotsAndImage: the image is an OTA image v1 inlining contents up to this size.
+  std::optional<uint64_t> v1_inline_max_;
   std::optional<std::string> bsp_guard_;  // the firmware BSP of a BspGuardBoot
   BspGuardBoot* bsp_guard_boot_ = nullptr;
   std::atomic<int> standby_fds_at_commit_{-1};
@@ -1031,6 +1062,49 @@ TEST_F(UpdateEngineTest, ImagePlatformCheckRunsBeforeTheStandbyIsTouched) {
   ASSERT_TRUE(watcher_.WaitFor("Committed"));
   EXPECT_EQ(BootFile("next_boot"), "b");
 }
+
+// Issue 12: the same guard for an OTA image v1, whose /etc/nv_tegra_release is inlined in the
+// file table (param true) or a resource blob fetched through the v1 content source (false):
+// another BSP is refused before anything is written, with the reason; the firmware's own BSP
+// lets the update run to the switch.
+class UpdateEngineV1BspGuardTest : public UpdateEngineTest,
+                                   public ::testing::WithParamInterface<bool> {};
+
+TEST_P(UpdateEngineV1BspGuardTest, ImagePlatformCheckRunsBeforeTheStandbyIsTouched) {
+  const std::string release =
+      "# R36 (release), REVISION: 3.0, GCID: 36923193, BOARD: generic, EABI: aarch64, DATE: Thu "
+      "Apr 25 03:14:05 UTC 2024\n";
+  v1_inline_max_ = GetParam() ? release.size() : 64;
+  ASSERT_GT(release.size(), 64u);  // so the blob variant really is one
+  MakeSlotsAndImage(/*compress=*/true, 0, {{"etc/nv_tegra_release", release}});
+  WriteFile(slots_ / "slot_b/marker", "standby content before");
+  bsp_guard_ = "R35.4.1";
+  StartEngine();
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Failed"));
+  StatusSnapshot failed = engine_->Snapshot();
+  EXPECT_EQ(failed.status, OtaStatus::kFailure);
+  EXPECT_EQ(failed.failure_type, 1);  // recoverable
+  EXPECT_NE(failed.failure_reason.find("BSP compatibility: image R36.3.0"), std::string::npos)
+      << failed.failure_reason;
+  EXPECT_EQ(bsp_guard_boot_->shown(), "R36.3.0");
+  EXPECT_EQ(CountSeen("PreparingStandby"), 0);
+  EXPECT_FALSE(stdfs::exists(slots_ / "boot/slot_b/status"));
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/marker"), "standby content before");
+
+  engine_.reset();
+  watcher_.Clear();
+  bsp_guard_ = "R36.3.0";
+  StartEngine();
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  EXPECT_EQ(bsp_guard_boot_->shown(), "R36.3.0");
+  EXPECT_EQ(BootFile("next_boot"), "b");
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/etc/nv_tegra_release"), release);
+}
+
+INSTANTIATE_TEST_SUITE_P(InlineOrBlob, UpdateEngineV1BspGuardTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Inline" : "Blob"; });
 
 TEST_F(UpdateEngineTest, AbortWithNothingRunningIsRefused) {
   StartEngine({}, [](const http::FetcherConfig&) { return std::make_unique<NotFoundFetcher>(); });
