@@ -1,6 +1,7 @@
 // otaclient: the OTA daemon of one ECU. Flags, config loading, wiring of the boot controller,
 // fetcher, update engine and gRPC service, and a graceful stop on SIGTERM/SIGINT.
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,10 +35,12 @@
 #include "otaclient/ecu/ecu_tree.h"
 #include "otaclient/metrics/progress_logger.h"
 #include "otaclient/metrics/session_metrics.h"
+#include "otaclient/service/client_handover.h"
 #include "otaclient/service/download_proxy.h"
 #include "otaclient/service/ota_client_service.h"
 #include "otaclient/service/server.h"
 #include "otaclient/service/version.h"
+#include "otaclient/update/client_update.h"
 #include "otaclient/update/update_engine.h"
 
 namespace {
@@ -98,6 +102,18 @@ Multi-ECU (ecu_info `secondaries`; durations in seconds, decimals allowed):
   --secondary-grace-period S  before rebooting after its own update this ECU waits while a
                             direct secondary is still updating; one unreachable for this long
                             stops blocking (default 1200)
+
+ClientUpdate (self-update from the otaclient package in the requested image; see README):
+  --client-staging-dir DIR  where the verified new otaclient binary is staged (default
+                            /run/otaclient/client)
+  --client-update-timeout S the new otaclient must answer Status with its version within this,
+                            else it is stopped and this one serves again (default 30)
+  --dynamic-client          (set by otaclient for the client it starts) this process is the
+                            result of a ClientUpdate: a further ClientUpdate is acknowledged
+                            and ignored, as upstream
+  --ready-fd N              once listening, write "<port>\n" to file descriptor N and close it
+  --version                 print the otaclient version and exit
+
   --log-level LEVEL         debug, info, warning or error (default info)
   -h, --help                this text
 )";
@@ -122,6 +138,11 @@ struct Flags {
   ota::crypto::GrpcTlsFiles grpc_tls;  // all empty: plain gRPC
   ota::ecu::EcuTreeOptions tree;       // timing flags; ids and children come from ecu_info
   ota::log::Level log_level = ota::log::Level::kInfo;
+  // ClientUpdate.
+  std::filesystem::path client_staging_dir = "/run/otaclient/client";
+  std::chrono::milliseconds client_update_timeout{30000};
+  bool dynamic_client = false;
+  int ready_fd = -1;
 };
 
 // Exits 2 with a message for a bad command line.
@@ -242,6 +263,19 @@ Flags ParseFlags(int argc, char** argv) {
       flags.tree.drop_after = ParseSeconds(name, value(), 0.1, 86400);
     } else if (name == "--secondary-grace-period") {
       flags.tree.unreachable_grace = ParseSeconds(name, value(), 0, 7 * 86400);
+    } else if (name == "--version") {
+      std::cout << ota::service::OtaClientVersion() << "\n" << std::flush;
+      std::_Exit(0);
+    } else if (name == "--client-staging-dir") {
+      flags.client_staging_dir = value();
+      if (flags.client_staging_dir.empty()) UsageError("--client-staging-dir needs a path");
+    } else if (name == "--client-update-timeout") {
+      flags.client_update_timeout = ParseSeconds(name, value(), 1, 3600);
+    } else if (name == "--dynamic-client") {
+      no_value();
+      flags.dynamic_client = true;
+    } else if (name == "--ready-fd") {
+      flags.ready_fd = ParseInt(name, value(), 3, 1023);
     } else if (name == "--log-level") {
       const std::string level = value();
       if (!ota::log::ParseLevel(level, &flags.log_level)) {
@@ -315,7 +349,15 @@ bool InstallStopSignalHandlers() {
   return sigaction(SIGTERM, &action, nullptr) == 0 && sigaction(SIGINT, &action, nullptr) == 0;
 }
 
-// Blocks until SIGTERM or SIGINT arrived; returns the signal number.
+// What the self-pipe carries besides signal numbers: a staged ClientUpdate wants the hand-over.
+constexpr char kHandOverWake = 0;
+
+void WakeForHandOver() {
+  const char byte = kHandOverWake;
+  [[maybe_unused]] ssize_t ignored = write(g_stop_pipe_write, &byte, 1);
+}
+
+// Blocks until SIGTERM or SIGINT arrived (returns the signal number) or WakeForHandOver (0).
 int WaitForStopSignal() {
   char byte = 0;
   while (read(g_stop_pipe_read, &byte, 1) != 1) {
@@ -524,6 +566,7 @@ int main(int argc, char** argv) {
         {{"proxy", choice.proxy.empty() ? "direct" : choice.proxy}, {"reason", choice.reason}});
     return ota::http::CreateCurlFetcher(with_proxy);
   };
+  const ota::update::FetcherFactory client_fetcher_factory = fetcher_factory;
   std::unique_ptr<ota::update::UpdateEngine> engine =
       boot != nullptr ? ota::update::CreateUpdateEngine(engine_options, std::move(boot), boot_state,
                                                         std::move(fetcher_factory))
@@ -546,7 +589,32 @@ int main(int argc, char** argv) {
            status == ota::update::OtaStatus::kAborting ||
            status == ota::update::OtaStatus::kRollbacking;
   });
-  ota::service::OtaClientServiceImpl service(*engine, service_config, &tree);
+  // ClientUpdate: verified and staged on the updater's thread, handed over on the main thread.
+  ota::update::ClientUpdateOptions client_update_options;
+  client_update_options.certs_dir = flags.certs_dir;
+  client_update_options.allow_unverified_dev = flags.allow_unverified_image;
+  client_update_options.ecu_id = ecu_info.ecu_id;
+  client_update_options.release_key = flags.release_key;
+  client_update_options.fetcher = engine_options.fetcher;
+  client_update_options.staging_dir = flags.client_staging_dir;
+  client_update_options.running_version = std::string(ota::service::OtaClientVersion());
+  std::mutex staged_mu;
+  std::optional<ota::update::StagedClient> staged_client;
+  ota::update::ClientUpdater client_updater(
+      [&client_update_options, &client_fetcher_factory](
+          const ota::update::UpdateRequestParams& request, const ota::http::CancelFlag& cancel) {
+        return ota::update::PrepareClientUpdate(request, client_update_options,
+                                                client_fetcher_factory, cancel);
+      },
+      [&staged_mu, &staged_client](const ota::update::StagedClient& staged) {
+        {
+          const std::lock_guard<std::mutex> lock(staged_mu);
+          staged_client = staged;
+        }
+        WakeForHandOver();
+      },
+      flags.dynamic_client);
+  ota::service::OtaClientServiceImpl service(*engine, service_config, &tree, &client_updater);
 
   ota::service::ServerOptions server_options;
   server_options.listen_address = ecu_info.ip_addr;
@@ -564,6 +632,14 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Whoever started us (the client that handed over to us) learns that we listen.
+  if (flags.ready_fd >= 0) {
+    const std::string port_line = ota::StrCat(server->port, "\n");
+    [[maybe_unused]] const absl::Status told =
+        ota::fs::WriteAll(flags.ready_fd, port_line.data(), port_line.size(), "the ready fd");
+    ::close(flags.ready_fd);
+  }
+
   ota::log::Info(
       "otaclient started",
       {{"ecu_id", ecu_info.ecu_id},
@@ -571,6 +647,7 @@ int main(int argc, char** argv) {
        {"listen", server->address},
        {"port", std::to_string(server->port)},
        {"grpc_tls", grpc_tls->has_value() ? "mutual" : "off"},
+       {"dynamic_client", flags.dynamic_client ? "yes" : "no"},
        {"active_slot", boot_state.active_slot},
        {"firmware_version", boot_state.version},
        {"secondaries", std::to_string(ecu_info.secondaries.size())},
@@ -579,15 +656,88 @@ int main(int argc, char** argv) {
        {"ecu_info", ecu_info.source.empty() ? "defaults" : ecu_info.source.string()},
        {"proxy_info", proxy_info.source.empty() ? "defaults" : proxy_info.source.string()}});
 
-  const int signal_number = WaitForStopSignal();
+  // Serve until stopped. A staged ClientUpdate hands over here: this process stops serving,
+  // starts the new client as its child and stays only as its supervisor; when the new client
+  // does not come up (or ends later), this one serves again (client_handover.h).
+  server_options.port = server->port;
+  const std::vector<std::string> own_argv(argv, argv + argc);
+  int signal_number = 0;
+  bool serving = true;
+  auto stop_serving = [&server, &serving] {
+    server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    server->server->Wait();
+    server->server.reset();  // the listening socket is closed: the port is free
+    serving = false;
+  };
+  auto serve_again = [&] {
+    auto restarted = ota::service::StartServer(service, server_options);
+    if (!restarted.ok()) Fatal("cannot start the gRPC server again", restarted.status());
+    server = std::move(restarted);
+    serving = true;
+    ota::log::Info("otaclient serves again",
+                   {{"listen", server->address}, {"version", ota::service::OtaClientVersion()}});
+  };
+  while (signal_number == 0) {
+    const int woken = WaitForStopSignal();
+    if (woken != kHandOverWake) {
+      signal_number = woken;
+      break;
+    }
+    std::optional<ota::update::StagedClient> staged;
+    {
+      const std::lock_guard<std::mutex> lock(staged_mu);
+      staged.swap(staged_client);
+    }
+    if (!staged.has_value()) continue;
+    ota::log::Info("client update: stopping this server for the new otaclient",
+                   {{"version", staged->version}});
+    stop_serving();
+    ota::service::HandOverOptions hand_over;
+    hand_over.argv =
+        ota::service::NewClientArgv(own_argv, staged->binary.string(), server_options.port);
+    hand_over.status_target = ota::service::JoinHostPort(ecu_info.ip_addr, server_options.port);
+    hand_over.credentials = ota::crypto::GrpcChannelCredentials(*grpc_tls);
+    hand_over.ecu_id = ecu_info.ecu_id;
+    hand_over.expected_version = staged->version;
+    hand_over.ready_timeout = flags.client_update_timeout;
+    auto child = ota::service::StartNewClient(hand_over);
+    if (!child.ok()) {
+      client_updater.HandOverDone(child.status());
+      serve_again();
+      continue;
+    }
+    client_updater.HandOverDone(absl::OkStatus());
+    // Supervise: until the new client ends (then serve again) or we are stopped (stop it too).
+    pollfd waits[2] = {{g_stop_pipe_read, POLLIN, 0}, {(*child)->exit_fd(), POLLIN, 0}};
+    for (;;) {
+      if (poll(waits, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        Fatal("poll while supervising the new otaclient", ota::ErrnoStatus(errno, "poll"));
+      }
+      if ((waits[1].revents & POLLIN) != 0) {
+        const std::string ended = (*child)->Reap();
+        ota::log::Warning("the new otaclient ended; this one takes over again", {{"ended", ended}});
+        serve_again();
+        break;
+      }
+      if ((waits[0].revents & POLLIN) != 0) {
+        const int byte = WaitForStopSignal();
+        if (byte == kHandOverWake) continue;
+        signal_number = byte;
+        ota::log::Info("stopping the new otaclient", {{"pid", ota::StrCat((*child)->pid())}});
+        const std::string ended = (*child)->Stop();
+        ota::log::Info("the new otaclient stopped", {{"ended", ended}});
+        break;
+      }
+    }
+  }
   ota::log::Info("stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
   // First of all: no reboot from now on, wherever the session is (waiting for secondaries,
   // purging the otaproxy cache, about to call Reboot()), and a running update is cancelled.
   engine->RequestStop();
   // In-flight RPCs get a moment to finish; the engine's destructor then cancels a running
   // update (its standby stays unbootable, the active slot untouched).
-  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
-  server->server->Wait();
+  if (serving) stop_serving();
   if (!flags.port_file.empty()) ::unlink(flags.port_file.c_str());  // no longer listening
   if (waiting_for_secondaries) {
     // The switch is committed and durable; nothing is being written. Releasing the wait would

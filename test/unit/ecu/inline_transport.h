@@ -104,6 +104,10 @@ class InlineTransport final : public SecondaryTransport {
               Done<OtaClientV2::UpdateResponse> done) override {
     done(grpc::Status::OK, script_->UpdateAnswer(request));
   }
+  void ClientUpdate(const OtaClientV2::UpdateRequest& request, std::chrono::milliseconds,
+                    Done<OtaClientV2::UpdateResponse> done) override {
+    done(grpc::Status::OK, script_->UpdateAnswer(request));
+  }
   void Status(std::chrono::milliseconds, Done<OtaClientV2::StatusResponse> done) override {
     done(grpc::Status::OK, script_->StatusAnswer());
     script_->Answered();
