@@ -205,15 +205,17 @@ absl::StatusOr<std::optional<StagedClient>> PrepareClientUpdate(
   if (!probe.ok()) {
     ::unlink(staged.binary.c_str());
     return absl::InvalidArgumentError(
-        StrCat(probe_what, " does not start: ", probe.status().message()));
+        StrCat(probe_what, " is not a working otaclient: ", probe.status().message()));
   }
   std::string printed = probe->out;
   while (!printed.empty() && (printed.back() == '\n' || printed.back() == '\r')) printed.pop_back();
   if (probe->exit_code != 0 || printed != package.version) {
     ::unlink(staged.binary.c_str());
     return absl::InvalidArgumentError(
-        StrCat(probe_what, " failed: exit ", probe->exit_code, ", printed \"",
-               printed.substr(0, 200), "\", expected \"", package.version, "\"",
+        StrCat(probe_what, " is not a working otaclient: exit ", probe->exit_code,
+               probe->exit_code > 128 ? StrCat(" (killed by signal ", probe->exit_code - 128, ")")
+                                      : std::string(),
+               ", printed \"", printed.substr(0, 200), "\", expected \"", package.version, "\"",
                probe->err.empty() ? "" : StrCat(", stderr: ", probe->err.substr(0, 200))));
   }
   log::Info("client update: package verified and staged", {{"version", package.version},
@@ -274,8 +276,15 @@ void ClientUpdater::Run(UpdateRequestParams request) {
 }
 
 void ClientUpdater::Fail(const absl::Status& status) {
+  // A package this client cannot use is an image problem (E203); the image's own failures keep
+  // the codes an update would report (network, certificates, ...).
+  absl::Status marked = status;
+  if (status.code() == absl::StatusCode::kFailedPrecondition ||
+      status.code() == absl::StatusCode::kInvalidArgument) {
+    marked = WithOtaErrorCode(status, OtaErrorCode::kOtaImageInvalid);
+  }
   const OtaFailure failure =
-      DescribeOtaFailure(OtaStage::kMetadata, WithContext(status, "client update"));
+      DescribeOtaFailure(OtaStage::kMetadata, WithContext(marked, "client update"));
   log::Error("client update failed; this otaclient keeps serving", {{"reason", failure.reason}});
   std::lock_guard<std::mutex> lock(mu_);
   state_ = State::kFailed;
@@ -328,7 +337,8 @@ void ClientUpdater::WaitForPreparation() {
 
 void ClientUpdater::HandOverDone(const absl::Status& result) {
   if (!result.ok()) {
-    Fail(result);
+    // The new client did not come up: this one serves on; nothing was lost (E200).
+    Fail(WithOtaErrorCode(result, OtaErrorCode::kRecoverable));
     return;
   }
   std::lock_guard<std::mutex> lock(mu_);

@@ -6,9 +6,9 @@
 #
 #   client_update_e2e.sh switch   ClientUpdate to both through the main (legacy image): both
 #                                 answer Status with the new otaclient_version (served by the
-#                                 new process, the old one its supervisor), an Update is then
-#                                 taken by the new clients; SIGTERM to the old process stops
-#                                 both
+#                                 new process, the old one its supervisor); a second
+#                                 ClientUpdate is ignored by the new clients; SIGTERM to the
+#                                 old process stops both
 #   client_update_e2e.sh broken   v1 image; a package that does not start (truncated binary):
 #                                 refused by the self-check; one that prints its version but
 #                                 exits instead of serving: rolled back by the old client; a
@@ -51,7 +51,7 @@ package_image() {
   "$OTA_IMAGE" add-otaclient-package --rootfs "$E2E_WORK/rootfs/$name" --binary "$binary" \
     --version "$version" ${arch:+--architecture "$arch"} >/dev/null ||
     fail "ota-image add-otaclient-package $name"
-  if [[ $format == v1 ]]; then build_image_v1 "$name" "$name"; else build_image "$name" "$name"; fi
+  if [[ $format == v1 ]]; then build_image_v1 "$name" "$name" --ecu-ids main,sub; else build_image "$name" "$name"; fi
 }
 
 client_update() {  # client_update URL ECU...: ClientUpdate through the main
@@ -64,13 +64,15 @@ client_update() {  # client_update URL ECU...: ClientUpdate through the main
   ctl main client-update "${args[@]}" --request-id "e2e-cu-$$" --timeout 10
 }
 
-# expect_refused ECU TEXT: FAILURE whose reason holds TEXT, the old client still serving.
+# expect_refused ECU CODE TEXT: FAILURE whose reason starts with CODE and holds TEXT, the old
+# client still serving.
 expect_refused() {
-  local ecu=$1 text=$2 reason
+  local ecu=$1 code=$2 text=$3 reason
   wait_until 60 "$ecu finishes the client update" finished "$ecu"
   [[ "$(status_of "$ecu")" == FAILURE ]] || fail "$ecu: $(status_of "$ecu"), expected FAILURE"
   reason=$(own_field "$ecu" .failure_reason)
-  [[ "$reason" == *"$text"* ]] || fail "$ecu: failure_reason \"$reason\" lacks \"$text\""
+  [[ "$reason" == "$code: "*"$text"* ]] ||
+    fail "$ecu: failure_reason \"$reason\" is not \"$code: ...$text...\""
   version_is "$ecu" "$old_version" || fail "$ecu no longer serves $old_version"
   log "$ecu refused as expected: $reason"
 }
@@ -87,10 +89,14 @@ switch)
   log "ClientUpdate answered: $(echo "$out" | tr '\n' ' ')"
   wait_until 60 "sub serves $new_version" version_is sub "$new_version"
   wait_until 60 "main serves $new_version" version_is main "$new_version"
-  # The main's view of the secondary comes from the new processes too.
-  json=$(ctl main status --json 2>/dev/null) || true
-  [[ "$(jq -r '.ecu_v2[] | select(.ecu_id == "sub") | .otaclient_version' <<<"$json")" == \
-    "$new_version" ]] || fail "main does not report sub's new otaclient_version"
+  # The main's view of the secondary comes from the new processes too (after their first poll).
+  main_sees_sub_new() {
+    local json
+    json=$(ctl main status --json 2>/dev/null) || true
+    [[ "$(jq -r '.ecu_v2[]? | select(.ecu_id == "sub") | .otaclient_version' <<<"$json")" == \
+      "$new_version" ]]
+  }
+  wait_until 20 "main reports sub's new otaclient_version" main_sees_sub_new
   for ecu in main sub; do
     grep -q "the new otaclient serves" "$E2E_WORK/otaclient-$ecu.log" ||
       fail "$ecu: no hand-over logged"
@@ -128,17 +134,15 @@ broken)
   tree_start
 
   out=$(client_update "$https/protected/cu_trunc" main sub) || fail "not accepted: $out"
-  expect_refused main "does not start"
-  expect_refused sub "does not start"
+  expect_refused main E203 "is not a working otaclient"
+  expect_refused sub E203 "is not a working otaclient"
 
   out=$(client_update "$https/protected/cu_quit" sub) || fail "not accepted: $out"
-  expect_refused sub "ended before serving (exit 3)"
+  expect_refused sub E200 "ended before serving (exit 3)"
   grep -q "otaclient serves again" "$E2E_WORK/otaclient-sub.log" || fail "sub did not serve again"
 
   out=$(client_update "$https/protected/cu_arch" main) || fail "not accepted: $out"
-  expect_refused main "only for: $other"
-
-  # The old clients still update: an Update right after is accepted by both.
+  expect_refused main E203 "only for: $other"
   log "broken: every bad package refused, the old clients kept serving"
   ;;
 *) fail "unknown scenario $scenario" ;;

@@ -68,7 +68,7 @@ TEST(ClientUpdaterTest, FailureIsReportedWithCodeUntilForgotten) {
   EXPECT_NE(s.failure_reason.find("client update: the image has no otaclient-cpp package"),
             std::string::npos)
       << s.failure_reason;
-  EXPECT_EQ(s.failure_reason.rfind("E", 0), 0u) << s.failure_reason;
+  EXPECT_EQ(s.failure_reason.rfind("E203: ", 0), 0u) << s.failure_reason;
   updater.ForgetResult();
   EXPECT_EQ(Overlaid(updater).status, OtaStatus::kSuccess);
 }
@@ -86,6 +86,8 @@ TEST(ClientUpdaterTest, HandOverFailureIsReported) {
   const StatusSnapshot s = Overlaid(updater);
   EXPECT_EQ(s.status, OtaStatus::kFailure);
   EXPECT_NE(s.failure_reason.find("ended before serving (exit 3)"), std::string::npos);
+  EXPECT_EQ(s.failure_reason.rfind("E200: ", 0), 0u) << s.failure_reason;
+  EXPECT_EQ(s.failure_type, 1);
   // A new client update may start at once.
   EXPECT_TRUE(updater.Start(Request()).ok());
   updater.WaitForPreparation();
