@@ -199,4 +199,26 @@ std::string ClientReleaseManifestJson(const ClientPackage& package, std::string_
   return out;
 }
 
+absl::StatusOr<std::string> AddToClientReleaseManifest(std::string_view existing,
+                                                       const ClientPackage& package) {
+  OTA_RETURN_IF_ERROR(ParseClientReleaseManifest(existing).status());
+  Json doc = Json::parse(existing.begin(), existing.end(), nullptr, /*allow_exceptions=*/false);
+  const Json ours = Json::parse(ClientReleaseManifestJson(package, ""), nullptr,
+                                /*allow_exceptions=*/false)["packages"][0];
+  const std::string_view arch = PackageArchitectureOf(package.architecture);
+  Json kept = Json::array();
+  // Parsed above: "packages" is a list of objects with string type and architecture.
+  for (const Json& entry : doc["packages"]) {
+    const bool same = entry["type"].get<std::string>() == package.type &&
+                      PackageArchitectureOf(entry["architecture"].get<std::string>()) == arch;
+    if (!same) kept.push_back(entry);
+  }
+  kept.push_back(ours);
+  doc["packages"] = std::move(kept);
+  std::string out = doc.dump() + "\n";
+  // What is written must read back (e.g. not one package too many).
+  OTA_RETURN_IF_ERROR(ParseClientReleaseManifest(out).status());
+  return out;
+}
+
 }  // namespace ota::image

@@ -62,7 +62,13 @@ absl::StatusOr<ClientPackage> SelectClientPackage(const ClientReleaseManifest& m
 // The package's checksum as a digest (it was checked by Select to be sha256 with 64 hex digits).
 crypto::Sha256Digest PackageDigest(const ClientPackage& package);
 
-// The manifest.json `ota-image build --otaclient-package` writes for one executable.
+// The manifest.json `ota-image add-otaclient-package` writes for one executable.
 std::string ClientReleaseManifestJson(const ClientPackage& package, std::string_view date);
+
+// `existing` (a manifest.json that must parse) with `package` added: every other package is
+// kept as written (unknown keys too), one of the same type for the same architecture is
+// replaced.
+absl::StatusOr<std::string> AddToClientReleaseManifest(std::string_view existing,
+                                                       const ClientPackage& package);
 
 }  // namespace ota::image

@@ -255,7 +255,7 @@ absl::Status ClientUpdater::Start(const UpdateRequestParams& request) {
   return absl::OkStatus();
 }
 
-void ClientUpdater::Run(UpdateRequestParams request) {
+void ClientUpdater::Run(const UpdateRequestParams& request) {
   absl::StatusOr<std::optional<StagedClient>> staged = prepare_(request, cancel_);
   if (!staged.ok()) {
     Fail(staged.status());

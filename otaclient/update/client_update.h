@@ -99,7 +99,7 @@ class ClientUpdater {
 
  private:
   enum class State { kIdle, kPreparing, kHandingOver, kSameVersion, kFailed };
-  void Run(UpdateRequestParams request);
+  void Run(const UpdateRequestParams& request);
   void Fail(const absl::Status& status);
 
   const Prepare prepare_;

@@ -1,7 +1,7 @@
 // Fuzzes ParseClientReleaseManifest and SelectClientPackage (an image's otaclient release
 // manifest, common/image/client_package.h): arbitrary bytes give a manifest or an error, never a
-// crash or an escaping exception; what parses keeps the parser's promises and survives a
-// write/read round trip of the chosen package.
+// crash or an escaping exception; what parses keeps the parser's promises, survives a write/read
+// round trip of the chosen package, and takes our package added (ota-image add-otaclient-package).
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -25,6 +25,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Require(!p.filename.empty() && p.filename.find('/') == std::string::npos);
     Require(p.filename != "." && p.filename != "..");
     Require(!p.version.empty() && p.version.find('/') == std::string::npos);
+  }
+  // Adding our package to any manifest that parses gives one that parses, with ours chosen.
+  const ota::image::ClientPackage ours{
+      "otaclient-9-x86_64", "9", std::string(ota::image::kCppPackageType), "x86_64", 1, "sha256",
+      std::string(64, 'c')};
+  auto merged = ota::image::AddToClientReleaseManifest(text, ours);
+  // Only the limits may refuse it: one package too many, or a rewritten text over the size limit.
+  Require(merged.ok() || manifest->packages.size() >= ota::image::kMaxPackages ||
+          merged.status().message().find("bytes, more than") != std::string_view::npos);
+  if (merged.ok()) {
+    auto reparsed = ota::image::ParseClientReleaseManifest(*merged);
+    Require(reparsed.ok());
+    auto picked = ota::image::SelectClientPackage(*reparsed, "x86_64");
+    Require(picked.ok() && picked->version == "9");
   }
   for (const char* machine : {"x86_64", "aarch64"}) {
     auto chosen = ota::image::SelectClientPackage(*manifest, machine);

@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -710,23 +709,9 @@ int RunAddOtaclientPackage(int argc, char** argv) {
   if (stdfs::exists(manifest_path, ec)) {
     absl::StatusOr<std::string> old = fs::ReadFile(manifest_path);
     if (!old.ok()) return Fail(old.status());
-    if (auto parsed = image::ParseClientReleaseManifest(*old); !parsed.ok()) {
-      return Fail(WithContext(parsed.status(), manifest_path.string()));
-    }
-    // Keep everything of the other packages (unknown keys too); replace ours for this CPU.
-    nlohmann::json doc = nlohmann::json::parse(*old);
-    nlohmann::json kept = nlohmann::json::array();
-    for (const auto& entry : doc["packages"]) {
-      const bool ours =
-          entry["type"] == package.type &&
-          image::PackageArchitectureOf(entry["architecture"].get<std::string>()) == arch;
-      if (!ours) kept.push_back(entry);
-    }
-    nlohmann::json entry =
-        nlohmann::json::parse(image::ClientReleaseManifestJson(package, ""))["packages"][0];
-    kept.push_back(entry);
-    doc["packages"] = kept;
-    manifest_text = doc.dump() + "\n";
+    absl::StatusOr<std::string> merged = image::AddToClientReleaseManifest(*old, package);
+    if (!merged.ok()) return Fail(WithContext(merged.status(), manifest_path.string()));
+    manifest_text = *std::move(merged);
   } else {
     manifest_text = image::ClientReleaseManifestJson(package, IsoNow());
   }

@@ -191,5 +191,34 @@ TEST(ClientPackageTest, WrittenManifestReadsBack) {
   ASSERT_TRUE(chosen.ok()) << chosen.status();
 }
 
+TEST(ClientPackageTest, AddingKeepsOtherPackagesAndReplacesOursForTheCpu) {
+  const std::string patch = Package(
+      R"("filename":"p.patch","version":"3.9.1","type":"patch","architecture":"x86_64","size":1,)"
+      R"("checksum":"sha256:)" +
+      kHex + R"(","metadata":{"patch_base_version":"3.9.0"})");
+  const std::string existing = Manifest(Squashfs("x86_64") + "," + patch + "," +
+                                        Cpp("x86_64", "1.0.0") + "," + Cpp("arm64", "1.0.0"));
+  ClientPackage p{
+      "otaclient-2-x86_64", "2.0.0", std::string(kCppPackageType), "amd64", 42, "sha256",
+      std::string(64, 'b')};
+  auto merged = AddToClientReleaseManifest(existing, p);
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  EXPECT_NE(merged->find("patch_base_version"), std::string::npos);  // kept as written
+  auto m = ParseClientReleaseManifest(*merged);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->packages.size(), 4u);
+  EXPECT_EQ(m->packages[0].type, "squashfs");
+  EXPECT_EQ(m->packages[1].type, "patch");
+  EXPECT_EQ(m->packages[2].architecture, "arm64");
+  EXPECT_EQ(m->packages[2].version, "1.0.0");
+  EXPECT_EQ(m->packages[3].version, "2.0.0");
+  auto chosen = SelectClientPackage(*m, "x86_64");
+  ASSERT_TRUE(chosen.ok()) << chosen.status();
+  EXPECT_EQ(chosen->version, "2.0.0");
+
+  EXPECT_FALSE(AddToClientReleaseManifest("{", p).ok());
+  EXPECT_FALSE(AddToClientReleaseManifest(Manifest("\"x\""), p).ok());
+}
+
 }  // namespace
 }  // namespace ota::image
