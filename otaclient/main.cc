@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -307,8 +308,17 @@ absl::StatusOr<std::unique_ptr<ota::boot::BootController>> CreateBootController(
   options.backend = flags.boot_backend;
   options.ecu_bootloader = BootloaderForFactory(ecu_info);
   options.dir.root = flags.dir_slots_root;
-  // A "reboot" of the directory backend re-executes this daemon with the same arguments.
-  options.dir.reexec_argv.assign(argv, argv + argc);
+  // A "reboot" of the directory backend re-executes this daemon with the same arguments, but
+  // for --ready-fd: that fd was used once (a client started by a ClientUpdate) and is closed.
+  for (int i = 0; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--ready-fd") {
+      ++i;
+      continue;
+    }
+    if (arg.starts_with("--ready-fd=")) continue;
+    options.dir.reexec_argv.emplace_back(arg);
+  }
   options.grub.boot_dir = flags.grub_boot_dir;
   options.grub.grubenv = flags.grub_env;
   options.grub.kernel_args = flags.grub_kernel_args;
@@ -633,7 +643,12 @@ int main(int argc, char** argv) {
   }
 
   // Whoever started us (the client that handed over to us) learns that we listen.
-  if (flags.ready_fd >= 0) {
+  // Only a pipe: never write into (and close) whatever else that fd number may be.
+  struct stat ready_stat {};
+  if (flags.ready_fd >= 0 &&
+      (::fstat(flags.ready_fd, &ready_stat) != 0 || !S_ISFIFO(ready_stat.st_mode))) {
+    ota::log::Warning("--ready-fd is not a pipe: not used", {{"fd", ota::StrCat(flags.ready_fd)}});
+  } else if (flags.ready_fd >= 0) {
     const std::string port_line = ota::StrCat(server->port, "\n");
     [[maybe_unused]] const absl::Status told =
         ota::fs::WriteAll(flags.ready_fd, port_line.data(), port_line.size(), "the ready fd");
@@ -715,8 +730,20 @@ int main(int argc, char** argv) {
         Fatal("poll while supervising the new otaclient", ota::ErrnoStatus(errno, "poll"));
       }
       if ((waits[1].revents & POLLIN) != 0) {
+        // As upstream (systemd then restarts the installed client): this one starts afresh, so
+        // that it reads the boot state the new client may have changed (an update committed).
         const std::string ended = (*child)->Reap();
-        ota::log::Warning("the new otaclient ended; this one takes over again", {{"ended", ended}});
+        const std::vector<std::string> restart =
+            ota::service::RestartArgv(own_argv, server_options.port);
+        ota::log::Warning("the new otaclient ended; this one restarts and takes over again",
+                          {{"ended", ended}});
+        if (uploader != nullptr) uploader->Flush(kLogFlushBeforeReboot);
+        std::vector<char*> exec_argv;
+        for (const std::string& arg : restart) exec_argv.push_back(const_cast<char*>(arg.c_str()));
+        exec_argv.push_back(nullptr);
+        ::execv("/proc/self/exe", exec_argv.data());
+        ota::log::Error("cannot restart otaclient; serving on as it is",
+                        {{"error", ota::ErrnoText(errno)}});
         serve_again();
         break;
       }

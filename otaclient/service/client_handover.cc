@@ -120,26 +120,53 @@ std::string ChildClient::Stop() {
   return Reap();
 }
 
+namespace {
+
+// argv[1..] without the flags named (each taking a value, "--flag value" or "--flag=value") and
+// the switches named.
+std::vector<std::string> ArgsWithout(const std::vector<std::string>& argv,
+                                     std::initializer_list<std::string_view> with_value,
+                                     std::initializer_list<std::string_view> switches) {
+  std::vector<std::string> out;
+  for (size_t i = 1; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    bool drop = std::find(switches.begin(), switches.end(), a) != switches.end();
+    for (std::string_view flag : with_value) {
+      if (a == flag) {
+        drop = true;
+        ++i;  // and its value
+        break;
+      }
+      if (a.starts_with(flag) && a.size() > flag.size() && a[flag.size()] == '=') drop = true;
+    }
+    if (!drop) out.push_back(a);
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<std::string> NewClientArgv(const std::vector<std::string>& argv,
                                        const std::string& binary, int port) {
   std::vector<std::string> out{binary};
-  for (size_t i = 1; i < argv.size(); ++i) {
-    const std::string& a = argv[i];
-    const bool with_value = a == "--listen-port" || a == "--port-file" || a == "--ready-fd";
-    if (with_value) {
-      ++i;  // and its value
-      continue;
-    }
-    if (a.starts_with("--listen-port=") || a.starts_with("--port-file=") ||
-        a.starts_with("--ready-fd=") || a == "--dynamic-client") {
-      continue;
-    }
-    out.push_back(a);
+  for (std::string& a :
+       ArgsWithout(argv, {"--listen-port", "--port-file", "--ready-fd"}, {"--dynamic-client"})) {
+    out.push_back(std::move(a));
   }
   for (std::string a : {std::string("--listen-port"), StrCat(port), std::string("--ready-fd"),
                         StrCat(kReadyFd), std::string("--dynamic-client")}) {
     out.push_back(std::move(a));
   }
+  return out;
+}
+
+std::vector<std::string> RestartArgv(const std::vector<std::string>& argv, int port) {
+  std::vector<std::string> out{argv.empty() ? std::string("otaclient") : argv[0]};
+  for (std::string& a : ArgsWithout(argv, {"--listen-port", "--ready-fd"}, {})) {
+    out.push_back(std::move(a));
+  }
+  out.emplace_back("--listen-port");
+  out.push_back(StrCat(port));
   return out;
 }
 

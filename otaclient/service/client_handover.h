@@ -67,4 +67,8 @@ absl::StatusOr<std::unique_ptr<ChildClient>> StartNewClient(const HandOverOption
 std::vector<std::string> NewClientArgv(const std::vector<std::string>& argv,
                                        const std::string& binary, int port);
 
+// `argv` of this process for restarting it in place: without --listen-port and --ready-fd
+// (either form), then `--listen-port <port>` (the port it had bound, also when it was 0).
+std::vector<std::string> RestartArgv(const std::vector<std::string>& argv, int port);
+
 }  // namespace ota::service

@@ -7,8 +7,11 @@
 #   client_update_e2e.sh switch   ClientUpdate to both through the main (legacy image): both
 #                                 answer Status with the new otaclient_version (served by the
 #                                 new process, the old one its supervisor); a second
-#                                 ClientUpdate is ignored by the new clients; SIGTERM to the
-#                                 old process stops both
+#                                 ClientUpdate is ignored by the new clients; the new clients
+#                                 then update both ECUs to v2 (their "reboot" re-executes the
+#                                 new client); when the new client ends the installed one
+#                                 restarts in place and serves (v2, SUCCESS); SIGTERM to the
+#                                 installed client stops the new one
 #   client_update_e2e.sh broken   v1 image; a package that does not start (truncated binary):
 #                                 refused by the self-check; one that prints its version but
 #                                 exits instead of serving: rolled back by the old client; a
@@ -35,7 +38,7 @@ declare -A IP=([main]=127.0.0.1 [sub]=127.0.0.2)
 declare -A CHILDREN=([main]="sub" [sub]="")
 declare -A PORT PID
 TREE_FLAGS=(--poll-interval-active 0.2 --poll-interval-idle 1 --secondary-timeout 2
-  --ecu-drop-timeout 3 --no-reboot --client-update-timeout 20)
+  --ecu-drop-timeout 3 --secondary-grace-period 600 --client-update-timeout 20)
 tree_ecu_flags() { echo --client-staging-dir; echo "$E2E_WORK/$1/client"; }
 tree_setup v1 v1
 ctl() { tree_ctl "$@"; }
@@ -110,12 +113,33 @@ switch)
   # A second ClientUpdate to the new clients is acknowledged and ignored (as upstream).
   out=$(client_update "$https/protected/cu" main sub) || fail "second ClientUpdate: $out"
   grep -q "client update ignored" "$E2E_WORK/otaclient-main.log" || fail "main did not ignore it"
+  # The new clients update the ECUs (and come back after their "reboot", a re-exec).
+  make_rootfs v2 v2 v1
+  build_image v2 v2
+  expected_tree_v1=$(tree_of "$E2E_WORK/rootfs/v1")
+  expected_tree_v2=$(tree_of "$E2E_WORK/rootfs/v2")
+  out=$(tree_request_update v2 "$https/protected/v2" "e2e-up-$$" main sub) ||
+    fail "Update not accepted by the new clients: $out"
+  for ecu in sub main; do
+    tree_assert_v2_on_b "$ecu"
+    version_is "$ecu" "$new_version" || fail "$ecu: not $new_version after its update"
+  done
+  # When the new client ends, the installed one restarts in place (fresh: it reads the boot
+  # state the update changed) and serves again.
+  sub_child=$(pgrep -P "${PID[sub]}" -f "otaclient-$new_version") || fail "sub: no new client"
+  kill -TERM "$sub_child"
+  wait_until 30 "sub's installed otaclient serves again" version_is sub "$old_version"
+  [[ "$(own_field sub .firmware_version)" == v2 && "$(status_of sub)" == SUCCESS ]] ||
+    fail "sub after the restart: $(status_of sub) $(own_field sub .firmware_version)"
+  grep -q "this one restarts and takes over again" "$E2E_WORK/otaclient-sub.log" ||
+    fail "sub: no restart logged"
+  kill -0 "${PID[sub]}" || fail "sub's installed otaclient is gone"
   # Stopping the installed client stops the new one too.
-  kill -TERM "${PID[sub]}"
-  wait "${PID[sub]}" 2>/dev/null || true
-  ! pgrep -f "$E2E_WORK/sub/client/otaclient-$new_version" >/dev/null ||
-    fail "sub's new otaclient outlived its supervisor"
-  log "switch: main and sub serve $new_version; stopping the supervisor stops it"
+  main_child=$(pgrep -P "${PID[main]}" -f "otaclient-$new_version") || fail "main: no new client"
+  kill -TERM "${PID[main]}"
+  wait "${PID[main]}" 2>/dev/null || true
+  ! kill -0 "$main_child" 2>/dev/null || fail "main's new otaclient outlived its supervisor"
+  log "switch: main and sub served $new_version and updated; the installed clients came back"
   ;;
 
 broken)

@@ -27,6 +27,15 @@ TEST(ClientHandoverTest, NewClientArgvReplacesPortAndMarkers) {
   EXPECT_EQ(NewClientArgv(own, "/run/otaclient/client/otaclient-2", 50051), want);
 }
 
+TEST(ClientHandoverTest, RestartArgvKeepsAllButThePort) {
+  const std::vector<std::string> own = {
+      "/usr/bin/otaclient", "--listen-port=0", "--port-file", "/run/p", "--ready-fd", "3",
+      "--no-reboot"};
+  const std::vector<std::string> want = {"/usr/bin/otaclient", "--port-file",   "/run/p",
+                                         "--no-reboot",        "--listen-port", "15001"};
+  EXPECT_EQ(RestartArgv(own, 15001), want);
+}
+
 HandOverOptions Options(std::vector<std::string> argv) {
   HandOverOptions o;
   o.argv = std::move(argv);
