@@ -147,6 +147,7 @@ broken)
   head -c 4096 "$NEXT" >"$E2E_WORK/truncated"
   package_image cu_trunc v1 "$E2E_WORK/truncated" "$new_version"
   # 2. Starts for --version, then exits instead of serving.
+  # shellcheck disable=SC2016 # $1 belongs to the generated script
   printf '#!/bin/sh\n[ "$1" = --version ] && { echo "%s"; exit 0; }\nexit 3\n' "$new_version" \
     >"$E2E_WORK/quitter"
   chmod 0755 "$E2E_WORK/quitter"
