@@ -19,7 +19,7 @@
 #include "common/log/log.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
-#include "otaclient/boot/command.h"
+#include "common/sys/command.h"
 
 namespace ota::update {
 namespace {
@@ -198,8 +198,8 @@ absl::StatusOr<std::optional<StagedClient>> PrepareClientUpdate(
   OTA_RETURN_IF_ERROR(InstallExecutable(package_copy, staged.binary));
 
   // It must start here and be what the manifest says.
-  absl::StatusOr<boot::CommandResult> probe =
-      boot::RunProgram({staged.binary.string(), "--version"}, options.self_check_timeout);
+  absl::StatusOr<sys::CommandResult> probe =
+      sys::RunProgram({staged.binary.string(), "--version"}, options.self_check_timeout);
   const std::string probe_what =
       StrCat("otaclient package ", package.version, " (", staged.binary.string(), " --version)");
   if (!probe.ok()) {

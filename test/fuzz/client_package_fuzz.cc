@@ -3,18 +3,12 @@
 // crash or an escaping exception; what parses keeps the parser's promises, survives a write/read
 // round trip of the chosen package, and takes our package added (ota-image add-otaclient-package).
 #include <cstdint>
-#include <cstdlib>
 #include <string_view>
 
 #include "common/image/client_package.h"
+#include "test/fuzz/fuzz_support.h"
 
-namespace {
-
-void Require(bool condition) {
-  if (!condition) std::abort();
-}
-
-}  // namespace
+using ota::fuzz::Require;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
