@@ -673,7 +673,8 @@ int main(int argc, char** argv) {
 
   // Serve until stopped. A staged ClientUpdate hands over here: this process stops serving,
   // starts the new client as its child and stays only as its supervisor; when the new client
-  // does not come up (or ends later), this one serves again (client_handover.h).
+  // does not come up, this one serves again (client_handover.h); when it ends later, this one
+  // restarts in place.
   server_options.port = server->port;
   const std::vector<std::string> own_argv(argv, argv + argc);
   int signal_number = 0;
@@ -722,7 +723,7 @@ int main(int argc, char** argv) {
       continue;
     }
     client_updater.HandOverDone(absl::OkStatus());
-    // Supervise: until the new client ends (then serve again) or we are stopped (stop it too).
+    // Supervise: until the new client ends (then restart) or we are stopped (stop it too).
     pollfd waits[2] = {{g_stop_pipe_read, POLLIN, 0}, {(*child)->exit_fd(), POLLIN, 0}};
     for (;;) {
       if (poll(waits, 2, -1) < 0) {
