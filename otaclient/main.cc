@@ -740,6 +740,7 @@ int main(int argc, char** argv) {
                           {{"ended", ended}});
         if (uploader != nullptr) uploader->Flush(kLogFlushBeforeReboot);
         std::vector<char*> exec_argv;
+        exec_argv.reserve(restart.size() + 1);
         for (const std::string& arg : restart) exec_argv.push_back(const_cast<char*>(arg.c_str()));
         exec_argv.push_back(nullptr);
         ::execv("/proc/self/exe", exec_argv.data());
