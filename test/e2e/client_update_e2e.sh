@@ -17,6 +17,7 @@
 #                                 exits instead of serving: rolled back by the old client; a
 #                                 package only for arm64: refused. Each time FAILURE with the
 #                                 reason while the old client keeps serving its own version.
+#                                 Then a good v1 package switches the main (only).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -156,6 +157,9 @@ broken)
   other=arm64
   [[ "$(uname -m)" == aarch64 ]] && other=x86_64
   package_image cu_arch v1 "$NEXT" "$new_version" "$other"
+  # 4. A good one: after all that, the main switches from a v1 image (its package file is
+  #    sliced and compressed by the v1 builder).
+  package_image cu_v1 v1 "$NEXT" "$new_version"
   tree_start
 
   out=$(client_update "$https/protected/cu_trunc" main sub) || fail "not accepted: $out"
@@ -168,7 +172,10 @@ broken)
 
   out=$(client_update "$https/protected/cu_arch" main) || fail "not accepted: $out"
   expect_refused main E203 "only for: $other"
-  log "broken: every bad package refused, the old clients kept serving"
+  out=$(client_update "$https/protected/cu_v1" main) || fail "not accepted: $out"
+  wait_until 60 "main serves $new_version" version_is main "$new_version"
+  version_is sub "$old_version" || fail "sub switched without being asked"
+  log "broken: every bad package refused, the old clients kept serving; then a v1 switch"
   ;;
 *) fail "unknown scenario $scenario" ;;
 esac
