@@ -72,8 +72,9 @@ The OTA update daemon of one ECU: serves OtaClientV2.OtaClientService on <ecu_in
   --download-parallel N     concurrent downloads (default 16)
   --max-download-rate RATE  cap on the update's download bandwidth in bytes/s, all parallel
                             downloads together; K, M, G suffixes (binary), 0 = unlimited
-                            (default 0). A download cut mid-file always continues with a Range
-                            request from the bytes already verified when the server allows it
+                            (default 0). (A download cut mid-file continues with a Range
+                            request from the bytes already received, hash state kept, when the
+                            server or otaproxy allows it; no flag)
   --update-nice N           nice value of the update's threads, 0..19: the update yields the
                             CPU and (at best-effort I/O level 7) the disk to the ECU's own work
                             and to the gRPC service; 0 runs it at the service's priority
