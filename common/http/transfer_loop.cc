@@ -133,8 +133,8 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
 
 RateBucket::RateBucket(uint64_t bytes_per_second)
     : rate_(static_cast<double>(bytes_per_second)),
-      capacity_(std::max(rate_ / 10, 1.0)),
-      tokens_(capacity_),
+      capacity_(std::max(rate_ / 2, 1.0)),
+      tokens_(0),
       last_(Clock::now()) {}
 
 void RateBucket::Refill(Clock::time_point now) {

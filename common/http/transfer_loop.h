@@ -23,9 +23,11 @@
 namespace ota::http {
 
 // FetcherConfig::max_download_rate for all transfers of one loop: a token bucket refilled at the
-// rate, holding at most a tenth of a second's worth. A transfer that finds it empty pauses (its
-// bytes stay with curl) until the loop sees tokens again; the debt of the chunk that emptied it
-// is paid before anyone goes on, so the sum over time stays at the rate.
+// rate, starting empty (no burst at the start) and holding at most half a second's worth (a loop
+// that was not scheduled for a moment catches up, an idle one does not bank more). A transfer
+// that finds it empty pauses (its bytes stay with curl) until the loop sees tokens again; the
+// debt of the chunk that emptied it is paid before anyone goes on, so the sum over time stays at
+// the rate.
 class RateBucket {
  public:
   using Clock = std::chrono::steady_clock;
