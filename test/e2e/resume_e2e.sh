@@ -4,6 +4,10 @@
 #   resume_e2e.sh direct  otaclient → nginx
 #   resume_e2e.sh proxy   otaclient → otaproxy (caching gateway) → nginx; the partial download is
 #                         not cached, the resumed request is relayed with Range
+#   resume_e2e.sh rate    otaclient --max-download-rate 2M reaches the update's downloads: the
+#                         v2 delta (~28 MiB, a 24 MiB file among it) takes its ~14 s, from the
+#                         metrics record's downloaded_bytes and whole-second phase timestamps
+#                         (the ±10 % measurement is the unit test RateCapTest)
 # Deterministic, no timing guesses: nginx #1 sends the first 150 MiB of every response at full
 # speed and then 1 MiB/s (limit_rate_after), so the transfer sits in its second half for minutes;
 # the test waits until otaclient's own counter (downloaded_bytes) is past 150 MiB, starts nginx #2
@@ -14,7 +18,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-scenario=${1:?usage: resume_e2e.sh direct|proxy}
+scenario=${1:?usage: resume_e2e.sh direct|proxy|rate}
 e2e_init
 command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || { echo "SKIP: no nginx"; exit 77; }
 NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
@@ -22,6 +26,7 @@ make_pki
 make_rootfs v1 v1
 make_rootfs v2 v2 v1
 BIG_SIZE=$((300 << 20))
+[[ $scenario == rate ]] && BIG_SIZE=$((24 << 20))
 HALF=$((150 << 20))
 head -c "$BIG_SIZE" /dev/urandom >"$E2E_WORK/rootfs/v2/big.bin"
 big_sha=$(sha256sum "$E2E_WORK/rootfs/v2/big.bin" | cut -d' ' -f1)
@@ -76,7 +81,7 @@ nginx_listening() {  # the pid file is written after the listening sockets are o
   kill -0 "$2" 2>/dev/null || { cat "$1/error.log" "$1/nginx.out" >&2; fail "nginx exited"; }
   return 1
 }
-nginx_conf 1 "limit_rate_after $HALF; limit_rate 1m;"
+if [[ $scenario == rate ]]; then nginx_conf 1 ""; else nginx_conf 1 "limit_rate_after $HALF; limit_rate 1m;"; fi
 nginx_conf 2 ""
 start_nginx_n 1
 url=http://127.0.0.1:$WWW_PORT/v2
@@ -84,6 +89,30 @@ url=http://127.0.0.1:$WWW_PORT/v2
 setup_ecu ecu1 v1 v1
 case $scenario in
 direct) ;;
+rate)
+  RATE=$((2 << 20))
+  start_otaclient ecu1 --max-download-rate 2M
+  out=$(otactl ecu1 update --ecu ecu1 --version v2 --url "$url" --cookies '{}') ||
+    fail "update not accepted: $out"
+  wait_until 300 "ecu1 reports SUCCESS after its reboot" status_is ecu1 SUCCESS
+  cmp -s "$E2E_WORK/rootfs/v2/big.bin" "$E2E_WORK/ecu1/slots/slot_b/big.bin" ||
+    fail "big.bin on slot b differs"
+  metrics=$(sed -n 's/^.*INFO metrics //p' "$E2E_WORK/otaclient-ecu1.log" | tail -1)
+  [[ -n $metrics ]] || fail "no metrics record in the otaclient log"
+  read -r bytes start end < <(jq -r \
+    '"\(.downloaded_bytes) \(.download_start_timestamp) \(.apply_update_start_timestamp)"' \
+    <<<"$metrics")
+  seconds=$((end - start))  # whole seconds: ±1
+  ((bytes >= BIG_SIZE)) || fail "downloaded only $bytes bytes"
+  # At 2 MiB/s the download cannot be shorter than bytes/rate (less the bucket's 0.5 s, less the
+  # timestamps' rounding) nor, on an idle loopback, much longer.
+  min=$((bytes / RATE - 2))
+  max=$((bytes * 3 / RATE / 2 + 2))
+  ((seconds >= min && seconds <= max)) ||
+    fail "downloading $bytes bytes at a 2 MiB/s cap took ${seconds}s (expected $min..$max)"
+  log "PASS resume_e2e rate: $bytes bytes in ${seconds}s at a cap of $RATE B/s"
+  exit 0
+  ;;
 proxy)
   port_claim proxy_port || fail "no test port for otaproxy"
   mkdir -p "$E2E_WORK/proxy/config"
