@@ -34,7 +34,9 @@ build_image v1 v1
 build_image v2 v2
 cmp -s "$E2E_WORK/www/v2/data/big.bin" "$E2E_WORK/rootfs/v2/big.bin" || fail "no data/big.bin in v2"
 expected_tree_v2=$(tree_of "$E2E_WORK/rootfs/v2")
-CA_PEM=/etc/ssl/certs/ca-certificates.crt  # plain http here; otaclient wants some bundle
+# Read by start_otaclient (lib.sh): plain http here, but otaclient takes some bundle.
+# shellcheck disable=SC2034
+CA_PEM=/etc/ssl/certs/ca-certificates.crt
 
 port_claim WWW_PORT || fail "no test port for nginx"
 # nginx_conf N EXTRA: config of instance N (its own pid file, logs and temp dirs).
@@ -117,6 +119,7 @@ proxy)
   port_claim proxy_port || fail "no test port for otaproxy"
   mkdir -p "$E2E_WORK/proxy/config"
   # gateway: false and no upper proxy: plain http upstream (the test server), caching on.
+  # shellcheck disable=SC2154 # proxy_port: set by port_claim
   cat >"$E2E_WORK/proxy/config/proxy_info.yaml" <<YML
 enable_local_ota_proxy: true
 gateway: false
