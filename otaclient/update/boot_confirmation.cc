@@ -134,8 +134,9 @@ absl::Status RunHealthCheck(const HealthCheckOptions& options, const std::atomic
 }
 
 BootConfirmationEngine::BootConfirmationEngine(std::unique_ptr<boot::BootController> boot,
-                                               boot::BootState pending, HealthCheckOptions check,
-                                               bool reboot_on_failure, EngineFactory factory)
+                                               const boot::BootState& pending,
+                                               HealthCheckOptions check, bool reboot_on_failure,
+                                               EngineFactory factory)
     : boot_(std::move(boot)),
       check_(std::move(check)),
       reboot_on_failure_(reboot_on_failure),

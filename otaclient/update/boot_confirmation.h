@@ -61,7 +61,7 @@ class BootConfirmationEngine final : public UpdateEngine {
       std::unique_ptr<boot::BootController> boot, const boot::BootState& state)>;
 
   // `pending` is ConfirmBoot's result with confirmation_pending set.
-  BootConfirmationEngine(std::unique_ptr<boot::BootController> boot, boot::BootState pending,
+  BootConfirmationEngine(std::unique_ptr<boot::BootController> boot, const boot::BootState& pending,
                          HealthCheckOptions check, bool reboot_on_failure, EngineFactory factory);
   ~BootConfirmationEngine() override;
   BootConfirmationEngine(const BootConfirmationEngine&) = delete;
