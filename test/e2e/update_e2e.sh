@@ -138,6 +138,7 @@ failures)
   hooks=$E2E_WORK/ecu2/config/hooks
   mkdir -p "$hooks"
   chmod 0755 "$hooks"
+  # shellcheck disable=SC2016 # expanded by the hook
   printf '#!/bin/sh\necho "checking $OTA_TARGET_VERSION in $OTA_TARGET_ROOT"\n%s\nexit 5\n' \
     'echo "maps partition full" >&2' >"$hooks/pre-install"
   chmod 0755 "$hooks/pre-install"

@@ -44,6 +44,7 @@ class BootConfirmationTest : public testing::TempDirTest {
   // Slot a runs v1; slot b was written with v2 and switched to; the machine "rebooted" into b.
   // Returns the controller of that first start, its confirmation deferred, and its state.
   std::unique_ptr<boot::DirBootController> BootedIntoV2(boot::BootState* state) {
+    WriteFile(tmp() / "root/slot_a/etc/os-release", "v1\n");
     WriteFile(tmp() / "root/boot/slot_a/version", "v1");
     auto old = Controller();
     EXPECT_TRUE(old->ConfirmBoot().ok());
@@ -257,6 +258,40 @@ TEST_F(BootConfirmationTest, ASystemdTargetThatNeverComesUpTimesOut) {
   engine.reset();
   ExpectBackOnTheOldSlotWith(
       "health check failed: unit app.target not active within 300 ms (last state: activating)");
+}
+
+// A rollback's first boot is gated the same way: ROLLBACKING while checked, ROLLBACK_FAILURE with
+// the reason back on the slot it came from.
+TEST_F(BootConfirmationTest, ARollbackIsGatedTooAndItsFailureIsARollbackFailure) {
+  boot::BootState state;
+  auto updated = BootedIntoV2(&state);
+  ASSERT_TRUE(updated->CompleteConfirmation().ok());  // running v2 on b, confirmed
+  ASSERT_TRUE(updated->CheckRollbackPossible().ok());
+  ASSERT_TRUE(updated->CommitRollback().ok());
+  updated.reset();
+  auto rolled = Controller();
+  rolled->DeferConfirmation();
+  auto pending = rolled->ConfirmBoot();
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  EXPECT_EQ(pending->active_slot, "a");
+  EXPECT_EQ(pending->status, boot::SlotStatus::kRollbacking);
+  EXPECT_TRUE(pending->confirmation_pending);
+  HealthCheckOptions check;
+  check.command = "exit 1";
+  auto engine = Gate(std::move(rolled), *pending, check);
+  EXPECT_EQ(engine->Snapshot().status, OtaStatus::kRollbacking);
+  EXPECT_EQ(engine->Snapshot().progress.phase, UpdatePhase::kFinalizingUpdate);
+  engine->Start();
+  engine->WaitUntilDone();
+  EXPECT_EQ(engine->Snapshot().status, OtaStatus::kRollbackFailure);
+  engine.reset();
+  EXPECT_EQ(reboots_.load(), 1);
+  auto back = Controller();
+  auto after = back->ConfirmBoot();
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->active_slot, "b");
+  EXPECT_EQ(after->status, boot::SlotStatus::kRollbackFailure);
+  EXPECT_EQ(after->failure_reason, "health check failed: command 'exit 1' exit 1");
 }
 
 TEST_F(BootConfirmationTest, AStopDuringTheCheckDecidesNothing) {
