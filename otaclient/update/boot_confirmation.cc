@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "common/log/log.h"
+#include "common/sys/command.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
-#include "otaclient/boot/command.h"
 
 namespace ota::update {
 namespace {
@@ -62,14 +62,14 @@ absl::Status WaitForUnit(const HealthCheckOptions& options, Clock::time_point de
     if (cancel.load()) return absl::CancelledError("health check cancelled: otaclient stops");
     const std::chrono::milliseconds left = LeftUntil(deadline);
     if (left.count() == 0) return timed_out();
-    absl::StatusOr<boot::CommandResult> result =
-        boot::RunProgram({options.systemctl, "is-active", options.systemd_unit},
-                         std::min(left, boot::kQuickToolTimeout));
+    absl::StatusOr<sys::CommandResult> result =
+        sys::RunProgram({options.systemctl, "is-active", options.systemd_unit},
+                        std::min(left, sys::kQuickToolTimeout));
     if (!result.ok()) {
       // systemctl cut off by the check's own deadline (its limit was the time left): the unit
       // did not make it in time.
       if (result.status().code() == absl::StatusCode::kDeadlineExceeded &&
-          left < boot::kQuickToolTimeout) {
+          left < sys::kQuickToolTimeout) {
         return timed_out();
       }
       return absl::FailedPreconditionError(StrCat(
@@ -104,8 +104,8 @@ absl::Status RunHealthCheck(const HealthCheckOptions& options, const std::atomic
                                                 "' not run: no time left of ",
                                                 DescribeDuration(options.timeout)));
     }
-    absl::StatusOr<boot::CommandResult> result =
-        boot::RunProgram({"/bin/sh", "-c", options.command}, left);
+    absl::StatusOr<sys::CommandResult> result =
+        sys::RunProgram({"/bin/sh", "-c", options.command}, left);
     if (!result.ok()) {
       if (result.status().code() == absl::StatusCode::kDeadlineExceeded) {
         return absl::DeadlineExceededError(StrCat("command '", options.command,

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "common/log/log.h"
+#include "common/sys/command.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
-#include "otaclient/boot/command.h"
 
 namespace ota::update {
 namespace {
@@ -100,8 +100,7 @@ absl::Status RunInstallHook(const std::filesystem::path& hooks_dir, std::string_
   log::Info("running install hook", {{"hook", hook.string()},
                                      {"target_root", env.target_root.string()},
                                      {"version", env.target_version}});
-  absl::StatusOr<boot::CommandResult> result =
-      boot::RunProgram({hook.string()}, timeout, extra_env);
+  absl::StatusOr<sys::CommandResult> result = sys::RunProgram({hook.string()}, timeout, extra_env);
   if (!result.ok()) {
     // Could not start it, or it timed out (its process group was killed).
     return Recoverable(

@@ -75,7 +75,8 @@ void WriteImage(const stdfs::path& root, const std::string& version) {
 class GrubMachineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!RunProgram({"grub-editenv", "--version"}).ok()) GTEST_SKIP() << "SKIP: no grub-editenv";
+    if (!sys::RunProgram({"grub-editenv", "--version"}).ok())
+      GTEST_SKIP() << "SKIP: no grub-editenv";
     auto tmp = fs::TempDir::Create("grub-machine");
     ASSERT_TRUE(tmp.ok()) << tmp.status();
     tmp_ = std::make_unique<fs::TempDir>(std::move(*tmp));
@@ -314,9 +315,10 @@ class GrubUefiMachineTest : public GrubMachineTest {
  protected:
   GrubUefiMachineTest() { uefi_ = true; }
   std::string EspTree() {
-    return RunProgramChecked({"bash", "-c",
-                              "cd '" + (boot_dir_ / "efi").string() +
-                                  "' && find . -type f -print0 | sort -z | xargs -0 sha256sum"})
+    return sys::RunProgramChecked(
+               {"bash", "-c",
+                "cd '" + (boot_dir_ / "efi").string() +
+                    "' && find . -type f -print0 | sort -z | xargs -0 sha256sum"})
         .value_or("<unreadable>");
   }
 };
