@@ -18,8 +18,8 @@ namespace {
 
 // Why `st` (of `path`, a `kind`) may not be trusted to run as root; "" when it may.
 std::string Untrusted(const struct stat& st, std::string_view kind,
-                      const std::filesystem::path& path, bool require_root_owner) {
-  if (require_root_owner && st.st_uid != 0) {
+                      const std::filesystem::path& path) {
+  if (st.st_uid != 0) {
     return StrCat(kind, " ", path.string(), " is owned by uid ", st.st_uid, ", not root");
   }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
@@ -61,8 +61,7 @@ absl::Status Recoverable(absl::Status status) {
 }  // namespace
 
 absl::Status RunInstallHook(const std::filesystem::path& hooks_dir, std::string_view name,
-                            const InstallHookEnv& env, std::chrono::milliseconds timeout,
-                            bool require_root_owner) {
+                            const InstallHookEnv& env, std::chrono::milliseconds timeout) {
   if (hooks_dir.empty()) return absl::OkStatus();
   const std::filesystem::path hook = hooks_dir / std::string(name);
   struct stat st {};
@@ -77,15 +76,14 @@ absl::Status RunInstallHook(const std::filesystem::path& hooks_dir, std::string_
   };
   if (!S_ISREG(st.st_mode)) return refuse(StrCat(hook.string(), " is not a regular file"));
   if ((st.st_mode & S_IXUSR) == 0) return refuse(StrCat(hook.string(), " is not executable"));
-  if (std::string why = Untrusted(st, "hook", hook, require_root_owner); !why.empty()) {
+  if (std::string why = Untrusted(st, "hook", hook); !why.empty()) {
     return refuse(why);
   }
   struct stat dir_st {};
   if (::stat(hooks_dir.c_str(), &dir_st) != 0) {
     return refuse(StrCat("stat ", hooks_dir.string(), ": ", ErrnoText(errno)));
   }
-  if (std::string why = Untrusted(dir_st, "hooks directory", hooks_dir, require_root_owner);
-      !why.empty()) {
+  if (std::string why = Untrusted(dir_st, "hooks directory", hooks_dir); !why.empty()) {
     return refuse(why);
   }
 

@@ -43,9 +43,7 @@ struct InstallHookEnv {
 };
 
 // Runs <hooks_dir>/<name> if it exists (see above); OK when there is none or it exited 0.
-// `require_root_owner`: false only in tests that cannot create root-owned files.
 absl::Status RunInstallHook(const std::filesystem::path& hooks_dir, std::string_view name,
-                            const InstallHookEnv& env, std::chrono::milliseconds timeout,
-                            bool require_root_owner = true);
+                            const InstallHookEnv& env, std::chrono::milliseconds timeout);
 
 }  // namespace ota::update

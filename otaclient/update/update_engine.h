@@ -123,8 +123,6 @@ struct EngineOptions {
   // present; empty: none. Each runs for at most install_hook_timeout.
   std::filesystem::path install_hooks_dir;
   std::chrono::milliseconds install_hook_timeout{std::chrono::minutes(10)};
-  // TEST ONLY: false lets non-root test files pass the hooks' owner check.
-  bool install_hooks_require_root = true;
   // TEST ONLY, never set in production: called on the session thread right after each phase
   // transition the session makes (names from update_session.h: "ProcessingMetadata", ...,
   // "Committed", "Failed", "Aborted"; a rollback reports "Rebooting", "Committed" or "Failed").

@@ -217,8 +217,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
                                 .image_url = request.url,
                                 .ecu_id = env.options.ecu_id};
   OTA_RETURN_IF_ERROR(RunInstallHook(env.options.install_hooks_dir, kPreInstallHook, hook_env,
-                                     env.options.install_hook_timeout,
-                                     env.options.install_hooks_require_root));
+                                     env.options.install_hook_timeout));
   OTA_RETURN_IF_ERROR(env.enter(P::kCalculatingDelta));  // a queued abort fires here
   OTA_ASSIGN_OR_RETURN(fs::RootedDir standby, fs::RootedDir::Open(standby_root));
   OTA_ASSIGN_OR_RETURN(fs::RootedDir active, fs::RootedDir::Open(env.boot.ActiveRoot()));
@@ -258,8 +257,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   OTA_RETURN_IF_ERROR(standby.RemoveAll(kDownloadDir));
   // Everything is written; what post-install changes is synced with the rest.
   OTA_RETURN_IF_ERROR(RunInstallHook(env.options.install_hooks_dir, kPostInstallHook, hook_env,
-                                     env.options.install_hook_timeout,
-                                     env.options.install_hooks_require_root));
+                                     env.options.install_hook_timeout));
   OTA_RETURN_IF_ERROR(standby.SyncFs());
   {
     // CommitSwitch unmounts the standby on block-device backends: no fd of ours may keep it busy.

@@ -1522,7 +1522,7 @@ TEST_F(InstallHookTest, AHookThatHangsIsKilledAtItsTimeout) {
              ": no result within 500 ms (timeout); its process group was killed"));
 }
 
-TEST_F(InstallHookTest, AWritableHookIsRefusedAndNotRun) {
+TEST_F(InstallHookTest, AnUntrustedHookIsRefusedAndNotRun) {
   MakeSlotsAndImage(/*compress=*/false);
   const stdfs::path marker = tmp() / "hook-ran";
   const stdfs::path hook = Hooks() / std::string(kPreInstallHook);
@@ -1544,11 +1544,22 @@ TEST_F(InstallHookTest, AWritableHookIsRefusedAndNotRun) {
                    " is group- or world-writable (mode 0775)"));
   EXPECT_FALSE(stdfs::exists(marker));
 
-  // Not executable.
+  // Not root's.
   stdfs::permissions(Hooks(), stdfs::perms(0755));
-  stdfs::permissions(hook, stdfs::perms(0644));
+  ASSERT_EQ(::chown(hook.c_str(), 1000, 1000), 0);
   ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
   ASSERT_TRUE(watcher_.WaitFor("Failed", 3));
+  EXPECT_EQ(engine_->Snapshot().failure_reason,
+            StrCat("E200: ", OtaErrorDescription(OtaErrorCode::kRecoverable),
+                   ": pre-install hook refused: hook ", hook.string(),
+                   " is owned by uid 1000, not root"));
+  EXPECT_FALSE(stdfs::exists(marker));
+  ASSERT_EQ(::chown(hook.c_str(), 0, 0), 0);
+
+  // Not executable.
+  stdfs::permissions(hook, stdfs::perms(0644));
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Failed", 4));
   EXPECT_EQ(engine_->Snapshot().failure_reason,
             StrCat("E200: ", OtaErrorDescription(OtaErrorCode::kRecoverable),
                    ": pre-install hook refused: ", hook.string(), " is not executable"));
