@@ -16,6 +16,7 @@
 #include "otaclient/update/content_index.h"
 #include "otaclient/update/delta_planner.h"
 #include "otaclient/update/image_platform.h"
+#include "otaclient/update/install_hooks.h"
 #include "otaclient/update/persistents.h"
 #include "otaclient/update/slot_writer.h"
 
@@ -208,8 +209,16 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   absl::StatusOr<std::filesystem::path> prepared = env.boot.PrepareStandby(request.version, kKeep);
   if (!prepared.ok()) return prepared.status();
   standby_prepared = true;
-  OTA_RETURN_IF_ERROR(env.enter(P::kCalculatingDelta));  // a queued abort fires here
   const std::filesystem::path standby_root = *std::move(prepared);
+  // Install hooks see the standby mounted; pre-install runs before anything is written into it.
+  const InstallHookEnv hook_env{.target_root = standby_root,
+                                .active_root = env.boot.ActiveRoot(),
+                                .target_version = request.version,
+                                .image_url = request.url,
+                                .ecu_id = env.options.ecu_id};
+  OTA_RETURN_IF_ERROR(RunInstallHook(env.options.install_hooks_dir, kPreInstallHook, hook_env,
+                                     env.options.install_hook_timeout));
+  OTA_RETURN_IF_ERROR(env.enter(P::kCalculatingDelta));  // a queued abort fires here
   OTA_ASSIGN_OR_RETURN(fs::RootedDir standby, fs::RootedDir::Open(standby_root));
   OTA_ASSIGN_OR_RETURN(fs::RootedDir active, fs::RootedDir::Open(env.boot.ActiveRoot()));
 
@@ -246,6 +255,9 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   OTA_RETURN_IF_ERROR(env.enter(P::kPostUpdate));
   OTA_RETURN_IF_ERROR(standby.RemoveAll(kResourcesDir));
   OTA_RETURN_IF_ERROR(standby.RemoveAll(kDownloadDir));
+  // Everything is written; what post-install changes is synced with the rest.
+  OTA_RETURN_IF_ERROR(RunInstallHook(env.options.install_hooks_dir, kPostInstallHook, hook_env,
+                                     env.options.install_hook_timeout));
   OTA_RETURN_IF_ERROR(standby.SyncFs());
   {
     // CommitSwitch unmounts the standby on block-device backends: no fd of ours may keep it busy.
