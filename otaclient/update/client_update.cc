@@ -12,47 +12,17 @@
 #include <vector>
 
 #include "common/crypto/sha256.h"
-#include "common/crypto/signing.h"
 #include "common/fs/fs.h"
 #include "common/image/client_package.h"
 #include "common/image/image_reader.h"
 #include "common/log/log.h"
+#include "common/sys/command.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
-#include "common/sys/command.h"
+#include "otaclient/update/verified_image.h"
 
 namespace ota::update {
 namespace {
-
-// The verified image for `request`: the same trust rules as an update session.
-absl::StatusOr<image::Image> OpenVerifiedImage(http::Fetcher& fetcher,
-                                               const UpdateRequestParams& request,
-                                               const ClientUpdateOptions& options,
-                                               const std::string& machine) {
-  absl::StatusOr<crypto::CaStore> ca_store = crypto::CaStore::LoadDir(options.certs_dir);
-  if (!ca_store.ok()) {
-    return WithOtaErrorCode(WithContext(ca_store.status(), StrCat("loading CA certificates from ",
-                                                                  options.certs_dir.string())),
-                            OtaErrorCode::kMetadataCertVerificationFailed);
-  }
-  if (ca_store->empty() && !options.allow_unverified_dev) {
-    return WithOtaErrorCode(absl::PermissionDeniedError(StrCat(
-                                "no CA certificates installed in ", options.certs_dir.string(),
-                                ": no image can be verified, every client update is refused")),
-                            OtaErrorCode::kMetadataCertVerificationFailed);
-  }
-  image::ReaderOptions load_options;
-  load_options.ca_store = &*ca_store;
-  load_options.allow_unverified_dev = options.allow_unverified_dev;
-  load_options.ecu_id = options.ecu_id;
-  load_options.release_key = options.release_key;
-  load_options.architecture = machine;
-  absl::StatusOr<image::Image> loaded = image::OpenImage(fetcher, request.url, load_options);
-  if (!loaded.ok()) {
-    return WithContext(loaded.status(), StrCat("loading image metadata from ", request.url));
-  }
-  return loaded;
-}
 
 std::optional<uint32_t> FindRegular(const image::Manifest& manifest, std::string_view path) {
   for (uint32_t i = 0; i < manifest.regulars.size(); ++i) {
@@ -129,7 +99,10 @@ absl::StatusOr<std::optional<StagedClient>> PrepareClientUpdate(
   if (fetcher == nullptr) return absl::InternalError("fetcher factory returned no fetcher");
   const std::string machine = options.machine.empty() ? MachineName() : options.machine;
 
-  OTA_ASSIGN_OR_RETURN(image::Image img, OpenVerifiedImage(*fetcher, request, options, machine));
+  const ImageTrust trust{options.certs_dir, options.allow_unverified_dev, options.ecu_id,
+                         options.release_key, machine};
+  OTA_ASSIGN_OR_RETURN(image::Image img,
+                       OpenVerifiedImage(*fetcher, request.url, trust, "client update"));
   const std::string manifest_path = StrCat(image::kClientReleaseDir, "/manifest.json");
   const std::optional<uint32_t> manifest_entry = FindRegular(img.manifest, manifest_path);
   if (!manifest_entry.has_value()) {

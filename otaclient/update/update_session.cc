@@ -1,11 +1,9 @@
 #include "otaclient/update/update_session.h"
 
-#include <sys/utsname.h>
-
 #include <utility>
 #include <vector>
 
-#include "common/crypto/signing.h"
+#include "common/crypto/sha256.h"
 #include "common/fs/rooted.h"
 #include "common/http/fetcher.h"
 #include "common/image/image_reader.h"
@@ -19,6 +17,7 @@
 #include "otaclient/update/install_hooks.h"
 #include "otaclient/update/persistents.h"
 #include "otaclient/update/slot_writer.h"
+#include "otaclient/update/verified_image.h"
 
 namespace ota::update {
 namespace {
@@ -151,33 +150,11 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   if (fetcher == nullptr) return absl::InternalError("fetcher factory returned no fetcher");
   // No usable CA store: no image can be trusted, refused before anything is fetched (E309, like
   // upstream).
-  absl::StatusOr<crypto::CaStore> ca_store = crypto::CaStore::LoadDir(env.options.certs_dir);
-  if (!ca_store.ok()) {
-    return WithOtaErrorCode(WithContext(ca_store.status(), StrCat("loading CA certificates from ",
-                                                                  env.options.certs_dir.string())),
-                            OtaErrorCode::kMetadataCertVerificationFailed);
-  }
-  if (ca_store->empty() && !env.options.allow_unverified_dev) {
-    return WithOtaErrorCode(absl::PermissionDeniedError(StrCat(
-                                "no CA certificates installed in ", env.options.certs_dir.string(),
-                                ": no image can be verified, every update is refused")),
-                            OtaErrorCode::kMetadataCertVerificationFailed);
-  }
-  image::ReaderOptions load_options;
-  load_options.ca_store = &*ca_store;
-  load_options.allow_unverified_dev = env.options.allow_unverified_dev;
-  load_options.ecu_id = env.options.ecu_id;
-  load_options.release_key = env.options.release_key;
-  if (struct utsname u; ::uname(&u) == 0) load_options.architecture = u.machine;
-  if (ca_store->empty() && env.options.allow_unverified_dev) {
-    log::Warning("no CA installed: accepting the image's own signer (development mode)",
-                 {{"certs_dir", env.options.certs_dir.string()}});
-  }
-  absl::StatusOr<image::Image> loaded = image::OpenImage(*fetcher, request.url, load_options);
-  if (!loaded.ok()) {
-    return WithContext(loaded.status(), StrCat("loading image metadata from ", request.url));
-  }
-  image::Image& img = *loaded;
+  const ImageTrust trust{env.options.certs_dir, env.options.allow_unverified_dev,
+                         env.options.ecu_id, env.options.release_key, ""};
+  OTA_ASSIGN_OR_RETURN(image::Image loaded,
+                       OpenVerifiedImage(*fetcher, request.url, trust, "update"));
+  image::Image& img = loaded;
   OTA_RETURN_IF_ERROR(CheckReservedPaths(img.manifest));
   OTA_ASSIGN_OR_RETURN(ContentIndex index, ContentIndex::Build(img.manifest));
   counters.total_files_num = img.manifest.regulars.size();
