@@ -309,10 +309,12 @@ class UpdateEngineTest : public testing::TempDirTest {
     ASSERT_TRUE(st.ok()) << st << "\n" << script;
   }
 
+  // The updater's own record of what it wrote (/.ota-meta, update/slot_table.h) is no part of
+  // the image: left out.
   std::string TreeManifest(const stdfs::path& root, const std::string& excluded = "") {
     const stdfs::path out = tmp() / "tree.txt";
-    Run(StrCat("bash ", OTA_SOURCE_DIR, "/test/lib/tree-manifest.sh ", root.string(), " ", excluded,
-               " > ", out.string()));
+    Run(StrCat("bash ", OTA_SOURCE_DIR, "/test/lib/tree-manifest.sh ", root.string(),
+               " .ota-meta ", excluded, " > ", out.string()));
     return ReadFile(out);
   }
 
