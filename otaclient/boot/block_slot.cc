@@ -243,8 +243,7 @@ absl::StatusOr<StandbyFileSystem> PrepareStandbyFileSystemInPlace(
       reason = StrCat("mount failed: ", mounted.status().message());
     }
   }
-  log::Info("standby contents not kept",
-            {{"device", device.node.string()}, {"reason", reason}});
+  log::Info("standby contents not kept", {{"device", device.node.string()}, {"reason", reason}});
   OTA_ASSIGN_OR_RETURN(MountedFileSystem mounted,
                        PrepareStandbyFileSystem(device, keep_top_level, options));
   return StandbyFileSystem{std::move(mounted), false, std::move(reason)};

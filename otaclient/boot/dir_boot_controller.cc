@@ -299,9 +299,9 @@ absl::StatusOr<std::filesystem::path> DirBootController::Prepare(
     OTA_RETURN_IF_ERROR(WithContext(dir.RemoveTreeExcept(keep_top_level),
                                     StrCat("cleaning standby ", standby_root.string())));
   }
-  log::Info("standby prepared", {{"slot", standby},
-                                 {"version", version},
-                                 {"contents", keep_contents ? "kept" : "cleaned"}});
+  log::Info(
+      "standby prepared",
+      {{"slot", standby}, {"version", version}, {"contents", keep_contents ? "kept" : "cleaned"}});
   return standby_root;
 }
 

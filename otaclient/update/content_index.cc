@@ -32,8 +32,8 @@ bool ContentIndex::IsEmptyContent(const crypto::Sha256Digest& digest) {
 absl::StatusOr<ContentIndex> ContentIndex::Build(const image::Manifest& manifest,
                                                  std::span<const uint8_t> skip) {
   if (!skip.empty() && skip.size() != manifest.regulars.size()) {
-    return absl::InternalError(StrCat("content index: skip mask of ", skip.size(),
-                                      " entries for ", manifest.regulars.size(), " files"));
+    return absl::InternalError(StrCat("content index: skip mask of ", skip.size(), " entries for ",
+                                      manifest.regulars.size(), " files"));
   }
   ContentIndex index;
   const auto& regulars = manifest.regulars;

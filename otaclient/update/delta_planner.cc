@@ -309,10 +309,9 @@ class Planner {
               (!index_[slot].size_known ||
                static_cast<uint64_t>(st.st_size) == index_[slot].size)) {
             const std::string res_name = crypto::ToHex(source.sha256);
-            absl::StatusOr<bool> ok =
-                CopyResourceVerified(fd->get(), static_cast<uint64_t>(st.st_size), source.sha256,
-                                     res_fd_.get(), res_name, ResourceWhat(res_name),
-                                     scratch_[worker]);
+            absl::StatusOr<bool> ok = CopyResourceVerified(
+                fd->get(), static_cast<uint64_t>(st.st_size), source.sha256, res_fd_.get(),
+                res_name, ResourceWhat(res_name), scratch_[worker]);
             if (!ok.ok()) {
               state_[slot].store(0);
               return WithContext(ok.status(),

@@ -34,8 +34,7 @@ struct Target {
 };
 
 bool ReservedTop(std::string_view name) {
-  return name == kResourcesDir || name == kDownloadDir || name == kMetaDir ||
-         name == "lost+found";
+  return name == kResourcesDir || name == kDownloadDir || name == kMetaDir || name == "lost+found";
 }
 
 // A regular file of the standby at a path where the image wants a regular file.
@@ -56,8 +55,7 @@ class Planner {
     plan_.keep_regulars.assign(m_.regulars.size(), 0);
     plan_.keep_symlinks.assign(m_.symlinks.size(), 0);
     plan_.keep_specials.assign(m_.specials.size(), 0);
-    targets_.reserve(m_.dirs.size() + m_.symlinks.size() + m_.specials.size() +
-                     m_.regulars.size());
+    targets_.reserve(m_.dirs.size() + m_.symlinks.size() + m_.specials.size() + m_.regulars.size());
     auto add = [&](image::StrRef path, Kind kind, size_t i) {
       targets_.emplace(m_.Str(path), Target{kind, static_cast<uint32_t>(i)});
     };
@@ -126,8 +124,8 @@ class Planner {
       switch (t.kind) {
         case Kind::kDir:
           if (S_ISDIR(st.st_mode)) {
-            fs::UniqueFd sub(::openat(dir_fd, name.c_str(),
-                                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            fs::UniqueFd sub(
+                ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (!sub.valid()) return ErrnoStatus(errno, StrCat("open ", standby_.Describe(path)));
             OTA_RETURN_IF_ERROR(Walk(sub.get(), path, depth + 1));
             matches = true;
@@ -180,6 +178,7 @@ class Planner {
               return absl::OkStatus();
             }
           }
+          log::Debug("in-place: rehashing", {{"path", c.path}});
           const uint64_t want = e.has_inline ? m_.Str(e.inline_content).size() : e.size;
           if ((e.has_size || e.has_inline) && size != want) return absl::OkStatus();
           absl::StatusOr<fs::UniqueFd> fd = standby_.OpenRead(c.path);
@@ -280,8 +279,7 @@ absl::Status SetXattrs(const image::Manifest& m, image::XattrsRef xattrs, std::s
 }  // namespace
 
 absl::StatusOr<InPlacePlan> PlanInPlace(const image::Manifest& manifest,
-                                        const fs::RootedDir& standby,
-                                        const InPlaceOptions& options,
+                                        const fs::RootedDir& standby, const InPlaceOptions& options,
                                         ProgressCounters& counters) {
   Planner planner(manifest, standby, options);
   OTA_ASSIGN_OR_RETURN(InPlacePlan plan, planner.Run(counters));
@@ -348,8 +346,7 @@ absl::StatusOr<SlotTable> RecordSlotTable(const image::Manifest& manifest,
                  " is not a regular file after the apply"));
     }
     entries[i].path = std::string(manifest.Str(e.path));
-    entries[i].sha256 =
-        e.has_inline ? crypto::Sha256Of(manifest.Str(e.inline_content)) : e.sha256;
+    entries[i].sha256 = e.has_inline ? crypto::Sha256Of(manifest.Str(e.inline_content)) : e.sha256;
     entries[i].seen = FileObservation::FromStat(*st);
     present[i] = 1;
     return absl::OkStatus();
@@ -363,9 +360,9 @@ absl::StatusOr<SlotTable> RecordSlotTable(const image::Manifest& manifest,
 
 void TrimStandby(const std::filesystem::path& mount_point) {
   auto start = std::chrono::steady_clock::now();
-  absl::StatusOr<boot::CommandResult> trimmed = boot::RunProgram(
-      {"fstrim", mount_point.string()},
-      std::chrono::duration_cast<std::chrono::milliseconds>(kFstrimTimeout));
+  absl::StatusOr<boot::CommandResult> trimmed =
+      boot::RunProgram({"fstrim", mount_point.string()},
+                       std::chrono::duration_cast<std::chrono::milliseconds>(kFstrimTimeout));
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - start)
                       .count();
@@ -376,10 +373,9 @@ void TrimStandby(const std::filesystem::path& mount_point) {
     return;
   }
   if (trimmed->exit_code != 0) {
-    log::Warning("fstrim of the standby failed (ignored)",
-                 {{"mount_point", mount_point.string()},
-                  {"exit", StrCat(trimmed->exit_code)},
-                  {"stderr", trimmed->err}});
+    log::Warning("fstrim of the standby failed (ignored)", {{"mount_point", mount_point.string()},
+                                                            {"exit", StrCat(trimmed->exit_code)},
+                                                            {"stderr", trimmed->err}});
     return;
   }
   log::Info("standby trimmed", {{"mount_point", mount_point.string()}, {"ms", StrCat(ms)}});

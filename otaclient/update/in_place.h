@@ -56,8 +56,8 @@ struct InPlacePlan {
 };
 
 absl::StatusOr<InPlacePlan> PlanInPlace(const image::Manifest& manifest,
-                                        const fs::RootedDir& standby,
-                                        const InPlaceOptions& options, ProgressCounters& counters);
+                                        const fs::RootedDir& standby, const InPlaceOptions& options,
+                                        ProgressCounters& counters);
 
 // Removes plan.remove (deepest first), then fixes owner/mode/xattrs of kept entries. Counts kept
 // regular files as processed.

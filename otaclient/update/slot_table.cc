@@ -269,8 +269,8 @@ StandbyDecision DecideStandbyMode(StandbyModeSetting setting, const StandbyFacts
                           SlotTableStateName(facts.table), "): every file re-verified");
         return d;
       }
-      d.reason = StrCat("no usable slot table on the standby (", SlotTableStateName(facts.table),
-                        ")");
+      d.reason =
+          StrCat("no usable slot table on the standby (", SlotTableStateName(facts.table), ")");
       return d;
   }
   return d;

@@ -167,6 +167,11 @@ class FdAuditBoot : public boot::BootController {
     real_->SetStandbyRelease(standby_release());  // the session set it on this wrapper
     return real_->PrepareStandby(version, keep);
   }
+  absl::StatusOr<boot::PreparedStandby> PrepareStandbyInPlace(
+      std::string_view version, std::span<const std::string_view> keep) override {
+    real_->SetStandbyRelease(standby_release());
+    return real_->PrepareStandbyInPlace(version, keep);
+  }
   absl::Status CommitSwitch() override {
     int open = 0;
     const std::string prefix = standby_.string();
@@ -313,8 +318,8 @@ class UpdateEngineTest : public testing::TempDirTest {
   // the image: left out.
   std::string TreeManifest(const stdfs::path& root, const std::string& excluded = "") {
     const stdfs::path out = tmp() / "tree.txt";
-    Run(StrCat("bash ", OTA_SOURCE_DIR, "/test/lib/tree-manifest.sh ", root.string(),
-               " .ota-meta ", excluded, " > ", out.string()));
+    Run(StrCat("bash ", OTA_SOURCE_DIR, "/test/lib/tree-manifest.sh ", root.string(), " .ota-meta ",
+               excluded, " > ", out.string()));
     return ReadFile(out);
   }
 
@@ -354,11 +359,12 @@ class UpdateEngineTest : public testing::TempDirTest {
     nginx_ = std::move(*nginx);
   }
 
-  void BuildLegacyImage(bool compress) {
+  void BuildLegacyImage(bool compress, const stdfs::path& rootfs = {},
+                        const stdfs::path& out_dir = {}) {
     WriteFile(tmp() / "persistents.txt", "/etc/hostname\n/home/autoware\n/etc/not-there\n");
     image::BuildOptions options;
-    options.rootfs = v2_;
-    options.out_dir = tmp() / "image";
+    options.rootfs = rootfs.empty() ? v2_ : rootfs;
+    options.out_dir = out_dir.empty() ? tmp() / "image" : out_dir;
     options.key_pem = pki_.path("sign.key");
     options.cert_pem = pki_.path("sign.pem");
     options.persistents_file = tmp() / "persistents.txt";
@@ -372,11 +378,12 @@ class UpdateEngineTest : public testing::TempDirTest {
   // signed with the x5c chain signer + intermediate; contents of up to `inline_max` bytes are
   // inlined in its file table, the others are resource blobs (small thresholds: bundles and
   // compression happen).
-  void BuildV1Image(uint64_t inline_max) {
+  void BuildV1Image(uint64_t inline_max, const stdfs::path& rootfs = {},
+                    const stdfs::path& out_dir = {}) {
     WriteFile(tmp() / "chain.pem", pki_.sign_pem + pki_.interm_pem);
     image::v1::V1BuildOptions options;
-    options.rootfs = v2_;
-    options.out_dir = tmp() / "image";
+    options.rootfs = rootfs.empty() ? v2_ : rootfs;
+    options.out_dir = out_dir.empty() ? tmp() / "image" : out_dir;
     options.key_pem = pki_.path("sign.key");
     options.cert_pem = tmp() / "chain.pem";
     options.persist_files = {"/etc/hostname", "/home/autoware", "/etc/not-there"};
@@ -502,10 +509,10 @@ class UpdateEngineTest : public testing::TempDirTest {
                           std::chrono::seconds(5)));
   }
 
-  UpdateRequestParams Request(std::string version = "v2") {
+  UpdateRequestParams Request(std::string version = "v2", const std::string& url_path = "/") {
     UpdateRequestParams r;
     r.version = std::move(version);
-    r.url = nginx_ ? nginx_->HttpUrl("/") : "http://127.0.0.1:9/";
+    r.url = nginx_ ? nginx_->HttpUrl(url_path) : "http://127.0.0.1:9/";
     r.cookies_json = R"({"CloudFront-Policy": "abc"})";
     r.release_name = "release-2";
     r.release_id = "2024.10";
@@ -1420,6 +1427,141 @@ TEST_F(UpdateEngineTest, RollbackFailureIsReportedAndRollbackWithoutRebootStopsA
   EXPECT_EQ(reboots_.load(), 1);  // only the update's
   EXPECT_EQ(BootFile("next_boot"), "a");
 }
+
+// Issue 18: in-place standby updates on the directory backend, for both image formats (param:
+// OTA image v1). The first update rebuilds slot b and leaves its record (/.ota-meta state
+// "complete"); slot b is made the standby again (the switch is dropped, as if it never booted)
+// and the next update to v3 writes it in place: files equal to the target are left untouched
+// (same inode, same ctime), changed ones replaced, type changes (file <-> dir <-> symlink)
+// handled, entries not in the image removed, a file changed behind the record's back (same size,
+// new content) rewritten, modes/owners fixed, a hard-link group that grew rewritten; the tree is
+// exactly v3 afterwards. A third update of the same image changes nothing.
+class UpdateEngineInPlaceTest : public UpdateEngineTest,
+                                public ::testing::WithParamInterface<bool> {
+ protected:
+  // v3: v2 with every kind of change an in-place update must handle, as an image under /v3/.
+  void MakeV3Image() {
+    v3_ = tmp() / "v3";
+    Run(StrCat(
+        "cp -a ", v2_.string(), " ", v3_.string(), " && cd ", v3_.string(),
+        " && printf 'changed readme3\\n' > usr/share/doc/readme3.txt"
+        " && rm usr/share/doc/readme4.txt"
+        " && rm bin/tool1 && mkdir bin/tool1 && printf 'inside a new dir\\n' > bin/tool1/inner"
+        " && rm -r usr/share/new-in-v2 && printf 'was a directory\\n' > usr/share/new-in-v2"
+        " && rm bin/tool2 && ln -s tool3 bin/tool2"
+        " && rm bin/share-dir && printf 'was a symlink\\n' > bin/share-dir"
+        " && chmod 700 bin/tool4 && chown 1000:1000 etc/hosts"
+        " && ln opt/app/twin-a opt/app/twin-c"));
+    if (GetParam()) {
+      BuildV1Image(64, v3_, tmp() / "image/v3");
+    } else {
+      BuildLegacyImage(/*compress=*/true, v3_, tmp() / "image/v3");
+    }
+  }
+
+  // Drops the armed switch and restarts: slot a runs, slot b (written) is the standby again.
+  void BackToSlotA() {
+    stdfs::remove(slots_ / "boot/next_boot");
+    RestartEngine();
+  }
+
+  StatusSnapshot UpdateTo(const std::string& version, const std::string& url_path) {
+    const int committed_before = CountSeen("Committed");
+    EXPECT_TRUE(engine_->StartUpdate(Request(version, url_path)).ok());
+    EXPECT_TRUE(watcher_.WaitFor("Committed", committed_before + 1));
+    return engine_->Snapshot();
+  }
+
+  struct stat Stat(const std::string& rel) {
+    struct stat st {};
+    EXPECT_EQ(::lstat((slots_ / "slot_b" / rel).c_str(), &st), 0) << rel;
+    return st;
+  }
+
+  stdfs::path v3_;
+};
+
+TEST_P(UpdateEngineInPlaceTest, TheStandbyIsWrittenInPlaceWhenItHoldsAnEarlierUpdate) {
+  v1_inline_max_ = GetParam() ? std::optional<uint64_t>(64) : std::nullopt;
+  MakeSlotsAndImage();
+  MakeV3Image();
+  StartEngine();
+  StatusSnapshot first = UpdateTo("v2", "/");
+  EXPECT_FALSE(first.progress.in_place);  // slot b never held an update: rebuilt
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/.ota-meta/state"), "complete\n");
+
+  BackToSlotA();
+  // The standby changes behind its record's back (it ran as the active slot meanwhile): a stray
+  // tree and file, and a file rewritten with other bytes of the same size.
+  Run(StrCat("cd ", (slots_ / "slot_b").string(),
+             " && mkdir -p stray/deeper && echo junk > stray/deeper/junk"
+             " && echo junk > usr/share/doc/stray.txt"
+             " && tr a-z A-Z < usr/share/doc/manual2.txt > /dev/shm/m2.$$"
+             " && cat /dev/shm/m2.$$ > usr/share/doc/manual2.txt && rm /dev/shm/m2.$$"));
+  const struct stat untouched_before = Stat("usr/share/doc/manual1.txt");
+  const struct stat group_before = Stat("bin/sh-like");
+
+  StatusSnapshot second = UpdateTo("v3", "/v3/");
+  EXPECT_TRUE(second.progress.in_place);
+  EXPECT_EQ(second.failure_reason, "");
+  EXPECT_EQ(TreeManifest(slots_ / "slot_b", "etc/hostname home/autoware"),
+            TreeManifest(v3_, "etc/hostname home/autoware"));
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/etc/hostname"), "ecu-real-name\n");
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/.ota-meta/state"), "complete\n");
+  EXPECT_FALSE(stdfs::exists(slots_ / "slot_b/stray"));
+  EXPECT_FALSE(stdfs::exists(slots_ / "slot_b/.ota-resources"));
+  // Left untouched: same inode, no metadata change; the unchanged hard-link group too.
+  const struct stat untouched_after = Stat("usr/share/doc/manual1.txt");
+  EXPECT_EQ(untouched_after.st_ino, untouched_before.st_ino);
+  EXPECT_EQ(untouched_after.st_ctim.tv_sec, untouched_before.st_ctim.tv_sec);
+  EXPECT_EQ(untouched_after.st_ctim.tv_nsec, untouched_before.st_ctim.tv_nsec);
+  EXPECT_EQ(Stat("bin/sh-like").st_ino, group_before.st_ino);
+  // Only what changed was written: the 5 changed files (readme3, tool1/inner, new-in-v2,
+  // share-dir, manual2), the twin group's first file, and the image's files under the persistent
+  // paths (CopyPersistents replaced them with the running slot's after the first update, so they
+  // differ from the image now, as after every update).
+  uint64_t under_persistents = 1;  // etc/hostname
+  for (const auto& e : stdfs::recursive_directory_iterator(v3_ / "home/autoware")) {
+    if (e.is_regular_file() && !e.is_symlink()) ++under_persistents;
+  }
+  const uint64_t written = second.progress.files_copy + second.progress.files_download;
+  EXPECT_GE(written, 6u);
+  EXPECT_LE(written, 6u + under_persistents) << "of " << second.progress.total_files_num;
+
+  // Nothing changed: the same image again writes no image file (persistent files aside).
+  BackToSlotA();
+  const struct stat readme_before = Stat("usr/share/doc/readme3.txt");
+  StatusSnapshot third = UpdateTo("v3", "/v3/");
+  EXPECT_TRUE(third.progress.in_place);
+  EXPECT_EQ(TreeManifest(slots_ / "slot_b", "etc/hostname home/autoware"),
+            TreeManifest(v3_, "etc/hostname home/autoware"));
+  EXPECT_EQ(Stat("usr/share/doc/readme3.txt").st_ino, readme_before.st_ino);
+  EXPECT_LE(third.progress.files_copy + third.progress.files_download, under_persistents);
+}
+
+// --standby-mode rebuild: a standby holding a complete earlier update is still rebuilt.
+TEST_P(UpdateEngineInPlaceTest, ForcedRebuildIgnoresTheRecord) {
+  v1_inline_max_ = GetParam() ? std::optional<uint64_t>(64) : std::nullopt;
+  MakeSlotsAndImage();
+  StartEngine();
+  UpdateTo("v2", "/");
+  stdfs::remove(slots_ / "boot/next_boot");
+  engine_.reset();
+  watcher_.Clear();
+  StartEngine([](EngineOptions& o) { o.standby_mode = StandbyModeSetting::kRebuild; });
+  const struct stat before = Stat("usr/share/doc/manual1.txt");
+  StatusSnapshot again = UpdateTo("v2", "/");
+  EXPECT_FALSE(again.progress.in_place);
+  EXPECT_NE(Stat("usr/share/doc/manual1.txt").st_ino, before.st_ino);  // written anew
+  EXPECT_EQ(TreeManifest(slots_ / "slot_b", "etc/hostname home/autoware"),
+            TreeManifest(v2_, "etc/hostname home/autoware"));
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/.ota-meta/state"), "complete\n");
+}
+
+INSTANTIATE_TEST_SUITE_P(LegacyOrV1, UpdateEngineInPlaceTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "V1" : "Legacy";
+                         });
 
 TEST(SessionPhaseTest, TransitionTable) {
   using P = SessionPhase;
