@@ -8,9 +8,11 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <condition_variable>
 #include <ctime>
 #include <future>
@@ -1440,7 +1442,7 @@ class UpdateEngineInPlaceTest : public UpdateEngineTest,
                                 public ::testing::WithParamInterface<bool> {
  protected:
   // v3: v2 with every kind of change an in-place update must handle, as an image under /v3/.
-  void MakeV3Image() {
+  void MakeV3Image(bool v1) {
     v3_ = tmp() / "v3";
     Run(StrCat(
         "cp -a ", v2_.string(), " ", v3_.string(), " && cd ", v3_.string(),
@@ -1452,7 +1454,7 @@ class UpdateEngineInPlaceTest : public UpdateEngineTest,
         " && rm bin/share-dir && printf 'was a symlink\\n' > bin/share-dir"
         " && chmod 700 bin/tool4 && chown 1000:1000 etc/hosts"
         " && ln opt/app/twin-a opt/app/twin-c"));
-    if (GetParam()) {
+    if (v1) {
       BuildV1Image(64, v3_, tmp() / "image/v3");
     } else {
       BuildLegacyImage(/*compress=*/true, v3_, tmp() / "image/v3");
@@ -1484,7 +1486,7 @@ class UpdateEngineInPlaceTest : public UpdateEngineTest,
 TEST_P(UpdateEngineInPlaceTest, TheStandbyIsWrittenInPlaceWhenItHoldsAnEarlierUpdate) {
   v1_inline_max_ = GetParam() ? std::optional<uint64_t>(64) : std::nullopt;
   MakeSlotsAndImage();
-  MakeV3Image();
+  MakeV3Image(GetParam());
   StartEngine();
   StatusSnapshot first = UpdateTo("v2", "/");
   EXPECT_FALSE(first.progress.in_place);  // slot b never held an update: rebuilt
@@ -1556,6 +1558,70 @@ TEST_P(UpdateEngineInPlaceTest, ForcedRebuildIgnoresTheRecord) {
   EXPECT_EQ(TreeManifest(slots_ / "slot_b", "etc/hostname home/autoware"),
             TreeManifest(v2_, "etc/hostname home/autoware"));
   EXPECT_EQ(ReadFile(slots_ / "slot_b/.ota-meta/state"), "complete\n");
+}
+
+// Crash safety: the process is SIGKILLed (a forked child running the engine kills itself at a
+// named step of writing the standby in place, EngineOptions::test_step_hook — no timing
+// involved) at every step in turn. Each time the standby is left unbootable (no boot switch,
+// status UPDATING), and the next update, in place again (re-verifying every file, since the
+// record says "writing", except after the record was completed), yields exactly the image.
+// Targets alternate between v3 and v2, so every round has real changes to make.
+class UpdateEngineInPlaceCrashTest : public UpdateEngineInPlaceTest {};
+
+TEST_F(UpdateEngineInPlaceCrashTest, KilledAtAnyStepTheNextUpdateRepairsTheStandbyInPlace) {
+  MakeSlotsAndImage(/*compress=*/false);
+  MakeV3Image(/*v1=*/false);
+  StartEngine();
+  UpdateTo("v2", "/");
+  stdfs::remove(slots_ / "boot/next_boot");
+  engine_.reset();  // no engine threads across fork()
+  watcher_.Clear();
+
+  const std::string steps[] = {"standby:decided", "inplace:removed", "apply:symlinks",
+                               "apply:regulars",  "post:synced",     "post:recorded"};
+  bool to_v3 = true;
+  for (const std::string& step : steps) {
+    SCOPED_TRACE(step);
+    const std::string version = to_v3 ? "v3" : "v2";
+    const std::string url_path = to_v3 ? "/v3/" : "/";
+    const stdfs::path want = to_v3 ? v3_ : v2_;
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      StartEngine([&step](EngineOptions& o) {
+        o.test_step_hook = [&step](std::string_view at) {
+          if (at == step) ::kill(::getpid(), SIGKILL);
+        };
+      });
+      if (engine_ != nullptr && engine_->StartUpdate(Request(version, url_path)).ok()) {
+        watcher_.WaitFor("Committed");
+      }
+      ::_exit(3);  // the step was never reached
+    }
+    int wstatus = 0;
+    ASSERT_EQ(::waitpid(child, &wstatus, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL) << wstatus;
+    // Never bootable: no switch armed, the standby is UPDATING.
+    EXPECT_FALSE(stdfs::exists(slots_ / "boot/next_boot"));
+    EXPECT_EQ(BootFile("default"), "a");
+    EXPECT_EQ(BootFile("slot_b/status"), "UPDATING");
+    EXPECT_EQ(ReadFile(slots_ / "slot_b/.ota-meta/state"),
+              step == "post:recorded" ? "complete\n" : "writing\n");
+
+    StartEngine();
+    StatusSnapshot repaired = UpdateTo(version, url_path);
+    EXPECT_TRUE(repaired.progress.in_place);
+    EXPECT_EQ(repaired.failure_reason, "");
+    EXPECT_EQ(TreeManifest(slots_ / "slot_b", "etc/hostname home/autoware"),
+              TreeManifest(want, "etc/hostname home/autoware"));
+    EXPECT_EQ(ReadFile(slots_ / "slot_b/etc/hostname"), "ecu-real-name\n");
+    EXPECT_EQ(ReadFile(slots_ / "slot_b/.ota-meta/state"), "complete\n");
+    EXPECT_FALSE(stdfs::exists(slots_ / "slot_b/.ota-resources"));
+    stdfs::remove(slots_ / "boot/next_boot");
+    engine_.reset();
+    watcher_.Clear();
+    to_v3 = !to_v3;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(LegacyOrV1, UpdateEngineInPlaceTest, ::testing::Bool(),
