@@ -12,8 +12,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <condition_variable>
+#include <csignal>
 #include <ctime>
 #include <future>
 #include <mutex>
