@@ -164,6 +164,7 @@ class Planner {
   // written, else rehashed when its size could match.
   absl::Status Decide(ProgressCounters& counters) {
     std::atomic<uint64_t> rehashed{0};
+    std::atomic<uint64_t> table_hits{0};
     OTA_RETURN_IF_ERROR(ParallelFor(
         candidates_.size(), std::max(options_.hash_threads, 1),
         [&](size_t i) -> absl::Status {
@@ -175,6 +176,7 @@ class Planner {
             if (known != nullptr && known->seen == FileObservation::FromStat(c.st)) {
               c.digest = known->sha256;
               c.known = true;
+              table_hits.fetch_add(1, std::memory_order_relaxed);
               return absl::OkStatus();
             }
           }
@@ -195,6 +197,7 @@ class Planner {
         },
         options_.cancel));
     plan_.rehashed = rehashed.load();
+    plan_.table_hits = table_hits.load();
 
     // Per entry: content and (for plain files) link count right.
     std::vector<int32_t> candidate_of(m_.regulars.size(), -1);

@@ -53,6 +53,7 @@ struct InPlacePlan {
   std::vector<std::string> remove;     // standby paths (relative), deepest first
   std::vector<StandbySource> sources;  // standby files of known content
   uint64_t rehashed = 0;               // files hashed to decide
+  uint64_t table_hits = 0;             // files whose content the trusted table vouched for
 };
 
 absl::StatusOr<InPlacePlan> PlanInPlace(const image::Manifest& manifest,

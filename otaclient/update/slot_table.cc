@@ -220,6 +220,14 @@ absl::Status WriteSlotRecordComplete(fs::RootedDir& slot, const SlotTable& table
   return slot.WriteFileDurably(kSlotStateFile, kComplete, attrs);
 }
 
+absl::Status MarkSlotComplete(fs::RootedDir& slot) {
+  fs::RootedDir::FileAttrs attrs;
+  attrs.mode = 0600;
+  attrs.uid = ::geteuid();
+  attrs.gid = ::getegid();
+  return slot.WriteFileDurably(kSlotStateFile, kComplete, attrs);
+}
+
 absl::StatusOr<StandbyModeSetting> ParseStandbyModeSetting(std::string_view text) {
   if (text == "auto") return StandbyModeSetting::kAuto;
   if (text == "in-place") return StandbyModeSetting::kInPlace;

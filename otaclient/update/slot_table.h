@@ -92,6 +92,16 @@ SlotRecord ReadSlotRecord(const fs::RootedDir& slot);
 absl::Status MarkSlotWriting(fs::RootedDir& slot);
 // The new table, then "complete", both durably. Call after the slot was synced.
 absl::Status WriteSlotRecordComplete(fs::RootedDir& slot, const SlotTable& table);
+// "complete" for the table already there (state "writing"), durably: an in-place update that
+// keeps the earlier table. Sound because a table entry is trusted only while the file's inode,
+// size, mtime and ctime are unchanged: every file the update wrote, or whose owner or mode it
+// fixed, no longer matches its entry and is rehashed next time; entries of removed paths match
+// nothing. The session rewrites the table once too few entries still match (kTableRewriteShare).
+absl::Status MarkSlotComplete(fs::RootedDir& slot);
+// In-place updates rewrite the slot table when more than 1/kTableRewriteShare of the image's
+// regular files were not vouched for by it; else they keep it (writing 300k entries, ~30 MB,
+// would cost more than a small update writes).
+inline constexpr uint64_t kTableRewriteShare = 10;
 
 // --standby-mode.
 enum class StandbyModeSetting { kAuto, kInPlace, kRebuild };

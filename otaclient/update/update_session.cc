@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -318,8 +319,15 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
       ApplyRegulars(img.manifest, index, downloaded, standby, apply_options, counters));
   Step(env, "apply:regulars");
   // What the image's files look like now, before persistent files (which the next update then
-  // finds changed and rehashes) and the backend's boot files.
-  OTA_ASSIGN_OR_RETURN(SlotTable table, RecordSlotTable(img.manifest, standby, kApplyThreads));
+  // finds changed and rehashes) and the backend's boot files. An in-place update that trusted
+  // the earlier table for most files keeps it (slot_table.h MarkSlotComplete).
+  const size_t regulars = img.manifest.regulars.size();
+  const bool keep_table = decision.in_place && !decision.reverify && record.table.has_value() &&
+                          (regulars - plan.table_hits) * kTableRewriteShare <= regulars;
+  std::optional<SlotTable> table;
+  if (!keep_table) {
+    OTA_ASSIGN_OR_RETURN(table, RecordSlotTable(img.manifest, standby, kApplyThreads));
+  }
 
   OTA_RETURN_IF_ERROR(env.enter(P::kPersistents));
   OTA_RETURN_IF_ERROR(CopyPersistents(img.manifest, active, standby));
@@ -330,7 +338,13 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   if (decision.in_place && IsMountRoot(standby_root)) TrimStandby(standby_root);
   OTA_RETURN_IF_ERROR(standby.SyncFs());
   Step(env, "post:synced");
-  OTA_RETURN_IF_ERROR(WriteSlotRecordComplete(standby, table));
+  if (table.has_value()) {
+    OTA_RETURN_IF_ERROR(WriteSlotRecordComplete(standby, *table));
+  } else {
+    OTA_RETURN_IF_ERROR(MarkSlotComplete(standby));
+  }
+  log::Info("standby record written", {{"slot_table", table.has_value() ? "rewritten" : "kept"},
+                                       {"entries", StrCat(table ? table->size() : 0)}});
   Step(env, "post:recorded");
   {
     // CommitSwitch unmounts the standby on block-device backends: no fd of ours may keep it busy.
