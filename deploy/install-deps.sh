@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential g++ cmake ninja-build pkg-config clang clang-format clang-tidy libclang-rt-14-dev
+  build-essential dpkg-dev g++ cmake ninja-build pkg-config clang clang-format clang-tidy libclang-rt-14-dev
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libcurl4-openssl-dev libssl-dev libyaml-cpp-dev libabsl-dev libgtest-dev libgmock-dev

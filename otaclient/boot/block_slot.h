@@ -10,6 +10,7 @@
 //   5. only then switch the boot loader to try the standby once
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <span>
@@ -20,20 +21,21 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/sys/mount.h"
 #include "otaclient/boot/slot_layout.h"
 
 namespace ota::boot {
 
+// The mount vocabulary of the boot backends (common/sys/mount.h).
+using sys::MountedFileSystem;
+using sys::MountSpec;
+using sys::ReadOnlyMountSpec;
+using sys::UnmountAllUnder;
+
 // Mount flags/data used for a standby being written: nodev, nosuid off (the image has setuid
 // files that must be written, not executed), noatime; ext4 data=ordered stays default so a crash
 // never exposes stale blocks.
-struct MountSpec {
-  std::string fs_type = "ext4";
-  unsigned long flags = 0;  // MS_* flags
-  std::string data;         // fs-specific options ("commit=20")
-};
-MountSpec StandbyMountSpec();   // rw, noatime, nodev
-MountSpec ReadOnlyMountSpec();  // ro, noatime, nodev, nosuid, noexec
+MountSpec StandbyMountSpec();  // rw, noatime, nodev
 // A FAT boot partition (an EFI system partition, the Pi's system-boot): vfat, rw, noatime,
 // nodev, nosuid, noexec, `quiet` (FAT has no owners or modes: chmod/chown succeed silently, so
 // the durable temp + rename writes of common/fs work unchanged). Not the ext4 options
@@ -42,39 +44,8 @@ MountSpec ReadOnlyMountSpec();  // ro, noatime, nodev, nosuid, noexec
 // partition is then an ext4 stand-in; same flags, no `quiet`).
 MountSpec FatMountSpec(std::string_view fs_type = "vfat");
 
-// A mounted file system; unmounts on destruction (best effort, lazily if busy, logged).
-// Mount points are made private so a mount under it never propagates to the host namespace.
-class MountedFileSystem {
- public:
-  // Creates `target` (mkdir -p) when missing, then mount(2)s `device` there.
-  static absl::StatusOr<MountedFileSystem> Mount(const std::filesystem::path& device,
-                                                 const std::filesystem::path& target,
-                                                 const MountSpec& spec);
-  MountedFileSystem(MountedFileSystem&& other) noexcept;
-  MountedFileSystem& operator=(MountedFileSystem&& other) noexcept;
-  MountedFileSystem(const MountedFileSystem&) = delete;
-  MountedFileSystem& operator=(const MountedFileSystem&) = delete;
-  ~MountedFileSystem();
-
-  const std::filesystem::path& target() const { return target_; }
-  bool mounted() const { return !target_.empty(); }
-  // syncfs, then umount(2); an error (e.g. EBUSY) is returned and the object stays mounted.
-  absl::Status SyncAndUnmount();
-  // Leaves the file system mounted and forgets it: a mount meant to outlive this process (the
-  // otaproxy unit's root helper mounts the USB cache for the service, see
-  // otaproxy/external/usb_cache_mount.h). Returns the mount point.
-  std::filesystem::path Release() { return std::exchange(target_, {}); }
-
- private:
-  explicit MountedFileSystem(std::filesystem::path target) : target_(std::move(target)) {}
-  std::filesystem::path target_;
-};
-
-// Unmounts whatever is mounted at or below `dir` (deepest first), e.g. a standby mount left
-// behind by a killed process. Nothing mounted: OK. An unreadable or malformed `mountinfo` is an
-// error (never "nothing is mounted").
-absl::Status UnmountAllUnder(const std::filesystem::path& dir,
-                             const std::filesystem::path& mountinfo = "/proc/self/mountinfo");
+// mkfs.ext4 may take long on a large slot.
+inline constexpr std::chrono::milliseconds kFormatTimeout = std::chrono::minutes(10);
 
 // mkfs.ext4 -F on `device`, keeping `identity`'s UUID and label when given (so fstab entries,
 // the boot menu and `search --fs-uuid` stay valid), else a fresh UUID and `fallback_label`.

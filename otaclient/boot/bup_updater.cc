@@ -3,9 +3,9 @@
 #include <system_error>
 
 #include "common/log/log.h"
+#include "common/sys/command.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
-#include "otaclient/boot/command.h"
 
 namespace ota::boot {
 namespace {
@@ -59,11 +59,11 @@ absl::StatusOr<FirmwareOutcome> ApplyBupFirmware(const fs::RootedDir& standby,
                                      copy.string()};
     if (!options.unified_ab) argv.emplace_back("--no-reboot");
     log::Info("applying BUP to the standby bootloader slot",
-              {{"payload", payload->payload_name}, {"command", DescribeArgv(argv)}});
-    OTA_ASSIGN_OR_RETURN(CommandResult result, RunProgram(argv, kNvUpdateEngineTimeout));
+              {{"payload", payload->payload_name}, {"command", sys::DescribeArgv(argv)}});
+    OTA_ASSIGN_OR_RETURN(sys::CommandResult result, sys::RunProgram(argv, kNvUpdateEngineTimeout));
     std::filesystem::remove(copy, ec);
     if (result.exit_code != 0) {
-      return absl::InternalError(StrCat("`", DescribeArgv(argv), "` exited ", result.exit_code,
+      return absl::InternalError(StrCat("`", sys::DescribeArgv(argv), "` exited ", result.exit_code,
                                         ": ", Tail(result.err.empty() ? result.out : result.err)));
     }
     log::Info("BUP applied", {{"payload", payload->payload_name}, {"output", Tail(result.out)}});
@@ -80,13 +80,13 @@ absl::StatusOr<FirmwareOutcome> ApplyBupFirmware(const fs::RootedDir& standby,
 
 absl::Status VerifyBootloader(const std::string& nv_update_engine) {
   const std::vector<std::string> argv = {nv_update_engine, "--verify"};
-  OTA_ASSIGN_OR_RETURN(CommandResult result, RunProgram(argv, kNvUpdateEngineTimeout));
-  log::Info("bootloader verified", {{"command", DescribeArgv(argv)},
+  OTA_ASSIGN_OR_RETURN(sys::CommandResult result, sys::RunProgram(argv, kNvUpdateEngineTimeout));
+  log::Info("bootloader verified", {{"command", sys::DescribeArgv(argv)},
                                     {"exit", StrCat(result.exit_code)},
                                     {"output", Tail(result.out)}});
   if (result.exit_code != 0) {
     return absl::FailedPreconditionError(
-        StrCat("`", DescribeArgv(argv), "` exited ", result.exit_code,
+        StrCat("`", sys::DescribeArgv(argv), "` exited ", result.exit_code,
                ": the new bootloader slot did not come up (",
                Tail(result.err.empty() ? result.out : result.err), ")"));
   }

@@ -12,9 +12,9 @@
 #include "common/log/log.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
+#include "common/util/text_fields.h"
 #include "otaclient/boot/block_slot.h"
 #include "otaclient/boot/efi_var.h"
-#include "otaclient/boot/text_fields.h"
 
 namespace ota::boot {
 namespace {

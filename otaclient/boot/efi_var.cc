@@ -14,8 +14,8 @@
 #include "common/log/log.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
+#include "common/util/text_fields.h"
 #include "otaclient/boot/slot_layout.h"
-#include "otaclient/boot/text_fields.h"
 
 namespace ota::boot {
 namespace {

@@ -13,7 +13,7 @@
 #include "common/log/log.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
-#include "otaclient/boot/text_fields.h"
+#include "common/util/text_fields.h"
 
 namespace ota::boot {
 namespace {

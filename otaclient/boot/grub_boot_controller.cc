@@ -15,11 +15,11 @@
 #include "common/fs/fs.h"
 #include "common/fs/rooted.h"
 #include "common/log/log.h"
+#include "common/sys/command.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
-#include "otaclient/boot/command.h"
+#include "common/util/text_fields.h"
 #include "otaclient/boot/grub_menu.h"
-#include "otaclient/boot/text_fields.h"
 
 namespace ota::boot {
 namespace {
@@ -651,7 +651,7 @@ absl::Status GrubBootController::Reboot() {
   }
   ::sync();
   log::Info("rebooting");
-  OTA_ASSIGN_OR_RETURN(std::string out, RunProgramChecked({"reboot"}));
+  OTA_ASSIGN_OR_RETURN(std::string out, sys::RunProgramChecked({"reboot"}));
   (void)out;
   return absl::OkStatus();
 }

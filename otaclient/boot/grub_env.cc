@@ -7,10 +7,10 @@
 #include <cstdio>
 
 #include "common/fs/fs.h"
+#include "common/sys/command.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
-#include "otaclient/boot/command.h"
-#include "otaclient/boot/text_fields.h"
+#include "common/util/text_fields.h"
 
 namespace ota::boot {
 namespace {
@@ -39,7 +39,7 @@ absl::StatusOr<GrubEnvMap> GrubEnv::Load() const {
   std::error_code ec;
   if (!std::filesystem::exists(file_, ec)) return GrubEnvMap();
   OTA_ASSIGN_OR_RETURN(std::string out,
-                       RunProgramChecked({"grub-editenv", file_.string(), "list"}));
+                       sys::RunProgramChecked({"grub-editenv", file_.string(), "list"}));
   return ParseGrubEnvList(out);
 }
 
@@ -59,18 +59,18 @@ absl::Status GrubEnv::Update(const std::vector<std::pair<std::string, std::strin
     OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(temp, current));
   } else {
     OTA_RETURN_IF_ERROR(
-        WithContext(RunProgramChecked({"grub-editenv", temp.string(), "create"}).status(),
+        WithContext(sys::RunProgramChecked({"grub-editenv", temp.string(), "create"}).status(),
                     StrCat("creating ", file_.string())));
   }
   if (!set.empty()) {
     std::vector<std::string> argv = {"grub-editenv", temp.string(), "set"};
     for (const auto& [key, value] : set) argv.push_back(StrCat(key, "=", value));
-    OTA_RETURN_IF_ERROR(RunProgramChecked(argv).status());
+    OTA_RETURN_IF_ERROR(sys::RunProgramChecked(argv).status());
   }
   if (!unset.empty()) {
     std::vector<std::string> argv = {"grub-editenv", temp.string(), "unset"};
     argv.insert(argv.end(), unset.begin(), unset.end());
-    OTA_RETURN_IF_ERROR(RunProgramChecked(argv).status());
+    OTA_RETURN_IF_ERROR(sys::RunProgramChecked(argv).status());
   }
   OTA_RETURN_IF_ERROR(FsyncFile(temp));
   if (std::rename(temp.c_str(), file_.c_str()) != 0) {

@@ -1,7 +1,7 @@
 #include "otaclient/boot/grub_menu.h"
 
 #include "common/util/strings.h"
-#include "otaclient/boot/text_fields.h"
+#include "common/util/text_fields.h"
 
 namespace ota::boot {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "common/util/errors.h"
 #include "common/util/strings.h"
-#include "otaclient/boot/text_fields.h"
+#include "common/util/text_fields.h"
 
 namespace ota::boot {
 namespace {

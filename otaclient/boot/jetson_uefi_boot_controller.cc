@@ -127,7 +127,7 @@ class UefiPlatform : public JetsonPlatformBase {
 
   absl::StatusOr<SlotConfirmation> ConfirmNewSlot(const RootfsSlots& slots) override {
     (void)slots;
-    absl::StatusOr<CommandResult> verified = nvbootctrl_.Verify();
+    absl::StatusOr<sys::CommandResult> verified = nvbootctrl_.Verify();
     if (!verified.ok() || verified->exit_code != 0) {
       log::Warning(
           "nvbootctrl verify failed (ignored, like upstream)",

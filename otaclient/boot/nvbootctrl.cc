@@ -1,9 +1,9 @@
 #include "otaclient/boot/nvbootctrl.h"
 
 #include "common/log/log.h"
+#include "common/sys/command.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
-#include "otaclient/boot/command.h"
 
 namespace ota::boot {
 namespace {
@@ -81,18 +81,18 @@ std::vector<std::string> Nvbootctrl::Args(std::string_view command, int slot) co
 
 absl::StatusOr<std::string> Nvbootctrl::Run(std::string_view command, int slot) const {
   std::vector<std::string> args = Args(command, slot);
-  log::Debug("nvbootctrl", {{"command", DescribeArgv(args)}});
-  return RunProgramChecked(args, kNvbootctrlTimeout);
+  log::Debug("nvbootctrl", {{"command", sys::DescribeArgv(args)}});
+  return sys::RunProgramChecked(args, kNvbootctrlTimeout);
 }
 
 absl::StatusOr<bool> Nvbootctrl::Query(std::string_view command, int slot) const {
   std::vector<std::string> args = Args(command, slot);
-  OTA_ASSIGN_OR_RETURN(CommandResult result, RunProgram(args, kNvbootctrlTimeout));
+  OTA_ASSIGN_OR_RETURN(sys::CommandResult result, sys::RunProgram(args, kNvbootctrlTimeout));
   if (result.exit_code == 0) return true;
   // 126/127: the shell's "cannot execute"/"not found"; >128: killed by a signal. Neither is
   // an answer.
   if (result.exit_code >= 126) {
-    return absl::InternalError(StrCat("`", DescribeArgv(args), "` failed with exit ",
+    return absl::InternalError(StrCat("`", sys::DescribeArgv(args), "` failed with exit ",
                                       result.exit_code, ": ", Quote(result.err)));
   }
   return false;
@@ -128,18 +128,18 @@ absl::StatusOr<bool> Nvbootctrl::IsSlotMarkedSuccessful(int slot) const {
 
 absl::StatusOr<std::string> Nvbootctrl::DumpSlotsInfo() const { return Run("dump-slots-info"); }
 
-absl::StatusOr<CommandResult> Nvbootctrl::Verify() const {
+absl::StatusOr<sys::CommandResult> Nvbootctrl::Verify() const {
   std::vector<std::string> args = Args("verify");
-  log::Debug("nvbootctrl", {{"command", DescribeArgv(args)}});
-  return RunProgram(args, kNvbootctrlTimeout);
+  log::Debug("nvbootctrl", {{"command", sys::DescribeArgv(args)}});
+  return sys::RunProgram(args, kNvbootctrlTimeout);
 }
 
 absl::StatusOr<UnifiedAb> Nvbootctrl::IsUnifiedEnabled() const {
   const std::vector<std::string> args = {binary_, "is-unified-enabled"};
-  log::Debug("nvbootctrl", {{"command", DescribeArgv(args)}});
-  OTA_ASSIGN_OR_RETURN(CommandResult result, RunProgram(args, kNvbootctrlTimeout));
+  log::Debug("nvbootctrl", {{"command", sys::DescribeArgv(args)}});
+  OTA_ASSIGN_OR_RETURN(sys::CommandResult result, sys::RunProgram(args, kNvbootctrlTimeout));
   if (result.exit_code >= 126) {
-    return absl::InternalError(StrCat("`", DescribeArgv(args), "` failed with exit ",
+    return absl::InternalError(StrCat("`", sys::DescribeArgv(args), "` failed with exit ",
                                       result.exit_code, ": ", Quote(result.err)));
   }
   return UnifiedAbFromExitCode(result.exit_code);

@@ -27,9 +27,12 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "otaclient/boot/command.h"
+#include "common/sys/command.h"
 
 namespace ota::boot {
+
+// nvbootctrl answers in milliseconds; a hung one must not hang the update or the start.
+inline constexpr std::chrono::milliseconds kNvbootctrlTimeout = std::chrono::seconds(20);
 
 // Parses the output of `get-current-slot`: "0" or "1", optionally followed by exactly one "\n".
 absl::StatusOr<int> ParseNvbootctrlSlot(std::string_view output);
@@ -60,7 +63,7 @@ class Nvbootctrl {
   absl::StatusOr<bool> IsSlotMarkedSuccessful(int slot) const;
   absl::StatusOr<std::string> DumpSlotsInfo() const;
   // The command's result whatever its exit code (UEFI's verify is advisory).
-  absl::StatusOr<CommandResult> Verify() const;
+  absl::StatusOr<sys::CommandResult> Verify() const;
   // Always asked without -t (a property of the bootloader). kUnknown for other exit codes.
   absl::StatusOr<UnifiedAb> IsUnifiedEnabled() const;
 

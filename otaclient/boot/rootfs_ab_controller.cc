@@ -12,13 +12,16 @@
 #include "common/fs/fs.h"
 #include "common/fs/rooted.h"
 #include "common/log/log.h"
+#include "common/sys/command.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
 #include "otaclient/boot/block_slot.h"
-#include "otaclient/boot/command.h"
 #include "otaclient/boot/slot_state_store.h"
 
 namespace ota::boot {
+
+// rm -rf / cp -a of a whole slot directory (the Jetson/Pi boot files copy).
+constexpr std::chrono::milliseconds kCopyTimeout = std::chrono::minutes(10);
 namespace {
 
 namespace stdfs = std::filesystem;
@@ -329,7 +332,7 @@ absl::StatusOr<PreparedStandby> RootfsAbController::Prepare(
                          ReadExt4Identity(slots_.rootfs[slot].node));
     if (!current.has_value() || current->label != *label) {
       OTA_RETURN_IF_ERROR(
-          RunProgramChecked({"e2label", slots_.rootfs[slot].node.string(), *label}).status());
+          sys::RunProgramChecked({"e2label", slots_.rootfs[slot].node.string(), *label}).status());
     }
   }
   // A standby that had no file system got a fresh UUID: fstab must name that one.
@@ -519,8 +522,8 @@ absl::Status RootfsAbController::CommitRollback() {
 absl::Status RootfsAbController::Reboot() {
   if (options_.reboot_hook) return options_.reboot_hook();
   const std::vector<std::string> command = platform_->RebootCommand();
-  log::Info("rebooting", {{"command", DescribeArgv(command)}});
-  return RunProgramChecked(command).status();
+  log::Info("rebooting", {{"command", sys::DescribeArgv(command)}});
+  return sys::RunProgramChecked(command).status();
 }
 
 }  // namespace
@@ -546,9 +549,9 @@ absl::Status CheckRealDirs(const stdfs::path& root, std::string_view relative) {
 // of `dest` is replaced, never followed.
 absl::Status MirrorDirectory(const stdfs::path& src, const stdfs::path& dest) {
   OTA_RETURN_IF_ERROR(
-      RunProgramChecked({"rm", "-rf", "--one-file-system", "--", dest.string()}, kCopyTimeout)
+      sys::RunProgramChecked({"rm", "-rf", "--one-file-system", "--", dest.string()}, kCopyTimeout)
           .status());
-  return RunProgramChecked({"cp", "-a", "-T", "--", src.string(), dest.string()}, kCopyTimeout)
+  return sys::RunProgramChecked({"cp", "-a", "-T", "--", src.string(), dest.string()}, kCopyTimeout)
       .status();
 }
 

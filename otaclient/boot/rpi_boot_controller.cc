@@ -11,10 +11,10 @@
 #include "common/fs/fs.h"
 #include "common/fs/rooted.h"
 #include "common/log/log.h"
+#include "common/sys/command.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
 #include "otaclient/boot/block_slot.h"
-#include "otaclient/boot/command.h"
 #include "otaclient/boot/rpi_boot_files.h"
 
 namespace ota::boot {
@@ -254,9 +254,9 @@ class RpiPlatform : public RootfsAbPlatform {
         binds.push_back(std::move(mounted));
       }
       absl::StatusOr<std::string> out =
-          RunProgramChecked({"env", "-i", "FK_FORCE=yes", std::string(kChrootPath), "chroot",
-                             standby.string(), std::string(kFlashKernel)},
-                            kFlashKernelTimeout);
+          sys::RunProgramChecked({"env", "-i", "FK_FORCE=yes", std::string(kChrootPath), "chroot",
+                                  standby.string(), std::string(kFlashKernel)},
+                                 kFlashKernelTimeout);
       ran = out.ok() ? absl::OkStatus()
                      : WithContext(out.status(), "rpi_boot: flash-kernel in the new image");
       while (!binds.empty()) {

@@ -14,9 +14,9 @@
 
 #include "common/crypto/sha256.h"
 #include "common/log/log.h"
+#include "common/sys/command.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
-#include "otaclient/boot/command.h"
 #include "otaclient/update/content_index.h"
 #include "otaclient/update/parallel.h"
 
@@ -363,9 +363,9 @@ absl::StatusOr<SlotTable> RecordSlotTable(const image::Manifest& manifest,
 
 void TrimStandby(const std::filesystem::path& mount_point) {
   auto start = std::chrono::steady_clock::now();
-  absl::StatusOr<boot::CommandResult> trimmed =
-      boot::RunProgram({"fstrim", mount_point.string()},
-                       std::chrono::duration_cast<std::chrono::milliseconds>(kFstrimTimeout));
+  absl::StatusOr<sys::CommandResult> trimmed =
+      sys::RunProgram({"fstrim", mount_point.string()},
+                      std::chrono::duration_cast<std::chrono::milliseconds>(kFstrimTimeout));
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - start)
                       .count();

@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "common/log/log.h"
+#include "common/sys/block_device.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
-#include "otaclient/boot/slot_layout.h"
 
 namespace ota::proxy {
 namespace {
@@ -101,9 +101,9 @@ absl::StatusOr<bool> IsMountPoint(const std::filesystem::path& path,
   std::error_code ec;
   const std::filesystem::path real = std::filesystem::canonical(path, ec);
   if (ec) return false;  // missing (or unreachable): nothing is mounted there for us
-  OTA_ASSIGN_OR_RETURN(std::vector<boot::MountinfoEntry> mounts, boot::ReadMountinfo(mountinfo));
+  OTA_ASSIGN_OR_RETURN(std::vector<sys::MountinfoEntry> mounts, sys::ReadMountinfo(mountinfo));
   return std::any_of(mounts.begin(), mounts.end(),
-                     [&](const boot::MountinfoEntry& m) { return m.mount_point == real.string(); });
+                     [&](const sys::MountinfoEntry& m) { return m.mount_point == real.string(); });
 }
 
 bool ExternalCacheEnabledByEnv(const char* value, std::string* warning) {

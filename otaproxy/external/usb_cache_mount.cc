@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "common/log/log.h"
+#include "common/sys/block_device.h"
+#include "common/sys/command.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
-#include "otaclient/boot/command.h"
-#include "otaclient/boot/slot_layout.h"
 #include "otaproxy/external/external_cache.h"
 
 namespace ota::proxy {
@@ -41,17 +41,17 @@ absl::StatusOr<UsbCacheMount> MountOnce(const std::string& device,
                                         const std::string& fs_type,
                                         const std::filesystem::path& mount_point) {
   if (!existing.has_value()) {
-    boot::MountSpec spec = boot::ReadOnlyMountSpec();  // ro, noatime, nodev, nosuid, noexec
+    sys::MountSpec spec = sys::ReadOnlyMountSpec();  // ro, noatime, nodev, nosuid, noexec
     spec.fs_type = fs_type;
-    return boot::MountedFileSystem::Mount(device, mount_point, spec);
+    return sys::MountedFileSystem::Mount(device, mount_point, spec);
   }
   // Mounted elsewhere already: the same file system, bound here, then made read-only (a bind
   // mount takes its flags only from a remount).
-  boot::MountSpec bind;
+  sys::MountSpec bind;
   bind.fs_type.clear();
   bind.flags = MS_BIND;
   OTA_ASSIGN_OR_RETURN(UsbCacheMount mounted,
-                       boot::MountedFileSystem::Mount(*existing, mount_point, bind));
+                       sys::MountedFileSystem::Mount(*existing, mount_point, bind));
   if (::mount(nullptr, mount_point.c_str(), nullptr,
               MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME,
               nullptr) != 0) {
@@ -65,11 +65,11 @@ absl::StatusOr<UsbCacheMount> MountOnce(const std::string& device,
 
 absl::StatusOr<std::optional<std::string>> FindUsbCacheDevice(std::string_view label) {
   const std::vector<std::string> argv = {"blkid", "-o", "device", "-t", StrCat("LABEL=", label)};
-  OTA_ASSIGN_OR_RETURN(boot::CommandResult result, boot::RunProgram(argv));
+  OTA_ASSIGN_OR_RETURN(sys::CommandResult result, sys::RunProgram(argv));
   if (result.exit_code == 2) return std::nullopt;  // blkid: no device matches
   if (result.exit_code != 0) {
     return absl::InternalError(
-        StrCat(boot::DescribeArgv(argv), ": exit ", result.exit_code, ": ", result.err));
+        StrCat(sys::DescribeArgv(argv), ": exit ", result.exit_code, ": ", result.err));
   }
   const std::vector<std::string> devices = NonEmptyLines(result.out);
   if (devices.empty()) return std::nullopt;
@@ -94,10 +94,10 @@ absl::StatusOr<UsbCacheMount> MountUsbCache(const std::string& device,
   if (!S_ISBLK(st.st_mode)) {
     return absl::FailedPreconditionError(StrCat(device, " is not a block device"));
   }
-  const boot::DeviceNumber number{major(st.st_rdev), minor(st.st_rdev)};
-  OTA_ASSIGN_OR_RETURN(std::vector<boot::MountinfoEntry> mounts, boot::ReadMountinfo(mountinfo));
+  const sys::DeviceNumber number{major(st.st_rdev), minor(st.st_rdev)};
+  OTA_ASSIGN_OR_RETURN(std::vector<sys::MountinfoEntry> mounts, sys::ReadMountinfo(mountinfo));
   std::optional<std::string> existing;
-  for (const boot::MountinfoEntry& entry : mounts) {
+  for (const sys::MountinfoEntry& entry : mounts) {
     if (entry.device == number && entry.root == "/") {
       existing = entry.mount_point;
       break;
@@ -106,7 +106,7 @@ absl::StatusOr<UsbCacheMount> MountUsbCache(const std::string& device,
   std::string fs_type;
   if (!existing.has_value()) {
     OTA_ASSIGN_OR_RETURN(std::string type,
-                         boot::RunProgramChecked({"blkid", "-o", "value", "-s", "TYPE", device}));
+                         sys::RunProgramChecked({"blkid", "-o", "value", "-s", "TYPE", device}));
     std::vector<std::string> lines = NonEmptyLines(type);
     if (lines.empty()) {
       return absl::FailedPreconditionError(StrCat("blkid reports no file-system type on ", device));

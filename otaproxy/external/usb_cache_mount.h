@@ -18,7 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "otaclient/boot/block_slot.h"
+#include "common/sys/mount.h"
 
 namespace ota::proxy {
 
@@ -31,7 +31,7 @@ absl::StatusOr<std::optional<std::string>> FindUsbCacheDevice(
 
 // The mounted USB cache; unmounts on destruction (MountedFileSystem), or Release() leaves it
 // mounted for another process.
-using UsbCacheMount = boot::MountedFileSystem;
+using UsbCacheMount = sys::MountedFileSystem;
 
 // Mounts `device` (its file-system type as blkid reports it) read-only at `mount_point`
 // (created when missing), or bind-mounts its existing mount there read-only. Errors name the

@@ -8,21 +8,12 @@
 #include "common/config/host.h"
 #include "common/config/proxy_info.h"
 #include "common/log/log.h"
+#include "test/fuzz/fuzz_support.h"
 
-namespace {
-
-void Require(bool condition) {
-  if (!condition) std::abort();
-}
-
-}  // namespace
+using ota::fuzz::Require;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const bool quiet = [] {
-    ota::log::SetMinLevel(ota::log::Level::kError);  // unknown-key warnings would flood
-    return true;
-  }();
-  (void)quiet;
+  ota::fuzz::QuietLogs();
   std::string_view text(reinterpret_cast<const char*>(data), size);
   absl::StatusOr<ota::config::ProxyInfo> info = ota::config::ParseProxyInfo(text, "fuzz.yml");
   if (!info.ok()) {

@@ -14,25 +14,17 @@
 
 #include "common/log/log.h"
 #include "otaclient/ecu/ecu_tree.h"
+#include "test/fuzz/fuzz_support.h"
 #include "test/unit/ecu/inline_transport.h"
 
+using ota::fuzz::Require;
+
 using ota::ecu::testing::InlineScript;
-using ota::ecu::testing::InlineTransport;
-
-namespace {
-
-void Require(bool condition) {
-  if (!condition) std::abort();
-}
-
-}  // namespace
+using ota::ecu::testing::InlineScripts;
+using ota::ecu::testing::InlineTransports;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const bool quiet = [] {
-    ota::log::SetMinLevel(ota::log::Level::kError);
-    return true;
-  }();
-  (void)quiet;
+  ota::fuzz::QuietLogs();
   // Three length-prefixed (1 byte) parts; undecodable parts stay empty messages.
   std::string parts[3];
   size_t at = 0;
@@ -56,15 +48,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.poll_interval_idle = std::chrono::hours(1);
   options.poll_interval_active = std::chrono::hours(1);
   options.unreachable_grace = std::chrono::milliseconds(0);
-  std::map<std::string, std::shared_ptr<InlineScript>> scripts;
+  InlineScripts scripts;
   for (const char* id : {"a", "b"}) scripts[id] = std::make_shared<InlineScript>();
   scripts["a"]->SetStatus(status_a);
   scripts["b"]->SetStatus(status_b);
   for (auto& [id, script] : scripts) script->SetUpdate(update_a);
-  ota::ecu::EcuTree tree(options, [&](const ota::config::SecondaryEcu& child) {
-    return std::unique_ptr<ota::ecu::SecondaryTransport>(
-        std::make_unique<InlineTransport>(scripts.at(child.ecu_id)));
-  });
+  ota::ecu::EcuTree tree(options, InlineTransports(scripts));
   tree.Start(nullptr);
   for (auto& [id, script] : scripts) Require(script->WaitAnswers(0));
 

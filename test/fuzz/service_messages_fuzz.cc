@@ -33,17 +33,17 @@
 #include "otaclient/service/ota_client_service.h"
 #include "otaclient/service/request_limits.h"
 #include "otaclient/update/update_engine.h"
+#include "test/fuzz/fuzz_support.h"
 #include "test/unit/ecu/inline_transport.h"
+
+using ota::fuzz::Require;
 
 namespace {
 
 using ota::ecu::CheckChildAnswer;
 using ota::ecu::testing::InlineScript;
-using ota::ecu::testing::InlineTransport;
-
-void Require(bool condition) {
-  if (!condition) std::abort();
-}
+using ota::ecu::testing::InlineScripts;
+using ota::ecu::testing::InlineTransports;
 
 // The engine's request check, and nothing started: every valid request is "busy".
 class CheckingEngine final : public ota::update::UpdateEngine {
@@ -126,11 +126,7 @@ enum Kind {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const bool quiet = [] {
-    ota::log::SetMinLevel(ota::log::Level::kError);
-    return true;
-  }();
-  (void)quiet;
+  ota::fuzz::QuietLogs();
   if (size == 0) return 0;
   const int kind = data[0] % kKinds;
   const std::string bytes(reinterpret_cast<const char*>(data + 1), size - 1);
@@ -170,7 +166,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (!decoded) return 0;
 
-  std::map<std::string, std::shared_ptr<InlineScript>> scripts;
+  InlineScripts scripts;
   scripts["a"] = std::make_shared<InlineScript>();
   scripts["b"] = std::make_shared<InlineScript>();
   SetGoodAnswers(*scripts["a"], {"a", "a1"});
@@ -203,10 +199,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.poll_interval_idle = std::chrono::hours(1);
   options.poll_interval_active = std::chrono::hours(1);
   options.drop_after = std::chrono::hours(1);
-  ota::ecu::EcuTree tree(options, [&](const ota::config::SecondaryEcu& child) {
-    return std::unique_ptr<ota::ecu::SecondaryTransport>(
-        std::make_unique<InlineTransport>(scripts.at(child.ecu_id)));
-  });
+  ota::ecu::EcuTree tree(options, InlineTransports(scripts));
   tree.Start(nullptr);
   for (const auto& [id, script] : scripts) Require(script->WaitAnswers(0));
 

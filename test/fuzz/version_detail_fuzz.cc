@@ -8,14 +8,9 @@
 #include <string_view>
 
 #include "otaclient/boot/slot_state_store.h"
+#include "test/fuzz/fuzz_support.h"
 
-namespace {
-
-void Require(bool condition) {
-  if (!condition) std::abort();
-}
-
-}  // namespace
+using ota::fuzz::Require;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);

@@ -23,9 +23,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/sys/command.h"
 #include "common/util/strings.h"
 #include "otaclient/boot/block_slot.h"
-#include "otaclient/boot/command.h"
 
 namespace ota::testing {
 
@@ -62,16 +62,16 @@ class LoopDisk {
            "-c", StrCat(n, ":", parts[i].name), "-u", StrCat(n, ":", parts[i].partuuid)});
     }
     sgdisk.push_back(disk->image_.string());
-    if (absl::Status st = boot::RunProgramChecked(sgdisk).status(); !st.ok()) return st;
-    absl::StatusOr<boot::CommandResult> loop =
-        boot::RunProgram({"losetup", "--find", "--show", "-P", disk->image_.string()});
+    if (absl::Status st = sys::RunProgramChecked(sgdisk).status(); !st.ok()) return st;
+    absl::StatusOr<sys::CommandResult> loop =
+        sys::RunProgram({"losetup", "--find", "--show", "-P", disk->image_.string()});
     if (!loop.ok() || loop->exit_code != 0) {
       return absl::UnavailableError(StrCat("SKIP: no loop device available: ",
                                            loop.ok() ? loop->err : loop.status().ToString()));
     }
     disk->device_ = std::string(loop->out.substr(0, loop->out.find('\n')));
     const std::string first = disk->PartitionNode(1);
-    if (!std::filesystem::exists(first)) (void)boot::RunProgram({"partx", "-a", disk->device_});
+    if (!std::filesystem::exists(first)) (void)sys::RunProgram({"partx", "-a", disk->device_});
     // devtmpfs creates the nodes asynchronously after partx: poll with a deadline.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     for (size_t i = 1; i <= parts.size(); ++i) {
@@ -90,8 +90,8 @@ class LoopDisk {
   ~LoopDisk() {
     (void)boot::UnmountAllUnder(work_dir_);
     if (!device_.empty()) {
-      (void)boot::RunProgram({"partx", "-d", device_});
-      (void)boot::RunProgram({"losetup", "-d", device_});
+      (void)sys::RunProgram({"partx", "-d", device_});
+      (void)sys::RunProgram({"losetup", "-d", device_});
     }
     std::error_code ec;
     std::filesystem::remove(image_, ec);
@@ -106,7 +106,7 @@ class LoopDisk {
   // product is told with its `*_fs_type` option). Says which on stderr, once.
   static const std::string& FatStandInType() {
     static const std::string type = [] {
-      absl::StatusOr<std::string> fs = boot::RunProgramChecked({"cat", "/proc/filesystems"});
+      absl::StatusOr<std::string> fs = sys::RunProgramChecked({"cat", "/proc/filesystems"});
       const bool vfat = fs.ok() && fs->find("\tvfat\n") != std::string::npos;
       if (!vfat) std::fprintf(stderr, "note: no vfat in this kernel: FAT partitions are ext4\n");
       return std::string(vfat ? "vfat" : "ext4");
@@ -116,9 +116,9 @@ class LoopDisk {
   // A FAT boot partition with a label (FatStandInType() decides which file system).
   absl::Status FormatFat(int number, const std::string& label) const {
     if (FatStandInType() == "vfat") {
-      return boot::RunProgramChecked({"mkfs.vfat", "-n", label, PartitionNode(number)}).status();
+      return sys::RunProgramChecked({"mkfs.vfat", "-n", label, PartitionNode(number)}).status();
     }
-    return boot::RunProgramChecked({"mkfs.ext4", "-F", "-q", "-L", label, PartitionNode(number)})
+    return sys::RunProgramChecked({"mkfs.ext4", "-F", "-q", "-L", label, PartitionNode(number)})
         .status();
   }
 
@@ -128,7 +128,7 @@ class LoopDisk {
     std::vector<std::string> argv = {"mkfs.ext4", "-F", "-q", "-U", uuid, "-L", label};
     if (!stage.empty()) argv.insert(argv.end(), {"-d", stage.string()});
     argv.push_back(PartitionNode(number));
-    return boot::RunProgramChecked(argv).status();
+    return sys::RunProgramChecked(argv).status();
   }
 
  private:

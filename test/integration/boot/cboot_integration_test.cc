@@ -24,10 +24,10 @@
 #include <vector>
 
 #include "common/fs/fs.h"
+#include "common/sys/command.h"
 #include "gtest/gtest.h"
 #include "otaclient/boot/block_slot.h"
 #include "otaclient/boot/cboot_boot_controller.h"
-#include "otaclient/boot/command.h"
 #include "test/lib/loop_disk.h"
 
 namespace ota::boot {
@@ -46,7 +46,7 @@ constexpr const char* kImageExtlinux =
     "      APPEND ${cbootargs} quiet root=/dev/mmcblk0p1 rw rootwait rootfstype=ext4\n";
 
 std::string Sh(const std::string& script) {
-  absl::StatusOr<std::string> out = RunProgramChecked({"bash", "-c", script});
+  absl::StatusOr<std::string> out = sys::RunProgramChecked({"bash", "-c", script});
   EXPECT_TRUE(out.ok()) << out.status();
   return out.ok() ? *out : std::string();
 }

@@ -75,7 +75,8 @@ void WriteImage(const stdfs::path& root, const std::string& version) {
 class GrubMachineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!RunProgram({"grub-editenv", "--version"}).ok()) GTEST_SKIP() << "SKIP: no grub-editenv";
+    if (!sys::RunProgram({"grub-editenv", "--version"}).ok())
+      GTEST_SKIP() << "SKIP: no grub-editenv";
     auto tmp = fs::TempDir::Create("grub-machine");
     ASSERT_TRUE(tmp.ok()) << tmp.status();
     tmp_ = std::make_unique<fs::TempDir>(std::move(*tmp));
@@ -314,9 +315,10 @@ class GrubUefiMachineTest : public GrubMachineTest {
  protected:
   GrubUefiMachineTest() { uefi_ = true; }
   std::string EspTree() {
-    return RunProgramChecked({"bash", "-c",
-                              "cd '" + (boot_dir_ / "efi").string() +
-                                  "' && find . -type f -print0 | sort -z | xargs -0 sha256sum"})
+    return sys::RunProgramChecked(
+               {"bash", "-c",
+                "cd '" + (boot_dir_ / "efi").string() +
+                    "' && find . -type f -print0 | sort -z | xargs -0 sha256sum"})
         .value_or("<unreadable>");
   }
 };
@@ -672,7 +674,7 @@ TEST_F(GrubMachineTest, InPlacePreparationKeepsOnlyACleanExt4) {
   // Damage the (unmounted) file system: an inode no directory refers to.
   const std::string node = disk_->PartitionNode(3);
   for (const char* request : {"write /etc/hostname orphan", "unlink /orphan", "ssv state 0"}) {
-    ASSERT_TRUE(RunProgram({"debugfs", "-w", "-R", request, node}).ok()) << request;
+    ASSERT_TRUE(sys::RunProgram({"debugfs", "-w", "-R", request, node}).ok()) << request;
   }
   auto damaged = controller->PrepareStandbyInPlace("2.0", keep);
   ASSERT_TRUE(damaged.ok()) << damaged.status();
@@ -682,7 +684,7 @@ TEST_F(GrubMachineTest, InPlacePreparationKeepsOnlyACleanExt4) {
   ASSERT_TRUE(controller->OnUpdateFailed(SlotStatus::kFailure).ok());
 
   // No ext4 at all: formatted, with the slot's label.
-  ASSERT_TRUE(RunProgram({"wipefs", "-a", "-q", node}).ok());
+  ASSERT_TRUE(sys::RunProgram({"wipefs", "-a", "-q", node}).ok());
   auto blank = controller->PrepareStandbyInPlace("2.0", keep);
   ASSERT_TRUE(blank.ok()) << blank.status();
   EXPECT_FALSE(blank->contents_kept);

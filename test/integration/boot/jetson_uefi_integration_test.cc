@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "common/fs/fs.h"
+#include "common/sys/command.h"
 #include "gtest/gtest.h"
 #include "otaclient/boot/block_slot.h"
-#include "otaclient/boot/command.h"
 #include "otaclient/boot/efi_var.h"
 #include "otaclient/boot/jetson_uefi_boot_controller.h"
 #include "test/lib/loop_disk.h"
@@ -42,7 +42,7 @@ constexpr const char* kTnspec = "3701-500-0005-A.0-1-0-cti-orin-agx-agx201-00-";
 constexpr const char* kLauncher = "L4TLauncher as flashed\n";
 
 std::string Sh(const std::string& script) {
-  absl::StatusOr<std::string> out = RunProgramChecked({"bash", "-c", script});
+  absl::StatusOr<std::string> out = sys::RunProgramChecked({"bash", "-c", script});
   EXPECT_TRUE(out.ok()) << out.status();
   return out.ok() ? *out : std::string();
 }

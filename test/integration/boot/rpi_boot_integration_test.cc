@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "common/fs/fs.h"
+#include "common/sys/command.h"
 #include "gtest/gtest.h"
 #include "otaclient/boot/block_slot.h"
-#include "otaclient/boot/command.h"
 #include "otaclient/boot/rpi_boot_controller.h"
 #include "test/lib/loop_disk.h"
 
@@ -49,7 +49,7 @@ constexpr const char* kFlashKernel =
     "/bin/busybox cp /boot/vmlinuz-img /boot/firmware/overlays.bak || exit 7\n";
 
 std::string Sh(const std::string& script) {
-  absl::StatusOr<std::string> out = RunProgramChecked({"bash", "-c", script});
+  absl::StatusOr<std::string> out = sys::RunProgramChecked({"bash", "-c", script});
   EXPECT_TRUE(out.ok()) << out.status();
   return out.ok() ? *out : std::string();
 }

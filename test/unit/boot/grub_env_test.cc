@@ -5,8 +5,8 @@
 #include <filesystem>
 
 #include "common/fs/fs.h"
+#include "common/sys/command.h"
 #include "gtest/gtest.h"
-#include "otaclient/boot/command.h"
 
 namespace ota::boot {
 namespace {
@@ -14,7 +14,8 @@ namespace {
 class GrubEnvTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!RunProgram({"grub-editenv", "--version"}).ok()) GTEST_SKIP() << "SKIP: no grub-editenv";
+    if (!sys::RunProgram({"grub-editenv", "--version"}).ok())
+      GTEST_SKIP() << "SKIP: no grub-editenv";
     auto tmp = fs::TempDir::Create("grubenv-test");
     ASSERT_TRUE(tmp.ok());
     tmp_ = std::make_unique<fs::TempDir>(std::move(*tmp));
@@ -43,7 +44,7 @@ TEST_F(GrubEnvTest, SetAndUnsetAtomically) {
   EXPECT_EQ(std::filesystem::file_size(File()), 1024u);
   EXPECT_FALSE(std::filesystem::exists(File().string() + ".ota-new"));
   // The real tool agrees.
-  auto listed = RunProgramChecked({"grub-editenv", File().string(), "list"});
+  auto listed = sys::RunProgramChecked({"grub-editenv", File().string(), "list"});
   ASSERT_TRUE(listed.ok());
   EXPECT_EQ(*listed, "saved_entry=slot_a\nodd=a=b c\n");
 }

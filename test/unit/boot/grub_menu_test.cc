@@ -8,8 +8,8 @@
 #include <fstream>
 
 #include "common/fs/fs.h"
+#include "common/sys/command.h"
 #include "gtest/gtest.h"
-#include "otaclient/boot/command.h"
 
 namespace ota::boot {
 namespace {
@@ -59,11 +59,11 @@ TEST(GrubMenu, GoldenSerialConsoleFallbackB) {
 }
 
 TEST(GrubMenu, GrubScriptCheckAcceptsTheGoldens) {
-  if (!RunProgram({"grub-script-check", "--version"}).ok()) {
+  if (!sys::RunProgram({"grub-script-check", "--version"}).ok()) {
     GTEST_SKIP() << "SKIP: no grub-script-check (grub-common)";
   }
   for (const char* name : {"grub_menu_two_slots.cfg", "grub_menu_serial_fallback_b.cfg"}) {
-    auto result = RunProgram({"grub-script-check", (kTestdata / name).string()});
+    auto result = sys::RunProgram({"grub-script-check", (kTestdata / name).string()});
     ASSERT_TRUE(result.ok()) << result.status();
     EXPECT_EQ(result->exit_code, 0) << name << ": " << result->err << result->out;
   }

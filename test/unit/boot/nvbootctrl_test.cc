@@ -9,8 +9,8 @@
 #include <string>
 
 #include "common/fs/fs.h"
+#include "common/sys/command.h"
 #include "gtest/gtest.h"
-#include "otaclient/boot/command.h"
 #include "otaclient/boot/jetson_bsp.h"
 
 namespace ota::boot {
@@ -88,7 +88,7 @@ class NvbootctrlFakeTest : public ::testing::Test {
     ::setenv("FAKE_NVBOOTCTRL_STATE", state_.c_str(), 1);
     ::setenv("FAKE_NVBOOTCTRL_LOG", log_.c_str(), 1);
     ::unsetenv("FAKE_NVBOOTCTRL_FAIL");
-    ASSERT_TRUE(RunProgramChecked({kFake, "fake-init", "0"}).ok());
+    ASSERT_TRUE(sys::RunProgramChecked({kFake, "fake-init", "0"}).ok());
   }
   void TearDown() override {
     ::unsetenv("FAKE_NVBOOTCTRL_STATE");
@@ -116,7 +116,7 @@ TEST_F(NvbootctrlFakeTest, SwitchCycle) {
   ASSERT_TRUE(nv_.SetActiveBootSlot(1).ok());
   EXPECT_TRUE(*nv_.IsSlotBootable(1));
   EXPECT_FALSE(*nv_.IsSlotMarkedSuccessful(1));
-  ASSERT_EQ(*RunProgramChecked({kFake, "fake-boot"}), "1\n");
+  ASSERT_EQ(*sys::RunProgramChecked({kFake, "fake-boot"}), "1\n");
   EXPECT_EQ(*nv_.GetCurrentSlot(), 1);
   ASSERT_TRUE(nv_.MarkBootSuccessful().ok());
   EXPECT_TRUE(*nv_.IsSlotMarkedSuccessful(1));
@@ -131,7 +131,7 @@ TEST_F(NvbootctrlFakeTest, SwitchCycle) {
 
 TEST_F(NvbootctrlFakeTest, FailedNewSlotFallsBack) {
   ASSERT_TRUE(nv_.SetActiveBootSlot(1).ok());
-  ASSERT_EQ(*RunProgramChecked({kFake, "fake-boot", "--fail-new"}), "0\n");
+  ASSERT_EQ(*sys::RunProgramChecked({kFake, "fake-boot", "--fail-new"}), "0\n");
   EXPECT_EQ(*nv_.GetCurrentSlot(), 0);
   EXPECT_FALSE(*nv_.IsSlotBootable(1));
 }
@@ -153,7 +153,7 @@ TEST_F(NvbootctrlFakeTest, GarbageOutputIsAnError) {
 }
 
 TEST_F(NvbootctrlFakeTest, UnifiedAbDrivesTheBootloaderChainOnly) {
-  ASSERT_TRUE(RunProgramChecked({kFake, "fake-init", "0", "0"}).ok());
+  ASSERT_TRUE(sys::RunProgramChecked({kFake, "fake-init", "0", "0"}).ok());
   Nvbootctrl bootloader(kFake, NvbootctrlTarget::kBootloader);
   EXPECT_EQ(*bootloader.IsUnifiedEnabled(), UnifiedAb::kEnabled);
   // -t rootfs is refused while unified A/B is on: the product must not use it then.
@@ -161,9 +161,9 @@ TEST_F(NvbootctrlFakeTest, UnifiedAbDrivesTheBootloaderChainOnly) {
   ASSERT_TRUE(bootloader.SetSlotAsUnbootable(1).ok());
   EXPECT_FALSE(*bootloader.IsSlotBootable(1));
   ASSERT_TRUE(bootloader.SetActiveBootSlot(1).ok());
-  ASSERT_EQ(*RunProgramChecked({kFake, "fake-boot"}), "1\n");
+  ASSERT_EQ(*sys::RunProgramChecked({kFake, "fake-boot"}), "1\n");
   EXPECT_EQ(*bootloader.GetCurrentSlot(), 1);
-  EXPECT_EQ(*RunProgramChecked({kFake, "fake-get", "current"}), "1\n");  // rootfs follows
+  EXPECT_EQ(*sys::RunProgramChecked({kFake, "fake-get", "current"}), "1\n");  // rootfs follows
   EXPECT_EQ(Log(),
             "is-unified-enabled\n-t rootfs get-current-slot\nset-slot-as-unbootable 1\n"
             "is-slot-bootable 1\nset-active-boot-slot 1\nget-current-slot\n");
@@ -174,14 +174,14 @@ TEST_F(NvbootctrlFakeTest, UnifiedAbExitCodes) {
   for (const auto& [code, expected] :
        {std::pair{"0", UnifiedAb::kEnabled}, std::pair{"70", UnifiedAb::kRootfsOnly},
         std::pair{"69", UnifiedAb::kDisabled}, std::pair{"3", UnifiedAb::kUnknown}}) {
-    ASSERT_TRUE(RunProgramChecked({kFake, "fake-init", "0", code}).ok());
+    ASSERT_TRUE(sys::RunProgramChecked({kFake, "fake-init", "0", code}).ok());
     EXPECT_EQ(*bootloader.IsUnifiedEnabled(), expected) << code;
   }
 }
 
 TEST_F(NvbootctrlFakeTest, UefiVariantSpeaksDumpSlotsInfo) {
   static constexpr const char* kUefiFake = OTA_SOURCE_DIR "/test/lib/fake-nvbootctrl-uefi";
-  ASSERT_TRUE(RunProgramChecked({kUefiFake, "fake-init", "1", "36.3.0"}).ok());
+  ASSERT_TRUE(sys::RunProgramChecked({kUefiFake, "fake-init", "1", "36.3.0"}).ok());
   Nvbootctrl uefi(kUefiFake, NvbootctrlTarget::kBootloader);
   EXPECT_EQ(*uefi.GetCurrentSlot(), 1);
   ASSERT_TRUE(uefi.SetActiveBootSlot(0).ok());

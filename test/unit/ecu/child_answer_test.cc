@@ -24,7 +24,8 @@ namespace {
 using std::chrono::milliseconds;
 using testing::Entry;
 using testing::InlineScript;
-using testing::InlineTransport;
+using testing::InlineScripts;
+using testing::InlineTransports;
 using Strings = std::vector<std::string>;
 
 // A valid answer of sub1: itself and its child sub1a, both SUCCESS, fully filled.
@@ -251,9 +252,7 @@ class ChildAnswerTreeTest : public ::testing::Test {
   void StartTree() {
     std::map<std::string, int> before;
     for (const auto& [id, script] : scripts_) before[id] = script->answers();
-    tree_ = std::make_unique<EcuTree>(options_, [this](const config::SecondaryEcu& child) {
-      return std::make_unique<InlineTransport>(scripts_.at(child.ecu_id));
-    });
+    tree_ = std::make_unique<EcuTree>(options_, InlineTransports(scripts_));
     tree_->Start(nullptr);
     for (const auto& [id, script] : scripts_) ASSERT_TRUE(script->WaitAnswers(before[id])) << id;
   }
@@ -297,7 +296,7 @@ class ChildAnswerTreeTest : public ::testing::Test {
     return out;
   }
 
-  std::map<std::string, std::shared_ptr<InlineScript>> scripts_;
+  InlineScripts scripts_;
   EcuTreeOptions options_;
   std::unique_ptr<EcuTree> tree_;
 };

@@ -7,12 +7,16 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "common/config/ecu_info.h"
+#include "otaclient/ecu/ecu_tree.h"
 #include "otaclient/ecu/secondary_transport.h"
 
 namespace ota::ecu::testing {
@@ -125,5 +129,16 @@ class InlineTransport final : public SecondaryTransport {
  private:
   std::shared_ptr<InlineScript> script_;
 };
+
+// The scripts of a tree's children, by ECU id.
+using InlineScripts = std::map<std::string, std::shared_ptr<InlineScript>>;
+
+// The EcuTree transport factory answering each child from its script in `scripts` (which must
+// outlive the tree and hold every child of it).
+inline TransportFactory InlineTransports(const InlineScripts& scripts) {
+  return [&scripts](const config::SecondaryEcu& child) -> std::unique_ptr<SecondaryTransport> {
+    return std::make_unique<InlineTransport>(scripts.at(child.ecu_id));
+  };
+}
 
 }  // namespace ota::ecu::testing

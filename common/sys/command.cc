@@ -1,4 +1,4 @@
-#include "otaclient/boot/command.h"
+#include "common/sys/command.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -19,7 +19,7 @@
 
 extern char** environ;
 
-namespace ota::boot {
+namespace ota::sys {
 namespace {
 
 struct Pipe {
@@ -205,4 +205,4 @@ absl::StatusOr<std::string> RunProgramChecked(const std::vector<std::string>& ar
   return std::move(result.out);
 }
 
-}  // namespace ota::boot
+}  // namespace ota::sys

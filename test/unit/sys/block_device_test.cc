@@ -1,6 +1,7 @@
-// Pieces of slot detection that need no block device: mountinfo parsing, kernel command line,
-// ext4 superblock identity (on a regular file formatted by the real mkfs.ext4).
-#include "otaclient/boot/slot_layout.h"
+// The system layer without a block device: mountinfo parsing, device specs, kernel command
+// line, ext4 superblock identity (on a regular file formatted by the real mkfs.ext4), and child
+// programs with time limits.
+#include "common/sys/block_device.h"
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -12,10 +13,10 @@
 #include <fstream>
 
 #include "common/fs/fs.h"
+#include "common/sys/command.h"
 #include "gtest/gtest.h"
-#include "otaclient/boot/command.h"
 
-namespace ota::boot {
+namespace ota::sys {
 namespace {
 
 constexpr char kMountinfo[] =
@@ -209,9 +210,9 @@ TEST(RunProgram, CapturesOutputAndExitCode) {
   EXPECT_EQ(RunProgram({"/nonexistent/prog"}).status().code(), absl::StatusCode::kNotFound);
 }
 
-// Regression (issue 11 §2d): RunProgram waited forever (poll(-1), then waitpid) for a child that
-// hangs. Every child now has a limit; on expiry its whole process group is killed, SIGTERM then
-// SIGKILL. Here the child and its grandchild ignore SIGTERM, so only SIGKILL ends them.
+// Regression (issue 11 §2d): RunProgram waited forever (poll(-1), then waitpid) for a child
+// that hangs. Every child now has a limit; on expiry its whole process group is killed, SIGTERM
+// then SIGKILL. Here the child and its grandchild ignore SIGTERM, so only SIGKILL ends them.
 TEST(RunProgram, TimeoutKillsTheWholeProcessGroup) {
   // Orphans are reparented to this process, so the test can wait for the grandchild and see how
   // it ended. The grandchild is orphaned at once (started by a subshell that exits): were it the
@@ -245,4 +246,4 @@ TEST(RunProgram, TimeoutKillsTheWholeProcessGroup) {
 }
 
 }  // namespace
-}  // namespace ota::boot
+}  // namespace ota::sys

@@ -1,11 +1,11 @@
-// Small text helpers shared by the boot back-ends' parsers (mountinfo, fstab, grubenv, menus).
+// Small text helpers of the line-based system file parsers (mountinfo, fstab, grubenv, menus).
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace ota::boot {
+namespace ota {
 
 // Without leading/trailing spaces, tabs, CR and LF.
 std::string_view TrimSpace(std::string_view s);
@@ -19,4 +19,4 @@ std::string ToLower(std::string_view s);
 // "/boot/", "//boot/./" → "/boot"; "//" → "/"; relative paths are kept relative.
 std::string NormalizeMountPoint(std::string_view path);
 
-}  // namespace ota::boot
+}  // namespace ota

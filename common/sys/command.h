@@ -1,4 +1,5 @@
-// Runs a helper program (mkfs.ext4, blkid, grub-editenv, reboot) and captures what it prints.
+// Runs a helper program (mkfs.ext4, blkid, mount helpers, grub-editenv, reboot) and captures
+// what it prints. Every child has a time limit.
 #pragma once
 
 #include <chrono>
@@ -7,7 +8,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace ota::boot {
+namespace ota::sys {
 
 struct CommandResult {
   int exit_code = 0;  // the program's exit status; 128+N when killed by signal N
@@ -17,10 +18,8 @@ struct CommandResult {
 
 // How long a child may take, per kind of program (every child has a limit: a hung tool must not
 // hang the update, the rollback or the service's start).
+// Slow tools (mkfs, copies of a slot) name their own limits next to their callers.
 inline constexpr std::chrono::milliseconds kQuickToolTimeout = std::chrono::seconds(30);
-inline constexpr std::chrono::milliseconds kNvbootctrlTimeout = std::chrono::seconds(20);
-inline constexpr std::chrono::milliseconds kFormatTimeout = std::chrono::minutes(10);
-inline constexpr std::chrono::milliseconds kCopyTimeout = std::chrono::minutes(10);
 // After SIGTERM to a timed-out child's process group, the time it gets before SIGKILL.
 inline constexpr std::chrono::milliseconds kKillGrace = std::chrono::seconds(2);
 
@@ -40,4 +39,4 @@ absl::StatusOr<std::string> RunProgramChecked(
 // "prog arg1 arg2" for messages.
 std::string DescribeArgv(const std::vector<std::string>& argv);
 
-}  // namespace ota::boot
+}  // namespace ota::sys

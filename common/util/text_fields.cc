@@ -1,8 +1,8 @@
-#include "otaclient/boot/text_fields.h"
+#include "common/util/text_fields.h"
 
 #include <filesystem>
 
-namespace ota::boot {
+namespace ota {
 
 std::string_view TrimSpace(std::string_view s) {
   constexpr std::string_view kSpace = " \t\r\n";
@@ -70,4 +70,4 @@ std::string NormalizeMountPoint(std::string_view path) {
   return out;
 }
 
-}  // namespace ota::boot
+}  // namespace ota
