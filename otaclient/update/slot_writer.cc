@@ -92,8 +92,15 @@ absl::Status ApplyDirectories(const image::Manifest& manifest, fs::RootedDir& st
   for (const image::DirEntry& d : manifest.dirs) {
     std::string_view path = manifest.Str(d.path);
     if (path != "/") OTA_RETURN_IF_ERROR(standby.MakeDirs(path, d.mode & 0777));
-    OTA_RETURN_IF_ERROR(standby.Lchown(path, d.uid, d.gid));
-    OTA_RETURN_IF_ERROR(standby.Chmod(path, d.mode & 07777));
+    // Only what differs is changed: a directory an in-place update finds right is not dirtied
+    // (every chown/chmod is an inode write and a journal entry on the standby).
+    absl::StatusOr<struct stat> st = standby.Lstat(path);
+    const bool owner_ok = st.ok() && st->st_uid == d.uid && st->st_gid == d.gid;
+    if (!owner_ok) OTA_RETURN_IF_ERROR(standby.Lchown(path, d.uid, d.gid));
+    // chown clears setuid/setgid: the mode is set again after one.
+    if (!owner_ok || (st->st_mode & 07777) != (d.mode & 07777)) {
+      OTA_RETURN_IF_ERROR(standby.Chmod(path, d.mode & 07777));
+    }
     OTA_RETURN_IF_ERROR(ApplyXattrs(manifest, d.xattrs, path, standby));
   }
   return absl::OkStatus();
