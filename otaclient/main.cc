@@ -70,6 +70,11 @@ The OTA update daemon of one ECU: serves OtaClientV2.OtaClientService on <ecu_in
                             (default 5)
   --ca-bundle PEM           CA bundle for HTTPS downloads (default: system store)
   --download-parallel N     concurrent downloads (default 16)
+  --max-download-rate RATE  cap on the update's download bandwidth in bytes/s, all parallel
+                            downloads together; K, M, G suffixes (binary), 0 = unlimited
+                            (default 0). (A download cut mid-file continues with a Range
+                            request from the bytes already received, hash state kept, when the
+                            server or otaproxy allows it; no flag)
   --update-nice N           nice value of the update's threads, 0..19: the update yields the
                             CPU and (at best-effort I/O level 7) the disk to the ECU's own work
                             and to the gRPC service; 0 runs it at the service's priority
@@ -123,6 +128,7 @@ struct Flags {
   int grub_panic_seconds = 5;
   std::string ca_bundle;
   int download_parallel = 16;
+  uint64_t max_download_rate = 0;  // bytes/s, 0 = unlimited
   int update_nice = 10;
   bool no_reboot = false;
   ota::update::StandbyModeSetting standby_mode = ota::update::StandbyModeSetting::kAuto;
@@ -224,6 +230,14 @@ Flags ParseFlags(int argc, char** argv) {
       flags.ca_bundle = value();
     } else if (name == "--download-parallel") {
       flags.download_parallel = ParseInt(name, value(), 1, 256);
+    } else if (name == "--max-download-rate") {
+      const std::string text = value();
+      const std::optional<uint64_t> rate = ota::ParseByteSize(text);
+      if (!rate) {
+        UsageError(
+            ota::StrCat(name, " expects bytes per second (K, M, G suffixes), got \"", text, "\""));
+      }
+      flags.max_download_rate = *rate;
     } else if (name == "--update-nice") {
       flags.update_nice = ParseInt(name, value(), 0, 19);
     } else if (name == "--no-reboot") {
@@ -516,6 +530,7 @@ int main(int argc, char** argv) {
   engine_options.release_key = flags.release_key;
   engine_options.fetcher.ca_bundle = flags.ca_bundle;
   engine_options.fetcher.max_parallel = flags.download_parallel;
+  engine_options.fetcher.max_download_rate = flags.max_download_rate;
   engine_options.reboot_after_update = !flags.no_reboot;
   engine_options.worker_nice = flags.update_nice;
   engine_options.standby_mode = flags.standby_mode;

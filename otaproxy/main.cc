@@ -131,29 +131,12 @@ int64_t ParseInt(const std::string& name, const std::string& text, int64_t min, 
 
 // "123", "64K", "10M", "2G" (binary units).
 uint64_t ParseSize(const std::string& name, const std::string& text) {
-  std::string digits = text;
-  uint64_t unit = 1;
-  if (!digits.empty()) {
-    switch (digits.back()) {
-      case 'K':
-      case 'k':
-        unit = 1ull << 10;
-        break;
-      case 'M':
-      case 'm':
-        unit = 1ull << 20;
-        break;
-      case 'G':
-      case 'g':
-        unit = 1ull << 30;
-        break;
-      default:
-        break;
-    }
-    if (unit != 1) digits.pop_back();
+  std::optional<uint64_t> value = ota::ParseByteSize(text);
+  if (!value || *value > (uint64_t{1} << 50)) {
+    UsageError(ota::StrCat(name, " expects a byte count (K, M, G suffixes) up to 2^50, got \"",
+                           text, "\""));
   }
-  const int64_t value = ParseInt(name, digits, 0, (int64_t{1} << 50));
-  return static_cast<uint64_t>(value) * unit;
+  return *value;
 }
 
 Flags ParseFlags(int argc, char** argv) {

@@ -60,7 +60,7 @@ FileSink::FileSink(std::string url, std::filesystem::path dest, const crypto::Sh
                                             kWriteChunkBytes)) {}
 
 FileSink::~FileSink() {
-  ReleaseAttemptResources();
+  ReleaseAttemptResources(/*keep_stream=*/false);
   Discard();
 }
 
@@ -108,10 +108,24 @@ absl::Status FileSink::Commit() {
   return absl::OkStatus();
 }
 
-void FileSink::ReleaseAttemptResources() {
+void FileSink::ReleaseAttemptResources(bool keep_stream) {
+  // Suspend() flushed the buffer of a stream that is kept; otherwise its bytes are dropped with it.
   buffer_.reset();
   buffered_ = 0;
-  check_.ReleaseContext();
+  if (!keep_stream) check_.ReleaseContext();
+}
+
+absl::Status FileSink::Suspend() {
+  if (!fd_.valid()) return absl::FailedPreconditionError("no stream to suspend");
+  // Every byte taken so far was decoded into the buffer (Write() leaves nothing pending in the
+  // decoder's output); written out, the file holds exactly what the hash and decoder have seen.
+  return Flush();
+}
+
+absl::Status FileSink::ContinueAttempt() {
+  if (!fd_.valid()) return absl::FailedPreconditionError("no stream to continue");
+  buffered_ = 0;
+  return absl::OkStatus();
 }
 
 absl::Status FileSink::CreateTemp() {

@@ -29,8 +29,19 @@ class BodySink {
   // The verified content becomes visible.
   virtual absl::Status Commit() = 0;
   // The attempt is over, whatever its outcome: give back memory held only while it runs (a job
-  // waiting for its retry should not hold a write buffer).
-  virtual void ReleaseAttemptResources() {}
+  // waiting for its retry should not hold a write buffer). With `keep_stream` (the next attempt
+  // continues this body, after Suspend()) the decoder state stays.
+  virtual void ReleaseAttemptResources(bool /*keep_stream*/) {}
+
+  // Byte-range resume: a sink that can continue a body across attempts says so. After a cut
+  // attempt, Suspend() puts everything taken so far where the next attempt finds it (an error:
+  // the stream cannot continue; start over with BeginAttempt()); ContinueAttempt() then starts an
+  // attempt that feeds the rest of the same body, hash and decoder state carried on.
+  virtual bool CanResume() const { return false; }
+  virtual absl::Status Suspend() { return absl::FailedPreconditionError("sink cannot resume"); }
+  virtual absl::Status ContinueAttempt() {
+    return absl::FailedPreconditionError("sink cannot resume");
+  }
   virtual uint64_t content_bytes() const = 0;
 };
 
@@ -74,7 +85,10 @@ class FileSink final : public BodySink {
   absl::Status Write(const char* data, size_t size) override;
   absl::Status EndAttempt() override;
   absl::Status Commit() override;
-  void ReleaseAttemptResources() override;
+  void ReleaseAttemptResources(bool keep_stream) override;
+  bool CanResume() const override { return true; }
+  absl::Status Suspend() override;
+  absl::Status ContinueAttempt() override;
   uint64_t content_bytes() const override { return check_.content_bytes(); }
 
  private:

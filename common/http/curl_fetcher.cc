@@ -148,6 +148,7 @@ class CurlFetcher final : public Fetcher {
           result.network_bytes = task.network_bytes;
           result.file_bytes = task.sink ? task.sink->content_bytes() : 0;
           result.retries = task.attempts > 0 ? static_cast<uint32_t>(task.attempts - 1) : 0;
+          result.resumes = static_cast<uint32_t>(task.resumes);
           return on_done(result);
         });
   }

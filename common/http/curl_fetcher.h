@@ -18,6 +18,21 @@
 // mode 0600; whoever installs them sets the final mode. Content checks (size, sha256, zstd):
 // common/content/verifier.h.
 //
+// Resume (FetcherConfig::resume, on by default): a download whose body was cut in transit (reset
+// or closed connection, server gone, stalled past the low-speed timeout) keeps its temp file, its
+// running sha256 and, for zstd bodies, its decoder state (the compressed stream continues
+// mid-frame; nothing written is ever read back), and its next attempt asks for
+// `Range: bytes=<body bytes received>-` with `If-Range: <strong ETag, else Last-Modified>` of the
+// first response when it had one. Only a 206 whose Content-Range (byte_range.h) starts exactly
+// there continues the stream; a 200 (range ignored, or If-Range found the file changed) truncates
+// the temp file and restarts hash and decoder in place; any other 206, or a 416, fails the
+// attempt and the next one starts from byte 0 without Range. A content mismatch is never resumed
+// (the whole file again, with retry_caching). Get() bodies are not resumed.
+//
+// Rate cap (FetcherConfig::max_download_rate): one token bucket per call for all its transfers;
+// a transfer that finds it empty is paused (curl stops reading its socket) until the bucket
+// refills, in turn with the others.
+//
 // Inside: curl_session.h (multi handle over epoll), transfer_loop.h (tasks, attempts, retries),
 // body_sink.h (memory and temp-file sinks).
 #pragma once

@@ -63,6 +63,8 @@ void Session::Release(UniqueEasy easy) {
   curl_easy_setopt(easy.get(), CURLOPT_WRITEDATA, nullptr);
   curl_easy_setopt(easy.get(), CURLOPT_ERRORBUFFER, nullptr);
   curl_easy_setopt(easy.get(), CURLOPT_HTTPHEADER, nullptr);
+  curl_easy_setopt(easy.get(), CURLOPT_HEADERFUNCTION, nullptr);
+  curl_easy_setopt(easy.get(), CURLOPT_HEADERDATA, nullptr);
   idle_.push_back(std::move(easy));
 }
 

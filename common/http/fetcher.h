@@ -34,6 +34,13 @@ struct FetcherConfig {
   int backoff_max_ms = 5000;
   int connect_timeout_s = 10;
   int low_speed_timeout_s = 30;  // abort a transfer slower than 1 byte/s for this long
+  // Cap on the bytes per second received by all transfers of one call together (DownloadAll, or
+  // Get); 0 = unlimited. Shared equally by the transfers in flight, re-shared whenever one starts
+  // or ends.
+  uint64_t max_download_rate = 0;
+  // A transfer cut mid-body continues with `Range: bytes=<received>-` (If-Range when the first
+  // response had an ETag or Last-Modified) instead of starting over. Off: every retry from byte 0.
+  bool resume = true;
   // Send `Ota-File-Cache-Control: file_sha256=<hex>[,file_compression_alg=zst]` with blob
   // requests (otaproxy's cache key; the sha256 is of the uncompressed file) and put
   // `retry_caching,` in front after a hash mismatch. otaclient sets it exactly when it downloads
@@ -80,6 +87,7 @@ struct DownloadResult {
   uint64_t network_bytes = 0;  // bytes received on the wire (all attempts)
   uint64_t file_bytes = 0;     // bytes written (uncompressed)
   uint32_t retries = 0;        // attempts beyond the first
+  uint32_t resumes = 0;        // attempts that continued a cut body with a 206 (Range)
 };
 
 // Byte-level progress for live status (called from the transfer thread, keep it cheap).

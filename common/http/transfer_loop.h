@@ -22,6 +22,29 @@
 
 namespace ota::http {
 
+// FetcherConfig::max_download_rate for all transfers of one loop: a token bucket refilled at the
+// rate, starting empty (no burst at the start) and holding at most half a second's worth (a loop
+// that was not scheduled for a moment catches up, an idle one does not bank more). A transfer
+// that finds it empty pauses (its bytes stay with curl) until the loop sees tokens again; the
+// debt of the chunk that emptied it is paid before anyone goes on, so the sum over time stays at
+// the rate.
+class RateBucket {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit RateBucket(uint64_t bytes_per_second);
+  // Takes `bytes` when the bucket is not empty (it may go into debt by them); false = wait.
+  bool Take(uint64_t bytes, Clock::time_point now);
+  // Milliseconds until Take() can succeed (0 = now).
+  int WaitMs(Clock::time_point now);
+
+ private:
+  void Refill(Clock::time_point now);
+  const double rate_;      // bytes per second
+  const double capacity_;  // bytes
+  double tokens_;
+  Clock::time_point last_;
+};
+
 // One resource to fetch, across all its attempts.
 struct Task {
   uint64_t tag = 0;
@@ -38,12 +61,30 @@ struct Task {
   Session::Clock::time_point due{};
   uint64_t network_bytes = 0;
 
+  // Byte-range resume (see curl_fetcher.h). The body stream the sink holds: how many body bytes
+  // it took, whether the next attempt may ask for the rest (`Range: bytes=<stream_bytes>-`), and
+  // the first response's validator for If-Range (a strong ETag, else Last-Modified; "" = none).
+  uint64_t stream_bytes = 0;
+  bool resume_next = false;
+  std::string validator;
+  uint64_t resumes = 0;  // attempts that continued a stream with a 206
+
   // The attempt in flight.
   UniqueEasy easy;
   UniqueSlist headers;
   std::array<char, CURL_ERROR_SIZE> errbuf{};
   absl::Status write_error;
+  bool write_error_retryable = false;  // a refused range: retried from byte 0
   const TransferObserver* observer = nullptr;
+  RateBucket* bucket = nullptr;    // null = no cap
+  bool paused = false;             // by the rate cap
+  uint64_t range_start = 0;        // the Range this attempt asked for (0 = none)
+  bool head_checked = false;       // the response's status and Content-Range were looked at
+  bool stream_may_resume = false;  // this attempt's response can be continued by a Range
+  // Of the attempt's final response (after redirects).
+  std::string etag;
+  std::string last_modified;
+  std::string content_range;
 };
 
 // Each turn: fill the free transfer slots (due retries first, then new tasks), let curl act on
@@ -79,6 +120,8 @@ class TransferLoop {
   bool StartOrFinish(std::unique_ptr<Task> task, const OnComplete& on_complete);
   absl::Status StartAttempt(Task& task);
   AttemptOutcome Classify(Task& task, CURLcode result);
+  // Lets transfers paused by the rate cap go on when the bucket has tokens again.
+  void UnpauseIfTokens();
   // False = stop.
   bool OnAttemptDone(CURL* easy, CURLcode result, const OnComplete& on_complete);
 
@@ -91,6 +134,8 @@ class TransferLoop {
   std::vector<std::unique_ptr<Task>> active_;
   std::vector<std::unique_ptr<Task>> waiting_;
   std::mt19937_64 rng_{std::random_device{}()};  // backoff jitter
+  std::unique_ptr<RateBucket> bucket_;           // FetcherConfig::max_download_rate; null = none
+  size_t unpause_from_ = 0;                      // round-robin start among paused transfers
 };
 
 }  // namespace ota::http

@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <concepts>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,6 +53,34 @@ std::optional<T> ParseDecimal(std::string_view text) {
   const auto [stop, error] = std::from_chars(text.data(), end, value);
   if (text.empty() || error != std::errc() || stop != end) return std::nullopt;
   return value;
+}
+
+// A byte count as given on a command line: "123", or with a binary unit suffix "64K", "10M",
+// "2G" (either case). nullopt for anything else, or beyond 2^60.
+inline std::optional<uint64_t> ParseByteSize(std::string_view text) {
+  uint64_t unit = 1;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 'K':
+      case 'k':
+        unit = uint64_t{1} << 10;
+        break;
+      case 'M':
+      case 'm':
+        unit = uint64_t{1} << 20;
+        break;
+      case 'G':
+      case 'g':
+        unit = uint64_t{1} << 30;
+        break;
+      default:
+        break;
+    }
+    if (unit != 1) text.remove_suffix(1);
+  }
+  std::optional<uint64_t> value = ParseDecimal<uint64_t>(text);
+  if (!value || *value > (uint64_t{1} << 60) / unit) return std::nullopt;
+  return *value * unit;
 }
 
 }  // namespace ota

@@ -20,6 +20,7 @@
 
 #include "common/crypto/sha256.h"
 #include "common/fs/fs.h"
+#include "common/http/byte_range.h"
 #include "common/log/log.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
@@ -52,6 +53,27 @@ std::string_view ViewOf(boost::beast::string_view v) {
 
 std::unique_ptr<ResponseSource> Bytes(std::string response) {
   return std::make_unique<BytesResponse>(std::move(response));
+}
+
+// A stored file of `size` bytes (a cache or external hit): whole, or the client's range of it
+// (206, or 416 when it starts at or after the end).
+std::unique_ptr<ResponseSource> FileAnswer(ResponseHead head, fs::UniqueFd fd, uint64_t size,
+                                           const std::optional<http::ByteRange>& range) {
+  head.extra.emplace_back("Accept-Ranges", "bytes");
+  if (!range) {
+    head.content_length = size;
+    return std::make_unique<FileResponse>(FormatHead(head), std::move(fd), size);
+  }
+  if (range->first >= size) {
+    return Bytes(FormatSimple(416, "otaproxy: range not satisfiable\n", head.keep_alive,
+                              {{"Content-Range", StrCat("bytes */", size)}}));
+  }
+  const uint64_t last = std::min(range->last.value_or(size - 1), size - 1);
+  head.status = 206;
+  head.content_length = last - range->first + 1;
+  head.extra.emplace_back("Content-Range", StrCat("bytes ", range->first, "-", last, "/", size));
+  return std::make_unique<FileResponse>(FormatHead(head), std::move(fd), *head.content_length,
+                                        range->first);
 }
 
 // A request admitted under --max-inflight: counted until its response is complete.
@@ -102,12 +124,14 @@ struct ProxyServer::Impl : public RequestHandler {
   std::unique_ptr<ResponseSource> Handle(const Request& req, bool keep_alive, int fd) override;
   bool Stopping() const override { return stopping.load(); }
 
-  std::unique_ptr<ResponseSource> ServeHit(OpenEntry& hit, const std::string& echo,
-                                           bool keep_alive);
+  // `range`: the client's Range, when a stored file may answer it (see Handle).
+  std::unique_ptr<ResponseSource> ServeHit(OpenEntry& hit, const std::string& echo, bool keep_alive,
+                                           const std::optional<http::ByteRange>& range = {});
   // The blob from an external cache, or null when it has none.
   std::unique_ptr<ResponseSource> ServeExternal(const ExternalCache& cache,
                                                 const std::string& sha256,
-                                                std::atomic<uint64_t>& hits, bool keep_alive);
+                                                std::atomic<uint64_t>& hits, bool keep_alive,
+                                                const std::optional<http::ByteRange>& range);
   // Joins the download of `key` or starts it.
   std::unique_ptr<ResponseSource> ServeFromFlight(const std::string& key, const std::string& url,
                                                   const UpstreamRequest& up, const CacheControl& cc,
@@ -225,6 +249,28 @@ std::unique_ptr<ResponseSource> ProxyServer::Impl::Handle(const Request& req, bo
   if (options.forward_cache_control) up.cache_control = cc_raw;
   const std::string echo = EchoCacheControl(cc);
 
+  // Range (a client resuming a cut download). A Range not understood is ignored: the whole body
+  // (RFC 9110 §14.2). A stored file answers it only when it is the content the client resumes:
+  // always for a blob named by its sha256, for other entries only without If-Range (they keep
+  // no validator to compare; the whole body is the answer to a failed If-Range). Not in the
+  // cache: relayed with Range (and If-Range) and never cached — a partial body is no entry.
+  std::optional<http::ByteRange> range;
+  if (auto it = req.find(beast_http::field::range); it != req.end()) {
+    range = http::ParseRangeHeader(ViewOf(it->value()));
+  }
+  std::string if_range;
+  if (auto it = req.find(beast_http::field::if_range); it != req.end() && range) {
+    if_range = CleanHeaderValue(ViewOf(it->value()));
+  }
+  const std::optional<http::ByteRange> stored_range =
+      range && (if_range.empty() || !cc.file_sha256.empty()) ? range : std::nullopt;
+  UpstreamRequest ranged = up;
+  if (range) {
+    ranged.range = StrCat("bytes=", range->first, "-",
+                          range->last ? std::to_string(*range->last) : std::string());
+    ranged.if_range = if_range;
+  }
+
   const std::string url = parsed->CacheUrl();
   const std::string key = CacheKeyFor(cc, url);
   // Without a way to verify the bytes (unknown compression) a sha256 key would be a guess.
@@ -236,32 +282,37 @@ std::unique_ptr<ResponseSource> ProxyServer::Impl::Handle(const Request& req, bo
   const bool external = !cc.file_sha256.empty() && !cc.no_cache && !cc.retry_caching;
   std::unique_ptr<ResponseSource> source;
   if (external && options.usb_cache) {
-    source = ServeExternal(*options.usb_cache, cc.file_sha256, counters.external_hits, keep_alive);
+    source = ServeExternal(*options.usb_cache, cc.file_sha256, counters.external_hits, keep_alive,
+                           stored_range);
   }
   if (source) return std::make_unique<Admitted>(std::move(source), inflight);
   if (!store || cc.no_cache || !verifiable || !store->CachingAllowed()) {
     // Existing entries are still served while the hard limit stops new caching.
     if (store && !cc.no_cache && !cc.retry_caching && verifiable) {
       if (std::optional<OpenEntry> hit = store->Open(key))
-        source = ServeHit(*hit, echo, keep_alive);
+        source = ServeHit(*hit, echo, keep_alive, stored_range);
     }
     if (!source && external && options.nfs_cache) {
-      source =
-          ServeExternal(*options.nfs_cache, cc.file_sha256, counters.external_nfs_hits, keep_alive);
+      source = ServeExternal(*options.nfs_cache, cc.file_sha256, counters.external_nfs_hits,
+                             keep_alive, stored_range);
     }
     if (!source) {
       counters.relayed++;
-      source = Relay::Start(upstream, up, echo, keep_alive, counters);
+      source = Relay::Start(upstream, ranged, echo, keep_alive, counters);
     }
   } else {
     if (cc.retry_caching) {
       store->Drop(key);
     } else if (std::optional<OpenEntry> hit = store->Open(key)) {
-      source = ServeHit(*hit, echo, keep_alive);
+      source = ServeHit(*hit, echo, keep_alive, stored_range);
     }
     if (!source && external && options.nfs_cache) {
-      source =
-          ServeExternal(*options.nfs_cache, cc.file_sha256, counters.external_nfs_hits, keep_alive);
+      source = ServeExternal(*options.nfs_cache, cc.file_sha256, counters.external_nfs_hits,
+                             keep_alive, stored_range);
+    }
+    if (!source && range) {
+      counters.relayed++;
+      source = Relay::Start(upstream, ranged, echo, keep_alive, counters);
     }
     if (!source) source = ServeFromFlight(key, url, up, cc, echo, keep_alive);
   }
@@ -320,29 +371,27 @@ std::unique_ptr<ResponseSource> ProxyServer::Impl::ServeFromFlight(
   }
 }
 
-std::unique_ptr<ResponseSource> ProxyServer::Impl::ServeHit(OpenEntry& hit, const std::string& echo,
-                                                            bool keep_alive) {
+std::unique_ptr<ResponseSource> ProxyServer::Impl::ServeHit(
+    OpenEntry& hit, const std::string& echo, bool keep_alive,
+    const std::optional<http::ByteRange>& range) {
   counters.cache_hits++;
   ResponseHead head;
-  head.content_length = hit.entry.size;
   head.content_type =
       hit.entry.content_type.empty() ? "application/octet-stream" : hit.entry.content_type;
   head.content_encoding = hit.entry.content_encoding;
   head.cache_control_echo = echo;
   head.cache_state = "hit";
   head.keep_alive = keep_alive;
-  return std::make_unique<FileResponse>(FormatHead(head), std::move(hit.fd), hit.entry.size);
+  return FileAnswer(std::move(head), std::move(hit.fd), hit.entry.size, range);
 }
 
-std::unique_ptr<ResponseSource> ProxyServer::Impl::ServeExternal(const ExternalCache& cache,
-                                                                 const std::string& sha256,
-                                                                 std::atomic<uint64_t>& hits,
-                                                                 bool keep_alive) {
+std::unique_ptr<ResponseSource> ProxyServer::Impl::ServeExternal(
+    const ExternalCache& cache, const std::string& sha256, std::atomic<uint64_t>& hits,
+    bool keep_alive, const std::optional<http::ByteRange>& range) {
   std::optional<ExternalHit> hit = cache.Find(sha256);
   if (!hit) return nullptr;
   hits++;
   ResponseHead head;
-  head.content_length = hit->size;
   head.content_type = "application/octet-stream";
   // What the blob is, whatever the client asked for: a client that asked for the uncompressed
   // file decompresses a .zst answer (upstream's protocol).
@@ -350,7 +399,7 @@ std::unique_ptr<ResponseSource> ProxyServer::Impl::ServeExternal(const ExternalC
                                      : StrCat("file_sha256=", sha256);
   head.cache_state = "external";
   head.keep_alive = keep_alive;
-  return std::make_unique<FileResponse>(FormatHead(head), std::move(hit->fd), hit->size);
+  return FileAnswer(std::move(head), std::move(hit->fd), hit->size, range);
 }
 
 ServerStats ProxyServer::Impl::Stats() const {

@@ -107,7 +107,16 @@ ResponseSource::Fill Relay::Source::FillQueue(OutputQueue& out, const Waker& wak
       chunked_ = !r.head_.content_length.has_value();
       head.content_type = CleanHeaderValue(r.head_.content_type);
       head.content_encoding = CleanHeaderValue(r.head_.content_encoding);
-      if (r.head_.status == 200) {
+      // What a client needs to resume (and a 206's range), passed back as upstream said them.
+      for (const auto& [name, value] :
+           {std::pair<const char*, const std::string&>{"Content-Range", r.head_.content_range},
+            {"ETag", r.head_.etag},
+            {"Last-Modified", r.head_.last_modified},
+            {"Accept-Ranges", r.head_.accept_ranges}}) {
+        std::string clean = CleanHeaderValue(value);
+        if (!clean.empty()) head.extra.emplace_back(name, std::move(clean));
+      }
+      if (r.head_.status == 200 || r.head_.status == 206) {
         // Behind an upper otaproxy its echo says what the body is (it may have answered a
         // plain request with a .zst blob from an external cache); else ours.
         const std::string upper_echo = CleanHeaderValue(r.head_.cache_control);

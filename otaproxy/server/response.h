@@ -71,14 +71,14 @@ class BytesResponse : public ResponseSource {
   std::string bytes_;
 };
 
-// A head and then `length` bytes of an open file (a cache hit).
+// A head and then `length` bytes of an open file from `offset` (a cache hit, or a range of one).
 class FileResponse : public ResponseSource {
  public:
-  FileResponse(std::string head, fs::UniqueFd fd, uint64_t length)
-      : head_(std::move(head)), fd_(std::move(fd)), length_(length) {}
+  FileResponse(std::string head, fs::UniqueFd fd, uint64_t length, uint64_t offset = 0)
+      : head_(std::move(head)), fd_(std::move(fd)), length_(length), offset_(offset) {}
   Fill FillQueue(OutputQueue& out, const Waker&) override {
     out.Add(std::move(head_));
-    out.AddFile(fd_.get(), 0, length_);
+    out.AddFile(fd_.get(), offset_, length_);
     return Fill::kLast;
   }
 
@@ -86,6 +86,7 @@ class FileResponse : public ResponseSource {
   std::string head_;
   fs::UniqueFd fd_;
   uint64_t length_;
+  uint64_t offset_;
 };
 
 }  // namespace ota::proxy

@@ -83,6 +83,14 @@ struct UpstreamClient::Transfer {
       t->head.cache_control = HeaderValue(line, 22);
     } else if (HeaderNameIs(line, "x-cache")) {
       t->head.cdn_hit = absl::StartsWithIgnoreCase(HeaderValue(line, 7), "hit");
+    } else if (HeaderNameIs(line, "content-range")) {
+      t->head.content_range = HeaderValue(line, 13);
+    } else if (HeaderNameIs(line, "etag")) {
+      t->head.etag = HeaderValue(line, 4);
+    } else if (HeaderNameIs(line, "last-modified")) {
+      t->head.last_modified = HeaderValue(line, 13);
+    } else if (HeaderNameIs(line, "accept-ranges")) {
+      t->head.accept_ranges = HeaderValue(line, 13);
     }
     return size * count;
   }
@@ -210,6 +218,8 @@ void UpstreamClient::StartTransfer(Command& command) {
   if (!t->request.cache_control.empty()) {
     add_header(StrCat("Ota-File-Cache-Control: ", t->request.cache_control));
   }
+  if (!t->request.range.empty()) add_header(StrCat("Range: ", t->request.range));
+  if (!t->request.if_range.empty()) add_header(StrCat("If-Range: ", t->request.if_range));
   // No "Accept: */*" noise; the server picks the representation.
   add_header("Accept:");
 

@@ -41,6 +41,8 @@ struct UpstreamRequest {
   std::string cookie;         // Cookie header value as the client sent it; "" = none
   std::string authorization;  // Authorization header value; "" = none
   std::string cache_control;  // Ota-File-Cache-Control to pass on; "" = none
+  std::string range;          // Range and If-Range to pass on (a resumed download); "" = none
+  std::string if_range;
 };
 
 struct UpstreamHead {
@@ -52,6 +54,11 @@ struct UpstreamHead {
   std::string cache_control;
   // `X-Cache: Hit...` (any case): the CDN in front of the server answered from its cache.
   bool cdn_hit = false;
+  // Passed back to a relay's client, for resuming: "" = none.
+  std::string content_range;
+  std::string etag;
+  std::string last_modified;
+  std::string accept_ranges;
 };
 
 // Receives one transfer, on the client's thread. Calls: OnHead once (before the first body

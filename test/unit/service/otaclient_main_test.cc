@@ -544,6 +544,10 @@ TEST_F(OtaclientMainTest, FlagErrorsExitTwoAndHelpExitsZero) {
       {"--port-file"},
       {"--port-file="},
       {"--download-parallel", "0"},
+      {"--max-download-rate", "1.5M"},
+      {"--max-download-rate", "-1"},
+      {"--max-download-rate", "10MB"},
+      {"--max-download-rate"},
       {"--boot-backend", "uefi"},
       {"--log-level", "loud"},
       {"--no-reboot=yes"},
@@ -559,6 +563,7 @@ TEST_F(OtaclientMainTest, FlagErrorsExitTwoAndHelpExitsZero) {
   const ProcessResult help = RunProcess({kOtaclient, "--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("--dir-slots-root"), std::string::npos);
+  EXPECT_NE(help.out.find("--max-download-rate"), std::string::npos);
 }
 
 }  // namespace
