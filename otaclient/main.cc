@@ -37,6 +37,8 @@
 #include "otaclient/service/ota_client_service.h"
 #include "otaclient/service/server.h"
 #include "otaclient/service/version.h"
+#include "otaclient/update/boot_confirmation.h"
+#include "otaclient/update/install_hooks.h"
 #include "otaclient/update/update_engine.h"
 
 namespace {
@@ -87,6 +89,22 @@ The OTA update daemon of one ECU: serves OtaClientV2.OtaClientService on <ecu_in
                             update was interrupted; else rebuilt. in-place: also without a
                             record (every file re-verified). rebuild: always cleaned/rewritten
 
+Health-gated commit and install hooks (issue 16; durations in seconds):
+  --health-check-command CMD  the first start in a new slot confirms it only once CMD (run with
+                            /bin/sh -c) exits 0; until then Status says UPDATING /
+                            FINALIZING_UPDATE and updates are refused; a failure or timeout
+                            returns the ECU to the old slot (reboot), which reports FAILURE
+                            "health check failed: <reason>" (default: none, confirm at once)
+  --health-check-systemd-target UNIT  the same, healthy when `systemctl is-active UNIT` says
+                            active ("failed" fails at once); with a command too, the unit first
+  --health-check-timeout S  for the health check as a whole (default 300)
+  --install-hooks-dir DIR   optional pre-install / post-install executables (root-owned, not
+                            group/world-writable), run around the writing of the standby with
+                            OTA_TARGET_ROOT, OTA_TARGET_VERSION, OTA_IMAGE_URL, OTA_ECU_ID,
+                            OTA_ACTIVE_ROOT, OTA_HOOK; a non-zero exit fails the update before
+                            the boot switch (default <config dir>/hooks)
+  --install-hook-timeout S  per hook (default 600)
+
 Mutual TLS of the gRPC service and of the calls to the secondaries (all three or none; none:
 plain gRPC as the vehicles in the field expect; otaclient does not start when they are
 incomplete, unreadable or do not fit together):
@@ -132,6 +150,10 @@ struct Flags {
   int update_nice = 10;
   bool no_reboot = false;
   ota::update::StandbyModeSetting standby_mode = ota::update::StandbyModeSetting::kAuto;
+  // Health-gated commit and install hooks (issue 16).
+  ota::update::HealthCheckOptions health_check;
+  std::optional<std::filesystem::path> install_hooks_dir;  // unset: <config_dir>/hooks
+  std::chrono::milliseconds install_hook_timeout = ota::update::kDefaultInstallHookTimeout;
   ota::crypto::GrpcTlsFiles grpc_tls;  // all empty: plain gRPC
   ota::ecu::EcuTreeOptions tree;       // timing flags; ids and children come from ecu_info
   ota::log::Level log_level = ota::log::Level::kInfo;
@@ -248,6 +270,18 @@ Flags ParseFlags(int argc, char** argv) {
           ota::update::ParseStandbyModeSetting(value());
       if (!mode.ok()) UsageError(ota::StrCat("--standby-mode: ", mode.status().message()));
       flags.standby_mode = *mode;
+    } else if (name == "--health-check-command") {
+      flags.health_check.command = value();
+      if (flags.health_check.command.empty()) UsageError(ota::StrCat(name, " needs a command"));
+    } else if (name == "--health-check-systemd-target") {
+      flags.health_check.systemd_unit = value();
+      if (flags.health_check.systemd_unit.empty()) UsageError(ota::StrCat(name, " needs a unit"));
+    } else if (name == "--health-check-timeout") {
+      flags.health_check.timeout = ParseSeconds(name, value(), 0.1, 86400);
+    } else if (name == "--install-hooks-dir") {
+      flags.install_hooks_dir = value();
+    } else if (name == "--install-hook-timeout") {
+      flags.install_hook_timeout = ParseSeconds(name, value(), 0.1, 86400);
     } else if (name == ota::crypto::kGrpcTlsCertFlag) {
       flags.grpc_tls.cert = value();
       if (flags.grpc_tls.cert.empty()) UsageError(ota::StrCat(name, " needs a path"));
@@ -466,11 +500,17 @@ int main(int argc, char** argv) {
                         .reason;
   } else if (auto created = CreateBootController(flags, ecu_info, argv, argc); !created.ok()) {
     cannot_update = ota::DescribeOtaFailure(ota::OtaStage::kBootStartup, created.status()).reason;
-  } else if (auto confirmed = (*created)->ConfirmBoot(); !confirmed.ok()) {
-    cannot_update = ota::DescribeOtaFailure(ota::OtaStage::kBootStartup, confirmed.status()).reason;
   } else {
-    boot = *std::move(created);
-    boot_state = *std::move(confirmed);
+    // Health-gated commit: a freshly switched-to slot is confirmed only after the check
+    // (BootConfirmationEngine below).
+    if (flags.health_check.configured()) (*created)->DeferConfirmation();
+    if (auto confirmed = (*created)->ConfirmBoot(); !confirmed.ok()) {
+      cannot_update =
+          ota::DescribeOtaFailure(ota::OtaStage::kBootStartup, confirmed.status()).reason;
+    } else {
+      boot = *std::move(created);
+      boot_state = *std::move(confirmed);
+    }
   }
   if (!cannot_update.empty()) {
     ota::log::Error("this ECU cannot update; serving Status, refusing updates",
@@ -562,10 +602,26 @@ int main(int argc, char** argv) {
         {{"proxy", choice.proxy.empty() ? "direct" : choice.proxy}, {"reason", choice.reason}});
     return ota::http::CreateCurlFetcher(with_proxy);
   };
-  std::unique_ptr<ota::update::UpdateEngine> engine =
-      boot != nullptr ? ota::update::CreateUpdateEngine(engine_options, std::move(boot), boot_state,
-                                                        std::move(fetcher_factory))
-                      : ota::update::CreateUnavailableUpdateEngine(cannot_update);
+  engine_options.install_hooks_dir = flags.install_hooks_dir.value_or(flags.config_dir / "hooks");
+  engine_options.install_hook_timeout = flags.install_hook_timeout;
+  std::unique_ptr<ota::update::UpdateEngine> engine;
+  ota::update::BootConfirmationEngine* confirming = nullptr;  // health check of a new slot
+  if (boot == nullptr) {
+    engine = ota::update::CreateUnavailableUpdateEngine(cannot_update);
+  } else if (boot_state.confirmation_pending) {
+    auto gated = std::make_unique<ota::update::BootConfirmationEngine>(
+        std::move(boot), boot_state, flags.health_check, !flags.no_reboot,
+        [engine_options, fetcher_factory](std::unique_ptr<ota::boot::BootController> confirmed,
+                                          const ota::boot::BootState& state) {
+          return ota::update::CreateUpdateEngine(engine_options, std::move(confirmed), state,
+                                                 fetcher_factory);
+        });
+    confirming = gated.get();
+    engine = std::move(gated);
+  } else {
+    engine = ota::update::CreateUpdateEngine(engine_options, std::move(boot), boot_state,
+                                             std::move(fetcher_factory));
+  }
   // The deployed client's "ongoing OTA" line: the progress every 60 s while an update runs.
   std::optional<ota::metrics::ProgressLogger> progress_log;
   progress_log.emplace([&engine] { return engine->Snapshot(); }, kProgressLogInterval);
@@ -617,6 +673,9 @@ int main(int argc, char** argv) {
        {"ecu_info", ecu_info.source.empty() ? "defaults" : ecu_info.source.string()},
        {"proxy_info", proxy_info.source.empty() ? "defaults" : proxy_info.source.string()}});
 
+  // Status answers from here on: the health check of a new slot may ask otaclient itself.
+  if (confirming != nullptr) confirming->Start();
+
   const int signal_number = WaitForStopSignal();
   ota::log::Info("stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
   // First of all: no reboot from now on, wherever the session is (waiting for secondaries,
@@ -627,6 +686,13 @@ int main(int argc, char** argv) {
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
   server->server->Wait();
   if (!flags.port_file.empty()) ::unlink(flags.port_file.c_str());  // no longer listening
+  if (confirming != nullptr && confirming->checking()) {
+    // Nothing was decided or written: the next start runs the health check again. Its command
+    // may run for a long while; its process group dies with the service's cgroup.
+    ota::log::Info("stopped during the health check of the new slot; it runs again next start");
+    if (uploader != nullptr) uploader->Stop(kLogDrainAtStop);
+    std::_Exit(0);
+  }
   if (waiting_for_secondaries) {
     // The switch is committed and durable; nothing is being written. Releasing the wait would
     // make the session reboot (the engine never interrupts after the commit), so stop here: the

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <optional>
+#include <string_view>
 
 #include "common/fs/fs.h"
 #include "common/log/log.h"
@@ -111,6 +112,12 @@ std::optional<int> WaitExit(pid_t pid, const fs::UniqueFd& pidfd, Clock::time_po
 
 absl::StatusOr<CommandResult> RunProgram(const std::vector<std::string>& argv,
                                          std::chrono::milliseconds timeout) {
+  return RunProgram(argv, timeout, {});
+}
+
+absl::StatusOr<CommandResult> RunProgram(const std::vector<std::string>& argv,
+                                         std::chrono::milliseconds timeout,
+                                         const std::vector<std::string>& extra_env) {
   if (argv.empty()) return absl::InvalidArgumentError("RunProgram: empty argv");
   OTA_ASSIGN_OR_RETURN(Pipe out_pipe, MakePipe());
   OTA_ASSIGN_OR_RETURN(Pipe err_pipe, MakePipe());
@@ -126,9 +133,25 @@ absl::StatusOr<CommandResult> RunProgram(const std::vector<std::string>& argv,
   args.reserve(argv.size() + 1);
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
+  // The child's environment: ours, with `extra_env` added (replacing same-named entries).
+  std::vector<char*> env;
+  if (!extra_env.empty()) {
+    auto overridden = [&extra_env](std::string_view entry) {
+      const std::string_view name = entry.substr(0, entry.find('='));
+      return std::any_of(extra_env.begin(), extra_env.end(), [name](const std::string& e) {
+        return std::string_view(e).substr(0, e.find('=')) == name;
+      });
+    };
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (!overridden(*e)) env.push_back(*e);
+    }
+    for (const std::string& e : extra_env) env.push_back(const_cast<char*>(e.c_str()));
+    env.push_back(nullptr);
+  }
   pid_t pid = 0;
   const Clock::time_point deadline = Clock::now() + timeout;
-  int rc = ::posix_spawnp(&pid, args[0], actions.get(), attributes.get(), args.data(), environ);
+  int rc = ::posix_spawnp(&pid, args[0], actions.get(), attributes.get(), args.data(),
+                          env.empty() ? environ : env.data());
   if (rc != 0) {
     std::string what = StrCat("start ", DescribeArgv(argv));
     if (rc == ENOENT) return absl::NotFoundError(StrCat(what, ": program not found"));

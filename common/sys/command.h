@@ -31,6 +31,11 @@ inline constexpr std::chrono::milliseconds kKillGrace = std::chrono::seconds(2);
 // "<program>: no result within <timeout>; its process group was killed".
 absl::StatusOr<CommandResult> RunProgram(const std::vector<std::string>& argv,
                                          std::chrono::milliseconds timeout = kQuickToolTimeout);
+// RunProgram with "NAME=value" entries added to the inherited environment (an inherited variable
+// of the same name is replaced), e.g. the install hooks' OTA_TARGET_ROOT.
+absl::StatusOr<CommandResult> RunProgram(const std::vector<std::string>& argv,
+                                         std::chrono::milliseconds timeout,
+                                         const std::vector<std::string>& extra_env);
 
 // RunProgram; a non-zero exit becomes kInternal "<command>: exit N: <stderr>".
 absl::StatusOr<std::string> RunProgramChecked(

@@ -50,7 +50,13 @@ struct BootState {
   std::string failure_reason;                    // set when status is kFailure
   std::string active_slot;                       // e.g. "a"/"b" or a device name
   ReleaseInfo release;                           // of the running image ("" fields: unknown)
+  // Health-gated commit (DeferConfirmation): the slot we booted was switched to and waits for
+  // CompleteConfirmation or RejectNewSlot; `status` is then kUpdating or kRollbacking.
+  bool confirmation_pending = false;
 };
+
+// How RejectNewSlot's reason starts; the old slot's ConfirmBoot reports it as recorded.
+inline constexpr std::string_view kHealthCheckFailedPrefix = "health check failed: ";
 
 // What an image says about the platform it was built for, read from its signed metadata before
 // the standby is touched (otaclient/update/image_platform.h). Backends that have a compatibility
@@ -93,6 +99,27 @@ class BootController {
   // booted → SUCCESS, made the default) or detects a fallback (we came back on the old slot →
   // FAILURE with a reason). Idempotent.
   virtual absl::StatusOr<BootState> ConfirmBoot() = 0;
+
+  // Health-gated commit. Called before ConfirmBoot: a freshly switched-to slot (UPDATING or
+  // ROLLBACKING on the slot we booted) is then NOT confirmed by ConfirmBoot, which returns that
+  // status with confirmation_pending; nothing is made the default, so the boot loader's own
+  // fallback still leads to the old slot. The caller runs its health check, then either
+  //   CompleteConfirmation()   what ConfirmBoot would have done (SUCCESS, made the default), or
+  //   RejectNewSlot(reason)    records FAILURE (ROLLBACK_FAILURE for a rollback) with
+  //                            "health check failed: <reason>" where the old slot's ConfirmBoot
+  //                            reads it, and arms the boot loader so that Reboot() returns to
+  //                            the old slot (GRUB: the saved default was never moved; Jetson:
+  //                            nvbootctrl's active slot set back; Raspberry Pi: no tryboot).
+  // Backends without it keep confirming at once (SupportsDeferredConfirmation false).
+  void DeferConfirmation() { defer_confirmation_ = true; }
+  virtual bool SupportsDeferredConfirmation() const { return false; }
+  virtual absl::StatusOr<BootState> CompleteConfirmation() {
+    return absl::UnimplementedError("this boot backend does not defer the boot confirmation");
+  }
+  virtual absl::Status RejectNewSlot(std::string_view reason) {
+    (void)reason;
+    return absl::UnimplementedError("this boot backend does not defer the boot confirmation");
+  }
 
   // Root of the running slot, read-only for the updater (delta source, persistent files).
   virtual std::filesystem::path ActiveRoot() const = 0;
@@ -141,9 +168,11 @@ class BootController {
 
  protected:
   const ReleaseInfo& standby_release() const { return standby_release_; }
+  bool confirmation_deferred() const { return defer_confirmation_; }
 
  private:
   ReleaseInfo standby_release_;
+  bool defer_confirmation_ = false;
 };
 
 }  // namespace ota::boot

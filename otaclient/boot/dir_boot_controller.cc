@@ -182,14 +182,14 @@ absl::StatusOr<BootState> DirBootController::ConfirmBootLocked() {
                             {"version", state.version}});
 
   if (booted_status == SlotStatus::kUpdating || booted_status == SlotStatus::kRollbacking) {
-    // The freshly written (or rolled back to) slot came up: it is good, make it the default.
-    OTA_RETURN_IF_ERROR(WriteStatus(booted, SlotStatus::kSuccess));
-    OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(BootDir() / "default", booted));
-    if (other_status == SlotStatus::kInitialized) {
-      // The slot we came from ran until now: it holds the previous good image (rollback target).
-      OTA_RETURN_IF_ERROR(WriteStatus(other, SlotStatus::kSuccess));
+    if (confirmation_deferred()) {
+      // Health-gated: the default stays the old slot until CompleteConfirmation.
+      log::Info("new slot booted; its confirmation waits for the health check", {{"slot", booted}});
+      state.status = *booted_status;
+      state.confirmation_pending = true;
+      return state;
     }
-    state.status = SlotStatus::kSuccess;
+    OTA_RETURN_IF_ERROR(ConfirmBootedLocked(state));
     return state;
   }
   if (other_status == SlotStatus::kRollbacking) {
@@ -239,6 +239,54 @@ absl::StatusOr<BootState> DirBootController::ConfirmBootLocked() {
                                   SlotStateFile(booted, "status").string(), ")");
   }
   return state;
+}
+
+absl::Status DirBootController::ConfirmBootedLocked(BootState& state) {
+  // The freshly written (or rolled back to) slot came up: it is good, make it the default.
+  const std::string other = OtherSlot(booted_);
+  OTA_ASSIGN_OR_RETURN(std::optional<SlotStatus> other_status, ReadStatus(other));
+  OTA_RETURN_IF_ERROR(WriteStatus(booted_, SlotStatus::kSuccess));
+  OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(BootDir() / "default", booted_));
+  if (other_status == SlotStatus::kInitialized) {
+    // The slot we came from ran until now: it holds the previous good image (rollback target).
+    OTA_RETURN_IF_ERROR(WriteStatus(other, SlotStatus::kSuccess));
+  }
+  state.status = SlotStatus::kSuccess;
+  state.confirmation_pending = false;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BootState> DirBootController::CompleteConfirmation() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!confirmed_.has_value() || !confirmed_->confirmation_pending) {
+    return absl::FailedPreconditionError("dir boot controller: no boot confirmation is pending");
+  }
+  BootState state = *confirmed_;
+  OTA_RETURN_IF_ERROR(ConfirmBootedLocked(state));
+  log::Info("new slot confirmed after its health check", {{"slot", booted_}});
+  confirmed_ = state;
+  return state;
+}
+
+absl::Status DirBootController::RejectNewSlot(std::string_view reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!confirmed_.has_value() || !confirmed_->confirmation_pending) {
+    return absl::FailedPreconditionError("dir boot controller: no boot confirmation is pending");
+  }
+  // The default still names the old slot: the next boot returns there, and its ConfirmBoot
+  // reports this slot's outcome with the reason.
+  const SlotStatus outcome = confirmed_->status == SlotStatus::kRollbacking
+                                 ? SlotStatus::kRollbackFailure
+                                 : SlotStatus::kFailure;
+  OTA_RETURN_IF_ERROR(fs::WriteFileAtomic(SlotStateFile(booted_, "failure_reason"),
+                                          StrCat(kHealthCheckFailedPrefix, reason)));
+  OTA_RETURN_IF_ERROR(WriteStatus(booted_, outcome));
+  log::Warning("new slot rejected: the next boot returns to the old slot",
+               {{"slot", booted_}, {"reason", std::string(reason)}});
+  confirmed_->confirmation_pending = false;
+  confirmed_->status = outcome;
+  confirmed_->failure_reason = StrCat(kHealthCheckFailedPrefix, reason);
+  return absl::OkStatus();
 }
 
 std::filesystem::path DirBootController::ActiveRoot() const {

@@ -66,6 +66,9 @@ class DirBootController : public BootController {
   absl::Status CheckRollbackPossible() override;
   absl::Status CommitRollback() override;
   absl::Status Reboot() override;
+  bool SupportsDeferredConfirmation() const override { return true; }
+  absl::StatusOr<BootState> CompleteConfirmation() override;
+  absl::Status RejectNewSlot(std::string_view reason) override;
 
   // "a" or "b".
   std::string active_slot() const;
@@ -88,6 +91,8 @@ class DirBootController : public BootController {
   std::string ReadOptionalFile(const std::filesystem::path& path) const;
   absl::Status RemoveFileDurably(const std::filesystem::path& path);
   absl::StatusOr<BootState> ConfirmBootLocked();
+  // The booted slot was switched to and came up: SUCCESS, made the default.
+  absl::Status ConfirmBootedLocked(BootState& state);
   absl::Status CheckRollbackPossibleLocked() const;
 
   DirBootOptions options_;

@@ -382,16 +382,15 @@ absl::StatusOr<BootState> GrubBootController::ConfirmBootLocked() {
                             {"saved_entry", env_value("saved_entry")}});
 
   if (mine.status == SlotStatus::kUpdating || mine.status == SlotStatus::kRollbacking) {
-    // The slot we were switched to came up with otaclient running: it is good.
-    Step("confirm:begin");
-    OTA_RETURN_IF_ERROR(env_.Update({{"saved_entry", EntryId(active)}}, {}));
-    Step("confirm:saved-entry");
-    OTA_RETURN_IF_ERROR(Store(active).WriteStatus(SlotStatus::kSuccess));
-    OTA_RETURN_IF_ERROR(Store(active).WriteFailureReason(""));
-    OTA_RETURN_IF_ERROR(Store(active).WriteSlotInUse(active));
-    Step("confirm:status");
-    OTA_RETURN_IF_ERROR(WriteMenuLocked(active));  // a lost grubenv now falls back to us
-    log::Info("new slot confirmed and made the default", {{"slot", active}});
+    if (confirmation_deferred()) {
+      // Health-gated: saved_entry still names the old slot until CompleteConfirmation (GRUB
+      // consumed the one-shot next_entry), so any reboot meanwhile returns there.
+      log::Info("new slot booted; its confirmation waits for the health check", {{"slot", active}});
+      state.status = *mine.status;
+      state.confirmation_pending = true;
+      return state;
+    }
+    OTA_RETURN_IF_ERROR(ConfirmActiveLocked());
     state.status = SlotStatus::kSuccess;
     return state;
   }
@@ -440,6 +439,62 @@ absl::StatusOr<BootState> GrubBootController::ConfirmBootLocked() {
                                : theirs.failure_reason;
   }
   return state;
+}
+
+absl::Status GrubBootController::ConfirmActiveLocked() {
+  // The slot we were switched to came up with otaclient running: it is good.
+  const std::string active = layout_.active_slot;
+  Step("confirm:begin");
+  OTA_RETURN_IF_ERROR(env_.Update({{"saved_entry", EntryId(active)}}, {}));
+  Step("confirm:saved-entry");
+  OTA_RETURN_IF_ERROR(Store(active).WriteStatus(SlotStatus::kSuccess));
+  OTA_RETURN_IF_ERROR(Store(active).WriteFailureReason(""));
+  OTA_RETURN_IF_ERROR(Store(active).WriteSlotInUse(active));
+  Step("confirm:status");
+  OTA_RETURN_IF_ERROR(WriteMenuLocked(active));  // a lost grubenv now falls back to us
+  log::Info("new slot confirmed and made the default", {{"slot", active}});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BootState> GrubBootController::CompleteConfirmation() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!confirmed_.has_value() || !confirmed_->confirmation_pending) {
+    return absl::FailedPreconditionError("grub: no boot confirmation is pending");
+  }
+  OTA_RETURN_IF_ERROR(ConfirmActiveLocked());
+  confirmed_->status = SlotStatus::kSuccess;
+  confirmed_->confirmation_pending = false;
+  return *confirmed_;
+}
+
+absl::Status GrubBootController::RejectNewSlot(std::string_view reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!confirmed_.has_value() || !confirmed_->confirmation_pending) {
+    return absl::FailedPreconditionError("grub: no boot confirmation is pending");
+  }
+  const std::string active = layout_.active_slot;
+  const std::string old = Standby();
+  const SlotStatus outcome = confirmed_->status == SlotStatus::kRollbacking
+                                 ? SlotStatus::kRollbackFailure
+                                 : SlotStatus::kFailure;
+  const std::string recorded = StrCat(kHealthCheckFailedPrefix, reason);
+  // Everything on the shared boot partition: the old slot's ConfirmBoot reports this slot's
+  // outcome (the last operation on the other slot), and expects to run.
+  Step("reject:begin");
+  OTA_RETURN_IF_ERROR(Store(active).WriteFailureReason(recorded));
+  OTA_RETURN_IF_ERROR(Store(active).WriteStatus(outcome));
+  OTA_RETURN_IF_ERROR(Store(active).WriteSlotInUse(old));
+  OTA_RETURN_IF_ERROR(Store(old).WriteSlotInUse(old));
+  Step("reject:status");
+  // saved_entry was never moved here; make sure no one-shot boot is left either.
+  OTA_RETURN_IF_ERROR(env_.Update({{"saved_entry", EntryId(old)}}, {"next_entry"}));
+  Step("reject:env");
+  log::Warning("new slot rejected: the next boot returns to the old slot",
+               {{"slot", active}, {"old_slot", old}, {"reason", std::string(reason)}});
+  confirmed_->confirmation_pending = false;
+  confirmed_->status = outcome;
+  confirmed_->failure_reason = recorded;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<stdfs::path> GrubBootController::PrepareStandby(

@@ -98,6 +98,9 @@ class GrubBootController : public BootController {
   absl::Status CheckRollbackPossible() override;
   absl::Status CommitRollback() override;
   absl::Status Reboot() override;
+  bool SupportsDeferredConfirmation() const override { return true; }
+  absl::StatusOr<BootState> CompleteConfirmation() override;
+  absl::Status RejectNewSlot(std::string_view reason) override;
 
   const SlotLayout& layout() const { return layout_; }
   static std::string EntryId(std::string_view slot) { return "slot_" + std::string(slot); }
@@ -130,6 +133,8 @@ class GrubBootController : public BootController {
   // Ends the update of the standby: no switch, status `status` with `reason`, unmounted.
   absl::Status EndUpdateLocked(SlotStatus status, std::string_view reason);
   absl::StatusOr<BootState> ConfirmBootLocked();
+  // The running slot was switched to and came up: saved_entry, SUCCESS, menu fallback.
+  absl::Status ConfirmActiveLocked();
 
   GrubBootOptions options_;
   SlotLayout layout_;

@@ -76,6 +76,9 @@ class RootfsAbController : public BootController {
   absl::Status CheckRollbackPossible() override;
   absl::Status CommitRollback() override;
   absl::Status Reboot() override;
+  bool SupportsDeferredConfirmation() const override { return true; }
+  absl::StatusOr<BootState> CompleteConfirmation() override;
+  absl::Status RejectNewSlot(std::string_view reason) override;
 
  private:
   // PrepareStandby, keeping the standby's contents when `keep_contents` and its file system is
@@ -103,6 +106,9 @@ class RootfsAbController : public BootController {
   absl::StatusOr<BlockDevice> ActiveDevice() const;
   absl::Status ResolveDevices(const BlockDevice& active);
   absl::StatusOr<BootState> ConfirmBootLocked();
+  // First start on the slot we switched to (its status `status`): the platform's confirmation.
+  absl::StatusOr<BootState> ConfirmCurrentLocked(BootState boot, SlotStatus status,
+                                                 const std::string& version);
   absl::StatusOr<SlotState> ReadStandbyStateReadOnly();
   absl::Status CheckRollbackPossibleLocked();
   absl::Status CopyOtaConfig(const stdfs::path& root);
@@ -233,27 +239,16 @@ absl::StatusOr<BootState> RootfsAbController::ConfirmBootLocked() {
 
   if (state.slot_in_use == current &&
       (state.status == SlotStatus::kUpdating || state.status == SlotStatus::kRollbacking)) {
-    // First start on the slot we switched to: the platform has the last word.
-    OTA_ASSIGN_OR_RETURN(SlotConfirmation confirmation, platform_->ConfirmNewSlot(slots_));
-    Step("confirm:1");
-    if (!confirmation.good) {
-      const SlotStatus outcome = state.status == SlotStatus::kRollbacking
-                                     ? SlotStatus::kRollbackFailure
-                                     : SlotStatus::kFailure;
-      const std::string reason = StrCat("slot ", current, " (version ", state.version,
-                                        ") booted but is not good: ", confirmation.reason);
-      OTA_RETURN_IF_ERROR(store.WriteFailureReason(reason));
-      OTA_RETURN_IF_ERROR(store.WriteStatus(outcome));
-      log::Warning("new slot not confirmed", {{"slot", current}, {"reason", reason}});
-      boot.status = outcome;
-      boot.failure_reason = reason;
+    if (confirmation_deferred()) {
+      // Health-gated: the platform is not told yet (nvbootctrl's mark-boot-successful, the Pi's
+      // config.txt), so its own fallback still leads to the old slot.
+      log::Info("new slot booted; its confirmation waits for the health check",
+                {{"slot", current}});
+      boot.status = *state.status;
+      boot.confirmation_pending = true;
       return boot;
     }
-    OTA_RETURN_IF_ERROR(store.WriteFailureReason(""));
-    OTA_RETURN_IF_ERROR(store.WriteStatus(SlotStatus::kSuccess));
-    log::Info("new slot confirmed", {{"slot", current}, {"version", state.version}});
-    boot.status = SlotStatus::kSuccess;
-    return boot;
+    return ConfirmCurrentLocked(std::move(boot), *state.status, state.version);
   }
 
   if (state.slot_in_use != current) {
@@ -262,9 +257,16 @@ absl::StatusOr<BootState> RootfsAbController::ConfirmBootLocked() {
     SlotStatus outcome = SlotStatus::kFailure;
     std::string other_version;
     absl::StatusOr<SlotState> other = ReadStandbyStateReadOnly();
+    std::string rejected;  // the other slot's health check failed (RejectNewSlot)
     if (other.ok()) {
-      if (other->status == SlotStatus::kRollbacking) outcome = SlotStatus::kRollbackFailure;
+      if (other->status == SlotStatus::kRollbacking ||
+          other->status == SlotStatus::kRollbackFailure) {
+        outcome = SlotStatus::kRollbackFailure;
+      }
       other_version = other->version;
+      if (other->failure_reason.starts_with(kHealthCheckFailedPrefix)) {
+        rejected = other->failure_reason;
+      }
     } else {
       log::Warning("cannot read the other slot's state",
                    {{"error", std::string(other.status().message())}});
@@ -276,6 +278,7 @@ absl::StatusOr<BootState> RootfsAbController::ConfirmBootLocked() {
               " did not complete: new slot did not boot or the operation was interrupted; "
               "running slot ",
               current, " (", slots_.rootfs[slots_.current].node.string(), ")");
+    if (!rejected.empty()) reason = rejected;
     Step("confirm:2");
     OTA_RETURN_IF_ERROR(store.WriteFailureReason(reason));
     OTA_RETURN_IF_ERROR(store.WriteStatus(outcome));
@@ -294,6 +297,73 @@ absl::StatusOr<BootState> RootfsAbController::ConfirmBootLocked() {
                               : state.failure_reason;
   }
   return boot;
+}
+
+absl::StatusOr<BootState> RootfsAbController::ConfirmCurrentLocked(BootState boot,
+                                                                   SlotStatus status,
+                                                                   const std::string& version) {
+  // First start on the slot we switched to: the platform has the last word.
+  SlotStateStore store = ActiveStore();
+  const std::string current = SlotId(slots_.current);
+  OTA_ASSIGN_OR_RETURN(SlotConfirmation confirmation, platform_->ConfirmNewSlot(slots_));
+  Step("confirm:1");
+  if (!confirmation.good) {
+    const SlotStatus outcome =
+        status == SlotStatus::kRollbacking ? SlotStatus::kRollbackFailure : SlotStatus::kFailure;
+    const std::string reason = StrCat("slot ", current, " (version ", version,
+                                      ") booted but is not good: ", confirmation.reason);
+    OTA_RETURN_IF_ERROR(store.WriteFailureReason(reason));
+    OTA_RETURN_IF_ERROR(store.WriteStatus(outcome));
+    log::Warning("new slot not confirmed", {{"slot", current}, {"reason", reason}});
+    boot.status = outcome;
+    boot.failure_reason = reason;
+    boot.confirmation_pending = false;
+    return boot;
+  }
+  OTA_RETURN_IF_ERROR(store.WriteFailureReason(""));
+  OTA_RETURN_IF_ERROR(store.WriteStatus(SlotStatus::kSuccess));
+  log::Info("new slot confirmed", {{"slot", current}, {"version", version}});
+  boot.status = SlotStatus::kSuccess;
+  boot.confirmation_pending = false;
+  return boot;
+}
+
+absl::StatusOr<BootState> RootfsAbController::CompleteConfirmation() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!confirmed_.has_value() || !confirmed_->confirmation_pending) {
+    return absl::FailedPreconditionError(StrCat(name(), ": no boot confirmation is pending"));
+  }
+  OTA_ASSIGN_OR_RETURN(BootState boot,
+                       ConfirmCurrentLocked(*confirmed_, confirmed_->status, confirmed_->version));
+  confirmed_ = boot;
+  return boot;
+}
+
+absl::Status RootfsAbController::RejectNewSlot(std::string_view reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!confirmed_.has_value() || !confirmed_->confirmation_pending) {
+    return absl::FailedPreconditionError(StrCat(name(), ": no boot confirmation is pending"));
+  }
+  // Recorded in this slot's own files, which the old slot's ConfirmBoot reads (read-only) when
+  // it finds itself running although its slot_in_use names this one.
+  SlotStateStore store = ActiveStore();
+  const SlotStatus outcome = confirmed_->status == SlotStatus::kRollbacking
+                                 ? SlotStatus::kRollbackFailure
+                                 : SlotStatus::kFailure;
+  const std::string recorded = StrCat(kHealthCheckFailedPrefix, reason);
+  OTA_RETURN_IF_ERROR(store.WriteFailureReason(recorded));
+  OTA_RETURN_IF_ERROR(store.WriteStatus(outcome));
+  Step("reject:1");
+  OTA_RETURN_IF_ERROR(platform_->FallBack(slots_));
+  Step("reject:2");
+  log::Warning("new slot rejected: the next boot returns to the old slot",
+               {{"slot", SlotId(slots_.current)},
+                {"old_slot", SlotId(standby())},
+                {"reason", std::string(reason)}});
+  confirmed_->confirmation_pending = false;
+  confirmed_->status = outcome;
+  confirmed_->failure_reason = recorded;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<PreparedStandby> RootfsAbController::Prepare(

@@ -39,8 +39,11 @@
 // The running slot's status file holds the outcome of the last operation started from it
 // (upstream semantics); a slot that ran otaclient (SUCCESS/INITIALIZED/FAILURE/
 // ROLLBACK_FAILURE/ABORTED in its own files) and that the platform calls bootable is a valid
-// rollback target. Rollback: rollback:1 active slot_in_use := other, rollback:2 other slot
-// ROLLBACKING + slot_in_use, rollback:3 the platform's switch (no firmware).
+// rollback target. Health-gated commit (BootController::DeferConfirmation): confirm:1 waits
+// for CompleteConfirmation; RejectNewSlot records FAILURE "health check failed: …" in the
+// running (new) slot's files (reject:1), which the old slot's confirm:2 reports, and calls the
+// platform's FallBack (reject:2). Rollback: rollback:1 active slot_in_use := other, rollback:2
+// other slot ROLLBACKING + slot_in_use, rollback:3 the platform's switch (no firmware).
 #pragma once
 
 #include <array>
@@ -142,6 +145,12 @@ class RootfsAbPlatform {
   virtual void DiscardFirmware(const RootfsSlots& slots) { (void)slots; }
   // confirm:1 — first start in a switched-to slot.
   virtual absl::StatusOr<SlotConfirmation> ConfirmNewSlot(const RootfsSlots& slots) = 0;
+  // reject:2 — the first start of slots.current failed its health check (RejectNewSlot, before
+  // ConfirmNewSlot): the next reboot (RebootCommand) must boot the other slot again. Default:
+  // Switch back to it (Jetson: nvbootctrl's active boot slot).
+  virtual absl::Status FallBack(const RootfsSlots& slots) {
+    return Switch(slots, slots.standby(), /*update=*/false);
+  }
   // Whether the boot chain would boot `slot` (rollback check).
   virtual absl::StatusOr<bool> IsSlotBootable(const RootfsSlots& slots, int slot) = 0;
   // The command that reboots into what Switch armed.

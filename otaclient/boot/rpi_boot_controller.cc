@@ -116,6 +116,14 @@ class RpiPlatform : public RootfsAbPlatform {
     }
   }
 
+  // config.txt still boots the old slot (ConfirmNewSlot never ran): tryboot.txt follows it, so
+  // RebootCommand makes a plain reboot into the old slot.
+  absl::Status FallBack(const RootfsSlots& slots) override {
+    OTA_ASSIGN_OR_RETURN(MountedFileSystem mounted, MountSystemBoot());
+    OTA_RETURN_IF_ERROR(CopyBootFile(mounted.target(), ConfigOf(slots.standby()), kTrybootTxt));
+    return mounted.SyncAndUnmount();
+  }
+
   absl::StatusOr<SlotConfirmation> ConfirmNewSlot(const RootfsSlots& slots) override {
     absl::StatusOr<MountedFileSystem> mounted = MountSystemBoot();
     if (!mounted.ok()) return SlotConfirmation{false, std::string(mounted.status().message())};

@@ -120,6 +120,10 @@ struct EngineOptions {
   // the check answers. Tests about the refusal itself raise it, so that a loaded machine cannot
   // turn the synchronous refusal into the Status one.
   std::chrono::milliseconds rollback_check_wait{300};
+  // Install hooks (install_hooks.h): <install_hooks_dir>/pre-install and post-install when
+  // present; empty: none. Each runs for at most install_hook_timeout.
+  std::filesystem::path install_hooks_dir;
+  std::chrono::milliseconds install_hook_timeout{std::chrono::minutes(10)};
   // TEST ONLY, never set in production: called on the session thread right after each phase
   // transition the session makes (names from update_session.h: "ProcessingMetadata", ...,
   // "Committed", "Failed", "Aborted"; a rollback reports "Rebooting", "Committed" or "Failed").

@@ -19,6 +19,7 @@
 #include "otaclient/update/delta_planner.h"
 #include "otaclient/update/image_platform.h"
 #include "otaclient/update/in_place.h"
+#include "otaclient/update/install_hooks.h"
 #include "otaclient/update/persistents.h"
 #include "otaclient/update/slot_table.h"
 #include "otaclient/update/slot_writer.h"
@@ -268,6 +269,15 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
     OTA_RETURN_IF_ERROR(WithContext(standby.RemoveTreeExcept(kKeepOnRebuild),
                                     StrCat("cleaning standby ", standby_root.string())));
   }
+  // Install hooks see the standby mounted; pre-install runs before anything of the image is
+  // written into it (after a rebuild's cleaning, or once an in-place update marked it writing).
+  const InstallHookEnv hook_env{.target_root = standby_root,
+                                .active_root = env.boot.ActiveRoot(),
+                                .target_version = request.version,
+                                .image_url = request.url,
+                                .ecu_id = env.options.ecu_id};
+  OTA_RETURN_IF_ERROR(RunInstallHook(env.options.install_hooks_dir, kPreInstallHook, hook_env,
+                                     env.options.install_hook_timeout));
   Step(env, "standby:decided");
   OTA_RETURN_IF_ERROR(env.enter(P::kCalculatingDelta));  // a queued abort fires here
   OTA_ASSIGN_OR_RETURN(fs::RootedDir active, fs::RootedDir::Open(env.boot.ActiveRoot()));
@@ -335,6 +345,9 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   OTA_RETURN_IF_ERROR(env.enter(P::kPostUpdate));
   OTA_RETURN_IF_ERROR(standby.RemoveAll(kResourcesDir));
   OTA_RETURN_IF_ERROR(standby.RemoveAll(kDownloadDir));
+  // Everything is written; what post-install changes is synced with the rest.
+  OTA_RETURN_IF_ERROR(RunInstallHook(env.options.install_hooks_dir, kPostInstallHook, hook_env,
+                                     env.options.install_hook_timeout));
   if (decision.in_place && IsMountRoot(standby_root)) TrimStandby(standby_root);
   OTA_RETURN_IF_ERROR(standby.SyncFs());
   Step(env, "post:synced");

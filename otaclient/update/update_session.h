@@ -72,13 +72,15 @@
 //   ProcessingMetadata  nothing: the image is fetched and verified into memory; a failure here
 //                       leaves both slots untouched.
 //   PreparingStandby    the boot controller marks the standby UPDATING (unbootable) with the new
-//                       version, then cleans it, keeping /.ota-resources (resume).
+//                       version, then cleans it, keeping /.ota-resources (resume); then the
+//                       pre-install hook runs (install_hooks.h; an abort queued meanwhile waits
+//                       for it).
 //   CalculatingDelta    <standby>/.ota-resources/<sha256hex>: each file appears complete and
 //                       verified (temp name + rename); invalid leftovers are deleted.
 //   Downloading         more resources, the same way (the fetcher renames only verified files).
 //   Applying            the standby tree: dirs, symlinks, regular files, hard links.
 //   Persistents         persistent files copied from the active slot.
-//   PostUpdate          resources dir removed, syncfs of the standby.
+//   PostUpdate          resources dir removed, the post-install hook, syncfs of the standby.
 //   CommittingSwitch    CommitSwitch: the one-shot boot switch is persisted — the point of no
 //                       return; then the wait for secondaries.
 //   Rebooting           nothing; Reboot() does not return on a real machine.

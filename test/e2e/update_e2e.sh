@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # End to end, real processes: nginx (HTTPS, cookie-protected location), otaclient with directory
 # slots, otactl. Updates v1 → v2 and checks the standby byte for byte, then the failure cases.
-#   update_e2e.sh success   clean update: tree identical to the image, only changed content fetched
+#   update_e2e.sh success   clean update: tree identical to the image, only changed content fetched;
+#                           pre-install and post-install hooks ran with the target in their env
 #   update_e2e.sh failures  wrong cookie (E204), tampered list (E203), untrusted CA (E309,
-#                           UNRECOVERABLE), server down mid-download (E100; then a resumed update
-#                           that succeeds), corrupted blob (E100) — each failure: FAILURE with the
+#                           UNRECOVERABLE), a failing and a world-writable pre-install hook (E200),
+#                           server down mid-download (E100; then a resumed update that succeeds), corrupted blob (E100) — each failure: FAILURE with the
 #                           Python client's error code and FailureType, active slot untouched, no
 #                           boot switch — and a busy second Update during a slow update that still
 #                           succeeds
@@ -56,12 +57,32 @@ case $scenario in
 success)
   setup_ecu ecu1 v1 v1
   active_before=$(tree_of "$E2E_WORK/ecu1/slots/slot_a")
+  # Install hooks in the config dir: each records its environment (outside the target, which must
+  # stay identical to the image).
+  mkdir -p "$E2E_WORK/ecu1/config/hooks"
+  for hook in pre-install post-install; do
+    printf '#!/bin/sh\nenv | grep -E "^OTA_(%s)=" | sort > %s\n' \
+      'ACTIVE_ROOT|ECU_ID|HOOK|IMAGE_URL|TARGET_ROOT|TARGET_VERSION' "$E2E_WORK/ecu1/$hook.env" \
+      >"$E2E_WORK/ecu1/config/hooks/$hook"
+    chmod 0755 "$E2E_WORK/ecu1/config/hooks/$hook"
+  done
   start_otaclient ecu1
   [[ "$(ota_status ecu1)" =~ ^(INITIALIZED|SUCCESS)$ ]] || fail "unexpected initial status"
   url="https://127.0.0.1:$HTTPS_PORT/protected/v2"
   out=$(request_update ecu1 "$url" '{"ota-token": "secret"}') || fail "update rejected: $out"
   assert_success_on_b ecu1
   [[ "$(tree_of "$E2E_WORK/ecu1/slots/slot_a")" == "$active_before" ]] || fail "active slot changed"
+  for hook in pre-install post-install; do
+    want="OTA_ACTIVE_ROOT=$E2E_WORK/ecu1/slots/slot_a
+OTA_ECU_ID=ecu1
+OTA_HOOK=$hook
+OTA_IMAGE_URL=$url
+OTA_TARGET_ROOT=$E2E_WORK/ecu1/slots/slot_b
+OTA_TARGET_VERSION=v2"
+    [[ "$(cat "$E2E_WORK/ecu1/$hook.env")" == "$want" ]] ||
+      fail "$hook ran with: $(cat "$E2E_WORK/ecu1/$hook.env" 2>&1)"
+  done
+  log "install hooks ran with the target's root, version, URL and ECU id"
   want=$(needed_downloads)
   got=$(blob_gets v2)
   ((got == want)) || fail "fetched $got blobs, expected exactly the $want changed contents"
@@ -111,6 +132,25 @@ failures)
   expect_failure ecu2 "untrusted CA" "$https/v2-untrusted" '{}' \
     '^E309: .*certificate verification failed for OTA metadata.jwt: .*not trusted by any CA group' \
     UNRECOVERABLE
+
+  # --- install hooks (<config dir>/hooks): a failing pre-install stops the update before any
+  # content is written (RECOVERABLE, the standby unbootable), a world-writable one is refused.
+  hooks=$E2E_WORK/ecu2/config/hooks
+  mkdir -p "$hooks"
+  chmod 0755 "$hooks"
+  # shellcheck disable=SC2016 # expanded by the hook
+  printf '#!/bin/sh\necho "checking $OTA_TARGET_VERSION in $OTA_TARGET_ROOT"\n%s\nexit 5\n' \
+    'echo "maps partition full" >&2' >"$hooks/pre-install"
+  chmod 0755 "$hooks/pre-install"
+  expect_failure ecu2 "failing pre-install hook" "$https/v2" '{}' \
+    '^E200: .*: pre-install hook failed: exit 5: maps partition full$'
+  [[ "$(cat "$E2E_WORK/ecu2/slots/boot/slot_b/status")" == FAILURE ]] || fail "standby not FAILURE"
+  grep -q 'install hook output hook=pre-install stream=stdout line="checking v2 in ' \
+    "$E2E_WORK/otaclient-ecu2.log" || fail "the hook's output was not logged"
+  chmod 0777 "$hooks/pre-install"
+  expect_failure ecu2 "world-writable hook" "$https/v2" '{}' \
+    "^E200: .*: pre-install hook refused: hook $hooks/pre-install is group- or world-writable"
+  rm -rf "$hooks"
 
   # --- server down mid-download (slow location; nginx stopped once files are arriving).
   before=$(tree_of "$E2E_WORK/ecu2/slots/slot_a")

@@ -154,5 +154,22 @@ rollback)
   marker "rollback-answer rc=$? $(echo "$out" | tr '\n' ' ')"
   watch_update 120
   ;;
+await-reboot)
+  # Health-gated commit: the Status above was read while the check waited for this file; now
+  # the check runs, and otaclient itself must reboot the machine. Each new Status is printed
+  # (the poll may or may not catch the moment between the verdict and the reboot).
+  touch /run/vm-health-go
+  last=
+  end=$(($(cut -d. -f1 /proc/uptime) + 120))
+  while [ "$(cut -d. -f1 /proc/uptime)" -lt "$end" ]; do
+    json=$(status_json)
+    if [ -n "$json" ] && [ "$json" != "$last" ]; then
+      marker "status $json"
+      last=$json
+    fi
+    sleep 0.3
+  done
+  shutdown_now "otaclient-did-not-reboot"
+  ;;
 esac
 shutdown_now "done"

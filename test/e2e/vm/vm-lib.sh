@@ -195,8 +195,9 @@ stage_base_rootfs() {
   printf '%s\n' "${OTA_VM_OTACLIENT_ARGS:-}" >"$root/etc/vm/otaclient.args"
 }
 
-# stage_image NAME [broken]: $E2E_WORK/rootfs/NAME from the base tree, tagged with its name; a
-# broken image's init dies at once (kernel panic, then panic=N resets the machine).
+# stage_image NAME [broken|unhealthy]: $E2E_WORK/rootfs/NAME from the base tree, tagged with its
+# name; a broken image's init dies at once (kernel panic, then panic=N resets the machine); an
+# unhealthy one runs otaclient with a health check that fails.
 stage_image() {
   local name=$1 root=$E2E_WORK/rootfs/$1
   mkdir -p "$E2E_WORK/rootfs"
@@ -205,6 +206,19 @@ stage_image() {
   if [[ "${2:-}" == broken ]]; then
     printf '#!/bin/sh\n' >"$root/etc/vm/broken"
     chmod +x "$root/etc/vm/broken"
+  fi
+  if [[ "${2:-}" == unhealthy ]]; then
+    # Boots fine, but its health check (health-gated commit) fails: once the guest's init has
+    # printed the first Status (UPDATING while the check runs), it lets the check go on.
+    cat >"$root/etc/vm/health-check" <<'CHECK'
+#!/bin/sh
+while [ ! -e /run/vm-health-go ]; do sleep 0.1; done
+echo "checking app.service" && echo "app.service did not start" >&2
+exit 3
+CHECK
+    chmod 0755 "$root/etc/vm/health-check"
+    printf '%s --health-check-command /etc/vm/health-check --health-check-timeout 120\n' \
+      "${OTA_VM_OTACLIENT_ARGS:-}" >"$root/etc/vm/otaclient.args"
   fi
 }
 
@@ -371,7 +385,7 @@ make_data_disk() {
 }
 
 # write_request TEXT: the request disk for the next boot (the guest's init runs it: "none",
-# "update VERSION IMAGE", "rollback").
+# "update VERSION IMAGE", "rollback", "await-reboot").
 write_request() {
   rm -rf "$E2E_WORK/request" "$E2E_WORK/request.img"
   mkdir -p "$E2E_WORK/request"

@@ -6,8 +6,12 @@
 # a read-only data disk), switches GRUB through the product's GRUB boot controller and reboots.
 # One qemu run = one boot (-no-reboot); the harness checks "VMTEST ..." console markers.
 #
-#   vm_e2e.sh all        the four scenarios in sequence on one machine:
+#   vm_e2e.sh all        the five scenarios in sequence on one machine (1, 5, 2, 3, 4):
 #     1 boot A (v1, plain distro grub.cfg) → update to v2 → B boots, confirmed SUCCESS v2 → stays B
+#     5 update B → A with an image whose health check fails (--health-check-command): A boots,
+#       Status says UPDATING / FINALIZING_UPDATE while the check runs, the check fails, otaclient
+#       reboots and GRUB's saved default (never moved) brings back B, which reports FAILURE
+#       "health check failed: <reason>" (one extra boot)
 #     2 update B → A with a broken image (its init dies: kernel panic, panic=N resets) → GRUB falls
 #       back to B, FAILURE with a reason, B unchanged
 #     3 power cut (qemu SIGKILL) while the standby is written → the old slot boots, a new update
@@ -39,11 +43,12 @@ stage_image v1
 stage_image v2
 stage_image v3
 stage_image broken broken
+stage_image unhealthy unhealthy
 # v3 carries 16 MiB of new content that must be downloaded: scenario 3 cuts the power while it is.
 mkdir -p "$E2E_WORK/rootfs/v3/usr/share/vm"
 head -c 16M /dev/urandom >"$E2E_WORK/rootfs/v3/usr/share/vm/payload.bin"
 log "rootfs trees staged in $((SECONDS - t0)) s"
-for image in v1 v2 v3 broken; do build_image "$image" "$image"; done
+for image in v1 v2 v3 broken unhealthy; do build_image "$image" "$image"; done
 log "OTA images built in $((SECONDS - t0)) s"
 make_data_disk
 make_system_disk v1
@@ -135,13 +140,44 @@ scenario_1_update() {
   log "scenario 1: B boots v2 and is confirmed; grubenv now: $(grubenv_vars)"
 }
 
-scenario_2_broken() {
-  log "== scenario 2: (B stays the default) update B → A with an image whose init dies"
-  slot_tree b >"$E2E_WORK/slot-b-before.txt"  # (not in $(...): its loop/mount must be tracked)
-  boot_vm s1-stays+s2-update "update broken broken"
+VM_HEALTH_REASON="health check failed: command '/etc/vm/health-check' exit 3: app.service did not start"
+
+scenario_5_health_check() {
+  log "== scenario 5: (B stays the default) update B → A with an image whose health check fails"
+  boot_vm s1-stays+s5-update "update unhealthy unhealthy"
   expect_boot b
   expect_status SUCCESS v2  # printed before the request ran: scenario 1's "stays on B"
   log "scenario 1 passed: B stays the default after another reboot"
+  expect_marker "update-answer rc=0"
+  expect_rebooted
+  boot_vm s5-check-fails await-reboot
+  expect_boot a
+  grep -q "image=unhealthy" <(marker_line "boot slot=") || vm_fail "slot A does not run image unhealthy"
+  expect_marker "otaclient-up"
+  # Read while the check was held: the new slot is not confirmed yet.
+  [[ "$(status_of_vm '.ota_status // ""' first)" == UPDATING ]] ||
+    vm_fail "during the health check otaclient reports $(last_status first), expected UPDATING"
+  [[ "$(status_of_vm '.update_status.phase // ""' first)" == FINALIZING_UPDATE ]] ||
+    vm_fail "during the health check the phase is not FINALIZING_UPDATE: $(last_status first)"
+  # (The FAILURE Status between the rejection and the reboot lasts milliseconds: the old slot
+  # reports it, checked at the next boot.)
+  grep -q "new slot rejected: the next boot returns to the old slot" "$VM_LOG" ||
+    vm_fail "otaclient did not reject the new slot"
+  expect_rebooted
+  expect_marker "reboot-requested" "(otaclient did not reboot after the failed health check)"
+  log "grubenv after the rejection: $(grubenv_vars)"
+}
+
+scenario_2_broken() {
+  log "== scenario 2: (back on B after the health check) update B → A with an image whose init dies"
+  slot_tree b >"$E2E_WORK/slot-b-before.txt"  # (not in $(...): its loop/mount must be tracked)
+  boot_vm s5-back+s2-update "update broken broken"
+  expect_boot b
+  # Printed before the request ran: scenario 5's end, reported by the old slot.
+  expect_status FAILURE v2
+  [[ "$(status_of_vm '.failure_reason // ""' first)" == "$VM_HEALTH_REASON" ]] ||
+    vm_fail "back on B the reason is \"$(status_of_vm '.failure_reason // ""' first)\""
+  log "scenario 5 passed: back on B (v2) by GRUB's saved default, FAILURE \"$VM_HEALTH_REASON\""
   expect_marker "update-answer rc=0"
   expect_rebooted
   boot_vm s2-try-broken none
@@ -202,6 +238,7 @@ case $scenario in
 boot) scenario_boot ;;
 all)
   scenario_1_update
+  scenario_5_health_check
   scenario_2_broken
   scenario_3_power_cut
   scenario_4_rollback

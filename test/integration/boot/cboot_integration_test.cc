@@ -205,6 +205,7 @@ class CbootIntegrationTest : public ::testing::TestWithParam<int> {
     auto controller = CreateCbootBootController(Options());
     if (!controller.ok()) return controller.status();
     controller_ = std::move(*controller);
+    if (defer_confirmation_) controller_->DeferConfirmation();
     return controller_->ConfirmBoot();
   }
 
@@ -291,6 +292,7 @@ class CbootIntegrationTest : public ::testing::TestWithParam<int> {
   std::string partlabel_b_;
   std::unique_ptr<MountedFileSystem> active_mount_;
   std::unique_ptr<BootController> controller_;
+  bool defer_confirmation_ = false;  // health-gated commit (otaclient --health-check-*)
 };
 
 TEST_P(CbootIntegrationTest, UpdateConfirmFailRetryRollback) {
@@ -390,6 +392,49 @@ TEST_P(CbootIntegrationTest, UpdateConfirmFailRetryRollback) {
   rollback = controller_->CheckRollbackPossible();
   EXPECT_EQ(rollback.code(), absl::StatusCode::kFailedPrecondition) << rollback;
   EXPECT_NE(rollback.message().find("unbootable"), absl::string_view::npos) << rollback;
+}
+
+// Health-gated commit: the new slot is not marked successful until its check passed; a rejected
+// one hands the boot back to the old slot through nvbootctrl, and the old slot reports why.
+TEST_P(CbootIntegrationTest, HealthGatedConfirmationAndRejection) {
+  ASSERT_TRUE(Boot().ok());
+  std::vector<std::string_view> keep = {".ota-resources"};
+  auto root = controller_->PrepareStandby("v2", keep);
+  ASSERT_TRUE(root.ok()) << root.status();
+  WriteImage(*root, "v2");
+  ASSERT_TRUE(controller_->CommitSwitch().ok());
+  defer_confirmation_ = true;
+  auto state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "1");
+  EXPECT_EQ(state->status, SlotStatus::kUpdating);
+  EXPECT_TRUE(state->confirmation_pending);
+  ASSERT_TRUE(controller_->RejectNewSlot("command 'check' exit 1").ok());
+  EXPECT_EQ(FakeGet("active"), 0);
+  EXPECT_EQ(ReadText(ActiveRoot() / "boot/ota-status/status"), "FAILURE");
+  state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "0");
+  EXPECT_FALSE(state->confirmation_pending);
+  EXPECT_EQ(state->status, SlotStatus::kFailure);
+  EXPECT_EQ(state->failure_reason, "health check failed: command 'check' exit 1");
+  // A retry whose check passes is confirmed.
+  root = controller_->PrepareStandby("v2-retry", keep);
+  ASSERT_TRUE(root.ok()) << root.status();
+  WriteImage(*root, "v2-retry");
+  ASSERT_TRUE(controller_->CommitSwitch().ok());
+  state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "1");
+  EXPECT_TRUE(state->confirmation_pending);
+  auto confirmed = controller_->CompleteConfirmation();
+  ASSERT_TRUE(confirmed.ok()) << confirmed.status();
+  EXPECT_EQ(confirmed->status, SlotStatus::kSuccess);
+  EXPECT_EQ(ReadText(ActiveRoot() / "boot/ota-status/status"), "SUCCESS");
+  state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "1");
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
 }
 
 TEST_P(CbootIntegrationTest, FailedUpdateLeavesStandbyUnbootableAndActiveUntouched) {

@@ -528,6 +528,65 @@ TEST_F(GrubMachineTest, NewSlotThatNeverConfirmsFallsBackToTheOldOne) {
   EXPECT_EQ(Confirm(*Controller()).status, SlotStatus::kSuccess);
 }
 
+// Health-gated commit (BootController::DeferConfirmation): the new slot is made the default only
+// by CompleteConfirmation; RejectNewSlot sends the next boot back to the old slot, which reports
+// the recorded reason.
+TEST_F(GrubMachineTest, HealthGatedConfirmationAndRejection) {
+  {
+    auto controller = Controller();
+    Confirm(*controller);
+    ASSERT_NO_FATAL_FAILURE(Update(*controller, "2.0"));
+  }
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  {
+    auto controller = Controller();
+    controller->DeferConfirmation();
+    BootState state = Confirm(*controller);
+    EXPECT_TRUE(state.confirmation_pending);
+    EXPECT_EQ(state.status, SlotStatus::kUpdating);
+    EXPECT_EQ(state.active_slot, "b");
+    // Nothing confirmed: GRUB's saved default is still the old slot.
+    EXPECT_EQ(Env()["saved_entry"], "slot_a");
+    EXPECT_EQ(StateOf("b").status, SlotStatus::kUpdating);
+    ASSERT_TRUE(controller->RejectNewSlot("command 'check' exit 1: not ready").ok());
+    EXPECT_EQ(StateOf("b").status, SlotStatus::kFailure);
+    EXPECT_EQ(Env()["saved_entry"], "slot_a");
+    EXPECT_EQ(Env()["next_entry"], "");
+    // Nothing pending any more.
+    EXPECT_EQ(controller->CompleteConfirmation().status().code(),
+              absl::StatusCode::kFailedPrecondition);
+  }
+  EXPECT_EQ(GrubReboot(), "slot_a");
+  EXPECT_EQ(last_kernel_, "kernel A-1");
+  {
+    auto controller = Controller();
+    controller->DeferConfirmation();  // the old slot has nothing pending: reported at once
+    BootState state = Confirm(*controller);
+    EXPECT_FALSE(state.confirmation_pending);
+    EXPECT_EQ(state.status, SlotStatus::kFailure);
+    EXPECT_EQ(state.active_slot, "a");
+    EXPECT_EQ(state.failure_reason, "health check failed: command 'check' exit 1: not ready");
+    EXPECT_EQ(ReadText(root_dir_ / "slot-a-original"), "untouched");
+    // The next update works, and this time the check passes.
+    ASSERT_NO_FATAL_FAILURE(Update(*controller, "2.1"));
+  }
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  {
+    auto controller = Controller();
+    controller->DeferConfirmation();
+    EXPECT_TRUE(Confirm(*controller).confirmation_pending);
+    EXPECT_EQ(Env()["saved_entry"], "slot_a");
+    auto confirmed = controller->CompleteConfirmation();
+    ASSERT_TRUE(confirmed.ok()) << confirmed.status();
+    EXPECT_EQ(confirmed->status, SlotStatus::kSuccess);
+    EXPECT_EQ(confirmed->version, "2.1");
+    EXPECT_EQ(Env()["saved_entry"], "slot_b");
+    EXPECT_EQ(StateOf("b").status, SlotStatus::kSuccess);
+  }
+  EXPECT_EQ(GrubReboot(), "slot_b");
+  EXPECT_EQ(Confirm(*Controller()).status, SlotStatus::kSuccess);
+}
+
 TEST_F(GrubMachineTest, RollbackAndFailedRollback) {
   {
     auto controller = Controller();

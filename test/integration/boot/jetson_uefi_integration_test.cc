@@ -220,6 +220,7 @@ class JetsonUefiIntegrationTest : public ::testing::Test {
     auto controller = CreateJetsonUefiBootController(Options());
     if (!controller.ok()) return controller.status();
     controller_ = std::move(*controller);
+    if (defer_confirmation_) controller_->DeferConfirmation();
     return controller_->ConfirmBoot();
   }
 
@@ -313,6 +314,7 @@ class JetsonUefiIntegrationTest : public ::testing::Test {
   std::string partuuid_b_;
   std::unique_ptr<MountedFileSystem> active_mount_;
   std::unique_ptr<BootController> controller_;
+  bool defer_confirmation_ = false;  // health-gated commit (otaclient --health-check-*)
 };
 
 TEST_F(JetsonUefiIntegrationTest, UpdateWithoutFirmwareSwitchesThroughNvbootctrl) {
@@ -375,6 +377,29 @@ TEST_F(JetsonUefiIntegrationTest, NewSlotThatNeverBootsFallsBack) {
   EXPECT_EQ(state->active_slot, "1");
   EXPECT_EQ(state->status, SlotStatus::kSuccess);
   EXPECT_EQ(state->version, "v3");
+}
+
+// Health-gated commit: no `nvbootctrl verify` (the firmware's own retry counter still guards the
+// new slot) until the check passed; a rejected slot hands the boot back with
+// set-active-boot-slot, and the old slot reports the reason.
+TEST_F(JetsonUefiIntegrationTest, HealthGatedRejectionSwitchesBackThroughNvbootctrl) {
+  ASSERT_TRUE(Boot().ok());
+  ASSERT_TRUE(Update("v2", std::nullopt).ok());
+  defer_confirmation_ = true;
+  auto state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "1");
+  EXPECT_EQ(state->status, SlotStatus::kUpdating);
+  EXPECT_TRUE(state->confirmation_pending);
+  EXPECT_EQ(CountCalls("verify"), 0);
+  ASSERT_TRUE(controller_->RejectNewSlot("unit app.target failed").ok());
+  EXPECT_EQ(CountCalls("set-active-boot-slot 0"), 1);
+  state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "0");
+  EXPECT_EQ(state->status, SlotStatus::kFailure);
+  EXPECT_EQ(state->failure_reason, "health check failed: unit app.target failed");
+  EXPECT_EQ(ReadText(ActiveRoot() / "etc/os-release"), "v1\n");
 }
 
 // QSPI firmware: the capsule goes to the booted disk's ESP, OsIndications into efivarfs, and no

@@ -230,6 +230,7 @@ class RpiBootIntegrationTest : public ::testing::Test {
     auto controller = CreateRpiBootController(Options());
     if (!controller.ok()) return controller.status();
     controller_ = std::move(*controller);
+    if (defer_confirmation_) controller_->DeferConfirmation();
     return controller_->ConfirmBoot();
   }
 
@@ -277,6 +278,7 @@ class RpiBootIntegrationTest : public ::testing::Test {
   std::unique_ptr<BootController> controller_;
   int booted_ = -1;
   std::string last_reboot_;
+  bool defer_confirmation_ = false;  // health-gated commit (otaclient --health-check-*)
 };
 
 TEST_F(RpiBootIntegrationTest, UpdateTrybootConfirmAndBack) {
@@ -348,6 +350,47 @@ TEST_F(RpiBootIntegrationTest, NewSlotThatNeverComesUpFallsBack) {
   EXPECT_EQ(state->active_slot, "slot_b");
   EXPECT_EQ(state->status, SlotStatus::kSuccess);
   EXPECT_EQ(state->version, "v2-retry");
+}
+
+// Health-gated commit: the tried slot is not made the default until its check passed; a rejected
+// one is left by a plain reboot (no tryboot), and the old slot reports the check's reason.
+TEST_F(RpiBootIntegrationTest, HealthGatedConfirmationAndRejection) {
+  ASSERT_TRUE(PowerOn(false).ok());
+  ASSERT_TRUE(Update("v2").ok());
+  defer_confirmation_ = true;
+  auto state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "slot_b");
+  EXPECT_EQ(state->status, SlotStatus::kUpdating);
+  EXPECT_TRUE(state->confirmation_pending);
+  EXPECT_EQ(BootFile("config.txt"), ConfigTxt("slot_a"));  // not confirmed
+  ASSERT_TRUE(controller_->RejectNewSlot("unit app.target failed").ok());
+  EXPECT_EQ(BootFile("config.txt"), ConfigTxt("slot_a"));
+  EXPECT_EQ(BootFile("tryboot.txt"), ConfigTxt("slot_a"));
+  EXPECT_EQ(ReadText(ActiveRoot() / "boot/ota-status/status"), "FAILURE");
+  state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(last_reboot_, "argc=0\n");  // a plain reboot
+  EXPECT_EQ(state->active_slot, "slot_a");
+  EXPECT_FALSE(state->confirmation_pending);
+  EXPECT_EQ(state->status, SlotStatus::kFailure);
+  EXPECT_EQ(state->failure_reason, "health check failed: unit app.target failed");
+  EXPECT_EQ(ReadText(ActiveRoot() / "etc/os-release"), "v1\n");
+  // A retry whose check passes is confirmed as without a check.
+  ASSERT_TRUE(Update("v2-retry").ok());
+  state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "slot_b");
+  EXPECT_TRUE(state->confirmation_pending);
+  auto confirmed = controller_->CompleteConfirmation();
+  ASSERT_TRUE(confirmed.ok()) << confirmed.status();
+  EXPECT_EQ(confirmed->status, SlotStatus::kSuccess);
+  EXPECT_EQ(confirmed->version, "v2-retry");
+  EXPECT_EQ(BootFile("config.txt"), ConfigTxt("slot_b"));
+  state = Reboot();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->active_slot, "slot_b");
+  EXPECT_EQ(state->status, SlotStatus::kSuccess);
 }
 
 TEST_F(RpiBootIntegrationTest, RollbackToThePreviousSlot) {

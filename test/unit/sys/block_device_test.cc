@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -208,6 +209,22 @@ TEST(RunProgram, CapturesOutputAndExitCode) {
   EXPECT_NE(checked.status().message().find("exit 2: bad"), absl::string_view::npos)
       << checked.status();
   EXPECT_EQ(RunProgram({"/nonexistent/prog"}).status().code(), absl::StatusCode::kNotFound);
+}
+
+// The extra environment (install hooks) is added to the inherited one; a variable of the same
+// name is replaced, not duplicated.
+TEST(RunProgram, ExtraEnvironmentReplacesInheritedVariables) {
+  ASSERT_EQ(::setenv("OTA_RUN_PROGRAM_TEST", "inherited", 1), 0);
+  auto result = RunProgram({"sh", "-c",
+                            "echo \"$OTA_RUN_PROGRAM_TEST $OTA_RUN_PROGRAM_NEW\"; env | grep -c "
+                            "'^OTA_RUN_PROGRAM_TEST='; echo \"${HOME:+home-kept}\""},
+                           std::chrono::seconds(10),
+                           {"OTA_RUN_PROGRAM_TEST=replaced", "OTA_RUN_PROGRAM_NEW=a b=c"});
+  ::unsetenv("OTA_RUN_PROGRAM_TEST");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 0) << result->err;
+  EXPECT_EQ(result->out, std::string("replaced a b=c\n1\n") +
+                             (std::getenv("HOME") != nullptr ? "home-kept\n" : "\n"));
 }
 
 // Regression (issue 11 §2d): RunProgram waited forever (poll(-1), then waitpid) for a child

@@ -18,6 +18,7 @@
 #include <future>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -28,6 +29,7 @@
 #include "otaclient/boot/dir_boot_controller.h"
 #include "otaclient/update/background_priority.h"
 #include "otaclient/update/content_index.h"
+#include "otaclient/update/install_hooks.h"
 #include "otaclient/update/update_session.h"
 #include "test/lib/nginx/nginx_fixture.h"
 #include "test/unit/crypto/test_pki.h"
@@ -1628,6 +1630,150 @@ INSTANTIATE_TEST_SUITE_P(LegacyOrV1, UpdateEngineInPlaceTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? "V1" : "Legacy";
                          });
+// --- Install hooks (install_hooks.h): real scripts in a hooks dir -----------------------------
+
+class InstallHookTest : public UpdateEngineTest {
+ protected:
+  stdfs::path Hooks() { return tmp() / "hooks"; }
+  void WriteHook(std::string_view name, const std::string& body, mode_t mode = 0755) {
+    stdfs::create_directories(Hooks());
+    stdfs::permissions(Hooks(), stdfs::perms(0755));
+    WriteFile(Hooks() / std::string(name), "#!/bin/bash\n" + body, mode);
+    // WriteFile's mode passes the umask: set it exactly.
+    stdfs::permissions(Hooks() / std::string(name), stdfs::perms(mode));
+  }
+  void StartWithHooks(std::chrono::milliseconds timeout = kDefaultInstallHookTimeout) {
+    StartEngine([&](EngineOptions& o) {
+      o.install_hooks_dir = Hooks();
+      o.install_hook_timeout = timeout;
+      o.ecu_id = "autoware";
+    });
+  }
+  // The update failed before the boot switch with `reason` (after "E200: <description>: "), the
+  // standby unbootable, nothing armed.
+  void ExpectFailedBeforeTheSwitch(const std::string& reason) {
+    ASSERT_TRUE(watcher_.WaitFor("Failed"));
+    const StatusSnapshot s = engine_->Snapshot();
+    EXPECT_EQ(s.status, OtaStatus::kFailure);
+    EXPECT_EQ(s.failure_type, 1);  // RECOVERABLE
+    EXPECT_EQ(s.failure_reason,
+              StrCat("E200: ", OtaErrorDescription(OtaErrorCode::kRecoverable), ": ", reason));
+    EXPECT_EQ(BootFile("slot_b/status"), "FAILURE");
+    EXPECT_FALSE(stdfs::exists(slots_ / "boot/next_boot"));
+    EXPECT_EQ(BootFile("default"), "a");
+    EXPECT_EQ(CountSeen("CommittingSwitch"), 0);
+    EXPECT_EQ(reboots_.load(), 0);
+  }
+};
+
+TEST_F(InstallHookTest, HooksRunAroundTheWriteWithTheTargetInTheirEnvironment) {
+  MakeSlotsAndImage(/*compress=*/false);
+  const stdfs::path out = tmp() / "hook-out";
+  stdfs::create_directories(out);
+  // pre-install: the standby is mounted and still empty; post-install: everything is written,
+  // and what it adds to the target stays there.
+  WriteHook(kPreInstallHook, StrCat("env | grep ^OTA_ | sort > ", (out / "pre.env").string(), "\n",
+                                    "ls -A \"$OTA_TARGET_ROOT\" > ", (out / "pre.ls").string(),
+                                    "\n", "echo pre says hello; echo pre warns >&2\n"));
+  WriteHook(kPostInstallHook,
+            StrCat("env | grep ^OTA_ | sort > ", (out / "post.env").string(), "\n",
+                   "cat \"$OTA_TARGET_ROOT/etc/hostname\" > ", (out / "post.hostname").string(),
+                   "\n", "echo configured > \"$OTA_TARGET_ROOT/etc/post-install-was-here\"\n"));
+  StartWithHooks();
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Committed"));
+  EXPECT_EQ(CountSeen("Failed"), 0);
+  const std::string url = nginx_->HttpUrl("/");
+  auto expected_env = [&](std::string_view hook) {
+    return StrCat("OTA_ACTIVE_ROOT=", (slots_ / "slot_a").string(), "\nOTA_ECU_ID=autoware\n",
+                  "OTA_HOOK=", hook, "\nOTA_IMAGE_URL=", url,
+                  "\nOTA_TARGET_ROOT=", (slots_ / "slot_b").string(), "\nOTA_TARGET_VERSION=v2\n");
+  };
+  EXPECT_EQ(ReadFile(out / "pre.env"), expected_env("pre-install"));
+  EXPECT_EQ(ReadFile(out / "post.env"), expected_env("post-install"));
+  // Only what the updater keeps for itself (the resources dirs) may exist before the write.
+  std::istringstream listing(ReadFile(out / "pre.ls"));
+  for (std::string entry; std::getline(listing, entry);) {
+    EXPECT_TRUE(entry.starts_with(".ota-")) << entry;
+  }
+  EXPECT_EQ(ReadFile(out / "post.hostname"), "ecu-real-name\n");  // persistents came first
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/etc/post-install-was-here"), "configured\n");
+  EXPECT_EQ(BootFile("next_boot"), "b");
+}
+
+TEST_F(InstallHookTest, FailingPreInstallFailsTheUpdateBeforeAnythingIsWritten) {
+  MakeSlotsAndImage(/*compress=*/false);
+  WriteHook(kPreInstallHook, "echo checking >&2\necho 'not enough space for maps' >&2\nexit 3\n");
+  StartWithHooks();
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ExpectFailedBeforeTheSwitch("pre-install hook failed: exit 3: not enough space for maps");
+  EXPECT_EQ(CountSeen("CalculatingDelta"), 0);
+  EXPECT_FALSE(stdfs::exists(slots_ / "slot_b/etc"));
+}
+
+TEST_F(InstallHookTest, FailingPostInstallFailsTheUpdateBeforeTheSwitch) {
+  MakeSlotsAndImage(/*compress=*/false);
+  WriteHook(kPostInstallHook, "exit 1\n");  // nothing on stderr
+  StartWithHooks();
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ExpectFailedBeforeTheSwitch("post-install hook failed: exit 1");
+  EXPECT_EQ(CountSeen("PostUpdate"), 1);
+}
+
+TEST_F(InstallHookTest, AHookThatHangsIsKilledAtItsTimeout) {
+  MakeSlotsAndImage(/*compress=*/false);
+  const stdfs::path hook = Hooks() / std::string(kPreInstallHook);
+  WriteHook(kPreInstallHook, "exec sleep 600\n");
+  StartWithHooks(std::chrono::milliseconds(500));
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ExpectFailedBeforeTheSwitch(
+      StrCat("pre-install hook failed: ", hook.string(),
+             ": no result within 500 ms (timeout); its process group was killed"));
+}
+
+TEST_F(InstallHookTest, AnUntrustedHookIsRefusedAndNotRun) {
+  MakeSlotsAndImage(/*compress=*/false);
+  const stdfs::path marker = tmp() / "hook-ran";
+  const stdfs::path hook = Hooks() / std::string(kPreInstallHook);
+  WriteHook(kPreInstallHook, StrCat("touch ", marker.string(), "\n"), 0757);
+  StartWithHooks();
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ExpectFailedBeforeTheSwitch(StrCat("pre-install hook refused: hook ", hook.string(),
+                                     " is group- or world-writable (mode 0757)"));
+  EXPECT_FALSE(stdfs::exists(marker));
+
+  // A writable hooks dir (anyone could swap the hook) is refused the same way.
+  stdfs::permissions(hook, stdfs::perms(0755));
+  stdfs::permissions(Hooks(), stdfs::perms(0775));
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Failed", 2));
+  EXPECT_EQ(engine_->Snapshot().failure_reason,
+            StrCat("E200: ", OtaErrorDescription(OtaErrorCode::kRecoverable),
+                   ": pre-install hook refused: hooks directory ", Hooks().string(),
+                   " is group- or world-writable (mode 0775)"));
+  EXPECT_FALSE(stdfs::exists(marker));
+
+  // Not root's.
+  stdfs::permissions(Hooks(), stdfs::perms(0755));
+  ASSERT_EQ(::chown(hook.c_str(), 1000, 1000), 0);
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Failed", 3));
+  EXPECT_EQ(engine_->Snapshot().failure_reason,
+            StrCat("E200: ", OtaErrorDescription(OtaErrorCode::kRecoverable),
+                   ": pre-install hook refused: hook ", hook.string(),
+                   " is owned by uid 1000, not root"));
+  EXPECT_FALSE(stdfs::exists(marker));
+  ASSERT_EQ(::chown(hook.c_str(), 0, 0), 0);
+
+  // Not executable.
+  stdfs::permissions(hook, stdfs::perms(0644));
+  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+  ASSERT_TRUE(watcher_.WaitFor("Failed", 4));
+  EXPECT_EQ(engine_->Snapshot().failure_reason,
+            StrCat("E200: ", OtaErrorDescription(OtaErrorCode::kRecoverable),
+                   ": pre-install hook refused: ", hook.string(), " is not executable"));
+  EXPECT_FALSE(stdfs::exists(marker));
+}
 
 TEST(SessionPhaseTest, TransitionTable) {
   using P = SessionPhase;
