@@ -1,7 +1,9 @@
 // otaclient: the OTA daemon of one ECU. Flags, config loading, wiring of the boot controller,
 // fetcher, update engine and gRPC service, and a graceful stop on SIGTERM/SIGINT.
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,6 +14,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,11 +36,13 @@
 #include "otaclient/ecu/ecu_tree.h"
 #include "otaclient/metrics/progress_logger.h"
 #include "otaclient/metrics/session_metrics.h"
+#include "otaclient/service/client_handover.h"
 #include "otaclient/service/download_proxy.h"
 #include "otaclient/service/ota_client_service.h"
 #include "otaclient/service/server.h"
 #include "otaclient/service/version.h"
 #include "otaclient/update/boot_confirmation.h"
+#include "otaclient/update/client_update.h"
 #include "otaclient/update/install_hooks.h"
 #include "otaclient/update/update_engine.h"
 
@@ -127,6 +132,18 @@ Multi-ECU (ecu_info `secondaries`; durations in seconds, decimals allowed):
   --secondary-grace-period S  before rebooting after its own update this ECU waits while a
                             direct secondary is still updating; one unreachable for this long
                             stops blocking (default 1200)
+
+ClientUpdate (self-update from the otaclient package in the requested image; see README):
+  --client-staging-dir DIR  where the verified new otaclient binary is staged (default
+                            /run/otaclient/client)
+  --client-update-timeout S the new otaclient must answer Status with its version within this,
+                            else it is stopped and this one serves again (default 30)
+  --dynamic-client          (set by otaclient for the client it starts) this process is the
+                            result of a ClientUpdate: a further ClientUpdate is acknowledged
+                            and ignored, as upstream
+  --ready-fd N              once listening, write "<port>\n" to file descriptor N and close it
+  --version                 print the otaclient version and exit
+
   --log-level LEVEL         debug, info, warning or error (default info)
   -h, --help                this text
 )";
@@ -157,6 +174,11 @@ struct Flags {
   ota::crypto::GrpcTlsFiles grpc_tls;  // all empty: plain gRPC
   ota::ecu::EcuTreeOptions tree;       // timing flags; ids and children come from ecu_info
   ota::log::Level log_level = ota::log::Level::kInfo;
+  // ClientUpdate.
+  std::filesystem::path client_staging_dir = "/run/otaclient/client";
+  std::chrono::milliseconds client_update_timeout{30000};
+  bool dynamic_client = false;
+  int ready_fd = -1;
 };
 
 // Exits 2 with a message for a bad command line.
@@ -302,6 +324,19 @@ Flags ParseFlags(int argc, char** argv) {
       flags.tree.drop_after = ParseSeconds(name, value(), 0.1, 86400);
     } else if (name == "--secondary-grace-period") {
       flags.tree.unreachable_grace = ParseSeconds(name, value(), 0, 7 * 86400);
+    } else if (name == "--version") {
+      std::cout << ota::service::OtaClientVersion() << "\n" << std::flush;
+      std::_Exit(0);
+    } else if (name == "--client-staging-dir") {
+      flags.client_staging_dir = value();
+      if (flags.client_staging_dir.empty()) UsageError("--client-staging-dir needs a path");
+    } else if (name == "--client-update-timeout") {
+      flags.client_update_timeout = ParseSeconds(name, value(), 1, 3600);
+    } else if (name == "--dynamic-client") {
+      no_value();
+      flags.dynamic_client = true;
+    } else if (name == "--ready-fd") {
+      flags.ready_fd = ParseInt(name, value(), 3, 1023);
     } else if (name == "--log-level") {
       const std::string level = value();
       if (!ota::log::ParseLevel(level, &flags.log_level)) {
@@ -333,8 +368,17 @@ absl::StatusOr<std::unique_ptr<ota::boot::BootController>> CreateBootController(
   options.backend = flags.boot_backend;
   options.ecu_bootloader = BootloaderForFactory(ecu_info);
   options.dir.root = flags.dir_slots_root;
-  // A "reboot" of the directory backend re-executes this daemon with the same arguments.
-  options.dir.reexec_argv.assign(argv, argv + argc);
+  // A "reboot" of the directory backend re-executes this daemon with the same arguments, but
+  // for --ready-fd: that fd was used once (a client started by a ClientUpdate) and is closed.
+  for (int i = 0; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--ready-fd") {
+      ++i;
+      continue;
+    }
+    if (arg.starts_with("--ready-fd=")) continue;
+    options.dir.reexec_argv.emplace_back(arg);
+  }
   options.grub.boot_dir = flags.grub_boot_dir;
   options.grub.grubenv = flags.grub_env;
   options.grub.kernel_args = flags.grub_kernel_args;
@@ -375,7 +419,15 @@ bool InstallStopSignalHandlers() {
   return sigaction(SIGTERM, &action, nullptr) == 0 && sigaction(SIGINT, &action, nullptr) == 0;
 }
 
-// Blocks until SIGTERM or SIGINT arrived; returns the signal number.
+// What the self-pipe carries besides signal numbers: a staged ClientUpdate wants the hand-over.
+constexpr char kHandOverWake = 0;
+
+void WakeForHandOver() {
+  const char byte = kHandOverWake;
+  [[maybe_unused]] ssize_t ignored = write(g_stop_pipe_write, &byte, 1);
+}
+
+// Blocks until SIGTERM or SIGINT arrived (returns the signal number) or WakeForHandOver (0).
 int WaitForStopSignal() {
   char byte = 0;
   while (read(g_stop_pipe_read, &byte, 1) != 1) {
@@ -602,6 +654,7 @@ int main(int argc, char** argv) {
         {{"proxy", choice.proxy.empty() ? "direct" : choice.proxy}, {"reason", choice.reason}});
     return ota::http::CreateCurlFetcher(with_proxy);
   };
+  const ota::update::FetcherFactory client_fetcher_factory = fetcher_factory;
   engine_options.install_hooks_dir = flags.install_hooks_dir.value_or(flags.config_dir / "hooks");
   engine_options.install_hook_timeout = flags.install_hook_timeout;
   std::unique_ptr<ota::update::UpdateEngine> engine;
@@ -640,7 +693,32 @@ int main(int argc, char** argv) {
            status == ota::update::OtaStatus::kAborting ||
            status == ota::update::OtaStatus::kRollbacking;
   });
-  ota::service::OtaClientServiceImpl service(*engine, service_config, &tree);
+  // ClientUpdate: verified and staged on the updater's thread, handed over on the main thread.
+  ota::update::ClientUpdateOptions client_update_options;
+  client_update_options.certs_dir = flags.certs_dir;
+  client_update_options.allow_unverified_dev = flags.allow_unverified_image;
+  client_update_options.ecu_id = ecu_info.ecu_id;
+  client_update_options.release_key = flags.release_key;
+  client_update_options.fetcher = engine_options.fetcher;
+  client_update_options.staging_dir = flags.client_staging_dir;
+  client_update_options.running_version = std::string(ota::service::OtaClientVersion());
+  std::mutex staged_mu;
+  std::optional<ota::update::StagedClient> staged_client;
+  ota::update::ClientUpdater client_updater(
+      [&client_update_options, &client_fetcher_factory](
+          const ota::update::UpdateRequestParams& request, const ota::http::CancelFlag& cancel) {
+        return ota::update::PrepareClientUpdate(request, client_update_options,
+                                                client_fetcher_factory, cancel);
+      },
+      [&staged_mu, &staged_client](const ota::update::StagedClient& staged) {
+        {
+          const std::lock_guard<std::mutex> lock(staged_mu);
+          staged_client = staged;
+        }
+        WakeForHandOver();
+      },
+      flags.dynamic_client);
+  ota::service::OtaClientServiceImpl service(*engine, service_config, &tree, &client_updater);
 
   ota::service::ServerOptions server_options;
   server_options.listen_address = ecu_info.ip_addr;
@@ -658,6 +736,19 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Whoever started us (the client that handed over to us) learns that we listen.
+  // Only a pipe: never write into (and close) whatever else that fd number may be.
+  struct stat ready_stat {};
+  if (flags.ready_fd >= 0 &&
+      (::fstat(flags.ready_fd, &ready_stat) != 0 || !S_ISFIFO(ready_stat.st_mode))) {
+    ota::log::Warning("--ready-fd is not a pipe: not used", {{"fd", ota::StrCat(flags.ready_fd)}});
+  } else if (flags.ready_fd >= 0) {
+    const std::string port_line = ota::StrCat(server->port, "\n");
+    [[maybe_unused]] const absl::Status told =
+        ota::fs::WriteAll(flags.ready_fd, port_line.data(), port_line.size(), "the ready fd");
+    ::close(flags.ready_fd);
+  }
+
   ota::log::Info(
       "otaclient started",
       {{"ecu_id", ecu_info.ecu_id},
@@ -665,6 +756,7 @@ int main(int argc, char** argv) {
        {"listen", server->address},
        {"port", std::to_string(server->port)},
        {"grpc_tls", grpc_tls->has_value() ? "mutual" : "off"},
+       {"dynamic_client", flags.dynamic_client ? "yes" : "no"},
        {"active_slot", boot_state.active_slot},
        {"firmware_version", boot_state.version},
        {"secondaries", std::to_string(ecu_info.secondaries.size())},
@@ -676,15 +768,102 @@ int main(int argc, char** argv) {
   // Status answers from here on: the health check of a new slot may ask otaclient itself.
   if (confirming != nullptr) confirming->Start();
 
-  const int signal_number = WaitForStopSignal();
+  // Serve until stopped. A staged ClientUpdate hands over here: this process stops serving,
+  // starts the new client as its child and stays only as its supervisor; when the new client
+  // does not come up, this one serves again (client_handover.h); when it ends later, this one
+  // restarts in place.
+  server_options.port = server->port;
+  const std::vector<std::string> own_argv(argv, argv + argc);
+  int signal_number = 0;
+  bool serving = true;
+  auto stop_serving = [&server, &serving] {
+    server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    server->server->Wait();
+    server->server.reset();  // the listening socket is closed: the port is free
+    serving = false;
+  };
+  auto serve_again = [&] {
+    auto restarted = ota::service::StartServer(service, server_options);
+    if (!restarted.ok()) Fatal("cannot start the gRPC server again", restarted.status());
+    server = std::move(restarted);
+    serving = true;
+    ota::log::Info("otaclient serves again",
+                   {{"listen", server->address}, {"version", ota::service::OtaClientVersion()}});
+  };
+  while (signal_number == 0) {
+    const int woken = WaitForStopSignal();
+    if (woken != kHandOverWake) {
+      signal_number = woken;
+      break;
+    }
+    std::optional<ota::update::StagedClient> staged;
+    {
+      const std::lock_guard<std::mutex> lock(staged_mu);
+      staged.swap(staged_client);
+    }
+    if (!staged.has_value()) continue;
+    ota::log::Info("client update: stopping this server for the new otaclient",
+                   {{"version", staged->version}});
+    stop_serving();
+    ota::service::HandOverOptions hand_over;
+    hand_over.argv =
+        ota::service::NewClientArgv(own_argv, staged->binary.string(), server_options.port);
+    hand_over.status_target = ota::service::JoinHostPort(ecu_info.ip_addr, server_options.port);
+    hand_over.credentials = ota::crypto::GrpcChannelCredentials(*grpc_tls);
+    hand_over.ecu_id = ecu_info.ecu_id;
+    hand_over.expected_version = staged->version;
+    hand_over.ready_timeout = flags.client_update_timeout;
+    auto child = ota::service::StartNewClient(hand_over);
+    if (!child.ok()) {
+      client_updater.HandOverDone(child.status());
+      serve_again();
+      continue;
+    }
+    client_updater.HandOverDone(absl::OkStatus());
+    // Supervise: until the new client ends (then restart) or we are stopped (stop it too).
+    pollfd waits[2] = {{g_stop_pipe_read, POLLIN, 0}, {(*child)->exit_fd(), POLLIN, 0}};
+    for (;;) {
+      if (poll(waits, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        Fatal("poll while supervising the new otaclient", ota::ErrnoStatus(errno, "poll"));
+      }
+      if ((waits[1].revents & POLLIN) != 0) {
+        // As upstream (systemd then restarts the installed client): this one starts afresh, so
+        // that it reads the boot state the new client may have changed (an update committed).
+        const std::string ended = (*child)->Reap();
+        const std::vector<std::string> restart =
+            ota::service::RestartArgv(own_argv, server_options.port);
+        ota::log::Warning("the new otaclient ended; this one restarts and takes over again",
+                          {{"ended", ended}});
+        if (uploader != nullptr) uploader->Flush(kLogFlushBeforeReboot);
+        std::vector<char*> exec_argv;
+        exec_argv.reserve(restart.size() + 1);
+        for (const std::string& arg : restart) exec_argv.push_back(const_cast<char*>(arg.c_str()));
+        exec_argv.push_back(nullptr);
+        ::execv("/proc/self/exe", exec_argv.data());
+        ota::log::Error("cannot restart otaclient; serving on as it is",
+                        {{"error", ota::ErrnoText(errno)}});
+        serve_again();
+        break;
+      }
+      if ((waits[0].revents & POLLIN) != 0) {
+        const int byte = WaitForStopSignal();
+        if (byte == kHandOverWake) continue;
+        signal_number = byte;
+        ota::log::Info("stopping the new otaclient", {{"pid", ota::StrCat((*child)->pid())}});
+        const std::string ended = (*child)->Stop();
+        ota::log::Info("the new otaclient stopped", {{"ended", ended}});
+        break;
+      }
+    }
+  }
   ota::log::Info("stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
   // First of all: no reboot from now on, wherever the session is (waiting for secondaries,
   // purging the otaproxy cache, about to call Reboot()), and a running update is cancelled.
   engine->RequestStop();
   // In-flight RPCs get a moment to finish; the engine's destructor then cancels a running
   // update (its standby stays unbootable, the active slot untouched).
-  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(3));
-  server->server->Wait();
+  if (serving) stop_serving();
   if (!flags.port_file.empty()) ::unlink(flags.port_file.c_str());  // no longer listening
   if (confirming != nullptr && confirming->checking()) {
     // Nothing was decided or written: the next start runs the health check again. Its command

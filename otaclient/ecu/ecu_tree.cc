@@ -650,6 +650,14 @@ OtaClientV2::UpdateResponse EcuTree::Update(
   return response;
 }
 
+OtaClientV2::UpdateResponse EcuTree::ClientUpdate(
+    const OtaClientV2::UpdateRequest& request,
+    const std::function<void(OtaClientV2::UpdateResponse*)>& local) {
+  return FanOut<OtaClientV2::UpdateRequest, OtaClientV2::UpdateResponse,
+                OtaClientV2::UpdateResponseEcu>(request, "ClientUpdate", OtaClientV2::RECOVERABLE,
+                                                &SecondaryTransport::ClientUpdate, local);
+}
+
 OtaClientV2::AbortResponse EcuTree::Abort(
     const OtaClientV2::AbortRequest& request,
     const std::function<void(OtaClientV2::AbortResponse*)>& local) {

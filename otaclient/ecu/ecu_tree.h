@@ -106,6 +106,11 @@ class EcuTree {
   OtaClientV2::UpdateResponse Update(
       const OtaClientV2::UpdateRequest& request,
       const std::function<void(OtaClientV2::UpdateResponse*)>& local);
+  // ClientUpdate (the otaclient self-update) goes where Update goes, with the same answers; the
+  // cached entries are not touched (the children report CLIENT_UPDATING themselves).
+  OtaClientV2::UpdateResponse ClientUpdate(
+      const OtaClientV2::UpdateRequest& request,
+      const std::function<void(OtaClientV2::UpdateResponse*)>& local);
   // Abort follows the Python client instead (fanout.h, MergeAbortAnswers): the request goes to
   // every direct child whatever it lists, `local` answers for this ECU, and the answer holds each
   // child's whole answer followed by this ECU's.

@@ -58,6 +58,11 @@ class GrpcSecondaryTransport final : public SecondaryTransport {
     Call(&OtaClientV2::OtaClientService::Stub::async_interface::Update, request, timeout,
          std::move(done));
   }
+  void ClientUpdate(const OtaClientV2::UpdateRequest& request, std::chrono::milliseconds timeout,
+                    Done<OtaClientV2::UpdateResponse> done) override {
+    Call(&OtaClientV2::OtaClientService::Stub::async_interface::ClientUpdate, request, timeout,
+         std::move(done));
+  }
   void Status(std::chrono::milliseconds timeout, Done<OtaClientV2::StatusResponse> done) override {
     Call(&OtaClientV2::OtaClientService::Stub::async_interface::Status,
          OtaClientV2::StatusRequest(), timeout, std::move(done));

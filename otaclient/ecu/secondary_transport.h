@@ -1,5 +1,5 @@
 // The seam between this ECU and one directly connected secondary ECU (ecu_info `secondaries`):
-// asynchronous Update/Status/Abort/Rollback calls, each with its own deadline. The production
+// asynchronous Update/ClientUpdate/Status/Abort/Rollback calls, each with its own deadline. The production
 // implementation keeps one gRPC channel per child for the daemon's lifetime (connections are
 // reused; a restarted child is reconnected within about a second).
 //
@@ -31,6 +31,9 @@ class SecondaryTransport {
 
   virtual void Update(const OtaClientV2::UpdateRequest& request, std::chrono::milliseconds timeout,
                       Done<OtaClientV2::UpdateResponse> done) = 0;
+  virtual void ClientUpdate(const OtaClientV2::UpdateRequest& request,
+                            std::chrono::milliseconds timeout,
+                            Done<OtaClientV2::UpdateResponse> done) = 0;
   virtual void Status(std::chrono::milliseconds timeout,
                       Done<OtaClientV2::StatusResponse> done) = 0;
   virtual void Abort(const OtaClientV2::AbortRequest& request, std::chrono::milliseconds timeout,

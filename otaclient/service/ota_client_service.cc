@@ -126,8 +126,9 @@ std::string GenerateRequestId() {
 }
 
 OtaClientServiceImpl::OtaClientServiceImpl(update::UpdateEngine& engine, ServiceConfig config,
-                                           ecu::EcuTree* tree)
-    : engine_(engine), config_(std::move(config)), tree_(tree) {
+                                           ecu::EcuTree* tree,
+                                           update::ClientUpdater* client_updater)
+    : engine_(engine), config_(std::move(config)), tree_(tree), client_updater_(client_updater) {
   if (tree_ == nullptr) {
     ecu::EcuTreeOptions options;
     options.self_ecu_id = config_.ecu_id;
@@ -171,8 +172,16 @@ void OtaClientServiceImpl::LocalUpdate(const OtaClientV2::UpdateRequest& request
         params.image_id = entry.image_id();
         params.request_id = request_id;
 
+        if (client_updater_ != nullptr && client_updater_->busy()) {
+          answer->set_result(OtaClientV2::RECOVERABLE);
+          answer->set_message(StrCat("ECU ", config_.ecu_id,
+                                     " is busy: a client update (ClientUpdate) is in progress"));
+          log::Warning("update rejected: client update in progress", {{"request_id", request_id}});
+          return;
+        }
         const auto started = std::chrono::steady_clock::now();
         absl::Status accepted = engine_.StartUpdate(params);
+        if (accepted.ok() && client_updater_ != nullptr) client_updater_->ForgetResult();
         const auto took = std::chrono::steady_clock::now() - started;
         if (took > kSlowAckWarning) {
           log::Warning(
@@ -217,15 +226,52 @@ grpc::Status OtaClientServiceImpl::ClientUpdate(grpc::ServerContext* /*context*/
     return Refused("ClientUpdate", bad);
   }
   if (RefusedForEcuInfo("ClientUpdate", *request, response)) return grpc::Status::OK;
-  for (const OtaClientV2::UpdateRequestEcu& entry : request->ecu()) {
-    OtaClientV2::UpdateResponseEcu* answer = response->add_ecu();
-    answer->set_ecu_id(entry.ecu_id());
-    answer->set_result(OtaClientV2::RECOVERABLE);
-    answer->set_message(NotSupportedMessage("ClientUpdate"));
-  }
-  log::Info("ClientUpdate request answered: not supported yet",
-            {{"request_id", request->request_id()}});
+  FanOut<OtaClientV2::UpdateRequest, OtaClientV2::UpdateResponse>(
+      "ClientUpdate", "client update", *tree_, &ecu::EcuTree::ClientUpdate, *request, response,
+      [this](const auto& forwarded, auto* out) { LocalClientUpdate(forwarded, out); });
   return grpc::Status::OK;
+}
+
+void OtaClientServiceImpl::LocalClientUpdate(const OtaClientV2::UpdateRequest& request,
+                                             OtaClientV2::UpdateResponse* response) {
+  const std::string& request_id = request.request_id();
+  AnswerOwnEntries(
+      config_.ecu_id, request, response, OtaClientV2::RECOVERABLE,
+      [&](const OtaClientV2::UpdateRequestEcu& entry, OtaClientV2::UpdateResponseEcu* answer) {
+        if (client_updater_ == nullptr) {
+          answer->set_result(OtaClientV2::RECOVERABLE);
+          answer->set_message(NotSupportedMessage("ClientUpdate"));
+          return;
+        }
+        const update::OtaStatus now = engine_.Snapshot().status;
+        if (now == update::OtaStatus::kUpdating || now == update::OtaStatus::kAborting ||
+            now == update::OtaStatus::kRollbacking) {
+          answer->set_result(OtaClientV2::RECOVERABLE);
+          answer->set_message(StrCat("ECU ", config_.ecu_id,
+                                     " is busy: an update, abort or rollback is in progress"));
+          log::Warning("client update rejected: busy", {{"request_id", request_id}});
+          return;
+        }
+        update::UpdateRequestParams params;
+        params.version = entry.version();
+        params.url = entry.url();
+        params.cookies_json = entry.cookies();
+        params.request_id = request_id;
+        if (absl::Status valid = update::ValidateUpdateRequest(params); !valid.ok()) {
+          answer->set_result(OtaClientV2::RECOVERABLE);
+          answer->set_message(std::string(valid.message()));
+          log::Warning("client update rejected",
+                       {{"request_id", request_id}, {"reason", answer->message()}});
+          return;
+        }
+        const absl::Status started = client_updater_->Start(params);
+        answer->set_result(FailureTypeOf(started));
+        if (!started.ok()) {
+          answer->set_message(StrCat("ECU ", config_.ecu_id, ": ", started.message()));
+          log::Warning("client update rejected",
+                       {{"request_id", request_id}, {"reason", answer->message()}});
+        }
+      });
 }
 
 void OtaClientServiceImpl::LocalAbort(const OtaClientV2::AbortRequest& request,
@@ -300,7 +346,8 @@ grpc::ServerUnaryReactor* OtaClientServiceImpl::Status(
 }
 
 void OtaClientServiceImpl::AnswerStatus(OtaClientV2::StatusResponse* response) const {
-  const update::StatusSnapshot snapshot = engine_.Snapshot();
+  update::StatusSnapshot snapshot = engine_.Snapshot();
+  if (client_updater_ != nullptr) client_updater_->ApplyTo(&snapshot);
   *response->add_ecu() = ToEcuStatusV1(snapshot, config_.ecu_id);
   *response->add_ecu_v2() = ToEcuStatusV2(snapshot, config_.ecu_id, config_.otaclient_version);
   tree_->AppendChildrenStatus(response);

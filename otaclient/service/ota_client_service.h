@@ -6,8 +6,13 @@
 // goes to every direct secondary and aborts this ECU whatever the request lists. Status adds the
 // tree's cached entries (otaclient/ecu/ecu_tree.h); Status never waits for a secondary. A request
 // without request_id gets one (GenerateRequestId), logged here and carried in the forwarded
-// request. Local Abort/Rollback go to UpdateEngine::Abort()/StartRollback(); their answers and
-// errors (also kUnimplemented) become this ECU's per-ECU answer.
+// request. ClientUpdate is forwarded like Update (same answers); this ECU's entry goes to the
+// ClientUpdater (client_update.h): CLIENT_UPDATING in Status while it runs, Update refused
+// meanwhile (RECOVERABLE), ClientUpdate refused while an update, abort or rollback runs; Abort
+// is answered by the engine (nothing to abort: ABORT_FAILURE, as upstream). Without a
+// ClientUpdater this ECU answers ClientUpdate "not supported" (still forwarding). Local
+// Abort/Rollback go to UpdateEngine::Abort()/StartRollback(); their answers and errors (also
+// kUnimplemented) become this ECU's per-ECU answer.
 #pragma once
 
 #include <string>
@@ -15,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "otaclient/ecu/ecu_tree.h"
+#include "otaclient/update/client_update.h"
 #include "otaclient/update/update_engine.h"
 #include "proto/otaclient_v2.grpc.pb.h"
 
@@ -49,8 +55,10 @@ class OtaClientServiceImpl final : public OtaClientServiceBase {
  public:
   // `tree` (not owned, must outlive the service) reaches the secondaries; nullptr = this ECU has
   // none (a childless tree is used: every other ECU id is answered "unknown").
+  // `client_updater` (not owned, may be nullptr) handles this ECU's ClientUpdate.
   OtaClientServiceImpl(update::UpdateEngine& engine, ServiceConfig config,
-                       ecu::EcuTree* tree = nullptr);
+                       ecu::EcuTree* tree = nullptr,
+                       update::ClientUpdater* client_updater = nullptr);
 
   grpc::Status Update(grpc::ServerContext* context, const OtaClientV2::UpdateRequest* request,
                       OtaClientV2::UpdateResponse* response) override;
@@ -70,6 +78,8 @@ class OtaClientServiceImpl final : public OtaClientServiceBase {
  private:
   // This ECU's own answers (appended first to the response).
   void LocalUpdate(const OtaClientV2::UpdateRequest& request, OtaClientV2::UpdateResponse* out);
+  void LocalClientUpdate(const OtaClientV2::UpdateRequest& request,
+                         OtaClientV2::UpdateResponse* out);
   void LocalAbort(const OtaClientV2::AbortRequest& request, OtaClientV2::AbortResponse* out);
   void LocalRollback(const OtaClientV2::RollbackRequest& request,
                      OtaClientV2::RollbackResponse* out);
@@ -81,6 +91,7 @@ class OtaClientServiceImpl final : public OtaClientServiceBase {
   const ServiceConfig config_;
   std::unique_ptr<ecu::EcuTree> childless_tree_;  // used when no tree was given
   ecu::EcuTree* tree_;
+  update::ClientUpdater* client_updater_;
 };
 
 }  // namespace ota::service

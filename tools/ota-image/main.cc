@@ -1,7 +1,10 @@
 // ota-image: builds and signs an OTA image (tier4's legacy format, or OTA image v1) from a rootfs
 // directory, and verifies an image of either format served from a directory or an HTTP(S) URL.
+#include <sys/utsname.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -18,11 +21,13 @@
 #include "common/fs/fs.h"
 #include "common/http/curl_fetcher.h"
 #include "common/http/fetcher.h"
+#include "common/image/client_package.h"
 #include "common/image/image_reader.h"
 #include "common/image/legacy/loader.h"
 #include "common/image/legacy/writer.h"
 #include "common/image/url.h"
 #include "common/image/v1/writer.h"
+#include "common/util/errors.h"
 #include "common/util/strings.h"
 
 namespace ota::tools {
@@ -41,6 +46,7 @@ constexpr std::string_view kSynopsis = R"(usage:
   ota-image verify --image DIR|URL --certs DIR [--ca-bundle PEM] [--ecu-id ID]
                    [--release-key dev|prd]
   ota-image convert --image DIR|URL --certs DIR --out DIR --key KEY --cert CHAIN [v1 knobs]
+  ota-image add-otaclient-package --rootfs DIR --binary FILE --version V [--architecture ARCH]
   ota-image --help
 )";
 
@@ -101,6 +107,19 @@ convert Turns a legacy image into an OTA image v1: the legacy image is verified 
         written as build --format v1 would write the same tree (same knobs; persist_files from
         persistents.txt unless --persistents). Owners, modes, links and contents come from the
         image, so no root and no rootfs are needed.
+
+add-otaclient-package
+        Puts an otaclient executable into a rootfs as the package ClientUpdate installs (run it
+        before build, either format): DIR/opt/ota/otaclient_release/otaclient-<V>-<ARCH> (0755)
+        and its entry in DIR/opt/ota/otaclient_release/manifest.json (the Python client's
+        release manifest; type "otaclient-cpp", size, checksum sha256:<hex>). An existing
+        manifest keeps its other packages; an otaclient-cpp entry for the same architecture is
+        replaced. The client checks at ClientUpdate that the binary starts and prints V for
+        --version; nothing is run here.
+          --binary FILE         the otaclient executable
+          --version V           its version (what its Status reports as otaclient_version)
+          --architecture ARCH   x86_64 or arm64 (aarch64, amd64 accepted) (default: this
+                                machine's)
 
 Exit status: 0 success, 1 failure (the message says what and where), 2 bad usage.
 )";
@@ -642,6 +661,70 @@ int RunConvert(int argc, char** argv) {
   return PrintV1Summary(options, image::v1::BuildV1ImageFromManifest(options, m, contents));
 }
 
+// "2026-12-06T10:00:00Z"
+std::string IsoNow() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+int RunAddOtaclientPackage(int argc, char** argv) {
+  std::string problem;
+  std::optional<ParsedFlags> flags =
+      ParseFlags(argc, argv, 2, {"rootfs", "binary", "version", "architecture"}, {}, &problem);
+  if (!flags) return Usage(problem);
+  if (flags->help) return Help();
+  if (auto missing = MissingFlag(*flags, {"rootfs", "binary", "version"})) return Usage(*missing);
+  struct utsname host {};
+  ::uname(&host);
+  const std::string arch(image::PackageArchitectureOf(
+      flags->values.contains("architecture") ? flags->values["architecture"] : host.machine));
+  if (arch.empty()) return Usage("--architecture must be x86_64 or arm64");
+
+  image::ClientPackage package;
+  package.version = flags->values["version"];
+  package.type = std::string(image::kCppPackageType);
+  package.architecture = arch;
+  package.filename = StrCat("otaclient-", package.version, "-", arch);
+  package.checksum_algorithm = "sha256";
+  absl::StatusOr<std::string> binary = fs::ReadFile(flags->values["binary"]);
+  if (!binary.ok()) return Fail(binary.status());
+  package.size = binary->size();
+  package.checksum_hex = crypto::ToHex(crypto::Sha256Of(*binary));
+  // What it writes must parse as the client will parse it (version and file name rules).
+  if (auto check = image::ParseClientReleaseManifest(image::ClientReleaseManifestJson(package, ""));
+      !check.ok()) {
+    return Fail(check.status());
+  }
+  const stdfs::path dir =
+      stdfs::path(flags->values["rootfs"]) / std::string(image::kClientReleaseDir).substr(1);
+  std::error_code ec;
+  stdfs::create_directories(dir, ec);
+  if (ec) return Fail(absl::InternalError(StrCat("mkdir ", dir.string(), ": ", ec.message())));
+  const stdfs::path manifest_path = dir / "manifest.json";
+  std::string manifest_text;
+  if (stdfs::exists(manifest_path, ec)) {
+    absl::StatusOr<std::string> old = fs::ReadFile(manifest_path);
+    if (!old.ok()) return Fail(old.status());
+    absl::StatusOr<std::string> merged = image::AddToClientReleaseManifest(*old, package);
+    if (!merged.ok()) return Fail(WithContext(merged.status(), manifest_path.string()));
+    manifest_text = *std::move(merged);
+  } else {
+    manifest_text = image::ClientReleaseManifestJson(package, IsoNow());
+  }
+  if (absl::Status w = fs::WriteFileAtomic(dir / package.filename, *binary, 0755); !w.ok()) {
+    return Fail(w);
+  }
+  if (absl::Status w = fs::WriteFileAtomic(manifest_path, manifest_text); !w.ok()) return Fail(w);
+  std::printf("added otaclient package %s (%s, %llu bytes, sha256:%s) to %s\n",
+              package.version.c_str(), arch.c_str(), static_cast<unsigned long long>(package.size),
+              package.checksum_hex.c_str(), dir.c_str());
+  return kExitOk;
+}
+
 int Main(int argc, char** argv) {
   if (argc < 2) return Usage("missing command (build, verify or convert)");
   std::string_view command = argv[1];
@@ -649,6 +732,7 @@ int Main(int argc, char** argv) {
   if (command == "build") return RunBuild(argc, argv);
   if (command == "verify") return RunVerify(argc, argv);
   if (command == "convert") return RunConvert(argc, argv);
+  if (command == "add-otaclient-package") return RunAddOtaclientPackage(argc, argv);
   return Usage(StrCat("unknown command '", command, "'"));
 }
 

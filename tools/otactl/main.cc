@@ -44,6 +44,8 @@ Usage: otactl <command> [options]
 Commands:
   status     show every ECU's OTA status (table, --watch, --json)
   update     ask ECUs to update to an image
+  client-update
+             ask ECUs to replace their otaclient with the one packaged in an image
   abort      ask ECUs to abort a running update
   rollback   ask ECUs to roll back to the previous slot
 
@@ -80,6 +82,16 @@ downloaded/total bytes, download speed, ETA of the download and failure reason.
 
 Exit code: 3 while any ECU is still in progress (without --watch), else 1 when any ECU is
 FAILURE, ROLLBACK_FAILURE or ABORTED, else 0. 4 when the daemon cannot be reached.
+)";
+
+constexpr char kClientUpdateHelp[] =
+    R"(Usage: otactl client-update (the options of otactl update)
+
+ClientUpdate: each named ECU (forwarded like update) replaces its otaclient with the
+"otaclient-cpp" package for its CPU in the image at --url (opt/ota/otaclient_release/, see
+ota-image add-otaclient-package), verified through the image's signature. The ECU reports
+CLIENT_UPDATING meanwhile; afterwards Status shows the new otaclient_version, or FAILURE with
+the reason while the old otaclient keeps serving.
 )";
 
 constexpr char kUpdateHelp[] =
@@ -395,11 +407,15 @@ absl::StatusOr<OtaClientV2::UpdateRequest> ParseUpdateOptions(ArgCursor& args,
   return request;
 }
 
-int RunUpdate(const CommonOptions& common, const OtaClientV2::UpdateRequest& request) {
+// Update, or ClientUpdate (`client_update`): the same request and answer.
+int RunUpdate(const CommonOptions& common, const OtaClientV2::UpdateRequest& request,
+              bool client_update = false) {
   DaemonClient client = DaemonClient::For(common);
   OtaClientV2::UpdateResponse response;
   const grpc::Status rpc =
-      client.Call(&OtaClientV2::OtaClientService::Stub::Update, request, &response);
+      client.Call(client_update ? &OtaClientV2::OtaClientService::Stub::ClientUpdate
+                                : &OtaClientV2::OtaClientService::Stub::Update,
+                  request, &response);
   if (!rpc.ok()) {
     std::cerr << "otactl: " << client.Describe(rpc) << "\n";
     return kExitUnreachable;
@@ -410,11 +426,13 @@ int RunUpdate(const CommonOptions& common, const OtaClientV2::UpdateRequest& req
   for (const auto& ecu : response.ecu()) {
     answered.insert(ecu.ecu_id());
     if (ecu.result() != OtaClientV2::NO_FAILURE) code = kExitFailed;
-    lines.push_back(
-        {ecu.ecu_id(), OtaClientV2::FailureType_Name(ecu.result()),
-         ecu.message().empty()
-             ? (ecu.result() == OtaClientV2::NO_FAILURE ? "accepted, now updating" : "-")
-             : ecu.message()});
+    lines.push_back({ecu.ecu_id(), OtaClientV2::FailureType_Name(ecu.result()),
+                     ecu.message().empty()
+                         ? (ecu.result() == OtaClientV2::NO_FAILURE
+                                ? (client_update ? "accepted, now updating its otaclient"
+                                                 : "accepted, now updating")
+                                : "-")
+                         : ecu.message()});
   }
   for (const auto& entry : request.ecu()) {
     if (answered.contains(entry.ecu_id())) continue;
@@ -518,6 +536,7 @@ int Main(int argc, char** argv) {
   }
   static const std::map<std::string, const char*> kHelp = {{"status", kStatusHelp},
                                                            {"update", kUpdateHelp},
+                                                           {"client-update", kClientUpdateHelp},
                                                            {"abort", kAbortHelp},
                                                            {"rollback", kRollbackHelp}};
   auto help = kHelp.find(command);
@@ -537,11 +556,11 @@ int Main(int argc, char** argv) {
     if (absl::Status tls = LoadTls(common); !tls.ok()) return UsageFailure(command, tls);
     return RunStatus(common, *options);
   }
-  if (command == "update") {
+  if (command == "update" || command == "client-update") {
     absl::StatusOr<OtaClientV2::UpdateRequest> request = ParseUpdateOptions(args, common);
     if (!request.ok()) return UsageFailure(command, request.status());
     if (absl::Status tls = LoadTls(common); !tls.ok()) return UsageFailure(command, tls);
-    return RunUpdate(common, *request);
+    return RunUpdate(common, *request, command == "client-update");
   }
   absl::StatusOr<std::vector<std::string>> ecus = ParseEcuList(args, common);
   if (!ecus.ok()) return UsageFailure(command, ecus.status());

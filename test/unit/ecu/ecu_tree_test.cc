@@ -316,6 +316,20 @@ TEST_F(EcuTreeTest, UpdateGoesOnlyToTheSubtreesNamedAndMarksThemUpdating) {
   EXPECT_EQ(V2(), (Strings{"sub1:SUCCESS", "sub1a:UPDATING", "sub2:SUCCESS"}));
 }
 
+TEST_F(EcuTreeTest, ClientUpdateGoesWhereUpdateGoesAndLeavesTheCacheAlone) {
+  StartTree();
+  ASSERT_TRUE(Eventually([&] { return V2().size() == 3; }));  // subtrees known
+  const auto response = tree_->ClientUpdate(Request({"sub1a", "main"}),
+                                            [&](auto* out) { out->add_ecu()->set_ecu_id("main"); });
+  EXPECT_EQ(Answers(response), (Strings{"main:0", "sub1a:0"}));
+  ASSERT_EQ(children_["sub1"].ecu->client_updates().size(), 1u);
+  EXPECT_EQ(children_["sub1"].ecu->client_updates()[0].ecu_size(), 2);  // the whole request
+  EXPECT_TRUE(children_["sub1"].ecu->updates().empty());
+  EXPECT_TRUE(children_["sub2"].ecu->client_updates().empty());
+  // The children report CLIENT_UPDATING themselves; nothing is marked UPDATING here.
+  EXPECT_EQ(V2(), (Strings{"sub1:SUCCESS", "sub1a:SUCCESS", "sub2:SUCCESS"}));
+}
+
 TEST_F(EcuTreeTest, SlowAndDeadChildrenAnswerRecoverableWithinTheDeadline) {
   closed_port_ = std::make_unique<service::testing::ClosedPort>();
   options_.children.push_back({"dead", "127.0.0.1", static_cast<uint16_t>(closed_port_->port())});

@@ -90,6 +90,10 @@ class ThreadedTransport : public SecondaryTransport {
       done(grpc::Status::OK, std::move(response));
     });
   }
+  void ClientUpdate(const OtaClientV2::UpdateRequest& request, milliseconds timeout,
+                    Done<OtaClientV2::UpdateResponse> done) override {
+    Update(request, timeout, std::move(done));
+  }
   void Status(milliseconds timeout, Done<OtaClientV2::StatusResponse> done) override {
     const milliseconds delay = script_->status_delay();
     Spawn([script = script_, delay, timeout, done = std::move(done)] {

@@ -60,6 +60,10 @@ class InlineScript {
     std::lock_guard lock(mu_);
     return updates_;
   }
+  std::vector<OtaClientV2::UpdateRequest> client_updates() {
+    std::lock_guard lock(mu_);
+    return client_updates_;
+  }
 
  private:
   friend class InlineTransport;
@@ -76,6 +80,12 @@ class InlineScript {
     std::lock_guard lock(mu_);
     ++forwarded_;
     updates_.push_back(request);
+    return update_;
+  }
+  OtaClientV2::UpdateResponse ClientUpdateAnswer(const OtaClientV2::UpdateRequest& request) {
+    std::lock_guard lock(mu_);
+    ++forwarded_;
+    client_updates_.push_back(request);
     return update_;
   }
   std::optional<OtaClientV2::AbortResponse> AbortAnswer() {
@@ -96,6 +106,7 @@ class InlineScript {
   std::optional<OtaClientV2::AbortResponse> abort_;
   OtaClientV2::RollbackResponse rollback_;
   std::vector<OtaClientV2::UpdateRequest> updates_;
+  std::vector<OtaClientV2::UpdateRequest> client_updates_;
   int answers_ = 0;
   int forwarded_ = 0;
 };
@@ -107,6 +118,10 @@ class InlineTransport final : public SecondaryTransport {
   void Update(const OtaClientV2::UpdateRequest& request, std::chrono::milliseconds,
               Done<OtaClientV2::UpdateResponse> done) override {
     done(grpc::Status::OK, script_->UpdateAnswer(request));
+  }
+  void ClientUpdate(const OtaClientV2::UpdateRequest& request, std::chrono::milliseconds,
+                    Done<OtaClientV2::UpdateResponse> done) override {
+    done(grpc::Status::OK, script_->ClientUpdateAnswer(request));
   }
   void Status(std::chrono::milliseconds, Done<OtaClientV2::StatusResponse> done) override {
     done(grpc::Status::OK, script_->StatusAnswer());

@@ -68,6 +68,10 @@ class ScriptedEcu final : public OtaClientV2::OtaClientService::Service {
     std::lock_guard<std::mutex> lock(mu_);
     return updates_;
   }
+  std::vector<OtaClientV2::UpdateRequest> client_updates() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return client_updates_;
+  }
   // Abort answers with these entries (its subtree's own answers); until set, Abort is
   // UNIMPLEMENTED, like a daemon older than the abort endpoint.
   void SetAbortAnswers(std::vector<OtaClientV2::AbortResponseEcu> answers) {
@@ -129,6 +133,20 @@ class ScriptedEcu final : public OtaClientV2::OtaClientService::Service {
     return grpc::Status::OK;
   }
 
+  // Acknowledges the entries of its subtree; its status is left as scripted.
+  grpc::Status ClientUpdate(grpc::ServerContext*, const OtaClientV2::UpdateRequest* request,
+                            OtaClientV2::UpdateResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    client_updates_.push_back(*request);
+    for (const auto& entry : request->ecu()) {
+      auto* answer = response->add_ecu();
+      answer->set_ecu_id(entry.ecu_id());
+      answer->set_result(subtree_.contains(entry.ecu_id()) ? OtaClientV2::NO_FAILURE
+                                                           : OtaClientV2::RECOVERABLE);
+    }
+    return grpc::Status::OK;
+  }
+
  private:
   std::mutex mu_;
   std::set<std::string> subtree_;
@@ -137,6 +155,7 @@ class ScriptedEcu final : public OtaClientV2::OtaClientService::Service {
   std::chrono::milliseconds status_delay_{0}, update_delay_{0};
   int status_calls_ = 0;
   std::vector<OtaClientV2::UpdateRequest> updates_;
+  std::vector<OtaClientV2::UpdateRequest> client_updates_;
   std::optional<std::vector<OtaClientV2::AbortResponseEcu>> abort_answers_;
   std::vector<OtaClientV2::AbortRequest> aborts_;
 };

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "otaclient/service/ota_client_service.h"
 #include "otaclient/service/server.h"
 #include "otaclient/service/version.h"
+#include "otaclient/update/client_update.h"
 #include "otaclient/update/update_engine.h"
 #include "test/unit/service/test_support.h"
 
@@ -355,6 +357,89 @@ TEST_F(ServiceServerTest, AcceptedUpdateShowsProgressIsBusyThenFailsRecoverably)
   EXPECT_EQ(failed.ecu(0).status().status(), OtaClientV2::FAILURE);
   EXPECT_EQ(failed.ecu(0).status().failure(), OtaClientV2::RECOVERABLE);
   EXPECT_EQ(failed.ecu(0).status().failure_reason(), f2.failure_reason());
+}
+
+// ClientUpdate beside the real engine, through a second server whose service has a
+// ClientUpdater (its preparation injected and held): CLIENT_UPDATING, Update and a second
+// ClientUpdate refused, Abort answered as upstream, the failure reported until an Update is
+// accepted; a ClientUpdate while an update runs is refused.
+TEST_F(ServiceServerTest, ClientUpdateStateBesideTheEngine) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  update::ClientUpdater updater(
+      [released](const update::UpdateRequestParams&,
+                 const http::CancelFlag&) -> absl::StatusOr<std::optional<update::StagedClient>> {
+        released.wait();
+        return absl::FailedPreconditionError("the image has no otaclient-cpp package");
+      },
+      [](const update::StagedClient&) {});
+  ServiceConfig config;
+  config.ecu_id = "main";
+  config.otaclient_version = "1";
+  OtaClientServiceImpl service(*engine_, config, nullptr, &updater);
+  auto server = StartServer(service, ServerOptions{.listen_address = "127.0.0.1", .port = 0});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = OtaClientV2::OtaClientService::NewStub(
+      grpc::CreateChannel(StrCat("127.0.0.1:", server->port), grpc::InsecureChannelCredentials()));
+  auto status = [&] {
+    OtaClientV2::StatusResponse response;
+    EXPECT_TRUE(stub->Status(Context().get(), {}, &response).ok());
+    return response.ecu_v2(0);
+  };
+  auto client_update = [&] {
+    OtaClientV2::UpdateResponse response;
+    EXPECT_TRUE(
+        stub->ClientUpdate(Context().get(), OneEntry("main", "http://127.0.0.1/c"), &response)
+            .ok());
+    EXPECT_EQ(response.ecu_size(), 1);
+    return response.ecu(0);
+  };
+
+  const auto accepted = client_update();
+  EXPECT_EQ(accepted.result(), OtaClientV2::NO_FAILURE) << accepted.message();
+  EXPECT_EQ(accepted.message(), "");
+  EXPECT_EQ(status().ota_status(), OtaClientV2::CLIENT_UPDATING);
+  const auto again = client_update();
+  EXPECT_EQ(again.result(), OtaClientV2::RECOVERABLE);
+  EXPECT_THAT(again.message(), ::testing::HasSubstr("already in progress"));
+
+  OtaClientV2::UpdateResponse update;
+  ASSERT_TRUE(stub->Update(Context().get(), OneEntry("main", "http://127.0.0.1/x"), &update).ok());
+  EXPECT_EQ(update.ecu(0).result(), OtaClientV2::RECOVERABLE);
+  EXPECT_THAT(update.ecu(0).message(), ::testing::HasSubstr("client update (ClientUpdate)"));
+  OtaClientV2::AbortRequest abort;
+  abort.add_ecu()->set_ecu_id("main");
+  OtaClientV2::AbortResponse abort_response;
+  ASSERT_TRUE(stub->Abort(Context().get(), abort, &abort_response).ok());
+  EXPECT_EQ(abort_response.ecu(0).result(), OtaClientV2::ABORT_FAILURE);
+  EXPECT_EQ(status().ota_status(), OtaClientV2::CLIENT_UPDATING);
+
+  release.set_value();
+  updater.WaitForPreparation();
+  const auto failed = status();
+  EXPECT_EQ(failed.ota_status(), OtaClientV2::FAILURE);
+  EXPECT_EQ(failed.failure_type(), OtaClientV2::RECOVERABLE);
+  EXPECT_THAT(failed.failure_reason(), ::testing::StartsWith("E203: "));
+  EXPECT_THAT(failed.failure_reason(),
+              ::testing::HasSubstr("client update: the image has no otaclient-cpp package"));
+
+  // An accepted Update replaces the result; a ClientUpdate while it runs is refused.
+  ClosedPort dead_server;
+  gate_.HoldIn("ProcessingMetadata");
+  ASSERT_TRUE(stub->Update(Context().get(),
+                           OneEntry("main", StrCat("http://127.0.0.1:", dead_server.port(), "/i")),
+                           &update)
+                  .ok());
+  EXPECT_EQ(update.ecu(0).result(), OtaClientV2::NO_FAILURE) << update.ecu(0).message();
+  ASSERT_TRUE(gate_.WaitFor("ProcessingMetadata"));
+  EXPECT_EQ(status().ota_status(), OtaClientV2::UPDATING);
+  const auto busy = client_update();
+  EXPECT_EQ(busy.result(), OtaClientV2::RECOVERABLE);
+  EXPECT_THAT(busy.message(), ::testing::HasSubstr("is busy"));
+  gate_.Release();
+  ASSERT_TRUE(gate_.WaitFor("Failed"));
+  EXPECT_THAT(status().failure_reason(), ::testing::Not(::testing::HasSubstr("client update")));
+  server->server->Shutdown();
 }
 
 TEST_F(ServiceServerTest, IdleAbortAndRollbackAreRefusedPerEcuAndClientUpdateUnsupported) {

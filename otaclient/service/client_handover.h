@@ -1,0 +1,74 @@
+// The process side of ClientUpdate (client_update.h stages the new binary): start the new
+// otaclient as a child of this one, wait until it serves, supervise it.
+//
+//   - The caller has stopped its own gRPC server (the port is free).
+//   - The child is `argv` with a readiness pipe as fd 3 (`--ready-fd 3` must be in argv): once
+//     listening, the child writes its port there. Then it must answer Status on
+//     `status_target` with `expected_version` as this ECU's otaclient_version.
+//   - Anything else within `ready_timeout` (the child exits, closes the pipe without a port,
+//     answers another version, does not answer) is a failure: the child's process group gets
+//     SIGTERM, SIGKILL after a grace, it is reaped, and the error says what happened. The caller
+//     then serves again itself.
+// No polling with sleeps: the pipe, a pidfd and gRPC deadlines do the waiting.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/fs/fs.h"
+#include "grpcpp/security/credentials.h"
+
+namespace ota::service {
+
+struct HandOverOptions {
+  std::vector<std::string> argv;  // the new client's command line, binary first
+  std::string status_target;      // "host:port" it must answer Status on
+  std::shared_ptr<grpc::ChannelCredentials> credentials;  // nullptr: insecure
+  std::string ecu_id;
+  std::string expected_version;
+  std::chrono::milliseconds ready_timeout{30000};
+};
+
+// A started child otaclient. Destroying it stops the child (SIGTERM to its process group,
+// SIGKILL after kStopGrace) and reaps it.
+class ChildClient {
+ public:
+  static constexpr std::chrono::milliseconds kStopGrace{10000};
+  ChildClient(pid_t pid, fs::UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}
+  ChildClient(ChildClient&& other) noexcept;
+  ChildClient& operator=(ChildClient&&) = delete;
+  ChildClient(const ChildClient&) = delete;
+  ChildClient& operator=(const ChildClient&) = delete;
+  ~ChildClient();
+
+  pid_t pid() const { return pid_; }
+  // Readable once the child has exited.
+  int exit_fd() const { return pidfd_.get(); }
+  // Stops it (see the class comment); returns how it ended ("exit N" or "killed by signal N").
+  std::string Stop();
+  // Reaps an exited child; returns how it ended.
+  std::string Reap();
+
+ private:
+  pid_t pid_ = -1;
+  fs::UniqueFd pidfd_;
+};
+
+absl::StatusOr<std::unique_ptr<ChildClient>> StartNewClient(const HandOverOptions& options);
+
+// `argv` of this process turned into the new client's: `binary` first, without the flags
+// --listen-port, --port-file, --ready-fd and --dynamic-client (either form), then
+// `--listen-port <port> --ready-fd 3 --dynamic-client`.
+std::vector<std::string> NewClientArgv(const std::vector<std::string>& argv,
+                                       const std::string& binary, int port);
+
+// `argv` of this process for restarting it in place: without --listen-port and --ready-fd
+// (either form), then `--listen-port <port>` (the port it had bound, also when it was 0).
+std::vector<std::string> RestartArgv(const std::vector<std::string>& argv, int port);
+
+}  // namespace ota::service
