@@ -87,6 +87,12 @@ The OTA update daemon of one ECU: serves OtaClientV2.OtaClientService on <ecu_in
                             and to the gRPC service; 0 runs it at the service's priority
                             (default 10)
   --no-reboot               stop after switching the boot slot instead of rebooting
+  --standby-mode M          auto|in-place|rebuild: how the standby is written. auto (default):
+                            in place (only what changed) when its file system is fit (ext4,
+                            e2fsck -n clean; directory slots always) and it holds a record of
+                            an earlier update (/.ota-meta), re-verifying every file when that
+                            update was interrupted; else rebuilt. in-place: also without a
+                            record (every file re-verified). rebuild: always cleaned/rewritten
 
 Health-gated commit and install hooks (issue 16; durations in seconds):
   --health-check-command CMD  the first start in a new slot confirms it only once CMD (run with
@@ -160,6 +166,7 @@ struct Flags {
   uint64_t max_download_rate = 0;  // bytes/s, 0 = unlimited
   int update_nice = 10;
   bool no_reboot = false;
+  ota::update::StandbyModeSetting standby_mode = ota::update::StandbyModeSetting::kAuto;
   // Health-gated commit and install hooks (issue 16).
   ota::update::HealthCheckOptions health_check;
   std::optional<std::filesystem::path> install_hooks_dir;  // unset: <config_dir>/hooks
@@ -280,6 +287,11 @@ Flags ParseFlags(int argc, char** argv) {
     } else if (name == "--no-reboot") {
       no_value();
       flags.no_reboot = true;
+    } else if (name == "--standby-mode") {
+      absl::StatusOr<ota::update::StandbyModeSetting> mode =
+          ota::update::ParseStandbyModeSetting(value());
+      if (!mode.ok()) UsageError(ota::StrCat("--standby-mode: ", mode.status().message()));
+      flags.standby_mode = *mode;
     } else if (name == "--health-check-command") {
       flags.health_check.command = value();
       if (flags.health_check.command.empty()) UsageError(ota::StrCat(name, " needs a command"));
@@ -613,6 +625,17 @@ int main(int argc, char** argv) {
   engine_options.fetcher.max_download_rate = flags.max_download_rate;
   engine_options.reboot_after_update = !flags.no_reboot;
   engine_options.worker_nice = flags.update_nice;
+  engine_options.standby_mode = flags.standby_mode;
+  // TEST ONLY (crash-safety tests): OTA_TEST_KILL_AT_STEP=<step> makes the process SIGKILL
+  // itself at that named step of writing the standby (EngineOptions::test_step_hook).
+  if (const char* kill_at = std::getenv("OTA_TEST_KILL_AT_STEP"); kill_at != nullptr) {
+    engine_options.test_step_hook = [step = std::string(kill_at)](std::string_view at) {
+      if (at == step) {
+        ota::log::Warning("OTA_TEST_KILL_AT_STEP: killing this process", {{"step", step}});
+        ::kill(::getpid(), SIGKILL);
+      }
+    };
+  }
   // The proxy is chosen per update, so an otaproxy started after us is used (see
   // download_proxy.h: a local proxy that is enabled but not listening falls back to
   // upper_ota_proxy, else direct).

@@ -119,6 +119,48 @@ absl::StatusOr<MountedFileSystem> PrepareStandbyFileSystem(
   return MountedFileSystem::Mount(device.node, options.mount_dir, StandbyMountSpec());
 }
 
+absl::StatusOr<StandbyFileSystem> PrepareStandbyFileSystemInPlace(
+    const BlockDevice& device, std::span<const std::string_view> keep_top_level,
+    const StandbyPrepareOptions& options) {
+  OTA_ASSIGN_OR_RETURN(std::vector<MountinfoEntry> mounts, ReadMountinfo(options.mountinfo));
+  for (const MountinfoEntry& entry : mounts) {
+    if (entry.device == DeviceNumber{device.major, device.minor}) {
+      return absl::FailedPreconditionError(StrCat("standby ", device.node.string(),
+                                                  " is mounted at ", entry.mount_point,
+                                                  "; refusing to write it"));
+    }
+  }
+  std::string reason;
+  OTA_ASSIGN_OR_RETURN(std::optional<Ext4Identity> identity, ReadExt4Identity(device.node));
+  if (options.force_format) {
+    reason = "the backend is configured to always format the standby";
+  } else if (!identity.has_value()) {
+    reason = "no ext4 file system on the standby";
+  } else {
+    // Read-only check of the unmounted device: exit 0 only when it is clean.
+    // A clean file system answers at once; a flagged one is read through (bounded like mkfs).
+    absl::StatusOr<sys::CommandResult> fsck =
+        sys::RunProgram({"e2fsck", "-n", device.node.string()}, kFormatTimeout);
+    if (!fsck.ok()) {
+      reason = StrCat("e2fsck -n did not run: ", fsck.status().message());
+    } else if (fsck->exit_code != 0) {
+      reason = StrCat("e2fsck -n ", device.node.string(), ": exit ", fsck->exit_code);
+    } else {
+      absl::StatusOr<MountedFileSystem> mounted =
+          MountedFileSystem::Mount(device.node, options.mount_dir, StandbyMountSpec());
+      if (mounted.ok()) {
+        log::Info("standby mounted with its contents kept", {{"device", device.node.string()}});
+        return StandbyFileSystem{*std::move(mounted), true, ""};
+      }
+      reason = StrCat("mount failed: ", mounted.status().message());
+    }
+  }
+  log::Info("standby contents not kept", {{"device", device.node.string()}, {"reason", reason}});
+  OTA_ASSIGN_OR_RETURN(MountedFileSystem mounted,
+                       PrepareStandbyFileSystem(device, keep_top_level, options));
+  return StandbyFileSystem{std::move(mounted), false, std::move(reason)};
+}
+
 // ---- fstab ----
 
 absl::StatusOr<std::vector<FstabLine>> ParseFstab(std::string_view text, std::string_view what) {

@@ -70,6 +70,18 @@ absl::StatusOr<MountedFileSystem> PrepareStandbyFileSystem(
     const BlockDevice& device, std::span<const std::string_view> keep_top_level,
     const StandbyPrepareOptions& options);
 
+// For an in-place update: when `device` holds ext4, `e2fsck -n` finds it clean (checked before
+// mounting) and it mounts, it is mounted with its contents kept; otherwise PrepareStandbyFileSystem
+// (clean or reformat) and `reason` says why the contents could not be kept.
+struct StandbyFileSystem {
+  MountedFileSystem mount;
+  bool contents_kept = false;
+  std::string reason;
+};
+absl::StatusOr<StandbyFileSystem> PrepareStandbyFileSystemInPlace(
+    const BlockDevice& device, std::span<const std::string_view> keep_top_level,
+    const StandbyPrepareOptions& options);
+
 // ---- /etc/fstab ----
 
 // One line of an fstab. Fields are kept decoded (\040 → space etc.); `raw` is the original line

@@ -67,6 +67,15 @@ struct ImagePlatformInfo {
   std::optional<std::string> jetson_bsp_version;
 };
 
+// What PrepareStandbyInPlace did.
+struct PreparedStandby {
+  std::filesystem::path root;  // the standby root to write into
+  // The standby's earlier contents are still there (its file system was fit for an in-place
+  // update); false: it was cleaned or reformatted as PrepareStandby does, for `reason`.
+  bool contents_kept = false;
+  std::string reason;
+};
+
 class BootController {
  public:
   virtual ~BootController() = default;
@@ -120,6 +129,19 @@ class BootController {
   // it. Returns the standby root to write into.
   virtual absl::StatusOr<std::filesystem::path> PrepareStandby(
       std::string_view version, std::span<const std::string_view> keep_top_level) = 0;
+
+  // PrepareStandby for an in-place update: marks the standby unbootable and records kUpdating
+  // the same way, but keeps its contents when its file system is fit to be updated in place
+  // (block backends: ext4 and `e2fsck -n` clean on the unmounted device; directory slots:
+  // always), mounting it read-write; otherwise it cleans or reformats exactly like
+  // PrepareStandby and says why. The updater decides from the slot's own record what to do
+  // with kept contents (otaclient/update/slot_table.h). Default: no in-place support.
+  virtual absl::StatusOr<PreparedStandby> PrepareStandbyInPlace(
+      std::string_view version, std::span<const std::string_view> keep_top_level) {
+    absl::StatusOr<std::filesystem::path> root = PrepareStandby(version, keep_top_level);
+    if (!root.ok()) return root.status();
+    return PreparedStandby{*std::move(root), false, "this boot backend has no in-place support"};
+  }
 
   // The standby is fully written: persist its status/version, fix its boot files and switch the
   // boot loader to try it exactly once at next boot. After this returns OK the update can no

@@ -306,6 +306,19 @@ std::string DirBootController::standby_slot() const {
 
 absl::StatusOr<std::filesystem::path> DirBootController::PrepareStandby(
     std::string_view version, std::span<const std::string_view> keep_top_level) {
+  return Prepare(version, keep_top_level, /*keep_contents=*/false);
+}
+
+absl::StatusOr<PreparedStandby> DirBootController::PrepareStandbyInPlace(
+    std::string_view version, std::span<const std::string_view> keep_top_level) {
+  OTA_ASSIGN_OR_RETURN(std::filesystem::path root,
+                       Prepare(version, keep_top_level, /*keep_contents=*/true));
+  return PreparedStandby{std::move(root), true, ""};
+}
+
+absl::StatusOr<std::filesystem::path> DirBootController::Prepare(
+    std::string_view version, std::span<const std::string_view> keep_top_level,
+    bool keep_contents) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!confirmed_.has_value()) {
     return absl::FailedPreconditionError("dir boot controller: ConfirmBoot was not called");
@@ -329,10 +342,14 @@ absl::StatusOr<std::filesystem::path> DirBootController::PrepareStandby(
   standby_version_ = std::string(version);
 
   std::filesystem::path standby_root = SlotRoot(standby);
-  OTA_ASSIGN_OR_RETURN(fs::RootedDir dir, fs::RootedDir::Open(standby_root));
-  OTA_RETURN_IF_ERROR(WithContext(dir.RemoveTreeExcept(keep_top_level),
-                                  StrCat("cleaning standby ", standby_root.string())));
-  log::Info("standby prepared", {{"slot", standby}, {"version", version}});
+  if (!keep_contents) {
+    OTA_ASSIGN_OR_RETURN(fs::RootedDir dir, fs::RootedDir::Open(standby_root));
+    OTA_RETURN_IF_ERROR(WithContext(dir.RemoveTreeExcept(keep_top_level),
+                                    StrCat("cleaning standby ", standby_root.string())));
+  }
+  log::Info(
+      "standby prepared",
+      {{"slot", standby}, {"version", version}, {"contents", keep_contents ? "kept" : "cleaned"}});
   return standby_root;
 }
 

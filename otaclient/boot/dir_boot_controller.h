@@ -58,6 +58,9 @@ class DirBootController : public BootController {
   std::filesystem::path ActiveRoot() const override;
   absl::StatusOr<std::filesystem::path> PrepareStandby(
       std::string_view version, std::span<const std::string_view> keep_top_level) override;
+  // Directory slots are always fit: the standby is left as it is.
+  absl::StatusOr<PreparedStandby> PrepareStandbyInPlace(
+      std::string_view version, std::span<const std::string_view> keep_top_level) override;
   absl::Status CommitSwitch() override;
   absl::Status OnUpdateFailed(SlotStatus status) override;
   absl::Status CheckRollbackPossible() override;
@@ -76,6 +79,10 @@ class DirBootController : public BootController {
   explicit DirBootController(DirBootOptions options) : options_(std::move(options)) {}
 
   std::filesystem::path BootDir() const { return options_.root / "boot"; }
+  // Marks the standby unbootable and UPDATING; cleans it unless `keep_contents`.
+  absl::StatusOr<std::filesystem::path> Prepare(std::string_view version,
+                                                std::span<const std::string_view> keep_top_level,
+                                                bool keep_contents);
   std::filesystem::path SlotStateFile(std::string_view slot, std::string_view name) const;
   // Reads R/boot/<name> as a slot letter; nullopt when missing.
   absl::StatusOr<std::optional<std::string>> ReadSlotName(std::string_view name) const;

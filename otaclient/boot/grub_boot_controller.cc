@@ -499,6 +499,19 @@ absl::Status GrubBootController::RejectNewSlot(std::string_view reason) {
 
 absl::StatusOr<stdfs::path> GrubBootController::PrepareStandby(
     std::string_view version, std::span<const std::string_view> keep_top_level) {
+  OTA_ASSIGN_OR_RETURN(PreparedStandby prepared,
+                       Prepare(version, keep_top_level, /*keep_contents=*/false));
+  return prepared.root;
+}
+
+absl::StatusOr<PreparedStandby> GrubBootController::PrepareStandbyInPlace(
+    std::string_view version, std::span<const std::string_view> keep_top_level) {
+  return Prepare(version, keep_top_level, /*keep_contents=*/true);
+}
+
+absl::StatusOr<PreparedStandby> GrubBootController::Prepare(
+    std::string_view version, std::span<const std::string_view> keep_top_level,
+    bool keep_contents) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!confirmed_.has_value()) {
     return absl::FailedPreconditionError("grub: ConfirmBoot was not called");
@@ -527,11 +540,16 @@ absl::StatusOr<stdfs::path> GrubBootController::PrepareStandby(
   prepare.mount_dir = mount_point;
   prepare.force_format = options_.force_format;
   prepare.fallback_label = StrCat("rootfs_", standby);
-  auto mount_standby = [&]() -> absl::StatusOr<MountedFileSystem> {
+  auto mount_standby = [&]() -> absl::StatusOr<StandbyFileSystem> {
     OTA_RETURN_IF_ERROR(UnmountAllUnder(mount_point));  // left over by a killed process
-    return PrepareStandbyFileSystem(layout_.standby, keep_top_level, prepare);
+    if (keep_contents) {
+      return PrepareStandbyFileSystemInPlace(layout_.standby, keep_top_level, prepare);
+    }
+    OTA_ASSIGN_OR_RETURN(MountedFileSystem fs,
+                         PrepareStandbyFileSystem(layout_.standby, keep_top_level, prepare));
+    return StandbyFileSystem{std::move(fs), false, "rebuild requested"};
   };
-  absl::StatusOr<MountedFileSystem> mounted = mount_standby();
+  absl::StatusOr<StandbyFileSystem> mounted = mount_standby();
   if (!mounted.ok()) {
     // Not prepared (nothing for the caller to mark failed): the standby stays unbootable and
     // says why; no update is in progress any more.
@@ -544,12 +562,16 @@ absl::StatusOr<stdfs::path> GrubBootController::PrepareStandby(
     }
     return mounted.status();
   }
-  standby_mount_.emplace(std::move(*mounted));
+  const bool kept = mounted->contents_kept;
+  std::string reason = std::move(mounted->reason);
+  standby_mount_.emplace(std::move(mounted->mount));
   standby_prepared_ = true;
   Step("prepare:mounted");
-  log::Info("standby prepared",
-            {{"slot", standby}, {"device", layout_.standby.node.string()}, {"version", version}});
-  return mount_point;
+  log::Info("standby prepared", {{"slot", standby},
+                                 {"device", layout_.standby.node.string()},
+                                 {"version", version},
+                                 {"contents", kept ? "kept" : "cleaned"}});
+  return PreparedStandby{mount_point, kept, std::move(reason)};
 }
 
 // The standby's /etc/fstab and its kernel/initrd on the boot partition. The RootedDir (an open

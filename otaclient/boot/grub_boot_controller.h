@@ -91,6 +91,8 @@ class GrubBootController : public BootController {
   std::filesystem::path ActiveRoot() const override { return options_.active_root; }
   absl::StatusOr<std::filesystem::path> PrepareStandby(
       std::string_view version, std::span<const std::string_view> keep_top_level) override;
+  absl::StatusOr<PreparedStandby> PrepareStandbyInPlace(
+      std::string_view version, std::span<const std::string_view> keep_top_level) override;
   absl::Status CommitSwitch() override;
   absl::Status OnUpdateFailed(SlotStatus status) override;
   absl::Status CheckRollbackPossible() override;
@@ -105,6 +107,11 @@ class GrubBootController : public BootController {
 
  private:
   GrubBootController(GrubBootOptions options, SlotLayout layout);
+  // PrepareStandby, keeping the standby's contents when `keep_contents` and its file system is
+  // fit (block_slot.h PrepareStandbyFileSystemInPlace).
+  absl::StatusOr<PreparedStandby> Prepare(std::string_view version,
+                                          std::span<const std::string_view> keep_top_level,
+                                          bool keep_contents);
 
   void Step(std::string_view step) const {
     if (options_.step_hook) options_.step_hook(step);

@@ -62,7 +62,15 @@ class RootfsAbController : public BootController {
     return platform_->CheckImageCompatible(image);
   }
   absl::StatusOr<std::filesystem::path> PrepareStandby(
-      std::string_view version, std::span<const std::string_view> keep_top_level) override;
+      std::string_view version, std::span<const std::string_view> keep_top_level) override {
+    OTA_ASSIGN_OR_RETURN(PreparedStandby prepared,
+                         Prepare(version, keep_top_level, /*keep_contents=*/false));
+    return prepared.root;
+  }
+  absl::StatusOr<PreparedStandby> PrepareStandbyInPlace(
+      std::string_view version, std::span<const std::string_view> keep_top_level) override {
+    return Prepare(version, keep_top_level, /*keep_contents=*/true);
+  }
   absl::Status CommitSwitch() override;
   absl::Status OnUpdateFailed(SlotStatus status) override;
   absl::Status CheckRollbackPossible() override;
@@ -73,6 +81,11 @@ class RootfsAbController : public BootController {
   absl::Status RejectNewSlot(std::string_view reason) override;
 
  private:
+  // PrepareStandby, keeping the standby's contents when `keep_contents` and its file system is
+  // fit (block_slot.h PrepareStandbyFileSystemInPlace).
+  absl::StatusOr<PreparedStandby> Prepare(std::string_view version,
+                                          std::span<const std::string_view> keep_top_level,
+                                          bool keep_contents);
   std::string_view name() const { return platform_->Name(); }
   std::string SlotId(int slot) const { return platform_->SlotId(slot); }
   int standby() const { return slots_.standby(); }
@@ -353,8 +366,9 @@ absl::Status RootfsAbController::RejectNewSlot(std::string_view reason) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::filesystem::path> RootfsAbController::PrepareStandby(
-    std::string_view version, std::span<const std::string_view> keep_top_level) {
+absl::StatusOr<PreparedStandby> RootfsAbController::Prepare(
+    std::string_view version, std::span<const std::string_view> keep_top_level,
+    bool keep_contents) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!confirmed_.has_value()) {
     return absl::FailedPreconditionError(StrCat(name(), ": ConfirmBoot was not called"));
@@ -373,8 +387,16 @@ absl::StatusOr<std::filesystem::path> RootfsAbController::PrepareStandby(
   OTA_RETURN_IF_ERROR(UnmountAllUnder(options_.mount_dir));
   StandbyPrepareOptions prepare;
   prepare.mount_dir = StandbyMountPoint();
-  OTA_ASSIGN_OR_RETURN(MountedFileSystem mounted,
-                       PrepareStandbyFileSystem(slots_.rootfs[slot], keep_top_level, prepare));
+  auto prepare_fs = [&]() -> absl::StatusOr<StandbyFileSystem> {
+    if (keep_contents) {
+      return PrepareStandbyFileSystemInPlace(slots_.rootfs[slot], keep_top_level, prepare);
+    }
+    OTA_ASSIGN_OR_RETURN(MountedFileSystem fs,
+                         PrepareStandbyFileSystem(slots_.rootfs[slot], keep_top_level, prepare));
+    return StandbyFileSystem{std::move(fs), false, "rebuild requested"};
+  };
+  OTA_ASSIGN_OR_RETURN(StandbyFileSystem prepared, prepare_fs());
+  MountedFileSystem mounted = std::move(prepared.mount);
   if (std::optional<std::string> label = platform_->StandbyLabel(slot); label.has_value()) {
     OTA_ASSIGN_OR_RETURN(std::optional<Ext4Identity> current,
                          ReadExt4Identity(slots_.rootfs[slot].node));
@@ -401,8 +423,9 @@ absl::StatusOr<std::filesystem::path> RootfsAbController::PrepareStandby(
   log::Info("standby prepared", {{"platform", name()},
                                  {"slot", SlotId(slot)},
                                  {"device", slots_.rootfs[slot].node.string()},
-                                 {"version", version}});
-  return root;
+                                 {"version", version},
+                                 {"contents", prepared.contents_kept ? "kept" : "cleaned"}});
+  return PreparedStandby{root, prepared.contents_kept, std::move(prepared.reason)};
 }
 
 absl::Status RootfsAbController::WriteStandbyState(const stdfs::path& root, SlotStatus status) {

@@ -113,6 +113,7 @@ SessionMetrics BuildSessionMetrics(const MetricsContext& context, const update::
     m.failure_reason = status.failure_reason.substr(0, kMaxFailureReasonBytes);
   }
   m.ota_image_format = std::string(update::OtaImageFormatName(p.image_format));
+  m.use_inplace_mode = p.in_place;
   m.ota_image_total_files_size = p.total_files_size;
   m.ota_image_total_regulars_num = p.total_files_num;
   m.ota_image_total_directories_num = p.total_directories_num;

@@ -21,7 +21,8 @@
 //     "" on success; on failure "RECOVERABLE"/"UNRECOVERABLE", the reason, "FAILURE"; after an
 //     Abort "", the abort's reason and "ABORTED" (the deployed client leaves all three empty
 //     after an abort).
-//   use_inplace_mode  false: the standby is always rebuilt (cleaned, then written)
+//   use_inplace_mode  true when the standby was written in place (only what changed), false when
+//                     it was rebuilt (cleaned, then written): --standby-mode, update/slot_table.h
 //   ota_image_format  "legacy" or "v1" ("" when the session failed before the image was read)
 //   ota_image_total_files_size, ota_image_total_regulars_num, ota_image_total_directories_num,
 //   ota_image_total_symlinks_num, delta_download_files_num, delta_download_files_size,

@@ -29,7 +29,12 @@ bool ContentIndex::IsEmptyContent(const crypto::Sha256Digest& digest) {
   return digest == EmptyDigest();
 }
 
-absl::StatusOr<ContentIndex> ContentIndex::Build(const image::Manifest& manifest) {
+absl::StatusOr<ContentIndex> ContentIndex::Build(const image::Manifest& manifest,
+                                                 std::span<const uint8_t> skip) {
+  if (!skip.empty() && skip.size() != manifest.regulars.size()) {
+    return absl::InternalError(StrCat("content index: skip mask of ", skip.size(), " entries for ",
+                                      manifest.regulars.size(), " files"));
+  }
   ContentIndex index;
   const auto& regulars = manifest.regulars;
   if (regulars.size() > UINT32_MAX) return absl::InvalidArgumentError("too many regular files");
@@ -84,6 +89,7 @@ absl::StatusOr<ContentIndex> ContentIndex::Build(const image::Manifest& manifest
                                                "' has size 0 but sha256 ",
                                                crypto::ToHex(e.sha256)));
     }
+    if (!skip.empty() && skip[order[k]] != 0) continue;  // already on the standby
     if (index.contents_.empty() || index.contents_.back().sha256 != e.sha256) {
       NeededContent c;
       c.sha256 = e.sha256;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -25,8 +26,10 @@ class ContentIndex {
   // Indexes the regular files of `manifest`. The empty content (sha256 of "") and contents
   // inlined in the image are not indexed: those files are written directly. kInvalidArgument when
   // two entries give one digest two different sizes, or an entry says size 0 with a non-empty
-  // digest.
-  static absl::StatusOr<ContentIndex> Build(const image::Manifest& manifest);
+  // digest. `skip` (empty, or one flag per manifest.regulars entry): entries already right on the
+  // standby (in-place update) need no content; total_file_bytes still counts them.
+  static absl::StatusOr<ContentIndex> Build(const image::Manifest& manifest,
+                                            std::span<const uint8_t> skip = {});
 
   size_t size() const { return contents_.size(); }
   const NeededContent& operator[](size_t i) const { return contents_[i]; }

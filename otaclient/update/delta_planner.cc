@@ -251,6 +251,7 @@ class Planner {
     OTA_RETURN_IF_ERROR(standby_.MakeDirs(kResourcesDir, 0700));
     OTA_ASSIGN_OR_RETURN(res_fd_, standby_.OpenDir(kResourcesDir));
     OTA_RETURN_IF_ERROR(Resume());
+    OTA_RETURN_IF_ERROR(FromStandby());
     OTA_RETURN_IF_ERROR(ScanActive());
 
     DeltaResult result;
@@ -266,6 +267,7 @@ class Planner {
     log::Info("delta: done", {{"needed", StrCat(n)},
                               {"resumed", StrCat(counters_.delta_resumed.load())},
                               {"reused", StrCat(counters_.delta_reused.load())},
+                              {"from_standby", StrCat(counters_.delta_from_standby.load())},
                               {"hashed_files", StrCat(counters_.delta_files_hashed.load())},
                               {"to_download", StrCat(result.missing.size())}});
     return result;
@@ -281,6 +283,51 @@ class Planner {
 
   std::string ResourceWhat(const std::string& name) const {
     return standby_.Describe(StrCat(kResourcesDir, "/", name));
+  }
+
+  // 1b. In place: the standby's own files of known content, for contents still missing. Each is
+  // copied hashing what is written; a file that changed meanwhile is dropped (the active scan or
+  // the download provides it then).
+  absl::Status FromStandby() {
+    const auto& sources = options_.standby_sources;
+    if (sources.empty()) return absl::OkStatus();
+    std::vector<size_t> items;
+    for (size_t i = 0; i < sources.size(); ++i) {
+      std::optional<size_t> slot = index_.Find(sources[i].sha256);
+      if (slot.has_value() && state_[*slot].load() == 0) items.push_back(i);
+    }
+    return ParallelDrain(
+        std::move(items), threads_,
+        [&](size_t i, WorkQueue<size_t>&, size_t worker) -> absl::Status {
+          const StandbySource& source = sources[i];
+          const size_t slot = *index_.Find(source.sha256);
+          if (state_[slot].exchange(1) != 0) return absl::OkStatus();  // another source won
+          absl::StatusOr<fs::UniqueFd> fd = standby_.OpenRead(source.path);
+          struct stat st;
+          bool copied = false;
+          if (fd.ok() && ::fstat(fd->get(), &st) == 0 &&
+              (!index_[slot].size_known ||
+               static_cast<uint64_t>(st.st_size) == index_[slot].size)) {
+            const std::string res_name = crypto::ToHex(source.sha256);
+            absl::StatusOr<bool> ok = CopyResourceVerified(
+                fd->get(), static_cast<uint64_t>(st.st_size), source.sha256, res_fd_.get(),
+                res_name, ResourceWhat(res_name), scratch_[worker]);
+            if (!ok.ok()) {
+              state_[slot].store(0);
+              return WithContext(ok.status(),
+                                 StrCat("delta: copying ", standby_.Describe(source.path)));
+            }
+            copied = *ok;
+          }
+          if (!copied) {
+            state_[slot].store(0);
+            return absl::OkStatus();
+          }
+          MarkPresent(slot);
+          counters_.delta_from_standby.fetch_add(1);
+          return absl::OkStatus();
+        },
+        options_.cancel);
   }
 
   // 1. Files already in the resources dir (an interrupted earlier attempt).

@@ -15,10 +15,15 @@
 //     written from the very buffer that was hashed; a larger one is copied in a second pass that
 //     hashes exactly what it writes, and the copy is dropped when that differs. A crash mid-write
 //     leaves a file the resume step (1) rehashes and discards.
+//  Between 1 and 2, for an in-place update (in_place.h): files already on the standby whose
+//  content is known (slot table or a rehash) are copied into the resources dir for contents still
+//  missing — verified while copying, like the large active files — before the active slot is
+//  scanned.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -38,9 +43,16 @@ inline constexpr std::string_view kResourcesDir = kResourcesPath.substr(1);
 inline constexpr std::string_view kDownloadPath = "/.ota-download";
 inline constexpr std::string_view kDownloadDir = kDownloadPath.substr(1);
 
+// A file on the standby believed to hold `sha256` (verified again while it is copied).
+struct StandbySource {
+  crypto::Sha256Digest sha256{};
+  std::string path;  // relative to the standby root
+};
+
 struct DeltaOptions {
   int hash_threads = 3;
   const std::atomic<bool>* cancel = nullptr;
+  std::span<const StandbySource> standby_sources;  // in-place updates only
 };
 
 struct DeltaResult {
@@ -49,7 +61,8 @@ struct DeltaResult {
   uint64_t missing_bytes = 0;     // their known sizes summed
 };
 
-// Counters updated: delta_files_hashed, delta_bytes_hashed, delta_reused, delta_resumed.
+// Counters updated: delta_files_hashed, delta_bytes_hashed, delta_reused, delta_resumed,
+// delta_from_standby.
 absl::StatusOr<DeltaResult> PlanDelta(const ContentIndex& index, const fs::RootedDir& active,
                                       fs::RootedDir& standby, const DeltaOptions& options,
                                       ProgressCounters& counters);

@@ -37,10 +37,14 @@ void ProgressCounters::Reset() {
                                    &delta_bytes_hashed,
                                    &delta_reused,
                                    &delta_resumed,
+                                   &delta_from_standby,
+                                   &in_place_kept,
+                                   &in_place_removed,
                                    &total_directories_num,
                                    &total_symlinks_num}) {
     c->store(0, std::memory_order_relaxed);
   }
+  in_place.store(false, std::memory_order_relaxed);
   image_format.store(OtaImageFormat::kUnknown, std::memory_order_relaxed);
 }
 
@@ -67,6 +71,7 @@ void ProgressCounters::FillCounters(Progress& out) const {
   out.total_directories_num = get(total_directories_num);
   out.total_symlinks_num = get(total_symlinks_num);
   out.image_format = image_format.load(std::memory_order_relaxed);
+  out.in_place = in_place.load(std::memory_order_relaxed);
 }
 
 void ProgressCounters::AddProcessed(Op op, uint64_t size, uint64_t elapsed_ns) {

@@ -92,15 +92,25 @@ absl::Status ApplyDirectories(const image::Manifest& manifest, fs::RootedDir& st
   for (const image::DirEntry& d : manifest.dirs) {
     std::string_view path = manifest.Str(d.path);
     if (path != "/") OTA_RETURN_IF_ERROR(standby.MakeDirs(path, d.mode & 0777));
-    OTA_RETURN_IF_ERROR(standby.Lchown(path, d.uid, d.gid));
-    OTA_RETURN_IF_ERROR(standby.Chmod(path, d.mode & 07777));
+    // Only what differs is changed: a directory an in-place update finds right is not dirtied
+    // (every chown/chmod is an inode write and a journal entry on the standby).
+    absl::StatusOr<struct stat> st = standby.Lstat(path);
+    const bool owner_ok = st.ok() && st->st_uid == d.uid && st->st_gid == d.gid;
+    if (!owner_ok) OTA_RETURN_IF_ERROR(standby.Lchown(path, d.uid, d.gid));
+    // chown clears setuid/setgid: the mode is set again after one.
+    if (!owner_ok || (st->st_mode & 07777) != (d.mode & 07777)) {
+      OTA_RETURN_IF_ERROR(standby.Chmod(path, d.mode & 07777));
+    }
     OTA_RETURN_IF_ERROR(ApplyXattrs(manifest, d.xattrs, path, standby));
   }
   return absl::OkStatus();
 }
 
-absl::Status ApplySymlinks(const image::Manifest& manifest, fs::RootedDir& standby) {
-  for (const image::SymlinkEntry& l : manifest.symlinks) {
+absl::Status ApplySymlinks(const image::Manifest& manifest, fs::RootedDir& standby,
+                           std::span<const uint8_t> skip) {
+  for (size_t i = 0; i < manifest.symlinks.size(); ++i) {
+    if (i < skip.size() && skip[i] != 0) continue;
+    const image::SymlinkEntry& l = manifest.symlinks[i];
     std::string_view path = manifest.Str(l.path);
     OTA_RETURN_IF_ERROR(WithParents(
         standby, path, [&] { return standby.CreateSymlink(path, manifest.Str(l.target)); }));
@@ -110,8 +120,11 @@ absl::Status ApplySymlinks(const image::Manifest& manifest, fs::RootedDir& stand
   return absl::OkStatus();
 }
 
-absl::Status ApplySpecials(const image::Manifest& manifest, fs::RootedDir& standby) {
-  for (const image::SpecialEntry& x : manifest.specials) {
+absl::Status ApplySpecials(const image::Manifest& manifest, fs::RootedDir& standby,
+                           std::span<const uint8_t> skip) {
+  for (size_t i = 0; i < manifest.specials.size(); ++i) {
+    if (i < skip.size() && skip[i] != 0) continue;
+    const image::SpecialEntry& x = manifest.specials[i];
     std::string_view path = manifest.Str(x.path);
     fs::RootedDir::FileAttrs attrs;
     attrs.mode = x.mode & 07777;
@@ -129,10 +142,16 @@ absl::Status ApplyRegulars(const image::Manifest& manifest, const ContentIndex& 
                            const ApplyOptions& options, ProgressCounters& counters) {
   const auto& regulars = manifest.regulars;
   WorkItems items = BuildWorkItems(regulars);
+  const std::span<const uint8_t> skip = options.skip_regulars;
+  auto skipped = [&](size_t k) {
+    const uint32_t first = items.item(k)[0];
+    return first < skip.size() && skip[first] != 0;
+  };
 
   // Writers still to come per content; the one that takes it to zero renames the resource.
   std::vector<std::atomic<uint32_t>> writers_left(index.size());
   for (size_t k = 0; k < items.size(); ++k) {
+    if (skipped(k)) continue;
     const image::RegularEntry& writer = regulars[items.item(k)[0]];
     if (writer.has_inline || ContentIndex::IsEmptyContent(writer.sha256)) continue;
     std::optional<size_t> slot = index.Find(writer.sha256);
@@ -145,6 +164,7 @@ absl::Status ApplyRegulars(const image::Manifest& manifest, const ContentIndex& 
   return ParallelFor(
       items.size(), options.threads,
       [&](size_t k) -> absl::Status {
+        if (skipped(k)) return absl::OkStatus();
         std::span<const uint32_t> group = items.item(k);
         const image::RegularEntry& writer = regulars[group[0]];
         const std::string_view path = manifest.Str(writer.path);

@@ -26,11 +26,17 @@ namespace ota::update {
 struct ApplyOptions {
   int threads = 4;
   const std::atomic<bool>* cancel = nullptr;
+  // In-place update (in_place.h): one flag per manifest.regulars entry, 1 = already right on
+  // the standby, not written (a hard-link group is skipped as a whole, by its first member).
+  std::span<const uint8_t> skip_regulars;
 };
 
 absl::Status ApplyDirectories(const image::Manifest& manifest, fs::RootedDir& standby);
-absl::Status ApplySymlinks(const image::Manifest& manifest, fs::RootedDir& standby);
-absl::Status ApplySpecials(const image::Manifest& manifest, fs::RootedDir& standby);
+// `skip` (empty, or one flag per entry): entries already right on the standby (in place).
+absl::Status ApplySymlinks(const image::Manifest& manifest, fs::RootedDir& standby,
+                           std::span<const uint8_t> skip = {});
+absl::Status ApplySpecials(const image::Manifest& manifest, fs::RootedDir& standby,
+                           std::span<const uint8_t> skip = {});
 
 // `downloaded` (per ContentIndex slot, may be empty) only decides the v1 progress bucket:
 // content fetched over the network counts as "download", local content as "copy".

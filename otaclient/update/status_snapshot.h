@@ -87,6 +87,7 @@ struct Progress {
   uint64_t total_directories_num = 0;
   uint64_t total_symlinks_num = 0;
   OtaImageFormat image_format = OtaImageFormat::kUnknown;
+  bool in_place = false;  // the standby is written in place (update/in_place.h)
 };
 
 struct StatusSnapshot {

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "common/http/fetcher.h"
 #include "otaclient/boot/boot_controller.h"
+#include "otaclient/update/slot_table.h"
 #include "otaclient/update/status_snapshot.h"
 
 namespace ota::update {
@@ -128,6 +129,14 @@ struct EngineOptions {
   // "Committed", "Failed", "Aborted"; a rollback reports "Rebooting", "Committed" or "Failed").
   // It may block to hold the session in that phase.
   std::function<void(std::string_view phase)> test_phase_hook;
+  // How the standby is written (--standby-mode): auto decides per update (slot_table.h
+  // DecideStandbyMode), in-place / rebuild force either (in-place still rebuilds a standby whose
+  // file system is not fit).
+  StandbyModeSetting standby_mode = StandbyModeSetting::kAuto;
+  // TEST ONLY, never set in production: called on the session thread at named steps of writing
+  // the standby ("standby:decided", "inplace:removed", "apply:symlinks", "apply:regulars",
+  // "post:synced", "post:recorded"); it may block, or end the process to simulate a crash.
+  std::function<void(std::string_view step)> test_step_hook;
 };
 
 using FetcherFactory =

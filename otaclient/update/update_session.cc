@@ -1,5 +1,8 @@
 #include "otaclient/update/update_session.h"
 
+#include <sys/stat.h>
+
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -14,8 +17,10 @@
 #include "otaclient/update/content_index.h"
 #include "otaclient/update/delta_planner.h"
 #include "otaclient/update/image_platform.h"
+#include "otaclient/update/in_place.h"
 #include "otaclient/update/install_hooks.h"
 #include "otaclient/update/persistents.h"
+#include "otaclient/update/slot_table.h"
 #include "otaclient/update/slot_writer.h"
 #include "otaclient/update/verified_image.h"
 
@@ -79,7 +84,7 @@ bool IsUnder(std::string_view path, std::string_view top) {
 // The resources and download dirs are ours; an image may not put anything there.
 absl::Status CheckReservedPaths(const image::Manifest& m) {
   auto check = [&](image::StrRef ref, std::string_view kind) -> absl::Status {
-    for (std::string_view top : {kResourcesPath, kDownloadPath}) {
+    for (std::string_view top : {kResourcesPath, kDownloadPath, kMetaPath}) {
       if (!IsUnder(m.Str(ref), top)) continue;
       return absl::InvalidArgumentError(StrCat("image ", kind, " '", m.Str(ref), "' is under ", top,
                                                ", which the updater reserves"));
@@ -136,6 +141,21 @@ absl::Status DownloadMissing(http::Fetcher& fetcher, image::Image& img, const Co
   return absl::OkStatus();
 }
 
+void Step(const SessionEnv& env, std::string_view step) {
+  if (env.options.test_step_hook) env.options.test_step_hook(step);
+}
+
+// Whether `path` is the root of its own file system (a mounted block-device slot; directory
+// slots are not): only then is the standby trimmed.
+bool IsMountRoot(const std::filesystem::path& path) {
+  struct stat here;
+  struct stat parent;
+  if (::stat(path.c_str(), &here) != 0 || ::stat((path / "..").c_str(), &parent) != 0) {
+    return false;
+  }
+  return here.st_dev != parent.st_dev;
+}
+
 absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
                       bool& standby_prepared) {
   ProgressCounters& counters = env.counters;
@@ -183,11 +203,52 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   // The critical part: an abort arriving now is queued and fires when the phase is left.
   OTA_RETURN_IF_ERROR(env.enter(P::kPreparingStandby));
   constexpr std::string_view kKeep[] = {kResourcesPath, kDownloadPath};
-  absl::StatusOr<std::filesystem::path> prepared = env.boot.PrepareStandby(request.version, kKeep);
-  if (!prepared.ok()) return prepared.status();
+  const StandbyModeSetting mode_setting = env.options.standby_mode;
+  boot::PreparedStandby prepared;
+  if (mode_setting == StandbyModeSetting::kRebuild) {
+    absl::StatusOr<std::filesystem::path> root = env.boot.PrepareStandby(request.version, kKeep);
+    if (!root.ok()) return root.status();
+    prepared.root = *std::move(root);
+    prepared.reason = "rebuild requested";
+  } else {
+    absl::StatusOr<boot::PreparedStandby> kept =
+        env.boot.PrepareStandbyInPlace(request.version, kKeep);
+    if (!kept.ok()) return kept.status();
+    prepared = *std::move(kept);
+  }
   standby_prepared = true;
-  const std::filesystem::path standby_root = *std::move(prepared);
-  // Install hooks see the standby mounted; pre-install runs before anything is written into it.
+  const std::filesystem::path standby_root = prepared.root;
+  OTA_ASSIGN_OR_RETURN(fs::RootedDir standby, fs::RootedDir::Open(standby_root));
+  // In place or rebuild: decided from the file system (the backend) and the slot's own record
+  // of what was written there, before anything of it is changed.
+  StandbyFacts facts;
+  facts.filesystem_fit = prepared.contents_kept;
+  facts.filesystem_reason = prepared.reason;
+  SlotRecord record;
+  if (prepared.contents_kept) {
+    record = ReadSlotRecord(standby);
+    facts.table = record.state;
+  }
+  const StandbyDecision decision = DecideStandbyMode(mode_setting, facts);
+  log::Info("standby write mode decided",
+            {{"mode", decision.in_place ? "in-place" : "rebuild"},
+             {"setting", std::string(StandbyModeSettingName(mode_setting))},
+             {"reason", decision.reason},
+             {"slot_table", std::string(SlotTableStateName(facts.table))},
+             {"slot_table_problem", record.problem}});
+  counters.in_place = decision.in_place;
+  if (decision.in_place) {
+    // Before the first change: a crash from here on leaves "writing", so the next update
+    // re-verifies every file instead of trusting the table.
+    OTA_RETURN_IF_ERROR(MarkSlotWriting(standby));
+  } else if (prepared.contents_kept) {
+    // The backend kept the contents for us; a rebuild starts from an empty slot.
+    constexpr std::string_view kKeepOnRebuild[] = {kResourcesPath, kDownloadPath, "lost+found"};
+    OTA_RETURN_IF_ERROR(WithContext(standby.RemoveTreeExcept(kKeepOnRebuild),
+                                    StrCat("cleaning standby ", standby_root.string())));
+  }
+  // Install hooks see the standby mounted; pre-install runs before anything of the image is
+  // written into it (after a rebuild's cleaning, or once an in-place update marked it writing).
   const InstallHookEnv hook_env{.target_root = standby_root,
                                 .active_root = env.boot.ActiveRoot(),
                                 .target_version = request.version,
@@ -195,13 +256,25 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
                                 .ecu_id = env.options.ecu_id};
   OTA_RETURN_IF_ERROR(RunInstallHook(env.options.install_hooks_dir, kPreInstallHook, hook_env,
                                      env.options.install_hook_timeout));
+  Step(env, "standby:decided");
   OTA_RETURN_IF_ERROR(env.enter(P::kCalculatingDelta));  // a queued abort fires here
-  OTA_ASSIGN_OR_RETURN(fs::RootedDir standby, fs::RootedDir::Open(standby_root));
   OTA_ASSIGN_OR_RETURN(fs::RootedDir active, fs::RootedDir::Open(env.boot.ActiveRoot()));
 
+  InPlacePlan plan;
+  if (decision.in_place) {
+    InPlaceOptions in_place_options;
+    in_place_options.trusted_table =
+        decision.reverify || !record.table.has_value() ? nullptr : &*record.table;
+    in_place_options.hash_threads = kHashThreads;
+    in_place_options.cancel = &env.cancel;
+    OTA_ASSIGN_OR_RETURN(plan, PlanInPlace(img.manifest, standby, in_place_options, counters));
+    // Only what is not already right needs content.
+    OTA_ASSIGN_OR_RETURN(index, ContentIndex::Build(img.manifest, plan.keep_regulars));
+  }
   DeltaOptions delta_options;
   delta_options.hash_threads = kHashThreads;
   delta_options.cancel = &env.cancel;
+  delta_options.standby_sources = plan.sources;
   OTA_ASSIGN_OR_RETURN(DeltaResult delta,
                        PlanDelta(index, active, standby, delta_options, counters));
   counters.total_download_files_num = delta.missing.size();
@@ -214,17 +287,35 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   fetcher.reset();  // drop connections before the long local phases
 
   OTA_RETURN_IF_ERROR(env.enter(P::kApplying));
+  if (decision.in_place) {
+    // Stale entries go first (a file where the image has a directory, and the reverse).
+    OTA_RETURN_IF_ERROR(ApplyInPlaceFixups(img.manifest, plan, standby, counters));
+    Step(env, "inplace:removed");
+  }
   env.set_v1_phase(V1Phase::kDirectory);
   OTA_RETURN_IF_ERROR(ApplyDirectories(img.manifest, standby));
   env.set_v1_phase(V1Phase::kSymlink);
-  OTA_RETURN_IF_ERROR(ApplySymlinks(img.manifest, standby));
-  OTA_RETURN_IF_ERROR(ApplySpecials(img.manifest, standby));
+  OTA_RETURN_IF_ERROR(ApplySymlinks(img.manifest, standby, plan.keep_symlinks));
+  OTA_RETURN_IF_ERROR(ApplySpecials(img.manifest, standby, plan.keep_specials));
+  Step(env, "apply:symlinks");
   env.set_v1_phase(V1Phase::kRegular);
   ApplyOptions apply_options;
   apply_options.threads = kApplyThreads;
   apply_options.cancel = &env.cancel;
+  apply_options.skip_regulars = plan.keep_regulars;
   OTA_RETURN_IF_ERROR(
       ApplyRegulars(img.manifest, index, downloaded, standby, apply_options, counters));
+  Step(env, "apply:regulars");
+  // What the image's files look like now, before persistent files (which the next update then
+  // finds changed and rehashes) and the backend's boot files. An in-place update that trusted
+  // the earlier table for most files keeps it (slot_table.h MarkSlotComplete).
+  const size_t regulars = img.manifest.regulars.size();
+  const bool keep_table = decision.in_place && !decision.reverify && record.table.has_value() &&
+                          (regulars - plan.table_hits) * kTableRewriteShare <= regulars;
+  std::optional<SlotTable> table;
+  if (!keep_table) {
+    OTA_ASSIGN_OR_RETURN(table, RecordSlotTable(img.manifest, standby, kApplyThreads));
+  }
 
   OTA_RETURN_IF_ERROR(env.enter(P::kPersistents));
   OTA_RETURN_IF_ERROR(CopyPersistents(img.manifest, active, standby));
@@ -235,7 +326,17 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   // Everything is written; what post-install changes is synced with the rest.
   OTA_RETURN_IF_ERROR(RunInstallHook(env.options.install_hooks_dir, kPostInstallHook, hook_env,
                                      env.options.install_hook_timeout));
+  if (decision.in_place && IsMountRoot(standby_root)) TrimStandby(standby_root);
   OTA_RETURN_IF_ERROR(standby.SyncFs());
+  Step(env, "post:synced");
+  if (table.has_value()) {
+    OTA_RETURN_IF_ERROR(WriteSlotRecordComplete(standby, *table));
+  } else {
+    OTA_RETURN_IF_ERROR(MarkSlotComplete(standby));
+  }
+  log::Info("standby record written", {{"slot_table", table.has_value() ? "rewritten" : "kept"},
+                                       {"entries", StrCat(table ? table->size() : 0)}});
+  Step(env, "post:recorded");
   {
     // CommitSwitch unmounts the standby on block-device backends: no fd of ours may keep it busy.
     fs::RootedDir release_standby = std::move(standby);

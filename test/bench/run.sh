@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh [--quick] [--only 1,2,3,4,5] [--runs N]
+# run.sh [--quick] [--only 1,2,3,4,5,6,7,8] [--runs N]
 #
 # The benchmarks of the C++ otaclient, each against a reference tool measured in the same run
 # on the same data (see test/bench/README.md for what every number means):
@@ -11,6 +11,12 @@
 #                                                              dgst of the same files + a find walk)
 #   5  idle RSS of otaclient after an update of that 300k-entry image
 #                                                      vs  its idle RSS before the update
+#   6  in-place update, 1% of the 300k-entry image's files changed, the standby holding the
+#      previous image: request → switch, and bytes written (/proc/<pid>/io write_bytes)
+#                                                      vs  the same update rebuilding the standby
+#                                                          (time) and the changed bytes (writes)
+#   7  in-place update, 10% of a 20k-file image changed vs  the same update rebuilding the standby
+#   8  in-place update, nothing changed (300k entries)  vs  the same update rebuilding the standby
 # Results: a markdown table on stdout and in $OTA_BENCH_DIR/results.md.
 #
 # Environment:
@@ -26,7 +32,7 @@ usage() {
 }
 
 quick=0
-only=1,2,3,4,5
+only=1,2,3,4,5,6,7,8
 runs=""
 while (($#)); do
   case $1 in
@@ -46,7 +52,7 @@ while (($#)); do
   esac
   shift
 done
-[[ $only =~ ^[1-5](,[1-5])*$ ]] || usage
+[[ $only =~ ^[1-8](,[1-8])*$ ]] || usage
 wanted() { [[ ",$only," == *",$1,"* ]]; }
 
 BENCH_DIR=${OTA_BENCH_DIR:-/var/tmp/ota-bench}
@@ -81,17 +87,33 @@ build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$OTA_BIN_DIR/CMakeCache.tx
   log "WARNING: $OTA_BIN_DIR is a '${build_type:-unknown}' build; benchmark a release-preset build"
 
 e2e_init # work dir $E2E_WORK under $TMPDIR, removed (processes stopped by PID) on exit
+# Benchmarks 6-8 put the standby slot on an ext4 loop device of their own (to count the bytes
+# written to it): on exit, our processes are stopped first, then those mounts and loop devices
+# go, then the rest as e2e_cleanup does it.
+BENCH_MOUNTS=()
+BENCH_LOOPS=()
+bench_cleanup() {
+  local pid m l
+  for pid in "${E2E_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${E2E_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for m in "${BENCH_MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
+  for l in "${BENCH_LOOPS[@]}"; do losetup -d "$l" 2>/dev/null || true; done
+  e2e_cleanup
+}
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 if ((quick)); then
   mode=quick
   mixed_args=(--files 10000 --bytes 115000000)
   tiny_args=(--files 28000 --dirs 1500 --symlinks 500)
+  small_args=(--files 5000 --dirs 250 --symlinks 100)
   n_runs=${runs:-3}
 else
   mode=full
   mixed_args=(--files 100000 --bytes 1150000000)
   tiny_args=(--files 280000 --dirs 15000 --symlinks 5000)
+  small_args=(--files 20000 --dirs 1000 --symlinks 300)
   n_runs=${runs:-5}
 fi
 # Full updates are long: fewer repetitions.
@@ -121,9 +143,11 @@ hyperfine_median() {
   jq -r '.results[0].times[]' "$E2E_WORK/$name.json" | spread >"$E2E_WORK/$name.spread"
   jq -r '.results[0].median' "$E2E_WORK/$name.json"
 }
-# tree_totals DIR → "FILES BYTES" of the regular files below DIR
+# tree_totals DIR → "FILES BYTES" of the regular files below DIR (not counting the updater's
+# record /.ota-meta of a written slot)
 tree_totals() {
-  find "$1" -type f -printf '%s\n' | awk '{ n++; b += $1 } END { printf "%d %d\n", n, b }'
+  find "$1" -path "$1/.ota-meta" -prune -o -type f -printf '%s\n' |
+    awk '{ n++; b += $1 } END { printf "%d %d\n", n, b }'
 }
 
 # cached NAME STAMP BUILD_FUNCTION...: runs the build unless $BENCH_DIR/NAME.stamp says STAMP.
@@ -168,7 +192,7 @@ fi
 if wanted 2 || wanted 3; then
   cached "www/$mixed" "$(image_stamp "$mixed")" build_bench_image "www/$mixed" "trees/$mixed"
 fi
-if wanted 4 || wanted 5; then
+if wanted 4 || wanted 5 || wanted 6 || wanted 8; then
   cached "trees/$tiny" "gen=$GEN_FORMAT tiny ${tiny_args[*]} variant=0" \
     gen_tree "trees/$tiny" tiny 0 "${tiny_args[@]}"
   # Same paths and sizes, other content: the active slot of the metadata benchmark.
@@ -176,11 +200,39 @@ if wanted 4 || wanted 5; then
     gen_tree "trees/$tiny-changed" tiny 1 "${tiny_args[@]}"
   cached "www/$tiny" "$(image_stamp "$tiny")" build_bench_image "www/$tiny" "trees/$tiny"
 fi
+# mix_tree OUT BASE OTHER EVERY: BASE with every EVERY-th regular file (sorted by path) replaced
+# by OTHER's file of the same path (same size, other content); the changed paths go to OUT.list.
+mix_tree() {
+  local out=$BENCH_DIR/$1 base=$BENCH_DIR/$2 other=$BENCH_DIR/$3
+  cp -a "$base" "$out"
+  (cd "$base" && find . -type f -printf '%P\n' | LC_ALL=C sort | awk -v n="$4" 'NR % n == 0') \
+    >"$out.list"
+  local f
+  while IFS= read -r f; do cat "$other/$f" >"$out/$f"; done <"$out.list"
+}
+if wanted 6; then
+  cached "trees/$tiny-1pct" "$(cat "$BENCH_DIR/trees/$tiny.stamp") 1pct" \
+    mix_tree "trees/$tiny-1pct" "trees/$tiny" "trees/$tiny-changed" 100
+  cached "www/$tiny-1pct" "$(image_stamp "$tiny-1pct")" build_bench_image "www/$tiny-1pct" \
+    "trees/$tiny-1pct"
+fi
+small=small-$mode
+if wanted 7; then
+  cached "trees/$small" "gen=$GEN_FORMAT tiny ${small_args[*]} variant=0" \
+    gen_tree "trees/$small" tiny 0 "${small_args[@]}"
+  cached "trees/$small-other" "gen=$GEN_FORMAT tiny ${small_args[*]} variant=1" \
+    gen_tree "trees/$small-other" tiny 1 "${small_args[@]}"
+  cached "www/$small" "$(image_stamp "$small")" build_bench_image "www/$small" "trees/$small"
+  cached "trees/$small-10pct" "$(cat "$BENCH_DIR/trees/$small.stamp") 10pct" \
+    mix_tree "trees/$small-10pct" "trees/$small" "trees/$small-other" 10
+  cached "www/$small-10pct" "$(image_stamp "$small-10pct")" build_bench_image \
+    "www/$small-10pct" "trees/$small-10pct"
+fi
 
 if wanted 1 || wanted 2 || wanted 3; then
   mixed_totals=$(tree_totals "$BENCH_DIR/trees/$mixed") # "FILES BYTES"
 fi
-if wanted 2 || wanted 3 || wanted 4 || wanted 5; then
+if wanted 2 || wanted 3 || wanted 4 || wanted 5 || wanted 6 || wanted 7 || wanted 8; then
   OTA_TEST_PORTS_OWNER=$$ "$HARNESS" start "$E2E_WORK/nginx" "$BENCH_DIR/www" >/dev/null ||
     fail "nginx did not start"
   # shellcheck disable=SC1091 # written by the harness: HTTP_PORT, CA_PEM, ...
@@ -531,6 +583,181 @@ bench_idle_rss() {
   detail "5: per run (idle before / peak / idle after, MiB): $(awk '{ printf "%s%.1f / %.1f / %.1f", sep, $1 / 1024, $2 / 1024, $3 / 1024; sep = "; " }' "$E2E_WORK/idle-rss.runs"). Idle after = VmRSS once the worker has logged that the session ended and its memory was released (malloc_trim)."
 }
 
+# ---------------------------------------------------------------------------------------------
+# 6, 7, 8. In-place standby updates (issue 18)
+stop_otaclient() { # stop_otaclient PID
+  kill "$1"
+  wait "$1" 2>/dev/null || true
+  local kept=() p
+  for p in "${E2E_PIDS[@]}"; do [[ $p == "$1" ]] || kept+=("$p"); done
+  E2E_PIDS=("${kept[@]}")
+}
+
+# inplace_update ECU IMAGE LOOP: one update of the running otaclient ECU to www/IMAGE; prints
+# "SECONDS WRITE_BYTES DEVICE_BYTES": Update request → R/boot/next_boot written, the growth of
+# the daemon's /proc/<pid>/io write_bytes over that time (everything it made the kernel write,
+# image metadata included), and the bytes written to the standby's loop device LOOP
+# (/sys/block/<loop>/stat, after a sync; ext4 metadata and journal included).
+inplace_update() {
+  local ecu=$1 image=$2 loop=${3#/dev/} slots=$E2E_WORK/$1/slots s0 s1
+  local pid_var="OTA_PID_$1" port_var="OTA_PORT_$1"
+  local pid=${!pid_var} port=${!port_var}
+  local w0 w1 t0 t1 tick iter=0 deadline=$((SECONDS + 1800))
+  sync
+  w0=$(awk '/^write_bytes:/ { print $2 }' "/proc/$pid/io")
+  s0=$(awk '{ print $7 }' "/sys/block/$loop/stat")
+  exec {tick}<> <(:)
+  t0=$EPOCHREALTIME
+  "$OTACTL" update --target "127.0.0.1:$port" --ecu "$ecu" --version "$image" \
+    --url "http://127.0.0.1:$HTTP_PORT/$image" --cookies '{}' >"$E2E_WORK/otactl-update.out" 2>&1 ||
+    fail "otactl update to $image failed: $(cat "$E2E_WORK/otactl-update.out")"
+  until [[ -e $slots/boot/next_boot ]]; do
+    read -r -t 0.005 -u "$tick" _ || true
+    if ((++iter % 100 == 0)); then
+      [[ -d /proc/$pid ]] || fail "otaclient exited during the update to $image"
+      [[ "$(cat "$slots/boot/slot_b/status" 2>/dev/null)" != FAILURE ]] ||
+        fail "update to $image failed: $(cat "$slots/boot/slot_b/failure_reason" 2>/dev/null)"
+      ((SECONDS < deadline)) || fail "no commit of $image after 30 min"
+    fi
+  done
+  t1=$EPOCHREALTIME
+  exec {tick}<&-
+  w1=$(awk '/^write_bytes:/ { print $2 }' "/proc/$pid/io")
+  sync
+  s1=$(awk '{ print $7 }' "/sys/block/$loop/stat")
+  echo "$(calc "$t1 - $t0") $((w1 - w0)) $(((s1 - s0) * 512))"
+}
+
+# inplace_run BASE TARGET MODE: slot a (the running system) holds trees/BASE; slot b is first
+# updated to www/BASE (untimed; a standby without a record is rebuilt, and then holds BASE and
+# its record, as after any update), the switch is dropped (otaclient restarted on slot a), then
+# the timed update to www/TARGET with --standby-mode MODE. Appends "SECONDS WRITE_BYTES MODE" to
+# $E2E_WORK/inplace-<TARGET>-<MODE>.runs after checking the standby holds TARGET's files.
+inplace_run() {
+  local base=$1 target=$2 mode=$3 ecu=inplace dir=$E2E_WORK/inplace
+  rm -rf "$dir"
+  mkdir -p "$dir/slots/boot/slot_a" "$dir/slots/slot_b" "$dir/config"
+  cp -al "$BENCH_DIR/trees/$base" "$dir/slots/slot_a" # only read: hard links will do
+  # The standby on an ext4 loop device of its own, sized for the tree (inodes included).
+  local entries bytes img=$E2E_WORK/inplace-standby.img loop
+  read -r entries bytes < <(tree_totals "$BENCH_DIR/trees/$target")
+  rm -f "$img"
+  truncate -s $((entries * 8192 + bytes * 3 + 512 * 1024 * 1024)) "$img"
+  mkfs.ext4 -q -F -N $((entries * 2 + 10000)) "$img"
+  loop=$(losetup --find --show "$img") || fail "losetup $img failed"
+  BENCH_LOOPS+=("$loop")
+  mount "$loop" "$dir/slots/slot_b" || fail "mount $loop failed"
+  BENCH_MOUNTS+=("$dir/slots/slot_b")
+  printf v1 >"$dir/slots/boot/slot_a/version"
+  printf 'format_version: 1\necu_id: "%s"\nip_addr: "127.0.0.1"\nbootloader: dir\n' "$ecu" \
+    >"$dir/config/ecu_info.yaml"
+  printf 'enable_local_ota_proxy: false\n' >"$dir/config/proxy_info.yaml"
+  : >"$E2E_WORK/otaclient-$ecu.log"
+  start_otaclient "$ecu" --no-reboot --standby-mode "$mode"
+  inplace_update "$ecu" "$base" "$loop" >/dev/null
+  # shellcheck disable=SC2154 # set by start_otaclient
+  stop_otaclient "$OTA_PID_inplace"
+  rm "$dir/slots/boot/next_boot"
+  : >"$E2E_WORK/otaclient-$ecu.log"
+  start_otaclient "$ecu" --no-reboot --standby-mode "$mode"
+  local out
+  out=$(inplace_update "$ecu" "$target" "$loop")
+  local decided
+  decided=$(grep -o 'standby write mode decided mode=[a-z-]*' "$E2E_WORK/otaclient-$ecu.log" |
+    tail -1 | sed 's/.*mode=//')
+  local want=in-place
+  [[ $mode == rebuild ]] && want=rebuild
+  [[ $decided == "$want" ]] || fail "$target ($mode): the standby was written '$decided', not $want"
+  grep -o 'rehashed=[0-9]*' "$E2E_WORK/otaclient-$ecu.log" | tail -1 | sed 's/rehashed=//' \
+    >"$E2E_WORK/inplace-rehashed" || echo 0 >"$E2E_WORK/inplace-rehashed"
+  local got want_totals
+  got=$(tree_totals "$dir/slots/slot_b")
+  want_totals=$(tree_totals "$BENCH_DIR/trees/$target")
+  [[ $got == "$want_totals" ]] || fail "$target ($mode): the standby holds $got, the tree $want_totals"
+  stop_otaclient "$OTA_PID_inplace"
+  umount "$dir/slots/slot_b"
+  losetup -d "$loop"
+  BENCH_MOUNTS=()
+  BENCH_LOOPS=()
+  rm -rf "${dir:?}" "$img"
+  local s w d
+  read -r s w d <<<"$out"
+  log "   $target ($mode): $(fmt "$s") s, $(mb "$w" 1) MB written by otaclient, $(mb "$d" 1) MB to the standby device"
+  echo "$out" >>"$E2E_WORK/inplace-$target-$mode.runs"
+}
+
+inplace_median() { cut -d' ' -f"$2" "$E2E_WORK/inplace-$1.runs" | median; }
+
+bench_inplace_1pct() {
+  local target=$tiny-1pct i changed_bytes changed_files
+  changed_files=$(wc -l <"$BENCH_DIR/trees/$target.list")
+  # A changed file costs at least one 4 KiB block however small it is, so the changed bytes are
+  # counted in blocks too (the bench's tiny files are ~135 bytes).
+  local changed_pages
+  read -r changed_bytes changed_pages < <(cd "$BENCH_DIR/trees/$target" &&
+    tr '\n' '\0' <"../$target.list" | xargs -0 stat -c %s |
+    awk '{ b += $1; p += int(($1 + 4095) / 4096) * 4096 } END { print b + 0, p + 0 }')
+  log "6. in-place update of $target ($changed_files files, $(mb "$changed_bytes" 1) MB changed)"
+  : >"$E2E_WORK/inplace-$target-auto.runs"
+  : >"$E2E_WORK/inplace-$target-rebuild.runs"
+  for ((i = 1; i <= n_update_runs; i++)); do
+    inplace_run "$tiny" "$target" auto
+    inplace_run "$tiny" "$target" rebuild
+  done
+  local ours_s ref_s written device
+  ours_s=$(inplace_median "$target-auto" 1)
+  ref_s=$(inplace_median "$target-rebuild" 1)
+  written=$(inplace_median "$target-auto" 2)
+  device=$(inplace_median "$target-auto" 3)
+  row 6 "In-place update, 1% of the files changed ($(thousands "$changed_files") of $(thousands "$(image_entries "$BENCH_DIR/www/$target")") entries), standby holding the previous image: request → switch" \
+    "$(fmt "$ours_s") s (in place)" "$(fmt "$ref_s") s (same update, \`--standby-mode rebuild\`)" \
+    "$(fmt "$(calc "$ours_s / $ref_s")") × time" "≤ 3 s" "$(verdict "$ours_s <= 3")"
+  row 6b "Same: bytes written to the standby's block device (/sys/block/<loop>/stat, ext4 metadata and journal included)" \
+    "$(mb "$device" 1) MB ($(mb "$written" 1) MB written by otaclient in all, /proc/<pid>/io)" \
+    "$(mb "$changed_pages" 1) MB changed, in 4 KiB blocks ($(mb "$changed_bytes" 2) MB of content)" \
+    "$(fmt "$(calc "$device / ($changed_pages > 0 ? $changed_pages : 1)")") ×" "≤ 1.2×" \
+    "$(verdict "$device <= 1.2 * $changed_pages")"
+  detail "6: in place $(cut -d' ' -f1 "$E2E_WORK/inplace-$target-auto.runs" | spread) s, rebuild $(cut -d' ' -f1 "$E2E_WORK/inplace-$target-rebuild.runs" | spread) s over $n_update_runs runs each; each run: slot a = the previous tree, slot b updated to the previous image first (untimed), otaclient restarted on slot a, \`sync\`, then the timed update (Update request → R/boot/next_boot). The standby is an ext4 loop device of its own (mounted at slot_b), so 6b counts exactly what reached it, including the slot's record (/.ota-meta: its state; the slot table is kept while at least 90% of its entries still match, else rewritten whole, ~100 bytes per regular file), directory blocks, inode tables and the journal; /proc/<pid>/io write_bytes (also the image metadata the daemon stores, and its log) is shown beside it. The standby was checked to hold exactly the target tree's files and bytes."
+}
+
+bench_inplace_10pct() {
+  local target=$small-10pct i
+  log "7. in-place update of $target ($(wc -l <"$BENCH_DIR/trees/$target.list") files changed)"
+  : >"$E2E_WORK/inplace-$target-auto.runs"
+  : >"$E2E_WORK/inplace-$target-rebuild.runs"
+  for ((i = 1; i <= n_update_runs; i++)); do
+    inplace_run "$small" "$target" auto
+    inplace_run "$small" "$target" rebuild
+  done
+  local ours_s ref_s ratio
+  ours_s=$(inplace_median "$target-auto" 1)
+  ref_s=$(inplace_median "$target-rebuild" 1)
+  ratio=$(calc "$ours_s / $ref_s")
+  row 7 "In-place update, 10% of a $(thousands "$(tree_totals "$BENCH_DIR/trees/$target" | cut -d' ' -f1)")-file image changed: request → switch" \
+    "$(fmt "$ours_s") s (in place)" "$(fmt "$ref_s") s (\`--standby-mode rebuild\`)" \
+    "$(fmt "$ratio") × time" "≤ 0.5×" "$(verdict "$ratio <= 0.5")"
+  detail "7: in place $(cut -d' ' -f1 "$E2E_WORK/inplace-$target-auto.runs" | spread) s, rebuild $(cut -d' ' -f1 "$E2E_WORK/inplace-$target-rebuild.runs" | spread) s over $n_update_runs runs each (set-up as in 6)."
+}
+
+bench_inplace_nothing() {
+  local i
+  log "8. in-place update of $tiny onto a standby already holding it"
+  : >"$E2E_WORK/inplace-$tiny-auto.runs"
+  : >"$E2E_WORK/inplace-$tiny-rebuild.runs"
+  for ((i = 1; i <= n_update_runs; i++)); do
+    inplace_run "$tiny" "$tiny" auto
+    inplace_run "$tiny" "$tiny" rebuild
+  done
+  local ours_s ref_s
+  ours_s=$(inplace_median "$tiny-auto" 1)
+  ref_s=$(inplace_median "$tiny-rebuild" 1)
+  row 8 "In-place update, nothing changed ($(thousands "$(image_entries "$BENCH_DIR/www/$tiny")") entries): request → switch" \
+    "$(fmt "$ours_s") s (in place; $(cat "$E2E_WORK/inplace-rehashed") files rehashed in the last run)" \
+    "$(fmt "$ref_s") s (\`--standby-mode rebuild\`)" \
+    "$(fmt "$(calc "$ours_s / $ref_s")") × time" "≤ 1 s + hashing" "$(verdict "$ours_s <= 1")"
+  detail "8: in place $(cut -d' ' -f1 "$E2E_WORK/inplace-$tiny-auto.runs" | spread) s, rebuild $(cut -d' ' -f1 "$E2E_WORK/inplace-$tiny-rebuild.runs" | spread) s over $n_update_runs runs each (set-up as in 6; the target is the image the standby already holds). Includes fetching and verifying the image's metadata."
+}
+
 # The number of list entries (directories, symlinks, regular and persistent files) of a legacy image.
 image_entries() { # image_entries IMAGE_DIR
   local lists
@@ -554,6 +781,9 @@ wanted 1 && bench_delta_scan
 if wanted 2 || wanted 3; then bench_full_update; fi
 wanted 4 && bench_metadata
 wanted 5 && bench_idle_rss
+wanted 6 && bench_inplace_1pct
+wanted 7 && bench_inplace_10pct
+wanted 8 && bench_inplace_nothing
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 commit=$(git -C "$OTA_SOURCE_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)

@@ -191,10 +191,10 @@ status_in() {
 }
 
 # tree_of DIR: the comparable manifest of a tree (persistent files excluded: they come from
-# the active slot, not from the image).
+# the active slot, not from the image; so is the updater's record of a written slot, /.ota-meta).
 tree_of() {
   bash "$OTA_SOURCE_DIR/test/lib/tree-manifest.sh" "$1" etc/hosts etc/hostname etc/resolv.conf \
-    etc/netplan .ota-resources
+    etc/netplan .ota-resources .ota-meta
 }
 
 # blob_gets IMAGE: number of GET requests nginx saw for the image's blobs (data/ and data.zst/).

@@ -31,3 +31,4 @@ ota_add_fuzzer(service_messages_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/service_
 ota_add_fuzzer(client_package_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/client_package_fuzz.cc LIBS ota_image)
 ota_add_fuzzer(sys_mountinfo_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/sys_mountinfo_fuzz.cc LIBS ota_sys)
 ota_add_fuzzer(http_byte_range_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/http_byte_range_fuzz.cc LIBS ota_http_range ota_log)
+ota_add_fuzzer(update_slot_table_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/update_slot_table_fuzz.cc LIBS ota_update)

@@ -458,6 +458,26 @@ TEST_P(CbootIntegrationTest, FailedUpdateLeavesStandbyUnbootableAndActiveUntouch
   EXPECT_EQ(ReadText(ActiveRoot() / "etc/os-release"), "v1\n");
 }
 
+// Issue 18: PrepareStandbyInPlace on CBoot marks the standby unbootable like PrepareStandby but
+// keeps an e2fsck-clean ext4's contents (what the earlier attempt wrote there), mounted rw.
+TEST_P(CbootIntegrationTest, InPlacePreparationKeepsTheStandbysContents) {
+  ASSERT_TRUE(Boot().ok());
+  std::vector<std::string_view> keep;
+  auto root = controller_->PrepareStandby("v2", keep);
+  ASSERT_TRUE(root.ok()) << root.status();
+  WriteImage(*root, "v2");
+  ASSERT_TRUE(controller_->OnUpdateFailed(SlotStatus::kFailure).ok());
+
+  auto kept = controller_->PrepareStandbyInPlace("v3", keep);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_TRUE(kept->contents_kept) << kept->reason;
+  EXPECT_EQ(ReadText(kept->root / "etc/os-release"), "v2\n");
+  EXPECT_EQ(FakeGet("bootable1"), 0);
+  EXPECT_EQ(FakeGet("active"), 0);
+  ASSERT_TRUE(controller_->OnUpdateFailed(SlotStatus::kFailure).ok());
+  EXPECT_EQ(ReadText(ActiveRoot() / "etc/os-release"), "v1\n");
+}
+
 // Every file of a status dir, name and content, for before/after comparisons.
 std::string DirSnapshot(const stdfs::path& dir) {
   std::string out;

@@ -710,6 +710,50 @@ TEST_F(GrubMachineTest, UnreadableMountinfoRefusesFormattingAndUnmounting) {
   EXPECT_EQ(ReadFromPartition(3, "marker"), "keep me");
 }
 
+// Issue 18: PrepareStandbyInPlace keeps the standby's contents (mounted read-write, nothing
+// removed) only when its ext4 is `e2fsck -n` clean on the unmounted device; a damaged one, or a
+// partition without ext4, is cleaned or reformatted like PrepareStandby (a blank one gets a new
+// UUID and the slot's label, as before), and the reason says why. Marking it unbootable and
+// UPDATING happens either way.
+TEST_F(GrubMachineTest, InPlacePreparationKeepsOnlyACleanExt4) {
+  WriteText(work_ / "stage_b" / "marker", "earlier image");
+  ASSERT_TRUE(disk_->FormatExt4(3, kUuidB, "rootfs_b", work_ / "stage_b").ok());
+  auto controller = Controller();
+  Confirm(*controller);
+  const std::string_view keep[] = {"/.ota-resources"};
+
+  auto kept = controller->PrepareStandbyInPlace("2.0", keep);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_TRUE(kept->contents_kept) << kept->reason;
+  EXPECT_EQ(ReadText(kept->root / "marker"), "earlier image");
+  EXPECT_EQ(StateOf("b").status, SlotStatus::kUpdating);
+  EXPECT_EQ(Env()["saved_entry"], "slot_a");
+  ASSERT_TRUE(controller->OnUpdateFailed(SlotStatus::kFailure).ok());
+
+  // Damage the (unmounted) file system: an inode no directory refers to.
+  const std::string node = disk_->PartitionNode(3);
+  for (const char* request : {"write /etc/hostname orphan", "unlink /orphan", "ssv state 0"}) {
+    ASSERT_TRUE(sys::RunProgram({"debugfs", "-w", "-R", request, node}).ok()) << request;
+  }
+  auto damaged = controller->PrepareStandbyInPlace("2.0", keep);
+  ASSERT_TRUE(damaged.ok()) << damaged.status();
+  EXPECT_FALSE(damaged->contents_kept);
+  EXPECT_NE(damaged->reason.find("e2fsck -n"), std::string::npos) << damaged->reason;
+  EXPECT_FALSE(stdfs::exists(damaged->root / "marker"));
+  ASSERT_TRUE(controller->OnUpdateFailed(SlotStatus::kFailure).ok());
+
+  // No ext4 at all: formatted, with the slot's label.
+  ASSERT_TRUE(sys::RunProgram({"wipefs", "-a", "-q", node}).ok());
+  auto blank = controller->PrepareStandbyInPlace("2.0", keep);
+  ASSERT_TRUE(blank.ok()) << blank.status();
+  EXPECT_FALSE(blank->contents_kept);
+  EXPECT_NE(blank->reason.find("no ext4"), std::string::npos) << blank->reason;
+  ASSERT_TRUE(controller->OnUpdateFailed(SlotStatus::kFailure).ok());
+  auto identity = ReadExt4Identity(disk_->PartitionNode(3));
+  ASSERT_TRUE(identity.ok() && identity->has_value());
+  EXPECT_EQ((*identity)->label, "rootfs_b");
+}
+
 TEST_F(GrubMachineTest, ForcedFormatKeepsUuidAndLabel) {
   GrubBootOptions options = Options();
   options.force_format = true;

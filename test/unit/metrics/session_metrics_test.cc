@@ -92,6 +92,13 @@ TEST(SessionMetrics, ACommittedSessionsRecord) {
   EXPECT_EQ(m["cache_cdn_hits"], 0);
   EXPECT_EQ(m["cache_local_hits"], 4);
   EXPECT_EQ(json.find('\n'), std::string::npos);  // one line
+
+  // A session that wrote the standby in place says so (issue 18).
+  update::SessionEnd in_place = CommittedEnd();
+  in_place.status.progress.in_place = true;
+  EXPECT_EQ(nlohmann::json::parse(
+                ToJson(BuildSessionMetrics(kContext, in_place, "sid", cache)))["use_inplace_mode"],
+            true);
 }
 
 TEST(SessionMetrics, FailuresAndAbortsSayWhy) {

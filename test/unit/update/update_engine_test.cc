@@ -8,10 +8,12 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <ctime>
 #include <future>
 #include <mutex>
@@ -169,6 +171,11 @@ class FdAuditBoot : public boot::BootController {
     real_->SetStandbyRelease(standby_release());  // the session set it on this wrapper
     return real_->PrepareStandby(version, keep);
   }
+  absl::StatusOr<boot::PreparedStandby> PrepareStandbyInPlace(
+      std::string_view version, std::span<const std::string_view> keep) override {
+    real_->SetStandbyRelease(standby_release());
+    return real_->PrepareStandbyInPlace(version, keep);
+  }
   absl::Status CommitSwitch() override {
     int open = 0;
     const std::string prefix = standby_.string();
@@ -311,10 +318,12 @@ class UpdateEngineTest : public testing::TempDirTest {
     ASSERT_TRUE(st.ok()) << st << "\n" << script;
   }
 
+  // The updater's own record of what it wrote (/.ota-meta, update/slot_table.h) is no part of
+  // the image: left out.
   std::string TreeManifest(const stdfs::path& root, const std::string& excluded = "") {
     const stdfs::path out = tmp() / "tree.txt";
-    Run(StrCat("bash ", OTA_SOURCE_DIR, "/test/lib/tree-manifest.sh ", root.string(), " ", excluded,
-               " > ", out.string()));
+    Run(StrCat("bash ", OTA_SOURCE_DIR, "/test/lib/tree-manifest.sh ", root.string(), " .ota-meta ",
+               excluded, " > ", out.string()));
     return ReadFile(out);
   }
 
@@ -354,11 +363,12 @@ class UpdateEngineTest : public testing::TempDirTest {
     nginx_ = std::move(*nginx);
   }
 
-  void BuildLegacyImage(bool compress) {
+  void BuildLegacyImage(bool compress, const stdfs::path& rootfs = {},
+                        const stdfs::path& out_dir = {}) {
     WriteFile(tmp() / "persistents.txt", "/etc/hostname\n/home/autoware\n/etc/not-there\n");
     image::BuildOptions options;
-    options.rootfs = v2_;
-    options.out_dir = tmp() / "image";
+    options.rootfs = rootfs.empty() ? v2_ : rootfs;
+    options.out_dir = out_dir.empty() ? tmp() / "image" : out_dir;
     options.key_pem = pki_.path("sign.key");
     options.cert_pem = pki_.path("sign.pem");
     options.persistents_file = tmp() / "persistents.txt";
@@ -372,11 +382,12 @@ class UpdateEngineTest : public testing::TempDirTest {
   // signed with the x5c chain signer + intermediate; contents of up to `inline_max` bytes are
   // inlined in its file table, the others are resource blobs (small thresholds: bundles and
   // compression happen).
-  void BuildV1Image(uint64_t inline_max) {
+  void BuildV1Image(uint64_t inline_max, const stdfs::path& rootfs = {},
+                    const stdfs::path& out_dir = {}) {
     WriteFile(tmp() / "chain.pem", pki_.sign_pem + pki_.interm_pem);
     image::v1::V1BuildOptions options;
-    options.rootfs = v2_;
-    options.out_dir = tmp() / "image";
+    options.rootfs = rootfs.empty() ? v2_ : rootfs;
+    options.out_dir = out_dir.empty() ? tmp() / "image" : out_dir;
     options.key_pem = pki_.path("sign.key");
     options.cert_pem = tmp() / "chain.pem";
     options.persist_files = {"/etc/hostname", "/home/autoware", "/etc/not-there"};
@@ -502,10 +513,10 @@ class UpdateEngineTest : public testing::TempDirTest {
                           std::chrono::seconds(5)));
   }
 
-  UpdateRequestParams Request(std::string version = "v2") {
+  UpdateRequestParams Request(std::string version = "v2", const std::string& url_path = "/") {
     UpdateRequestParams r;
     r.version = std::move(version);
-    r.url = nginx_ ? nginx_->HttpUrl("/") : "http://127.0.0.1:9/";
+    r.url = nginx_ ? nginx_->HttpUrl(url_path) : "http://127.0.0.1:9/";
     r.cookies_json = R"({"CloudFront-Policy": "abc"})";
     r.release_name = "release-2";
     r.release_id = "2024.10";
@@ -1421,6 +1432,204 @@ TEST_F(UpdateEngineTest, RollbackFailureIsReportedAndRollbackWithoutRebootStopsA
   EXPECT_EQ(BootFile("next_boot"), "a");
 }
 
+// Issue 18: in-place standby updates on the directory backend, for both image formats (param:
+// OTA image v1). The first update rebuilds slot b and leaves its record (/.ota-meta state
+// "complete"); slot b is made the standby again (the switch is dropped, as if it never booted)
+// and the next update to v3 writes it in place: files equal to the target are left untouched
+// (same inode, same ctime), changed ones replaced, type changes (file <-> dir <-> symlink)
+// handled, entries not in the image removed, a file changed behind the record's back (same size,
+// new content) rewritten, modes/owners fixed, a hard-link group that grew rewritten; the tree is
+// exactly v3 afterwards. A third update of the same image changes nothing.
+class UpdateEngineInPlaceTest : public UpdateEngineTest,
+                                public ::testing::WithParamInterface<bool> {
+ protected:
+  // v3: v2 with every kind of change an in-place update must handle, as an image under /v3/.
+  void MakeV3Image(bool v1) {
+    v3_ = tmp() / "v3";
+    Run(StrCat(
+        "cp -a ", v2_.string(), " ", v3_.string(), " && cd ", v3_.string(),
+        " && printf 'changed readme3\\n' > usr/share/doc/readme3.txt"
+        " && rm usr/share/doc/readme4.txt"
+        " && rm bin/tool1 && mkdir bin/tool1 && printf 'inside a new dir\\n' > bin/tool1/inner"
+        " && rm -r usr/share/new-in-v2 && printf 'was a directory\\n' > usr/share/new-in-v2"
+        " && rm bin/tool2 && ln -s tool3 bin/tool2"
+        " && rm bin/share-dir && printf 'was a symlink\\n' > bin/share-dir"
+        " && chmod 700 bin/tool4 && chown 1000:1000 etc/hosts"
+        " && ln opt/app/twin-a opt/app/twin-c"));
+    if (v1) {
+      BuildV1Image(64, v3_, tmp() / "image/v3");
+    } else {
+      BuildLegacyImage(/*compress=*/true, v3_, tmp() / "image/v3");
+    }
+  }
+
+  // Drops the armed switch and restarts: slot a runs, slot b (written) is the standby again.
+  void BackToSlotA() {
+    stdfs::remove(slots_ / "boot/next_boot");
+    RestartEngine();
+  }
+
+  StatusSnapshot UpdateTo(const std::string& version, const std::string& url_path) {
+    const int committed_before = CountSeen("Committed");
+    EXPECT_TRUE(engine_->StartUpdate(Request(version, url_path)).ok());
+    EXPECT_TRUE(watcher_.WaitFor("Committed", committed_before + 1));
+    return engine_->Snapshot();
+  }
+
+  struct stat Stat(const std::string& rel) {
+    struct stat st {};
+    EXPECT_EQ(::lstat((slots_ / "slot_b" / rel).c_str(), &st), 0) << rel;
+    return st;
+  }
+
+  stdfs::path v3_;
+};
+
+TEST_P(UpdateEngineInPlaceTest, TheStandbyIsWrittenInPlaceWhenItHoldsAnEarlierUpdate) {
+  v1_inline_max_ = GetParam() ? std::optional<uint64_t>(64) : std::nullopt;
+  MakeSlotsAndImage();
+  MakeV3Image(GetParam());
+  StartEngine();
+  StatusSnapshot first = UpdateTo("v2", "/");
+  EXPECT_FALSE(first.progress.in_place);  // slot b never held an update: rebuilt
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/.ota-meta/state"), "complete\n");
+
+  BackToSlotA();
+  // The standby changes behind its record's back (it ran as the active slot meanwhile): a stray
+  // tree and file, and a file rewritten with other bytes of the same size.
+  Run(StrCat("cd ", (slots_ / "slot_b").string(),
+             " && mkdir -p stray/deeper && echo junk > stray/deeper/junk"
+             " && echo junk > usr/share/doc/stray.txt"
+             " && tr a-z A-Z < usr/share/doc/manual2.txt > /dev/shm/m2.$$"
+             " && cat /dev/shm/m2.$$ > usr/share/doc/manual2.txt && rm /dev/shm/m2.$$"));
+  const struct stat untouched_before = Stat("usr/share/doc/manual1.txt");
+  const struct stat group_before = Stat("bin/sh-like");
+
+  StatusSnapshot second = UpdateTo("v3", "/v3/");
+  EXPECT_TRUE(second.progress.in_place);
+  EXPECT_EQ(second.failure_reason, "");
+  EXPECT_EQ(TreeManifest(slots_ / "slot_b", "etc/hostname home/autoware"),
+            TreeManifest(v3_, "etc/hostname home/autoware"));
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/etc/hostname"), "ecu-real-name\n");
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/.ota-meta/state"), "complete\n");
+  EXPECT_FALSE(stdfs::exists(slots_ / "slot_b/stray"));
+  EXPECT_FALSE(stdfs::exists(slots_ / "slot_b/.ota-resources"));
+  // Left untouched: same inode, no metadata change; the unchanged hard-link group too.
+  const struct stat untouched_after = Stat("usr/share/doc/manual1.txt");
+  EXPECT_EQ(untouched_after.st_ino, untouched_before.st_ino);
+  EXPECT_EQ(untouched_after.st_ctim.tv_sec, untouched_before.st_ctim.tv_sec);
+  EXPECT_EQ(untouched_after.st_ctim.tv_nsec, untouched_before.st_ctim.tv_nsec);
+  EXPECT_EQ(Stat("bin/sh-like").st_ino, group_before.st_ino);
+  // Only what changed was written: the 5 changed files (readme3, tool1/inner, new-in-v2,
+  // share-dir, manual2), the twin group's first file, and the image's files under the persistent
+  // paths (CopyPersistents replaced them with the running slot's after the first update, so they
+  // differ from the image now, as after every update).
+  uint64_t under_persistents = 1;  // etc/hostname
+  for (const auto& e : stdfs::recursive_directory_iterator(v3_ / "home/autoware")) {
+    if (e.is_regular_file() && !e.is_symlink()) ++under_persistents;
+  }
+  const uint64_t written = second.progress.files_copy + second.progress.files_download;
+  EXPECT_GE(written, 6u);
+  EXPECT_LE(written, 6u + under_persistents) << "of " << second.progress.total_files_num;
+
+  // Nothing changed: the same image again writes no image file (persistent files aside).
+  BackToSlotA();
+  const struct stat readme_before = Stat("usr/share/doc/readme3.txt");
+  StatusSnapshot third = UpdateTo("v3", "/v3/");
+  EXPECT_TRUE(third.progress.in_place);
+  EXPECT_EQ(TreeManifest(slots_ / "slot_b", "etc/hostname home/autoware"),
+            TreeManifest(v3_, "etc/hostname home/autoware"));
+  EXPECT_EQ(Stat("usr/share/doc/readme3.txt").st_ino, readme_before.st_ino);
+  EXPECT_LE(third.progress.files_copy + third.progress.files_download, under_persistents);
+}
+
+// --standby-mode rebuild: a standby holding a complete earlier update is still rebuilt.
+TEST_P(UpdateEngineInPlaceTest, ForcedRebuildIgnoresTheRecord) {
+  v1_inline_max_ = GetParam() ? std::optional<uint64_t>(64) : std::nullopt;
+  MakeSlotsAndImage();
+  StartEngine();
+  UpdateTo("v2", "/");
+  stdfs::remove(slots_ / "boot/next_boot");
+  engine_.reset();
+  watcher_.Clear();
+  StartEngine([](EngineOptions& o) { o.standby_mode = StandbyModeSetting::kRebuild; });
+  const struct stat before = Stat("usr/share/doc/manual1.txt");
+  StatusSnapshot again = UpdateTo("v2", "/");
+  EXPECT_FALSE(again.progress.in_place);
+  EXPECT_NE(Stat("usr/share/doc/manual1.txt").st_ino, before.st_ino);  // written anew
+  EXPECT_EQ(TreeManifest(slots_ / "slot_b", "etc/hostname home/autoware"),
+            TreeManifest(v2_, "etc/hostname home/autoware"));
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/.ota-meta/state"), "complete\n");
+}
+
+// Crash safety: the process is SIGKILLed (a forked child running the engine kills itself at a
+// named step of writing the standby in place, EngineOptions::test_step_hook — no timing
+// involved) at every step in turn. Each time the standby is left unbootable (no boot switch,
+// status UPDATING), and the next update, in place again (re-verifying every file, since the
+// record says "writing", except after the record was completed), yields exactly the image.
+// Targets alternate between v3 and v2, so every round has real changes to make.
+class UpdateEngineInPlaceCrashTest : public UpdateEngineInPlaceTest {};
+
+TEST_F(UpdateEngineInPlaceCrashTest, KilledAtAnyStepTheNextUpdateRepairsTheStandbyInPlace) {
+  MakeSlotsAndImage(/*compress=*/false);
+  MakeV3Image(/*v1=*/false);
+  StartEngine();
+  UpdateTo("v2", "/");
+  stdfs::remove(slots_ / "boot/next_boot");
+  engine_.reset();  // no engine threads across fork()
+  watcher_.Clear();
+
+  const std::string steps[] = {"standby:decided", "inplace:removed", "apply:symlinks",
+                               "apply:regulars",  "post:synced",     "post:recorded"};
+  bool to_v3 = true;
+  for (const std::string& step : steps) {
+    SCOPED_TRACE(step);
+    const std::string version = to_v3 ? "v3" : "v2";
+    const std::string url_path = to_v3 ? "/v3/" : "/";
+    const stdfs::path want = to_v3 ? v3_ : v2_;
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      StartEngine([&step](EngineOptions& o) {
+        o.test_step_hook = [&step](std::string_view at) {
+          if (at == step) ::kill(::getpid(), SIGKILL);
+        };
+      });
+      if (engine_ != nullptr && engine_->StartUpdate(Request(version, url_path)).ok()) {
+        watcher_.WaitFor("Committed");
+      }
+      ::_exit(3);  // the step was never reached
+    }
+    int wstatus = 0;
+    ASSERT_EQ(::waitpid(child, &wstatus, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL) << wstatus;
+    // Never bootable: no switch armed, the standby is UPDATING.
+    EXPECT_FALSE(stdfs::exists(slots_ / "boot/next_boot"));
+    EXPECT_EQ(BootFile("default"), "a");
+    EXPECT_EQ(BootFile("slot_b/status"), "UPDATING");
+    EXPECT_EQ(ReadFile(slots_ / "slot_b/.ota-meta/state"),
+              step == "post:recorded" ? "complete\n" : "writing\n");
+
+    StartEngine();
+    StatusSnapshot repaired = UpdateTo(version, url_path);
+    EXPECT_TRUE(repaired.progress.in_place);
+    EXPECT_EQ(repaired.failure_reason, "");
+    EXPECT_EQ(TreeManifest(slots_ / "slot_b", "etc/hostname home/autoware"),
+              TreeManifest(want, "etc/hostname home/autoware"));
+    EXPECT_EQ(ReadFile(slots_ / "slot_b/etc/hostname"), "ecu-real-name\n");
+    EXPECT_EQ(ReadFile(slots_ / "slot_b/.ota-meta/state"), "complete\n");
+    EXPECT_FALSE(stdfs::exists(slots_ / "slot_b/.ota-resources"));
+    stdfs::remove(slots_ / "boot/next_boot");
+    engine_.reset();
+    watcher_.Clear();
+    to_v3 = !to_v3;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(LegacyOrV1, UpdateEngineInPlaceTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "V1" : "Legacy";
+                         });
 // --- Install hooks (install_hooks.h): real scripts in a hooks dir -----------------------------
 
 class InstallHookTest : public UpdateEngineTest {

@@ -1,0 +1,387 @@
+#include "otaclient/update/in_place.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "common/crypto/sha256.h"
+#include "common/log/log.h"
+#include "common/sys/command.h"
+#include "common/util/errors.h"
+#include "common/util/strings.h"
+#include "otaclient/update/content_index.h"
+#include "otaclient/update/parallel.h"
+
+namespace ota::update {
+namespace {
+
+constexpr int kMaxDepth = 128;
+constexpr std::chrono::seconds kFstrimTimeout{30};
+
+enum class Kind : uint8_t { kDir, kSymlink, kSpecial, kRegular };
+
+struct Target {
+  Kind kind;
+  uint32_t index;
+};
+
+bool ReservedTop(std::string_view name) {
+  return name == kResourcesDir || name == kDownloadDir || name == kMetaDir || name == "lost+found";
+}
+
+// A regular file of the standby at a path where the image wants a regular file.
+struct Candidate {
+  uint32_t entry;  // manifest.regulars index
+  std::string path;
+  struct stat st;
+  crypto::Sha256Digest digest{};
+  bool known = false;  // digest valid
+};
+
+class Planner {
+ public:
+  Planner(const image::Manifest& m, const fs::RootedDir& standby, const InPlaceOptions& options)
+      : m_(m), standby_(standby), options_(options) {}
+
+  absl::StatusOr<InPlacePlan> Run(ProgressCounters& counters) {
+    plan_.keep_regulars.assign(m_.regulars.size(), 0);
+    plan_.keep_symlinks.assign(m_.symlinks.size(), 0);
+    plan_.keep_specials.assign(m_.specials.size(), 0);
+    targets_.reserve(m_.dirs.size() + m_.symlinks.size() + m_.specials.size() + m_.regulars.size());
+    auto add = [&](image::StrRef path, Kind kind, size_t i) {
+      targets_.emplace(m_.Str(path), Target{kind, static_cast<uint32_t>(i)});
+    };
+    for (size_t i = 0; i < m_.dirs.size(); ++i) add(m_.dirs[i].path, Kind::kDir, i);
+    for (size_t i = 0; i < m_.symlinks.size(); ++i) add(m_.symlinks[i].path, Kind::kSymlink, i);
+    for (size_t i = 0; i < m_.specials.size(); ++i) add(m_.specials[i].path, Kind::kSpecial, i);
+    for (size_t i = 0; i < m_.regulars.size(); ++i) add(m_.regulars[i].path, Kind::kRegular, i);
+
+    OTA_ASSIGN_OR_RETURN(fs::UniqueFd root, standby_.OpenDir(""));
+    struct stat root_st;
+    if (::fstat(root.get(), &root_st) != 0) {
+      return ErrnoStatus(errno, StrCat("stat ", standby_.Describe("/")));
+    }
+    root_dev_ = root_st.st_dev;
+    OTA_RETURN_IF_ERROR(Walk(root.get(), "", 0));
+    OTA_RETURN_IF_ERROR(Decide(counters));
+    // Deepest first: a path sorts after its ancestors, so the reverse order removes children
+    // before their parents (RemoveAll takes whole subtrees anyway).
+    std::sort(plan_.remove.begin(), plan_.remove.end(), std::greater<>());
+    return std::move(plan_);
+  }
+
+ private:
+  absl::Status Walk(int dir_fd, const std::string& rel, int depth) {
+    if (depth > kMaxDepth) {
+      return absl::FailedPreconditionError(
+          StrCat("standby tree deeper than ", kMaxDepth, " at ", standby_.Describe(rel)));
+    }
+    int dup_fd = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+    if (dup_fd < 0) return ErrnoStatus(errno, StrCat("dup ", standby_.Describe(rel)));
+    std::unique_ptr<DIR, int (*)(DIR*)> dir(::fdopendir(dup_fd), &::closedir);
+    if (!dir) {
+      const int err = errno;
+      ::close(dup_fd);
+      return ErrnoStatus(err, StrCat("opendir ", standby_.Describe(rel)));
+    }
+    ::rewinddir(dir.get());
+    std::vector<std::string> names;
+    errno = 0;
+    while (struct dirent* de = ::readdir(dir.get())) {
+      std::string_view name = de->d_name;
+      if (name == "." || name == "..") continue;
+      if (depth == 0 && ReservedTop(name)) continue;
+      names.emplace_back(name);
+    }
+    if (errno != 0) return ErrnoStatus(errno, StrCat("readdir ", standby_.Describe(rel)));
+    dir.reset();
+    for (const std::string& name : names) {
+      if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) {
+        return absl::CancelledError("update cancelled");
+      }
+      std::string path = StrCat(rel, "/", name);
+      struct stat st;
+      if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) continue;
+        return ErrnoStatus(errno, StrCat("lstat ", standby_.Describe(path)));
+      }
+      auto it = targets_.find(path);
+      const bool other_fs = st.st_dev != root_dev_;
+      if (it == targets_.end() || other_fs) {
+        if (!other_fs) plan_.remove.push_back(std::move(path));
+        continue;
+      }
+      const Target t = it->second;
+      bool matches = false;
+      switch (t.kind) {
+        case Kind::kDir:
+          if (S_ISDIR(st.st_mode)) {
+            fs::UniqueFd sub(
+                ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            if (!sub.valid()) return ErrnoStatus(errno, StrCat("open ", standby_.Describe(path)));
+            OTA_RETURN_IF_ERROR(Walk(sub.get(), path, depth + 1));
+            matches = true;
+          }
+          break;
+        case Kind::kSymlink:
+          if (S_ISLNK(st.st_mode)) {
+            matches = true;  // replaced atomically by ApplySymlinks unless equal
+            std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+            ssize_t n = ::readlinkat(dir_fd, name.c_str(), target.data(), target.size());
+            if (n >= 0 && static_cast<size_t>(n) < target.size()) {
+              target.resize(static_cast<size_t>(n));
+              if (target == m_.Str(m_.symlinks[t.index].target)) plan_.keep_symlinks[t.index] = 1;
+            }
+          }
+          break;
+        case Kind::kSpecial:
+          if (S_ISCHR(st.st_mode) && st.st_rdev == 0) {
+            matches = true;
+            plan_.keep_specials[t.index] = 1;
+          }
+          break;
+        case Kind::kRegular:
+          if (S_ISREG(st.st_mode)) {
+            matches = true;
+            candidates_.push_back(Candidate{t.index, path, st});
+          }
+          break;
+      }
+      if (!matches) plan_.remove.push_back(std::move(path));
+    }
+    return absl::OkStatus();
+  }
+
+  // The content of each candidate: from the trusted table when the file is unchanged since it was
+  // written, else rehashed when its size could match.
+  absl::Status Decide(ProgressCounters& counters) {
+    std::atomic<uint64_t> rehashed{0};
+    std::atomic<uint64_t> table_hits{0};
+    OTA_RETURN_IF_ERROR(ParallelFor(
+        candidates_.size(), std::max(options_.hash_threads, 1),
+        [&](size_t i) -> absl::Status {
+          Candidate& c = candidates_[i];
+          const image::RegularEntry& e = m_.regulars[c.entry];
+          const uint64_t size = static_cast<uint64_t>(c.st.st_size);
+          if (options_.trusted_table != nullptr) {
+            const SlotTableEntry* known = options_.trusted_table->Find(c.path);
+            if (known != nullptr && known->seen == FileObservation::FromStat(c.st)) {
+              c.digest = known->sha256;
+              c.known = true;
+              table_hits.fetch_add(1, std::memory_order_relaxed);
+              return absl::OkStatus();
+            }
+          }
+          log::Debug("in-place: rehashing", {{"path", c.path}});
+          const uint64_t want = e.has_inline ? m_.Str(e.inline_content).size() : e.size;
+          if ((e.has_size || e.has_inline) && size != want) return absl::OkStatus();
+          absl::StatusOr<fs::UniqueFd> fd = standby_.OpenRead(c.path);
+          if (!fd.ok()) return absl::OkStatus();  // not readable as a file: rewritten
+          absl::StatusOr<crypto::Sha256Digest> digest =
+              crypto::Sha256Fd(fd->get(), standby_.Describe(c.path));
+          if (!digest.ok()) return absl::OkStatus();
+          rehashed.fetch_add(1, std::memory_order_relaxed);
+          counters.delta_files_hashed.fetch_add(1, std::memory_order_relaxed);
+          counters.delta_bytes_hashed.fetch_add(size, std::memory_order_relaxed);
+          c.digest = *digest;
+          c.known = true;
+          return absl::OkStatus();
+        },
+        options_.cancel));
+    plan_.rehashed = rehashed.load();
+    plan_.table_hits = table_hits.load();
+
+    // Per entry: content and (for plain files) link count right.
+    std::vector<int32_t> candidate_of(m_.regulars.size(), -1);
+    for (size_t i = 0; i < candidates_.size(); ++i) {
+      Candidate& c = candidates_[i];
+      candidate_of[c.entry] = static_cast<int32_t>(i);
+      if (!c.known) continue;
+      plan_.sources.push_back(StandbySource{c.digest, c.path.substr(1)});
+      const image::RegularEntry& e = m_.regulars[c.entry];
+      const crypto::Sha256Digest want =
+          e.has_inline ? crypto::Sha256Of(m_.Str(e.inline_content)) : e.sha256;
+      if (c.digest != want) continue;
+      if (e.nlink <= 1 && c.st.st_nlink != 1) continue;
+      plan_.keep_regulars[c.entry] = 1;
+    }
+    // Hard-link groups (keyed like slot_writer: the build host's inode, else the sha256): kept
+    // only as a whole, as one inode with exactly the group's members as its links.
+    std::vector<uint32_t> linked;
+    for (uint32_t i = 0; i < m_.regulars.size(); ++i) {
+      if (m_.regulars[i].nlink > 1) linked.push_back(i);
+    }
+    auto key_less = [&](uint32_t a, uint32_t b) {
+      const auto& x = m_.regulars[a];
+      const auto& y = m_.regulars[b];
+      if (x.has_inode != y.has_inode) return x.has_inode;
+      if (x.has_inode) return x.inode < y.inode;
+      return x.sha256 < y.sha256;
+    };
+    std::sort(linked.begin(), linked.end(), key_less);
+    for (size_t start = 0; start < linked.size();) {
+      size_t end = start + 1;
+      while (end < linked.size() && !key_less(linked[start], linked[end]) &&
+             !key_less(linked[end], linked[start])) {
+        ++end;
+      }
+      bool whole = true;
+      const int32_t first = candidate_of[linked[start]];
+      for (size_t k = start; k < end && whole; ++k) {
+        const int32_t c = candidate_of[linked[k]];
+        whole = c >= 0 && first >= 0 && plan_.keep_regulars[linked[k]] != 0 &&
+                candidates_[c].st.st_ino == candidates_[first].st.st_ino &&
+                candidates_[c].st.st_nlink == end - start;
+      }
+      for (size_t k = start; k < end; ++k) plan_.keep_regulars[linked[k]] = whole ? 1 : 0;
+      start = end;
+    }
+    return absl::OkStatus();
+  }
+
+  const image::Manifest& m_;
+  const fs::RootedDir& standby_;
+  const InPlaceOptions& options_;
+  std::unordered_map<std::string_view, Target> targets_;
+  std::vector<Candidate> candidates_;
+  InPlacePlan plan_;
+  dev_t root_dev_ = 0;
+};
+
+absl::Status FixOwnerMode(fs::RootedDir& standby, std::string_view path, const struct stat& st,
+                          uint32_t uid, uint32_t gid, uint32_t mode, bool has_mode) {
+  bool chowned = false;
+  if (st.st_uid != uid || st.st_gid != gid) {
+    OTA_RETURN_IF_ERROR(standby.Lchown(path, uid, gid));
+    chowned = true;
+  }
+  // chown clears setuid/setgid: the mode is set again after it.
+  if (has_mode && (chowned || (st.st_mode & 07777) != (mode & 07777))) {
+    OTA_RETURN_IF_ERROR(standby.Chmod(path, mode & 07777));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SetXattrs(const image::Manifest& m, image::XattrsRef xattrs, std::string_view path,
+                       fs::RootedDir& standby) {
+  absl::Status status;
+  m.ForEachXattr(xattrs, [&](std::string_view name, std::string_view value) {
+    if (status.ok()) status = standby.SetXattr(path, name, value);
+  });
+  return status;
+}
+
+}  // namespace
+
+absl::StatusOr<InPlacePlan> PlanInPlace(const image::Manifest& manifest,
+                                        const fs::RootedDir& standby, const InPlaceOptions& options,
+                                        ProgressCounters& counters) {
+  Planner planner(manifest, standby, options);
+  OTA_ASSIGN_OR_RETURN(InPlacePlan plan, planner.Run(counters));
+  uint64_t kept = 0;
+  for (uint8_t k : plan.keep_regulars) kept += k;
+  log::Info("in-place: standby compared with the image",
+            {{"regulars", StrCat(manifest.regulars.size())},
+             {"kept", StrCat(kept)},
+             {"to_remove", StrCat(plan.remove.size())},
+             {"rehashed", StrCat(plan.rehashed)},
+             {"trusted_table", options.trusted_table != nullptr ? "yes" : "no"}});
+  return plan;
+}
+
+absl::Status ApplyInPlaceFixups(const image::Manifest& manifest, const InPlacePlan& plan,
+                                fs::RootedDir& standby, ProgressCounters& counters) {
+  for (const std::string& path : plan.remove) {
+    OTA_RETURN_IF_ERROR(standby.RemoveAll(path));
+    counters.in_place_removed.fetch_add(1, std::memory_order_relaxed);
+  }
+  for (size_t i = 0; i < manifest.regulars.size(); ++i) {
+    if (plan.keep_regulars[i] == 0) continue;
+    const image::RegularEntry& e = manifest.regulars[i];
+    const std::string_view path = manifest.Str(e.path);
+    OTA_ASSIGN_OR_RETURN(struct stat st, standby.Lstat(path));
+    OTA_RETURN_IF_ERROR(FixOwnerMode(standby, path, st, e.uid, e.gid, e.mode, true));
+    OTA_RETURN_IF_ERROR(SetXattrs(manifest, e.xattrs, path, standby));
+    counters.in_place_kept.fetch_add(1, std::memory_order_relaxed);
+    counters.processed_files_num.fetch_add(1, std::memory_order_relaxed);
+    counters.processed_files_size.fetch_add(static_cast<uint64_t>(st.st_size),
+                                            std::memory_order_relaxed);
+  }
+  for (size_t i = 0; i < manifest.symlinks.size(); ++i) {
+    if (plan.keep_symlinks[i] == 0) continue;
+    const image::SymlinkEntry& l = manifest.symlinks[i];
+    const std::string_view path = manifest.Str(l.path);
+    OTA_ASSIGN_OR_RETURN(struct stat st, standby.Lstat(path));
+    OTA_RETURN_IF_ERROR(FixOwnerMode(standby, path, st, l.uid, l.gid, 0, false));
+    OTA_RETURN_IF_ERROR(SetXattrs(manifest, l.xattrs, path, standby));
+  }
+  for (size_t i = 0; i < manifest.specials.size(); ++i) {
+    if (plan.keep_specials[i] == 0) continue;
+    const image::SpecialEntry& x = manifest.specials[i];
+    const std::string_view path = manifest.Str(x.path);
+    OTA_ASSIGN_OR_RETURN(struct stat st, standby.Lstat(path));
+    OTA_RETURN_IF_ERROR(FixOwnerMode(standby, path, st, x.uid, x.gid, x.mode, true));
+    OTA_RETURN_IF_ERROR(SetXattrs(manifest, x.xattrs, path, standby));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SlotTable> RecordSlotTable(const image::Manifest& manifest,
+                                          const fs::RootedDir& standby, int threads) {
+  const auto& regulars = manifest.regulars;
+  std::vector<SlotTableEntry> entries(regulars.size());
+  std::vector<uint8_t> present(regulars.size(), 0);
+  OTA_RETURN_IF_ERROR(ParallelFor(regulars.size(), std::max(threads, 1), [&](size_t i) {
+    const image::RegularEntry& e = regulars[i];
+    absl::StatusOr<struct stat> st = standby.Lstat(manifest.Str(e.path));
+    if (!st.ok()) return WithContext(st.status(), "recording the slot table");
+    if (!S_ISREG(st->st_mode)) {
+      return absl::InternalError(
+          StrCat("recording the slot table: ", standby.Describe(manifest.Str(e.path)),
+                 " is not a regular file after the apply"));
+    }
+    entries[i].path = std::string(manifest.Str(e.path));
+    entries[i].sha256 = e.has_inline ? crypto::Sha256Of(manifest.Str(e.inline_content)) : e.sha256;
+    entries[i].seen = FileObservation::FromStat(*st);
+    present[i] = 1;
+    return absl::OkStatus();
+  }));
+  SlotTable table;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (present[i] != 0) table.Add(std::move(entries[i]));
+  }
+  return table;
+}
+
+void TrimStandby(const std::filesystem::path& mount_point) {
+  auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<sys::CommandResult> trimmed =
+      sys::RunProgram({"fstrim", mount_point.string()},
+                      std::chrono::duration_cast<std::chrono::milliseconds>(kFstrimTimeout));
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  if (!trimmed.ok()) {
+    log::Warning("fstrim of the standby failed (ignored)",
+                 {{"mount_point", mount_point.string()},
+                  {"error", std::string(trimmed.status().message())}});
+    return;
+  }
+  if (trimmed->exit_code != 0) {
+    log::Warning("fstrim of the standby failed (ignored)", {{"mount_point", mount_point.string()},
+                                                            {"exit", StrCat(trimmed->exit_code)},
+                                                            {"stderr", trimmed->err}});
+    return;
+  }
+  log::Info("standby trimmed", {{"mount_point", mount_point.string()}, {"ms", StrCat(ms)}});
+}
+
+}  // namespace ota::update

@@ -1,0 +1,75 @@
+// In-place standby update: when the standby still holds an earlier image (its slot table says
+// what was written there, slot_table.h), only what differs from the new image is written.
+//
+//   PlanInPlace     walks the standby (never following a symlink, staying on its file system,
+//                   skipping /.ota-resources, /.ota-download, /.ota-meta and /lost+found at the
+//                   top) and compares every entry with the image:
+//                     regular   kept when its path, size and content equal the target's: the
+//                               sha256 comes from the slot table when the file's inode, size,
+//                               mtime and ctime still match what was observed after writing it
+//                               (not when re-verifying), else the file is rehashed; a hard-link
+//                               group is kept only as a whole (every member right and all of
+//                               them one inode with exactly that many links), a plain file only
+//                               with one link;
+//                     symlink   kept when its target is equal;
+//                     special   kept when it is a whiteout (character device 0:0);
+//                     directory kept (its mode, owner and xattrs are set again by
+//                               ApplyDirectories);
+//                   anything not in the image, or of another type, is to be removed (a whole
+//                   subtree at once). Standby files of known content become delta sources.
+//   ApplyInPlace... RemoveStale removes (deepest first), FixKept sets owner, mode and xattrs of
+//                   kept entries that differ; then the usual Apply* write only the rest, each
+//                   regular file atomically (temp + rename in its directory, or the resource
+//                   renamed over it).
+//   RecordSlotTable what is on the standby now, observed right after the apply (before
+//                   persistent files, which are then rehashed by the next update).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/fs/rooted.h"
+#include "common/image/manifest.h"
+#include "otaclient/update/delta_planner.h"
+#include "otaclient/update/progress.h"
+#include "otaclient/update/slot_table.h"
+
+namespace ota::update {
+
+struct InPlaceOptions {
+  // The standby's slot table when its state is complete; nullptr: rehash every candidate file.
+  const SlotTable* trusted_table = nullptr;
+  int hash_threads = 3;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct InPlacePlan {
+  std::vector<uint8_t> keep_regulars;  // per manifest.regulars: 1 = already right
+  std::vector<uint8_t> keep_symlinks;  // per manifest.symlinks
+  std::vector<uint8_t> keep_specials;  // per manifest.specials
+  std::vector<std::string> remove;     // standby paths (relative), deepest first
+  std::vector<StandbySource> sources;  // standby files of known content
+  uint64_t rehashed = 0;               // files hashed to decide
+  uint64_t table_hits = 0;             // files whose content the trusted table vouched for
+};
+
+absl::StatusOr<InPlacePlan> PlanInPlace(const image::Manifest& manifest,
+                                        const fs::RootedDir& standby, const InPlaceOptions& options,
+                                        ProgressCounters& counters);
+
+// Removes plan.remove (deepest first), then fixes owner/mode/xattrs of kept entries. Counts kept
+// regular files as processed.
+absl::Status ApplyInPlaceFixups(const image::Manifest& manifest, const InPlacePlan& plan,
+                                fs::RootedDir& standby, ProgressCounters& counters);
+
+// The slot table of the image's regular files as they are on the standby now.
+absl::StatusOr<SlotTable> RecordSlotTable(const image::Manifest& manifest,
+                                          const fs::RootedDir& standby, int threads);
+
+// fstrim on `mount_point`, bounded (upstream: 30 s); a failure is only a warning.
+void TrimStandby(const std::filesystem::path& mount_point);
+
+}  // namespace ota::update
