@@ -1,7 +1,7 @@
 // The seam between this ECU and one directly connected secondary ECU (ecu_info `secondaries`):
-// asynchronous Update/ClientUpdate/Status/Abort/Rollback calls, each with its own deadline. The production
-// implementation keeps one gRPC channel per child for the daemon's lifetime (connections are
-// reused; a restarted child is reconnected within about a second).
+// asynchronous Update/ClientUpdate/Status/Abort/Rollback calls, each with its own deadline. The
+// production implementation keeps one gRPC channel per child for the daemon's lifetime
+// (connections are reused; a restarted child is reconnected within about a second).
 //
 // Rules every implementation keeps:
 //   - `done` is called exactly once per call, from some other thread, at the latest shortly
