@@ -4,7 +4,7 @@
 # test in test/ with ctest, then the multi-threaded tests under ThreadSanitizer.
 #   deploy/run-tests.sh            everything
 #   OTA_SKIP_FUZZ=1 ...            skip the clang/libFuzzer smoke run
-#   OTA_FUZZ_SECONDS=N             seconds per fuzz target (default 10)
+#   OTA_FUZZ_SECONDS=N             seconds per fuzz target (default 5)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -48,7 +48,7 @@ if [[ "${OTA_SKIP_FUZZ:-0}" != 1 ]]; then
     fi
   }
   export -f fuzz_one
-  export OTA_FUZZ_SECONDS=${OTA_FUZZ_SECONDS:-10}
+  export OTA_FUZZ_SECONDS=${OTA_FUZZ_SECONDS:-5}
   printf '%s\n' build/fuzz/test/fuzz/*_fuzz | xargs -P "$jobs" -I{} bash -c 'fuzz_one "$1"' _ {} || {
     echo "libFuzzer smoke run failed"
     exit 1

@@ -1672,11 +1672,16 @@ TEST_F(InstallHookTest, HooksRunAroundTheWriteWithTheTargetInTheirEnvironment) {
   stdfs::create_directories(out);
   // pre-install: the standby is mounted and still empty; post-install: everything is written,
   // and what it adds to the target stays there.
-  WriteHook(kPreInstallHook, StrCat("env | grep ^OTA_ | sort > ", (out / "pre.env").string(), "\n",
-                                    "ls -A \"$OTA_TARGET_ROOT\" > ", (out / "pre.ls").string(),
-                                    "\n", "echo pre says hello; echo pre warns >&2\n"));
+  // Only the variables otaclient sets: the hook also inherits the service's environment, and
+  // the one this test runs in may hold other OTA_* variables (CI's OTA_FUZZ_SECONDS).
+  const std::string dump_env =
+      "env | grep -E '^OTA_(HOOK|TARGET_ROOT|ACTIVE_ROOT|TARGET_VERSION|IMAGE_URL|ECU_ID)=' | sort "
+      "> ";
+  WriteHook(kPreInstallHook,
+            StrCat(dump_env, (out / "pre.env").string(), "\n", "ls -A \"$OTA_TARGET_ROOT\" > ",
+                   (out / "pre.ls").string(), "\n", "echo pre says hello; echo pre warns >&2\n"));
   WriteHook(kPostInstallHook,
-            StrCat("env | grep ^OTA_ | sort > ", (out / "post.env").string(), "\n",
+            StrCat(dump_env, (out / "post.env").string(), "\n",
                    "cat \"$OTA_TARGET_ROOT/etc/hostname\" > ", (out / "post.hostname").string(),
                    "\n", "echo configured > \"$OTA_TARGET_ROOT/etc/post-install-was-here\"\n"));
   StartWithHooks();
