@@ -28,33 +28,16 @@
 #include "common/http/curl_fetcher.h"
 #include "gtest/gtest.h"
 #include "test/lib/nginx/nginx_fixture.h"
+#include "test/lib/test_bytes.h"
 
 namespace ota::http {
 namespace {
 
+using ::ota::testing::RandomBytes;
+using ::ota::testing::TextBytes;
+using ::ota::testing::ZstdCompress;
+
 using Clock = std::chrono::steady_clock;
-
-std::string RandomBytes(size_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string out(size, '\0');
-  for (char& c : out) c = static_cast<char>(rng());
-  return out;
-}
-
-std::string TextBytes(size_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string out;
-  while (out.size() < size) out.push_back("abcdefgh \n"[rng() % 10]);
-  return out;
-}
-
-std::string ZstdCompress(const std::string& data) {
-  std::string out(ZSTD_compressBound(data.size()), '\0');
-  size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), 3);
-  EXPECT_FALSE(ZSTD_isError(n));
-  out.resize(n);
-  return out;
-}
 
 // A request header's value ("" when absent), case-insensitive name.
 std::string RequestHeader(const std::string& request, std::string_view name) {
