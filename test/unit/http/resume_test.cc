@@ -64,6 +64,7 @@ class CuttingServer {
     std::string etag;            // sent with every response ("" = none)
     std::string etag_after_cut;  // the ETag from the second request on ("" = unchanged)
     std::string last_modified;   // sent with every response ("" = none)
+    std::string cache_control_echo;  // Ota-File-Cache-Control answer ("" = none)
   };
   struct Seen {
     std::string range;
@@ -143,6 +144,9 @@ class CuttingServer {
       if (!etag.empty()) head += "ETag: " + etag + "\r\n";
       if (!behaviour_.last_modified.empty()) {
         head += "Last-Modified: " + behaviour_.last_modified + "\r\n";
+      }
+      if (!behaviour_.cache_control_echo.empty()) {
+        head += "Ota-File-Cache-Control: " + behaviour_.cache_control_echo + "\r\n";
       }
       head += "Connection: close\r\n\r\n";
       uint64_t end = head.starts_with("HTTP/1.1 416") ? first : body_.size();
@@ -403,6 +407,120 @@ TEST_F(CutTest, WrongResumedContentIsAMismatchRetriedWhole) {
   EXPECT_EQ(cut.seen[2].range, "");  // after a mismatch: whole, never resumed
   EXPECT_FALSE(std::filesystem::exists(out_->path() / "blob"));
   EXPECT_TRUE(TempLeftovers().empty());
+}
+
+// --- a proxy's Ota-File-Cache-Control answer -------------------------------------------------
+
+// A proxy answering from a cache says what it sends: today's otaproxy serves a USB stick's
+// <sha256>.zst for a file asked for uncompressed, echoing file_compression_alg=zst.
+class ProxyEchoTest : public ResumeTest {
+ protected:
+  static FetcherConfig ProxyConfig() {
+    FetcherConfig config = Config();
+    config.send_cache_control = true;  // as when a proxy is in use
+    return config;
+  }
+  static std::string Echo(const std::string& content, std::string_view alg = "") {
+    std::string echo = "file_sha256=" + crypto::ToHex(crypto::Sha256Of(content));
+    if (!alg.empty()) echo += ",file_compression_alg=" + std::string(alg);
+    return echo;
+  }
+  DownloadResult DownloadOne(const CuttingServer& server, const std::string& content,
+                             content::Compression asked) {
+    auto fetcher = CreateCurlFetcher(ProxyConfig());
+    DownloadJob job = Job(server.Url(), "blob", content);
+    job.compression = asked;
+    std::vector<DownloadResult> done = Run(*fetcher, {job});
+    EXPECT_EQ(done.size(), 1u);
+    return done.empty() ? DownloadResult{.status = absl::InternalError("no result")} : done[0];
+  }
+};
+
+TEST_F(ProxyEchoTest, AZstdAnswerToAnUncompressedRequestIsDecoded) {
+  const std::string content = TextBytes(3 << 20, 40);
+  const std::string compressed = ZstdCompress(content);
+  CuttingServer server(compressed, {.cache_control_echo = Echo(content, "zst")});
+  const DownloadResult result = DownloadOne(server, content, content::Compression::kNone);
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  EXPECT_EQ(result.retries, 0u);
+  EXPECT_EQ(result.network_bytes, compressed.size());
+  EXPECT_EQ(result.file_bytes, content.size());
+  EXPECT_TRUE(ReadOut("blob") == content);
+  ASSERT_EQ(server.seen().size(), 1u);
+  EXPECT_EQ(server.seen()[0].cache_control, Echo(content));
+}
+
+// "zstd" is today's other spelling of the same algorithm.
+TEST_F(ProxyEchoTest, TheZstdSpellingIsTakenToo) {
+  const std::string content = TextBytes(1 << 20, 41);
+  CuttingServer server(ZstdCompress(content), {.cache_control_echo = Echo(content, "zstd")});
+  const DownloadResult result = DownloadOne(server, content, content::Compression::kNone);
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  EXPECT_TRUE(ReadOut("blob") == content);
+}
+
+// A cache entry filled by an uncompressed request answers a compressed one as it is.
+TEST_F(ProxyEchoTest, AnUncompressedAnswerToAZstdRequestIsTakenAsIs) {
+  const std::string content = TextBytes(1 << 20, 42);
+  CuttingServer server(content, {.cache_control_echo = Echo(content)});
+  const DownloadResult result = DownloadOne(server, content, content::Compression::kZstd);
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  EXPECT_EQ(result.network_bytes, content.size());
+  EXPECT_TRUE(ReadOut("blob") == content);
+  EXPECT_EQ(server.seen()[0].cache_control, Echo(content) + ",file_compression_alg=zst");
+}
+
+// The decoder switched for the first response goes on through a resumed one.
+TEST_F(ProxyEchoTest, AZstdAnswerCutHalfwayResumes) {
+  const std::string content = TextBytes(24 << 20, 43);
+  const std::string compressed = ZstdCompress(content);
+  ASSERT_GT(compressed.size(), 2 * kCut);
+  CuttingServer server(
+      compressed,
+      {.cut_first_at = kCut, .etag = "\"z\"", .cache_control_echo = Echo(content, "zst")});
+  const DownloadResult result = DownloadOne(server, content, content::Compression::kNone);
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  EXPECT_EQ(result.resumes, 1u);
+  EXPECT_EQ(result.network_bytes, compressed.size());
+  EXPECT_TRUE(ReadOut("blob") == content);
+}
+
+// An answer for another file is wrong content: refused before a byte is written, retried with
+// retry_caching, and in the end a content error.
+TEST_F(ProxyEchoTest, AnAnswerForAnotherDigestIsWrongContent) {
+  const std::string content = TextBytes(1 << 20, 44);
+  CuttingServer server(content, {.cache_control_echo = Echo("another file")});
+  const DownloadResult result = DownloadOne(server, content, content::Compression::kNone);
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kDataLoss) << result.status;
+  EXPECT_NE(result.status.message().find("the proxy answered with file_sha256="),
+            std::string_view::npos)
+      << result.status;
+  const std::vector<CuttingServer::Seen> seen = server.seen();
+  ASSERT_GE(seen.size(), 2u);
+  EXPECT_EQ(seen[1].cache_control, "retry_caching," + Echo(content));
+  EXPECT_FALSE(std::filesystem::exists(out_->path() / "blob"));
+  EXPECT_TRUE(TempLeftovers().empty());
+}
+
+TEST_F(ProxyEchoTest, AnUnsupportedCompressionIsWrongContent) {
+  const std::string content = TextBytes(1 << 20, 45);
+  CuttingServer server(content, {.cache_control_echo = Echo(content, "gzip")});
+  const DownloadResult result = DownloadOne(server, content, content::Compression::kNone);
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kDataLoss) << result.status;
+  EXPECT_NE(result.status.message().find("unsupported gzip"), std::string_view::npos)
+      << result.status;
+}
+
+// Without a blob request (no proxy in use: no directives sent) an echo means nothing.
+TEST_F(ProxyEchoTest, WithoutDirectivesTheEchoIsIgnored) {
+  const std::string content = TextBytes(1 << 20, 46);
+  CuttingServer server(content, {.cache_control_echo = Echo(content, "zst")});
+  auto fetcher = CreateCurlFetcher(Config());
+  std::vector<DownloadResult> done = Run(*fetcher, {Job(server.Url(), "blob", content)});
+  ASSERT_EQ(done.size(), 1u);
+  ASSERT_TRUE(done[0].status.ok()) << done[0].status;
+  EXPECT_TRUE(ReadOut("blob") == content);
+  EXPECT_EQ(server.seen()[0].cache_control, "");
 }
 
 // --- the rate cap ----------------------------------------------------------------------------
