@@ -27,6 +27,7 @@
 #include "common/http/byte_range.h"
 #include "common/http/curl_fetcher.h"
 #include "gtest/gtest.h"
+#include "test/lib/loopback.h"
 #include "test/lib/nginx/nginx_fixture.h"
 #include "test/lib/test_bytes.h"
 
@@ -74,19 +75,13 @@ class CuttingServer {
 
   CuttingServer(std::string body, Behaviour behaviour)
       : body_(std::move(body)), behaviour_(std::move(behaviour)) {
-    listen_fd_ = fs::UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (!listen_fd_.valid() ||
-        ::bind(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::listen(listen_fd_.get(), 64) != 0 ||
-        ::getsockname(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      ADD_FAILURE() << "cannot listen on 127.0.0.1";
+    auto listener = ::ota::testing::BindLoopback(64);
+    if (!listener.ok()) {
+      ADD_FAILURE() << listener.status();
       return;
     }
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = std::move(listener->fd);
+    port_ = listener->port;
     thread_ = std::thread([this] { Serve(); });
   }
   ~CuttingServer() {
