@@ -1,7 +1,6 @@
 // otaclient: the OTA daemon of one ECU. Flags, config loading, wiring of the boot controller,
 // fetcher, update engine and gRPC service, and a graceful stop on SIGTERM/SIGINT.
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -420,7 +419,7 @@ bool InstallStopSignalHandlers() {
 }
 
 // What the self-pipe carries besides signal numbers: a staged ClientUpdate wants the hand-over.
-constexpr char kHandOverWake = 0;
+constexpr char kHandOverWake = ota::service::WakeSource::kHandOverWake;
 
 void WakeForHandOver() {
   const char byte = kHandOverWake;
@@ -790,6 +789,7 @@ int main(int argc, char** argv) {
     ota::log::Info("otaclient serves again",
                    {{"listen", server->address}, {"version", ota::service::OtaClientVersion()}});
   };
+  const ota::service::WakeSource wake{g_stop_pipe_read, WaitForStopSignal};
   while (signal_number == 0) {
     const int woken = WaitForStopSignal();
     if (woken != kHandOverWake) {
@@ -813,46 +813,27 @@ int main(int argc, char** argv) {
     hand_over.ecu_id = ecu_info.ecu_id;
     hand_over.expected_version = staged->version;
     hand_over.ready_timeout = flags.client_update_timeout;
-    auto child = ota::service::StartNewClient(hand_over);
-    if (!child.ok()) {
-      client_updater.HandOverDone(child.status());
-      serve_again();
-      continue;
-    }
-    client_updater.HandOverDone(absl::OkStatus());
-    // Supervise: until the new client ends (then restart) or we are stopped (stop it too).
-    pollfd waits[2] = {{g_stop_pipe_read, POLLIN, 0}, {(*child)->exit_fd(), POLLIN, 0}};
-    for (;;) {
-      if (poll(waits, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        Fatal("poll while supervising the new otaclient", ota::ErrnoStatus(errno, "poll"));
-      }
-      if ((waits[1].revents & POLLIN) != 0) {
-        // As upstream (systemd then restarts the installed client): this one starts afresh, so
-        // that it reads the boot state the new client may have changed (an update committed).
-        const std::string ended = (*child)->Reap();
-        const std::vector<std::string> restart =
-            ota::service::RestartArgv(own_argv, server_options.port);
-        ota::log::Warning("the new otaclient ended; this one restarts and takes over again",
-                          {{"ended", ended}});
-        if (uploader != nullptr) uploader->Flush(kLogFlushBeforeReboot);
-        std::vector<char*> exec_argv;
-        exec_argv.reserve(restart.size() + 1);
-        for (const std::string& arg : restart) exec_argv.push_back(const_cast<char*>(arg.c_str()));
-        exec_argv.push_back(nullptr);
-        ::execv("/proc/self/exe", exec_argv.data());
-        ota::log::Error("cannot restart otaclient; serving on as it is",
-                        {{"error", ota::ErrnoText(errno)}});
+    const ota::service::HandOverEnd end = ota::service::HandOverToNewClient(
+        hand_over, wake,
+        [&client_updater](const absl::Status& taken) { client_updater.HandOverDone(taken); });
+    switch (end.kind) {
+      case ota::service::HandOverEnd::Kind::kNotTakenOver:
         serve_again();
         break;
-      }
-      if ((waits[0].revents & POLLIN) != 0) {
-        const int byte = WaitForStopSignal();
-        if (byte == kHandOverWake) continue;
-        signal_number = byte;
-        ota::log::Info("stopping the new otaclient", {{"pid", ota::StrCat((*child)->pid())}});
-        const std::string ended = (*child)->Stop();
-        ota::log::Info("the new otaclient stopped", {{"ended", ended}});
+      case ota::service::HandOverEnd::Kind::kStopRequested:
+        signal_number = end.signal_number;
+        break;
+      case ota::service::HandOverEnd::Kind::kClientEnded: {
+        // As upstream (systemd then restarts the installed client): this one starts afresh, so
+        // that it reads the boot state the new client may have changed (an update committed).
+        ota::log::Warning("the new otaclient ended; this one restarts and takes over again",
+                          {{"ended", end.ended}});
+        if (uploader != nullptr) uploader->Flush(kLogFlushBeforeReboot);
+        const absl::Status restarted =
+            ota::service::ExecSelf(ota::service::RestartArgv(own_argv, server_options.port));
+        ota::log::Error("cannot restart otaclient; serving on as it is",
+                        {{"error", std::string(restarted.message())}});
+        serve_again();
         break;
       }
     }

@@ -238,4 +238,58 @@ absl::StatusOr<std::unique_ptr<ChildClient>> StartNewClient(const HandOverOption
   return child;
 }
 
+HandOverEnd SuperviseNewClient(ChildClient& child, const WakeSource& wake) {
+  HandOverEnd end;
+  pollfd waits[2] = {{wake.fd, POLLIN, 0}, {child.exit_fd(), POLLIN, 0}};
+  for (;;) {
+    if (::poll(waits, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      // Cannot wait any more: treat it as a stop (the child is stopped, the caller exits).
+      log::Error("poll while supervising the new otaclient", {{"error", ErrnoText(errno)}});
+      end.kind = HandOverEnd::Kind::kStopRequested;
+      end.signal_number = SIGTERM;
+      end.ended = child.Stop();
+      return end;
+    }
+    if ((waits[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      end.kind = HandOverEnd::Kind::kClientEnded;
+      end.ended = child.Reap();
+      return end;
+    }
+    if ((waits[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      const int byte = wake.read();
+      if (byte == WakeSource::kHandOverWake) continue;
+      log::Info("stopping the new otaclient", {{"pid", StrCat(child.pid())}});
+      end.kind = HandOverEnd::Kind::kStopRequested;
+      end.signal_number = byte;
+      end.ended = child.Stop();
+      log::Info("the new otaclient stopped", {{"ended", end.ended}});
+      return end;
+    }
+  }
+}
+
+HandOverEnd HandOverToNewClient(const HandOverOptions& options, const WakeSource& wake,
+                                const std::function<void(const absl::Status&)>& taken_over) {
+  absl::StatusOr<std::unique_ptr<ChildClient>> child = StartNewClient(options);
+  taken_over(child.status());
+  if (!child.ok()) {
+    HandOverEnd end;
+    end.kind = HandOverEnd::Kind::kNotTakenOver;
+    end.failure = child.status();
+    return end;
+  }
+  return SuperviseNewClient(**child, wake);
+}
+
+absl::Status ExecSelf(const std::vector<std::string>& argv) {
+  if (argv.empty()) return absl::InvalidArgumentError("no command line");
+  std::vector<char*> exec_argv;
+  exec_argv.reserve(argv.size() + 1);
+  for (const std::string& arg : argv) exec_argv.push_back(const_cast<char*>(arg.c_str()));
+  exec_argv.push_back(nullptr);
+  ::execv("/proc/self/exe", exec_argv.data());
+  return ErrnoStatus(errno, "execv /proc/self/exe");
+}
+
 }  // namespace ota::service

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,6 +61,42 @@ class ChildClient {
 };
 
 absl::StatusOr<std::unique_ptr<ChildClient>> StartNewClient(const HandOverOptions& options);
+
+// The daemon's wake-ups while it supervises: `fd` is readable when one is pending and `read`
+// takes it: kHandOverWake (another staged client update; ignored while one is supervised) or
+// the number of the stop signal (SIGTERM, SIGINT).
+struct WakeSource {
+  static constexpr int kHandOverWake = 0;
+  int fd = -1;
+  std::function<int()> read;
+};
+
+// How a hand-over ended.
+struct HandOverEnd {
+  enum class Kind {
+    kNotTakenOver,   // the new client did not come up (stopped again): the caller serves again
+    kStopRequested,  // a stop signal came while the new client served: it was stopped
+    kClientEnded,    // the new client ended by itself: the caller restarts (RestartArgv)
+  };
+  Kind kind = Kind::kNotTakenOver;
+  absl::Status failure;   // kNotTakenOver: why
+  int signal_number = 0;  // kStopRequested
+  std::string ended;      // kStopRequested, kClientEnded: how the new client ended
+};
+
+// Blocks while `child` serves: until it ends (kClientEnded, reaped) or a stop signal arrives on
+// `wake` (kStopRequested, the child stopped and reaped first).
+HandOverEnd SuperviseNewClient(ChildClient& child, const WakeSource& wake);
+
+// The whole hand-over once this process's server has stopped: StartNewClient(options), then
+// `taken_over` with its result (OK: the new client serves; else why not), then, when it serves,
+// SuperviseNewClient.
+HandOverEnd HandOverToNewClient(const HandOverOptions& options, const WakeSource& wake,
+                                const std::function<void(const absl::Status&)>& taken_over);
+
+// Replaces this process by `argv` (/proc/self/exe, so the installed binary even when its path
+// changed); returns only when that fails.
+absl::Status ExecSelf(const std::vector<std::string>& argv);
 
 // `argv` of this process turned into the new client's: `binary` first, without the flags
 // --listen-port, --port-file, --ready-fd and --dynamic-client (either form), then
