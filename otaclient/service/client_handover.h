@@ -33,6 +33,8 @@ struct HandOverOptions {
   std::string ecu_id;
   std::string expected_version;
   std::chrono::milliseconds ready_timeout{30000};
+  // The PortLock fd the child inherits as fd 4 (`--listen-lock-fd 4` in argv); -1: none.
+  int lock_fd = -1;
 };
 
 // A started child otaclient. Destroying it stops the child (SIGTERM to its process group,
@@ -88,9 +90,9 @@ struct HandOverEnd {
 // `wake` (kStopRequested, the child stopped and reaped first).
 HandOverEnd SuperviseNewClient(ChildClient& child, const WakeSource& wake);
 
-// The whole hand-over once this process's server has stopped: StartNewClient(options), then
-// `taken_over` with its result (OK: the new client serves; else why not), then, when it serves,
-// SuperviseNewClient.
+// The whole hand-over, this process still serving (port_handover.h): StartNewClient(options),
+// then `taken_over` with its result (OK: the new client serves, the caller stops its own server
+// now; else why not, the caller serves on), then, when it serves, SuperviseNewClient.
 HandOverEnd HandOverToNewClient(const HandOverOptions& options, const WakeSource& wake,
                                 const std::function<void(const absl::Status&)>& taken_over);
 
@@ -99,13 +101,14 @@ HandOverEnd HandOverToNewClient(const HandOverOptions& options, const WakeSource
 absl::Status ExecSelf(const std::vector<std::string>& argv);
 
 // `argv` of this process turned into the new client's: `binary` first, without the flags
-// --listen-port, --port-file, --ready-fd and --dynamic-client (either form), then
-// `--listen-port <port> --ready-fd 3 --dynamic-client`.
+// --listen-port, --port-file, --ready-fd, --listen-lock-fd and --dynamic-client (either form),
+// then `--listen-port <port> --ready-fd 3 --listen-lock-fd 4 --dynamic-client`.
 std::vector<std::string> NewClientArgv(const std::vector<std::string>& argv,
                                        const std::string& binary, int port);
 
-// `argv` of this process for restarting it in place: without --listen-port and --ready-fd
-// (either form), then `--listen-port <port>` (the port it had bound, also when it was 0).
+// `argv` of this process for restarting it in place: without --listen-port, --ready-fd and
+// --listen-lock-fd (either form), then `--listen-port <port>` (the port it had bound, also when it
+// was 0).
 std::vector<std::string> RestartArgv(const std::vector<std::string>& argv, int port);
 
 }  // namespace ota::service

@@ -29,6 +29,8 @@ TEST(ClientHandoverTest, NewClientArgvReplacesPortAndMarkers) {
                                          "50051",
                                          "--ready-fd",
                                          "3",
+                                         "--listen-lock-fd",
+                                         "4",
                                          "--dynamic-client"};
   EXPECT_EQ(NewClientArgv(own, "/run/otaclient/client/otaclient-2", 50051), want);
 }
@@ -36,7 +38,7 @@ TEST(ClientHandoverTest, NewClientArgvReplacesPortAndMarkers) {
 TEST(ClientHandoverTest, RestartArgvKeepsAllButThePort) {
   const std::vector<std::string> own = {
       "/usr/bin/otaclient", "--listen-port=0", "--port-file", "/run/p", "--ready-fd", "3",
-      "--no-reboot"};
+      "--listen-lock-fd=4", "--no-reboot"};
   const std::vector<std::string> want = {"/usr/bin/otaclient", "--port-file",   "/run/p",
                                          "--no-reboot",        "--listen-port", "15001"};
   EXPECT_EQ(RestartArgv(own, 15001), want);
