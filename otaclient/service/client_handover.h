@@ -1,14 +1,18 @@
 // The process side of ClientUpdate (client_update.h stages the new binary): start the new
 // otaclient as a child of this one, wait until it serves, supervise it.
 //
-//   - The caller has stopped its own gRPC server (the port is free).
+//   - The caller still serves on its port, with SO_REUSEPORT under a PortLock whose fd the child
+//     inherits as fd 4 (`--listen-lock-fd 4`), and with new connections steered to a second
+//     listener (port_handover.h): the child listens on the same port and takes the new
+//     connections from its listen() on; Status never goes unanswered.
 //   - The child is `argv` with a readiness pipe as fd 3 (`--ready-fd 3` must be in argv): once
 //     listening, the child writes its port there. Then it must answer Status on
-//     `status_target` with `expected_version` as this ECU's otaclient_version.
+//     `status_target` (through the shared port, so through the steering) with
+//     `expected_version` as this ECU's otaclient_version; the caller then stops its own server.
 //   - Anything else within `ready_timeout` (the child exits, closes the pipe without a port,
 //     answers another version, does not answer) is a failure: the child's process group gets
 //     SIGTERM, SIGKILL after a grace, it is reaped, and the error says what happened. The caller
-//     then serves again itself.
+//     never stopped serving.
 // No polling with sleeps: the pipe, a pidfd and gRPC deadlines do the waiting.
 #pragma once
 
