@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/util/strings.h"
+#include "test/lib/loopback.h"
 
 namespace ota::service {
 namespace {
@@ -64,14 +65,10 @@ int Listener(int port, int* bound_port) {
   return fd;
 }
 
-int Connect(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-  return fd;
+fs::UniqueFd Connect(int port) {
+  absl::StatusOr<fs::UniqueFd> fd = ota::testing::ConnectLoopback(port);
+  EXPECT_TRUE(fd.ok()) << fd.status();
+  return fd.ok() ? std::move(*fd) : fs::UniqueFd();
 }
 
 // How many connections are waiting in `listener`'s accept queue (accepts them all).
@@ -87,22 +84,19 @@ TEST(SteeringTest, NewConnectionsGoToTheSocketThatJoinedSecond) {
   ASSERT_GT(port, 0);
   ASSERT_TRUE(SteerNewConnectionsToSuccessor(port).ok());
   // Alone: the program's index is out of range, the old socket gets everything.
-  int c1 = Connect(port);
+  const fs::UniqueFd c1 = Connect(port);
   EXPECT_EQ(Pending(old_listener), 1);
   int same = 0;
   const int new_listener = Listener(port, &same);
   ASSERT_EQ(same, port);
-  int connections[16];
-  for (int& c : connections) c = Connect(port);  // the handshake completes in connect()
+  fs::UniqueFd connections[16];
+  for (fs::UniqueFd& c : connections) c = Connect(port);  // the handshake completes in connect()
   EXPECT_EQ(Pending(old_listener), 0);
   EXPECT_EQ(Pending(new_listener), 16);
   // The old socket leaves: the new one is alone and keeps getting them.
   ::close(old_listener);
-  const int c2 = Connect(port);
+  const fs::UniqueFd c2 = Connect(port);
   EXPECT_EQ(Pending(new_listener), 1);
-  for (int c : connections) ::close(c);
-  ::close(c1);
-  ::close(c2);
   ::close(new_listener);
 }
 
