@@ -1,7 +1,6 @@
 // otaclient: the OTA daemon of one ECU. Flags, config loading, wiring of the boot controller,
 // fetcher, update engine and gRPC service, and a graceful stop on SIGTERM/SIGINT.
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -39,6 +38,7 @@
 #include "otaclient/service/client_handover.h"
 #include "otaclient/service/download_proxy.h"
 #include "otaclient/service/ota_client_service.h"
+#include "otaclient/service/port_handover.h"
 #include "otaclient/service/server.h"
 #include "otaclient/service/version.h"
 #include "otaclient/update/boot_confirmation.h"
@@ -142,6 +142,9 @@ ClientUpdate (self-update from the otaclient package in the requested image; see
                             result of a ClientUpdate: a further ClientUpdate is acknowledged
                             and ignored, as upstream
   --ready-fd N              once listening, write "<port>\n" to file descriptor N and close it
+  --listen-lock-fd N        (set by otaclient for the client it starts) the old client's lock on
+                            the listen address: this one joins the port and takes over the new
+                            connections while the old one still serves (no gap in Status)
   --version                 print the otaclient version and exit
 
   --log-level LEVEL         debug, info, warning or error (default info)
@@ -179,6 +182,7 @@ struct Flags {
   std::chrono::milliseconds client_update_timeout{30000};
   bool dynamic_client = false;
   int ready_fd = -1;
+  int listen_lock_fd = -1;
 };
 
 // Exits 2 with a message for a bad command line.
@@ -337,6 +341,8 @@ Flags ParseFlags(int argc, char** argv) {
       flags.dynamic_client = true;
     } else if (name == "--ready-fd") {
       flags.ready_fd = ParseInt(name, value(), 3, 1023);
+    } else if (name == "--listen-lock-fd") {
+      flags.listen_lock_fd = ParseInt(name, value(), 3, 1023);
     } else if (name == "--log-level") {
       const std::string level = value();
       if (!ota::log::ParseLevel(level, &flags.log_level)) {
@@ -420,7 +426,7 @@ bool InstallStopSignalHandlers() {
 }
 
 // What the self-pipe carries besides signal numbers: a staged ClientUpdate wants the hand-over.
-constexpr char kHandOverWake = 0;
+constexpr char kHandOverWake = ota::service::WakeSource::kHandOverWake;
 
 void WakeForHandOver() {
   const char byte = kHandOverWake;
@@ -724,8 +730,36 @@ int main(int argc, char** argv) {
   server_options.listen_address = ecu_info.ip_addr;
   server_options.port = flags.listen_port;
   server_options.credentials = ota::crypto::GrpcServerCredentials(*grpc_tls);
+  // The port is shared only with the client a ClientUpdate starts (port_handover.h): this
+  // process holds the listen lock (taken before listening on a fixed port; for port 0, on the
+  // port the kernel chose), the new client inherits it.
+  server_options.share_port = true;
+  std::optional<ota::service::PortLock> port_lock;
+  const bool taking_over = flags.listen_lock_fd >= 0;
+  if (taking_over) {
+    if (flags.listen_port == 0) UsageError("--listen-lock-fd needs a --listen-port");
+    auto adopted = ota::service::PortLock::Adopt(
+        flags.listen_lock_fd, ota::service::JoinHostPort(ecu_info.ip_addr, flags.listen_port));
+    if (!adopted.ok()) Fatal("cannot take over the listen address", adopted.status());
+    port_lock = std::move(*adopted);
+  } else if (flags.listen_port != 0) {
+    auto acquired = ota::service::PortLock::Acquire(
+        ota::service::JoinHostPort(ecu_info.ip_addr, flags.listen_port));
+    if (!acquired.ok()) Fatal("cannot listen", acquired.status());
+    port_lock = std::move(*acquired);
+  }
   auto server = ota::service::StartServer(service, server_options);
   if (!server.ok()) Fatal("cannot start the gRPC server", server.status());
+  if (!port_lock.has_value()) {
+    auto acquired = ota::service::PortLock::Acquire(server->address);
+    if (!acquired.ok()) Fatal("cannot listen", acquired.status());
+    port_lock = std::move(*acquired);
+  }
+  // A client this one starts for a ClientUpdate gets the new connections as soon as it listens.
+  if (absl::Status steered = ota::service::SteerNewConnectionsToSuccessor(server->port);
+      !steered.ok()) {
+    Fatal("cannot prepare the listen port for a client update", steered);
+  }
   // The bound port for whoever started us (--listen-port 0): a file that appears only complete.
   if (!flags.port_file.empty()) {
     const absl::Status written =
@@ -785,11 +819,16 @@ int main(int argc, char** argv) {
   auto serve_again = [&] {
     auto restarted = ota::service::StartServer(service, server_options);
     if (!restarted.ok()) Fatal("cannot start the gRPC server again", restarted.status());
+    if (absl::Status steered = ota::service::SteerNewConnectionsToSuccessor(restarted->port);
+        !steered.ok()) {
+      Fatal("cannot prepare the listen port for a client update", steered);
+    }
     server = std::move(restarted);
     serving = true;
     ota::log::Info("otaclient serves again",
                    {{"listen", server->address}, {"version", ota::service::OtaClientVersion()}});
   };
+  const ota::service::WakeSource wake{g_stop_pipe_read, WaitForStopSignal};
   while (signal_number == 0) {
     const int woken = WaitForStopSignal();
     if (woken != kHandOverWake) {
@@ -802,9 +841,8 @@ int main(int argc, char** argv) {
       staged.swap(staged_client);
     }
     if (!staged.has_value()) continue;
-    ota::log::Info("client update: stopping this server for the new otaclient",
+    ota::log::Info("client update: starting the new otaclient beside this one",
                    {{"version", staged->version}});
-    stop_serving();
     ota::service::HandOverOptions hand_over;
     hand_over.argv =
         ota::service::NewClientArgv(own_argv, staged->binary.string(), server_options.port);
@@ -813,46 +851,31 @@ int main(int argc, char** argv) {
     hand_over.ecu_id = ecu_info.ecu_id;
     hand_over.expected_version = staged->version;
     hand_over.ready_timeout = flags.client_update_timeout;
-    auto child = ota::service::StartNewClient(hand_over);
-    if (!child.ok()) {
-      client_updater.HandOverDone(child.status());
-      serve_again();
-      continue;
-    }
-    client_updater.HandOverDone(absl::OkStatus());
-    // Supervise: until the new client ends (then restart) or we are stopped (stop it too).
-    pollfd waits[2] = {{g_stop_pipe_read, POLLIN, 0}, {(*child)->exit_fd(), POLLIN, 0}};
-    for (;;) {
-      if (poll(waits, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        Fatal("poll while supervising the new otaclient", ota::ErrnoStatus(errno, "poll"));
-      }
-      if ((waits[1].revents & POLLIN) != 0) {
+    hand_over.lock_fd = port_lock->fd();
+    const ota::service::HandOverEnd end = ota::service::HandOverToNewClient(
+        hand_over, wake, [&client_updater, &stop_serving](const absl::Status& taken) {
+          // The new client serves (new connections already go to it): this server stops, its
+          // calls in flight finish first. Else this one simply serves on.
+          if (taken.ok()) stop_serving();
+          client_updater.HandOverDone(taken);
+        });
+    switch (end.kind) {
+      case ota::service::HandOverEnd::Kind::kNotTakenOver:
+        break;  // still serving
+      case ota::service::HandOverEnd::Kind::kStopRequested:
+        signal_number = end.signal_number;
+        break;
+      case ota::service::HandOverEnd::Kind::kClientEnded: {
         // As upstream (systemd then restarts the installed client): this one starts afresh, so
         // that it reads the boot state the new client may have changed (an update committed).
-        const std::string ended = (*child)->Reap();
-        const std::vector<std::string> restart =
-            ota::service::RestartArgv(own_argv, server_options.port);
         ota::log::Warning("the new otaclient ended; this one restarts and takes over again",
-                          {{"ended", ended}});
+                          {{"ended", end.ended}});
         if (uploader != nullptr) uploader->Flush(kLogFlushBeforeReboot);
-        std::vector<char*> exec_argv;
-        exec_argv.reserve(restart.size() + 1);
-        for (const std::string& arg : restart) exec_argv.push_back(const_cast<char*>(arg.c_str()));
-        exec_argv.push_back(nullptr);
-        ::execv("/proc/self/exe", exec_argv.data());
+        const absl::Status restarted =
+            ota::service::ExecSelf(ota::service::RestartArgv(own_argv, server_options.port));
         ota::log::Error("cannot restart otaclient; serving on as it is",
-                        {{"error", ota::ErrnoText(errno)}});
+                        {{"error", std::string(restarted.message())}});
         serve_again();
-        break;
-      }
-      if ((waits[0].revents & POLLIN) != 0) {
-        const int byte = WaitForStopSignal();
-        if (byte == kHandOverWake) continue;
-        signal_number = byte;
-        ota::log::Info("stopping the new otaclient", {{"pid", ota::StrCat((*child)->pid())}});
-        const std::string ended = (*child)->Stop();
-        ota::log::Info("the new otaclient stopped", {{"ended", ended}});
         break;
       }
     }

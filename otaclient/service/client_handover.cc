@@ -23,6 +23,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kReadyFd = 3;
+constexpr int kLockFd = 4;
 constexpr std::chrono::seconds kExitGrace{5};
 
 std::string DescribeWait(int wstatus) {
@@ -150,11 +151,13 @@ std::vector<std::string> NewClientArgv(const std::vector<std::string>& argv,
                                        const std::string& binary, int port) {
   std::vector<std::string> out{binary};
   for (std::string& a :
-       ArgsWithout(argv, {"--listen-port", "--port-file", "--ready-fd"}, {"--dynamic-client"})) {
+       ArgsWithout(argv, {"--listen-port", "--port-file", "--ready-fd", "--listen-lock-fd"},
+                   {"--dynamic-client"})) {
     out.push_back(std::move(a));
   }
-  for (std::string a : {std::string("--listen-port"), StrCat(port), std::string("--ready-fd"),
-                        StrCat(kReadyFd), std::string("--dynamic-client")}) {
+  for (std::string a :
+       {std::string("--listen-port"), StrCat(port), std::string("--ready-fd"), StrCat(kReadyFd),
+        std::string("--listen-lock-fd"), StrCat(kLockFd), std::string("--dynamic-client")}) {
     out.push_back(std::move(a));
   }
   return out;
@@ -162,7 +165,8 @@ std::vector<std::string> NewClientArgv(const std::vector<std::string>& argv,
 
 std::vector<std::string> RestartArgv(const std::vector<std::string>& argv, int port) {
   std::vector<std::string> out{argv.empty() ? std::string("otaclient") : argv[0]};
-  for (std::string& a : ArgsWithout(argv, {"--listen-port", "--ready-fd"}, {})) {
+  for (std::string& a :
+       ArgsWithout(argv, {"--listen-port", "--ready-fd", "--listen-lock-fd"}, {})) {
     out.push_back(std::move(a));
   }
   out.emplace_back("--listen-port");
@@ -176,7 +180,17 @@ absl::StatusOr<std::unique_ptr<ChildClient>> StartNewClient(const HandOverOption
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
   fs::UniqueFd ready_read(fds[0]);
-  fs::UniqueFd ready_write(fds[1]);
+  // Both fds the child gets above the numbers they move to (3, 4), so neither overwrites the
+  // other.
+  fs::UniqueFd ready_write(::fcntl(fds[1], F_DUPFD_CLOEXEC, kLockFd + 1));
+  ::close(fds[1]);
+  if (!ready_write.valid()) return ErrnoStatus(errno, "fcntl(F_DUPFD_CLOEXEC)");
+  fs::UniqueFd lock;
+  if (options.lock_fd >= 0) {
+    lock = fs::UniqueFd(::fcntl(options.lock_fd, F_DUPFD_CLOEXEC, kLockFd + 1));
+    if (!lock.valid()) return ErrnoStatus(errno, "fcntl(F_DUPFD_CLOEXEC) of the listen lock");
+  }
+  const int lock_fd = lock.get();
 
   std::vector<char*> args;
   args.reserve(options.argv.size() + 1);
@@ -189,16 +203,14 @@ absl::StatusOr<std::unique_ptr<ChildClient>> StartNewClient(const HandOverOption
   if (pid == 0) {
     // Only async-signal-safe calls from here on.
     ::setpgid(0, 0);
-    if (write_fd == kReadyFd) {
-      ::fcntl(kReadyFd, F_SETFD, 0);
-    } else if (::dup2(write_fd, kReadyFd) < 0) {
-      ::_exit(127);
-    }
+    if (::dup2(write_fd, kReadyFd) < 0) ::_exit(127);
+    if (lock_fd >= 0 && ::dup2(lock_fd, kLockFd) < 0) ::_exit(127);
     ::execv(args[0], args.data());
     ::_exit(127);
   }
   ::setpgid(pid, pid);  // either side may win; both set the same group
   ready_write.Reset();
+  lock.Reset();
   const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {
     const int err = errno;
@@ -236,6 +248,60 @@ absl::StatusOr<std::unique_ptr<ChildClient>> StartNewClient(const HandOverOption
                                          {"version", options.expected_version},
                                          {"listen", options.status_target}});
   return child;
+}
+
+HandOverEnd SuperviseNewClient(ChildClient& child, const WakeSource& wake) {
+  HandOverEnd end;
+  pollfd waits[2] = {{wake.fd, POLLIN, 0}, {child.exit_fd(), POLLIN, 0}};
+  for (;;) {
+    if (::poll(waits, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      // Cannot wait any more: treat it as a stop (the child is stopped, the caller exits).
+      log::Error("poll while supervising the new otaclient", {{"error", ErrnoText(errno)}});
+      end.kind = HandOverEnd::Kind::kStopRequested;
+      end.signal_number = SIGTERM;
+      end.ended = child.Stop();
+      return end;
+    }
+    if ((waits[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      end.kind = HandOverEnd::Kind::kClientEnded;
+      end.ended = child.Reap();
+      return end;
+    }
+    if ((waits[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      const int byte = wake.read();
+      if (byte == WakeSource::kHandOverWake) continue;
+      log::Info("stopping the new otaclient", {{"pid", StrCat(child.pid())}});
+      end.kind = HandOverEnd::Kind::kStopRequested;
+      end.signal_number = byte;
+      end.ended = child.Stop();
+      log::Info("the new otaclient stopped", {{"ended", end.ended}});
+      return end;
+    }
+  }
+}
+
+HandOverEnd HandOverToNewClient(const HandOverOptions& options, const WakeSource& wake,
+                                const std::function<void(const absl::Status&)>& taken_over) {
+  absl::StatusOr<std::unique_ptr<ChildClient>> child = StartNewClient(options);
+  taken_over(child.status());
+  if (!child.ok()) {
+    HandOverEnd end;
+    end.kind = HandOverEnd::Kind::kNotTakenOver;
+    end.failure = child.status();
+    return end;
+  }
+  return SuperviseNewClient(**child, wake);
+}
+
+absl::Status ExecSelf(const std::vector<std::string>& argv) {
+  if (argv.empty()) return absl::InvalidArgumentError("no command line");
+  std::vector<char*> exec_argv;
+  exec_argv.reserve(argv.size() + 1);
+  for (const std::string& arg : argv) exec_argv.push_back(const_cast<char*>(arg.c_str()));
+  exec_argv.push_back(nullptr);
+  ::execv("/proc/self/exe", exec_argv.data());
+  return ErrnoStatus(errno, "execv /proc/self/exe");
 }
 
 }  // namespace ota::service

@@ -243,13 +243,11 @@ void OtaClientServiceImpl::LocalClientUpdate(const OtaClientV2::UpdateRequest& r
           answer->set_message(NotSupportedMessage("ClientUpdate"));
           return;
         }
-        const update::OtaStatus now = engine_.Snapshot().status;
-        if (now == update::OtaStatus::kUpdating || now == update::OtaStatus::kAborting ||
-            now == update::OtaStatus::kRollbacking) {
+        if (const absl::Status allowed = engine_.ClientUpdateAllowed(); !allowed.ok()) {
           answer->set_result(OtaClientV2::RECOVERABLE);
-          answer->set_message(StrCat("ECU ", config_.ecu_id,
-                                     " is busy: an update, abort or rollback is in progress"));
-          log::Warning("client update rejected: busy", {{"request_id", request_id}});
+          answer->set_message(StrCat("ECU ", config_.ecu_id, " is busy: ", allowed.message()));
+          log::Warning("client update rejected: busy",
+                       {{"request_id", request_id}, {"reason", answer->message()}});
           return;
         }
         update::UpdateRequestParams params;
@@ -311,7 +309,11 @@ void OtaClientServiceImpl::LocalRollback(const OtaClientV2::RollbackRequest& req
   AnswerOwnEntries(
       config_.ecu_id, request, response, OtaClientV2::RECOVERABLE,
       [&](const OtaClientV2::RollbackRequestEcu&, OtaClientV2::RollbackResponseEcu* answer) {
-        const absl::Status started = engine_.StartRollback();
+        // A rollback reboots: never under a client update that is handing over.
+        const absl::Status started =
+            client_updater_ != nullptr && client_updater_->busy()
+                ? absl::FailedPreconditionError("a client update (ClientUpdate) is in progress")
+                : engine_.StartRollback();
         answer->set_result(FailureTypeOf(started));
         if (started.ok()) {
           log::Info("rollback accepted", {{"request_id", request.request_id()}});

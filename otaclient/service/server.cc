@@ -33,7 +33,8 @@ absl::StatusOr<RunningServer> StartServer(grpc::Service& service, const ServerOp
   grpc::ServerBuilder builder;
   int bound_port = 0;
   // gRPC sets SO_REUSEPORT by default: a second daemon would then share the port silently.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Shared only under a PortLock (port_handover.h).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, options.share_port ? 1 : 0);
   builder.AddListeningPort(
       address,
       options.credentials != nullptr ? options.credentials : grpc::InsecureServerCredentials(),

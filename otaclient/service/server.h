@@ -23,6 +23,10 @@ struct ServerOptions {
   // nullptr: plain gRPC (as the vehicles in the field expect); else e.g. mutual TLS
   // (common/crypto/grpc_tls.h).
   std::shared_ptr<grpc::ServerCredentials> credentials = nullptr;
+  // SO_REUSEPORT on the listener, so that the client a ClientUpdate starts can listen on the
+  // same port before this one stops (port_handover.h). Only with a PortLock held: without it a
+  // second daemon would share the port silently.
+  bool share_port = false;
 };
 
 struct RunningServer {

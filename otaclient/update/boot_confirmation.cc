@@ -258,6 +258,16 @@ absl::Status BootConfirmationEngine::StartUpdate(const UpdateRequestParams& requ
   return delegate->StartUpdate(request);
 }
 
+absl::Status BootConfirmationEngine::ClientUpdateAllowed() const {
+  UpdateEngine* delegate = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (delegate_ == nullptr) return Refusal();
+    delegate = delegate_.get();
+  }
+  return delegate->ClientUpdateAllowed();
+}
+
 StatusSnapshot BootConfirmationEngine::Snapshot() const {
   UpdateEngine* delegate = nullptr;
   {

@@ -15,8 +15,8 @@
 //   failed    boot->RejectNewSlot(reason): FAILURE (ROLLBACK_FAILURE) "health check failed:
 //             <reason>" recorded where the old slot reads it, the boot loader armed to fall back;
 //             then boot->Reboot() (unless reboot is off). Until the machine goes down Status says
-//             FAILURE/RECOVERABLE with the reason and everything is refused. On the old slot,
-//             ConfirmBoot reports that reason.
+//             FAILURE/RECOVERABLE with the reason and everything (ClientUpdate too) is refused. On
+//             the old slot, ConfirmBoot reports that reason.
 // A stop (SIGTERM) during the check confirms nothing: the next start checks again.
 #pragma once
 
@@ -81,6 +81,11 @@ class BootConfirmationEngine final : public UpdateEngine {
   absl::StatusOr<std::string> Abort() override;
   absl::Status StartRollback() override;
   void RequestStop() override;
+  // Refused while the check runs and, after a failed check, until the machine is down (the
+  // slot was rejected and the boot loader armed to go back: a new client would only be started
+  // to be killed by that reboot, and its own start would see a slot that is going away);
+  // afterwards as the real engine says.
+  absl::Status ClientUpdateAllowed() const override;
 
  private:
   void Run();

@@ -78,6 +78,18 @@ class UpdateEngine {
   // prevents it, also after the boot switch was committed (the new slot then boots at the next
   // start). Idempotent; returns at once.
   virtual void RequestStop() {}
+  // Whether a ClientUpdate may start now (the client update itself runs beside the engine,
+  // client_update.h). kFailedPrecondition with the reason when not: by default while the status
+  // is UPDATING, ABORTING or ROLLBACKING (upstream's busy rule; this includes an update that has
+  // committed its switch and waits for the reboot). Engines with more states refine it.
+  virtual absl::Status ClientUpdateAllowed() const {
+    const OtaStatus now = Snapshot().status;
+    if (now == OtaStatus::kUpdating || now == OtaStatus::kAborting ||
+        now == OtaStatus::kRollbacking) {
+      return absl::FailedPreconditionError("an update, abort or rollback is in progress");
+    }
+    return absl::OkStatus();
+  }
 };
 
 // How an update session ended, for EngineOptions::on_session_end (the fleet metrics record).

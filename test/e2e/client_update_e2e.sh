@@ -6,7 +6,10 @@
 #
 #   client_update_e2e.sh switch   ClientUpdate to both through the main (legacy image): both
 #                                 answer Status with the new otaclient_version (served by the
-#                                 new process, the old one its supervisor); a second
+#                                 new process, the old one its supervisor); Status of the main,
+#                                 polled without pause through the hand-over (new connections
+#                                 and a kept channel), never fails and goes from the old
+#                                 version to the new one once; a second
 #                                 ClientUpdate is ignored by the new clients; the new clients
 #                                 then update both ECUs to v2 (their "reboot" re-executes the
 #                                 new client); when the new client ends the installed one
@@ -14,7 +17,8 @@
 #                                 installed client stops the new one
 #   client_update_e2e.sh broken   v1 image; a package that does not start (truncated binary):
 #                                 refused by the self-check; one that prints its version but
-#                                 exits instead of serving: rolled back by the old client; a
+#                                 exits instead of serving: rolled back by the old client (which
+#                                 never stopped answering Status meanwhile); a
 #                                 package only for arm64: refused. Each time FAILURE with the
 #                                 reason while the old client keeps serving its own version.
 #                                 Then a good v1 package switches the main (only).
@@ -26,6 +30,8 @@ e2e_init
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 77; }
 NEXT=$OTA_BIN_DIR/test/e2e/otaclient_e2e_next
 [[ -x "$NEXT" ]] || fail "missing $NEXT (build the otaclient_e2e_next target)"
+POLLER=$OTA_BIN_DIR/test/e2e/status_poller
+[[ -x "$POLLER" ]] || fail "missing $POLLER (build the status_poller target)"
 old_version=$("$OTACLIENT" --version)
 new_version=$("$NEXT" --version)
 [[ "$old_version" != "$new_version" ]] || fail "the two builds report the same version"
@@ -81,6 +87,32 @@ expect_refused() {
   log "$ecu refused as expected: $reason"
 }
 
+# poll_start ECU: Status of ECU polled without pause (status_poller) until poll_check.
+poll_start() {
+  POLL_STOP=$E2E_WORK/poll-$1.stop
+  rm -f "$POLL_STOP"
+  "$POLLER" "${IP[$1]}:${PORT[$1]}" "$1" "$POLL_STOP" >"$E2E_WORK/poll-$1.out" \
+    2>"$E2E_WORK/poll-$1.err" &
+  POLL_PID=$!
+  E2E_PIDS+=("$POLL_PID")
+}
+# poll_check ECU VERSIONS: stops the poller; no call over a new connection may have failed;
+# over the kept channel only with CANCELLED (1): gRPC core cancels a call that reaches the old
+# server in the instant its Shutdown began, before the client has read its GOAWAY (no
+# "connection refused" (UNAVAILABLE) anywhere: the new server listened before the old one
+# stopped). The versions seen over new connections and over the kept channel each must be
+# VERSIONS ("a,b": a, then b, never back).
+poll_check() {
+  local ecu=$1 want=$2 out
+  touch "$POLL_STOP"
+  wait "$POLL_PID" || fail "status_poller for $ecu failed"
+  out=$(cat "$E2E_WORK/poll-$ecu.out")
+  log "$ecu Status polled through the hand-over: $out"
+  [[ -s "$E2E_WORK/poll-$ecu.err" ]] && log "$ecu: failed calls: $(head -5 "$E2E_WORK/poll-$ecu.err")"
+  [[ "$out" =~ \ failures=0\ kept_failures=(1(,1)*)?\ versions=$want\ kept=$want$ ]] ||
+    fail "$ecu: polled $out, expected failures=0, kept_failures only 1 (CANCELLED), versions $want over both"
+}
+
 start_nginx
 https=https://127.0.0.1:$HTTPS_PORT
 
@@ -89,10 +121,19 @@ switch)
   package_image cu legacy "$NEXT" "$new_version"
   tree_start
   for ecu in main sub; do version_is "$ecu" "$old_version" || fail "$ecu is not $old_version"; done
+  poll_start main
   out=$(client_update "$https/protected/cu" main sub) || fail "ClientUpdate not accepted: $out"
   log "ClientUpdate answered: $(echo "$out" | tr '\n' ' ')"
   wait_until 60 "sub serves $new_version" version_is sub "$new_version"
   wait_until 60 "main serves $new_version" version_is main "$new_version"
+  # Both servers shared the port for a moment; then the old one (the supervisor) leaves it.
+  only_child_listens() {
+    local listeners
+    listeners=$(ss -Hltnp "sport = :${PORT[main]}" | grep -o 'pid=[0-9]*' | sort -u)
+    [[ -n "$listeners" ]] && ! grep -qx "pid=${PID[main]}" <<<"$listeners"
+  }
+  wait_until 30 "main's old server leaves the port" only_child_listens
+  poll_check main "$old_version,$new_version"
   # The main's view of the secondary comes from the new processes too (after their first poll).
   main_sees_sub_new() {
     local json
@@ -166,9 +207,10 @@ broken)
   expect_refused main E203 "is not a working otaclient"
   expect_refused sub E203 "is not a working otaclient"
 
+  poll_start sub
   out=$(client_update "$https/protected/cu_quit" sub) || fail "not accepted: $out"
   expect_refused sub E200 "ended before serving (exit 3)"
-  grep -q "otaclient serves again" "$E2E_WORK/otaclient-sub.log" || fail "sub did not serve again"
+  poll_check sub "$old_version"
 
   out=$(client_update "$https/protected/cu_arch" main) || fail "not accepted: $out"
   expect_refused main E203 "only for: $other"

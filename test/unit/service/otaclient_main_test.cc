@@ -93,6 +93,16 @@ TEST_F(OtaclientMainTest, ServesStatusAndStopsOnSigterm) {
   ASSERT_EQ(status.available_ecu_ids_size(), 2);
   EXPECT_EQ(status.available_ecu_ids(1), "ecu-sub");
 
+  // The port is shared (SO_REUSEPORT) only with the client a ClientUpdate starts: a second
+  // daemon on the same address is refused, not silently let in (port_handover.h).
+  const ProcessResult second =
+      RunProcess(Command({"--dir-slots-root", (temp_->path() / "slots2").string(), "--listen-port",
+                          StrCat(*port), "--no-reboot"}));
+  EXPECT_EQ(second.exit_code, 1) << second.err;
+  EXPECT_NE(second.err.find(StrCat("another otaclient already serves 127.0.0.1:", *port)),
+            std::string::npos)
+      << second.err;
+
   ASSERT_EQ(kill(daemon.pid(), SIGTERM), 0);
   const ProcessResult result = daemon.Wait();
   EXPECT_EQ(result.exit_code, 0) << result.err;

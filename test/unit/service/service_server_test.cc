@@ -3,9 +3,11 @@
 // reflection, health, and the otactl binary against it.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <string>
@@ -22,6 +24,7 @@
 #include "otaclient/service/ota_client_service.h"
 #include "otaclient/service/server.h"
 #include "otaclient/service/version.h"
+#include "otaclient/update/boot_confirmation.h"
 #include "otaclient/update/client_update.h"
 #include "otaclient/update/update_engine.h"
 #include "test/unit/service/test_support.h"
@@ -412,6 +415,14 @@ TEST_F(ServiceServerTest, ClientUpdateStateBesideTheEngine) {
   OtaClientV2::AbortResponse abort_response;
   ASSERT_TRUE(stub->Abort(Context().get(), abort, &abort_response).ok());
   EXPECT_EQ(abort_response.ecu(0).result(), OtaClientV2::ABORT_FAILURE);
+  // A rollback reboots: not under a client update either.
+  OtaClientV2::RollbackRequest rollback;
+  rollback.add_ecu()->set_ecu_id("main");
+  OtaClientV2::RollbackResponse rollback_response;
+  ASSERT_TRUE(stub->Rollback(Context().get(), rollback, &rollback_response).ok());
+  EXPECT_EQ(rollback_response.ecu(0).result(), OtaClientV2::RECOVERABLE);
+  EXPECT_EQ(rollback_response.ecu(0).message(),
+            "ECU main: a client update (ClientUpdate) is in progress");
   EXPECT_EQ(status().ota_status(), OtaClientV2::CLIENT_UPDATING);
 
   release.set_value();
@@ -439,6 +450,105 @@ TEST_F(ServiceServerTest, ClientUpdateStateBesideTheEngine) {
   gate_.Release();
   ASSERT_TRUE(gate_.WaitFor("Failed"));
   EXPECT_THAT(status().failure_reason(), ::testing::Not(::testing::HasSubstr("client update")));
+  server->server->Shutdown();
+}
+
+// Health-gated commit (boot_confirmation.h) seen through the service: while the new slot's
+// check runs, and after it failed (the slot rejected, the reboot back to the old slot pending),
+// ClientUpdate and Update are refused with the reason; no client update is started.
+TEST_F(ServiceServerTest, ClientUpdateAndUpdateAreRefusedWhileTheNewSlotIsCheckedOrRejected) {
+  const std::filesystem::path root = temp_->path() / "gated";
+  std::filesystem::create_directories(root / "boot/slot_a");
+  ASSERT_TRUE(fs::WriteFileAtomic(root / "boot/slot_a/version", "v1").ok());
+  std::atomic<int> reboots{0};
+  auto controller = [&] {
+    boot::DirBootOptions options;
+    options.root = root;
+    options.reboot_hook = [&reboots] {
+      reboots.fetch_add(1);  // the machine would go down now; here it serves on
+      return absl::OkStatus();
+    };
+    auto created = boot::DirBootController::Create(std::move(options));
+    EXPECT_TRUE(created.ok()) << created.status();
+    return std::move(*created);
+  };
+  {
+    auto old = controller();
+    ASSERT_TRUE(old->ConfirmBoot().ok());
+    constexpr std::string_view kKeep[] = {"/.ota-resources"};
+    ASSERT_TRUE(old->PrepareStandby("v2", kKeep).ok());
+    ASSERT_TRUE(old->CommitSwitch().ok());
+  }
+  auto fresh = controller();
+  fresh->DeferConfirmation();
+  auto pending = fresh->ConfirmBoot();
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  ASSERT_TRUE(pending->confirmation_pending);
+  const std::filesystem::path gate = temp_->path() / "gate";
+  ASSERT_EQ(::mkfifo(gate.c_str(), 0600), 0);
+  update::HealthCheckOptions check;
+  check.command = StrCat("read answer < ", gate.string(), "; echo \"app $answer\" >&2; exit 1");
+  update::BootConfirmationEngine engine(
+      std::move(fresh), *pending, check, /*reboot_on_failure=*/true,
+      [](std::unique_ptr<boot::BootController> confirmed, const boot::BootState& state) {
+        return update::CreateUpdateEngine(update::EngineOptions{}, std::move(confirmed), state,
+                                          nullptr);
+      });
+  std::atomic<int> prepared{0};
+  update::ClientUpdater updater(
+      [&prepared](const update::UpdateRequestParams&,
+                  const http::CancelFlag&) -> absl::StatusOr<std::optional<update::StagedClient>> {
+        prepared.fetch_add(1);
+        return std::optional<update::StagedClient>();
+      },
+      [](const update::StagedClient&) {});
+  ServiceConfig config;
+  config.ecu_id = "main";
+  config.otaclient_version = "1";
+  OtaClientServiceImpl service(engine, config, nullptr, &updater);
+  auto server = StartServer(service, ServerOptions{.listen_address = "127.0.0.1", .port = 0});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = OtaClientV2::OtaClientService::NewStub(
+      grpc::CreateChannel(StrCat("127.0.0.1:", server->port), grpc::InsecureChannelCredentials()));
+  auto call = [&](bool client_update) {
+    OtaClientV2::UpdateResponse response;
+    const auto request = OneEntry("main", "http://127.0.0.1/c");
+    EXPECT_TRUE((client_update ? stub->ClientUpdate(Context().get(), request, &response)
+                               : stub->Update(Context().get(), request, &response))
+                    .ok());
+    EXPECT_EQ(response.ecu_size(), 1);
+    return response.ecu_size() == 1 ? response.ecu(0) : OtaClientV2::UpdateResponseEcu();
+  };
+  engine.Start();
+
+  // The check waits on the fifo: no verdict yet.
+  const auto checking = call(/*client_update=*/true);
+  EXPECT_EQ(checking.result(), OtaClientV2::RECOVERABLE);
+  EXPECT_EQ(checking.message(),
+            "ECU main is busy: the new slot is being confirmed: its health check is running");
+  EXPECT_EQ(call(/*client_update=*/false).message(),
+            "the new slot is being confirmed: its health check is running");
+
+  {
+    std::ofstream to_check(gate);  // opens once the command reads
+    to_check << "down\n";
+  }
+  engine.WaitUntilDone();
+  ASSERT_EQ(reboots.load(), 1);
+  const std::string reason = StrCat(
+      "the new slot failed its health check; the ECU returns to the old slot: "
+      "health check failed: command '",
+      check.command, "' exit 1: app down");
+  const auto rejected = call(/*client_update=*/true);
+  EXPECT_EQ(rejected.result(), OtaClientV2::RECOVERABLE);
+  EXPECT_EQ(rejected.message(), StrCat("ECU main is busy: ", reason));
+  const auto update = call(/*client_update=*/false);
+  EXPECT_EQ(update.result(), OtaClientV2::RECOVERABLE);
+  EXPECT_EQ(update.message(), reason);
+  EXPECT_EQ(prepared.load(), 0);
+  OtaClientV2::StatusResponse status;
+  ASSERT_TRUE(stub->Status(Context().get(), {}, &status).ok());
+  EXPECT_EQ(status.ecu_v2(0).ota_status(), OtaClientV2::FAILURE);
   server->server->Shutdown();
 }
 

@@ -178,6 +178,8 @@ TEST_F(BootConfirmationTest, StatusAnswersDuringTheCheckAndAPassConfirmsTheNewSl
   EXPECT_EQ(refused.message(), "the new slot is being confirmed: its health check is running");
   EXPECT_EQ(engine->StartRollback().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(engine->Abort().status().message(), "Cannot abort: no active OTA update in progress");
+  EXPECT_EQ(engine->ClientUpdateAllowed().message(),
+            "the new slot is being confirmed: its health check is running");
 
   WriteFile(gate, "healthy\n");  // opens the fifo: blocks until the command reads it
   engine->WaitUntilDone();
@@ -190,6 +192,7 @@ TEST_F(BootConfirmationTest, StatusAnswersDuringTheCheckAndAPassConfirmsTheNewSl
   EXPECT_EQ(BootFile("default"), "b");
   EXPECT_EQ(BootFile("slot_b/status"), "SUCCESS");
   EXPECT_EQ(reboots_.load(), 0);
+  EXPECT_TRUE(engine->ClientUpdateAllowed().ok());  // the real engine's answer: idle
 }
 
 TEST_F(BootConfirmationTest, AFailingCommandSendsTheEcuBackToTheOldSlot) {
@@ -204,6 +207,12 @@ TEST_F(BootConfirmationTest, AFailingCommandSendsTheEcuBackToTheOldSlot) {
   EXPECT_EQ(s.failure_reason, reason);
   absl::Status refused = engine->StartUpdate(UpdateRequestParams{});
   EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  // The reboot back is pending: no client update either (it would be killed by that reboot).
+  const absl::Status no_client_update = engine->ClientUpdateAllowed();
+  EXPECT_EQ(no_client_update.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      no_client_update.message(),
+      StrCat("the new slot failed its health check; the ECU returns to the old slot: ", reason));
   engine.reset();  // joins the check thread, which rebooted
   EXPECT_EQ(reboots_.load(), 1);
   EXPECT_EQ(BootFile("slot_b/status"), "FAILURE");
