@@ -25,38 +25,20 @@
 #include "gtest/gtest.h"
 #include "test/lib/nginx/nginx_fixture.h"
 #include "test/lib/ports/port_registry.h"
+#include "test/lib/test_bytes.h"
 
 namespace ota::http {
 namespace {
+
+using ::ota::testing::RandomBytes;
+using ::ota::testing::TextBytes;
+using ::ota::testing::ZstdCompress;
 
 using ::ota::testing::AccessLogEntry;
 using ::ota::testing::EntriesFor;
 using ::ota::testing::NginxServer;
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
-
-std::string RandomBytes(size_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string out(size, '\0');
-  for (char& c : out) c = static_cast<char>(rng());
-  return out;
-}
-
-// Compressible but not trivial: random words from a small alphabet.
-std::string TextBytes(size_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string out;
-  while (out.size() < size) out.push_back("abcdefgh \n"[rng() % 10]);
-  return out;
-}
-
-std::string ZstdCompress(const std::string& data) {
-  std::string out(ZSTD_compressBound(data.size()), '\0');
-  size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), 3);
-  EXPECT_FALSE(ZSTD_isError(n));
-  out.resize(n);
-  return out;
-}
 
 // A port nothing listens on: claimed in the test-port registry and never bound, so neither
 // another test nor an outgoing connection can be on it while the claim lives.
