@@ -9,12 +9,32 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+# Each phase's wall time, printed at the end (also when a phase fails) so CI time can be tracked.
+phase_times=()
+phase_name=""
+phase_start=$SECONDS
+phase() {
+  [[ -n $phase_name ]] && phase_times+=("$(printf '%5d s  %s' $((SECONDS - phase_start)) "$phase_name")")
+  phase_name=$1
+  phase_start=$SECONDS
+  [[ -n $phase_name ]] && echo "== $phase_name"
+  return 0
+}
+print_phase_times() {
+  phase ""
+  echo "== phase times (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
+  printf '%s\n' "${phase_times[@]}"
+}
+trap print_phase_times EXIT
+
+phase "dependencies"
+
 bash deploy/install-deps.sh
 # The real-boot VM test needs a kernel and grub-install: fetched from Debian and unpacked, never
 # installed.
 bash deploy/fetch-vm-debs.sh
 
-echo "== clang-format check"
+phase "clang-format check"
 mapfile -t sources < <(git ls-files -- '*.cc' '*.h' 2>/dev/null || true)
 if ((${#sources[@]} == 0)); then
   mapfile -t sources < <(find common otaclient otaproxy tools test -name '*.cc' -o -name '*.h')
@@ -24,7 +44,7 @@ clang-format --dry-run --Werror "${sources[@]}"
 jobs=$(nproc)
 
 if [[ "${OTA_SKIP_FUZZ:-0}" != 1 ]]; then
-  echo "== libFuzzer smoke run"
+  phase "libFuzzer smoke run"
   cmake --preset fuzz >/dev/null
   cmake --build build/fuzz -j"$jobs" --target fuzz_all
   # One target per core at a time: each run is bounded by -max_total_time, so the smoke run takes
@@ -55,13 +75,13 @@ if [[ "${OTA_SKIP_FUZZ:-0}" != 1 ]]; then
   }
 fi
 
-echo "== build (release, -Werror)"
+phase "build (release, -Werror)"
 cmake --preset release >/dev/null
 cmake --build build/release -j"$jobs"
 
 # The curated checks of .clang-tidy over the product code (warnings are errors), on the release
 # build's compile commands (its generated gRPC headers included).
-echo "== clang-tidy"
+phase "clang-tidy"
 mapfile -t product < <(git ls-files -- 'common/*.cc' 'otaclient/*.cc' 'otaproxy/*.cc' 'tools/*.cc' 2>/dev/null ||
   find common otaclient otaproxy tools -name '*.cc')
 run-clang-tidy -quiet -p build/release -j "$jobs" -extra-arg=-Wno-unknown-warning-option \
@@ -71,7 +91,7 @@ run-clang-tidy -quiet -p build/release -j "$jobs" -extra-arg=-Wno-unknown-warnin
   exit 1
 }
 
-echo "== tests"
+phase "tests"
 # Two tests per core: most tests spend their time waiting for daemons, servers and disks (at one
 # per core ctest kept the 2-core CI machine about half busy); the two real-boot VM tests start
 # first (COST) and each keeps one core busy.
@@ -79,7 +99,9 @@ ctest --preset release -j"$((jobs * 2))" --timeout 900
 
 # The multi-threaded tests again under ThreadSanitizer (only those binaries are built; the
 # suppressions in test/tsan.supp cover races inside Debian's uninstrumented gRPC/abseil only).
-echo "== ThreadSanitizer"
+# The fuzz and tsan presets keep line tables only (-gline-tables-only / -g1): enough for
+# symbolized reports, and a good part of their build time is full debug info otherwise.
+phase "ThreadSanitizer"
 cmake --preset tsan >/dev/null
 cmake --build --preset tsan -j"$jobs"
 ctest --preset tsan -j"$jobs" --timeout 900

@@ -55,6 +55,14 @@ absl::Status ContentVerifier::Begin() {
   return absl::OkStatus();
 }
 
+absl::Status ContentVerifier::Restart(Compression compression) {
+  if (compression != compression_) {
+    ReleaseContext();
+    compression_ = compression;
+  }
+  return Begin();
+}
+
 absl::Status ContentVerifier::Check(const char* data, size_t size) {
   if (expected_.size && content_bytes_ + size > *expected_.size) {
     return absl::DataLossError(

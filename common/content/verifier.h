@@ -68,6 +68,10 @@ class ContentVerifier {
 
   // Starts a stream, forgetting anything fed before (each download attempt begins with it).
   absl::Status Begin();
+  // Begin(), for a body compressed as `compression` from now on (a proxy's answer may say the
+  // body is not what was asked for: Ota-File-Cache-Control's file_compression_alg).
+  absl::Status Restart(Compression compression);
+  Compression compression() const { return compression_; }
   // Takes body bytes from the front of `*body` and puts the content they decode to into `out`
   // (non-empty), checked; returns how many bytes of `out` it filled. Call again while `*body`
   // is not empty or `out` came back full (zstd may hold more output).

@@ -55,6 +55,7 @@ FileSink::FileSink(std::string url, std::filesystem::path dest, const crypto::Sh
                    std::optional<uint64_t> size, content::Compression compression,
                    content::ZstdContextPool* zstd_pool)
     : dest_(std::move(dest)),
+      requested_compression_(compression),
       check_(std::move(url), compression, {.sha256 = sha256, .size = size}, zstd_pool),
       buffer_capacity_(std::clamp<uint64_t>(size.value_or(kWriteChunkBytes), kMinWriteBufferBytes,
                                             kWriteChunkBytes)) {}
@@ -74,7 +75,15 @@ absl::Status FileSink::BeginAttempt() {
     file_bytes_ = 0;
   }
   buffered_ = 0;
-  return check_.Begin();
+  return check_.Restart(requested_compression_);
+}
+
+absl::Status FileSink::AdoptBodyCompression(content::Compression compression) {
+  if (compression == check_.compression()) return absl::OkStatus();
+  if (check_.content_bytes() > 0 || file_bytes_ > 0 || buffered_ > 0) {
+    return absl::FailedPreconditionError("the body's compression changes only before its start");
+  }
+  return check_.Restart(compression);
 }
 
 absl::Status FileSink::Write(const char* data, size_t size) {

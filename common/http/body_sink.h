@@ -43,6 +43,16 @@ class BodySink {
     return absl::FailedPreconditionError("sink cannot resume");
   }
   virtual uint64_t content_bytes() const = 0;
+
+  // How the body of the attempt in flight is compressed. Before its first byte an attempt may
+  // say otherwise (a proxy answering from its cache, e.g. with a .zst blob for an uncompressed
+  // request); the next fresh attempt expects what the job asked for again. A sink that cannot
+  // decode `compression` refuses with kDataLoss (the answer is not the content asked for).
+  virtual content::Compression body_compression() const { return content::Compression::kNone; }
+  virtual absl::Status AdoptBodyCompression(content::Compression compression) {
+    if (compression == content::Compression::kNone) return absl::OkStatus();
+    return absl::DataLossError("a compressed body where an uncompressed one was asked for");
+  }
 };
 
 // A small resource into memory (Fetcher::Get).
@@ -90,6 +100,8 @@ class FileSink final : public BodySink {
   absl::Status Suspend() override;
   absl::Status ContinueAttempt() override;
   uint64_t content_bytes() const override { return check_.content_bytes(); }
+  content::Compression body_compression() const override { return check_.compression(); }
+  absl::Status AdoptBodyCompression(content::Compression compression) override;
 
  private:
   absl::Status CreateTemp();
@@ -98,6 +110,7 @@ class FileSink final : public BodySink {
   void Discard();
 
   std::filesystem::path dest_;
+  const content::Compression requested_compression_;  // what the job asked for
   content::ContentVerifier check_;
   std::filesystem::path temp_path_;
   fs::UniqueFd fd_;

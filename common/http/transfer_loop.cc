@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/http/byte_range.h"
+#include "common/http/cache_control.h"
 #include "common/log/log.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
@@ -15,7 +16,6 @@
 namespace ota::http {
 namespace {
 
-constexpr char kCacheControlHeader[] = "Ota-File-Cache-Control: ";
 // Cancellation and backoff deadlines are checked at least this often while waiting.
 constexpr int kMaxPollMs = 100;
 // Jobs waiting for a retry hold a temp file; bound how many may wait besides the active ones.
@@ -45,14 +45,55 @@ size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) {
     task->etag.clear();
     task->last_modified.clear();
     task->content_range.clear();
+    task->cache_control_echo.clear();
   } else if (HeaderNameIs(line, "etag")) {
     task->etag = HeaderValue(line, 4);
   } else if (HeaderNameIs(line, "last-modified")) {
     task->last_modified = HeaderValue(line, 13);
   } else if (HeaderNameIs(line, "content-range")) {
     task->content_range = HeaderValue(line, 13);
+  } else if (HeaderNameIs(line, kCacheControlHeader)) {
+    task->cache_control_echo = HeaderValue(line, kCacheControlHeader.size());
   }
   return size * nmemb;
+}
+
+// A proxy answering a blob request (file_sha256=<hex> sent) from its cache or an external cache
+// says in its Ota-File-Cache-Control echo which content it sends and how that is compressed: a
+// USB stick may hold only <sha256>.zst of a file asked for uncompressed, and a cached entry is
+// what was fetched first, whichever way later requests ask (today's otaproxy and ours). The body
+// is taken as the echo says; an echo for another file is wrong content. Without a digest in the
+// echo (a relayed or URL-keyed answer) the body is what was asked for.
+absl::Status AdoptProxyEcho(Task& task, bool continuing) {
+  if (task.cache_control_echo.empty()) return absl::OkStatus();
+  absl::StatusOr<CacheControl> sent = ParseCacheControl(task.cache_control);
+  if (!sent.ok() || sent->file_sha256.empty()) return absl::OkStatus();  // not a blob request
+  absl::StatusOr<CacheControl> echo = ParseCacheControl(task.cache_control_echo);
+  if (!echo.ok()) {
+    return absl::DataLossError(StrCat("GET ", task.url, ": unreadable ", kCacheControlHeader,
+                                      " answer: ", echo.status().message()));
+  }
+  if (echo->file_sha256.empty()) return absl::OkStatus();
+  if (echo->file_sha256 != sent->file_sha256) {
+    return absl::DataLossError(StrCat("GET ", task.url, ": the proxy answered with file_sha256=",
+                                      echo->file_sha256, " for file_sha256=", sent->file_sha256));
+  }
+  content::Compression body = content::Compression::kNone;
+  if (echo->file_compression_alg == "zst") {
+    body = content::Compression::kZstd;
+  } else if (!echo->file_compression_alg.empty()) {
+    return absl::DataLossError(StrCat("GET ", task.url,
+                                      ": the proxy sent the body compressed with unsupported ",
+                                      echo->file_compression_alg));
+  }
+  if (body == task.sink->body_compression()) return absl::OkStatus();
+  if (continuing) {
+    return absl::DataLossError(
+        StrCat("GET ", task.url, ": a resumed body is compressed otherwise than its start"));
+  }
+  log::Debug("taking the body as the proxy says it is compressed",
+             {{"url", task.url}, {"file_compression_alg", echo->file_compression_alg}});
+  return task.sink->AdoptBodyCompression(body);
 }
 
 // The first body bytes of an attempt's 2xx response: does it continue the stream the sink holds,
@@ -72,6 +113,7 @@ absl::Status CheckHead(Task& task, long code) {
       return absl::UnavailableError(StrCat("GET ", task.url, ": HTTP 206 to Range bytes=",
                                            task.range_start, "- starts at byte ", range->first));
     }
+    OTA_RETURN_IF_ERROR(AdoptProxyEcho(task, /*continuing=*/true));
     ++task.resumes;
     task.stream_may_resume = true;
     return absl::OkStatus();
@@ -95,7 +137,7 @@ absl::Status CheckHead(Task& task, long code) {
   } else if (!task.last_modified.empty()) {
     task.validator = task.last_modified;
   }
-  return absl::OkStatus();
+  return AdoptProxyEcho(task, /*continuing=*/false);
 }
 
 size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
@@ -305,6 +347,7 @@ absl::Status TransferLoop::StartAttempt(Task& task) {
   task.etag.clear();
   task.last_modified.clear();
   task.content_range.clear();
+  task.cache_control_echo.clear();
   task.errbuf[0] = '\0';
   task.observer = observer_;
   task.bucket = bucket_.get();
@@ -315,7 +358,7 @@ absl::Status TransferLoop::StartAttempt(Task& task) {
   auto add_header = [&task](const std::string& line) {
     task.headers.reset(curl_slist_append(task.headers.release(), line.c_str()));
   };
-  if (!directives.empty()) add_header(StrCat(kCacheControlHeader, directives));
+  if (!directives.empty()) add_header(StrCat(kCacheControlHeader, ": ", directives));
   if (task.range_start > 0) {
     add_header(StrCat("Range: bytes=", task.range_start, "-"));
     if (!task.validator.empty()) add_header(StrCat("If-Range: ", task.validator));

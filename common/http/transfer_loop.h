@@ -85,6 +85,7 @@ struct Task {
   std::string etag;
   std::string last_modified;
   std::string content_range;
+  std::string cache_control_echo;  // a proxy's Ota-File-Cache-Control answer
 };
 
 // Each turn: fill the free transfer slots (due retries first, then new tasks), let curl act on

@@ -46,6 +46,21 @@ std::string FstabKey(const FstabLine& line) {
   return NormalizeMountPoint(line.mount_point);
 }
 
+// Never write a device that is in use (a misconfigured slot naming /home, a manual mount):
+// kFailedPrecondition "refusing to <action> <device>: it is mounted at <where>". An unreadable
+// mountinfo is an error too (fails closed).
+absl::Status RefuseMountedDevice(const BlockDevice& device, const stdfs::path& mountinfo,
+                                 std::string_view action) {
+  OTA_ASSIGN_OR_RETURN(std::vector<MountinfoEntry> mounts, ReadMountinfo(mountinfo));
+  for (const MountinfoEntry& entry : mounts) {
+    if (entry.device == DeviceNumber{device.major, device.minor}) {
+      return absl::FailedPreconditionError(StrCat("refusing to ", action, " ", device.node.string(),
+                                                  ": it is mounted at ", entry.mount_point));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 MountSpec StandbyMountSpec() {
@@ -64,13 +79,7 @@ MountSpec FatMountSpec(std::string_view fs_type) {
 
 absl::Status FormatExt4(const BlockDevice& device, const std::optional<Ext4Identity>& identity,
                         std::string_view fallback_label, const stdfs::path& mountinfo) {
-  OTA_ASSIGN_OR_RETURN(std::vector<MountinfoEntry> mounts, ReadMountinfo(mountinfo));
-  for (const MountinfoEntry& entry : mounts) {
-    if (entry.device == DeviceNumber{device.major, device.minor}) {
-      return absl::FailedPreconditionError(StrCat("refusing to format ", device.node.string(),
-                                                  ": it is mounted at ", entry.mount_point));
-    }
-  }
+  OTA_RETURN_IF_ERROR(RefuseMountedDevice(device, mountinfo, "format"));
   std::vector<std::string> argv = {"mkfs.ext4", "-F", "-q"};
   if (identity.has_value() && !identity->uuid.empty()) {
     argv.insert(argv.end(), {"-U", identity->uuid});
@@ -89,15 +98,7 @@ absl::Status FormatExt4(const BlockDevice& device, const std::optional<Ext4Ident
 absl::StatusOr<MountedFileSystem> PrepareStandbyFileSystem(
     const BlockDevice& device, std::span<const std::string_view> keep_top_level,
     const StandbyPrepareOptions& options) {
-  // Never write a device that is in use (a misconfigured slot naming /home, a manual mount).
-  OTA_ASSIGN_OR_RETURN(std::vector<MountinfoEntry> mounts, ReadMountinfo(options.mountinfo));
-  for (const MountinfoEntry& entry : mounts) {
-    if (entry.device == DeviceNumber{device.major, device.minor}) {
-      return absl::FailedPreconditionError(StrCat("standby ", device.node.string(),
-                                                  " is mounted at ", entry.mount_point,
-                                                  "; refusing to write it"));
-    }
-  }
+  OTA_RETURN_IF_ERROR(RefuseMountedDevice(device, options.mountinfo, "write the standby"));
   OTA_ASSIGN_OR_RETURN(std::optional<Ext4Identity> identity, ReadExt4Identity(device.node));
   if (identity.has_value() && !options.force_format) {
     absl::StatusOr<MountedFileSystem> mounted =
@@ -122,14 +123,7 @@ absl::StatusOr<MountedFileSystem> PrepareStandbyFileSystem(
 absl::StatusOr<StandbyFileSystem> PrepareStandbyFileSystemInPlace(
     const BlockDevice& device, std::span<const std::string_view> keep_top_level,
     const StandbyPrepareOptions& options) {
-  OTA_ASSIGN_OR_RETURN(std::vector<MountinfoEntry> mounts, ReadMountinfo(options.mountinfo));
-  for (const MountinfoEntry& entry : mounts) {
-    if (entry.device == DeviceNumber{device.major, device.minor}) {
-      return absl::FailedPreconditionError(StrCat("standby ", device.node.string(),
-                                                  " is mounted at ", entry.mount_point,
-                                                  "; refusing to write it"));
-    }
-  }
+  OTA_RETURN_IF_ERROR(RefuseMountedDevice(device, options.mountinfo, "write the standby"));
   std::string reason;
   OTA_ASSIGN_OR_RETURN(std::optional<Ext4Identity> identity, ReadExt4Identity(device.node));
   if (options.force_format) {

@@ -9,8 +9,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "common/http/cache_control.h"
 #include "common/util/strings.h"
-#include "otaproxy/server/cache_control.h"
 
 namespace ota::proxy {
 namespace {
@@ -144,7 +144,7 @@ std::string FormatHead(const ResponseHead& h) {
     StrAppend(&out, "Content-Encoding: ", h.content_encoding, "\r\n");
   }
   if (!h.cache_control_echo.empty()) {
-    StrAppend(&out, kCacheControlHeader, ": ", h.cache_control_echo, "\r\n");
+    StrAppend(&out, http::kCacheControlHeader, ": ", h.cache_control_echo, "\r\n");
   }
   if (!h.cache_state.empty()) StrAppend(&out, "X-Otaproxy-Cache: ", h.cache_state, "\r\n");
   for (const auto& [name, value] : h.extra) StrAppend(&out, name, ": ", value, "\r\n");

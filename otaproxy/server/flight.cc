@@ -19,7 +19,7 @@ constexpr uint64_t kNotifyBytes = 256 << 10;  // clients of a download are woken
 
 }  // namespace
 
-Flight::Flight(std::string key, std::string url, UpstreamRequest request, CacheControl cc,
+Flight::Flight(std::string key, std::string url, UpstreamRequest request, http::CacheControl cc,
                TempFile temp, CacheStore& store, Counters& counters,
                std::function<void(const Flight&)> unregister)
     : key_(std::move(key)),

@@ -24,8 +24,8 @@
 
 #include "absl/status/status.h"
 #include "common/content/verifier.h"
+#include "common/http/cache_control.h"
 #include "otaproxy/cache/cache_store.h"
-#include "otaproxy/server/cache_control.h"
 #include "otaproxy/server/counters.h"
 #include "otaproxy/server/response.h"
 #include "otaproxy/upstream/upstream_client.h"
@@ -37,8 +37,9 @@ class Flight : public UpstreamSink {
   // `url` is the cache URL (informational, stored with the entry). `temp` receives the body.
   // `unregister` runs as soon as the outcome is known and before clients learn it, so that a
   // later request starts afresh or finds the committed entry.
-  Flight(std::string key, std::string url, UpstreamRequest request, CacheControl cc, TempFile temp,
-         CacheStore& store, Counters& counters, std::function<void(const Flight&)> unregister);
+  Flight(std::string key, std::string url, UpstreamRequest request, http::CacheControl cc,
+         TempFile temp, CacheStore& store, Counters& counters,
+         std::function<void(const Flight&)> unregister);
   ~Flight() override;
 
   const std::string& key() const { return key_; }
@@ -83,7 +84,7 @@ class Flight : public UpstreamSink {
   const std::string key_;
   const std::string url_;
   const UpstreamRequest request_;
-  const CacheControl cc_;
+  const http::CacheControl cc_;
   CacheStore& store_;
   Counters& counters_;
   const std::function<void(const Flight&)> unregister_;

@@ -21,11 +21,11 @@
 #include "common/crypto/sha256.h"
 #include "common/fs/fs.h"
 #include "common/http/byte_range.h"
+#include "common/http/cache_control.h"
 #include "common/log/log.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
 #include "otaproxy/server/admin.h"
-#include "otaproxy/server/cache_control.h"
 #include "otaproxy/server/client_socket.h"
 #include "otaproxy/server/counters.h"
 #include "otaproxy/server/flight.h"
@@ -41,7 +41,7 @@ namespace {
 // Connections accepted per readiness of the listener before the loop serves the others.
 constexpr int kAcceptBatch = 64;
 
-std::string CacheKeyFor(const CacheControl& cc, const std::string& cache_url) {
+std::string CacheKeyFor(const http::CacheControl& cc, const std::string& cache_url) {
   if (cc.file_sha256.empty()) return StrCat("url_", crypto::ToHex(crypto::Sha256Of(cache_url)));
   if (cc.file_compression_alg.empty()) return cc.file_sha256;
   return StrCat(cc.file_sha256, ".", cc.file_compression_alg);
@@ -134,7 +134,8 @@ struct ProxyServer::Impl : public RequestHandler {
                                                 const std::optional<http::ByteRange>& range);
   // Joins the download of `key` or starts it.
   std::unique_ptr<ResponseSource> ServeFromFlight(const std::string& key, const std::string& url,
-                                                  const UpstreamRequest& up, const CacheControl& cc,
+                                                  const UpstreamRequest& up,
+                                                  const http::CacheControl& cc,
                                                   const std::string& echo, bool keep_alive);
   ServerStats Stats() const;
 };
@@ -219,11 +220,11 @@ std::unique_ptr<ResponseSource> ProxyServer::Impl::Handle(const Request& req, bo
     return Bytes(
         FormatSimple(400, StrCat("otaproxy: ", parsed.status().message(), "\n"), keep_alive));
   }
-  CacheControl cc;
+  http::CacheControl cc;
   std::string cc_raw;
-  if (auto it = req.find(kCacheControlHeader.data()); it != req.end()) {
+  if (auto it = req.find(http::kCacheControlHeader.data()); it != req.end()) {
     cc_raw = ViewOf(it->value());
-    absl::StatusOr<CacheControl> c = ParseCacheControl(cc_raw);
+    absl::StatusOr<http::CacheControl> c = http::ParseCacheControl(cc_raw);
     if (!c.ok()) {
       return Bytes(FormatSimple(400, StrCat("otaproxy: ", c.status().message(), "\n"), keep_alive));
     }
@@ -247,7 +248,7 @@ std::unique_ptr<ResponseSource> ProxyServer::Impl::Handle(const Request& req, bo
     up.authorization = ViewOf(it->value());
   }
   if (options.forward_cache_control) up.cache_control = cc_raw;
-  const std::string echo = EchoCacheControl(cc);
+  const std::string echo = http::EchoCacheControl(cc);
 
   // Range (a client resuming a cut download). A Range not understood is ignored: the whole body
   // (RFC 9110 §14.2). A stored file answers it only when it is the content the client resumes:
@@ -321,7 +322,7 @@ std::unique_ptr<ResponseSource> ProxyServer::Impl::Handle(const Request& req, bo
 
 std::unique_ptr<ResponseSource> ProxyServer::Impl::ServeFromFlight(
     const std::string& key, const std::string& url, const UpstreamRequest& up,
-    const CacheControl& cc, const std::string& echo, bool keep_alive) {
+    const http::CacheControl& cc, const std::string& echo, bool keep_alive) {
   // Creating a file can take a while: done before taking the registry's lock, and thrown away
   // when another request started the download meanwhile.
   std::optional<absl::StatusOr<TempFile>> temp;

@@ -70,6 +70,17 @@ offline_layout() {
     sha=$(sha256sum <"$f" | cut -c1-64)
     [[ -e "$dest/$sha" ]] || cp "$f" "$dest/$sha"
   done < <(find "$image/data" -type f -print0)
+  # A stick made by the offline builder from another image may hold only the .zst form of a
+  # file this image keeps uncompressed: otaproxy (ours and today's) answers the uncompressed
+  # request with it and says so (file_compression_alg=zst), and otaclient must decode it. One
+  # needed blob the image has uncompressed is kept on the stick as .zst only.
+  local plain=()  # (no `| head`: under pipefail its early exit would kill comm with SIGPIPE)
+  mapfile -t plain < <(comm -23 <(needed_digests) \
+    <(find "$dest" -name '*.zst' -printf '%f\n' | sed 's/\.zst$//' | sort))
+  sha=${plain[0]:-}
+  [[ -n "$sha" ]] || fail "every needed blob is compressed in the image: the adopted .zst goes untested"
+  zstd -q --rm "$dest/$sha" -o "$dest/$sha.zst"
+  log "the cache holds only $sha.zst for a blob the image has uncompressed"
   chmod -R a+rX "$1"
 }
 

@@ -28,12 +28,18 @@
 #include "gtest/gtest.h"
 #include "otaclient/boot/block_slot.h"
 #include "otaclient/boot/cboot_boot_controller.h"
+#include "test/lib/kill_at_step.h"
 #include "test/lib/loop_disk.h"
+#include "test/lib/text_files.h"
 
 namespace ota::boot {
 namespace {
 
 namespace stdfs = std::filesystem;
+using ::ota::testing::ReadText;
+using ::ota::testing::Sh;
+using ::ota::testing::Trimmed;
+using ::ota::testing::WriteText;
 
 constexpr const char* kFake = OTA_SOURCE_DIR "/test/lib/fake-nvbootctrl";
 constexpr const char* kFakeUpdateEngine = OTA_SOURCE_DIR "/test/lib/fake-nv-update-engine";
@@ -45,45 +51,10 @@ constexpr const char* kImageExtlinux =
     "TIMEOUT 30\nDEFAULT primary\n\nLABEL primary\n      LINUX /boot/Image\n"
     "      APPEND ${cbootargs} quiet root=/dev/mmcblk0p1 rw rootwait rootfstype=ext4\n";
 
-std::string Sh(const std::string& script) {
-  absl::StatusOr<std::string> out = sys::RunProgramChecked({"bash", "-c", script});
-  EXPECT_TRUE(out.ok()) << out.status();
-  return out.ok() ? *out : std::string();
-}
-
-std::string ReadText(const stdfs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteText(const stdfs::path& p, const std::string& content) {
-  stdfs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
-}
-
-std::string Trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
 // Runs `body` on a fresh controller in a child process that is killed with SIGKILL at `kill_at`.
-void RunKilledAt(const CbootOptions& base, const std::string& kill_at,
+void RunKilledAt(const CbootOptions& options, const std::string& kill_at,
                  const std::function<bool(BootController&)>& body) {
-  pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    CbootOptions options = base;
-    options.step_hook = [&kill_at](std::string_view step) {
-      if (step == kill_at) ::raise(SIGKILL);
-    };
-    auto controller = CreateCbootBootController(options);
-    if (!controller.ok() || !body(**controller)) ::_exit(3);
-    ::_exit(0);
-  }
-  int wait_status = 0;
-  ASSERT_EQ(::waitpid(child, &wait_status, 0), child);
-  ASSERT_TRUE(WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL)
-      << "child did not die at " << kill_at << " (status " << wait_status << ")";
+  ::ota::testing::RunKilledAt(options, kill_at, CreateCbootBootController, body);
 }
 
 // The unified A/B answer the fake gives: 70 rootfs-only A/B, 0 unified.

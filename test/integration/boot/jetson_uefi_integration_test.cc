@@ -27,12 +27,18 @@
 #include "otaclient/boot/block_slot.h"
 #include "otaclient/boot/efi_var.h"
 #include "otaclient/boot/jetson_uefi_boot_controller.h"
+#include "test/lib/kill_at_step.h"
 #include "test/lib/loop_disk.h"
+#include "test/lib/text_files.h"
 
 namespace ota::boot {
 namespace {
 
 namespace stdfs = std::filesystem;
+using ::ota::testing::ReadText;
+using ::ota::testing::Sh;
+using ::ota::testing::Trimmed;
+using ::ota::testing::WriteText;
 
 constexpr const char* kFake = OTA_SOURCE_DIR "/test/lib/fake-nvbootctrl-uefi";
 constexpr const char* kExtlinux =
@@ -40,27 +46,6 @@ constexpr const char* kExtlinux =
     "      INITRD /boot/initrd\n      APPEND ${cbootargs} root=/dev/nvme0n1p1 rw rootwait\n";
 constexpr const char* kTnspec = "3701-500-0005-A.0-1-0-cti-orin-agx-agx201-00-";
 constexpr const char* kLauncher = "L4TLauncher as flashed\n";
-
-std::string Sh(const std::string& script) {
-  absl::StatusOr<std::string> out = sys::RunProgramChecked({"bash", "-c", script});
-  EXPECT_TRUE(out.ok()) << out.status();
-  return out.ok() ? *out : std::string();
-}
-
-std::string ReadText(const stdfs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteText(const stdfs::path& p, const std::string& content) {
-  stdfs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
-}
-
-std::string Trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
 
 std::string Sha256(const stdfs::path& file) {
   return Trimmed(Sh("sha256sum '" + file.string() + "' | cut -d' ' -f1"));
@@ -654,24 +639,10 @@ TEST_F(JetsonUefiIntegrationTest, FinalizesAnUpdateWrittenByThePythonClient) {
   EXPECT_EQ(state->version, "py-2");
 }
 
-// Runs `body` on a fresh controller in a child process killed with SIGKILL at `kill_at`.
-void RunKilledAt(const JetsonUefiOptions& base, const std::string& kill_at,
+// Runs `body` on a fresh controller in a child process that is killed with SIGKILL at `kill_at`.
+void RunKilledAt(const JetsonUefiOptions& options, const std::string& kill_at,
                  const std::function<bool(BootController&)>& body) {
-  pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    JetsonUefiOptions options = base;
-    options.step_hook = [&kill_at](std::string_view step) {
-      if (step == kill_at) ::raise(SIGKILL);
-    };
-    auto controller = CreateJetsonUefiBootController(options);
-    if (!controller.ok() || !body(**controller)) ::_exit(3);
-    ::_exit(0);
-  }
-  int wait_status = 0;
-  ASSERT_EQ(::waitpid(child, &wait_status, 0), child);
-  ASSERT_TRUE(WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL)
-      << "child did not die at " << kill_at << " (status " << wait_status << ")";
+  ::ota::testing::RunKilledAt(options, kill_at, CreateJetsonUefiBootController, body);
 }
 
 // kill -9 after every step of an update that carries a capsule: the firmware never boots a

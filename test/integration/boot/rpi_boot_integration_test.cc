@@ -28,11 +28,15 @@
 #include "otaclient/boot/block_slot.h"
 #include "otaclient/boot/rpi_boot_controller.h"
 #include "test/lib/loop_disk.h"
+#include "test/lib/text_files.h"
 
 namespace ota::boot {
 namespace {
 
 namespace stdfs = std::filesystem;
+using ::ota::testing::ReadText;
+using ::ota::testing::Sh;
+using ::ota::testing::WriteText;
 
 constexpr const char* kFakeReboot = OTA_SOURCE_DIR "/test/lib/fake-reboot";
 constexpr const char* kModel = "Raspberry Pi 4 Model B Rev 1.4";
@@ -47,22 +51,6 @@ constexpr const char* kFlashKernel =
     "/bin/busybox cp /boot/vmlinuz-img /boot/firmware/vmlinuz || exit 7\n"
     "/bin/busybox cp /boot/initrd-img /boot/firmware/initrd.img || exit 7\n"
     "/bin/busybox cp /boot/vmlinuz-img /boot/firmware/overlays.bak || exit 7\n";
-
-std::string Sh(const std::string& script) {
-  absl::StatusOr<std::string> out = sys::RunProgramChecked({"bash", "-c", script});
-  EXPECT_TRUE(out.ok()) << out.status();
-  return out.ok() ? *out : std::string();
-}
-
-std::string ReadText(const stdfs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteText(const stdfs::path& p, const std::string& content) {
-  stdfs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
-}
 
 std::string SlotName(int slot) { return slot == 0 ? "slot_a" : "slot_b"; }
 

@@ -11,21 +11,14 @@
 
 #include "common/fs/fs.h"
 #include "gtest/gtest.h"
+#include "test/lib/text_files.h"
 
 namespace ota::boot {
 namespace {
 
 namespace stdfs = std::filesystem;
-
-std::string ReadText(const stdfs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteText(const stdfs::path& p, const std::string& content) {
-  stdfs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
-}
+using ::ota::testing::ReadText;
+using ::ota::testing::WriteText;
 
 class DirBootControllerTest : public ::testing::Test {
  protected:

@@ -12,33 +12,16 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test/lib/test_bytes.h"
 
 namespace ota::content {
 namespace {
 
+using ::ota::testing::RandomBytes;
+using ::ota::testing::TextBytes;
+using ::ota::testing::ZstdCompress;
+
 using ::testing::HasSubstr;
-
-std::string TextBytes(size_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string out;
-  while (out.size() < size) out.push_back("abcdefgh \n"[rng() % 10]);
-  return out;
-}
-
-std::string RandomBytes(size_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string out(size, '\0');
-  for (char& c : out) c = static_cast<char>(rng());
-  return out;
-}
-
-std::string Zstd(const std::string& data, int level = 3) {
-  std::string out(ZSTD_compressBound(data.size()), '\0');
-  const size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), level);
-  EXPECT_FALSE(ZSTD_isError(n)) << ZSTD_getErrorName(n);
-  out.resize(ZSTD_isError(n) ? 0 : n);
-  return out;
-}
 
 // A skippable frame (magic 0x184D2A50, 4-byte little-endian length, payload).
 std::string SkippableFrame(const std::string& payload) {
@@ -84,7 +67,7 @@ struct Case {
 
 // The table, for content `original` (expected sha256: of `original`).
 std::vector<Case> Cases(const std::string& original) {
-  const std::string compressed = Zstd(original);
+  const std::string compressed = ZstdCompress(original);
   std::string corrupted = compressed;
   corrupted[corrupted.size() / 2] ^= 0x55;
   std::string bad_magic = compressed;
@@ -94,14 +77,14 @@ std::vector<Case> Cases(const std::string& original) {
       {"plain", Compression::kNone, original, absl::StatusCode::kOk, ""},
       {"zstd", Compression::kZstd, compressed, absl::StatusCode::kOk, ""},
       {"zstd-two-frames", Compression::kZstd,
-       Zstd(original.substr(0, third)) + Zstd(original.substr(third), 19), absl::StatusCode::kOk,
-       ""},
+       ZstdCompress(original.substr(0, third)) + ZstdCompress(original.substr(third), 19),
+       absl::StatusCode::kOk, ""},
       {"zstd-skippable-frames", Compression::kZstd,
        SkippableFrame("meta") + compressed + SkippableFrame(""), absl::StatusCode::kOk, ""},
       {"plain-wrong-digest", Compression::kNone, original.substr(1) + "!",
        absl::StatusCode::kDataLoss, "sha256 mismatch for what: expected "},
-      {"zstd-wrong-digest", Compression::kZstd, Zstd(original + "\n"), absl::StatusCode::kDataLoss,
-       "sha256 mismatch for what"},
+      {"zstd-wrong-digest", Compression::kZstd, ZstdCompress(original + "\n"),
+       absl::StatusCode::kDataLoss, "sha256 mismatch for what"},
       // Either the decoder notices or the content is wrong: never accepted.
       {"zstd-corrupted-frame", Compression::kZstd, corrupted, absl::StatusCode::kDataLoss, ""},
       {"zstd-bad-magic", Compression::kZstd, bad_magic, absl::StatusCode::kDataLoss,
@@ -206,7 +189,7 @@ TEST(ContentVerifier, SizeIsCheckedAsBytesArriveAndAtTheEnd) {
   const std::string content = "0123456789";
   const crypto::Sha256Digest sha = crypto::Sha256Of(content);
   for (Compression compression : {Compression::kNone, Compression::kZstd}) {
-    const std::string body = compression == Compression::kZstd ? Zstd(content) : content;
+    const std::string body = compression == Compression::kZstd ? ZstdCompress(content) : content;
     ContentVerifier longer("u", compression, {.sha256 = sha, .size = 9});
     ASSERT_TRUE(longer.Begin().ok());
     absl::Status s = longer.Update(body);
@@ -228,7 +211,7 @@ TEST(ContentVerifier, SizeIsCheckedAsBytesArriveAndAtTheEnd) {
 
 TEST(ContentVerifier, BeginStartsOverAfterAFailedOrFinishedStream) {
   const std::string content = TextBytes(50000, 3);
-  const std::string body = Zstd(content);
+  const std::string body = ZstdCompress(content);
   ContentVerifier v("u", Compression::kZstd,
                     {.sha256 = crypto::Sha256Of(content), .size = content.size()});
   // Half a stream, then a corrupt one, then the real one: each attempt is judged on its own.
@@ -242,7 +225,7 @@ TEST(ContentVerifier, BeginStartsOverAfterAFailedOrFinishedStream) {
 
 TEST(ContentVerifier, PooledContextsAreReusedAndGivenBack) {
   const std::string content = TextBytes(20000, 5);
-  const std::string body = Zstd(content);
+  const std::string body = ZstdCompress(content);
   ZstdContextPool pool(1);
   for (int round = 0; round < 3; ++round) {
     ContentVerifier a("a", Compression::kZstd,

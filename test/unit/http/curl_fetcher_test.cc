@@ -23,40 +23,23 @@
 #include "common/fs/fs.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test/lib/loopback.h"
 #include "test/lib/nginx/nginx_fixture.h"
 #include "test/lib/ports/port_registry.h"
+#include "test/lib/test_bytes.h"
 
 namespace ota::http {
 namespace {
+
+using ::ota::testing::RandomBytes;
+using ::ota::testing::TextBytes;
+using ::ota::testing::ZstdCompress;
 
 using ::ota::testing::AccessLogEntry;
 using ::ota::testing::EntriesFor;
 using ::ota::testing::NginxServer;
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
-
-std::string RandomBytes(size_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string out(size, '\0');
-  for (char& c : out) c = static_cast<char>(rng());
-  return out;
-}
-
-// Compressible but not trivial: random words from a small alphabet.
-std::string TextBytes(size_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string out;
-  while (out.size() < size) out.push_back("abcdefgh \n"[rng() % 10]);
-  return out;
-}
-
-std::string ZstdCompress(const std::string& data) {
-  std::string out(ZSTD_compressBound(data.size()), '\0');
-  size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), 3);
-  EXPECT_FALSE(ZSTD_isError(n));
-  out.resize(n);
-  return out;
-}
 
 // A port nothing listens on: claimed in the test-port registry and never bound, so neither
 // another test nor an outgoing connection can be on it while the claim lives.
@@ -73,19 +56,13 @@ std::string ZstdCompress(const std::string& data) {
 class ClosesAfterEachResponseServer {
  public:
   explicit ClosesAfterEachResponseServer(std::string body) : body_(std::move(body)) {
-    listen_fd_ = fs::UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (!listen_fd_.valid() ||
-        ::bind(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::listen(listen_fd_.get(), 64) != 0 ||
-        ::getsockname(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      ADD_FAILURE() << "cannot listen on 127.0.0.1";
+    auto listener = ::ota::testing::BindLoopback(64);
+    if (!listener.ok()) {
+      ADD_FAILURE() << listener.status();
       return;
     }
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = std::move(listener->fd);
+    port_ = listener->port;
     thread_ = std::thread([this] { Serve(); });
   }
   ~ClosesAfterEachResponseServer() {

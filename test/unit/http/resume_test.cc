@@ -27,34 +27,18 @@
 #include "common/http/byte_range.h"
 #include "common/http/curl_fetcher.h"
 #include "gtest/gtest.h"
+#include "test/lib/loopback.h"
 #include "test/lib/nginx/nginx_fixture.h"
+#include "test/lib/test_bytes.h"
 
 namespace ota::http {
 namespace {
 
+using ::ota::testing::RandomBytes;
+using ::ota::testing::TextBytes;
+using ::ota::testing::ZstdCompress;
+
 using Clock = std::chrono::steady_clock;
-
-std::string RandomBytes(size_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string out(size, '\0');
-  for (char& c : out) c = static_cast<char>(rng());
-  return out;
-}
-
-std::string TextBytes(size_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string out;
-  while (out.size() < size) out.push_back("abcdefgh \n"[rng() % 10]);
-  return out;
-}
-
-std::string ZstdCompress(const std::string& data) {
-  std::string out(ZSTD_compressBound(data.size()), '\0');
-  size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), 3);
-  EXPECT_FALSE(ZSTD_isError(n));
-  out.resize(n);
-  return out;
-}
 
 // A request header's value ("" when absent), case-insensitive name.
 std::string RequestHeader(const std::string& request, std::string_view name) {
@@ -81,6 +65,7 @@ class CuttingServer {
     std::string etag;            // sent with every response ("" = none)
     std::string etag_after_cut;  // the ETag from the second request on ("" = unchanged)
     std::string last_modified;   // sent with every response ("" = none)
+    std::string cache_control_echo;  // Ota-File-Cache-Control answer ("" = none)
   };
   struct Seen {
     std::string range;
@@ -90,19 +75,13 @@ class CuttingServer {
 
   CuttingServer(std::string body, Behaviour behaviour)
       : body_(std::move(body)), behaviour_(std::move(behaviour)) {
-    listen_fd_ = fs::UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (!listen_fd_.valid() ||
-        ::bind(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::listen(listen_fd_.get(), 64) != 0 ||
-        ::getsockname(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      ADD_FAILURE() << "cannot listen on 127.0.0.1";
+    auto listener = ::ota::testing::BindLoopback(64);
+    if (!listener.ok()) {
+      ADD_FAILURE() << listener.status();
       return;
     }
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = std::move(listener->fd);
+    port_ = listener->port;
     thread_ = std::thread([this] { Serve(); });
   }
   ~CuttingServer() {
@@ -160,6 +139,9 @@ class CuttingServer {
       if (!etag.empty()) head += "ETag: " + etag + "\r\n";
       if (!behaviour_.last_modified.empty()) {
         head += "Last-Modified: " + behaviour_.last_modified + "\r\n";
+      }
+      if (!behaviour_.cache_control_echo.empty()) {
+        head += "Ota-File-Cache-Control: " + behaviour_.cache_control_echo + "\r\n";
       }
       head += "Connection: close\r\n\r\n";
       uint64_t end = head.starts_with("HTTP/1.1 416") ? first : body_.size();
@@ -257,183 +239,283 @@ class ResumeTest : public ::testing::Test {
 
 constexpr uint64_t kCut = (1 << 20) + 12345;  // not on any buffer boundary
 
-TEST_F(ResumeTest, CutTransferContinuesWithRangeAndIfRange) {
+// What both sides saw of one download whose first response was cut at kCut.
+struct CutDownload {
+  DownloadResult result;
+  std::vector<CuttingServer::Seen> seen;
+  uint64_t body_bytes_sent = 0;
+};
+
+class CutTest : public ResumeTest {
+ protected:
+  // Serves `body` from a CuttingServer that closes its first response after kCut bytes and
+  // behaves as `behaviour` says after that; downloads it as one job expecting `content` (the
+  // decompressed body when `compression` is set) into out/blob.
+  CutDownload DownloadWithCut(const std::string& body, const std::string& content,
+                              CuttingServer::Behaviour behaviour,
+                              const FetcherConfig& config = Config(),
+                              content::Compression compression = content::Compression::kNone) {
+    behaviour.cut_first_at = kCut;
+    CuttingServer server(body, behaviour);
+    auto fetcher = CreateCurlFetcher(config);
+    DownloadJob job = Job(server.Url(), "blob", content);
+    job.compression = compression;
+    std::vector<DownloadResult> done = Run(*fetcher, {job});
+    CutDownload cut;
+    EXPECT_EQ(done.size(), 1u);
+    cut.result.status = absl::InternalError("the fetcher reported no result");
+    if (done.size() == 1) cut.result = done[0];
+    cut.seen = server.seen();
+    cut.body_bytes_sent = server.body_bytes_sent();
+    return cut;
+  }
+};
+
+TEST_F(CutTest, CutTransferContinuesWithRangeAndIfRange) {
   const std::string content = RandomBytes(4 << 20, 1);
   CuttingServer::Behaviour behaviour;
-  behaviour.cut_first_at = kCut;
   behaviour.etag = "\"v1\"";
-  CuttingServer server(content, behaviour);
-  auto fetcher = CreateCurlFetcher(Config());
-  std::vector<DownloadResult> done = Run(*fetcher, {Job(server.Url(), "blob", content)});
-  ASSERT_EQ(done.size(), 1u);
-  ASSERT_TRUE(done[0].status.ok()) << done[0].status;
-  EXPECT_EQ(done[0].retries, 1u);
-  EXPECT_EQ(done[0].resumes, 1u);
+  const CutDownload cut = DownloadWithCut(content, content, behaviour);
+  ASSERT_TRUE(cut.result.status.ok()) << cut.result.status;
+  EXPECT_EQ(cut.result.retries, 1u);
+  EXPECT_EQ(cut.result.resumes, 1u);
   // Every byte crossed the wire once.
-  EXPECT_EQ(done[0].network_bytes, content.size());
-  EXPECT_EQ(server.body_bytes_sent(), content.size());
+  EXPECT_EQ(cut.result.network_bytes, content.size());
+  EXPECT_EQ(cut.body_bytes_sent, content.size());
   EXPECT_TRUE(ReadOut("blob") == content);
-  std::vector<CuttingServer::Seen> seen = server.seen();
-  ASSERT_EQ(seen.size(), 2u);
-  EXPECT_EQ(seen[0].range, "");
-  EXPECT_EQ(seen[1].range, "bytes=" + std::to_string(kCut) + "-");
-  EXPECT_EQ(seen[1].if_range, "\"v1\"");
+  ASSERT_EQ(cut.seen.size(), 2u);
+  EXPECT_EQ(cut.seen[0].range, "");
+  EXPECT_EQ(cut.seen[1].range, "bytes=" + std::to_string(kCut) + "-");
+  EXPECT_EQ(cut.seen[1].if_range, "\"v1\"");
   EXPECT_TRUE(TempLeftovers().empty());
 }
 
-TEST_F(ResumeTest, LastModifiedIsTheValidatorWhenTheETagIsWeak) {
+TEST_F(CutTest, LastModifiedIsTheValidatorWhenTheETagIsWeak) {
   const std::string content = RandomBytes(3 << 20, 2);
   const std::string date = "Wed, 21 Oct 2015 07:28:00 GMT";
   CuttingServer::Behaviour behaviour;
-  behaviour.cut_first_at = kCut;
   behaviour.etag = "W/\"weak\"";
   behaviour.last_modified = date;
-  CuttingServer server(content, behaviour);
-  auto fetcher = CreateCurlFetcher(Config());
-  std::vector<DownloadResult> done = Run(*fetcher, {Job(server.Url(), "blob", content)});
-  ASSERT_EQ(done.size(), 1u);
-  ASSERT_TRUE(done[0].status.ok()) << done[0].status;
-  EXPECT_EQ(done[0].resumes, 1u);
-  std::vector<CuttingServer::Seen> seen = server.seen();
-  ASSERT_EQ(seen.size(), 2u);
-  EXPECT_EQ(seen[1].if_range, date);
+  const CutDownload cut = DownloadWithCut(content, content, behaviour);
+  ASSERT_TRUE(cut.result.status.ok()) << cut.result.status;
+  EXPECT_EQ(cut.result.resumes, 1u);
+  ASSERT_EQ(cut.seen.size(), 2u);
+  EXPECT_EQ(cut.seen[1].if_range, date);
 }
 
-TEST_F(ResumeTest, WithoutAValidatorTheRangeGoesAlone) {
+TEST_F(CutTest, WithoutAValidatorTheRangeGoesAlone) {
   const std::string content = RandomBytes(3 << 20, 3);
-  CuttingServer::Behaviour behaviour;
-  behaviour.cut_first_at = kCut;
-  CuttingServer server(content, behaviour);
-  auto fetcher = CreateCurlFetcher(Config());
-  std::vector<DownloadResult> done = Run(*fetcher, {Job(server.Url(), "blob", content)});
-  ASSERT_EQ(done.size(), 1u);
-  ASSERT_TRUE(done[0].status.ok()) << done[0].status;
-  std::vector<CuttingServer::Seen> seen = server.seen();
-  ASSERT_EQ(seen.size(), 2u);
-  EXPECT_EQ(seen[1].range, "bytes=" + std::to_string(kCut) + "-");
-  EXPECT_EQ(seen[1].if_range, "");
-  EXPECT_EQ(server.body_bytes_sent(), content.size());
+  const CutDownload cut = DownloadWithCut(content, content, {});
+  ASSERT_TRUE(cut.result.status.ok()) << cut.result.status;
+  ASSERT_EQ(cut.seen.size(), 2u);
+  EXPECT_EQ(cut.seen[1].range, "bytes=" + std::to_string(kCut) + "-");
+  EXPECT_EQ(cut.seen[1].if_range, "");
+  EXPECT_EQ(cut.body_bytes_sent, content.size());
 }
 
 // The zstd decoder's state carries over: the compressed stream continues mid-frame.
-TEST_F(ResumeTest, ZstdStreamContinuesMidFrame) {
+TEST_F(CutTest, ZstdStreamContinuesMidFrame) {
   const std::string content = TextBytes(24 << 20, 4);
   const std::string compressed = ZstdCompress(content);
   ASSERT_GT(compressed.size(), 2 * kCut);
   CuttingServer::Behaviour behaviour;
-  behaviour.cut_first_at = kCut;
   behaviour.etag = "\"z\"";
-  CuttingServer server(compressed, behaviour);
-  auto fetcher = CreateCurlFetcher(Config());
-  DownloadJob job = Job(server.Url(), "blob", content);
-  job.compression = content::Compression::kZstd;
-  std::vector<DownloadResult> done = Run(*fetcher, {job});
-  ASSERT_EQ(done.size(), 1u);
-  ASSERT_TRUE(done[0].status.ok()) << done[0].status;
-  EXPECT_EQ(done[0].resumes, 1u);
-  EXPECT_EQ(done[0].network_bytes, compressed.size());
-  EXPECT_EQ(done[0].file_bytes, content.size());
+  const CutDownload cut =
+      DownloadWithCut(compressed, content, behaviour, Config(), content::Compression::kZstd);
+  ASSERT_TRUE(cut.result.status.ok()) << cut.result.status;
+  EXPECT_EQ(cut.result.resumes, 1u);
+  EXPECT_EQ(cut.result.network_bytes, compressed.size());
+  EXPECT_EQ(cut.result.file_bytes, content.size());
   EXPECT_TRUE(ReadOut("blob") == content);
 }
 
-TEST_F(ResumeTest, ServerIgnoringRangeRestartsTheFileCleanly) {
+TEST_F(CutTest, ServerIgnoringRangeRestartsTheFileCleanly) {
   const std::string content = RandomBytes(3 << 20, 5);
   CuttingServer::Behaviour behaviour;
-  behaviour.cut_first_at = kCut;
   behaviour.honour_range = false;
-  CuttingServer server(content, behaviour);
-  auto fetcher = CreateCurlFetcher(Config());
-  std::vector<DownloadResult> done = Run(*fetcher, {Job(server.Url(), "blob", content)});
-  ASSERT_EQ(done.size(), 1u);
-  ASSERT_TRUE(done[0].status.ok()) << done[0].status;
-  EXPECT_EQ(done[0].resumes, 0u);
-  EXPECT_EQ(done[0].network_bytes, kCut + content.size());
+  const CutDownload cut = DownloadWithCut(content, content, behaviour);
+  ASSERT_TRUE(cut.result.status.ok()) << cut.result.status;
+  EXPECT_EQ(cut.result.resumes, 0u);
+  EXPECT_EQ(cut.result.network_bytes, kCut + content.size());
   EXPECT_TRUE(ReadOut("blob") == content);  // truncated and rewritten, not appended
-  EXPECT_EQ(server.seen().size(), 2u);
+  EXPECT_EQ(cut.seen.size(), 2u);
 }
 
-TEST_F(ResumeTest, ChangedValidatorMakesTheServerSendAllAndTheFileRestarts) {
+TEST_F(CutTest, ChangedValidatorMakesTheServerSendAllAndTheFileRestarts) {
   const std::string content = RandomBytes(3 << 20, 6);
   CuttingServer::Behaviour behaviour;
-  behaviour.cut_first_at = kCut;
   behaviour.etag = "\"old\"";
   behaviour.etag_after_cut = "\"new\"";
-  CuttingServer server(content, behaviour);
-  auto fetcher = CreateCurlFetcher(Config());
-  std::vector<DownloadResult> done = Run(*fetcher, {Job(server.Url(), "blob", content)});
-  ASSERT_EQ(done.size(), 1u);
-  ASSERT_TRUE(done[0].status.ok()) << done[0].status;
-  EXPECT_EQ(done[0].resumes, 0u);
-  std::vector<CuttingServer::Seen> seen = server.seen();
-  ASSERT_EQ(seen.size(), 2u);
-  EXPECT_EQ(seen[1].if_range, "\"old\"");
-  EXPECT_EQ(server.body_bytes_sent(), kCut + content.size());
+  const CutDownload cut = DownloadWithCut(content, content, behaviour);
+  ASSERT_TRUE(cut.result.status.ok()) << cut.result.status;
+  EXPECT_EQ(cut.result.resumes, 0u);
+  ASSERT_EQ(cut.seen.size(), 2u);
+  EXPECT_EQ(cut.seen[1].if_range, "\"old\"");
+  EXPECT_EQ(cut.body_bytes_sent, kCut + content.size());
   EXPECT_TRUE(ReadOut("blob") == content);
 }
 
 // A 206 that does not start where asked is refused; the next attempt starts from byte 0 without
 // Range (and so without the skew).
-TEST_F(ResumeTest, WrongContentRangeStartIsRefusedAndRetriedFromZero) {
+TEST_F(CutTest, WrongContentRangeStartIsRefusedAndRetriedFromZero) {
   const std::string content = RandomBytes(3 << 20, 7);
   CuttingServer::Behaviour behaviour;
-  behaviour.cut_first_at = kCut;
   behaviour.range_skew = 100;
   behaviour.etag = "\"e\"";
-  CuttingServer server(content, behaviour);
-  auto fetcher = CreateCurlFetcher(Config());
-  std::vector<DownloadResult> done = Run(*fetcher, {Job(server.Url(), "blob", content)});
-  ASSERT_EQ(done.size(), 1u);
-  ASSERT_TRUE(done[0].status.ok()) << done[0].status;
-  std::vector<CuttingServer::Seen> seen = server.seen();
-  ASSERT_EQ(seen.size(), 3u);
-  EXPECT_EQ(seen[1].range, "bytes=" + std::to_string(kCut) + "-");
-  EXPECT_EQ(seen[2].range, "");
-  EXPECT_EQ(done[0].resumes, 0u);
+  const CutDownload cut = DownloadWithCut(content, content, behaviour);
+  ASSERT_TRUE(cut.result.status.ok()) << cut.result.status;
+  ASSERT_EQ(cut.seen.size(), 3u);
+  EXPECT_EQ(cut.seen[1].range, "bytes=" + std::to_string(kCut) + "-");
+  EXPECT_EQ(cut.seen[2].range, "");
+  EXPECT_EQ(cut.result.resumes, 0u);
   EXPECT_TRUE(ReadOut("blob") == content);
 }
 
 // Resuming off: every retry from byte 0 (FetcherConfig::resume).
-TEST_F(ResumeTest, ResumeOffRetriesFromZero) {
+TEST_F(CutTest, ResumeOffRetriesFromZero) {
   const std::string content = RandomBytes(3 << 20, 8);
   CuttingServer::Behaviour behaviour;
-  behaviour.cut_first_at = kCut;
   behaviour.etag = "\"e\"";
-  CuttingServer server(content, behaviour);
   FetcherConfig config = Config();
   config.resume = false;
-  auto fetcher = CreateCurlFetcher(config);
-  std::vector<DownloadResult> done = Run(*fetcher, {Job(server.Url(), "blob", content)});
-  ASSERT_EQ(done.size(), 1u);
-  ASSERT_TRUE(done[0].status.ok()) << done[0].status;
-  std::vector<CuttingServer::Seen> seen = server.seen();
-  ASSERT_EQ(seen.size(), 2u);
-  EXPECT_EQ(seen[1].range, "");
-  EXPECT_EQ(done[0].network_bytes, kCut + content.size());
+  const CutDownload cut = DownloadWithCut(content, content, behaviour, config);
+  ASSERT_TRUE(cut.result.status.ok()) << cut.result.status;
+  ASSERT_EQ(cut.seen.size(), 2u);
+  EXPECT_EQ(cut.seen[1].range, "");
+  EXPECT_EQ(cut.result.network_bytes, kCut + content.size());
 }
 
 // A resumed stream whose bytes turn out wrong (the server changed the file without a validator)
 // fails its hash and is fetched again from scratch with retry_caching, as any mismatch.
-TEST_F(ResumeTest, WrongResumedContentIsAMismatchRetriedWhole) {
+TEST_F(CutTest, WrongResumedContentIsAMismatchRetriedWhole) {
   const std::string content = RandomBytes(3 << 20, 9);
   std::string wrong = content;
   wrong[kCut + 10] ^= 0x55;  // after the cut: only the resumed part differs
   // First response: the right bytes up to the cut; then the server has the wrong file. Served
   // by one server whose body is wrong but whose first kCut bytes equal the right ones.
-  CuttingServer::Behaviour behaviour;
-  behaviour.cut_first_at = kCut;
-  CuttingServer server(wrong, behaviour);
   FetcherConfig config = Config();
   config.max_attempts = 3;
-  auto fetcher = CreateCurlFetcher(config);
-  std::vector<DownloadResult> done = Run(*fetcher, {Job(server.Url(), "blob", content)});
-  ASSERT_EQ(done.size(), 1u);
-  EXPECT_EQ(done[0].status.code(), absl::StatusCode::kDataLoss) << done[0].status;
-  std::vector<CuttingServer::Seen> seen = server.seen();
-  ASSERT_EQ(seen.size(), 3u);
-  EXPECT_EQ(seen[1].range, "bytes=" + std::to_string(kCut) + "-");
-  EXPECT_EQ(seen[2].range, "");  // after a mismatch: whole, never resumed
+  const CutDownload cut = DownloadWithCut(wrong, content, {}, config);
+  EXPECT_EQ(cut.result.status.code(), absl::StatusCode::kDataLoss) << cut.result.status;
+  ASSERT_EQ(cut.seen.size(), 3u);
+  EXPECT_EQ(cut.seen[1].range, "bytes=" + std::to_string(kCut) + "-");
+  EXPECT_EQ(cut.seen[2].range, "");  // after a mismatch: whole, never resumed
   EXPECT_FALSE(std::filesystem::exists(out_->path() / "blob"));
   EXPECT_TRUE(TempLeftovers().empty());
+}
+
+// --- a proxy's Ota-File-Cache-Control answer -------------------------------------------------
+
+// A proxy answering from a cache says what it sends: today's otaproxy serves a USB stick's
+// <sha256>.zst for a file asked for uncompressed, echoing file_compression_alg=zst.
+class ProxyEchoTest : public ResumeTest {
+ protected:
+  static FetcherConfig ProxyConfig() {
+    FetcherConfig config = Config();
+    config.send_cache_control = true;  // as when a proxy is in use
+    return config;
+  }
+  static std::string Echo(const std::string& content, std::string_view alg = "") {
+    std::string echo = "file_sha256=" + crypto::ToHex(crypto::Sha256Of(content));
+    if (!alg.empty()) echo += ",file_compression_alg=" + std::string(alg);
+    return echo;
+  }
+  DownloadResult DownloadOne(const CuttingServer& server, const std::string& content,
+                             content::Compression asked) {
+    auto fetcher = CreateCurlFetcher(ProxyConfig());
+    DownloadJob job = Job(server.Url(), "blob", content);
+    job.compression = asked;
+    std::vector<DownloadResult> done = Run(*fetcher, {job});
+    EXPECT_EQ(done.size(), 1u);
+    return done.empty() ? DownloadResult{.status = absl::InternalError("no result")} : done[0];
+  }
+};
+
+TEST_F(ProxyEchoTest, AZstdAnswerToAnUncompressedRequestIsDecoded) {
+  const std::string content = TextBytes(3 << 20, 40);
+  const std::string compressed = ZstdCompress(content);
+  CuttingServer server(compressed, {.cache_control_echo = Echo(content, "zst")});
+  const DownloadResult result = DownloadOne(server, content, content::Compression::kNone);
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  EXPECT_EQ(result.retries, 0u);
+  EXPECT_EQ(result.network_bytes, compressed.size());
+  EXPECT_EQ(result.file_bytes, content.size());
+  EXPECT_TRUE(ReadOut("blob") == content);
+  ASSERT_EQ(server.seen().size(), 1u);
+  EXPECT_EQ(server.seen()[0].cache_control, Echo(content));
+}
+
+// "zstd" is today's other spelling of the same algorithm.
+TEST_F(ProxyEchoTest, TheZstdSpellingIsTakenToo) {
+  const std::string content = TextBytes(1 << 20, 41);
+  CuttingServer server(ZstdCompress(content), {.cache_control_echo = Echo(content, "zstd")});
+  const DownloadResult result = DownloadOne(server, content, content::Compression::kNone);
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  EXPECT_TRUE(ReadOut("blob") == content);
+}
+
+// A cache entry filled by an uncompressed request answers a compressed one as it is.
+TEST_F(ProxyEchoTest, AnUncompressedAnswerToAZstdRequestIsTakenAsIs) {
+  const std::string content = TextBytes(1 << 20, 42);
+  CuttingServer server(content, {.cache_control_echo = Echo(content)});
+  const DownloadResult result = DownloadOne(server, content, content::Compression::kZstd);
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  EXPECT_EQ(result.network_bytes, content.size());
+  EXPECT_TRUE(ReadOut("blob") == content);
+  EXPECT_EQ(server.seen()[0].cache_control, Echo(content) + ",file_compression_alg=zst");
+}
+
+// The decoder switched for the first response goes on through a resumed one.
+TEST_F(ProxyEchoTest, AZstdAnswerCutHalfwayResumes) {
+  const std::string content = TextBytes(24 << 20, 43);
+  const std::string compressed = ZstdCompress(content);
+  ASSERT_GT(compressed.size(), 2 * kCut);
+  CuttingServer server(
+      compressed,
+      {.cut_first_at = kCut, .etag = "\"z\"", .cache_control_echo = Echo(content, "zst")});
+  const DownloadResult result = DownloadOne(server, content, content::Compression::kNone);
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  EXPECT_EQ(result.resumes, 1u);
+  EXPECT_EQ(result.network_bytes, compressed.size());
+  EXPECT_TRUE(ReadOut("blob") == content);
+}
+
+// An answer for another file is wrong content: refused before a byte is written, retried with
+// retry_caching, and in the end a content error.
+TEST_F(ProxyEchoTest, AnAnswerForAnotherDigestIsWrongContent) {
+  const std::string content = TextBytes(1 << 20, 44);
+  CuttingServer server(content, {.cache_control_echo = Echo("another file")});
+  const DownloadResult result = DownloadOne(server, content, content::Compression::kNone);
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kDataLoss) << result.status;
+  EXPECT_NE(result.status.message().find("the proxy answered with file_sha256="),
+            std::string_view::npos)
+      << result.status;
+  const std::vector<CuttingServer::Seen> seen = server.seen();
+  ASSERT_GE(seen.size(), 2u);
+  EXPECT_EQ(seen[1].cache_control, "retry_caching," + Echo(content));
+  EXPECT_FALSE(std::filesystem::exists(out_->path() / "blob"));
+  EXPECT_TRUE(TempLeftovers().empty());
+}
+
+TEST_F(ProxyEchoTest, AnUnsupportedCompressionIsWrongContent) {
+  const std::string content = TextBytes(1 << 20, 45);
+  CuttingServer server(content, {.cache_control_echo = Echo(content, "gzip")});
+  const DownloadResult result = DownloadOne(server, content, content::Compression::kNone);
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kDataLoss) << result.status;
+  EXPECT_NE(result.status.message().find("unsupported gzip"), std::string_view::npos)
+      << result.status;
+}
+
+// Without a blob request (no proxy in use: no directives sent) an echo means nothing.
+TEST_F(ProxyEchoTest, WithoutDirectivesTheEchoIsIgnored) {
+  const std::string content = TextBytes(1 << 20, 46);
+  CuttingServer server(content, {.cache_control_echo = Echo(content, "zst")});
+  auto fetcher = CreateCurlFetcher(Config());
+  std::vector<DownloadResult> done = Run(*fetcher, {Job(server.Url(), "blob", content)});
+  ASSERT_EQ(done.size(), 1u);
+  ASSERT_TRUE(done[0].status.ok()) << done[0].status;
+  EXPECT_TRUE(ReadOut("blob") == content);
+  EXPECT_EQ(server.seen()[0].cache_control, "");
 }
 
 // --- the rate cap ----------------------------------------------------------------------------

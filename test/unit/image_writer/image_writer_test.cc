@@ -21,9 +21,12 @@
 #include "common/image/legacy/writer.h"
 #include "common/image/manifest.h"
 #include "common/util/strings.h"
+#include "test/lib/test_bytes.h"
 
 namespace ota::image {
 namespace {
+
+using ::ota::testing::RandomBytes;
 
 namespace stdfs = std::filesystem;
 using ::testing::HasSubstr;
@@ -273,13 +276,6 @@ TEST_F(ImageWriterTest, IgnoreListAndSpecialFiles) {
   EXPECT_FALSE(stdfs::exists(out_ / "data/tmp"));
   EXPECT_FALSE(stdfs::exists(out_ / "data/root/.ssh"));
   EXPECT_FALSE(stdfs::exists(stdfs::symlink_status(out_ / "data/src/fifo")));
-}
-
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::string out(n, '\0');
-  for (char& c : out) c = static_cast<char>(gen() & 0xff);
-  return out;
 }
 
 std::string Decompress(const std::string& blob) {

@@ -15,6 +15,7 @@
 
 #include "common/fs/fs.h"
 #include "common/util/strings.h"
+#include "test/lib/loopback.h"
 #include "test/lib/ports/port_file.h"
 #include "test/unit/service/test_support.h"
 
@@ -29,14 +30,9 @@ constexpr char kOtaproxy[] = OTA_BINARY_DIR "/otaproxy/otaproxy";
 
 // The whole answer to GET /_otaproxy/stats on 127.0.0.1:port ("" when nothing answers).
 std::string GetStats(int port) {
-  fs::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (!fd.valid() || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return "";
-  }
+  absl::StatusOr<fs::UniqueFd> connected = ::ota::testing::ConnectLoopback(port);
+  if (!connected.ok()) return "";
+  fs::UniqueFd fd = *std::move(connected);
   timeval timeout{5, 0};
   ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   const std::string request =

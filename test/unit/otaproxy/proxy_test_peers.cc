@@ -15,6 +15,7 @@
 
 #include "common/util/errors.h"
 #include "common/util/strings.h"
+#include "test/lib/loopback.h"
 
 namespace ota::proxy::testing {
 namespace {
@@ -168,19 +169,9 @@ absl::Status Exchange::SendHead(int status, std::optional<uint64_t> content_leng
 
 absl::StatusOr<std::unique_ptr<ScriptedUpstream>> ScriptedUpstream::Start() {
   std::unique_ptr<ScriptedUpstream> up(new ScriptedUpstream());
-  up->listen_ = fs::UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!up->listen_.valid()) return ErrnoStatus(errno, "socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = 0;  // any free port
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(up->listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::listen(up->listen_.get(), 64) != 0) {
-    return ErrnoStatus(errno, "bind/listen 127.0.0.1:0");
-  }
-  socklen_t len = sizeof(addr);
-  ::getsockname(up->listen_.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-  up->port_ = ntohs(addr.sin_port);
+  OTA_ASSIGN_OR_RETURN(::ota::testing::LoopbackSocket listener, ::ota::testing::BindLoopback(64));
+  up->listen_ = std::move(listener.fd);
+  up->port_ = static_cast<uint16_t>(listener.port);
   up->stop_ = fs::UniqueFd(::eventfd(0, EFD_CLOEXEC));
   if (!up->stop_.valid()) return ErrnoStatus(errno, "eventfd");
   ScriptedUpstream* raw = up.get();

@@ -1,43 +1,24 @@
 // The download proxy rule and the TCP probe behind its local-otaproxy fallback.
 #include "otaclient/service/download_proxy.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
-#include "common/fs/fs.h"
+#include "test/lib/loopback.h"
 
 namespace ota::service {
 namespace {
 
-// A socket bound by the kernel to a free 127.0.0.1 port, listening or not.
-struct LocalSocket {
-  fs::UniqueFd fd;
-  int port = 0;
-};
-
-LocalSocket BindLoopback(bool listening) {
-  LocalSocket s;
-  s.fd = fs::UniqueFd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  EXPECT_TRUE(s.fd.valid());
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(s.fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  EXPECT_EQ(getsockname(s.fd.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  s.port = ntohs(addr.sin_port);
-  if (listening) {
-    EXPECT_EQ(listen(s.fd.get(), 4), 0);
-  }
-  return s;
+// A socket bound by the kernel to a free 127.0.0.1 port, listening (backlog 4) or not.
+::ota::testing::LoopbackSocket Bound(int backlog) {
+  auto s = ::ota::testing::BindLoopback(backlog);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? std::move(*s) : ::ota::testing::LoopbackSocket{};
 }
 
 TEST(ServiceDownloadProxyTest, TcpProbeSeesListenersOnly) {
-  LocalSocket listening = BindLoopback(true);
+  ::ota::testing::LoopbackSocket listening = Bound(4);
   // Bound but not listening: the port is ours, so nobody else can answer on it.
-  LocalSocket closed = BindLoopback(false);
+  ::ota::testing::LoopbackSocket closed = Bound(0);
   EXPECT_TRUE(TcpPortAccepts("127.0.0.1", listening.port, std::chrono::milliseconds(500)));
   EXPECT_FALSE(TcpPortAccepts("127.0.0.1", closed.port, std::chrono::milliseconds(500)));
   EXPECT_FALSE(
@@ -128,7 +109,7 @@ TEST(ServiceDownloadProxyTest, FleetNotSucceededReasonNamesEachEcu) {
 }
 
 TEST(ServiceDownloadProxyTest, PurgeOfAProxyThatIsNotThereIsUnavailableNamingTheUrl) {
-  LocalSocket closed = BindLoopback(false);  // ours, so nobody answers on it
+  ::ota::testing::LoopbackSocket closed = Bound(0);  // ours, so nobody answers on it
   config::ProxyInfo info;
   info.enable_local_ota_proxy = true;
   info.local_ota_proxy_listen_addr = "0.0.0.0";

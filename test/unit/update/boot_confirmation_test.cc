@@ -72,6 +72,25 @@ class BootConfirmationTest : public testing::TempDirTest {
         });
   }
 
+  // The first start after the update to v2 (BootedIntoV2), gated by `check`, run to its verdict.
+  std::unique_ptr<BootConfirmationEngine> CheckedToTheEnd(HealthCheckOptions check) {
+    boot::BootState state;
+    auto boot = BootedIntoV2(&state);
+    auto engine = Gate(std::move(boot), state, std::move(check));
+    engine->Start();
+    engine->WaitUntilDone();
+    return engine;
+  }
+
+  // A check waiting for app.target through FakeSystemctl(answers), polled every `poll`.
+  HealthCheckOptions SystemdCheck(const std::string& answers, std::chrono::milliseconds poll) {
+    HealthCheckOptions check;
+    check.systemd_unit = "app.target";
+    check.systemctl = FakeSystemctl(answers).string();
+    check.poll_interval = poll;
+    return check;
+  }
+
   // After a rejection: the "reboot" lands on slot a, which reports the health check's reason.
   void ExpectBackOnTheOldSlotWith(const std::string& reason) {
     EXPECT_EQ(BootFile("default"), "a");
@@ -174,13 +193,9 @@ TEST_F(BootConfirmationTest, StatusAnswersDuringTheCheckAndAPassConfirmsTheNewSl
 }
 
 TEST_F(BootConfirmationTest, AFailingCommandSendsTheEcuBackToTheOldSlot) {
-  boot::BootState state;
-  auto boot = BootedIntoV2(&state);
   HealthCheckOptions check;
   check.command = "echo starting; echo 'app did not start' >&2; exit 4";
-  auto engine = Gate(std::move(boot), state, check);
-  engine->Start();
-  engine->WaitUntilDone();
+  auto engine = CheckedToTheEnd(check);
   const std::string reason =
       StrCat("health check failed: command '", check.command, "' exit 4: app did not start");
   const StatusSnapshot s = engine->Snapshot();
@@ -196,14 +211,10 @@ TEST_F(BootConfirmationTest, AFailingCommandSendsTheEcuBackToTheOldSlot) {
 }
 
 TEST_F(BootConfirmationTest, ACheckThatHangsFailsAtItsTimeout) {
-  boot::BootState state;
-  auto boot = BootedIntoV2(&state);
   HealthCheckOptions check;
   check.command = "exec sleep 600";
   check.timeout = std::chrono::milliseconds(300);
-  auto engine = Gate(std::move(boot), state, check);
-  engine->Start();
-  engine->WaitUntilDone();
+  auto engine = CheckedToTheEnd(check);
   engine.reset();
   EXPECT_EQ(reboots_.load(), 1);
   ExpectBackOnTheOldSlotWith(
@@ -211,15 +222,8 @@ TEST_F(BootConfirmationTest, ACheckThatHangsFailsAtItsTimeout) {
 }
 
 TEST_F(BootConfirmationTest, ASystemdTargetThatBecomesActivePasses) {
-  boot::BootState state;
-  auto boot = BootedIntoV2(&state);
-  HealthCheckOptions check;
-  check.systemd_unit = "app.target";
-  check.systemctl = FakeSystemctl("activating\nactivating\nactive\n").string();
-  check.poll_interval = std::chrono::milliseconds(1);
-  auto engine = Gate(std::move(boot), state, check);
-  engine->Start();
-  engine->WaitUntilDone();
+  auto engine = CheckedToTheEnd(
+      SystemdCheck("activating\nactivating\nactive\n", std::chrono::milliseconds(1)));
   EXPECT_EQ(engine->Snapshot().status, OtaStatus::kSuccess);
   EXPECT_EQ(ReadFile(tmp() / "systemctl-calls"), "3\n");
   EXPECT_EQ(BootFile("default"), "b");
@@ -227,17 +231,10 @@ TEST_F(BootConfirmationTest, ASystemdTargetThatBecomesActivePasses) {
 }
 
 TEST_F(BootConfirmationTest, AFailedSystemdTargetFailsAtOnce) {
-  boot::BootState state;
-  auto boot = BootedIntoV2(&state);
-  HealthCheckOptions check;
-  check.systemd_unit = "app.target";
-  check.systemctl = FakeSystemctl("activating\nfailed\n").string();
-  check.poll_interval = std::chrono::milliseconds(1);
+  HealthCheckOptions check = SystemdCheck("activating\nfailed\n", std::chrono::milliseconds(1));
   // A command configured too never runs when the unit failed.
   check.command = StrCat("touch ", (tmp() / "command-ran").string());
-  auto engine = Gate(std::move(boot), state, check);
-  engine->Start();
-  engine->WaitUntilDone();
+  auto engine = CheckedToTheEnd(check);
   engine.reset();
   EXPECT_EQ(ReadFile(tmp() / "systemctl-calls"), "2\n");
   EXPECT_FALSE(stdfs::exists(tmp() / "command-ran"));
@@ -245,16 +242,9 @@ TEST_F(BootConfirmationTest, AFailedSystemdTargetFailsAtOnce) {
 }
 
 TEST_F(BootConfirmationTest, ASystemdTargetThatNeverComesUpTimesOut) {
-  boot::BootState state;
-  auto boot = BootedIntoV2(&state);
-  HealthCheckOptions check;
-  check.systemd_unit = "app.target";
-  check.systemctl = FakeSystemctl("activating\n").string();
-  check.poll_interval = std::chrono::milliseconds(20);
+  HealthCheckOptions check = SystemdCheck("activating\n", std::chrono::milliseconds(20));
   check.timeout = std::chrono::milliseconds(300);
-  auto engine = Gate(std::move(boot), state, check);
-  engine->Start();
-  engine->WaitUntilDone();
+  auto engine = CheckedToTheEnd(check);
   engine.reset();
   ExpectBackOnTheOldSlotWith(
       "health check failed: unit app.target not active within 300 ms (last state: activating)");
@@ -297,11 +287,8 @@ TEST_F(BootConfirmationTest, ARollbackIsGatedTooAndItsFailureIsARollbackFailure)
 TEST_F(BootConfirmationTest, AStopDuringTheCheckDecidesNothing) {
   boot::BootState state;
   auto boot = BootedIntoV2(&state);
-  HealthCheckOptions check;
-  check.systemd_unit = "app.target";
-  check.systemctl = FakeSystemctl("activating\n").string();
-  check.poll_interval = std::chrono::milliseconds(10);
-  auto engine = Gate(std::move(boot), state, check);
+  auto engine =
+      Gate(std::move(boot), state, SystemdCheck("activating\n", std::chrono::milliseconds(10)));
   engine->Start();
   engine->RequestStop();
   engine.reset();  // joins: the wait for the unit ends on the stop

@@ -17,7 +17,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace ota::proxy {
+namespace ota::http {
 
 inline constexpr std::string_view kCacheControlHeader = "Ota-File-Cache-Control";
 
@@ -37,4 +37,4 @@ absl::StatusOr<CacheControl> ParseCacheControl(std::string_view value);
 // The response echo: "file_sha256=<hex>[,file_compression_alg=<alg>]"; "" without a sha256.
 std::string EchoCacheControl(const CacheControl& cc);
 
-}  // namespace ota::proxy
+}  // namespace ota::http

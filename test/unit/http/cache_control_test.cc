@@ -1,10 +1,10 @@
-#include "otaproxy/server/cache_control.h"
+#include "common/http/cache_control.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace ota::proxy {
+namespace ota::http {
 namespace {
 
 const std::string kSha(64, 'a');
@@ -77,4 +77,4 @@ TEST(CacheControlTest, EchoesShaAndAlgOnly) {
 }
 
 }  // namespace
-}  // namespace ota::proxy
+}  // namespace ota::http

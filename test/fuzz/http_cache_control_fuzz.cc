@@ -5,11 +5,11 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "otaproxy/server/cache_control.h"
+#include "common/http/cache_control.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
-  auto cc = ota::proxy::ParseCacheControl(input);
+  auto cc = ota::http::ParseCacheControl(input);
   if (!cc.ok()) {
     if (cc.status().code() != absl::StatusCode::kInvalidArgument) std::abort();
     return 0;
@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (char c : cc->file_compression_alg) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '_' || c == '-')) std::abort();
   }
-  for (unsigned char c : ota::proxy::EchoCacheControl(*cc)) {
+  for (unsigned char c : ota::http::EchoCacheControl(*cc)) {
     if (c < 0x20 || c >= 0x7f) std::abort();
   }
   return 0;

@@ -1,9 +1,9 @@
-#include "otaproxy/server/cache_control.h"
+#include "common/http/cache_control.h"
 
 #include "common/util/errors.h"
 #include "common/util/strings.h"
 
-namespace ota::proxy {
+namespace ota::http {
 namespace {
 
 constexpr size_t kMaxAlgLength = 16;
@@ -98,4 +98,4 @@ std::string EchoCacheControl(const CacheControl& cc) {
   return out;
 }
 
-}  // namespace ota::proxy
+}  // namespace ota::http
