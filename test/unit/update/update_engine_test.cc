@@ -1504,11 +1504,15 @@ TEST_P(UpdateEngineInPlaceTest, TheStandbyIsWrittenInPlaceWhenItHoldsAnEarlierUp
   BackToSlotA();
   // The standby changes behind its record's back (it ran as the active slot meanwhile): a stray
   // tree and file, and a file rewritten with other bytes of the same size.
-  Run(StrCat("cd ", (slots_ / "slot_b").string(),
-             " && mkdir -p stray/deeper && echo junk > stray/deeper/junk"
-             " && echo junk > usr/share/doc/stray.txt"
-             " && tr a-z A-Z < usr/share/doc/manual2.txt > /dev/shm/m2.$$"
-             " && cat /dev/shm/m2.$$ > usr/share/doc/manual2.txt && rm /dev/shm/m2.$$"));
+  Run(StrCat(
+      "cd ", (slots_ / "slot_b").string(),
+      " && mkdir -p stray/deeper && echo junk > stray/deeper/junk"
+      " && echo junk > usr/share/doc/stray.txt"
+      " && tr a-z A-Z < usr/share/doc/manual2.txt > /dev/shm/m2.$$"
+      " && cat /dev/shm/m2.$$ > usr/share/doc/manual2.txt && rm /dev/shm/m2.$$"
+      // same content, owner and mode changed: fixed up without a rewrite
+      " && chmod 0600 usr/share/doc/readme1.txt && chown 4321:4321 usr/share/doc/readme1.txt"));
+  const struct stat fixed_before = Stat("usr/share/doc/readme1.txt");
   const struct stat untouched_before = Stat("usr/share/doc/manual1.txt");
   const struct stat group_before = Stat("bin/sh-like");
 
@@ -1527,6 +1531,13 @@ TEST_P(UpdateEngineInPlaceTest, TheStandbyIsWrittenInPlaceWhenItHoldsAnEarlierUp
   EXPECT_EQ(untouched_after.st_ctim.tv_sec, untouched_before.st_ctim.tv_sec);
   EXPECT_EQ(untouched_after.st_ctim.tv_nsec, untouched_before.st_ctim.tv_nsec);
   EXPECT_EQ(Stat("bin/sh-like").st_ino, group_before.st_ino);
+  const struct stat fixed_after = Stat("usr/share/doc/readme1.txt");
+  struct stat fixed_want {};
+  ASSERT_EQ(::lstat((v3_ / "usr/share/doc/readme1.txt").c_str(), &fixed_want), 0);
+  EXPECT_EQ(fixed_after.st_ino, fixed_before.st_ino);  // kept, only its owner and mode set
+  EXPECT_EQ(fixed_after.st_mode, fixed_want.st_mode);
+  EXPECT_EQ(fixed_after.st_uid, fixed_want.st_uid);
+  EXPECT_EQ(fixed_after.st_gid, fixed_want.st_gid);
   // Only what changed was written: the 5 changed files (readme3, tool1/inner, new-in-v2,
   // share-dir, manual2), the twin group's first file, and the image's files under the persistent
   // paths (CopyPersistents replaced them with the running slot's after the first update, so they
