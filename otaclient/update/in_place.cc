@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -58,6 +59,7 @@ class Planner {
     plan_.fix_regulars.assign(m_.regulars.size(), 0);
     plan_.fix_symlinks.assign(m_.symlinks.size(), 0);
     plan_.fix_specials.assign(m_.specials.size(), 0);
+    plan_.vouched_regulars.assign(m_.regulars.size(), 0);
     targets_.reserve(m_.dirs.size() + m_.symlinks.size() + m_.specials.size() + m_.regulars.size());
     auto add = [&](image::StrRef path, Kind kind, size_t i) {
       targets_.emplace(m_.Str(path), Target{kind, static_cast<uint32_t>(i)});
@@ -197,6 +199,7 @@ class Planner {
             if (known != nullptr && known->seen == FileObservation::FromStat(c.st)) {
               c.digest = known->sha256;
               c.known = true;
+              plan_.vouched_regulars[c.entry] = 1;  // one writer per entry
               table_hits.fetch_add(1, std::memory_order_relaxed);
               return absl::OkStatus();
             }
@@ -378,12 +381,17 @@ absl::Status ApplyInPlaceFixups(const image::Manifest& manifest, const InPlacePl
   return absl::OkStatus();
 }
 
-absl::StatusOr<SlotTable> RecordSlotTable(const image::Manifest& manifest,
-                                          const fs::RootedDir& standby, int threads) {
+namespace {
+
+// Entries observed now for the image's regular files with wanted[i] != 0 (all when empty), in
+// manifest order.
+absl::StatusOr<SlotTable> Observe(const image::Manifest& manifest, const fs::RootedDir& standby,
+                                  int threads, std::span<const uint8_t> wanted) {
   const auto& regulars = manifest.regulars;
   std::vector<SlotTableEntry> entries(regulars.size());
   std::vector<uint8_t> present(regulars.size(), 0);
   OTA_RETURN_IF_ERROR(ParallelFor(regulars.size(), std::max(threads, 1), [&](size_t i) {
+    if (!wanted.empty() && wanted[i] == 0) return absl::OkStatus();
     const image::RegularEntry& e = regulars[i];
     absl::StatusOr<struct stat> st = standby.Lstat(manifest.Str(e.path));
     if (!st.ok()) return WithContext(st.status(), "recording the slot table");
@@ -403,6 +411,35 @@ absl::StatusOr<SlotTable> RecordSlotTable(const image::Manifest& manifest,
     if (present[i] != 0) table.Add(std::move(entries[i]));
   }
   return table;
+}
+
+}  // namespace
+
+absl::StatusOr<SlotTable> RecordSlotTable(const image::Manifest& manifest,
+                                          const fs::RootedDir& standby, int threads) {
+  return Observe(manifest, standby, threads, {});
+}
+
+absl::StatusOr<SlotTable> RecordSlotOverlay(const image::Manifest& manifest,
+                                            const InPlacePlan& plan, const fs::RootedDir& standby,
+                                            const SlotTable& old_overlay, int threads) {
+  const size_t n = manifest.regulars.size();
+  std::vector<uint8_t> touched(n, 1);
+  for (size_t i = 0; i < n; ++i) {
+    const bool untouched = i < plan.vouched_regulars.size() && plan.vouched_regulars[i] != 0 &&
+                           plan.keep_regulars[i] != 0 && plan.fix_regulars[i] == 0;
+    touched[i] = untouched ? 0 : 1;
+  }
+  OTA_ASSIGN_OR_RETURN(SlotTable observed, Observe(manifest, standby, threads, touched));
+  SlotTable overlay;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string_view path = manifest.Str(manifest.regulars[i].path);
+    const SlotTableEntry* e = touched[i] != 0           ? observed.Find(path)
+                              : old_overlay.size() != 0 ? old_overlay.Find(path)
+                                                        : nullptr;
+    if (e != nullptr) overlay.Add(*e);
+  }
+  return overlay;
 }
 
 void TrimStandby(const std::filesystem::path& mount_point) {

@@ -23,6 +23,8 @@
 //                   renamed over it).
 //   RecordSlotTable what is on the standby now, observed right after the apply (before
 //                   persistent files, which are then rehashed by the next update).
+//   RecordSlotOverlay  the same for only what the update wrote or touched (or rehashed), when
+//                   the earlier table is kept (slot_table.h MarkSlotComplete).
 #pragma once
 
 #include <atomic>
@@ -57,8 +59,11 @@ struct InPlacePlan {
   std::vector<uint8_t> fix_specials;
   std::vector<std::string> remove;     // standby paths (relative), deepest first
   std::vector<StandbySource> sources;  // standby files of known content
-  uint64_t rehashed = 0;               // files hashed to decide
-  uint64_t table_hits = 0;             // files whose content the trusted table vouched for
+  // Per manifest.regulars: 1 when the trusted table vouched for the file (unchanged since it was
+  // recorded); the file is left untouched when also kept and not fixed.
+  std::vector<uint8_t> vouched_regulars;
+  uint64_t rehashed = 0;    // files hashed to decide
+  uint64_t table_hits = 0;  // files whose content the trusted table vouched for
 };
 
 absl::StatusOr<InPlacePlan> PlanInPlace(const image::Manifest& manifest,
@@ -73,6 +78,13 @@ absl::Status ApplyInPlaceFixups(const image::Manifest& manifest, const InPlacePl
 // The slot table of the image's regular files as they are on the standby now.
 absl::StatusOr<SlotTable> RecordSlotTable(const image::Manifest& manifest,
                                           const fs::RootedDir& standby, int threads);
+
+// The overlay to keep with the earlier table: an entry, observed now, for every regular file of
+// the image the update wrote, fixed or rehashed (not vouched for by the table, or not kept, or
+// fixed), and the entries of `old_overlay` for the image's other paths (left untouched).
+absl::StatusOr<SlotTable> RecordSlotOverlay(const image::Manifest& manifest,
+                                            const InPlacePlan& plan, const fs::RootedDir& standby,
+                                            const SlotTable& old_overlay, int threads);
 
 // fstrim on `mount_point`, bounded (upstream: 30 s); a failure is only a warning.
 void TrimStandby(const std::filesystem::path& mount_point);

@@ -40,6 +40,7 @@ void ProgressCounters::Reset() {
                                    &delta_from_standby,
                                    &in_place_kept,
                                    &in_place_removed,
+                                   &in_place_rehashed,
                                    &total_directories_num,
                                    &total_symlinks_num}) {
     c->store(0, std::memory_order_relaxed);
@@ -72,6 +73,8 @@ void ProgressCounters::FillCounters(Progress& out) const {
   out.total_symlinks_num = get(total_symlinks_num);
   out.image_format = image_format.load(std::memory_order_relaxed);
   out.in_place = in_place.load(std::memory_order_relaxed);
+  out.in_place_rehashed = get(in_place_rehashed);
+  out.delta_files_hashed = get(delta_files_hashed);
 }
 
 void ProgressCounters::AddProcessed(Op op, uint64_t size, uint64_t elapsed_ns) {

@@ -33,8 +33,9 @@ struct ProgressCounters {
   std::atomic<uint64_t> delta_from_standby{0};  // contents copied from the standby's old files
   // In-place update (in_place.h): whether the standby was written in place, and what it found.
   std::atomic<bool> in_place{false};
-  std::atomic<uint64_t> in_place_kept{0};     // regular files already right, left untouched
-  std::atomic<uint64_t> in_place_removed{0};  // standby entries not in the image, removed
+  std::atomic<uint64_t> in_place_kept{0};      // regular files already right, left untouched
+  std::atomic<uint64_t> in_place_removed{0};   // standby entries not in the image, removed
+  std::atomic<uint64_t> in_place_rehashed{0};  // standby files hashed by the in-place plan
   // The image beside its regular files (for the metrics record; not on the wire).
   std::atomic<uint64_t> total_directories_num{0};
   std::atomic<uint64_t> total_symlinks_num{0};

@@ -79,6 +79,19 @@ void SlotTable::Add(SlotTableEntry entry) {
   }
 }
 
+void SlotTable::Put(SlotTableEntry entry) {
+  auto it = by_path_.find(entry.path);
+  if (it == by_path_.end()) {
+    Add(std::move(entry));
+    return;
+  }
+  // The key views the entry's old string: key the new one.
+  const size_t i = it->second;
+  by_path_.erase(it);
+  entries_[i] = std::move(entry);
+  by_path_.emplace(entries_[i].path, i);
+}
+
 const SlotTableEntry* SlotTable::Find(std::string_view path) const {
   auto it = by_path_.find(path);
   return it == by_path_.end() ? nullptr : &entries_[it->second];
@@ -193,6 +206,22 @@ SlotRecord ReadSlotRecord(const fs::RootedDir& slot) {
     record.problem = std::string(table.status().message());
     return record;
   }
+  absl::StatusOr<std::string> overlay_data = slot.ReadFile(kSlotOverlayFile);
+  if (overlay_data.ok()) {
+    absl::StatusOr<SlotTable> overlay =
+        SlotTable::Parse(*overlay_data, slot.Describe(kSlotOverlayFile));
+    if (!overlay.ok()) {
+      record.state = SlotTableState::kUnreadable;
+      record.problem = std::string(overlay.status().message());
+      return record;
+    }
+    for (const SlotTableEntry& e : overlay->entries()) table->Put(e);
+    record.overlay = *std::move(overlay);
+  } else if (!absl::IsNotFound(overlay_data.status())) {
+    record.state = SlotTableState::kUnreadable;
+    record.problem = std::string(overlay_data.status().message());
+    return record;
+  }
   record.table = *std::move(table);
   record.state = *state == kComplete ? SlotTableState::kComplete : SlotTableState::kWriting;
   return record;
@@ -217,14 +246,19 @@ absl::Status WriteSlotRecordComplete(fs::RootedDir& slot, const SlotTable& table
   // "complete" (a rebuild leaves no state; an in-place update wrote "writing" already).
   OTA_RETURN_IF_ERROR(slot.WriteFileDurably(kSlotStateFile, kWriting, attrs));
   OTA_RETURN_IF_ERROR(slot.WriteFileDurably(kSlotTableFile, table.Serialize(), attrs));
+  // An overlay of the earlier table would override the new one's entries.
+  OTA_RETURN_IF_ERROR(slot.RemoveFileDurably(kSlotOverlayFile));
   return slot.WriteFileDurably(kSlotStateFile, kComplete, attrs);
 }
 
-absl::Status MarkSlotComplete(fs::RootedDir& slot) {
+absl::Status MarkSlotComplete(fs::RootedDir& slot, const SlotTable& overlay) {
   fs::RootedDir::FileAttrs attrs;
   attrs.mode = 0600;
   attrs.uid = ::geteuid();
   attrs.gid = ::getegid();
+  // The state is "writing" since before the first change: a crash before "complete" leaves a
+  // slot that is re-verified whatever the overlay holds.
+  OTA_RETURN_IF_ERROR(slot.WriteFileDurably(kSlotOverlayFile, overlay.Serialize(), attrs));
   return slot.WriteFileDurably(kSlotStateFile, kComplete, attrs);
 }
 

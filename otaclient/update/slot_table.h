@@ -6,6 +6,12 @@
 //                                 ctime still match may be trusted to hold that sha256 without
 //                                 rehashing (any write, rename, chmod or chown changes its ctime);
 //                                 anything else is rehashed.
+//   <slot>/.ota-meta/slot-table-overlay
+//                                 entries that override the table's (same format): what an
+//                                 in-place update that kept the table wrote or touched since
+//                                 (replaced files, fixed owners/modes, files it rehashed), so the
+//                                 next update trusts them without rehashing. Absent: empty. A
+//                                 rewrite of the table removes it.
 //   <slot>/.ota-meta/state        "writing\n" or "complete\n", written durably (temp + fsync +
 //                                 rename): "writing" before the first in-place change to the
 //                                 slot, "complete" only after the update was applied and synced
@@ -37,6 +43,7 @@ namespace ota::update {
 inline constexpr std::string_view kMetaPath = "/.ota-meta";
 inline constexpr std::string_view kMetaDir = kMetaPath.substr(1);
 inline constexpr std::string_view kSlotTableFile = ".ota-meta/slot-table";
+inline constexpr std::string_view kSlotOverlayFile = ".ota-meta/slot-table-overlay";
 inline constexpr std::string_view kSlotStateFile = ".ota-meta/state";
 
 // What we observed of a regular file right after writing it.
@@ -62,6 +69,8 @@ struct SlotTableEntry {
 class SlotTable {
  public:
   void Add(SlotTableEntry entry);
+  // Replaces the entry of the same path, or adds it.
+  void Put(SlotTableEntry entry);
   size_t size() const { return entries_.size(); }
   const std::vector<SlotTableEntry>& entries() const { return entries_; }
   // The entry for `path`, or nullptr.
@@ -84,23 +93,25 @@ std::string_view SlotTableStateName(SlotTableState state);
 // table that does not parse and a state file with anything but the two words.
 struct SlotRecord {
   SlotTableState state = SlotTableState::kMissing;
-  std::string problem;  // why kUnreadable
-  std::optional<SlotTable> table;
+  std::string problem;             // why kUnreadable
+  std::optional<SlotTable> table;  // the table with the overlay applied
+  SlotTable overlay;               // the overlay alone (empty when absent)
 };
 SlotRecord ReadSlotRecord(const fs::RootedDir& slot);
 // "writing", durably, before the first in-place change.
 absl::Status MarkSlotWriting(fs::RootedDir& slot);
 // The new table, then "complete", both durably. Call after the slot was synced.
 absl::Status WriteSlotRecordComplete(fs::RootedDir& slot, const SlotTable& table);
-// "complete" for the table already there (state "writing"), durably: an in-place update that
-// keeps the earlier table. Sound because a table entry is trusted only while the file's inode,
-// size, mtime and ctime are unchanged: every file the update wrote, or whose owner or mode it
-// fixed, no longer matches its entry and is rehashed next time; entries of removed paths match
-// nothing. The session rewrites the table once too few entries still match (kTableRewriteShare).
-absl::Status MarkSlotComplete(fs::RootedDir& slot);
+// The new overlay, then "complete", both durably, for the table already there (state
+// "writing"): an in-place update that keeps the earlier table. The overlay holds what the update
+// wrote or touched (in_place.h RecordSlotOverlay); anything else it changed behind the record's
+// back (persistent files) no longer matches its entry and is rehashed next time, since an entry is
+// trusted only while the file's inode, size, mtime and ctime are unchanged; entries of removed
+// paths match nothing.
+absl::Status MarkSlotComplete(fs::RootedDir& slot, const SlotTable& overlay);
 // In-place updates rewrite the slot table when more than 1/kTableRewriteShare of the image's
-// regular files were not vouched for by it; else they keep it (writing 300k entries, ~30 MB,
-// would cost more than a small update writes).
+// regular files were not vouched for by it, or the overlay would grow beyond that share; else
+// they keep it (writing 300k entries, ~30 MB, would cost more than a small update writes).
 inline constexpr uint64_t kTableRewriteShare = 10;
 
 // --standby-mode.

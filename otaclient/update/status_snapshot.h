@@ -88,6 +88,10 @@ struct Progress {
   uint64_t total_symlinks_num = 0;
   OtaImageFormat image_format = OtaImageFormat::kUnknown;
   bool in_place = false;  // the standby is written in place (update/in_place.h)
+  // Not on the wire (asserted by tests): files the in-place plan rehashed, files the delta
+  // planner hashed (both counted in delta_files_hashed).
+  uint64_t in_place_rehashed = 0;
+  uint64_t delta_files_hashed = 0;
 };
 
 struct StatusSnapshot {

@@ -282,6 +282,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
     in_place_options.hash_threads = kHashThreads;
     in_place_options.cancel = &env.cancel;
     OTA_ASSIGN_OR_RETURN(plan, PlanInPlace(img.manifest, standby, in_place_options, counters));
+    counters.in_place_rehashed.store(plan.rehashed, std::memory_order_relaxed);
     lap("in_place_plan_ms");
     // Only what is not already right needs content.
     OTA_ASSIGN_OR_RETURN(index, ContentIndex::Build(img.manifest, plan.keep_regulars));
@@ -333,7 +334,13 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   const bool keep_table = decision.in_place && !decision.reverify && record.table.has_value() &&
                           (regulars - plan.table_hits) * kTableRewriteShare <= regulars;
   std::optional<SlotTable> table;
-  if (!keep_table) {
+  std::optional<SlotTable> overlay;  // kept table: what this update wrote or touched
+  if (keep_table) {
+    OTA_ASSIGN_OR_RETURN(
+        overlay, RecordSlotOverlay(img.manifest, plan, standby, record.overlay, kApplyThreads));
+    if (overlay->size() * kTableRewriteShare > regulars) overlay.reset();
+  }
+  if (!overlay.has_value()) {
     OTA_ASSIGN_OR_RETURN(table, RecordSlotTable(img.manifest, standby, kApplyThreads));
   }
 
@@ -357,10 +364,11 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   if (table.has_value()) {
     OTA_RETURN_IF_ERROR(WriteSlotRecordComplete(standby, *table));
   } else {
-    OTA_RETURN_IF_ERROR(MarkSlotComplete(standby));
+    OTA_RETURN_IF_ERROR(MarkSlotComplete(standby, *overlay));
   }
   log::Info("standby record written", {{"slot_table", table.has_value() ? "rewritten" : "kept"},
-                                       {"entries", StrCat(table ? table->size() : 0)}});
+                                       {"entries", StrCat(table ? table->size() : 0)},
+                                       {"overlay_entries", StrCat(overlay ? overlay->size() : 0)}});
   lap("record_write_ms");
   {
     std::string text;

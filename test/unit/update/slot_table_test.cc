@@ -170,6 +170,47 @@ TEST_F(SlotRecordTest, StateAndTableAreReadBackAndAnythingOddIsUnreadable) {
   EXPECT_EQ(ReadSlotRecord(*slot).state, SlotTableState::kUnreadable);
 }
 
+// Issue 18: an in-place update that keeps the table records what it wrote in the overlay; the
+// record read back is the table with the overlay's entries replacing or adding; a rewrite of the
+// table removes the overlay; an overlay that does not parse makes the record unreadable.
+TEST_F(SlotRecordTest, TheOverlayOverridesTheTableUntilTheTableIsRewritten) {
+  absl::StatusOr<fs::RootedDir> slot = fs::RootedDir::Open(tmp());
+  ASSERT_TRUE(slot.ok()) << slot.status();
+  ASSERT_TRUE(WriteSlotRecordComplete(*slot, Sample()).ok());
+  ASSERT_TRUE(MarkSlotWriting(*slot).ok());
+  SlotTable overlay;
+  SlotTableEntry replaced = Entry("/etc/passwd", 9);
+  replaced.seen.inode = 77;
+  overlay.Add(replaced);
+  overlay.Add(Entry("/new/file", 8));
+  ASSERT_TRUE(MarkSlotComplete(*slot, overlay).ok());
+  EXPECT_EQ(testing::ReadFile(tmp() / ".ota-meta/state"), "complete\n");
+
+  SlotRecord record = ReadSlotRecord(*slot);
+  ASSERT_EQ(record.state, SlotTableState::kComplete) << record.problem;
+  ASSERT_TRUE(record.table.has_value());
+  EXPECT_EQ(record.table->size(), Sample().size() + 1);
+  ASSERT_NE(record.table->Find("/etc/passwd"), nullptr);
+  EXPECT_EQ(*record.table->Find("/etc/passwd"), replaced);
+  ASSERT_NE(record.table->Find("/new/file"), nullptr);
+  EXPECT_EQ(*record.table->Find("/many/f7"), Entry("/many/f7", 4));
+  EXPECT_EQ(record.overlay.entries(), overlay.entries());
+
+  // A rewritten table stands alone.
+  ASSERT_TRUE(WriteSlotRecordComplete(*slot, Sample()).ok());
+  EXPECT_FALSE(stdfs::exists(tmp() / ".ota-meta/slot-table-overlay"));
+  record = ReadSlotRecord(*slot);
+  ASSERT_EQ(record.state, SlotTableState::kComplete);
+  EXPECT_EQ(*record.table->Find("/etc/passwd"), Entry("/etc/passwd", 1));
+  EXPECT_EQ(record.table->Find("/new/file"), nullptr);
+  EXPECT_EQ(record.overlay.size(), 0u);
+
+  testing::WriteFile(tmp() / ".ota-meta/slot-table-overlay", "OTASLOT1\x02");
+  record = ReadSlotRecord(*slot);
+  EXPECT_EQ(record.state, SlotTableState::kUnreadable);
+  EXPECT_NE(record.problem.find("slot-table-overlay"), std::string::npos) << record.problem;
+}
+
 TEST(StandbyDecisionTest, Table) {
   using S = StandbyModeSetting;
   using T = SlotTableState;

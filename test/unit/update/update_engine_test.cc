@@ -1637,6 +1637,52 @@ TEST_F(UpdateEngineInPlaceCrashTest, KilledAtAnyStepTheNextUpdateRepairsTheStand
   }
 }
 
+// An in-place update that keeps the slot table (few files changed) records what it wrote in the
+// table's overlay: the next update trusts those files without rehashing them. 150 extra files
+// make 5 changed ones few enough for the table to be kept.
+class UpdateEngineInPlaceRecordTest : public UpdateEngineInPlaceTest {};
+
+TEST_F(UpdateEngineInPlaceRecordTest, FilesWrittenUnderAKeptTableAreNotRehashedNextTime) {
+  std::vector<std::pair<std::string, std::string>> extra;
+  for (int i = 0; i < 150; ++i) {
+    extra.emplace_back(StrCat("usr/share/extra/f", i), StrCat("extra file ", i, "\n"));
+  }
+  MakeSlotsAndImage(/*compress=*/true, 0, extra);
+  const stdfs::path v4 = tmp() / "v4";
+  Run(StrCat("cp -a ", v2_.string(), " ", v4.string(), " && cd ", v4.string(),
+             " && for i in 0 1 2 3 4; do printf 'changed %s\\n' $i > usr/share/extra/f$i; done"));
+  BuildLegacyImage(/*compress=*/true, v4, tmp() / "image/v4");
+  uint64_t under_persistents = 1;  // etc/hostname
+  for (const auto& e : stdfs::recursive_directory_iterator(v4 / "home/autoware")) {
+    if (e.is_regular_file() && !e.is_symlink()) ++under_persistents;
+  }
+  StartEngine();
+  UpdateTo("v2", "/");
+  EXPECT_FALSE(stdfs::exists(slots_ / "slot_b/.ota-meta/slot-table-overlay"));
+
+  BackToSlotA();
+  StatusSnapshot second = UpdateTo("v4", "/v4/");
+  EXPECT_TRUE(second.progress.in_place);
+  EXPECT_EQ(second.failure_reason, "");
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/.ota-meta/state"), "complete\n");
+  // The table was kept, with what this update wrote beside it.
+  ASSERT_TRUE(stdfs::exists(slots_ / "slot_b/.ota-meta/slot-table-overlay"));
+  EXPECT_EQ(ReadFile(slots_ / "slot_b/usr/share/extra/f3"), "changed 3\n");
+
+  BackToSlotA();
+  StatusSnapshot third = UpdateTo("v4", "/v4/");
+  EXPECT_TRUE(third.progress.in_place);
+  EXPECT_EQ(TreeManifest(slots_ / "slot_b", "etc/hostname home/autoware"),
+            TreeManifest(v4, "etc/hostname home/autoware"));
+  // Only the files under the persistent paths (replaced by CopyPersistents after the record was
+  // taken) are rehashed, as by the second update; without the overlay the 5 files it wrote would
+  // be too.
+  EXPECT_GT(second.progress.in_place_rehashed, 0u);
+  EXPECT_EQ(third.progress.in_place_rehashed, second.progress.in_place_rehashed);
+  EXPECT_LE(third.progress.in_place_rehashed, under_persistents);
+  EXPECT_LE(third.progress.files_copy + third.progress.files_download, under_persistents);
+}
+
 INSTANTIATE_TEST_SUITE_P(LegacyOrV1, UpdateEngineInPlaceTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? "V1" : "Legacy";
