@@ -257,7 +257,23 @@ class Planner {
     DeltaResult result;
     result.active_scanned = AnyMissing();
     if (result.active_scanned) {
-      OTA_RETURN_IF_ERROR(ScanActive());
+      std::optional<SlotTable> table;
+      if (options_.use_active_table) {
+        SlotRecord record = ReadSlotRecord(active_);
+        if (record.state == SlotTableState::kComplete && record.table.has_value()) {
+          table = std::move(record.table);
+        } else {
+          log::Info("delta: no usable slot table on the active slot, walking it",
+                    {{"slot_table", std::string(SlotTableStateName(record.state))},
+                     {"problem", record.problem}});
+        }
+      }
+      result.active_from_table = table.has_value();
+      if (table.has_value()) {
+        OTA_RETURN_IF_ERROR(FromActiveTable(*table));
+      } else {
+        OTA_RETURN_IF_ERROR(ScanActive());
+      }
     } else {
       log::Info("delta: active slot not scanned, nothing missing");
     }
@@ -387,6 +403,64 @@ class Planner {
         options_.cancel);
   }
 
+  // 2 (with the active slot's table). Only entries whose content is still missing are opened.
+  absl::Status FromActiveTable(const SlotTable& table) {
+    const std::vector<SlotTableEntry>& entries = table.entries();
+    std::vector<size_t> items;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      std::optional<size_t> slot = index_.Find(entries[i].sha256);
+      if (slot.has_value() && state_[*slot].load() == 0) items.push_back(i);
+    }
+    struct stat root_st;
+    if (::fstat(active_.root_fd(), &root_st) != 0) {
+      return ErrnoStatus(errno, StrCat("stat ", active_.Describe("")));
+    }
+    root_dev_ = root_st.st_dev;
+    std::atomic<uint64_t> trusted{0};
+    std::atomic<uint64_t> changed{0};
+    OTA_RETURN_IF_ERROR(ParallelDrain(
+        std::move(items), threads_,
+        [&](size_t i, WorkQueue<size_t>&, size_t worker) -> absl::Status {
+          const SlotTableEntry& e = entries[i];
+          const size_t slot = *index_.Find(e.sha256);
+          if (state_[slot].load() != 0) return absl::OkStatus();  // found meanwhile
+          absl::StatusOr<fs::UniqueFd> fd = active_.OpenRead(e.path);
+          struct stat st;
+          if (!fd.ok() || ::fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+              st.st_dev != root_dev_) {
+            return absl::OkStatus();  // gone, not a file, or from elsewhere: no source
+          }
+          const std::string what = active_.Describe(e.path);
+          if (FileObservation::FromStat(st) != e.seen) {
+            // Changed since the table was written: its content is unknown, hash it like the walk.
+            changed.fetch_add(1, std::memory_order_relaxed);
+            return ReuseHashed(fd->get(), st, what, scratch_[worker]);
+          }
+          if (state_[slot].exchange(1) != 0) return absl::OkStatus();  // another source won
+          const std::string res_name = crypto::ToHex(e.sha256);
+          absl::StatusOr<bool> copied = CopyResourceVerified(
+              fd->get(), static_cast<uint64_t>(st.st_size), e.sha256, res_fd_.get(), res_name,
+              ResourceWhat(res_name), scratch_[worker]);
+          if (!copied.ok() || !*copied) {
+            state_[slot].store(0);
+            if (!copied.ok()) return WithContext(copied.status(), StrCat("delta: copying ", what));
+            log::Warning("delta: active file not as its slot table says", {{"path", what}});
+            return absl::OkStatus();
+          }
+          trusted.fetch_add(1, std::memory_order_relaxed);
+          MarkPresent(slot);
+          counters_.delta_reused.fetch_add(1);
+          return absl::OkStatus();
+        },
+        options_.cancel));
+    log::Info("delta: active slot read through its slot table",
+              {{"entries", StrCat(entries.size())},
+               {"copied_as_recorded", StrCat(trusted.load())},
+               {"changed_since", StrCat(changed.load())},
+               {"hashed_files", StrCat(counters_.delta_files_hashed.load())}});
+    return absl::OkStatus();
+  }
+
   // 2. Contents found anywhere on the active slot. The walk never follows a symlink: every
   // directory and file is opened relative to its parent's fd with O_NOFOLLOW, so nothing
   // outside the root is reachable, and each file is opened once, fstat'ed once and, when its
@@ -508,10 +582,17 @@ class Planner {
         st.st_dev != root_dev_) {  // a file bind-mounted from elsewhere is no source either
       return absl::OkStatus();
     }
-    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    return ReuseHashed(fd.get(), st, active_.Describe(JoinRel(dir.rel, name)), scratch);
+  }
+
+  // An open regular file of the active slot (`st` its fstat, `what` its name for messages):
+  // hashed when its size is still wanted, and put into the resources dir when its digest is.
+  absl::Status ReuseHashed(int fd, const struct stat& fst, const std::string& path_what,
+                           Scratch& scratch) {
+    const uint64_t size = static_cast<uint64_t>(fst.st_size);
     std::optional<size_t> size_slot = index_.SizeSlot(size);
     if (!size_slot.has_value() || remaining_[*size_slot].load() == 0) return absl::OkStatus();
-    std::optional<HashedFile> hashed = HashOpenFile(fd.get(), size, scratch, counters_);
+    std::optional<HashedFile> hashed = HashOpenFile(fd, size, scratch, counters_);
     if (!hashed.has_value()) return absl::OkStatus();
     std::optional<size_t> slot = index_.Find(hashed->digest);
     if (!slot.has_value() || state_[*slot].exchange(1) != 0) return absl::OkStatus();
@@ -523,19 +604,17 @@ class Planner {
       if (absl::Status st = WriteResource(res_fd_.get(), res_name, what, scratch.Buffer(), size);
           !st.ok()) {
         state_[*slot].store(0);
-        return WithContext(st, StrCat("delta: copying ", active_.Describe(JoinRel(dir.rel, name))));
+        return WithContext(st, StrCat("delta: copying ", path_what));
       }
     } else {
-      absl::StatusOr<bool> copied = CopyResourceVerified(fd.get(), size, hashed->digest,
-                                                         res_fd_.get(), res_name, what, scratch);
+      absl::StatusOr<bool> copied =
+          CopyResourceVerified(fd, size, hashed->digest, res_fd_.get(), res_name, what, scratch);
       if (!copied.ok() || !*copied) {
         state_[*slot].store(0);
         if (!copied.ok()) {
-          return WithContext(copied.status(),
-                             StrCat("delta: copying ", active_.Describe(JoinRel(dir.rel, name))));
+          return WithContext(copied.status(), StrCat("delta: copying ", path_what));
         }
-        log::Warning("delta: active file changed while copying",
-                     {{"path", active_.Describe(JoinRel(dir.rel, name))}});
+        log::Warning("delta: active file changed while copying", {{"path", path_what}});
         return absl::OkStatus();
       }
     }

@@ -16,6 +16,12 @@
 //     written from the very buffer that was hashed; a larger one is copied in a second pass that
 //     hashes exactly what it writes, and the copy is dropped when that differs. A crash mid-write
 //     leaves a file the resume step (1) rehashes and discards.
+//     When the active slot carries a complete slot table of its own (/.ota-meta, written when
+//     it was updated; slot_table.h), it is not walked: only files the table says hold a
+//     still-missing content are opened; one whose inode, size, mtime and ctime still match the
+//     table is copied hashing what is written (dropped when that differs), one that changed since
+//     is rehashed when its size is wanted (like the walk). Files not in the table (persistent
+//     files, anything added since) are then no source. Without such a table: the walk above.
 //  Between 1 and 2, for an in-place update (in_place.h): files already on the standby whose
 //  content is known (slot table or a rehash) are copied into the resources dir for contents still
 //  missing — verified while copying, like the large active files — before the active slot is
@@ -32,6 +38,7 @@
 #include "common/fs/rooted.h"
 #include "otaclient/update/content_index.h"
 #include "otaclient/update/progress.h"
+#include "otaclient/update/slot_table.h"
 
 namespace ota::update {
 
@@ -54,13 +61,16 @@ struct DeltaOptions {
   int hash_threads = 3;
   const std::atomic<bool>* cancel = nullptr;
   std::span<const StandbySource> standby_sources;  // in-place updates only
+  // Read the active slot's own slot table (when complete) instead of walking it (2. above).
+  bool use_active_table = true;
 };
 
 struct DeltaResult {
-  std::vector<uint8_t> present;   // per ContentIndex slot: 1 when resources/<hex> is valid
-  std::vector<uint32_t> missing;  // ContentIndex slots to download, ascending
-  uint64_t missing_bytes = 0;     // their known sizes summed
-  bool active_scanned = false;    // false when nothing was missing before the active-slot scan
+  std::vector<uint8_t> present;    // per ContentIndex slot: 1 when resources/<hex> is valid
+  std::vector<uint32_t> missing;   // ContentIndex slots to download, ascending
+  uint64_t missing_bytes = 0;      // their known sizes summed
+  bool active_scanned = false;     // false when nothing was missing before the active-slot scan
+  bool active_from_table = false;  // the active slot was read through its slot table, not walked
 };
 
 // Counters updated: delta_files_hashed, delta_bytes_hashed, delta_reused, delta_resumed,
