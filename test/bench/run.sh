@@ -66,6 +66,9 @@ BENCH_BIN=$OTA_BIN_DIR/test/bench
 TREE_GEN=$BENCH_BIN/bench_tree_gen
 DELTA_BENCH=$BENCH_BIN/delta_scan_bench
 METADATA_BENCH=$BENCH_BIN/metadata_bench
+# Gives the in-place benchmarks' slot a the record an update leaves (OTA_SLOT_RECORD_TOOL: another
+# build's, e.g. when OTA_BIN_DIR is a build without it).
+SLOT_RECORD_TOOL=${OTA_SLOT_RECORD_TOOL:-$BENCH_BIN/slot_record_tool}
 # Bump when bench_tree_gen's output changes, so cached trees and images are rebuilt.
 GEN_FORMAT=1
 
@@ -628,6 +631,16 @@ inplace_update() {
   echo "$(calc "$t1 - $t0") $((w1 - w0)) $(((s1 - s0) * 512))"
 }
 
+# record_active_slot SLOT_DIR IMAGE: slot a as an update leaves it, with its record of IMAGE
+# (/.ota-meta: the slot table of its files and state "complete"), which a delta reads instead of
+# walking the slot. Written only into slot a's own (copied) directories; the hard-linked files are
+# only observed.
+record_active_slot() {
+  "$SLOT_RECORD_TOOL" --url "http://127.0.0.1:$HTTP_PORT/$2" --certs "$BENCH_DIR/pki/certs" \
+    --slot "$1" >"$E2E_WORK/slot-record.out" 2>&1 ||
+    fail "recording slot a ($2) failed: $(tail -3 "$E2E_WORK/slot-record.out")"
+}
+
 # inplace_run BASE TARGET MODE: slot a (the running system) holds trees/BASE; slot b is first
 # updated to www/BASE (untimed; a standby without a record is rebuilt, and then holds BASE and
 # its record, as after any update), the switch is dropped (otaclient restarted on slot a), then
@@ -638,6 +651,7 @@ inplace_run() {
   rm -rf "$dir"
   mkdir -p "$dir/slots/boot/slot_a" "$dir/slots/slot_b" "$dir/config"
   cp -al "$BENCH_DIR/trees/$base" "$dir/slots/slot_a" # only read: hard links will do
+  record_active_slot "$dir/slots/slot_a" "$base"
   # The standby on an ext4 loop device of its own, sized for the tree (inodes included).
   local entries bytes img=$E2E_WORK/inplace-standby.img loop
   read -r entries bytes < <(tree_totals "$BENCH_DIR/trees/$target")
@@ -657,7 +671,10 @@ inplace_run() {
   inplace_update "$ecu" "$base" "$loop" >/dev/null
   # shellcheck disable=SC2154 # set by start_otaclient
   stop_otaclient "$OTA_PID_inplace"
-  rm "$dir/slots/boot/next_boot"
+  # Forget the switch (as a reboot into a that never tried b): without next_boot, slot b's status
+  # (UPDATING) would read as a failed boot of b (FAILURE), which inplace_update takes for a failed
+  # update as long as the new one has not yet set UPDATING again.
+  rm -f "$dir/slots/boot/next_boot" "$dir/slots/boot/slot_b/status"
   : >"$E2E_WORK/otaclient-$ecu.log"
   start_otaclient "$ecu" --no-reboot --standby-mode "$mode"
   local out
@@ -791,6 +808,7 @@ inplace_ab() {
   rm -rf "$dir"
   mkdir -p "$dir/slots/boot/slot_a" "$dir/slots/slot_b" "$dir/config"
   cp -al "$BENCH_DIR/trees/$base" "$dir/slots/slot_a"
+  record_active_slot "$dir/slots/slot_a" "$base"
   local entries bytes img=$E2E_WORK/inplace-standby.img loop
   read -r entries bytes < <(tree_totals "$BENCH_DIR/trees/$target")
   rm -f "$img"
