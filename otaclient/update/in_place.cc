@@ -7,12 +7,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <memory>
 #include <span>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "common/crypto/sha256.h"
 #include "common/log/log.h"
 #include "common/sys/command.h"
@@ -38,11 +39,21 @@ bool ReservedTop(std::string_view name) {
   return name == kResourcesDir || name == kDownloadDir || name == kMetaDir || name == "lost+found";
 }
 
-// A regular file of the standby at a path where the image wants a regular file.
+// A regular file of the standby at a path where the image wants a regular file: what the walk's
+// lstat saw of it (only what is used: 280k of them are kept at once).
 struct Candidate {
+  Candidate(uint32_t entry, std::string path, const struct stat& st)
+      : entry(entry),
+        path(std::move(path)),
+        seen(FileObservation::FromStat(st)),
+        nlink(static_cast<uint32_t>(st.st_nlink)),
+        uid(st.st_uid),
+        gid(st.st_gid),
+        mode(st.st_mode) {}
   uint32_t entry;  // manifest.regulars index
   std::string path;
-  struct stat st;
+  FileObservation seen;
+  uint32_t nlink, uid, gid, mode;
   crypto::Sha256Digest digest{};
   bool known = false;  // digest valid
 };
@@ -75,7 +86,7 @@ class Planner {
       return ErrnoStatus(errno, StrCat("stat ", standby_.Describe("/")));
     }
     root_dev_ = root_st.st_dev;
-    OTA_RETURN_IF_ERROR(Walk(root.get(), "", 0));
+    OTA_RETURN_IF_ERROR(Walk(std::move(root)));
     OTA_RETURN_IF_ERROR(Decide(counters));
     // Deepest first: a path sorts after its ancestors, so the reverse order removes children
     // before their parents (RemoveAll takes whole subtrees anyway).
@@ -84,34 +95,99 @@ class Planner {
   }
 
  private:
-  absl::Status Walk(int dir_fd, const std::string& rel, int depth) {
+  // A directory of the standby being walked, shared by the items of its subdirectories.
+  struct WalkDir {
+    fs::UniqueFd fd;
+    std::string rel;  // "" for the root, else "/a/b"
+    int depth = 0;
+  };
+  // One unit of the walk: list `subdir` of `parent` (the root itself when parent is null).
+  struct WalkItem {
+    std::shared_ptr<const WalkDir> parent;
+    std::string subdir;
+  };
+  // What one walking thread found; merged after the walk.
+  struct WorkerOut {
+    std::vector<std::string> remove;
+    std::vector<Candidate> candidates;
+  };
+
+  // The standby's directories are listed on `hash_threads` threads (a shared stack, depth
+  // first); every entry is lstat'ed relative to its directory's fd and compared with the image.
+  // Per-entry results go to distinct bytes of the plan's per-entry vectors, lists to the
+  // thread's own WorkerOut.
+  absl::Status Walk(fs::UniqueFd root) {
+    const int threads = std::max(options_.hash_threads, 1);
+    std::vector<WorkerOut> outs(static_cast<size_t>(threads));
+    for (WorkerOut& out : outs) out.candidates.reserve(m_.regulars.size() / outs.size() + 64);
+    auto root_dir = std::make_shared<WalkDir>();
+    root_dir->fd = std::move(root);
+    std::vector<WalkItem> initial;
+    initial.push_back(WalkItem{std::move(root_dir), {}});
+    OTA_RETURN_IF_ERROR(ParallelDrain(
+        std::move(initial), threads,
+        [&](WalkItem& item, WorkQueue<WalkItem>& queue, size_t worker) -> absl::Status {
+          return ListDir(item, queue, outs[worker]);
+        },
+        options_.cancel));
+    size_t removes = 0;
+    size_t candidates = 0;
+    for (const WorkerOut& out : outs) {
+      removes += out.remove.size();
+      candidates += out.candidates.size();
+    }
+    plan_.remove.reserve(removes);
+    candidates_.reserve(candidates);
+    for (WorkerOut& out : outs) {
+      std::move(out.remove.begin(), out.remove.end(), std::back_inserter(plan_.remove));
+      std::move(out.candidates.begin(), out.candidates.end(), std::back_inserter(candidates_));
+    }
+    // The same order whatever thread found what (sources, logs).
+    std::sort(candidates_.begin(), candidates_.end(),
+              [](const Candidate& a, const Candidate& b) { return a.entry < b.entry; });
+    return absl::OkStatus();
+  }
+
+  absl::Status ListDir(WalkItem& item, WorkQueue<WalkItem>& queue, WorkerOut& out) {
+    std::shared_ptr<const WalkDir> dir = std::move(item.parent);
+    if (!item.subdir.empty()) {
+      auto sub = std::make_shared<WalkDir>();
+      sub->rel = StrCat(dir->rel, "/", item.subdir);
+      sub->depth = dir->depth + 1;
+      sub->fd = OpenSubdir(dir->fd.get(), item.subdir);
+      if (!sub->fd.valid()) return ErrnoStatus(errno, StrCat("open ", standby_.Describe(sub->rel)));
+      dir = std::move(sub);
+    }
+    const int dir_fd = dir->fd.get();
+    const std::string& rel = dir->rel;
+    const int depth = dir->depth;
     if (depth > kMaxDepth) {
       return absl::FailedPreconditionError(
           StrCat("standby tree deeper than ", kMaxDepth, " at ", standby_.Describe(rel)));
     }
     int dup_fd = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
     if (dup_fd < 0) return ErrnoStatus(errno, StrCat("dup ", standby_.Describe(rel)));
-    std::unique_ptr<DIR, int (*)(DIR*)> dir(::fdopendir(dup_fd), &::closedir);
-    if (!dir) {
+    std::unique_ptr<DIR, int (*)(DIR*)> dir_stream(::fdopendir(dup_fd), &::closedir);
+    if (!dir_stream) {
       const int err = errno;
       ::close(dup_fd);
       return ErrnoStatus(err, StrCat("opendir ", standby_.Describe(rel)));
     }
-    ::rewinddir(dir.get());
+    ::rewinddir(dir_stream.get());
     std::vector<std::string> names;
     errno = 0;
-    while (struct dirent* de = ::readdir(dir.get())) {
+    while (struct dirent* de = ::readdir(dir_stream.get())) {
       std::string_view name = de->d_name;
       if (name == "." || name == "..") continue;
       if (depth == 0 && ReservedTop(name)) continue;
       names.emplace_back(name);
     }
     if (errno != 0) return ErrnoStatus(errno, StrCat("readdir ", standby_.Describe(rel)));
-    dir.reset();
-    for (const std::string& name : names) {
-      if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) {
-        return absl::CancelledError("update cancelled");
-      }
+    dir_stream.reset();
+    if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) {
+      return absl::CancelledError("update cancelled");
+    }
+    for (std::string& name : names) {
       std::string path = StrCat(rel, "/", name);
       struct stat st;
       if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -121,7 +197,7 @@ class Planner {
       auto it = targets_.find(path);
       const bool other_fs = st.st_dev != root_dev_;
       if (it == targets_.end() || other_fs) {
-        if (!other_fs) plan_.remove.push_back(std::move(path));
+        if (!other_fs) out.remove.push_back(std::move(path));
         continue;
       }
       const Target t = it->second;
@@ -129,9 +205,7 @@ class Planner {
       switch (t.kind) {
         case Kind::kDir:
           if (S_ISDIR(st.st_mode)) {
-            fs::UniqueFd sub = OpenSubdir(dir_fd, name);
-            if (!sub.valid()) return ErrnoStatus(errno, StrCat("open ", standby_.Describe(path)));
-            OTA_RETURN_IF_ERROR(Walk(sub.get(), path, depth + 1));
+            queue.Push(WalkItem{dir, std::move(name)});
             matches = true;
           }
           break;
@@ -160,12 +234,12 @@ class Planner {
           break;
         case Kind::kRegular:
           if (S_ISREG(st.st_mode)) {
+            out.candidates.emplace_back(t.index, std::move(path), st);
             matches = true;
-            candidates_.push_back(Candidate{t.index, path, st});
           }
           break;
       }
-      if (!matches) plan_.remove.push_back(std::move(path));
+      if (!matches) out.remove.push_back(std::move(path));
     }
     return absl::OkStatus();
   }
@@ -175,10 +249,10 @@ class Planner {
   // or CAP_FOWNER, dropped for good on the first EPERM.
   fs::UniqueFd OpenSubdir(int dir_fd, const std::string& name) {
     constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    if (noatime_) {
+    if (noatime_.load(std::memory_order_relaxed)) {
       fs::UniqueFd fd(::openat(dir_fd, name.c_str(), kFlags | O_NOATIME));
       if (fd.valid() || errno != EPERM) return fd;
-      noatime_ = false;
+      noatime_.store(false, std::memory_order_relaxed);
     }
     return fs::UniqueFd(::openat(dir_fd, name.c_str(), kFlags));
   }
@@ -193,10 +267,10 @@ class Planner {
         [&](size_t i) -> absl::Status {
           Candidate& c = candidates_[i];
           const image::RegularEntry& e = m_.regulars[c.entry];
-          const uint64_t size = static_cast<uint64_t>(c.st.st_size);
+          const uint64_t size = c.seen.size;
           if (options_.trusted_table != nullptr) {
             const SlotTableEntry* known = options_.trusted_table->Find(c.path);
-            if (known != nullptr && known->seen == FileObservation::FromStat(c.st)) {
+            if (known != nullptr && known->seen == c.seen) {
               c.digest = known->sha256;
               c.known = true;
               plan_.vouched_regulars[c.entry] = 1;  // one writer per entry
@@ -234,7 +308,7 @@ class Planner {
       const crypto::Sha256Digest want =
           e.has_inline ? crypto::Sha256Of(m_.Str(e.inline_content)) : e.sha256;
       if (c.digest != want) continue;
-      if (e.nlink <= 1 && c.st.st_nlink != 1) continue;
+      if (e.nlink <= 1 && c.nlink != 1) continue;
       plan_.keep_regulars[c.entry] = 1;
     }
     // Hard-link groups (keyed like slot_writer: the build host's inode, else the sha256): kept
@@ -262,8 +336,8 @@ class Planner {
       for (size_t k = start; k < end && whole; ++k) {
         const int32_t c = candidate_of[linked[k]];
         whole = c >= 0 && first >= 0 && plan_.keep_regulars[linked[k]] != 0 &&
-                candidates_[c].st.st_ino == candidates_[first].st.st_ino &&
-                candidates_[c].st.st_nlink == end - start;
+                candidates_[c].seen.inode == candidates_[first].seen.inode &&
+                candidates_[c].nlink == end - start;
       }
       for (size_t k = start; k < end; ++k) plan_.keep_regulars[linked[k]] = whole ? 1 : 0;
       start = end;
@@ -271,7 +345,8 @@ class Planner {
     for (const Candidate& c : candidates_) {
       if (plan_.keep_regulars[c.entry] == 0) continue;
       const image::RegularEntry& e = m_.regulars[c.entry];
-      plan_.fix_regulars[c.entry] = NeedsFix(c.st, e.uid, e.gid, e.mode, true, e.xattrs);
+      plan_.fix_regulars[c.entry] =
+          NeedsFix(c.uid, c.gid, c.mode, e.uid, e.gid, e.mode, true, e.xattrs);
     }
     return absl::OkStatus();
   }
@@ -279,19 +354,24 @@ class Planner {
   // 1 when a kept entry needs its owner, mode or xattrs set (judged from the walk's lstat).
   uint8_t NeedsFix(const struct stat& st, uint32_t uid, uint32_t gid, uint32_t mode, bool has_mode,
                    image::XattrsRef xattrs) const {
-    const bool differs = st.st_uid != uid || st.st_gid != gid ||
-                         (has_mode && (st.st_mode & 07777) != (mode & 07777));
+    return NeedsFix(st.st_uid, st.st_gid, st.st_mode, uid, gid, mode, has_mode, xattrs);
+  }
+  uint8_t NeedsFix(uint32_t has_uid, uint32_t has_gid, uint32_t has_mode_bits, uint32_t uid,
+                   uint32_t gid, uint32_t mode, bool has_mode, image::XattrsRef xattrs) const {
+    const bool differs =
+        has_uid != uid || has_gid != gid || (has_mode && (has_mode_bits & 07777) != (mode & 07777));
     return differs || !m_.Str(xattrs).empty() ? 1 : 0;
   }
 
   const image::Manifest& m_;
   const fs::RootedDir& standby_;
   const InPlaceOptions& options_;
-  std::unordered_map<std::string_view, Target> targets_;
+  // Open addressing: no allocation per entry, one probe per lookup (300k entries).
+  absl::flat_hash_map<std::string_view, Target> targets_;
   std::vector<Candidate> candidates_;
   InPlacePlan plan_;
   dev_t root_dev_ = 0;
-  bool noatime_ = true;
+  std::atomic<bool> noatime_{true};
 };
 
 absl::Status SetXattrs(const image::Manifest& m, image::XattrsRef xattrs, std::string_view path,

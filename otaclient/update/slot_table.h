@@ -30,9 +30,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/crypto/sha256.h"
@@ -83,7 +83,7 @@ class SlotTable {
 
  private:
   std::vector<SlotTableEntry> entries_;
-  std::unordered_map<std::string_view, size_t> by_path_;  // views into entries_[i].path
+  absl::flat_hash_map<std::string_view, size_t> by_path_;  // views into entries_[i].path
 };
 
 enum class SlotTableState { kMissing, kUnreadable, kWriting, kComplete };
