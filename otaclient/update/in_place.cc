@@ -235,7 +235,7 @@ class Planner {
         case Kind::kRegular:
           if (S_ISREG(st.st_mode)) {
             out.candidates.emplace_back(t.index, std::move(path), st);
-            matches = true;
+            continue;  // its content is decided later
           }
           break;
       }
@@ -463,16 +463,14 @@ absl::Status ApplyInPlaceFixups(const image::Manifest& manifest, const InPlacePl
 
 namespace {
 
-// Entries observed now for the image's regular files with wanted[i] != 0 (all when empty), in
-// manifest order.
+// Entries observed now for the image's regular files `which` (manifest indices, ascending), in
+// that order.
 absl::StatusOr<SlotTable> Observe(const image::Manifest& manifest, const fs::RootedDir& standby,
-                                  int threads, std::span<const uint8_t> wanted) {
+                                  int threads, std::span<const uint32_t> which) {
   const auto& regulars = manifest.regulars;
-  std::vector<SlotTableEntry> entries(regulars.size());
-  std::vector<uint8_t> present(regulars.size(), 0);
-  OTA_RETURN_IF_ERROR(ParallelFor(regulars.size(), std::max(threads, 1), [&](size_t i) {
-    if (!wanted.empty() && wanted[i] == 0) return absl::OkStatus();
-    const image::RegularEntry& e = regulars[i];
+  std::vector<SlotTableEntry> entries(which.size());
+  OTA_RETURN_IF_ERROR(ParallelFor(which.size(), std::max(threads, 1), [&](size_t k) {
+    const image::RegularEntry& e = regulars[which[k]];
     absl::StatusOr<struct stat> st = standby.Lstat(manifest.Str(e.path));
     if (!st.ok()) return WithContext(st.status(), "recording the slot table");
     if (!S_ISREG(st->st_mode)) {
@@ -480,16 +478,13 @@ absl::StatusOr<SlotTable> Observe(const image::Manifest& manifest, const fs::Roo
           StrCat("recording the slot table: ", standby.Describe(manifest.Str(e.path)),
                  " is not a regular file after the apply"));
     }
-    entries[i].path = std::string(manifest.Str(e.path));
-    entries[i].sha256 = e.has_inline ? crypto::Sha256Of(manifest.Str(e.inline_content)) : e.sha256;
-    entries[i].seen = FileObservation::FromStat(*st);
-    present[i] = 1;
+    entries[k].path = std::string(manifest.Str(e.path));
+    entries[k].sha256 = e.has_inline ? crypto::Sha256Of(manifest.Str(e.inline_content)) : e.sha256;
+    entries[k].seen = FileObservation::FromStat(*st);
     return absl::OkStatus();
   }));
   SlotTable table;
-  for (size_t i = 0; i < entries.size(); ++i) {
-    if (present[i] != 0) table.Add(std::move(entries[i]));
-  }
+  for (SlotTableEntry& e : entries) table.Add(std::move(e));
   return table;
 }
 
@@ -497,7 +492,9 @@ absl::StatusOr<SlotTable> Observe(const image::Manifest& manifest, const fs::Roo
 
 absl::StatusOr<SlotTable> RecordSlotTable(const image::Manifest& manifest,
                                           const fs::RootedDir& standby, int threads) {
-  return Observe(manifest, standby, threads, {});
+  std::vector<uint32_t> all(manifest.regulars.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<uint32_t>(i);
+  return Observe(manifest, standby, threads, all);
 }
 
 absl::StatusOr<SlotTable> RecordSlotOverlay(const image::Manifest& manifest,
@@ -505,18 +502,19 @@ absl::StatusOr<SlotTable> RecordSlotOverlay(const image::Manifest& manifest,
                                             const SlotTable& old_overlay, int threads) {
   const size_t n = manifest.regulars.size();
   std::vector<uint8_t> touched(n, 1);
+  std::vector<uint32_t> which;
   for (size_t i = 0; i < n; ++i) {
     const bool untouched = i < plan.vouched_regulars.size() && plan.vouched_regulars[i] != 0 &&
                            plan.keep_regulars[i] != 0 && plan.fix_regulars[i] == 0;
     touched[i] = untouched ? 0 : 1;
+    if (!untouched) which.push_back(static_cast<uint32_t>(i));
   }
-  OTA_ASSIGN_OR_RETURN(SlotTable observed, Observe(manifest, standby, threads, touched));
+  OTA_ASSIGN_OR_RETURN(SlotTable observed, Observe(manifest, standby, threads, which));
+  if (old_overlay.size() == 0) return observed;  // manifest order already
   SlotTable overlay;
   for (size_t i = 0; i < n; ++i) {
     const std::string_view path = manifest.Str(manifest.regulars[i].path);
-    const SlotTableEntry* e = touched[i] != 0           ? observed.Find(path)
-                              : old_overlay.size() != 0 ? old_overlay.Find(path)
-                                                        : nullptr;
+    const SlotTableEntry* e = touched[i] != 0 ? observed.Find(path) : old_overlay.Find(path);
     if (e != nullptr) overlay.Add(*e);
   }
   return overlay;

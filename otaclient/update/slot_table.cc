@@ -251,14 +251,16 @@ absl::Status WriteSlotRecordComplete(fs::RootedDir& slot, const SlotTable& table
   return slot.WriteFileDurably(kSlotStateFile, kComplete, attrs);
 }
 
-absl::Status MarkSlotComplete(fs::RootedDir& slot, const SlotTable& overlay) {
+absl::Status MarkSlotComplete(fs::RootedDir& slot, const SlotTable* overlay) {
   fs::RootedDir::FileAttrs attrs;
   attrs.mode = 0600;
   attrs.uid = ::geteuid();
   attrs.gid = ::getegid();
   // The state is "writing" since before the first change: a crash before "complete" leaves a
   // slot that is re-verified whatever the overlay holds.
-  OTA_RETURN_IF_ERROR(slot.WriteFileDurably(kSlotOverlayFile, overlay.Serialize(), attrs));
+  if (overlay != nullptr) {
+    OTA_RETURN_IF_ERROR(slot.WriteFileDurably(kSlotOverlayFile, overlay->Serialize(), attrs));
+  }
   return slot.WriteFileDurably(kSlotStateFile, kComplete, attrs);
 }
 

@@ -108,7 +108,8 @@ absl::Status WriteSlotRecordComplete(fs::RootedDir& slot, const SlotTable& table
 // back (persistent files) no longer matches its entry and is rehashed next time, since an entry is
 // trusted only while the file's inode, size, mtime and ctime are unchanged; entries of removed
 // paths match nothing.
-absl::Status MarkSlotComplete(fs::RootedDir& slot, const SlotTable& overlay);
+// `overlay` nullptr: the overlay already there stays as it is.
+absl::Status MarkSlotComplete(fs::RootedDir& slot, const SlotTable* overlay);
 // In-place updates rewrite the slot table when more than 1/kTableRewriteShare of the image's
 // regular files were not vouched for by it, or the overlay would grow beyond that share; else
 // they keep it (writing 300k entries, ~30 MB, would cost more than a small update writes).

@@ -364,7 +364,9 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   if (table.has_value()) {
     OTA_RETURN_IF_ERROR(WriteSlotRecordComplete(standby, *table));
   } else {
-    OTA_RETURN_IF_ERROR(MarkSlotComplete(standby, *overlay));
+    // An overlay equal to the one there (nothing written, fixed or rehashed) is not rewritten.
+    const bool same = overlay->entries() == record.overlay.entries();
+    OTA_RETURN_IF_ERROR(MarkSlotComplete(standby, same ? nullptr : &*overlay));
   }
   log::Info("standby record written", {{"slot_table", table.has_value() ? "rewritten" : "kept"},
                                        {"entries", StrCat(table ? table->size() : 0)},

@@ -183,7 +183,7 @@ TEST_F(SlotRecordTest, TheOverlayOverridesTheTableUntilTheTableIsRewritten) {
   replaced.seen.inode = 77;
   overlay.Add(replaced);
   overlay.Add(Entry("/new/file", 8));
-  ASSERT_TRUE(MarkSlotComplete(*slot, overlay).ok());
+  ASSERT_TRUE(MarkSlotComplete(*slot, &overlay).ok());
   EXPECT_EQ(testing::ReadFile(tmp() / ".ota-meta/state"), "complete\n");
 
   SlotRecord record = ReadSlotRecord(*slot);
