@@ -67,6 +67,7 @@ class Planner {
     plan_.keep_regulars.assign(m_.regulars.size(), 0);
     plan_.keep_symlinks.assign(m_.symlinks.size(), 0);
     plan_.keep_specials.assign(m_.specials.size(), 0);
+    plan_.keep_dirs.assign(m_.dirs.size(), 0);
     plan_.fix_regulars.assign(m_.regulars.size(), 0);
     plan_.fix_symlinks.assign(m_.symlinks.size(), 0);
     plan_.fix_specials.assign(m_.specials.size(), 0);
@@ -205,6 +206,9 @@ class Planner {
       switch (t.kind) {
         case Kind::kDir:
           if (S_ISDIR(st.st_mode)) {
+            const image::DirEntry& d = m_.dirs[t.index];
+            plan_.keep_dirs[t.index] =
+                NeedsFix(st, d.uid, d.gid, d.mode, true, d.xattrs) == 0 ? 1 : 0;
             queue.Push(WalkItem{dir, std::move(name)});
             matches = true;
           }

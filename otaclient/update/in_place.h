@@ -13,8 +13,9 @@
 //                               with one link;
 //                     symlink   kept when its target is equal;
 //                     special   kept when it is a whiteout (character device 0:0);
-//                     directory kept (its mode, owner and xattrs are set again by
-//                               ApplyDirectories);
+//                     directory kept, and walked; ApplyDirectories leaves it alone when its
+//                               owner and mode are right and it has no xattrs to set
+//                               (keep_dirs), else sets them;
 //                   anything not in the image, or of another type, is to be removed (a whole
 //                   subtree at once). Standby files of known content become delta sources.
 //   ApplyInPlace... RemoveStale removes (deepest first), FixKept sets owner, mode and xattrs of
@@ -52,6 +53,9 @@ struct InPlacePlan {
   std::vector<uint8_t> keep_regulars;  // per manifest.regulars: 1 = already right
   std::vector<uint8_t> keep_symlinks;  // per manifest.symlinks
   std::vector<uint8_t> keep_specials;  // per manifest.specials
+  // Per manifest.dirs: 1 when the standby has it as a directory with the image's owner and mode
+  // and the image sets no xattrs on it: nothing for ApplyDirectories to do (the root never).
+  std::vector<uint8_t> keep_dirs;
   // Per manifest entry: 1 when a kept entry's owner or mode (as seen by the walk) differs from the
   // image's, or it has xattrs to set; only those are touched by ApplyInPlaceFixups.
   std::vector<uint8_t> fix_regulars;

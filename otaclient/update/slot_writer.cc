@@ -88,8 +88,11 @@ absl::Status ApplyXattrs(const image::Manifest& manifest, image::XattrsRef xattr
 
 }  // namespace
 
-absl::Status ApplyDirectories(const image::Manifest& manifest, fs::RootedDir& standby) {
-  for (const image::DirEntry& d : manifest.dirs) {
+absl::Status ApplyDirectories(const image::Manifest& manifest, fs::RootedDir& standby,
+                              std::span<const uint8_t> skip) {
+  for (size_t i = 0; i < manifest.dirs.size(); ++i) {
+    if (i < skip.size() && skip[i] != 0) continue;
+    const image::DirEntry& d = manifest.dirs[i];
     std::string_view path = manifest.Str(d.path);
     if (path != "/") OTA_RETURN_IF_ERROR(standby.MakeDirs(path, d.mode & 0777));
     // Only what differs is changed: a directory an in-place update finds right is not dirtied

@@ -31,8 +31,9 @@ struct ApplyOptions {
   std::span<const uint8_t> skip_regulars;
 };
 
-absl::Status ApplyDirectories(const image::Manifest& manifest, fs::RootedDir& standby);
 // `skip` (empty, or one flag per entry): entries already right on the standby (in place).
+absl::Status ApplyDirectories(const image::Manifest& manifest, fs::RootedDir& standby,
+                              std::span<const uint8_t> skip = {});
 absl::Status ApplySymlinks(const image::Manifest& manifest, fs::RootedDir& standby,
                            std::span<const uint8_t> skip = {});
 absl::Status ApplySpecials(const image::Manifest& manifest, fs::RootedDir& standby,

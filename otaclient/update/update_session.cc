@@ -312,7 +312,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
     Step(env, "inplace:removed");
   }
   env.set_v1_phase(V1Phase::kDirectory);
-  OTA_RETURN_IF_ERROR(ApplyDirectories(img.manifest, standby));
+  OTA_RETURN_IF_ERROR(ApplyDirectories(img.manifest, standby, plan.keep_dirs));
   env.set_v1_phase(V1Phase::kSymlink);
   OTA_RETURN_IF_ERROR(ApplySymlinks(img.manifest, standby, plan.keep_symlinks));
   OTA_RETURN_IF_ERROR(ApplySpecials(img.manifest, standby, plan.keep_specials));

@@ -1504,14 +1504,15 @@ TEST_P(UpdateEngineInPlaceTest, TheStandbyIsWrittenInPlaceWhenItHoldsAnEarlierUp
   BackToSlotA();
   // The standby changes behind its record's back (it ran as the active slot meanwhile): a stray
   // tree and file, and a file rewritten with other bytes of the same size.
-  Run(StrCat(
-      "cd ", (slots_ / "slot_b").string(),
-      " && mkdir -p stray/deeper && echo junk > stray/deeper/junk"
-      " && echo junk > usr/share/doc/stray.txt"
-      " && tr a-z A-Z < usr/share/doc/manual2.txt > /dev/shm/m2.$$"
-      " && cat /dev/shm/m2.$$ > usr/share/doc/manual2.txt && rm /dev/shm/m2.$$"
-      // same content, owner and mode changed: fixed up without a rewrite
-      " && chmod 0600 usr/share/doc/readme1.txt && chown 4321:4321 usr/share/doc/readme1.txt"));
+  Run(StrCat("cd ", (slots_ / "slot_b").string(),
+             " && mkdir -p stray/deeper && echo junk > stray/deeper/junk"
+             " && echo junk > usr/share/doc/stray.txt"
+             " && tr a-z A-Z < usr/share/doc/manual2.txt > /dev/shm/m2.$$"
+             " && cat /dev/shm/m2.$$ > usr/share/doc/manual2.txt && rm /dev/shm/m2.$$"
+             // same content, owner and mode changed: fixed up without a rewrite
+             " && chmod 0600 usr/share/doc/readme1.txt && chown 4321:4321 usr/share/doc/readme1.txt"
+             // directories: a mode and an owner changed (fixed; the others are left alone)
+             " && chmod 0700 usr/share/doc && chown 4321:4321 opt"));
   const struct stat fixed_before = Stat("usr/share/doc/readme1.txt");
   const struct stat untouched_before = Stat("usr/share/doc/manual1.txt");
   const struct stat group_before = Stat("bin/sh-like");
