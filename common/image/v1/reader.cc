@@ -118,6 +118,15 @@ std::string BlobUrl(std::string_view base_url, std::string_view hex) {
   return JoinUrl(base_url, StrCat("blobs/sha256/", hex));
 }
 
+absl::StatusOr<std::string> FetchPinnedBlob(http::Fetcher& fetcher, std::string_view base_url,
+                                            const crypto::Sha256Digest& sha256, uint64_t size,
+                                            std::string_view what) {
+  Descriptor d;
+  d.digest = sha256;
+  d.size = size;
+  return FetchPinned(fetcher, BlobUrl(base_url, d.hex()), d, what);
+}
+
 absl::StatusOr<Image> OpenV1Image(http::Fetcher& fetcher, std::string_view base_url,
                                   const ReaderOptions& options) {
   const int64_t now = options.now != 0 ? options.now : std::time(nullptr);
@@ -222,6 +231,10 @@ absl::StatusOr<Image> OpenV1Image(http::Fetcher& fetcher, std::string_view base_
     image.manifest.persistents.push_back(image.manifest.Intern(path));
   }
   image.total_regular_size = config->rootfs_size;
+  if (index->otaclient_package) {
+    image.otaclient_package =
+        Image::PinnedBlob{index->otaclient_package->digest, index->otaclient_package->size};
+  }
   absl::StatusOr<ResourceTable> resources = ResourceTable::Open(resource_table_path);
   if (!resources.ok()) {
     return WithContext(resources.status(), BlobUrl(base_url, index->resource_table->hex()));

@@ -22,4 +22,11 @@ absl::StatusOr<Image> OpenV1Image(http::Fetcher& fetcher, std::string_view base_
 // <base>/blobs/sha256/<hex>
 std::string BlobUrl(std::string_view base_url, std::string_view hex);
 
+// A small metadata blob (at most 16 MiB) fetched into memory by its digest (cacheable through
+// otaproxy) and checked against `sha256` and `size` before anyone parses it: kDataLoss on a
+// mismatch, naming `what` and the URL.
+absl::StatusOr<std::string> FetchPinnedBlob(http::Fetcher& fetcher, std::string_view base_url,
+                                            const crypto::Sha256Digest& sha256, uint64_t size,
+                                            std::string_view what);
+
 }  // namespace ota::image::v1
