@@ -42,11 +42,12 @@ constexpr int kExitUsage = 2;
 constexpr std::string_view kSynopsis = R"(usage:
   ota-image build  --rootfs DIR --out DIR --key KEY --cert CERT [--persistents FILE] [--compress]
   ota-image build  --format v1 --rootfs DIR --out DIR --key KEY --cert CHAIN [--ecu-ids A,B]
-                   [--persistents FILE] [v1 knobs, see --help]
+                   [--persistents FILE] [--otaclient-release DIR] [v1 knobs, see --help]
   ota-image verify --image DIR|URL --certs DIR [--ca-bundle PEM] [--ecu-id ID]
                    [--release-key dev|prd]
   ota-image convert --image DIR|URL --certs DIR --out DIR --key KEY --cert CHAIN [v1 knobs]
-  ota-image add-otaclient-package --rootfs DIR --binary FILE --version V [--architecture ARCH]
+  ota-image add-otaclient-package --rootfs DIR|--release-dir DIR --binary FILE --version V
+                   [--architecture ARCH]
   ota-image --help
 )";
 
@@ -86,6 +87,15 @@ build --format v1
                                 slice resources larger than N (67108864) into pieces of N
                                 (50331648); --no-slice turns it off
           --plain-tables        store the file and resource tables uncompressed
+          --otaclient-release DIR
+                                an otaclient release directory (manifest.json and its files,
+                                e.g. written by add-otaclient-package --release-dir) stored as
+                                the image's otaclient release-package artifact (index.json
+                                entry of tier4's media and artifact types, signed with the rest):
+                                each otaclient-cpp and squashfs package becomes a layer after
+                                its size and sha256 are checked against manifest.json; patch
+                                packages are skipped. ClientUpdate takes our package from there
+                                (the rootfs needs no copy of the release).
 
 verify  Loads the image as an ECU would (metadata.jwt, certificate chain against the CA groups
         in --certs, signature, list files against their signed hashes), then fetches every
@@ -109,13 +119,16 @@ convert Turns a legacy image into an OTA image v1: the legacy image is verified 
         image, so no root and no rootfs are needed.
 
 add-otaclient-package
-        Puts an otaclient executable into a rootfs as the package ClientUpdate installs (run it
-        before build, either format): DIR/opt/ota/otaclient_release/otaclient-<V>-<ARCH> (0755)
-        and its entry in DIR/opt/ota/otaclient_release/manifest.json (the Python client's
-        release manifest; type "otaclient-cpp", size, checksum sha256:<hex>). An existing
-        manifest keeps its other packages; an otaclient-cpp entry for the same architecture is
-        replaced. The client checks at ClientUpdate that the binary starts and prints V for
-        --version; nothing is run here.
+        Puts an otaclient executable into a release directory as the package ClientUpdate
+        installs: <release>/otaclient-<V>-<ARCH> (0755) and its entry in <release>/manifest.json
+        (the Python client's release manifest; type "otaclient-cpp", size, checksum
+        sha256:<hex>). An existing manifest keeps its other packages; an otaclient-cpp entry for
+        the same architecture is replaced. The client checks at ClientUpdate that the binary
+        starts and prints V for --version; nothing is run here.
+          --rootfs DIR          <release> is DIR/opt/ota/otaclient_release (run it before build,
+                                either format: the release travels in the image's rootfs)
+          --release-dir DIR     <release> is DIR, for build --format v1 --otaclient-release DIR
+                                (the release travels as the v1 release-package artifact)
           --binary FILE         the otaclient executable
           --version V           its version (what its Status reports as otaclient_version)
           --architecture ARCH   x86_64 or arm64 (aarch64, amd64 accepted) (default: this
@@ -303,17 +316,37 @@ int RunBuildV1(ParsedFlags& flags) {
   image::v1::V1BuildOptions options;
   options.rootfs = flags.values["rootfs"];
   if (std::optional<int> bad = V1Options(flags, options)) return *bad;
+  if (flags.values.contains("otaclient-release")) {
+    options.otaclient_release = flags.values["otaclient-release"];
+  }
   return PrintV1Summary(options, image::v1::BuildV1Image(options));
 }
 
 int RunBuild(int argc, char** argv) {
   std::string problem;
-  std::optional<ParsedFlags> flags = ParseFlags(
-      argc, argv, 2,
-      {"rootfs", "out", "key", "cert", "persistents", "format", "ecu-ids", "release-key",
-       "architecture", "hostname", "iat", "inline-max", "bundle-max-member", "bundle-target",
-       "bundle-min-members", "compress-min", "zstd-level", "slice-threshold", "slice-size"},
-      {"compress", "no-bundle", "no-compress", "no-slice", "plain-tables"}, &problem);
+  std::optional<ParsedFlags> flags =
+      ParseFlags(argc, argv, 2,
+                 {"rootfs",
+                  "out",
+                  "key",
+                  "cert",
+                  "persistents",
+                  "format",
+                  "ecu-ids",
+                  "release-key",
+                  "architecture",
+                  "hostname",
+                  "iat",
+                  "inline-max",
+                  "bundle-max-member",
+                  "bundle-target",
+                  "bundle-min-members",
+                  "compress-min",
+                  "zstd-level",
+                  "slice-threshold",
+                  "slice-size",
+                  "otaclient-release"},
+                 {"compress", "no-bundle", "no-compress", "no-slice", "plain-tables"}, &problem);
   if (!flags) return Usage(problem);
   if (flags->help) return Help();
   if (auto missing = MissingFlag(*flags, {"rootfs", "out", "key", "cert"})) {
@@ -330,7 +363,7 @@ int RunBuild(int argc, char** argv) {
   for (const char* v1_only :
        {"ecu-ids", "release-key", "architecture", "hostname", "iat", "inline-max",
         "bundle-max-member", "bundle-target", "bundle-min-members", "compress-min", "zstd-level",
-        "slice-threshold", "slice-size"}) {
+        "slice-threshold", "slice-size", "otaclient-release"}) {
     if (flags->values.contains(v1_only)) return Usage(StrCat("--", v1_only, " needs --format v1"));
   }
   image::BuildOptions options;
@@ -673,11 +706,14 @@ std::string IsoNow() {
 
 int RunAddOtaclientPackage(int argc, char** argv) {
   std::string problem;
-  std::optional<ParsedFlags> flags =
-      ParseFlags(argc, argv, 2, {"rootfs", "binary", "version", "architecture"}, {}, &problem);
+  std::optional<ParsedFlags> flags = ParseFlags(
+      argc, argv, 2, {"rootfs", "release-dir", "binary", "version", "architecture"}, {}, &problem);
   if (!flags) return Usage(problem);
   if (flags->help) return Help();
-  if (auto missing = MissingFlag(*flags, {"rootfs", "binary", "version"})) return Usage(*missing);
+  if (flags->values.contains("rootfs") == flags->values.contains("release-dir")) {
+    return Usage("give one of --rootfs and --release-dir");
+  }
+  if (auto missing = MissingFlag(*flags, {"binary", "version"})) return Usage(*missing);
   struct utsname host {};
   ::uname(&host);
   const std::string arch(image::PackageArchitectureOf(
@@ -700,7 +736,9 @@ int RunAddOtaclientPackage(int argc, char** argv) {
     return Fail(check.status());
   }
   const stdfs::path dir =
-      stdfs::path(flags->values["rootfs"]) / std::string(image::kClientReleaseDir).substr(1);
+      flags->values.contains("release-dir")
+          ? stdfs::path(flags->values["release-dir"])
+          : stdfs::path(flags->values["rootfs"]) / std::string(image::kClientReleaseDir).substr(1);
   std::error_code ec;
   stdfs::create_directories(dir, ec);
   if (ec) return Fail(absl::InternalError(StrCat("mkdir ", dir.string(), ": ", ec.message())));
