@@ -125,6 +125,9 @@ absl::StatusOr<StandbyFileSystem> PrepareStandbyFileSystemInPlace(
     const StandbyPrepareOptions& options) {
   OTA_RETURN_IF_ERROR(RefuseMountedDevice(device, options.mountinfo, "write the standby"));
   std::string reason;
+  // A file system e2fsck does not find clean is reformatted, not cleaned and reused: deleting
+  // its files repairs none of its damage (orphan inodes, bad bitmaps, the error flag).
+  bool format = false;
   OTA_ASSIGN_OR_RETURN(std::optional<Ext4Identity> identity, ReadExt4Identity(device.node));
   if (options.force_format) {
     reason = "the backend is configured to always format the standby";
@@ -138,7 +141,9 @@ absl::StatusOr<StandbyFileSystem> PrepareStandbyFileSystemInPlace(
     if (!fsck.ok()) {
       reason = StrCat("e2fsck -n did not run: ", fsck.status().message());
     } else if (fsck->exit_code != 0) {
-      reason = StrCat("e2fsck -n ", device.node.string(), ": exit ", fsck->exit_code);
+      reason =
+          StrCat("e2fsck -n ", device.node.string(), ": exit ", fsck->exit_code, " (reformatted)");
+      format = true;
     } else {
       absl::StatusOr<MountedFileSystem> mounted =
           MountedFileSystem::Mount(device.node, options.mount_dir, StandbyMountSpec());
@@ -150,8 +155,10 @@ absl::StatusOr<StandbyFileSystem> PrepareStandbyFileSystemInPlace(
     }
   }
   log::Info("standby contents not kept", {{"device", device.node.string()}, {"reason", reason}});
+  StandbyPrepareOptions fallback = options;
+  fallback.force_format = options.force_format || format;
   OTA_ASSIGN_OR_RETURN(MountedFileSystem mounted,
-                       PrepareStandbyFileSystem(device, keep_top_level, options));
+                       PrepareStandbyFileSystem(device, keep_top_level, fallback));
   return StandbyFileSystem{std::move(mounted), false, std::move(reason)};
 }
 

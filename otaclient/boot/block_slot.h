@@ -72,7 +72,9 @@ absl::StatusOr<MountedFileSystem> PrepareStandbyFileSystem(
 
 // For an in-place update: when `device` holds ext4, `e2fsck -n` finds it clean (checked before
 // mounting) and it mounts, it is mounted with its contents kept; otherwise PrepareStandbyFileSystem
-// (clean or reformat) and `reason` says why the contents could not be kept.
+// (clean or reformat) and `reason` says why the contents could not be kept. A file system that
+// e2fsck -n does not find clean is always reformatted (same UUID and label): removing its files
+// would repair none of its damage.
 struct StandbyFileSystem {
   MountedFileSystem mount;
   bool contents_kept = false;

@@ -252,9 +252,16 @@ class Planner {
     OTA_ASSIGN_OR_RETURN(res_fd_, standby_.OpenDir(kResourcesDir));
     OTA_RETURN_IF_ERROR(Resume());
     OTA_RETURN_IF_ERROR(FromStandby());
-    OTA_RETURN_IF_ERROR(ScanActive());
-
+    // The active slot is walked only for contents still missing: when the resources dir and the
+    // standby (in place) supplied everything, there is nothing it could add.
     DeltaResult result;
+    result.active_scanned = AnyMissing();
+    if (result.active_scanned) {
+      OTA_RETURN_IF_ERROR(ScanActive());
+    } else {
+      log::Info("delta: active slot not scanned, nothing missing");
+    }
+
     const size_t n = index_.size();
     result.present.resize(n);
     for (size_t i = 0; i < n; ++i) {
@@ -279,6 +286,10 @@ class Planner {
     if (c.size_known) {
       if (auto size_slot = index_.SizeSlot(c.size)) remaining_[*size_slot].fetch_sub(1);
     }
+  }
+
+  bool AnyMissing() const {
+    return std::any_of(state_.begin(), state_.end(), [](const auto& s) { return s.load() == 0; });
   }
 
   std::string ResourceWhat(const std::string& name) const {

@@ -5,7 +5,8 @@
 //  1. Resume: files already in the resources dir (an interrupted earlier attempt) count when
 //     their name is a needed digest, the size matches and a rehash matches; anything else there
 //     (partial downloads, corrupt or unneeded files) is deleted.
-//  2. Active slot scan: walks the running slot on `hash_threads` threads (directory fds and
+//  2. Active slot scan (only when some content is still missing): walks the running slot on
+//  `hash_threads` threads (directory fds and
 //     getdents, every name opened relative to its parent with O_NOFOLLOW, so no symlink is ever
 //     followed; skipping /proc /sys /dev /run /tmp /mnt /media /lost+found and the resources
 //     dir, and never leaving the active root's file system, like `find -xdev`: a directory or
@@ -59,6 +60,7 @@ struct DeltaResult {
   std::vector<uint8_t> present;   // per ContentIndex slot: 1 when resources/<hex> is valid
   std::vector<uint32_t> missing;  // ContentIndex slots to download, ascending
   uint64_t missing_bytes = 0;     // their known sizes summed
+  bool active_scanned = false;    // false when nothing was missing before the active-slot scan
 };
 
 // Counters updated: delta_files_hashed, delta_bytes_hashed, delta_reused, delta_resumed,

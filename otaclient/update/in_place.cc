@@ -55,6 +55,9 @@ class Planner {
     plan_.keep_regulars.assign(m_.regulars.size(), 0);
     plan_.keep_symlinks.assign(m_.symlinks.size(), 0);
     plan_.keep_specials.assign(m_.specials.size(), 0);
+    plan_.fix_regulars.assign(m_.regulars.size(), 0);
+    plan_.fix_symlinks.assign(m_.symlinks.size(), 0);
+    plan_.fix_specials.assign(m_.specials.size(), 0);
     targets_.reserve(m_.dirs.size() + m_.symlinks.size() + m_.specials.size() + m_.regulars.size());
     auto add = [&](image::StrRef path, Kind kind, size_t i) {
       targets_.emplace(m_.Str(path), Target{kind, static_cast<uint32_t>(i)});
@@ -124,8 +127,7 @@ class Planner {
       switch (t.kind) {
         case Kind::kDir:
           if (S_ISDIR(st.st_mode)) {
-            fs::UniqueFd sub(
-                ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            fs::UniqueFd sub = OpenSubdir(dir_fd, name);
             if (!sub.valid()) return ErrnoStatus(errno, StrCat("open ", standby_.Describe(path)));
             OTA_RETURN_IF_ERROR(Walk(sub.get(), path, depth + 1));
             matches = true;
@@ -138,7 +140,11 @@ class Planner {
             ssize_t n = ::readlinkat(dir_fd, name.c_str(), target.data(), target.size());
             if (n >= 0 && static_cast<size_t>(n) < target.size()) {
               target.resize(static_cast<size_t>(n));
-              if (target == m_.Str(m_.symlinks[t.index].target)) plan_.keep_symlinks[t.index] = 1;
+              const image::SymlinkEntry& l = m_.symlinks[t.index];
+              if (target == m_.Str(l.target)) {
+                plan_.keep_symlinks[t.index] = 1;
+                plan_.fix_symlinks[t.index] = NeedsFix(st, l.uid, l.gid, 0, false, l.xattrs);
+              }
             }
           }
           break;
@@ -146,6 +152,8 @@ class Planner {
           if (S_ISCHR(st.st_mode) && st.st_rdev == 0) {
             matches = true;
             plan_.keep_specials[t.index] = 1;
+            const image::SpecialEntry& x = m_.specials[t.index];
+            plan_.fix_specials[t.index] = NeedsFix(st, x.uid, x.gid, x.mode, true, x.xattrs);
           }
           break;
         case Kind::kRegular:
@@ -158,6 +166,19 @@ class Planner {
       if (!matches) plan_.remove.push_back(std::move(path));
     }
     return absl::OkStatus();
+  }
+
+  // O_NOATIME: reading a directory must not dirty its inode (relatime still writes the atime of a
+  // directory not read since its last change, i.e. all of them after a rebuild); needs ownership
+  // or CAP_FOWNER, dropped for good on the first EPERM.
+  fs::UniqueFd OpenSubdir(int dir_fd, const std::string& name) {
+    constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    if (noatime_) {
+      fs::UniqueFd fd(::openat(dir_fd, name.c_str(), kFlags | O_NOATIME));
+      if (fd.valid() || errno != EPERM) return fd;
+      noatime_ = false;
+    }
+    return fs::UniqueFd(::openat(dir_fd, name.c_str(), kFlags));
   }
 
   // The content of each candidate: from the trusted table when the file is unchanged since it was
@@ -244,7 +265,20 @@ class Planner {
       for (size_t k = start; k < end; ++k) plan_.keep_regulars[linked[k]] = whole ? 1 : 0;
       start = end;
     }
+    for (const Candidate& c : candidates_) {
+      if (plan_.keep_regulars[c.entry] == 0) continue;
+      const image::RegularEntry& e = m_.regulars[c.entry];
+      plan_.fix_regulars[c.entry] = NeedsFix(c.st, e.uid, e.gid, e.mode, true, e.xattrs);
+    }
     return absl::OkStatus();
+  }
+
+  // 1 when a kept entry needs its owner, mode or xattrs set (judged from the walk's lstat).
+  uint8_t NeedsFix(const struct stat& st, uint32_t uid, uint32_t gid, uint32_t mode, bool has_mode,
+                   image::XattrsRef xattrs) const {
+    const bool differs = st.st_uid != uid || st.st_gid != gid ||
+                         (has_mode && (st.st_mode & 07777) != (mode & 07777));
+    return differs || !m_.Str(xattrs).empty() ? 1 : 0;
   }
 
   const image::Manifest& m_;
@@ -254,10 +288,24 @@ class Planner {
   std::vector<Candidate> candidates_;
   InPlacePlan plan_;
   dev_t root_dev_ = 0;
+  bool noatime_ = true;
 };
 
-absl::Status FixOwnerMode(fs::RootedDir& standby, std::string_view path, const struct stat& st,
-                          uint32_t uid, uint32_t gid, uint32_t mode, bool has_mode) {
+absl::Status SetXattrs(const image::Manifest& m, image::XattrsRef xattrs, std::string_view path,
+                       fs::RootedDir& standby) {
+  absl::Status status;
+  m.ForEachXattr(xattrs, [&](std::string_view name, std::string_view value) {
+    if (status.ok()) status = standby.SetXattr(path, name, value);
+  });
+  return status;
+}
+
+// Sets owner, mode (when `has_mode`) and xattrs of a kept entry where they differ from the image.
+// Returns the entry's lstat from before.
+absl::StatusOr<struct stat> FixKept(const image::Manifest& m, fs::RootedDir& standby,
+                                    std::string_view path, uint32_t uid, uint32_t gid,
+                                    uint32_t mode, bool has_mode, image::XattrsRef xattrs) {
+  OTA_ASSIGN_OR_RETURN(struct stat st, standby.Lstat(path));
   bool chowned = false;
   if (st.st_uid != uid || st.st_gid != gid) {
     OTA_RETURN_IF_ERROR(standby.Lchown(path, uid, gid));
@@ -267,16 +315,8 @@ absl::Status FixOwnerMode(fs::RootedDir& standby, std::string_view path, const s
   if (has_mode && (chowned || (st.st_mode & 07777) != (mode & 07777))) {
     OTA_RETURN_IF_ERROR(standby.Chmod(path, mode & 07777));
   }
-  return absl::OkStatus();
-}
-
-absl::Status SetXattrs(const image::Manifest& m, image::XattrsRef xattrs, std::string_view path,
-                       fs::RootedDir& standby) {
-  absl::Status status;
-  m.ForEachXattr(xattrs, [&](std::string_view name, std::string_view value) {
-    if (status.ok()) status = standby.SetXattr(path, name, value);
-  });
-  return status;
+  OTA_RETURN_IF_ERROR(SetXattrs(m, xattrs, path, standby));
+  return st;
 }
 
 }  // namespace
@@ -307,29 +347,33 @@ absl::Status ApplyInPlaceFixups(const image::Manifest& manifest, const InPlacePl
     if (plan.keep_regulars[i] == 0) continue;
     const image::RegularEntry& e = manifest.regulars[i];
     const std::string_view path = manifest.Str(e.path);
-    OTA_ASSIGN_OR_RETURN(struct stat st, standby.Lstat(path));
-    OTA_RETURN_IF_ERROR(FixOwnerMode(standby, path, st, e.uid, e.gid, e.mode, true));
-    OTA_RETURN_IF_ERROR(SetXattrs(manifest, e.xattrs, path, standby));
+    // A kept file's size is the image's; the file is stat'ed only when that is not known.
+    uint64_t size = e.has_inline ? manifest.Str(e.inline_content).size() : e.size;
+    if (plan.fix_regulars[i] != 0) {
+      OTA_ASSIGN_OR_RETURN(struct stat st,
+                           FixKept(manifest, standby, path, e.uid, e.gid, e.mode, true, e.xattrs));
+      size = static_cast<uint64_t>(st.st_size);
+    } else if (!e.has_inline && !e.has_size) {
+      OTA_ASSIGN_OR_RETURN(struct stat st, standby.Lstat(path));
+      size = static_cast<uint64_t>(st.st_size);
+    }
     counters.in_place_kept.fetch_add(1, std::memory_order_relaxed);
     counters.processed_files_num.fetch_add(1, std::memory_order_relaxed);
-    counters.processed_files_size.fetch_add(static_cast<uint64_t>(st.st_size),
-                                            std::memory_order_relaxed);
+    counters.processed_files_size.fetch_add(size, std::memory_order_relaxed);
   }
   for (size_t i = 0; i < manifest.symlinks.size(); ++i) {
-    if (plan.keep_symlinks[i] == 0) continue;
+    if (plan.keep_symlinks[i] == 0 || plan.fix_symlinks[i] == 0) continue;
     const image::SymlinkEntry& l = manifest.symlinks[i];
-    const std::string_view path = manifest.Str(l.path);
-    OTA_ASSIGN_OR_RETURN(struct stat st, standby.Lstat(path));
-    OTA_RETURN_IF_ERROR(FixOwnerMode(standby, path, st, l.uid, l.gid, 0, false));
-    OTA_RETURN_IF_ERROR(SetXattrs(manifest, l.xattrs, path, standby));
+    OTA_RETURN_IF_ERROR(
+        FixKept(manifest, standby, manifest.Str(l.path), l.uid, l.gid, 0, false, l.xattrs)
+            .status());
   }
   for (size_t i = 0; i < manifest.specials.size(); ++i) {
-    if (plan.keep_specials[i] == 0) continue;
+    if (plan.keep_specials[i] == 0 || plan.fix_specials[i] == 0) continue;
     const image::SpecialEntry& x = manifest.specials[i];
-    const std::string_view path = manifest.Str(x.path);
-    OTA_ASSIGN_OR_RETURN(struct stat st, standby.Lstat(path));
-    OTA_RETURN_IF_ERROR(FixOwnerMode(standby, path, st, x.uid, x.gid, x.mode, true));
-    OTA_RETURN_IF_ERROR(SetXattrs(manifest, x.xattrs, path, standby));
+    OTA_RETURN_IF_ERROR(
+        FixKept(manifest, standby, manifest.Str(x.path), x.uid, x.gid, x.mode, true, x.xattrs)
+            .status());
   }
   return absl::OkStatus();
 }

@@ -50,6 +50,11 @@ struct InPlacePlan {
   std::vector<uint8_t> keep_regulars;  // per manifest.regulars: 1 = already right
   std::vector<uint8_t> keep_symlinks;  // per manifest.symlinks
   std::vector<uint8_t> keep_specials;  // per manifest.specials
+  // Per manifest entry: 1 when a kept entry's owner or mode (as seen by the walk) differs from the
+  // image's, or it has xattrs to set; only those are touched by ApplyInPlaceFixups.
+  std::vector<uint8_t> fix_regulars;
+  std::vector<uint8_t> fix_symlinks;
+  std::vector<uint8_t> fix_specials;
   std::vector<std::string> remove;     // standby paths (relative), deepest first
   std::vector<StandbySource> sources;  // standby files of known content
   uint64_t rehashed = 0;               // files hashed to decide
@@ -60,8 +65,8 @@ absl::StatusOr<InPlacePlan> PlanInPlace(const image::Manifest& manifest,
                                         const fs::RootedDir& standby, const InPlaceOptions& options,
                                         ProgressCounters& counters);
 
-// Removes plan.remove (deepest first), then fixes owner/mode/xattrs of kept entries. Counts kept
-// regular files as processed.
+// Removes plan.remove (deepest first), then fixes owner/mode/xattrs of the kept entries the plan
+// found differing (fix_*; no further stat of the others). Counts kept regular files as processed.
 absl::Status ApplyInPlaceFixups(const image::Manifest& manifest, const InPlacePlan& plan,
                                 fs::RootedDir& standby, ProgressCounters& counters);
 

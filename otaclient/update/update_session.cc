@@ -2,7 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -159,6 +161,15 @@ bool IsMountRoot(const std::filesystem::path& path) {
 absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
                       bool& standby_prepared) {
   ProgressCounters& counters = env.counters;
+  // Per-step wall time, logged at the end (where an update's time goes).
+  std::vector<std::pair<std::string_view, int64_t>> laps;
+  auto lap_start = std::chrono::steady_clock::now();
+  auto lap = [&](std::string_view step) {
+    const auto now = std::chrono::steady_clock::now();
+    laps.emplace_back(
+        step, std::chrono::duration_cast<std::chrono::milliseconds>(now - lap_start).count());
+    lap_start = now;
+  };
 
   // --- metadata: nothing on disk changes until it is all verified ---
   OTA_RETURN_IF_ERROR(env.enter(P::kProcessingMetadata));
@@ -175,6 +186,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   OTA_ASSIGN_OR_RETURN(image::Image loaded,
                        OpenVerifiedImage(*fetcher, request.url, trust, "update"));
   image::Image& img = loaded;
+  lap("metadata_ms");
   OTA_RETURN_IF_ERROR(CheckReservedPaths(img.manifest));
   OTA_ASSIGN_OR_RETURN(ContentIndex index, ContentIndex::Build(img.manifest));
   counters.total_files_num = img.manifest.regulars.size();
@@ -201,6 +213,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
 
   // --- the standby: from here on it is unbootable until CommitSwitch ---
   // The critical part: an abort arriving now is queued and fires when the phase is left.
+  lap("content_index_ms");
   OTA_RETURN_IF_ERROR(env.enter(P::kPreparingStandby));
   constexpr std::string_view kKeep[] = {kResourcesPath, kDownloadPath};
   const StandbyModeSetting mode_setting = env.options.standby_mode;
@@ -256,6 +269,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
                                 .ecu_id = env.options.ecu_id};
   OTA_RETURN_IF_ERROR(RunInstallHook(env.options.install_hooks_dir, kPreInstallHook, hook_env,
                                      env.options.install_hook_timeout));
+  lap("prepare_standby_ms");
   Step(env, "standby:decided");
   OTA_RETURN_IF_ERROR(env.enter(P::kCalculatingDelta));  // a queued abort fires here
   OTA_ASSIGN_OR_RETURN(fs::RootedDir active, fs::RootedDir::Open(env.boot.ActiveRoot()));
@@ -268,6 +282,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
     in_place_options.hash_threads = kHashThreads;
     in_place_options.cancel = &env.cancel;
     OTA_ASSIGN_OR_RETURN(plan, PlanInPlace(img.manifest, standby, in_place_options, counters));
+    lap("in_place_plan_ms");
     // Only what is not already right needs content.
     OTA_ASSIGN_OR_RETURN(index, ContentIndex::Build(img.manifest, plan.keep_regulars));
   }
@@ -277,6 +292,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   delta_options.standby_sources = plan.sources;
   OTA_ASSIGN_OR_RETURN(DeltaResult delta,
                        PlanDelta(index, active, standby, delta_options, counters));
+  lap("delta_ms");
   counters.total_download_files_num = delta.missing.size();
   counters.total_download_files_size = delta.missing_bytes;
 
@@ -285,11 +301,13 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   OTA_RETURN_IF_ERROR(
       DownloadMissing(*fetcher, img, index, delta.missing, standby_root, env, downloaded));
   fetcher.reset();  // drop connections before the long local phases
+  lap("download_ms");
 
   OTA_RETURN_IF_ERROR(env.enter(P::kApplying));
   if (decision.in_place) {
     // Stale entries go first (a file where the image has a directory, and the reverse).
     OTA_RETURN_IF_ERROR(ApplyInPlaceFixups(img.manifest, plan, standby, counters));
+    lap("in_place_fixups_ms");
     Step(env, "inplace:removed");
   }
   env.set_v1_phase(V1Phase::kDirectory);
@@ -297,6 +315,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   env.set_v1_phase(V1Phase::kSymlink);
   OTA_RETURN_IF_ERROR(ApplySymlinks(img.manifest, standby, plan.keep_symlinks));
   OTA_RETURN_IF_ERROR(ApplySpecials(img.manifest, standby, plan.keep_specials));
+  lap("apply_dirs_links_ms");
   Step(env, "apply:symlinks");
   env.set_v1_phase(V1Phase::kRegular);
   ApplyOptions apply_options;
@@ -305,6 +324,7 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   apply_options.skip_regulars = plan.keep_regulars;
   OTA_RETURN_IF_ERROR(
       ApplyRegulars(img.manifest, index, downloaded, standby, apply_options, counters));
+  lap("apply_regulars_ms");
   Step(env, "apply:regulars");
   // What the image's files look like now, before persistent files (which the next update then
   // finds changed and rehashes) and the backend's boot files. An in-place update that trusted
@@ -317,17 +337,22 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
     OTA_ASSIGN_OR_RETURN(table, RecordSlotTable(img.manifest, standby, kApplyThreads));
   }
 
+  lap("record_table_ms");
   OTA_RETURN_IF_ERROR(env.enter(P::kPersistents));
   OTA_RETURN_IF_ERROR(CopyPersistents(img.manifest, active, standby));
 
+  lap("persistents_ms");
   OTA_RETURN_IF_ERROR(env.enter(P::kPostUpdate));
   OTA_RETURN_IF_ERROR(standby.RemoveAll(kResourcesDir));
   OTA_RETURN_IF_ERROR(standby.RemoveAll(kDownloadDir));
   // Everything is written; what post-install changes is synced with the rest.
   OTA_RETURN_IF_ERROR(RunInstallHook(env.options.install_hooks_dir, kPostInstallHook, hook_env,
                                      env.options.install_hook_timeout));
+  lap("post_install_ms");
   if (decision.in_place && IsMountRoot(standby_root)) TrimStandby(standby_root);
+  lap("trim_ms");
   OTA_RETURN_IF_ERROR(standby.SyncFs());
+  lap("syncfs_ms");
   Step(env, "post:synced");
   if (table.has_value()) {
     OTA_RETURN_IF_ERROR(WriteSlotRecordComplete(standby, *table));
@@ -336,6 +361,12 @@ absl::Status RunSteps(const UpdateRequestParams& request, const SessionEnv& env,
   }
   log::Info("standby record written", {{"slot_table", table.has_value() ? "rewritten" : "kept"},
                                        {"entries", StrCat(table ? table->size() : 0)}});
+  lap("record_write_ms");
+  {
+    std::string text;
+    for (const auto& [step, ms] : laps) text += StrCat(text.empty() ? "" : " ", step, "=", ms);
+    log::Info("update steps timed", {{"ms", text}});
+  }
   Step(env, "post:recorded");
   {
     // CommitSwitch unmounts the standby on block-device backends: no fd of ours may keep it busy.

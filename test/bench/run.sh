@@ -774,6 +774,73 @@ metadata_payload() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Developer A/B mode for the in-place benchmarks (not part of the results table):
+#   OTA_BENCH_AB="BENCH OTACLIENT_A OTACLIENT_B" run.sh [--runs N]
+# BENCH is 6 or 8. One standby is set up (untimed) and then updated in place N times by each
+# binary, interleaved A B A B ..., so both see the same machine load. Per timed update:
+# "LABEL SECONDS WRITE_BYTES DEVICE_BYTES" on stdout; each daemon log goes to
+# $BENCH_DIR/ab/<BENCH>-<LABEL>-<round>.log (OTA_BENCH_AB_WRAPPER, when set, is run as otaclient
+# with OTA_REAL_OTACLIENT naming the binary, e.g. to timestamp the log).
+inplace_ab() {
+  local bench=$1 bin_a=$2 bin_b=$3 ecu=inplace dir=$E2E_WORK/inplace base target
+  base=$tiny
+  target=$tiny
+  [[ $bench == 6 ]] && target=$tiny-1pct
+  local out_dir=$BENCH_DIR/ab
+  mkdir -p "$out_dir"
+  rm -rf "$dir"
+  mkdir -p "$dir/slots/boot/slot_a" "$dir/slots/slot_b" "$dir/config"
+  cp -al "$BENCH_DIR/trees/$base" "$dir/slots/slot_a"
+  local entries bytes img=$E2E_WORK/inplace-standby.img loop
+  read -r entries bytes < <(tree_totals "$BENCH_DIR/trees/$target")
+  rm -f "$img"
+  truncate -s $((entries * 8192 + bytes * 3 + 512 * 1024 * 1024)) "$img"
+  mkfs.ext4 -q -F -N $((entries * 2 + 10000)) "$img"
+  loop=$(losetup --find --show "$img") || fail "losetup $img failed"
+  BENCH_LOOPS+=("$loop")
+  mount "$loop" "$dir/slots/slot_b" || fail "mount $loop failed"
+  BENCH_MOUNTS+=("$dir/slots/slot_b")
+  printf v1 >"$dir/slots/boot/slot_a/version"
+  printf 'format_version: 1\necu_id: "%s"\nip_addr: "127.0.0.1"\nbootloader: dir\n' "$ecu" \
+    >"$dir/config/ecu_info.yaml"
+  printf 'enable_local_ota_proxy: false\n' >"$dir/config/proxy_info.yaml"
+  local real_otaclient=$OTACLIENT
+  # One update by BIN to IMAGE; "timed" ones print their figures.
+  ab_one() {
+    local bin=$1 image=$2 label=$3 round=$4 out
+    export OTA_REAL_OTACLIENT=$bin
+    # Forget the previous switch (as a reboot into a that never tried b would not be seen as a
+    # failed boot of b, which would make inplace_update stop at the FAILURE status).
+    rm -f "$dir/slots/boot/next_boot" "$dir/slots/boot/slot_b/status"
+    : >"$E2E_WORK/otaclient-$ecu.log"
+    OTACLIENT=${OTA_BENCH_AB_WRAPPER:-$bin}
+    start_otaclient "$ecu" --no-reboot --standby-mode auto
+    out=$(inplace_update "$ecu" "$image" "$loop")
+    stop_otaclient "$OTA_PID_inplace"
+    if [[ -n $label ]]; then
+      cp "$E2E_WORK/otaclient-$ecu.log" "$out_dir/$bench-$label-$round.log"
+      echo "$label $out"
+    fi
+  }
+  ab_one "$bin_a" "$base" "" 0 # untimed: the standby gets base (a rebuild: no record yet)
+  local i
+  for ((i = 1; i <= n_runs; i++)); do
+    for label in A B; do
+      local bin=$bin_a
+      [[ $label == B ]] && bin=$bin_b
+      [[ $bench == 6 ]] && ab_one "$bin" "$base" "" 0 # untimed: back to base, in place
+      ab_one "$bin" "$target" "$label" "$i"
+    done
+  done
+  OTACLIENT=$real_otaclient
+}
+if [[ -n ${OTA_BENCH_AB:-} ]]; then
+  read -r ab_bench ab_a ab_b <<<"$OTA_BENCH_AB"
+  inplace_ab "$ab_bench" "$ab_a" "$ab_b"
+  exit 0
+fi
+
+# ---------------------------------------------------------------------------------------------
 started=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 SECONDS=0

@@ -16,14 +16,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "common/fs/fs.h"
+#include "common/http/curl_fetcher.h"
+#include "common/image/legacy/writer.h"
+#include "common/log/log.h"
 #include "common/util/strings.h"
 #include "gtest/gtest.h"
 #include "otaclient/boot/block_slot.h"
@@ -32,7 +40,10 @@
 #include "otaclient/boot/grub_env.h"
 #include "otaclient/boot/grub_menu.h"
 #include "otaclient/boot/slot_state_store.h"
+#include "otaclient/update/update_engine.h"
 #include "test/lib/loop_disk.h"
+#include "test/lib/nginx/nginx_fixture.h"
+#include "test/unit/crypto/test_pki.h"
 
 namespace ota::boot {
 namespace {
@@ -711,9 +722,10 @@ TEST_F(GrubMachineTest, UnreadableMountinfoRefusesFormattingAndUnmounting) {
 }
 
 // Issue 18: PrepareStandbyInPlace keeps the standby's contents (mounted read-write, nothing
-// removed) only when its ext4 is `e2fsck -n` clean on the unmounted device; a damaged one, or a
-// partition without ext4, is cleaned or reformatted like PrepareStandby (a blank one gets a new
-// UUID and the slot's label, as before), and the reason says why. Marking it unbootable and
+// removed) only when its ext4 is `e2fsck -n` clean on the unmounted device; a damaged one is
+// reformatted (same UUID and label; e2fsck -n clean afterwards), a partition without ext4 is
+// formatted like PrepareStandby (a new UUID and the slot's label, as before), and the reason says
+// why. Marking it unbootable and
 // UPDATING happens either way.
 TEST_F(GrubMachineTest, InPlacePreparationKeepsOnlyACleanExt4) {
   WriteText(work_ / "stage_b" / "marker", "earlier image");
@@ -739,8 +751,15 @@ TEST_F(GrubMachineTest, InPlacePreparationKeepsOnlyACleanExt4) {
   ASSERT_TRUE(damaged.ok()) << damaged.status();
   EXPECT_FALSE(damaged->contents_kept);
   EXPECT_NE(damaged->reason.find("e2fsck -n"), std::string::npos) << damaged->reason;
+  EXPECT_NE(damaged->reason.find("(reformatted)"), std::string::npos) << damaged->reason;
   EXPECT_FALSE(stdfs::exists(damaged->root / "marker"));
   ASSERT_TRUE(controller->OnUpdateFailed(SlotStatus::kFailure).ok());
+  auto repaired = sys::RunProgram({"e2fsck", "-n", node});
+  ASSERT_TRUE(repaired.ok());
+  EXPECT_EQ(repaired->exit_code, 0) << repaired->out;  // not the damaged file system, cleaned
+  auto same_identity = ReadExt4Identity(node);
+  ASSERT_TRUE(same_identity.ok() && same_identity->has_value());
+  EXPECT_EQ((*same_identity)->uuid, kUuidB);
 
   // No ext4 at all: formatted, with the slot's label.
   ASSERT_TRUE(sys::RunProgram({"wipefs", "-a", "-q", node}).ok());
@@ -955,6 +974,287 @@ INSTANTIATE_TEST_SUITE_P(Steps, GrubCrashTest,
                            }
                            return name;
                          });
+
+// --- The whole engine writing the standby in place on a real ext4 (issue 18) ----------------
+//
+// The engine (real session, image built and signed by the image writer, served by a real nginx,
+// fetched by the real CurlFetcher) over the GRUB controller of the loop-device machine. Update 1
+// rebuilds slot B (it holds no record); B never boots (the machine resets back to A); update 2,
+// in auto mode, writes B in place: afterwards B's tree is exactly the image, files equal in both
+// images kept their inodes, changed ones did not, removed ones are gone, e2fsck -n is clean and
+// the slot record complete. Then B's file system is flagged as having errors: the next update
+// rebuilds it and says why.
+
+// Collects the engine's decisions ("standby write mode decided mode=… reason=…").
+class DecisionSink final : public log::Sink {
+ public:
+  void Consume(const log::Record& record) override {
+    if (record.type != log::RecordType::kLog) return;
+    if (record.text.find("standby write mode decided") == std::string_view::npos) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    lines_.emplace_back(record.text);
+  }
+  std::vector<std::string> lines() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return lines_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+// Waits for the session's phases (EngineOptions::test_phase_hook): no sleeps.
+class PhaseLog {
+ public:
+  void OnPhase(std::string_view phase) {
+    std::lock_guard<std::mutex> lock(mu_);
+    seen_.emplace_back(phase);
+    cv_.notify_all();
+  }
+  // Until the session ends (Committed or Failed); false when it failed (or never ended).
+  bool WaitCommitted() {
+    std::unique_lock<std::mutex> lock(mu_);
+    const bool ended = cv_.wait_for(lock, std::chrono::seconds(120), [&] {
+      return std::count(seen_.begin(), seen_.end(), "Committed") +
+                 std::count(seen_.begin(), seen_.end(), "Failed") >
+             0;
+    });
+    return ended && std::count(seen_.begin(), seen_.end(), "Committed") > 0;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> seen_;
+};
+
+class GrubInPlaceEngineTest : public GrubMachineTest {
+ protected:
+  void SetUp() override {
+    GrubMachineTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    auto pki = ota::testing::CachedTestPki("grub-in-place");
+    ASSERT_TRUE(pki.ok()) << pki.status();
+    pki_ = std::move(*pki);
+    // v2: every kind of entry; v3: v2 with every kind of change. No boot/vmlinuz symlink: the
+    // image writer leaves it out (upstream rule); the GRUB controller takes the boot/vmlinuz-*.
+    v2_ = work_ / "tree-v2";
+    v3_ = work_ / "tree-v3";
+    Sh(StrCat(
+        "mkdir -p ", v2_.string(), " && cd ", v2_.string(),
+        " && mkdir -p boot etc usr/bin usr/lib usr/share/old-dir/sub home/user"
+        " && printf 'kernel 2\\n' > boot/vmlinuz-2 && printf 'initrd 2\\n' > boot/initrd.img-2"
+        " && printf '# image fstab\\nUUID=image-root / ext4 defaults 0 1\\n' > etc/fstab"
+        " && printf 'same in both\\n' > usr/share/same.txt"
+        " && head -c 70000 /dev/urandom > usr/lib/same-big.bin"
+        " && printf '#!/bin/sh\\necho tool\\n' > usr/bin/tool && chmod 755 usr/bin/tool"
+        " && printf 'suid\\n' > usr/bin/suid && chmod 4755 usr/bin/suid"
+        " && printf 'owned\\n' > home/user/owned && chown -R 1000:1000 home/user"
+        " && printf 'mode changes\\n' > usr/share/mode.txt && chmod 644 usr/share/mode.txt"
+        " && printf 'owner changes\\n' > usr/share/owner.txt"
+        " && printf 'version 2\\n' > usr/share/changed.txt"
+        " && printf 'gone in 3\\n' > usr/share/removed.txt"
+        " && printf 'old tree\\n' > usr/share/old-dir/sub/file"
+        " && printf 'linked\\n' > usr/lib/hl-a && ln usr/lib/hl-a usr/lib/hl-b"
+        " && printf 'group grows\\n' > usr/lib/grow-a && ln usr/lib/grow-a usr/lib/grow-b"
+        " && ln -s ../share/same.txt usr/bin/same-link"
+        " && ln -s tool usr/bin/retarget"
+        " && printf 'becomes a dir\\n' > usr/share/type-swap"));
+    Sh(StrCat("cp -a ", v2_.string(), " ", v3_.string(), " && cd ", v3_.string(),
+              " && printf 'kernel 3\\n' > boot/vmlinuz-3"
+              " && rm boot/vmlinuz-2"
+              " && printf 'version 3, longer\\n' > usr/share/changed.txt"
+              " && rm usr/share/removed.txt && rm -r usr/share/old-dir"
+              " && chmod 600 usr/share/mode.txt && chown 1000:1000 usr/share/owner.txt"
+              " && ln usr/lib/grow-a usr/lib/grow-c"
+              " && ln -sfn suid usr/bin/retarget"
+              " && rm usr/share/type-swap && mkdir usr/share/type-swap"
+              " && printf 'new in 3\\n' > usr/share/type-swap/new.txt"));
+    BuildImage(v2_, work_ / "www");
+    BuildImage(v3_, work_ / "www/v3");
+    auto nginx = ota::testing::NginxServer::Start(work_ / "www");
+    ASSERT_TRUE(nginx.ok()) << nginx.status();
+    nginx_ = std::move(*nginx);
+  }
+
+  void TearDown() override {
+    nginx_.reset();
+    GrubMachineTest::TearDown();
+  }
+
+  void Sh(const std::string& script) {
+    auto run = sys::RunProgram({"bash", "-c", StrCat("set -euo pipefail; ", script)});
+    ASSERT_TRUE(run.ok()) << run.status();
+    ASSERT_EQ(run->exit_code, 0) << script << "\n" << run->err;
+  }
+
+  void BuildImage(const stdfs::path& tree, const stdfs::path& out) {
+    image::BuildOptions options;
+    options.rootfs = tree;
+    options.out_dir = out;
+    options.key_pem = pki_.path("sign.key");
+    options.cert_pem = pki_.path("sign.pem");
+    auto built = image::BuildImage(options);
+    ASSERT_TRUE(built.ok()) << built.status();
+  }
+
+  // One update through the engine on the running machine (slot A), up to the boot switch.
+  // Returns the engine's status afterwards; `decision` gets the logged decision.
+  update::StatusSnapshot UpdateTo(const std::string& version, const std::string& url_path,
+                                  std::string& decision) {
+    auto controller = Controller();
+    EXPECT_NE(controller, nullptr);
+    if (controller == nullptr) return {};
+    BootState state = Confirm(*controller);
+    PhaseLog phases;
+    update::EngineOptions options;
+    options.certs_dir = pki_.certs_dir();
+    options.fetcher.backoff_initial_ms = 1;
+    options.fetcher.backoff_max_ms = 2;
+    options.fetcher.max_attempts = 2;
+    options.test_phase_hook = [&phases](std::string_view phase) { phases.OnPhase(phase); };
+    DecisionSink sink;
+    log::ScopedSink installed(&sink);
+    EXPECT_TRUE(installed.installed());
+    auto engine = update::CreateUpdateEngine(
+        std::move(options), std::move(controller), state,
+        [](const http::FetcherConfig& config) { return http::CreateCurlFetcher(config); });
+    update::UpdateRequestParams request;
+    request.version = version;
+    request.url = nginx_->HttpUrl(url_path);
+    request.cookies_json = "{}";
+    request.request_id = "req-" + version;
+    EXPECT_TRUE(engine->StartUpdate(request).ok());
+    const bool committed = phases.WaitCommitted();
+    update::StatusSnapshot status = engine->Snapshot();
+    EXPECT_TRUE(committed) << status.failure_reason;
+    engine.reset();  // joins the session
+    const std::vector<std::string> lines = sink.lines();
+    EXPECT_EQ(lines.size(), 1u);
+    decision = lines.empty() ? "" : lines.back();
+    return status;
+  }
+
+  // B was switched to but never came up: the machine resets back to A.
+  void ResetBackToA() {
+    ASSERT_EQ(GrubReboot(), "slot_b");
+    ASSERT_EQ(GrubReboot(), "slot_a");
+  }
+
+  // Runs `check` with slot B mounted read-only at `Peek()`, unmounted afterwards.
+  stdfs::path Peek() { return disk_->work_dir() / "mnt" / "peek"; }
+  void WithBMounted(const std::function<void()>& check) {
+    auto mounted =
+        MountedFileSystem::Mount(disk_->PartitionNode(part_b_), Peek(), ReadOnlyMountSpec());
+    ASSERT_TRUE(mounted.ok()) << mounted.status();
+    check();
+    ASSERT_TRUE(mounted->SyncAndUnmount().ok());
+  }
+
+  // test/lib/tree-manifest.sh: paths, types, modes, owners, contents, link targets and hard-link
+  // groups. /etc/fstab (merged by the backend), /.ota-meta and /lost+found are not the image's.
+  std::string Manifest(const stdfs::path& root) {
+    const stdfs::path out = work_ / "manifest.txt";
+    Sh(StrCat("bash ", OTA_SOURCE_DIR, "/test/lib/tree-manifest.sh ", root.string(),
+              " .ota-meta lost+found etc/fstab > ", out.string()));
+    return ReadText(out);
+  }
+
+  std::map<std::string, ino_t> Inodes(const stdfs::path& root,
+                                      const std::vector<std::string>& paths) {
+    std::map<std::string, ino_t> inodes;
+    for (const std::string& path : paths) {
+      struct stat st {};
+      EXPECT_EQ(::lstat((root / path).c_str(), &st), 0) << path;
+      inodes[path] = st.st_ino;
+    }
+    return inodes;
+  }
+
+  // e2fsck -n on the unmounted slot B: exit 0 = clean.
+  void ExpectBClean() {
+    auto fsck = sys::RunProgram({"e2fsck", "-n", disk_->PartitionNode(part_b_)});
+    ASSERT_TRUE(fsck.ok()) << fsck.status();
+    EXPECT_EQ(fsck->exit_code, 0) << fsck->out << fsck->err;
+  }
+
+  ota::testing::TestPki pki_;
+  stdfs::path v2_, v3_;
+  std::unique_ptr<ota::testing::NginxServer> nginx_;
+};
+
+TEST_F(GrubInPlaceEngineTest, SecondUpdateWritesTheExt4StandbyInPlaceAndADirtyOneIsRebuilt) {
+  std::string decision;
+  // Update 1: B holds an empty ext4 and no record → rebuilt.
+  update::StatusSnapshot first = UpdateTo("2", "/", decision);
+  EXPECT_FALSE(first.progress.in_place);
+  EXPECT_NE(decision.find("mode=rebuild"), std::string::npos) << decision;
+  EXPECT_NE(decision.find("no usable slot table on the standby (missing)"), std::string::npos)
+      << decision;
+  ExpectBClean();
+  ASSERT_NO_FATAL_FAILURE(ResetBackToA());
+
+  const std::vector<std::string> same = {
+      "usr/share/same.txt",  "usr/lib/same-big.bin", "usr/bin/tool", "usr/bin/suid",
+      "home/user/owned",     "usr/lib/hl-a",         "usr/lib/hl-b", "usr/share/mode.txt",
+      "usr/share/owner.txt", "boot/initrd.img-2"};
+  const std::vector<std::string> changed = {"usr/share/changed.txt", "usr/lib/grow-a"};
+  std::map<std::string, ino_t> same_before, changed_before;
+  ASSERT_NO_FATAL_FAILURE(WithBMounted([&] {
+    EXPECT_EQ(Manifest(Peek()), Manifest(v2_));
+    EXPECT_EQ(ReadText(Peek() / ".ota-meta/state"), "complete\n");
+    same_before = Inodes(Peek(), same);
+    changed_before = Inodes(Peek(), changed);
+  }));
+
+  // Update 2 (auto): in place, trusting B's record.
+  update::StatusSnapshot second = UpdateTo("3", "/v3/", decision);
+  EXPECT_TRUE(second.progress.in_place);
+  EXPECT_NE(decision.find("mode=in-place"), std::string::npos) << decision;
+  EXPECT_NE(decision.find("standby holds a complete earlier update (slot table trusted)"),
+            std::string::npos)
+      << decision;
+  EXPECT_EQ(Env()["next_entry"], "slot_b");
+  ExpectBClean();
+  ASSERT_NO_FATAL_FAILURE(WithBMounted([&] {
+    EXPECT_EQ(Manifest(Peek()), Manifest(v3_));
+    EXPECT_EQ(ReadText(Peek() / ".ota-meta/state"), "complete\n");
+    EXPECT_EQ(Inodes(Peek(), same), same_before);  // untouched (owner/mode fixed in place)
+    for (const auto& [path, inode] : Inodes(Peek(), changed)) {
+      EXPECT_NE(inode, changed_before[path]) << path << " was not replaced";
+    }
+    for (const char* gone : {"usr/share/removed.txt", "usr/share/old-dir", "boot/vmlinuz-2"}) {
+      EXPECT_FALSE(stdfs::exists(stdfs::symlink_status(Peek() / gone))) << gone;
+    }
+    EXPECT_FALSE(stdfs::exists(Peek() / ".ota-resources"));
+  }));
+  EXPECT_EQ(ReadText(boot_dir_ / "ota-slots/slot_b/vmlinuz"), "kernel 3\n");
+
+  // The file system gets flagged with errors (as the kernel does on a corruption it finds):
+  // e2fsck -n is no longer clean, so the next update rebuilds B and says why.
+  ASSERT_NO_FATAL_FAILURE(ResetBackToA());
+  const std::string node = disk_->PartitionNode(part_b_);
+  for (const char* request : {"write /etc/hostname orphan", "unlink /orphan", "ssv state 2"}) {
+    auto run = sys::RunProgram({"debugfs", "-w", "-R", request, node});
+    ASSERT_TRUE(run.ok() && run->exit_code == 0) << request;
+  }
+  auto dirty = sys::RunProgram({"e2fsck", "-n", node});
+  ASSERT_TRUE(dirty.ok());
+  ASSERT_NE(dirty->exit_code, 0) << "the damage did not make e2fsck -n unclean";
+  update::StatusSnapshot third = UpdateTo("2", "/", decision);
+  EXPECT_FALSE(third.progress.in_place);
+  EXPECT_NE(decision.find("mode=rebuild"), std::string::npos) << decision;
+  EXPECT_NE(decision.find(
+                StrCat("standby file system not fit for in-place: e2fsck -n ", node, ": exit ")),
+            std::string::npos)
+      << decision;
+  ExpectBClean();
+  ASSERT_NO_FATAL_FAILURE(WithBMounted([&] {
+    EXPECT_EQ(Manifest(Peek()), Manifest(v2_));
+    EXPECT_EQ(ReadText(Peek() / ".ota-meta/state"), "complete\n");
+  }));
+}
 
 }  // namespace
 }  // namespace ota::boot

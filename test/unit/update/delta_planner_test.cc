@@ -203,6 +203,34 @@ TEST_F(DeltaPlannerTest, ResumesFromValidResourcesAndDiscardsBadOnes) {
   EXPECT_EQ(left, (std::set<std::string>{Hex(kept), Hex(corrupt)}));
 }
 
+// The active slot is walked only while some content is missing: when the resources dir supplied
+// everything it is not read at all; with one content missing it is walked and supplies it.
+TEST_F(DeltaPlannerTest, TheActiveSlotIsScannedOnlyWhenContentIsMissing) {
+  const std::string resumed = Content(300, 30);
+  const std::string on_active = Content(301, 31);
+  WriteFile(standby_root_ / ".ota-resources" / Hex(resumed), resumed, 0600);
+  WriteFile(active_root_ / "usr/lib/a.so", on_active);
+  WriteFile(active_root_ / "usr/lib/same-size-as-resumed", Content(300, 32));
+  {
+    ManifestBuilder b;
+    b.Regular("/resumed", resumed);
+    auto result = Plan(b.m, nullptr);
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_TRUE(result->missing.empty());
+    EXPECT_FALSE(result->active_scanned);
+    EXPECT_EQ(counters_.delta_files_hashed.load(), 1u);  // the resumed resource only
+  }
+  ManifestBuilder b;
+  b.Regular("/resumed", resumed);
+  b.Regular("/on-active", on_active);
+  auto result = Plan(b.m, nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->active_scanned);
+  EXPECT_TRUE(result->missing.empty());
+  EXPECT_EQ(counters_.delta_reused.load(), 1u);
+  EXPECT_EQ(ReadFile(Resource(on_active)), on_active);
+}
+
 TEST_F(DeltaPlannerTest, EntriesWithoutSizeAreMatchedByDigestOnly) {
   const std::string content = Content(77, 30);
   WriteFile(active_root_ / "x", content);

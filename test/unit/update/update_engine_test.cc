@@ -1463,10 +1463,17 @@ class UpdateEngineInPlaceTest : public UpdateEngineTest,
     }
   }
 
-  // Drops the armed switch and restarts: slot a runs, slot b (written) is the standby again.
-  void BackToSlotA() {
+  // Drops the armed switch and stops the engine: slot a runs, slot b (written) is the standby
+  // again; nothing runs until the test starts an engine (in this process or a forked one).
+  void StopOnSlotA() {
     stdfs::remove(slots_ / "boot/next_boot");
-    RestartEngine();
+    engine_.reset();  // joins the session; no engine threads across a fork()
+    watcher_.Clear();
+  }
+  // StopOnSlotA, then a new engine (with `tweak`).
+  void BackToSlotA(std::function<void(EngineOptions&)> tweak = {}) {
+    StopOnSlotA();
+    StartEngine(std::move(tweak));
   }
 
   StatusSnapshot UpdateTo(const std::string& version, const std::string& url_path) {
@@ -1497,11 +1504,15 @@ TEST_P(UpdateEngineInPlaceTest, TheStandbyIsWrittenInPlaceWhenItHoldsAnEarlierUp
   BackToSlotA();
   // The standby changes behind its record's back (it ran as the active slot meanwhile): a stray
   // tree and file, and a file rewritten with other bytes of the same size.
-  Run(StrCat("cd ", (slots_ / "slot_b").string(),
-             " && mkdir -p stray/deeper && echo junk > stray/deeper/junk"
-             " && echo junk > usr/share/doc/stray.txt"
-             " && tr a-z A-Z < usr/share/doc/manual2.txt > /dev/shm/m2.$$"
-             " && cat /dev/shm/m2.$$ > usr/share/doc/manual2.txt && rm /dev/shm/m2.$$"));
+  Run(StrCat(
+      "cd ", (slots_ / "slot_b").string(),
+      " && mkdir -p stray/deeper && echo junk > stray/deeper/junk"
+      " && echo junk > usr/share/doc/stray.txt"
+      " && tr a-z A-Z < usr/share/doc/manual2.txt > /dev/shm/m2.$$"
+      " && cat /dev/shm/m2.$$ > usr/share/doc/manual2.txt && rm /dev/shm/m2.$$"
+      // same content, owner and mode changed: fixed up without a rewrite
+      " && chmod 0600 usr/share/doc/readme1.txt && chown 4321:4321 usr/share/doc/readme1.txt"));
+  const struct stat fixed_before = Stat("usr/share/doc/readme1.txt");
   const struct stat untouched_before = Stat("usr/share/doc/manual1.txt");
   const struct stat group_before = Stat("bin/sh-like");
 
@@ -1520,6 +1531,13 @@ TEST_P(UpdateEngineInPlaceTest, TheStandbyIsWrittenInPlaceWhenItHoldsAnEarlierUp
   EXPECT_EQ(untouched_after.st_ctim.tv_sec, untouched_before.st_ctim.tv_sec);
   EXPECT_EQ(untouched_after.st_ctim.tv_nsec, untouched_before.st_ctim.tv_nsec);
   EXPECT_EQ(Stat("bin/sh-like").st_ino, group_before.st_ino);
+  const struct stat fixed_after = Stat("usr/share/doc/readme1.txt");
+  struct stat fixed_want {};
+  ASSERT_EQ(::lstat((v3_ / "usr/share/doc/readme1.txt").c_str(), &fixed_want), 0);
+  EXPECT_EQ(fixed_after.st_ino, fixed_before.st_ino);  // kept, only its owner and mode set
+  EXPECT_EQ(fixed_after.st_mode, fixed_want.st_mode);
+  EXPECT_EQ(fixed_after.st_uid, fixed_want.st_uid);
+  EXPECT_EQ(fixed_after.st_gid, fixed_want.st_gid);
   // Only what changed was written: the 5 changed files (readme3, tool1/inner, new-in-v2,
   // share-dir, manual2), the twin group's first file, and the image's files under the persistent
   // paths (CopyPersistents replaced them with the running slot's after the first update, so they
@@ -1549,10 +1567,7 @@ TEST_P(UpdateEngineInPlaceTest, ForcedRebuildIgnoresTheRecord) {
   MakeSlotsAndImage();
   StartEngine();
   UpdateTo("v2", "/");
-  stdfs::remove(slots_ / "boot/next_boot");
-  engine_.reset();
-  watcher_.Clear();
-  StartEngine([](EngineOptions& o) { o.standby_mode = StandbyModeSetting::kRebuild; });
+  BackToSlotA([](EngineOptions& o) { o.standby_mode = StandbyModeSetting::kRebuild; });
   const struct stat before = Stat("usr/share/doc/manual1.txt");
   StatusSnapshot again = UpdateTo("v2", "/");
   EXPECT_FALSE(again.progress.in_place);
@@ -1575,9 +1590,7 @@ TEST_F(UpdateEngineInPlaceCrashTest, KilledAtAnyStepTheNextUpdateRepairsTheStand
   MakeV3Image(/*v1=*/false);
   StartEngine();
   UpdateTo("v2", "/");
-  stdfs::remove(slots_ / "boot/next_boot");
-  engine_.reset();  // no engine threads across fork()
-  watcher_.Clear();
+  StopOnSlotA();
 
   const std::string steps[] = {"standby:decided", "inplace:removed", "apply:symlinks",
                                "apply:regulars",  "post:synced",     "post:recorded"};
@@ -1619,9 +1632,7 @@ TEST_F(UpdateEngineInPlaceCrashTest, KilledAtAnyStepTheNextUpdateRepairsTheStand
     EXPECT_EQ(ReadFile(slots_ / "slot_b/etc/hostname"), "ecu-real-name\n");
     EXPECT_EQ(ReadFile(slots_ / "slot_b/.ota-meta/state"), "complete\n");
     EXPECT_FALSE(stdfs::exists(slots_ / "slot_b/.ota-resources"));
-    stdfs::remove(slots_ / "boot/next_boot");
-    engine_.reset();
-    watcher_.Clear();
+    StopOnSlotA();
     to_v3 = !to_v3;
   }
 }
@@ -1747,37 +1758,32 @@ TEST_F(InstallHookTest, AnUntrustedHookIsRefusedAndNotRun) {
                                      " is group- or world-writable (mode 0757)"));
   EXPECT_FALSE(stdfs::exists(marker));
 
+  // The next update is refused with "pre-install hook refused: <why>", the hook not run.
+  int failures = 1;
+  auto expect_refused = [&](const std::string& why) {
+    ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
+    ASSERT_TRUE(watcher_.WaitFor("Failed", ++failures));
+    EXPECT_EQ(engine_->Snapshot().failure_reason,
+              StrCat("E200: ", OtaErrorDescription(OtaErrorCode::kRecoverable),
+                     ": pre-install hook refused: ", why));
+    EXPECT_FALSE(stdfs::exists(marker));
+  };
+
   // A writable hooks dir (anyone could swap the hook) is refused the same way.
   stdfs::permissions(hook, stdfs::perms(0755));
   stdfs::permissions(Hooks(), stdfs::perms(0775));
-  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
-  ASSERT_TRUE(watcher_.WaitFor("Failed", 2));
-  EXPECT_EQ(engine_->Snapshot().failure_reason,
-            StrCat("E200: ", OtaErrorDescription(OtaErrorCode::kRecoverable),
-                   ": pre-install hook refused: hooks directory ", Hooks().string(),
-                   " is group- or world-writable (mode 0775)"));
-  EXPECT_FALSE(stdfs::exists(marker));
+  expect_refused(
+      StrCat("hooks directory ", Hooks().string(), " is group- or world-writable (mode 0775)"));
 
   // Not root's.
   stdfs::permissions(Hooks(), stdfs::perms(0755));
   ASSERT_EQ(::chown(hook.c_str(), 1000, 1000), 0);
-  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
-  ASSERT_TRUE(watcher_.WaitFor("Failed", 3));
-  EXPECT_EQ(engine_->Snapshot().failure_reason,
-            StrCat("E200: ", OtaErrorDescription(OtaErrorCode::kRecoverable),
-                   ": pre-install hook refused: hook ", hook.string(),
-                   " is owned by uid 1000, not root"));
-  EXPECT_FALSE(stdfs::exists(marker));
+  expect_refused(StrCat("hook ", hook.string(), " is owned by uid 1000, not root"));
   ASSERT_EQ(::chown(hook.c_str(), 0, 0), 0);
 
   // Not executable.
   stdfs::permissions(hook, stdfs::perms(0644));
-  ASSERT_TRUE(engine_->StartUpdate(Request()).ok());
-  ASSERT_TRUE(watcher_.WaitFor("Failed", 4));
-  EXPECT_EQ(engine_->Snapshot().failure_reason,
-            StrCat("E200: ", OtaErrorDescription(OtaErrorCode::kRecoverable),
-                   ": pre-install hook refused: ", hook.string(), " is not executable"));
-  EXPECT_FALSE(stdfs::exists(marker));
+  expect_refused(StrCat(hook.string(), " is not executable"));
 }
 
 TEST(SessionPhaseTest, TransitionTable) {
