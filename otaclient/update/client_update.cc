@@ -103,30 +103,17 @@ absl::StatusOr<std::optional<ArtifactChoice>> ChooseFromArtifact(http::Fetcher& 
                                                                  const image::Image& img,
                                                                  const std::string& machine,
                                                                  std::string* none) {
-  const image::Image::PinnedBlob& pinned = *img.otaclient_package;
-  constexpr std::string_view kWhat = "the image's otaclient release-package manifest";
   OTA_ASSIGN_OR_RETURN(
-      const std::string manifest_text,
-      image::v1::FetchPinnedBlob(fetcher, img.base_url, pinned.sha256, pinned.size, kWhat));
-  absl::StatusOr<image::v1::ReleasePackageManifest> manifest =
-      image::v1::ParseReleasePackageManifest(manifest_text);
-  if (!manifest.ok()) return WithContext(manifest.status(), kWhat);
-  OTA_ASSIGN_OR_RETURN(const std::string config_text,
-                       image::v1::FetchPinnedBlob(
-                           fetcher, img.base_url, manifest->config.digest, manifest->config.size,
-                           "the otaclient release-package config (manifest.json)"));
-  absl::StatusOr<image::ClientReleaseManifest> release =
-      image::ParseClientReleaseManifest(config_text);
-  if (!release.ok()) {
-    return WithContext(release.status(), "the otaclient release-package config (manifest.json)");
-  }
-  absl::StatusOr<image::ClientPackage> package = image::SelectClientPackage(*release, machine);
+      image::v1::LoadedReleasePackage loaded,
+      image::v1::LoadReleasePackage(fetcher, img.base_url, *img.otaclient_package));
+  absl::StatusOr<image::ClientPackage> package =
+      image::SelectClientPackage(loaded.release, machine);
   if (!package.ok()) {
     *none = std::string(package.status().message());
     return std::optional<ArtifactChoice>();
   }
   absl::StatusOr<const image::v1::ReleasePackageLayer*> layer =
-      image::v1::FindPackageLayer(*manifest, *package);
+      image::v1::FindPackageLayer(loaded.manifest, *package);
   if (!layer.ok()) {
     return absl::InvalidArgumentError(
         StrCat("the image's otaclient release-package artifact: ", layer.status().message()));

@@ -26,6 +26,8 @@
 #include "common/image/legacy/loader.h"
 #include "common/image/legacy/writer.h"
 #include "common/image/url.h"
+#include "common/image/v1/reader.h"
+#include "common/image/v1/release_package.h"
 #include "common/image/v1/writer.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
@@ -104,7 +106,9 @@ verify  Loads the image as an ECU would (metadata.jwt, certificate chain against
         in --certs, ES256, iat), index.json by its pinned digest, the payload of --ecu-id
         (default autoware, release key dev unless --release-key), every metadata blob by
         digest, then every content the payload needs, rebuilt from bundles, slices and zstd
-        blobs and checked against its sha256.
+        blobs and checked against its sha256; the otaclient release-package artifact, when there
+        is one: its manifest and manifest.json by digest, each stored package's layer agreeing
+        with its manifest.json entry, every layer blob by digest and size.
           --image DIR|URL     an image directory or its http://, https:// or file:// base URL
           --certs DIR         CA groups: <group>.<name>.pem files, e.g. 1.root.pem 1.interm.pem
                               (v1: every self-signed certificate there is a root)
@@ -411,6 +415,43 @@ struct BlobCheck {
   std::string url;
 };
 
+// v1: the otaclient release-package artifact, when the image has one: package manifest and its
+// config (manifest.json) by digest, every stored package of manifest.json with its layer
+// (annotations agreeing), every layer blob downloaded into `dir` by digest and size. Returns the
+// number of layers.
+absl::StatusOr<size_t> VerifyReleasePackage(http::Fetcher& fetcher, const image::Image& img,
+                                            const stdfs::path& dir) {
+  OTA_ASSIGN_OR_RETURN(
+      image::v1::LoadedReleasePackage loaded,
+      image::v1::LoadReleasePackage(fetcher, img.base_url, *img.otaclient_package));
+  for (const image::ClientPackage& package : loaded.release.packages) {
+    if (image::v1::LayerMediaTypeOf(package.type).empty()) continue;  // not stored (patch)
+    absl::StatusOr<const image::v1::ReleasePackageLayer*> layer =
+        image::v1::FindPackageLayer(loaded.manifest, package);
+    if (!layer.ok()) return WithContext(layer.status(), "otaclient release-package artifact");
+  }
+  std::vector<http::DownloadJob> jobs;
+  for (const image::v1::ReleasePackageLayer& layer : loaded.manifest.layers) {
+    http::DownloadJob job;
+    job.url = image::v1::BlobUrl(img.base_url, layer.blob.hex());
+    job.dest = dir / layer.blob.hex();
+    job.sha256 = layer.blob.digest;
+    job.size = layer.blob.size;
+    jobs.push_back(std::move(job));
+  }
+  absl::Status first = absl::OkStatus();
+  const http::CancelFlag never_cancel{false};
+  OTA_RETURN_IF_ERROR(fetcher.DownloadAll(
+      jobs,
+      [&](const http::DownloadResult& r) {
+        if (!r.status.ok() && first.ok()) first = r.status;
+        return true;
+      },
+      http::TransferObserver{}, never_cancel));
+  OTA_RETURN_IF_ERROR(WithContext(first, "otaclient release-package layer"));
+  return jobs.size();
+}
+
 // v1: the payload's metadata as an ECU loads it, then every content it needs, rebuilt through the
 // image's content source into a scratch dir (each checked against its sha256 there).
 int VerifyV1(http::Fetcher& fetcher, const std::string& base_url, const crypto::CaStore& ca_store,
@@ -460,14 +501,22 @@ int VerifyV1(http::Fetcher& fetcher, const std::string& base_url, const crypto::
     return Fail(absl::InternalError(
         StrCat("only ", delivered, " of ", requests.size(), " contents were delivered")));
   }
+  std::string package_note;
+  if (img->otaclient_package.has_value()) {
+    const stdfs::path packages = scratch->path() / "otaclient-packages";
+    stdfs::create_directories(packages, ec);
+    absl::StatusOr<size_t> layers = VerifyReleasePackage(fetcher, *img, packages);
+    if (!layers.ok()) return Fail(layers.status());
+    package_note = StrCat("; otaclient release package: ", *layers, " packages matching");
+  }
   std::printf(
       "verified OTA image v1 %s for ECU %s (%s): signature and certificate chain OK; %zu dirs, "
       "%zu symlinks, %zu whiteouts, %zu regular files (%llu bytes, %llu inlined), %zu "
-      "persistents; %zu contents rebuilt and matching\n",
+      "persistents; %zu contents rebuilt and matching%s\n",
       base_url.c_str(), options.ecu_id.c_str(), options.release_key.c_str(), m.dirs.size(),
       m.symlinks.size(), m.specials.size(), m.regulars.size(),
       static_cast<unsigned long long>(total_size), static_cast<unsigned long long>(inlined),
-      m.persistents.size(), requests.size());
+      m.persistents.size(), requests.size(), package_note.c_str());
   return kExitOk;
 }
 

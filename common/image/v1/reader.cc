@@ -127,6 +127,26 @@ absl::StatusOr<std::string> FetchPinnedBlob(http::Fetcher& fetcher, std::string_
   return FetchPinned(fetcher, BlobUrl(base_url, d.hex()), d, what);
 }
 
+absl::StatusOr<LoadedReleasePackage> LoadReleasePackage(http::Fetcher& fetcher,
+                                                        std::string_view base_url,
+                                                        const Image::PinnedBlob& pinned) {
+  constexpr std::string_view kWhat = "the image's otaclient release-package manifest";
+  constexpr std::string_view kConfig = "the otaclient release-package config (manifest.json)";
+  OTA_ASSIGN_OR_RETURN(const std::string manifest_text,
+                       FetchPinnedBlob(fetcher, base_url, pinned.sha256, pinned.size, kWhat));
+  LoadedReleasePackage out;
+  absl::StatusOr<ReleasePackageManifest> manifest = ParseReleasePackageManifest(manifest_text);
+  if (!manifest.ok()) return WithContext(manifest.status(), kWhat);
+  out.manifest = *std::move(manifest);
+  OTA_ASSIGN_OR_RETURN(const std::string config_text,
+                       FetchPinnedBlob(fetcher, base_url, out.manifest.config.digest,
+                                       out.manifest.config.size, kConfig));
+  absl::StatusOr<ClientReleaseManifest> release = ParseClientReleaseManifest(config_text);
+  if (!release.ok()) return WithContext(release.status(), kConfig);
+  out.release = *std::move(release);
+  return out;
+}
+
 absl::StatusOr<Image> OpenV1Image(http::Fetcher& fetcher, std::string_view base_url,
                                   const ReaderOptions& options) {
   const int64_t now = options.now != 0 ? options.now : std::time(nullptr);

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/crypto/sha256.h"
 #include "common/fs/fs.h"
 #include "common/util/strings.h"
 #include "test/lib/nginx/nginx_fixture.h"
@@ -358,6 +359,17 @@ TEST_F(OtaImageToolTest, V1OtaclientReleasePackageArtifact) {
             index.rfind("release-package.manifest.v1+json"));  // one entry
   RunResult verify = Verify(v1.string());
   ASSERT_EQ(verify.exit_code, 0) << Describe(verify);
+  EXPECT_THAT(verify.out, HasSubstr("otaclient release package: 2 packages matching"));
+  // A damaged layer blob fails verify, naming it.
+  const std::string arm_hex =
+      crypto::ToHex(crypto::Sha256Of(fs::ReadFile(tmp_->path() / "otaclient-arm64").value()));
+  const stdfs::path arm_blob = v1 / "blobs/sha256" / arm_hex;
+  std::string damaged = fs::ReadFile(arm_blob).value();
+  damaged[3] ^= 1;
+  ASSERT_TRUE(fs::WriteFileAtomic(arm_blob, damaged).ok());
+  RunResult bad_layer = Verify(v1.string());
+  EXPECT_EQ(bad_layer.exit_code, 1) << Describe(bad_layer);
+  EXPECT_THAT(bad_layer.err, HasSubstr(arm_hex));
 
   // A release whose file is not what its manifest.json says: refused, naming both.
   ASSERT_TRUE(fs::WriteFileAtomic(release / "otaclient-7.0-x86_64", "#!/bin/sh\necho 6\n").ok());
