@@ -27,9 +27,13 @@ namespace ota::image::v1 {
 inline constexpr std::string_view kMediaOtaclientSquashfs =
     "application/vnd.tier4.otaclient.release-package.v1.squashfs";
 // Our package: the otaclient executable itself (ELF), type kCppPackageType. A media type of its
-// own because it is not a squashfs: tier4's tools pick layers by media type and skip the ones
-// they do not import, so an image carrying both kinds stays usable by either client. The index
-// entry keeps §15's media and artifact types exactly, so tier4's index parser accepts the image.
+// own because it is not a squashfs: nothing that mounts squashfs layers may take it for one.
+// The index entry keeps §15's media and artifact types exactly, so tier4's index parser accepts
+// the image (it does not open the package manifest). Caveat: tier4's package-manifest model
+// (ota_image_libs v1/otaclient_package/schema.py) types every layer as the squashfs media type
+// and rejects a manifest with any other; its client never parses this manifest today (its v1
+// selection code has no caller), but a tier4 tool or future client that does would refuse an
+// artifact holding our layer (squashfs layers beside it included).
 inline constexpr std::string_view kMediaOtaclientCpp =
     "application/vnd.tier4.otaclient.release-package.v1.otaclient-cpp";
 
