@@ -657,7 +657,10 @@ inplace_run() {
   inplace_update "$ecu" "$base" "$loop" >/dev/null
   # shellcheck disable=SC2154 # set by start_otaclient
   stop_otaclient "$OTA_PID_inplace"
-  rm "$dir/slots/boot/next_boot"
+  # The switch is dropped; slot b's status goes too: restarted on slot a, otaclient would record
+  # b as FAILURE ("did not boot"), and the timed update's failure check would see that until the
+  # update marks b UPDATING.
+  rm "$dir/slots/boot/next_boot" "$dir/slots/boot/slot_b/status"
   : >"$E2E_WORK/otaclient-$ecu.log"
   start_otaclient "$ecu" --no-reboot --standby-mode "$mode"
   local out
