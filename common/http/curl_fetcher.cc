@@ -134,6 +134,7 @@ class CurlFetcher final : public Fetcher {
             return task;
           }
           task->cache_control = BlobDirectives(job);
+          task->echo_tells_compression = !job.body_sha256.has_value();
           task->cache_control_after_mismatch = task->cache_control.empty()
                                                    ? "retry_caching"
                                                    : StrCat("retry_caching,", task->cache_control);

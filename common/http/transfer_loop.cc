@@ -62,8 +62,9 @@ size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) {
 // says in its Ota-File-Cache-Control echo which content it sends and how that is compressed: a
 // USB stick may hold only <sha256>.zst of a file asked for uncompressed, and a cached entry is
 // what was fetched first, whichever way later requests ask (today's otaproxy and ours). The body
-// is taken as the echo says; an echo for another file is wrong content. Without a digest in the
-// echo (a relayed or URL-keyed answer) the body is what was asked for.
+// is taken as the echo says (unless the digest sent names the body itself:
+// Task::echo_tells_compression); an echo for another file is wrong content. Without a digest in
+// the echo (a relayed or URL-keyed answer) the body is what was asked for.
 absl::Status AdoptProxyEcho(Task& task, bool continuing) {
   if (task.cache_control_echo.empty()) return absl::OkStatus();
   absl::StatusOr<CacheControl> sent = ParseCacheControl(task.cache_control);
@@ -78,6 +79,7 @@ absl::Status AdoptProxyEcho(Task& task, bool continuing) {
     return absl::DataLossError(StrCat("GET ", task.url, ": the proxy answered with file_sha256=",
                                       echo->file_sha256, " for file_sha256=", sent->file_sha256));
   }
+  if (!task.echo_tells_compression) return absl::OkStatus();
   content::Compression body = content::Compression::kNone;
   if (echo->file_compression_alg == "zst") {
     body = content::Compression::kZstd;

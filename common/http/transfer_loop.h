@@ -52,6 +52,11 @@ struct Task {
   // Ota-File-Cache-Control directives, before and after a content mismatch (empty = no header).
   std::string cache_control;
   std::string cache_control_after_mismatch;
+  // The file_sha256 sent names the decoded content (the protocol's own meaning, legacy blobs and
+  // Get): a proxy's echo then also says how the body it sends is compressed. False when it names
+  // the transferred body itself (v1 blobs: DownloadJob::body_sha256), whose compression is the
+  // job's, whatever the echo says.
+  bool echo_tells_compression = true;
   std::unique_ptr<BodySink> sink;
   // Set when the task needs no request at all (empty file): its final status.
   std::optional<absl::Status> precompleted;

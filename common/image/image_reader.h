@@ -98,6 +98,13 @@ struct Image {
   Manifest manifest;
   std::optional<uint64_t> total_regular_size;  // what the image says its files add up to
   std::unique_ptr<ContentSource> source;
+  // v1: the otaclient release-package manifest its signed index.json lists (sha256 and size of
+  // the blob <base_url>/blobs/sha256/<hex>; v1/release_package.h). Legacy: never set.
+  struct PinnedBlob {
+    crypto::Sha256Digest sha256{};
+    uint64_t size = 0;
+  };
+  std::optional<PinnedBlob> otaclient_package;
 };
 
 absl::StatusOr<ImageFormat> DetectImageFormat(http::Fetcher& fetcher, std::string_view base_url);

@@ -15,6 +15,8 @@
 #include "common/fs/fs.h"
 #include "common/image/client_package.h"
 #include "common/image/image_reader.h"
+#include "common/image/v1/reader.h"
+#include "common/image/v1/release_package.h"
 #include "common/log/log.h"
 #include "common/sys/command.h"
 #include "common/util/errors.h"
@@ -85,6 +87,112 @@ absl::Status InstallExecutable(const std::filesystem::path& from, const std::fil
   return fs::SyncDir(to.parent_path());
 }
 
+// The package of a v1 image's otaclient release-package artifact: the entry of its config (the
+// release's manifest.json) chosen for this client and CPU, and the layer that carries it.
+struct ArtifactChoice {
+  image::ClientPackage package;
+  image::v1::Descriptor layer;
+};
+
+// index.json's package descriptor (signed through index.jwt) → package manifest (digest and size)
+// → its config, manifest.json (digest and size) → our entry → the layer whose digest is the
+// entry's checksum and whose annotations agree with the entry. nullopt with `*none` set when the
+// artifact holds no package this client can run (the rootfs may still have one); an error when
+// the artifact is broken or disagrees with itself.
+absl::StatusOr<std::optional<ArtifactChoice>> ChooseFromArtifact(http::Fetcher& fetcher,
+                                                                 const image::Image& img,
+                                                                 const std::string& machine,
+                                                                 std::string* none) {
+  OTA_ASSIGN_OR_RETURN(
+      image::v1::LoadedReleasePackage loaded,
+      image::v1::LoadReleasePackage(fetcher, img.base_url, *img.otaclient_package));
+  absl::StatusOr<image::ClientPackage> package =
+      image::SelectClientPackage(loaded.release, machine);
+  if (!package.ok()) {
+    *none = std::string(package.status().message());
+    return std::optional<ArtifactChoice>();
+  }
+  absl::StatusOr<const image::v1::ReleasePackageLayer*> layer =
+      image::v1::FindPackageLayer(loaded.manifest, *package);
+  if (!layer.ok()) {
+    return absl::InvalidArgumentError(
+        StrCat("the image's otaclient release-package artifact: ", layer.status().message()));
+  }
+  return std::optional<ArtifactChoice>(ArtifactChoice{*std::move(package), (*layer)->blob});
+}
+
+// The artifact layer downloaded into `dir`, checked against its digest and size.
+absl::StatusOr<std::filesystem::path> FetchLayer(http::Fetcher& fetcher, const image::Image& img,
+                                                 const ArtifactChoice& choice,
+                                                 const std::filesystem::path& dir,
+                                                 const http::CancelFlag& cancel) {
+  http::DownloadJob job;
+  job.url = image::v1::BlobUrl(img.base_url, choice.layer.hex());
+  job.dest = dir / StrCat("package-", choice.layer.hex());
+  job.sha256 = choice.layer.digest;
+  job.size = choice.layer.size;
+  absl::Status job_status = absl::InternalError("download not reported");
+  const absl::Status run = fetcher.DownloadAll(
+      std::span(&job, 1),
+      [&](const http::DownloadResult& r) {
+        job_status = r.status;
+        return true;
+      },
+      http::TransferObserver{}, cancel);
+  const std::string what =
+      StrCat("otaclient package ", choice.package.filename, " (", job.url, ")");
+  OTA_RETURN_IF_ERROR(WithContext(run, what));
+  OTA_RETURN_IF_ERROR(WithContext(job_status, what));
+  if (cancel.load()) return absl::CancelledError("client update cancelled");
+  return job.dest;
+}
+
+// `file` (in the staging dir's file system), whose sha256 has been verified, installed as
+// <staging>/otaclient-<version> after its size is checked, then run once with --version.
+absl::StatusOr<StagedClient> StageAndProbe(const image::ClientPackage& package,
+                                           const std::filesystem::path& file,
+                                           const std::string& where,
+                                           const ClientUpdateOptions& options) {
+  std::error_code ec;
+  const uint64_t fetched_size = std::filesystem::file_size(file, ec);
+  if (ec || fetched_size != package.size) {
+    return absl::InvalidArgumentError(StrCat("otaclient package ", where, ": ",
+                                             ec ? ec.message() : StrCat(fetched_size, " bytes"),
+                                             ", the release manifest says ", package.size));
+  }
+  StagedClient staged;
+  staged.version = package.version;
+  staged.binary = options.staging_dir / StrCat("otaclient-", package.version);
+  OTA_RETURN_IF_ERROR(InstallExecutable(file, staged.binary));
+
+  // It must start here and be what the manifest says.
+  absl::StatusOr<sys::CommandResult> probe =
+      sys::RunProgram({staged.binary.string(), "--version"}, options.self_check_timeout);
+  const std::string probe_what =
+      StrCat("otaclient package ", package.version, " (", staged.binary.string(), " --version)");
+  if (!probe.ok()) {
+    ::unlink(staged.binary.c_str());
+    return absl::InvalidArgumentError(
+        StrCat(probe_what, " is not a working otaclient: ", probe.status().message()));
+  }
+  std::string printed = probe->out;
+  while (!printed.empty() && (printed.back() == '\n' || printed.back() == '\r')) printed.pop_back();
+  if (probe->exit_code != 0 || printed != package.version) {
+    ::unlink(staged.binary.c_str());
+    return absl::InvalidArgumentError(
+        StrCat(probe_what, " is not a working otaclient: exit ", probe->exit_code,
+               probe->exit_code > 128 ? StrCat(" (killed by signal ", probe->exit_code - 128, ")")
+                                      : std::string(),
+               ", printed \"", printed.substr(0, 200), "\", expected \"", package.version, "\"",
+               probe->err.empty() ? "" : StrCat(", stderr: ", probe->err.substr(0, 200))));
+  }
+  log::Info("client update: package verified and staged", {{"version", package.version},
+                                                           {"binary", staged.binary.string()},
+                                                           {"size", StrCat(package.size)},
+                                                           {"sha256", package.checksum_hex}});
+  return staged;
+}
+
 }  // namespace
 
 absl::StatusOr<std::optional<StagedClient>> PrepareClientUpdate(
@@ -103,9 +211,49 @@ absl::StatusOr<std::optional<StagedClient>> PrepareClientUpdate(
                          options.release_key, machine};
   OTA_ASSIGN_OR_RETURN(image::Image img,
                        OpenVerifiedImage(*fetcher, request.url, trust, "client update"));
+  std::error_code ec;
+  std::filesystem::create_directories(options.staging_dir, ec);
+  if (ec) {
+    return absl::InternalError(StrCat("mkdir ", options.staging_dir.string(), ": ", ec.message()));
+  }
+  OTA_ASSIGN_OR_RETURN(fs::TempDir work, fs::TempDir::Create(".download", options.staging_dir));
+
+  // v1: the otaclient release-package artifact first; without one for us, the rootfs' release.
+  std::string artifact_none;
+  if (img.otaclient_package.has_value()) {
+    OTA_ASSIGN_OR_RETURN(std::optional<ArtifactChoice> choice,
+                         ChooseFromArtifact(*fetcher, img, machine, &artifact_none));
+    if (choice.has_value()) {
+      if (choice->package.version == options.running_version) {
+        log::Info("client update: the image's otaclient is the one running, nothing to do",
+                  {{"version", choice->package.version}, {"url", request.url}});
+        return std::optional<StagedClient>();
+      }
+      OTA_ASSIGN_OR_RETURN(const std::filesystem::path file,
+                           FetchLayer(*fetcher, img, *choice, work.path(), cancel));
+      log::Info("client update: package taken from the image's otaclient release-package artifact",
+                {{"version", choice->package.version}, {"layer", choice->layer.hex()}});
+      OTA_ASSIGN_OR_RETURN(StagedClient staged,
+                           StageAndProbe(choice->package, file,
+                                         StrCat(choice->package.filename, " (artifact layer ",
+                                                choice->layer.hex(), ")"),
+                                         options));
+      return std::optional<StagedClient>(std::move(staged));
+    }
+    log::Info(
+        "client update: the image's otaclient release-package artifact has no package "
+        "for this client; looking in its rootfs",
+        {{"reason", artifact_none}});
+  }
+
   const std::string manifest_path = StrCat(image::kClientReleaseDir, "/manifest.json");
   const std::optional<uint32_t> manifest_entry = FindRegular(img.manifest, manifest_path);
   if (!manifest_entry.has_value()) {
+    if (!artifact_none.empty()) {
+      return absl::FailedPreconditionError(
+          StrCat("the image at ", request.url, " has no usable otaclient package: its release-",
+                 "package artifact: ", artifact_none, "; its rootfs: no ", manifest_path));
+    }
     return absl::FailedPreconditionError(StrCat("the image at ", request.url,
                                                 " carries no otaclient release (no ", manifest_path,
                                                 " in its signed file list)"));
@@ -116,12 +264,6 @@ absl::StatusOr<std::optional<StagedClient>> PrepareClientUpdate(
         StrCat("the image's ", manifest_path, " is ", manifest_file.size, " bytes: too large"));
   }
 
-  std::error_code ec;
-  std::filesystem::create_directories(options.staging_dir, ec);
-  if (ec) {
-    return absl::InternalError(StrCat("mkdir ", options.staging_dir.string(), ": ", ec.message()));
-  }
-  OTA_ASSIGN_OR_RETURN(fs::TempDir work, fs::TempDir::Create(".download", options.staging_dir));
   OTA_ASSIGN_OR_RETURN(const std::filesystem::path manifest_copy,
                        FetchRegular(*fetcher, img, *manifest_entry, work.path(), cancel));
   OTA_ASSIGN_OR_RETURN(const std::string manifest_text, fs::ReadFile(manifest_copy));
@@ -158,43 +300,8 @@ absl::StatusOr<std::optional<StagedClient>> PrepareClientUpdate(
   OTA_ASSIGN_OR_RETURN(const std::filesystem::path package_copy,
                        FetchRegular(*fetcher, img, *package_entry, work.path(), cancel));
   // The content source verified the sha256; the size is the manifest's promise too.
-  const uint64_t fetched_size = std::filesystem::file_size(package_copy, ec);
-  if (ec || fetched_size != package.size) {
-    return absl::InvalidArgumentError(StrCat("otaclient package ", package_path, ": ",
-                                             ec ? ec.message() : StrCat(fetched_size, " bytes"),
-                                             ", the release manifest says ", package.size));
-  }
-
-  StagedClient staged;
-  staged.version = package.version;
-  staged.binary = options.staging_dir / StrCat("otaclient-", package.version);
-  OTA_RETURN_IF_ERROR(InstallExecutable(package_copy, staged.binary));
-
-  // It must start here and be what the manifest says.
-  absl::StatusOr<sys::CommandResult> probe =
-      sys::RunProgram({staged.binary.string(), "--version"}, options.self_check_timeout);
-  const std::string probe_what =
-      StrCat("otaclient package ", package.version, " (", staged.binary.string(), " --version)");
-  if (!probe.ok()) {
-    ::unlink(staged.binary.c_str());
-    return absl::InvalidArgumentError(
-        StrCat(probe_what, " is not a working otaclient: ", probe.status().message()));
-  }
-  std::string printed = probe->out;
-  while (!printed.empty() && (printed.back() == '\n' || printed.back() == '\r')) printed.pop_back();
-  if (probe->exit_code != 0 || printed != package.version) {
-    ::unlink(staged.binary.c_str());
-    return absl::InvalidArgumentError(
-        StrCat(probe_what, " is not a working otaclient: exit ", probe->exit_code,
-               probe->exit_code > 128 ? StrCat(" (killed by signal ", probe->exit_code - 128, ")")
-                                      : std::string(),
-               ", printed \"", printed.substr(0, 200), "\", expected \"", package.version, "\"",
-               probe->err.empty() ? "" : StrCat(", stderr: ", probe->err.substr(0, 200))));
-  }
-  log::Info("client update: package verified and staged", {{"version", package.version},
-                                                           {"binary", staged.binary.string()},
-                                                           {"size", StrCat(package.size)},
-                                                           {"sha256", package.checksum_hex}});
+  OTA_ASSIGN_OR_RETURN(StagedClient staged,
+                       StageAndProbe(package, package_copy, package_path, options));
   return std::optional<StagedClient>(std::move(staged));
 }
 

@@ -10,9 +10,14 @@
 //      be regular files of that signed file list / file table, and are fetched through the
 //      image's content source, which checks each against its signed sha256;
 //   3. the package's `size` and `checksum` in the manifest must be those of the signed file.
-// Both formats are read the same way: a v1 image carries the release directory in its rootfs
-// (tier4's `add-otaclient-package-legacy-compat` does the same), so no separate v1 release-
-// package artifact is needed.
+// A v1 image's otaclient release-package artifact (common/image/v1/release_package.h) comes
+// first: index.json's entry (signed through index.jwt) → package manifest by digest and size →
+// its config, the release's manifest.json, by digest and size → our package for this CPU → the
+// layer whose digest is its checksum, whose annotations (version, type, architecture, size,
+// checksum) agree with the manifest.json entry → that blob by digest and size. A broken or
+// self-contradicting artifact is refused; one without a package for this client and CPU (e.g.
+// only tier4's squashfs packages) falls back to the rootfs' release directory (which tier4's
+// `add-otaclient-package-legacy-compat` writes too), as does an image without the artifact.
 //
 // Staging: `<staging_dir>/otaclient-<version>` (0755, fsynced), then run once as
 // `<binary> --version`, which must exit 0 within self_check_timeout printing exactly the

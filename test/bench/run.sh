@@ -671,10 +671,10 @@ inplace_run() {
   inplace_update "$ecu" "$base" "$loop" >/dev/null
   # shellcheck disable=SC2154 # set by start_otaclient
   stop_otaclient "$OTA_PID_inplace"
-  # Forget the switch (as a reboot into a that never tried b): without next_boot, slot b's status
-  # (UPDATING) would read as a failed boot of b (FAILURE), which inplace_update takes for a failed
-  # update as long as the new one has not yet set UPDATING again.
-  rm -f "$dir/slots/boot/next_boot" "$dir/slots/boot/slot_b/status"
+  # The switch is dropped; slot b's status goes too: restarted on slot a, otaclient would record
+  # b as FAILURE ("did not boot"), and the timed update's failure check would see that until the
+  # update marks b UPDATING.
+  rm "$dir/slots/boot/next_boot" "$dir/slots/boot/slot_b/status"
   : >"$E2E_WORK/otaclient-$ecu.log"
   start_otaclient "$ecu" --no-reboot --standby-mode "$mode"
   local out

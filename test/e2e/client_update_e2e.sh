@@ -21,7 +21,10 @@
 #                                 never stopped answering Status meanwhile); a
 #                                 package only for arm64: refused. Each time FAILURE with the
 #                                 reason while the old client keeps serving its own version.
-#                                 Then a good v1 package switches the main (only).
+#                                 Then a v1 image that carries the package ONLY as its otaclient
+#                                 release-package artifact (`build --otaclient-release`, nothing
+#                                 under the rootfs' /opt/ota/otaclient_release) switches main and
+#                                 sub.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -62,6 +65,18 @@ package_image() {
     --version "$version" ${arch:+--architecture "$arch"} >/dev/null ||
     fail "ota-image add-otaclient-package $name"
   if [[ $format == v1 ]]; then build_image_v1 "$name" "$name" --ecu-ids main,sub; else build_image "$name" "$name"; fi
+}
+
+# artifact_image NAME BINARY VERSION: v1 image NAME (rootfs v1 untouched) whose package is only
+# in its otaclient release-package artifact.
+artifact_image() {
+  local name=$1 binary=$2 version=$3
+  "$OTA_IMAGE" add-otaclient-package --release-dir "$E2E_WORK/release-$name" --binary "$binary" \
+    --version "$version" >/dev/null || fail "ota-image add-otaclient-package --release-dir $name"
+  build_image_v1 v1 "$name" --ecu-ids main,sub --otaclient-release "$E2E_WORK/release-$name"
+  [[ ! -e "$E2E_WORK/rootfs/v1/opt/ota/otaclient_release" ]] || fail "rootfs v1 has a release"
+  jq -e '.manifests[] | select(.artifactType == "application/vnd.tier4.otaclient.release-package.v1")' \
+    "$E2E_WORK/www/$name/index.json" >/dev/null || fail "$name: no release-package entry"
 }
 
 client_update() {  # client_update URL ECU...: ClientUpdate through the main
@@ -198,9 +213,8 @@ broken)
   other=arm64
   [[ "$(uname -m)" == aarch64 ]] && other=x86_64
   package_image cu_arch v1 "$NEXT" "$new_version" "$other"
-  # 4. A good one: after all that, the main switches from a v1 image (its package file is
-  #    sliced and compressed by the v1 builder).
-  package_image cu_v1 v1 "$NEXT" "$new_version"
+  # 4. A good one: after all that, both switch, the package taken from the v1 artifact.
+  artifact_image cu_v1 "$NEXT" "$new_version"
   tree_start
 
   out=$(client_update "$https/protected/cu_trunc" main sub) || fail "not accepted: $out"
@@ -214,10 +228,14 @@ broken)
 
   out=$(client_update "$https/protected/cu_arch" main) || fail "not accepted: $out"
   expect_refused main E203 "only for: $other"
-  out=$(client_update "$https/protected/cu_v1" main) || fail "not accepted: $out"
+  out=$(client_update "$https/protected/cu_v1" main sub) || fail "not accepted: $out"
+  wait_until 60 "sub serves $new_version" version_is sub "$new_version"
   wait_until 60 "main serves $new_version" version_is main "$new_version"
-  version_is sub "$old_version" || fail "sub switched without being asked"
-  log "broken: every bad package refused, the old clients kept serving; then a v1 switch"
+  for ecu in main sub; do
+    grep -q "package taken from the image's otaclient release-package artifact" \
+      "$E2E_WORK/otaclient-$ecu.log" || fail "$ecu: the package did not come from the artifact"
+  done
+  log "broken: every bad package refused, the old clients kept serving; then a v1 artifact switch"
   ;;
 *) fail "unknown scenario $scenario" ;;
 esac

@@ -29,6 +29,7 @@ ota_add_fuzzer(crypto_tls_identity_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/crypt
 ota_add_fuzzer(otaproxy_external_env_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/otaproxy_external_env_fuzz.cc LIBS ota_proxy_external)
 ota_add_fuzzer(service_messages_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/service_messages_fuzz.cc LIBS ota_service ota_update ota_ecu ota_log)
 ota_add_fuzzer(client_package_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/client_package_fuzz.cc LIBS ota_image)
+ota_add_fuzzer(v1_release_package_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/v1_release_package_fuzz.cc LIBS ota_image)
 ota_add_fuzzer(sys_mountinfo_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/sys_mountinfo_fuzz.cc LIBS ota_sys)
 ota_add_fuzzer(http_byte_range_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/http_byte_range_fuzz.cc LIBS ota_http_headers ota_log)
 ota_add_fuzzer(update_slot_table_fuzz SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/update_slot_table_fuzz.cc LIBS ota_update)

@@ -26,6 +26,8 @@
 #include "common/image/legacy/loader.h"
 #include "common/image/legacy/writer.h"
 #include "common/image/url.h"
+#include "common/image/v1/reader.h"
+#include "common/image/v1/release_package.h"
 #include "common/image/v1/writer.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
@@ -42,11 +44,12 @@ constexpr int kExitUsage = 2;
 constexpr std::string_view kSynopsis = R"(usage:
   ota-image build  --rootfs DIR --out DIR --key KEY --cert CERT [--persistents FILE] [--compress]
   ota-image build  --format v1 --rootfs DIR --out DIR --key KEY --cert CHAIN [--ecu-ids A,B]
-                   [--persistents FILE] [v1 knobs, see --help]
+                   [--persistents FILE] [--otaclient-release DIR] [v1 knobs, see --help]
   ota-image verify --image DIR|URL --certs DIR [--ca-bundle PEM] [--ecu-id ID]
                    [--release-key dev|prd]
   ota-image convert --image DIR|URL --certs DIR --out DIR --key KEY --cert CHAIN [v1 knobs]
-  ota-image add-otaclient-package --rootfs DIR --binary FILE --version V [--architecture ARCH]
+  ota-image add-otaclient-package --rootfs DIR|--release-dir DIR --binary FILE --version V
+                   [--architecture ARCH]
   ota-image --help
 )";
 
@@ -86,6 +89,15 @@ build --format v1
                                 slice resources larger than N (67108864) into pieces of N
                                 (50331648); --no-slice turns it off
           --plain-tables        store the file and resource tables uncompressed
+          --otaclient-release DIR
+                                an otaclient release directory (manifest.json and its files,
+                                e.g. written by add-otaclient-package --release-dir) stored as
+                                the image's otaclient release-package artifact (index.json
+                                entry of tier4's media and artifact types, signed with the rest):
+                                each otaclient-cpp and squashfs package becomes a layer after
+                                its size and sha256 are checked against manifest.json; patch
+                                packages are skipped. ClientUpdate takes our package from there
+                                (the rootfs needs no copy of the release).
 
 verify  Loads the image as an ECU would (metadata.jwt, certificate chain against the CA groups
         in --certs, signature, list files against their signed hashes), then fetches every
@@ -94,7 +106,9 @@ verify  Loads the image as an ECU would (metadata.jwt, certificate chain against
         in --certs, ES256, iat), index.json by its pinned digest, the payload of --ecu-id
         (default autoware, release key dev unless --release-key), every metadata blob by
         digest, then every content the payload needs, rebuilt from bundles, slices and zstd
-        blobs and checked against its sha256.
+        blobs and checked against its sha256; the otaclient release-package artifact, when there
+        is one: its manifest and manifest.json by digest, each stored package's layer agreeing
+        with its manifest.json entry, every layer blob by digest and size.
           --image DIR|URL     an image directory or its http://, https:// or file:// base URL
           --certs DIR         CA groups: <group>.<name>.pem files, e.g. 1.root.pem 1.interm.pem
                               (v1: every self-signed certificate there is a root)
@@ -109,13 +123,16 @@ convert Turns a legacy image into an OTA image v1: the legacy image is verified 
         image, so no root and no rootfs are needed.
 
 add-otaclient-package
-        Puts an otaclient executable into a rootfs as the package ClientUpdate installs (run it
-        before build, either format): DIR/opt/ota/otaclient_release/otaclient-<V>-<ARCH> (0755)
-        and its entry in DIR/opt/ota/otaclient_release/manifest.json (the Python client's
-        release manifest; type "otaclient-cpp", size, checksum sha256:<hex>). An existing
-        manifest keeps its other packages; an otaclient-cpp entry for the same architecture is
-        replaced. The client checks at ClientUpdate that the binary starts and prints V for
-        --version; nothing is run here.
+        Puts an otaclient executable into a release directory as the package ClientUpdate
+        installs: <release>/otaclient-<V>-<ARCH> (0755) and its entry in <release>/manifest.json
+        (the Python client's release manifest; type "otaclient-cpp", size, checksum
+        sha256:<hex>). An existing manifest keeps its other packages; an otaclient-cpp entry for
+        the same architecture is replaced. The client checks at ClientUpdate that the binary
+        starts and prints V for --version; nothing is run here.
+          --rootfs DIR          <release> is DIR/opt/ota/otaclient_release (run it before build,
+                                either format: the release travels in the image's rootfs)
+          --release-dir DIR     <release> is DIR, for build --format v1 --otaclient-release DIR
+                                (the release travels as the v1 release-package artifact)
           --binary FILE         the otaclient executable
           --version V           its version (what its Status reports as otaclient_version)
           --architecture ARCH   x86_64 or arm64 (aarch64, amd64 accepted) (default: this
@@ -303,17 +320,37 @@ int RunBuildV1(ParsedFlags& flags) {
   image::v1::V1BuildOptions options;
   options.rootfs = flags.values["rootfs"];
   if (std::optional<int> bad = V1Options(flags, options)) return *bad;
+  if (flags.values.contains("otaclient-release")) {
+    options.otaclient_release = flags.values["otaclient-release"];
+  }
   return PrintV1Summary(options, image::v1::BuildV1Image(options));
 }
 
 int RunBuild(int argc, char** argv) {
   std::string problem;
-  std::optional<ParsedFlags> flags = ParseFlags(
-      argc, argv, 2,
-      {"rootfs", "out", "key", "cert", "persistents", "format", "ecu-ids", "release-key",
-       "architecture", "hostname", "iat", "inline-max", "bundle-max-member", "bundle-target",
-       "bundle-min-members", "compress-min", "zstd-level", "slice-threshold", "slice-size"},
-      {"compress", "no-bundle", "no-compress", "no-slice", "plain-tables"}, &problem);
+  std::optional<ParsedFlags> flags =
+      ParseFlags(argc, argv, 2,
+                 {"rootfs",
+                  "out",
+                  "key",
+                  "cert",
+                  "persistents",
+                  "format",
+                  "ecu-ids",
+                  "release-key",
+                  "architecture",
+                  "hostname",
+                  "iat",
+                  "inline-max",
+                  "bundle-max-member",
+                  "bundle-target",
+                  "bundle-min-members",
+                  "compress-min",
+                  "zstd-level",
+                  "slice-threshold",
+                  "slice-size",
+                  "otaclient-release"},
+                 {"compress", "no-bundle", "no-compress", "no-slice", "plain-tables"}, &problem);
   if (!flags) return Usage(problem);
   if (flags->help) return Help();
   if (auto missing = MissingFlag(*flags, {"rootfs", "out", "key", "cert"})) {
@@ -330,7 +367,7 @@ int RunBuild(int argc, char** argv) {
   for (const char* v1_only :
        {"ecu-ids", "release-key", "architecture", "hostname", "iat", "inline-max",
         "bundle-max-member", "bundle-target", "bundle-min-members", "compress-min", "zstd-level",
-        "slice-threshold", "slice-size"}) {
+        "slice-threshold", "slice-size", "otaclient-release"}) {
     if (flags->values.contains(v1_only)) return Usage(StrCat("--", v1_only, " needs --format v1"));
   }
   image::BuildOptions options;
@@ -377,6 +414,43 @@ struct BlobCheck {
   std::string what;  // the regular file's path, for messages
   std::string url;
 };
+
+// v1: the otaclient release-package artifact, when the image has one: package manifest and its
+// config (manifest.json) by digest, every stored package of manifest.json with its layer
+// (annotations agreeing), every layer blob downloaded into `dir` by digest and size. Returns the
+// number of layers.
+absl::StatusOr<size_t> VerifyReleasePackage(http::Fetcher& fetcher, const image::Image& img,
+                                            const stdfs::path& dir) {
+  OTA_ASSIGN_OR_RETURN(
+      image::v1::LoadedReleasePackage loaded,
+      image::v1::LoadReleasePackage(fetcher, img.base_url, *img.otaclient_package));
+  for (const image::ClientPackage& package : loaded.release.packages) {
+    if (image::v1::LayerMediaTypeOf(package.type).empty()) continue;  // not stored (patch)
+    absl::StatusOr<const image::v1::ReleasePackageLayer*> layer =
+        image::v1::FindPackageLayer(loaded.manifest, package);
+    if (!layer.ok()) return WithContext(layer.status(), "otaclient release-package artifact");
+  }
+  std::vector<http::DownloadJob> jobs;
+  for (const image::v1::ReleasePackageLayer& layer : loaded.manifest.layers) {
+    http::DownloadJob job;
+    job.url = image::v1::BlobUrl(img.base_url, layer.blob.hex());
+    job.dest = dir / layer.blob.hex();
+    job.sha256 = layer.blob.digest;
+    job.size = layer.blob.size;
+    jobs.push_back(std::move(job));
+  }
+  absl::Status first = absl::OkStatus();
+  const http::CancelFlag never_cancel{false};
+  OTA_RETURN_IF_ERROR(fetcher.DownloadAll(
+      jobs,
+      [&](const http::DownloadResult& r) {
+        if (!r.status.ok() && first.ok()) first = r.status;
+        return true;
+      },
+      http::TransferObserver{}, never_cancel));
+  OTA_RETURN_IF_ERROR(WithContext(first, "otaclient release-package layer"));
+  return jobs.size();
+}
 
 // v1: the payload's metadata as an ECU loads it, then every content it needs, rebuilt through the
 // image's content source into a scratch dir (each checked against its sha256 there).
@@ -427,14 +501,22 @@ int VerifyV1(http::Fetcher& fetcher, const std::string& base_url, const crypto::
     return Fail(absl::InternalError(
         StrCat("only ", delivered, " of ", requests.size(), " contents were delivered")));
   }
+  std::string package_note;
+  if (img->otaclient_package.has_value()) {
+    const stdfs::path packages = scratch->path() / "otaclient-packages";
+    stdfs::create_directories(packages, ec);
+    absl::StatusOr<size_t> layers = VerifyReleasePackage(fetcher, *img, packages);
+    if (!layers.ok()) return Fail(layers.status());
+    package_note = StrCat("; otaclient release package: ", *layers, " packages matching");
+  }
   std::printf(
       "verified OTA image v1 %s for ECU %s (%s): signature and certificate chain OK; %zu dirs, "
       "%zu symlinks, %zu whiteouts, %zu regular files (%llu bytes, %llu inlined), %zu "
-      "persistents; %zu contents rebuilt and matching\n",
+      "persistents; %zu contents rebuilt and matching%s\n",
       base_url.c_str(), options.ecu_id.c_str(), options.release_key.c_str(), m.dirs.size(),
       m.symlinks.size(), m.specials.size(), m.regulars.size(),
       static_cast<unsigned long long>(total_size), static_cast<unsigned long long>(inlined),
-      m.persistents.size(), requests.size());
+      m.persistents.size(), requests.size(), package_note.c_str());
   return kExitOk;
 }
 
@@ -673,11 +755,14 @@ std::string IsoNow() {
 
 int RunAddOtaclientPackage(int argc, char** argv) {
   std::string problem;
-  std::optional<ParsedFlags> flags =
-      ParseFlags(argc, argv, 2, {"rootfs", "binary", "version", "architecture"}, {}, &problem);
+  std::optional<ParsedFlags> flags = ParseFlags(
+      argc, argv, 2, {"rootfs", "release-dir", "binary", "version", "architecture"}, {}, &problem);
   if (!flags) return Usage(problem);
   if (flags->help) return Help();
-  if (auto missing = MissingFlag(*flags, {"rootfs", "binary", "version"})) return Usage(*missing);
+  if (flags->values.contains("rootfs") == flags->values.contains("release-dir")) {
+    return Usage("give one of --rootfs and --release-dir");
+  }
+  if (auto missing = MissingFlag(*flags, {"binary", "version"})) return Usage(*missing);
   struct utsname host {};
   ::uname(&host);
   const std::string arch(image::PackageArchitectureOf(
@@ -700,7 +785,9 @@ int RunAddOtaclientPackage(int argc, char** argv) {
     return Fail(check.status());
   }
   const stdfs::path dir =
-      stdfs::path(flags->values["rootfs"]) / std::string(image::kClientReleaseDir).substr(1);
+      flags->values.contains("release-dir")
+          ? stdfs::path(flags->values["release-dir"])
+          : stdfs::path(flags->values["rootfs"]) / std::string(image::kClientReleaseDir).substr(1);
   std::error_code ec;
   stdfs::create_directories(dir, ec);
   if (ec) return Fail(absl::InternalError(StrCat("mkdir ", dir.string(), ": ", ec.message())));

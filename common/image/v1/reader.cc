@@ -118,6 +118,35 @@ std::string BlobUrl(std::string_view base_url, std::string_view hex) {
   return JoinUrl(base_url, StrCat("blobs/sha256/", hex));
 }
 
+absl::StatusOr<std::string> FetchPinnedBlob(http::Fetcher& fetcher, std::string_view base_url,
+                                            const crypto::Sha256Digest& sha256, uint64_t size,
+                                            std::string_view what) {
+  Descriptor d;
+  d.digest = sha256;
+  d.size = size;
+  return FetchPinned(fetcher, BlobUrl(base_url, d.hex()), d, what);
+}
+
+absl::StatusOr<LoadedReleasePackage> LoadReleasePackage(http::Fetcher& fetcher,
+                                                        std::string_view base_url,
+                                                        const Image::PinnedBlob& pinned) {
+  constexpr std::string_view kWhat = "the image's otaclient release-package manifest";
+  constexpr std::string_view kConfig = "the otaclient release-package config (manifest.json)";
+  OTA_ASSIGN_OR_RETURN(const std::string manifest_text,
+                       FetchPinnedBlob(fetcher, base_url, pinned.sha256, pinned.size, kWhat));
+  LoadedReleasePackage out;
+  absl::StatusOr<ReleasePackageManifest> manifest = ParseReleasePackageManifest(manifest_text);
+  if (!manifest.ok()) return WithContext(manifest.status(), kWhat);
+  out.manifest = *std::move(manifest);
+  OTA_ASSIGN_OR_RETURN(const std::string config_text,
+                       FetchPinnedBlob(fetcher, base_url, out.manifest.config.digest,
+                                       out.manifest.config.size, kConfig));
+  absl::StatusOr<ClientReleaseManifest> release = ParseClientReleaseManifest(config_text);
+  if (!release.ok()) return WithContext(release.status(), kConfig);
+  out.release = *std::move(release);
+  return out;
+}
+
 absl::StatusOr<Image> OpenV1Image(http::Fetcher& fetcher, std::string_view base_url,
                                   const ReaderOptions& options) {
   const int64_t now = options.now != 0 ? options.now : std::time(nullptr);
@@ -222,6 +251,10 @@ absl::StatusOr<Image> OpenV1Image(http::Fetcher& fetcher, std::string_view base_
     image.manifest.persistents.push_back(image.manifest.Intern(path));
   }
   image.total_regular_size = config->rootfs_size;
+  if (index->otaclient_package) {
+    image.otaclient_package =
+        Image::PinnedBlob{index->otaclient_package->digest, index->otaclient_package->size};
+  }
   absl::StatusOr<ResourceTable> resources = ResourceTable::Open(resource_table_path);
   if (!resources.ok()) {
     return WithContext(resources.status(), BlobUrl(base_url, index->resource_table->hex()));

@@ -9,6 +9,7 @@
 
 #include "common/image/legacy/list_lines.h"  // ValidateImagePath
 #include "common/image/legacy/metadata.h"    // Base64UrlDecode
+#include "common/image/v1/release_package.h"
 #include "common/util/errors.h"
 #include "common/util/strings.h"
 
@@ -219,7 +220,9 @@ absl::StatusOr<ImageIndex> ParseImageIndex(std::string_view json) {
     } else if (d.media_type == kMediaResourceTable || d.media_type == kMediaResourceTableZstd) {
       if (!index.resource_table) index.resource_table = std::move(d);
     } else if (d.media_type == kMediaOtaclientPackage) {
-      // The otaclient release package: not used by an update.
+      // The otaclient release package (ClientUpdate; release_package.h): tier4's builder writes
+      // one, the first is used (as tier4's selection does).
+      if (!index.otaclient_package) index.otaclient_package = std::move(d);
     } else {
       return absl::InvalidArgumentError(StrCat(what, ": unknown mediaType \"", d.media_type, "\""));
     }
@@ -426,6 +429,152 @@ absl::StatusOr<SysConfig> ParseSysConfig(std::string_view yaml) {
     return absl::InvalidArgumentError(StrCat("sys_config: ", e.what()));
   }
   return out;
+}
+
+// The otaclient release package (release_package.h): here, for this file's JSON rules.
+
+std::string_view LayerMediaTypeOf(std::string_view type) {
+  if (type == "squashfs") return kMediaOtaclientSquashfs;
+  if (type == kCppPackageType) return kMediaOtaclientCpp;
+  return "";
+}
+
+absl::StatusOr<ReleasePackageManifest> ParseReleasePackageManifest(std::string_view json) {
+  constexpr std::string_view kWhat = "otaclient package manifest";
+  if (json.size() > kMaxClientManifestBytes) {
+    return absl::InvalidArgumentError(StrCat(kWhat, ": ", json.size(), " bytes, more than the ",
+                                             kMaxClientManifestBytes, " allowed"));
+  }
+  OTA_ASSIGN_OR_RETURN(Json doc, ParseDocument(json, kWhat, 2, kMediaManifest));
+  OTA_ASSIGN_OR_RETURN(std::optional<std::string> artifact,
+                       GetOptString(doc, "artifactType", kWhat));
+  if (artifact && *artifact != kArtifactOtaclientPackage) {
+    return absl::InvalidArgumentError(StrCat(kWhat, ": artifactType \"", artifact->substr(0, 80),
+                                             "\" (expected ", kArtifactOtaclientPackage, ")"));
+  }
+  ReleasePackageManifest m;
+  auto config = doc.find("config");
+  if (config == doc.end()) return absl::InvalidArgumentError(StrCat(kWhat, ": missing \"config\""));
+  OTA_ASSIGN_OR_RETURN(
+      m.config, ParseDescriptor(*config, StrCat(kWhat, " config"), {kMediaOtaclientPackage}));
+  if (m.config.size > kMaxClientManifestBytes) {
+    return absl::InvalidArgumentError(StrCat(kWhat, " config: ", m.config.size,
+                                             " bytes, more than the ", kMaxClientManifestBytes,
+                                             " a release manifest may have"));
+  }
+  auto ann_it = doc.find("annotations");
+  if (ann_it == doc.end() || !ann_it->is_object()) {
+    return absl::InvalidArgumentError(StrCat(kWhat, ": missing \"annotations\" object"));
+  }
+  OTA_ASSIGN_OR_RETURN(m.date, GetString(*ann_it, "date", StrCat(kWhat, " annotations")));
+  auto layers = doc.find("layers");
+  if (layers == doc.end() || !layers->is_array()) {
+    return absl::InvalidArgumentError(StrCat(kWhat, ": missing \"layers\" array"));
+  }
+  if (layers->size() > kMaxPackages) {
+    return absl::InvalidArgumentError(
+        StrCat(kWhat, ": ", layers->size(), " layers, more than the ", kMaxPackages, " allowed"));
+  }
+  for (size_t i = 0; i < layers->size(); ++i) {
+    const std::string what = StrCat(kWhat, " layers[", i, "]");
+    ReleasePackageLayer layer;
+    OTA_ASSIGN_OR_RETURN(
+        layer.blob,
+        ParseDescriptor((*layers)[i], what, {kMediaOtaclientSquashfs, kMediaOtaclientCpp}));
+    const auto& ann = layer.blob.annotations;
+    auto get = [&](const char* key) -> absl::StatusOr<std::string> {
+      auto it = ann.find(key);
+      if (it == ann.end()) {
+        return absl::InvalidArgumentError(StrCat(what, ": missing annotation \"", key, "\""));
+      }
+      if (it->second.size() > 128 || std::any_of(it->second.begin(), it->second.end(),
+                                                 [](char c) { return c < 0x20 || c > 0x7e; })) {
+        return absl::InvalidArgumentError(
+            StrCat(what, ": annotation \"", key, "\" is not 1..128 printable ASCII characters"));
+      }
+      return it->second;
+    };
+    OTA_ASSIGN_OR_RETURN(layer.version, get("version"));
+    OTA_ASSIGN_OR_RETURN(layer.type, get("type"));
+    OTA_ASSIGN_OR_RETURN(layer.architecture, get("architecture"));
+    OTA_ASSIGN_OR_RETURN(const std::string size_text, get("size"));
+    OTA_ASSIGN_OR_RETURN(const std::string checksum, get("checksum"));
+    if (layer.version.empty()) {
+      return absl::InvalidArgumentError(StrCat(what, ": empty annotation \"version\""));
+    }
+    if (LayerMediaTypeOf(layer.type) != layer.blob.media_type) {
+      return absl::InvalidArgumentError(StrCat(what, ": type \"", layer.type,
+                                               "\" does not go with mediaType \"",
+                                               layer.blob.media_type, "\""));
+    }
+    if (layer.architecture != "x86_64" && layer.architecture != "arm64") {
+      return absl::InvalidArgumentError(
+          StrCat(what, ": architecture \"", layer.architecture, "\" (only x86_64 and arm64)"));
+    }
+    const std::optional<uint64_t> size = LabelUint(ann, "size");
+    if (!size || *size != layer.blob.size) {
+      return absl::InvalidArgumentError(StrCat(what, ": annotation size \"", size_text,
+                                               "\" is not the descriptor's ", layer.blob.size));
+    }
+    absl::StatusOr<crypto::Sha256Digest> sum = ParseDigest(checksum);
+    if (!sum.ok()) return WithContext(sum.status(), StrCat(what, " annotation checksum"));
+    if (*sum != layer.blob.digest) {
+      return absl::InvalidArgumentError(StrCat(what, ": annotation checksum ", checksum,
+                                               " is not the descriptor's digest ",
+                                               FormatDigest(layer.blob.digest)));
+    }
+    for (size_t j = 0; j < m.layers.size(); ++j) {
+      const ReleasePackageLayer& other = m.layers[j];
+      if (other.blob.digest == layer.blob.digest) {
+        return absl::InvalidArgumentError(StrCat(what, ": the same blob as layers[", j, "] (",
+                                                 FormatDigest(layer.blob.digest), ")"));
+      }
+      if (other.type == layer.type && other.architecture == layer.architecture &&
+          other.version == layer.version) {
+        return absl::InvalidArgumentError(StrCat(what, ": a second ", layer.type, " ",
+                                                 layer.architecture, " package of version ",
+                                                 layer.version, " (layers[", j, "])"));
+      }
+    }
+    m.layers.push_back(std::move(layer));
+  }
+  return m;
+}
+
+absl::StatusOr<const ReleasePackageLayer*> FindPackageLayer(const ReleasePackageManifest& manifest,
+                                                            const ClientPackage& package) {
+  crypto::Sha256Digest want{};
+  if (package.checksum_algorithm != "sha256" || package.checksum_hex.size() != 64 ||
+      !crypto::FromHex(package.checksum_hex, &want)) {
+    return absl::InvalidArgumentError(
+        StrCat("otaclient package ", package.filename, ": checksum is not sha256:<64 hex digits>"));
+  }
+  for (const ReleasePackageLayer& layer : manifest.layers) {
+    if (layer.blob.digest != want) continue;
+    const std::string what =
+        StrCat("otaclient package ", package.filename, " (layer ", layer.blob.hex(), ")");
+    if (layer.version != package.version) {
+      return absl::InvalidArgumentError(StrCat(what, ": version ", layer.version, " in the layer, ",
+                                               package.version, " in the release manifest"));
+    }
+    if (layer.type != package.type) {
+      return absl::InvalidArgumentError(StrCat(what, ": type ", layer.type, " in the layer, ",
+                                               package.type, " in the release manifest"));
+    }
+    if (layer.architecture != PackageArchitectureOf(package.architecture)) {
+      return absl::InvalidArgumentError(StrCat(what, ": architecture ", layer.architecture,
+                                               " in the layer, ", package.architecture,
+                                               " in the release manifest"));
+    }
+    if (layer.blob.size != package.size) {
+      return absl::InvalidArgumentError(StrCat(what, ": size ", layer.blob.size, " in the layer, ",
+                                               package.size, " in the release manifest"));
+    }
+    return &layer;
+  }
+  return absl::NotFoundError(StrCat("otaclient package ", package.filename,
+                                    " (sha256:", package.checksum_hex,
+                                    ") is in the release manifest but in no layer"));
 }
 
 }  // namespace ota::image::v1

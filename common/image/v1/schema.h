@@ -76,6 +76,8 @@ struct ImagePayload {
 struct ImageIndex {
   std::vector<ImagePayload> images;
   std::optional<Descriptor> resource_table;  // the first one
+  // The otaclient release package manifest (release_package.h), the first one.
+  std::optional<Descriptor> otaclient_package;
   std::string builder_version;
 };
 

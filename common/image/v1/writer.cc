@@ -27,6 +27,7 @@
 #include "common/image/legacy/metadata.h"  // Base64UrlEncode
 #include "common/image/v1/filter.h"
 #include "common/image/v1/msgpack.h"
+#include "common/image/v1/release_package.h"
 #include "common/image/v1/schema.h"
 #include "common/image/v1/sqlite.h"
 #include "common/log/log.h"
@@ -635,6 +636,67 @@ class Builder {
     return BlobDesc(zstd, packed);
   }
 
+  // The otaclient release-package artifact (release_package.h) from a release directory; returns
+  // its index.json entry.
+  absl::StatusOr<OJson> WriteReleasePackage(const stdfs::path& dir) {
+    const stdfs::path manifest_path = dir / "manifest.json";
+    OTA_ASSIGN_OR_RETURN(std::string manifest_text, fs::ReadFile(manifest_path));
+    absl::StatusOr<ClientReleaseManifest> release = ParseClientReleaseManifest(manifest_text);
+    if (!release.ok()) return WithContext(release.status(), manifest_path.string());
+    OJson layers = OJson::array();
+    for (const ClientPackage& package : release->packages) {
+      const std::string_view media = LayerMediaTypeOf(package.type);
+      const std::string where = StrCat(manifest_path.string(), ": package ", package.filename);
+      if (media.empty()) {
+        log::Info("v1 image: otaclient package type not stored in the artifact, skipped",
+                  {{"package", package.filename}, {"type", package.type}});
+        continue;
+      }
+      const std::string_view arch = PackageArchitectureOf(package.architecture);
+      if (arch.empty()) {
+        return absl::InvalidArgumentError(
+            StrCat(where, ": architecture \"", package.architecture, "\" (x86_64 or arm64)"));
+      }
+      if (package.checksum_algorithm != "sha256" || package.checksum_hex.size() != 64) {
+        return absl::InvalidArgumentError(StrCat(where, ": checksum is not sha256:<hex>"));
+      }
+      OTA_ASSIGN_OR_RETURN(std::string bytes, fs::ReadFile(dir / package.filename));
+      const crypto::Sha256Digest digest = crypto::Sha256Of(bytes);
+      if (bytes.size() != package.size || crypto::ToHex(digest) != package.checksum_hex) {
+        return absl::InvalidArgumentError(
+            StrCat(where, ": the file has ", bytes.size(), " bytes, sha256 ", crypto::ToHex(digest),
+                   "; manifest.json says ", package.size, " bytes, sha256 ", package.checksum_hex));
+      }
+      OTA_RETURN_IF_ERROR(WriteBlobBytes(digest, bytes));
+      OJson layer = Desc(media, digest, bytes.size());
+      layer["annotations"] = {{"version", package.version},
+                              {"type", package.type},
+                              {"architecture", arch},
+                              {"size", package.size},
+                              {"checksum", FormatDigest(digest)}};
+      layers.push_back(std::move(layer));
+    }
+    if (layers.empty()) {
+      return absl::InvalidArgumentError(
+          StrCat(manifest_path.string(), ": no squashfs or otaclient-cpp package to store"));
+    }
+    OTA_ASSIGN_OR_RETURN(OJson config_desc, BlobDesc(kMediaOtaclientPackage, manifest_text));
+    OJson m;
+    m["config"] = config_desc;
+    m["layers"] = layers;
+    m["annotations"] = {{"date", release->date}};
+    m["schemaVersion"] = 2;
+    m["mediaType"] = kMediaManifest;
+    m["artifactType"] = kArtifactOtaclientPackage;
+    const std::string text = m.dump();
+    // What is written must read back as the client reads it (e.g. two packages of one kind).
+    OTA_RETURN_IF_ERROR(
+        WithContext(ParseReleasePackageManifest(text).status(), manifest_path.string()));
+    OTA_ASSIGN_OR_RETURN(OJson entry, BlobDesc(kMediaOtaclientPackage, text));
+    entry["artifactType"] = kArtifactOtaclientPackage;
+    return entry;
+  }
+
   absl::Status WriteMetadata(const OJson& ft_desc, const OJson& rs_desc) {
     const int64_t now = o_.iat.value_or(static_cast<int64_t>(std::time(nullptr)));
     // sys_config: YAML, persist_files and the required hostname.
@@ -707,6 +769,10 @@ class Builder {
       manifests.push_back(entry);
     }
     manifests.push_back(rs_desc);
+    if (!o_.otaclient_release.empty()) {
+      OTA_ASSIGN_OR_RETURN(OJson package, WriteReleasePackage(o_.otaclient_release));
+      manifests.push_back(std::move(package));
+    }
     index["manifests"] = manifests;
     // The blob store, counted as finalized.
     std::error_code ec;

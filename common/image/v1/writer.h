@@ -41,6 +41,12 @@ struct V1BuildOptions {
   uint64_t slice_threshold = 64ull << 20;  // slice resources larger than this ...
   uint64_t slice_size = 48ull << 20;       // ... into pieces of this size
   bool compress_tables = true;             // "+zstd" file and resource tables
+  // An otaclient release directory (manifest.json and the files it lists, as
+  // `ota-image add-otaclient-package` writes it) stored as the image's otaclient release-package
+  // artifact (release_package.h): each squashfs and otaclient-cpp package becomes a layer, after
+  // its size and sha256 are checked against manifest.json; patch packages are skipped (as
+  // tier4's builder does). Empty: no artifact.
+  std::filesystem::path otaclient_release;
 };
 
 struct V1BuildSummary {

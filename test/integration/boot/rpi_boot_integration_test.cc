@@ -27,6 +27,7 @@
 #include "gtest/gtest.h"
 #include "otaclient/boot/block_slot.h"
 #include "otaclient/boot/rpi_boot_controller.h"
+#include "test/lib/kill_at_step.h"
 #include "test/lib/loop_disk.h"
 #include "test/lib/text_files.h"
 
@@ -499,23 +500,9 @@ TEST_F(RpiBootIntegrationTest, FinalizesAnUpdateWrittenByThePythonClient) {
 }
 
 // Runs `body` on a fresh controller in a child process killed with SIGKILL at `kill_at`.
-void RunKilledAt(const RpiBootOptions& base, const std::string& kill_at,
+void RunKilledAt(const RpiBootOptions& options, const std::string& kill_at,
                  const std::function<bool(BootController&)>& body) {
-  pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    RpiBootOptions options = base;
-    options.step_hook = [&kill_at](std::string_view step) {
-      if (step == kill_at) ::raise(SIGKILL);
-    };
-    auto controller = CreateRpiBootController(options);
-    if (!controller.ok() || !body(**controller)) ::_exit(3);
-    ::_exit(0);
-  }
-  int wait_status = 0;
-  ASSERT_EQ(::waitpid(child, &wait_status, 0), child);
-  ASSERT_TRUE(WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL)
-      << "child did not die at " << kill_at << " (status " << wait_status << ")";
+  ::ota::testing::RunKilledAt(options, kill_at, CreateRpiBootController, body);
 }
 
 // kill -9 after every step of an update, then a power cut: the firmware never starts a

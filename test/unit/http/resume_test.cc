@@ -506,6 +506,24 @@ TEST_F(ProxyEchoTest, AnUnsupportedCompressionIsWrongContent) {
       << result.status;
 }
 
+// A v1 blob is asked for by the digest of the body itself (DownloadJob::body_sha256): the
+// proxy's echo of that digest says nothing about compression; the body stays zstd as the job says.
+TEST_F(ProxyEchoTest, ABodyAddressedBlobKeepsItsCompression) {
+  const std::string content = TextBytes(1 << 20, 47);
+  const std::string compressed = ZstdCompress(content);
+  CuttingServer server(compressed, {.cache_control_echo = Echo(compressed)});
+  auto fetcher = CreateCurlFetcher(ProxyConfig());
+  DownloadJob job = Job(server.Url(), "blob", content);
+  job.compression = content::Compression::kZstd;
+  job.body_sha256 = crypto::Sha256Of(compressed);
+  std::vector<DownloadResult> done = Run(*fetcher, {job});
+  ASSERT_EQ(done.size(), 1u);
+  ASSERT_TRUE(done[0].status.ok()) << done[0].status;
+  EXPECT_EQ(done[0].retries, 0u);
+  EXPECT_TRUE(ReadOut("blob") == content);
+  EXPECT_EQ(server.seen()[0].cache_control, Echo(compressed));
+}
+
 // Without a blob request (no proxy in use: no directives sent) an echo means nothing.
 TEST_F(ProxyEchoTest, WithoutDirectivesTheEchoIsIgnored) {
   const std::string content = TextBytes(1 << 20, 46);

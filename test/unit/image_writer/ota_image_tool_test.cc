@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/crypto/sha256.h"
 #include "common/fs/fs.h"
 #include "common/util/strings.h"
 #include "test/lib/nginx/nginx_fixture.h"
@@ -328,6 +329,58 @@ TEST_F(OtaImageToolTest, V1BuildVerifyAndConvert) {
   EXPECT_THAT(again.err, HasSubstr("already an OTA image v1"));
 }
 
+TEST_F(OtaImageToolTest, V1OtaclientReleasePackageArtifact) {
+  const std::string chain = (tmp_->path() / "chain.pem").string();
+  ASSERT_TRUE(fs::WriteFileAtomic(chain, fs::ReadFile(Pki("sign.pem")).value() +
+                                             fs::ReadFile(Pki("interm.pem")).value())
+                  .ok());
+  const stdfs::path release = tmp_->path() / "release";
+  for (const std::string arch : {"x86_64", "arm64"}) {
+    const stdfs::path binary = tmp_->path() / ("otaclient-" + arch);
+    ASSERT_TRUE(fs::WriteFileAtomic(binary, "#!/bin/sh\n# " + arch + "\necho 7.0\n", 0755).ok());
+    RunResult add = RunTool(tmp_->path(),
+                            {"add-otaclient-package", "--release-dir", release.string(), "--binary",
+                             binary.string(), "--version", "7.0", "--architecture", arch});
+    ASSERT_EQ(add.exit_code, 0) << Describe(add);
+  }
+  EXPECT_FALSE(stdfs::exists(rootfs_ / "opt"));
+  const stdfs::path v1 = www_ / "v1";
+  RunResult build =
+      RunTool(tmp_->path(), {"build", "--format", "v1", "--rootfs", rootfs_.string(), "--out",
+                             v1.string(), "--key", Pki("sign.key").string(), "--cert", chain,
+                             "--otaclient-release", release.string()});
+  ASSERT_EQ(build.exit_code, 0) << Describe(build);
+  // The index entry has exactly tier4's media and artifact types.
+  const std::string index = fs::ReadFile(v1 / "index.json").value_or("");
+  EXPECT_THAT(index, HasSubstr(R"("mediaType":"application/vnd.tier4.otaclient.release-package.)"
+                               R"(manifest.v1+json","artifactType":"application/vnd.tier4.)"
+                               R"(otaclient.release-package.v1")"));
+  EXPECT_EQ(index.find("release-package.manifest.v1+json"),
+            index.rfind("release-package.manifest.v1+json"));  // one entry
+  RunResult verify = Verify(v1.string());
+  ASSERT_EQ(verify.exit_code, 0) << Describe(verify);
+  EXPECT_THAT(verify.out, HasSubstr("otaclient release package: 2 packages matching"));
+  // A damaged layer blob fails verify, naming it.
+  const std::string arm_hex =
+      crypto::ToHex(crypto::Sha256Of(fs::ReadFile(tmp_->path() / "otaclient-arm64").value()));
+  const stdfs::path arm_blob = v1 / "blobs/sha256" / arm_hex;
+  std::string damaged = fs::ReadFile(arm_blob).value();
+  damaged[3] ^= 1;
+  ASSERT_TRUE(fs::WriteFileAtomic(arm_blob, damaged).ok());
+  RunResult bad_layer = Verify(v1.string());
+  EXPECT_EQ(bad_layer.exit_code, 1) << Describe(bad_layer);
+  EXPECT_THAT(bad_layer.err, HasSubstr(arm_hex));
+
+  // A release whose file is not what its manifest.json says: refused, naming both.
+  ASSERT_TRUE(fs::WriteFileAtomic(release / "otaclient-7.0-x86_64", "#!/bin/sh\necho 6\n").ok());
+  RunResult bad =
+      RunTool(tmp_->path(), {"build", "--format", "v1", "--rootfs", rootfs_.string(), "--out",
+                             (www_ / "bad").string(), "--key", Pki("sign.key").string(), "--cert",
+                             chain, "--otaclient-release", release.string()});
+  EXPECT_EQ(bad.exit_code, 1) << Describe(bad);
+  EXPECT_THAT(bad.err, HasSubstr("manifest.json says"));
+}
+
 TEST_F(OtaImageToolTest, VerifyOfMissingImageFails) {
   RunResult verify = Verify((tmp_->path() / "nothing-here").string());
   EXPECT_EQ(verify.exit_code, 1) << Describe(verify);
@@ -371,6 +424,14 @@ TEST_F(OtaImageToolTest, UsageErrorsExitTwo) {
       {{"build", "stray"}, "unexpected argument 'stray'"},
       {{"verify", "--image", "x"}, "missing --certs"},
       {{"verify", "--compress"}, "unknown flag '--compress'"},
+      {{"build", "--rootfs", "r", "--out", "o", "--key", "k", "--cert", "c", "--otaclient-release",
+        "d"},
+       "--otaclient-release needs --format v1"},
+      {{"add-otaclient-package", "--binary", "b", "--version", "1"},
+       "give one of --rootfs and --release-dir"},
+      {{"add-otaclient-package", "--rootfs", "r", "--release-dir", "d", "--binary", "b",
+        "--version", "1"},
+       "give one of --rootfs and --release-dir"},
   };
   for (const Case& c : cases) {
     RunResult r = RunTool(tmp_->path(), c.args);
