@@ -54,7 +54,7 @@ inline constexpr std::string_view kDownloadDir = kDownloadPath.substr(1);
 // A file on the standby believed to hold `sha256` (verified again while it is copied).
 struct StandbySource {
   crypto::Sha256Digest sha256{};
-  std::string path;  // relative to the standby root
+  std::string_view path;  // relative to the standby root (views the manifest, which outlives it)
 };
 
 struct DeltaOptions {

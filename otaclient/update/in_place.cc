@@ -40,18 +40,19 @@ bool ReservedTop(std::string_view name) {
 }
 
 // A regular file of the standby at a path where the image wants a regular file: what the walk's
-// lstat saw of it (only what is used: 280k of them are kept at once).
+// lstat saw of it (only what is used: 280k of them are kept at once; the path views the
+// manifest's).
 struct Candidate {
-  Candidate(uint32_t entry, std::string path, const struct stat& st)
+  Candidate(uint32_t entry, std::string_view path, const struct stat& st)
       : entry(entry),
-        path(std::move(path)),
+        path(path),
         seen(FileObservation::FromStat(st)),
         nlink(static_cast<uint32_t>(st.st_nlink)),
         uid(st.st_uid),
         gid(st.st_gid),
         mode(st.st_mode) {}
   uint32_t entry;  // manifest.regulars index
-  std::string path;
+  std::string_view path;
   FileObservation seen;
   uint32_t nlink, uid, gid, mode;
   crypto::Sha256Digest digest{};
@@ -111,6 +112,7 @@ class Planner {
   struct WorkerOut {
     std::vector<std::string> remove;
     std::vector<Candidate> candidates;
+    std::string path;  // the entry being looked at (reused: no allocation per entry)
   };
 
   // The standby's directories are listed on `hash_threads` threads (a shared stack, depth
@@ -188,8 +190,11 @@ class Planner {
     if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) {
       return absl::CancelledError("update cancelled");
     }
+    std::string& path = out.path;
     for (std::string& name : names) {
-      std::string path = StrCat(rel, "/", name);
+      path.assign(rel);
+      path += '/';
+      path += name;
       struct stat st;
       if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT) continue;
@@ -198,7 +203,7 @@ class Planner {
       auto it = targets_.find(path);
       const bool other_fs = st.st_dev != root_dev_;
       if (it == targets_.end() || other_fs) {
-        if (!other_fs) out.remove.push_back(std::move(path));
+        if (!other_fs) out.remove.push_back(path);
         continue;
       }
       const Target t = it->second;
@@ -238,12 +243,12 @@ class Planner {
           break;
         case Kind::kRegular:
           if (S_ISREG(st.st_mode)) {
-            out.candidates.emplace_back(t.index, std::move(path), st);
+            out.candidates.emplace_back(t.index, m_.Str(m_.regulars[t.index].path), st);
             continue;  // its content is decided later
           }
           break;
       }
-      if (!matches) out.remove.push_back(std::move(path));
+      if (!matches) out.remove.push_back(path);
     }
     return absl::OkStatus();
   }

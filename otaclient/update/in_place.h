@@ -1,9 +1,10 @@
 // In-place standby update: when the standby still holds an earlier image (its slot table says
 // what was written there, slot_table.h), only what differs from the new image is written.
 //
-//   PlanInPlace     walks the standby (never following a symlink, staying on its file system,
-//                   skipping /.ota-resources, /.ota-download, /.ota-meta and /lost+found at the
-//                   top) and compares every entry with the image:
+//   PlanInPlace     walks the standby on hash_threads threads (a shared stack of directories;
+//                   never following a symlink, staying on its file system, skipping
+//                   /.ota-resources, /.ota-download, /.ota-meta and /lost+found at the top) and
+//                   compares every entry with the image:
 //                     regular   kept when its path, size and content equal the target's: the
 //                               sha256 comes from the slot table when the file's inode, size,
 //                               mtime and ctime still match what was observed after writing it

@@ -195,6 +195,13 @@ TEST_F(SlotRecordTest, TheOverlayOverridesTheTableUntilTheTableIsRewritten) {
   ASSERT_NE(record.table->Find("/new/file"), nullptr);
   EXPECT_EQ(*record.table->Find("/many/f7"), Entry("/many/f7", 4));
   EXPECT_EQ(record.overlay.entries(), overlay.entries());
+  // Completed again without a new overlay (nothing written): the one there stays.
+  ASSERT_TRUE(MarkSlotWriting(*slot).ok());
+  ASSERT_TRUE(MarkSlotComplete(*slot, nullptr).ok());
+  record = ReadSlotRecord(*slot);
+  ASSERT_EQ(record.state, SlotTableState::kComplete) << record.problem;
+  EXPECT_EQ(record.overlay.entries(), overlay.entries());
+  EXPECT_EQ(*record.table->Find("/etc/passwd"), replaced);
 
   // A rewritten table stands alone.
   ASSERT_TRUE(WriteSlotRecordComplete(*slot, Sample()).ok());
